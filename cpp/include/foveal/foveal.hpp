@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: Apache-2.0
+// Umbrella header of the foveal C++ SDK.
+#pragma once
+#include "foveal/build_info.hpp"
+#include "foveal/config.hpp"
+#include "foveal/core/device.hpp"
+#include "foveal/core/dtype.hpp"
+#include "foveal/core/error.hpp"
+#include "foveal/core/exec_context.hpp"
+#include "foveal/core/tensor_view.hpp"
+#include "foveal/ops/box_iou.hpp"
+#include "foveal/ops/nms.hpp"

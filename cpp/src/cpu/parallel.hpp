@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// The only place CPU kernels meet OpenMP.
+#pragma once
+#include <cstdint>
+
+#include "foveal/config.hpp"
+#if FOVEAL_WITH_OPENMP
+#include <omp.h>
+#endif
+
+namespace foveal::cpu {
+
+inline int max_threads(int requested) {
+#if FOVEAL_WITH_OPENMP
+  return requested > 0 ? requested : omp_get_max_threads();
+#else
+  (void)requested;
+  return 1;
+#endif
+}
+
+/// Calls f(i) for i in [begin, end), split statically over threads when there are at least
+/// `min_parallel` iterations.
+template <typename F>
+void parallel_for(std::int64_t begin, std::int64_t end, int num_threads, std::int64_t min_parallel, F&& f) {
+#if FOVEAL_WITH_OPENMP
+  const int nt = max_threads(num_threads);
+  if (nt > 1 && end - begin >= min_parallel) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (std::int64_t i = begin; i < end; ++i) f(i);
+    return;
+  }
+#else
+  (void)num_threads;
+  (void)min_parallel;
+#endif
+  for (std::int64_t i = begin; i < end; ++i) f(i);
+}
+
+}  // namespace foveal::cpu

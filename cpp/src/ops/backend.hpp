@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// Backend entry points. Front ends validate, then call these; backends never re-validate.
+#pragma once
+#include <cstdint>
+
+#include "foveal/config.hpp"
+#include "foveal/core/exec_context.hpp"
+#include "foveal/core/tensor_view.hpp"
+
+namespace foveal {
+namespace cpu {
+void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
+std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
+                 const ExecContext& ctx);
+}  // namespace cpu
+
+namespace cuda {
+void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
+std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
+                 const ExecContext& ctx);
+int device_count();
+int runtime_version();
+}  // namespace cuda
+
+namespace detail {
+[[noreturn]] void throw_not_compiled(const char* op);
+}  // namespace detail
+}  // namespace foveal
+
+// The only #if on CUDA availability in the front ends.
+#if FOVEAL_WITH_CUDA
+#define FOVEAL_CUDA_CALL(fn, ...) ::foveal::cuda::fn(__VA_ARGS__)
+#else
+#define FOVEAL_CUDA_CALL(fn, ...) ::foveal::detail::throw_not_compiled(#fn)
+#endif

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "foveal/ops/nms.hpp"
+
+#include <cstdint>
+
+#include "ops/backend.hpp"
+#include "ops/validate.hpp"
+
+namespace foveal {
+
+std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
+                 const ExecContext& ctx) {
+  constexpr const char* op = "nms";
+  const check::Named b{"boxes", boxes}, s{"scores", scores}, k{"keep", keep};
+  check::shape(op, b, {-1, 4}, "(N, 4)");
+  const std::int64_t n = boxes.size(0);
+  FOVEAL_CHECK_VALUE(scores.ndim() == 1 && scores.size(0) == n, op, ": scores must have shape (N,) with N = ", n,
+                     " (the number of boxes), got ", scores.shape().str());
+  FOVEAL_CHECK_VALUE(keep.ndim() == 1 && keep.size(0) >= n, op, ": keep must be 1-D with at least ", n,
+                     " elements, got ", keep.shape().str());
+  FOVEAL_CHECK_VALUE(iou_threshold >= 0.0 && iou_threshold <= 1.0, op,
+                     ": iou_threshold must be in [0, 1], got ", iou_threshold);
+  FOVEAL_CHECK_VALUE(n <= std::int64_t(INT32_MAX), op, ": at most 2147483647 boxes are supported, got ", n);
+  check::same_device(op, {b, s, k});
+  check::box_float_dtype(op, b);
+  check::same_dtype(op, {b, s});
+  FOVEAL_CHECK_TYPE(keep.dtype() == DType::Int64, op, ": keep must be int64, got ", dtype_name(keep.dtype()));
+  check::contiguous(op, {b, s, k});
+  check::not_null(op, {b, s, k});
+  if (n == 0) return 0;
+  switch (boxes.device().type) {
+    case DeviceType::CPU: return cpu::nms(boxes, scores, iou_threshold, keep, ctx);
+    case DeviceType::CUDA: return FOVEAL_CUDA_CALL(nms, boxes, scores, iou_threshold, keep, ctx);
+  }
+  return 0;
+}
+
+}  // namespace foveal

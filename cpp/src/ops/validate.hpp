@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// Checks shared by the op front ends. Messages read "<op>: <arg> must ..., got ...".
+#pragma once
+#include <initializer_list>
+#include <string>
+
+#include "foveal/core/error.hpp"
+#include "foveal/core/tensor_view.hpp"
+
+namespace foveal::check {
+
+struct Named {
+  const char* name;
+  ConstTensorView view;
+};
+
+/// `pattern` uses -1 for a free extent; `pattern_text` is how the message spells it, e.g. "(N, 4)".
+inline void shape(const char* op, const Named& a, const Shape& pattern, const char* pattern_text) {
+  bool ok = a.view.ndim() == pattern.ndim();
+  for (int i = 0; ok && i < pattern.ndim(); ++i) ok = pattern[i] < 0 || pattern[i] == a.view.size(i);
+  FOVEAL_CHECK_VALUE(ok, op, ": ", a.name, " must have shape ", pattern_text, ", got ", a.view.shape().str());
+}
+
+inline void same_device(const char* op, std::initializer_list<Named> xs) {
+  const Named& first = *xs.begin();
+  for (const Named& x : xs)
+    FOVEAL_CHECK_DEVICE(x.view.device() == first.view.device(), op, ": ", x.name, " is on ",
+                        x.view.device().str(), " but ", first.name, " is on ", first.view.device().str());
+}
+
+inline void same_dtype(const char* op, std::initializer_list<Named> xs) {
+  const Named& first = *xs.begin();
+  for (const Named& x : xs)
+    FOVEAL_CHECK_TYPE(x.view.dtype() == first.view.dtype(), op, ": ", x.name, " has dtype ",
+                      dtype_name(x.view.dtype()), " but ", first.name, " has dtype ", dtype_name(first.view.dtype()));
+}
+
+inline void contiguous(const char* op, std::initializer_list<Named> xs) {
+  for (const Named& x : xs)
+    FOVEAL_CHECK_VALUE(x.view.is_contiguous(), op, ": ", x.name, " must be C-contiguous");
+}
+
+inline void not_null(const char* op, std::initializer_list<Named> xs) {
+  for (const Named& x : xs)
+    FOVEAL_CHECK_VALUE(x.view.numel() == 0 || x.view.data() != nullptr, op, ": ", x.name, " has no data pointer");
+}
+
+/// Float dtypes of the detection ops: float32/float64 everywhere, float16 on CUDA.
+inline void box_float_dtype(const char* op, const Named& a) {
+  const DType t = a.view.dtype();
+  const bool cuda = a.view.device().type == DeviceType::CUDA;
+  FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64 || (cuda && t == DType::Float16), op, ": ",
+                    a.name, " must be float32 or float64", cuda ? " or float16" : " (float16 only on CUDA)",
+                    ", got ", dtype_name(t));
+}
+
+}  // namespace foveal::check

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: Apache-2.0
+"""foveal: native-accelerated computer-vision kernels for detection and restoration.
+
+Functions accept numpy arrays and CUDA arrays from cupy, torch or jax, and return the same kind
+of array on the same device. See ``foveal.ops`` for the detection operations.
+"""
+from __future__ import annotations
+
+import os as _os
+
+from . import ops
+from ._core import __version__
+from ._core import build_info as _build_info
+from ._core import cuda_available as _cuda_available
+
+__all__ = ["__version__", "build_info", "cuda_available", "get_cmake_dir", "ops"]
+
+
+def cuda_available() -> bool:
+    """Return True when this build has CUDA kernels and a CUDA device is usable."""
+    return bool(_cuda_available())
+
+
+def build_info() -> dict:
+    """Describe this build and what it selected on this machine.
+
+    Returns
+    -------
+    dict
+        ``version``, ``compiler``, ``cxx_standard``, ``openmp``, ``omp_max_threads``,
+        ``simd_compiled`` (SIMD paths in the binary), ``simd_supported`` (those this CPU runs),
+        ``simd_selected`` (the one in use), ``cuda_compiled``, ``cuda_version``, ``cuda_archs``
+        and ``cuda_device_count``.
+    """
+    return dict(_build_info())
+
+
+def get_cmake_dir() -> str:
+    """Return the folder holding ``fovealConfig.cmake`` inside the installed package.
+
+    Point a C++ build at it with ``-Dfoveal_DIR=$(python -c "import foveal;
+    print(foveal.get_cmake_dir())")`` and use ``find_package(foveal)`` and the target
+    ``foveal::foveal``.
+    """
+    path = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "lib", "cmake", "foveal")
+    if not _os.path.isfile(_os.path.join(path, "fovealConfig.cmake")):
+        raise FileNotFoundError(
+            f"the foveal C++ SDK is not installed next to this package (looked in {path}); "
+            "install foveal with pip (not an in-place build) to get it"
+        )
+    return path

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kernel entry points of the detection ops. Users call foveal.ops, which allocates the outputs.
+#include <pybind11/pybind11.h>
+
+#include "foveal/ops/box_iou.hpp"
+#include "foveal/ops/nms.hpp"
+#include "interop.hpp"
+
+namespace py = pybind11;
+
+void bind_detection(py::module_& m) {
+  m.def(
+      "box_iou",
+      [](py::handle boxes1, py::handle boxes2, py::handle out, std::uintptr_t stream) {
+        const auto a = foveal::interop::borrow(boxes1, "boxes1", false, stream);
+        const auto b = foveal::interop::borrow(boxes2, "boxes2", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::box_iou(a.view, b.view, o.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("boxes1"), py::arg("boxes2"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point: writes the IoU matrix into `out`. Use foveal.ops.box_iou.");
+
+  m.def(
+      "nms",
+      [](py::handle boxes, py::handle scores, double iou_threshold, py::handle keep, std::uintptr_t stream) {
+        const auto b = foveal::interop::borrow(boxes, "boxes", false, stream);
+        const auto s = foveal::interop::borrow(scores, "scores", false, stream);
+        const auto k = foveal::interop::borrow(keep, "keep", true, stream);
+        py::gil_scoped_release nogil;
+        return foveal::nms(b.view, s.view, iou_threshold, k.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"), py::arg("keep"), py::kw_only(),
+      py::arg("stream") = 0,
+      "Kernel entry point: writes kept indices to the front of `keep`, returns their count. "
+      "Use foveal.ops.nms.");
+}

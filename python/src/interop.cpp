@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "interop.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "foveal/build_info.hpp"
+#include "foveal/core/error.hpp"
+
+namespace py = pybind11;
+
+namespace foveal::interop {
+namespace {
+
+// DLPack ABI (unversioned DLManagedTensor, DLPack 0.x/1.x), declared from the specification.
+struct DLDevice { std::int32_t device_type; std::int32_t device_id; };
+struct DLDataType { std::uint8_t code; std::uint8_t bits; std::uint16_t lanes; };
+struct DLTensor {
+  void* data;
+  DLDevice device;
+  std::int32_t ndim;
+  DLDataType dtype;
+  std::int64_t* shape;
+  std::int64_t* strides;
+  std::uint64_t byte_offset;
+};
+struct DLManagedTensor {
+  DLTensor dl_tensor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensor*);
+};
+constexpr std::int32_t kDLCPU = 1, kDLCUDA = 2, kDLCUDAHost = 3, kDLCUDAManaged = 13;
+constexpr std::uint8_t kDLInt = 0, kDLUInt = 1, kDLFloat = 2, kDLBfloat = 4, kDLBool = 6;
+
+std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
+
+[[noreturn]] void bad_dtype(const char* name, const std::string& what) {
+  throw TypeError(detail::concat(name, ": unsupported dtype ", what,
+                                 " (expected bool, uint8, int8/16/32/64, float16, bfloat16, float32 or float64)"));
+}
+
+DType from_kind(char kind, std::size_t size, const char* name, const std::string& spelled) {
+  switch (kind) {
+    case 'b': if (size == 1) return DType::Bool; break;
+    case 'u': if (size == 1) return DType::UInt8; break;
+    case 'i':
+      if (size == 1) return DType::Int8;
+      if (size == 2) return DType::Int16;
+      if (size == 4) return DType::Int32;
+      if (size == 8) return DType::Int64;
+      break;
+    case 'f':
+      if (size == 2) return DType::Float16;
+      if (size == 4) return DType::Float32;
+      if (size == 8) return DType::Float64;
+      break;
+    default: break;
+  }
+  bad_dtype(name, spelled);
+}
+
+// Struct-module format of the buffer protocol, e.g. "f", "<d", "=q".
+DType from_format(const std::string& fmt, std::size_t itemsize, const char* name) {
+  std::string f = fmt;
+  if (!f.empty() && (f[0] == '<' || f[0] == '=' || f[0] == '@')) f = f.substr(1);
+  if (f.size() != 1) bad_dtype(name, "'" + fmt + "'");
+  switch (f[0]) {
+    case '?': return from_kind('b', itemsize, name, fmt);
+    case 'B': return from_kind('u', itemsize, name, fmt);
+    case 'b': case 'h': case 'i': case 'l': case 'q': case 'n': return from_kind('i', itemsize, name, fmt);
+    case 'e': case 'f': case 'd': return from_kind('f', itemsize, name, fmt);
+    default: bad_dtype(name, "'" + fmt + "'");
+  }
+}
+
+Shape byte_strides_to_elements(const std::vector<py::ssize_t>& bytes, std::size_t itemsize, const char* name) {
+  Shape s;
+  std::vector<std::int64_t> v;
+  for (auto b : bytes) {
+    FOVEAL_CHECK_VALUE(b % static_cast<py::ssize_t>(itemsize) == 0, name,
+                       ": strides must be multiples of the item size, got ", b, " bytes");
+    v.push_back(b / static_cast<py::ssize_t>(itemsize));
+  }
+  return Shape(v.data(), static_cast<int>(v.size()));
+}
+
+Borrowed from_cuda_array_interface(py::handle obj, const py::dict& cai, const char* name, bool writable) {
+  const std::string typestr = py::str(cai["typestr"]);
+  FOVEAL_CHECK_TYPE(typestr.size() >= 3 && typestr[0] != '>', name, ": unsupported typestr '", typestr, "'");
+  const std::size_t itemsize = std::stoul(typestr.substr(2));
+  const DType dt = from_kind(typestr[1], itemsize, name, "'" + typestr + "'");
+  if (cai.contains("mask") && !cai["mask"].is_none())
+    throw ValueError(detail::concat(name, ": masked CUDA arrays are not supported"));
+  const py::tuple data = cai["data"];
+  const auto ptr = data[0].cast<std::uintptr_t>();
+  const bool readonly = data[1].cast<bool>();
+  FOVEAL_CHECK_VALUE(!(writable && readonly), name, ": must be writable, got a read-only CUDA array");
+  std::vector<std::int64_t> dims;
+  for (auto d : py::tuple(cai["shape"])) dims.push_back(d.cast<std::int64_t>());
+  const Shape shape(dims.data(), static_cast<int>(dims.size()));
+  int device = 0;
+  if (ptr != 0) {
+    device = cuda_device_of(reinterpret_cast<const void*>(ptr));  // NotCompiledError without CUDA
+    FOVEAL_CHECK_DEVICE(device >= 0, name, ": __cuda_array_interface__ points to host memory");
+  }
+  void* p = reinterpret_cast<void*>(ptr);
+  Borrowed b;
+  b.owner = std::shared_ptr<void>(obj.inc_ref().ptr(), [](void* o) { Py_DECREF(static_cast<PyObject*>(o)); });
+  if (!cai.contains("strides") || cai["strides"].is_none()) {
+    b.view = TensorView(p, dt, Device::cuda(device), shape);
+  } else {
+    std::vector<py::ssize_t> sb;
+    for (auto s : py::tuple(cai["strides"])) sb.push_back(s.cast<py::ssize_t>());
+    b.view = TensorView(p, dt, Device::cuda(device), shape, byte_strides_to_elements(sb, itemsize, name));
+  }
+  return b;
+}
+
+Borrowed from_buffer(py::handle obj, const char* name, bool writable) {
+  auto* view = new Py_buffer();
+  const int flags = PyBUF_RECORDS_RO | (writable ? PyBUF_WRITABLE : 0);
+  if (PyObject_GetBuffer(obj.ptr(), view, flags) != 0) {
+    delete view;
+    PyErr_Clear();
+    FOVEAL_CHECK_VALUE(!writable, name, ": must be a writable array, got a read-only ", type_name(obj));
+    throw TypeError(detail::concat(name, ": cannot read ", type_name(obj), " through the buffer protocol"));
+  }
+  Borrowed b;
+  b.owner = std::shared_ptr<void>(view, [](void* v) {
+    PyBuffer_Release(static_cast<Py_buffer*>(v));
+    delete static_cast<Py_buffer*>(v);
+  });
+  const std::string fmt = view->format ? view->format : "B";
+  const DType dt = from_format(fmt, static_cast<std::size_t>(view->itemsize), name);
+  std::vector<py::ssize_t> dims(view->shape, view->shape + view->ndim);
+  std::vector<std::int64_t> d64(dims.begin(), dims.end());
+  std::vector<py::ssize_t> sb(view->strides, view->strides + view->ndim);
+  b.view = TensorView(view->buf, dt, Device::cpu(), Shape(d64.data(), view->ndim),
+                      byte_strides_to_elements(sb, static_cast<std::size_t>(view->itemsize), name));
+  return b;
+}
+
+Borrowed from_dlpack(py::handle obj, const char* name, bool writable, std::uintptr_t stream) {
+  std::int32_t dev_type = kDLCPU;
+  if (py::hasattr(obj, "__dlpack_device__")) dev_type = py::tuple(obj.attr("__dlpack_device__")())[0].cast<std::int32_t>();
+  py::object cap;
+  if (dev_type == kDLCUDA || dev_type == kDLCUDAManaged) {
+    // DLPack reserves 0; 1 names the legacy default stream.
+    cap = obj.attr("__dlpack__")(py::arg("stream") = stream == 0 ? std::uintptr_t(1) : stream);
+  } else {
+    cap = obj.attr("__dlpack__")();
+  }
+  auto* mt = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(cap.ptr(), "dltensor"));
+  if (!mt) {
+    PyErr_Clear();
+    throw TypeError(detail::concat(name, ": __dlpack__ did not return a 'dltensor' capsule"));
+  }
+  PyCapsule_SetName(cap.ptr(), "used_dltensor");  // we own it now; its deleter is ours to call
+  Borrowed b;
+  b.owner = std::shared_ptr<void>(mt, [](void* p) {
+    auto* m = static_cast<DLManagedTensor*>(p);
+    if (m->deleter) m->deleter(m);
+  });
+  const DLTensor& t = mt->dl_tensor;
+  FOVEAL_CHECK_TYPE(t.dtype.lanes == 1, name, ": vector dtypes (lanes > 1) are not supported");
+  DType dt;
+  const std::size_t size = t.dtype.bits / 8;
+  switch (t.dtype.code) {
+    case kDLBool: dt = from_kind('b', size, name, "bool"); break;
+    case kDLUInt: dt = from_kind('u', size, name, "uint" + std::to_string(t.dtype.bits)); break;
+    case kDLInt: dt = from_kind('i', size, name, "int" + std::to_string(t.dtype.bits)); break;
+    case kDLFloat: dt = from_kind('f', size, name, "float" + std::to_string(t.dtype.bits)); break;
+    case kDLBfloat:
+      FOVEAL_CHECK_TYPE(t.dtype.bits == 16, name, ": unsupported bfloat", int(t.dtype.bits));
+      dt = DType::BFloat16;
+      break;
+    default: bad_dtype(name, "with DLPack type code " + std::to_string(t.dtype.code));
+  }
+  Device dev;
+  if (t.device.device_type == kDLCPU || t.device.device_type == kDLCUDAHost) dev = Device::cpu();
+  else if (t.device.device_type == kDLCUDA || t.device.device_type == kDLCUDAManaged) dev = Device::cuda(t.device.device_id);
+  else throw DeviceError(detail::concat(name, ": arrays on DLPack device type ", t.device.device_type,
+                                        " are not supported (expected CPU or CUDA)"));
+  (void)writable;  // DLPack 0.x carries no read-only flag; the Python layer only passes its own outputs
+  void* p = static_cast<char*>(t.data) + t.byte_offset;
+  const Shape shape(t.shape, t.ndim);
+  b.view = t.strides ? TensorView(p, dt, dev, shape, Shape(t.strides, t.ndim)) : TensorView(p, dt, dev, shape);
+  return b;
+}
+
+}  // namespace
+
+Borrowed borrow(py::handle obj, const char* name, bool writable, std::uintptr_t stream) {
+  if (py::hasattr(obj, "__cuda_array_interface__")) {
+    py::object cai = obj.attr("__cuda_array_interface__");
+    return from_cuda_array_interface(obj, cai.cast<py::dict>(), name, writable);
+  }
+  if (PyObject_CheckBuffer(obj.ptr())) return from_buffer(obj, name, writable);
+  if (py::hasattr(obj, "__dlpack__")) return from_dlpack(obj, name, writable, stream);
+  throw TypeError(detail::concat(name, ": expected an array (numpy, cupy, torch or jax), got ", type_name(obj)));
+}
+
+}  // namespace foveal::interop
