@@ -1,16 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Install the C++ SDK: headers, the static library and the CMake package foveal::foveal.
-# In a wheel (scikit-build-core) everything goes under the Python package, so that
-# foveal.get_cmake_dir() finds it; otherwise the usual GNU layout under CMAKE_INSTALL_PREFIX.
-include(GNUInstallDirs)
+# Destinations come from FOVEAL_INSTALL_INCLUDEDIR / FOVEAL_INSTALL_LIBDIR (top-level CMakeLists).
 include(CMakePackageConfigHelpers)
-if(DEFINED SKBUILD)
-  set(_inc foveal/include)
-  set(_lib foveal/lib)
-else()
-  set(_inc ${CMAKE_INSTALL_INCLUDEDIR})
-  set(_lib ${CMAKE_INSTALL_LIBDIR})
-endif()
+set(_inc ${FOVEAL_INSTALL_INCLUDEDIR})
+set(_lib ${FOVEAL_INSTALL_LIBDIR})
 set(_cmake ${_lib}/cmake/foveal)
 
 install(TARGETS foveal_core EXPORT fovealTargets
