@@ -24,6 +24,9 @@ int runtime_version();
 
 namespace detail {
 [[noreturn]] void throw_not_compiled(const char* op);
+/// Stands in for a CUDA backend call in a build without CUDA; R is that call's return type.
+template <typename R>
+[[noreturn]] R not_compiled(const char* op) { throw_not_compiled(op); }
 }  // namespace detail
 }  // namespace foveal
 
@@ -31,5 +34,6 @@ namespace detail {
 #if FOVEAL_WITH_CUDA
 #define FOVEAL_CUDA_CALL(fn, ...) ::foveal::cuda::fn(__VA_ARGS__)
 #else
-#define FOVEAL_CUDA_CALL(fn, ...) ::foveal::detail::throw_not_compiled(#fn)
+// Backends share one signature per op, so the CPU declaration names the return type.
+#define FOVEAL_CUDA_CALL(fn, ...) ::foveal::detail::not_compiled<decltype(::foveal::cpu::fn(__VA_ARGS__))>(#fn)
 #endif

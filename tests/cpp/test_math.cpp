@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+// Host tests of the shared math headers: the formulas every backend is built on.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "foveal/math/box.hpp"
+#include "foveal/math/nms.hpp"
+
+namespace m = foveal::math;
+
+static int failures = 0;
+#define EXPECT(cond, ...)                                      \
+  do {                                                         \
+    if (!(cond)) {                                             \
+      ++failures;                                              \
+      std::fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
+      std::fprintf(stderr, __VA_ARGS__);                       \
+      std::fprintf(stderr, "\n");                              \
+    }                                                          \
+  } while (0)
+
+template <typename T>
+T iou(const T* a, const T* b) {
+  return m::box_iou(a[0], a[1], a[2], a[3], m::box_area(a[0], a[1], a[2], a[3]), b[0], b[1], b[2], b[3],
+                    m::box_area(b[0], b[1], b[2], b[3]));
+}
+
+void test_seed_oracles() {
+  const double A[4] = {1, 1, 4, 4}, B[4] = {2, 2, 5, 5}, C[4] = {3, 3, 6, 6}, D[4] = {7, 7, 9, 9};
+  EXPECT(iou(A, B) == 4.0 / 14.0, "I1 IoU(A,B) = %.17g", iou(A, B));
+  EXPECT(iou(A, C) == 1.0 / 17.0, "I2 (corrected) IoU(A,C) = %.17g", iou(A, C));
+  EXPECT(iou(A, D) == 0.0, "IoU(A,D) = %.17g", iou(A, D));
+  const double P[4] = {50, 50, 150, 150}, Q[4] = {100, 100, 200, 200};
+  EXPECT(iou(P, Q) == 0.14285714285714285, "I3 = %.17g", iou(P, Q));
+}
+
+void test_iou_special_values() {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float a[4] = {0, 0, 2, 2}, nanbox[4] = {nan, 0, 2, 2}, wide[4] = {0, 0, inf, 2}, flat[4] = {0, 0, 2, 0};
+  EXPECT(!(iou(a, nanbox) > 0.0f), "NaN box must never exceed a threshold");
+  EXPECT(!(iou(wide, wide) > 0.0f), "infinite box against itself: %g", iou(wide, wide));
+  EXPECT(iou(a, wide) == 0.0f, "finite vs infinite box: %g", iou(a, wide));
+  EXPECT(!(iou(flat, flat) > 0.0f), "zero-area box against itself");
+  EXPECT(iou(a, a) == 1.0f, "identical boxes: %g", iou(a, a));
+}
+
+template <typename T>
+void test_rank_key() {
+  std::mt19937_64 rng(1);
+  std::vector<T> v = {T(0), -T(0), T(1), T(-1), std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+                      std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::denorm_min(),
+                      -std::numeric_limits<T>::denorm_min(), std::numeric_limits<T>::max(), std::numeric_limits<T>::lowest()};
+  std::normal_distribution<double> g(0, 1e3);
+  for (int i = 0; i < 2000; ++i) v.push_back(static_cast<T>(g(rng)));
+  for (T a : v)
+    for (T b : v) {
+      const bool ka = m::score_rank_key(a) < m::score_rank_key(b);
+      const bool expected = (a == a) && (b != b || a > b);  // a ranks first: higher, or b is NaN
+      if (ka != expected) {
+        EXPECT(ka == expected, "rank key order of %g vs %g", double(a), double(b));
+        return;
+      }
+      if ((a == b || (a != a && b != b)) && m::score_rank_key(a) != m::score_rank_key(b)) {
+        EXPECT(false, "equal scores %g and %g must have equal keys", double(a), double(b));
+        return;
+      }
+    }
+}
+
+void test_threshold_rounding() {
+  std::mt19937_64 rng(2);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int i = 0; i < 20000; ++i) {
+    const double t = i < 3 ? double(i) / 2 : u(rng);
+    const float tf = m::nms_threshold<float>(t);
+    for (int k = -3; k <= 3; ++k) {
+      float x = static_cast<float>(t);
+      for (int s = 0; s < std::abs(k); ++s) x = std::nextafter(x, k < 0 ? -1.0f : 2.0f);
+      EXPECT((x > tf) == (double(x) > t), "t=%.17g x=%.9g tf=%.9g", t, double(x), double(tf));
+    }
+  }
+}
+
+// Every pair with IoU > t has centres within nms_centre_bound on both axes.
+void test_centre_bound() {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> u(0, 1);
+  const double ts[] = {0.0, 1e-6, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99};
+  int pairs = 0;
+  for (double t : ts) {
+    for (int i = 0; i < 200000; ++i) {
+      const double wa = std::exp(6 * u(rng)), ha = std::exp(6 * u(rng));
+      const double wb = wa * std::exp(3 * (u(rng) - 0.5)), hb = ha * std::exp(3 * (u(rng) - 0.5));
+      const double cx = (u(rng) - 0.5) * 2 * (wa + wb), cy = (u(rng) - 0.5) * 2 * (ha + hb);
+      const double a[4] = {-wa / 2, -ha / 2, wa / 2, ha / 2};
+      const double b[4] = {cx - wb / 2, cy - hb / 2, cx + wb / 2, cy + hb / 2};
+      if (!(iou(a, b) > t)) continue;
+      ++pairs;
+      const double wmax = std::max(wa, wb), hmax = std::max(ha, hb);
+      EXPECT(std::abs(cx) <= m::nms_centre_bound(wa, wmax, t) * (1 + 1e-12), "x: t=%g wa=%g wb=%g dc=%g bound=%g", t,
+             wa, wb, cx, m::nms_centre_bound(wa, wmax, t));
+      EXPECT(std::abs(cy) <= m::nms_centre_bound(ha, hmax, t) * (1 + 1e-12), "y: t=%g", t);
+      if (failures > 20) return;
+    }
+  }
+  EXPECT(pairs > 10000, "too few overlapping pairs sampled: %d", pairs);
+}
+
+int main() {
+  test_seed_oracles();
+  test_iou_special_values();
+  test_rank_key<float>();
+  test_rank_key<double>();
+  test_threshold_rounding();
+  test_centre_bound();
+  if (failures) {
+    std::fprintf(stderr, "%d failures\n", failures);
+    return 1;
+  }
+  std::printf("test_math: all passed\n");
+  return 0;
+}
