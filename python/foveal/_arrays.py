@@ -55,11 +55,22 @@ def common_library(**arrays: Any) -> str:
     return next(iter(libs.values()))
 
 
+_DTYPE_NAMES: dict = {}
+
+
 def dtype_name(x: Any) -> str:
     """numpy-style dtype name of any supported array ('float32', 'bfloat16', 'int64', ...)."""
-    if _is_torch(x):
-        return str(x.dtype).rsplit(".", 1)[-1]
-    return str(np.dtype(x.dtype).name)
+    dt = x.dtype
+    try:
+        return _DTYPE_NAMES[dt]
+    except (KeyError, TypeError):
+        pass
+    name = str(dt).rsplit(".", 1)[-1] if _is_torch(x) else str(np.dtype(dt).name)
+    try:
+        _DTYPE_NAMES[dt] = name
+    except TypeError:  # unhashable dtype object
+        pass
+    return name
 
 
 def is_cuda(x: Any, lib: str) -> bool:

@@ -191,11 +191,11 @@ Borrowed from_dlpack(py::handle obj, const char* name, bool writable, std::uintp
 }  // namespace
 
 Borrowed borrow(py::handle obj, const char* name, bool writable, std::uintptr_t stream) {
+  if (PyObject_CheckBuffer(obj.ptr())) return from_buffer(obj, name, writable);  // numpy: the common case first
   if (py::hasattr(obj, "__cuda_array_interface__")) {
     py::object cai = obj.attr("__cuda_array_interface__");
     return from_cuda_array_interface(obj, cai.cast<py::dict>(), name, writable);
   }
-  if (PyObject_CheckBuffer(obj.ptr())) return from_buffer(obj, name, writable);
   if (py::hasattr(obj, "__dlpack__")) return from_dlpack(obj, name, writable, stream);
   throw TypeError(detail::concat(name, ": expected an array (numpy, cupy, torch or jax), got ", type_name(obj)));
 }

@@ -17,10 +17,11 @@ struct Borrowed {
   std::shared_ptr<void> owner;
 };
 
-/// Borrows `obj` (an argument named `name`) as a view, zero-copy. Order of protocols:
-/// __cuda_array_interface__ (cupy, torch, numba), the buffer protocol (numpy), then __dlpack__
-/// (torch CPU, jax, ...). `writable` requires a writable buffer. `stream` is the consumer's stream
-/// handed to __dlpack__ so that the producer orders its work before ours.
+/// Borrows `obj` (an argument named `name`) as a view, zero-copy. Order of protocols: the
+/// buffer protocol (numpy, jax on the CPU), __cuda_array_interface__ (cupy, torch, numba), then
+/// __dlpack__ (torch on the CPU, jax on CUDA, ...). `writable` requires a writable buffer.
+/// `stream` is the consumer's stream, handed to __dlpack__ so that the producer orders its work
+/// before ours.
 Borrowed borrow(pybind11::handle obj, const char* name, bool writable, std::uintptr_t stream = 0);
 
 }  // namespace foveal::interop
