@@ -3,7 +3,8 @@
 //
 // 1. Rank boxes by math::score_rank_key (stable radix sort: ties keep index order).
 // 2. Boxes that can never reach IoU > t (non-positive or non-finite width, height or area) are
-//    left out of the search: they are kept when their turn comes and suppress nothing.
+//    left out of the search: they are kept when their turn comes and suppress nothing. Boxes
+//    so small that their products underflow are compared with everything (rare; exact).
 // 3. The others are bucketed by centre into a uniform grid, stored cell by cell as
 //    structure-of-arrays. math::nms_centre_bound limits how far a partner's centre can be.
 // 4. In rank order, a box that is still live is kept and marks every live box in its search
@@ -15,7 +16,6 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/parallel.hpp"
 #include "cpu/simd.hpp"
 #include "foveal/math/box.hpp"
 #include "foveal/math/nms.hpp"
@@ -84,85 +84,101 @@ FOVEAL_SIMD_VARIANTS(suppress_span, suppress_span_body,
                       std::int64_t k0, std::int64_t k1, T tf),
                      (a, area_a, x1, y1, x2, y2, area, k0, k1, tf))
 
+// Smallest area searched through the grid. Below it, products can underflow and the IoU
+// computed in T can stray far from the geometric one that math::nms_centre_bound reasons about,
+// so such (tiny) boxes are compared with every box instead.
+template <typename T>
+constexpr T kGridMinArea = std::numeric_limits<T>::min() * T(67108864);  // 2^26 above underflow
+
 template <typename T>
 std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t, std::int64_t* keep) {
   if (n == 0) return 0;
   const std::vector<std::uint32_t> order = rank_order(scores, n);
   const T tf = math::nms_threshold<T>(t);
 
-  // Boxes that can take part, their extents, and the grid's bounds.
-  std::vector<std::uint8_t> eligible(static_cast<std::size_t>(n));
+  // Classify: 0 overlaps nothing, 1 grid, 2 tiny. Extents of the grid boxes.
+  enum : std::uint8_t { kNone = 0, kGrid = 1, kTiny = 2 };
+  std::vector<std::uint8_t> kind(static_cast<std::size_t>(n));
   double min_cx = INFINITY, max_cx = -INFINITY, min_cy = INFINITY, max_cy = -INFINITY;
   double max_w = 0, max_h = 0;
   std::vector<double> ws, hs;
-  ws.reserve(n);
-  hs.reserve(n);
+  std::int64_t n_tiny = 0;
   for (std::int64_t i = 0; i < n; ++i) {
     const T* b = boxes + 4 * i;
     const T w = b[2] - b[0], h = b[3] - b[1], ar = w * h;
-    const bool ok = w > T(0) && h > T(0) && ar > T(0) && ar < std::numeric_limits<T>::infinity();
-    eligible[i] = ok;
-    if (!ok) continue;
-    const double cx = 0.5 * (double(b[0]) + double(b[2])), cy = 0.5 * (double(b[1]) + double(b[3]));
+    if (!(w > T(0) && h > T(0) && ar < std::numeric_limits<T>::infinity())) {
+      kind[i] = kNone;  // NaN, infinite, empty or inverted: IoU is 0 or NaN with every box
+      continue;
+    }
+    const double wd = double(w), hd = double(h);
+    if (max_w < wd) max_w = wd;
+    if (max_h < hd) max_h = hd;
+    if (!(ar >= kGridMinArea<T>)) {
+      kind[i] = kTiny;
+      ++n_tiny;
+      continue;
+    }
+    kind[i] = kGrid;
+    const double cx = double(b[0]) + 0.5 * wd, cy = double(b[1]) + 0.5 * hd;  // no overflow
     min_cx = std::min(min_cx, cx), max_cx = std::max(max_cx, cx);
     min_cy = std::min(min_cy, cy), max_cy = std::max(max_cy, cy);
-    const double wd = double(b[2]) - double(b[0]), hd = double(b[3]) - double(b[1]);
-    max_w = std::max(max_w, wd), max_h = std::max(max_h, hd);
     ws.push_back(wd), hs.push_back(hd);
   }
-  const std::int64_t ne = static_cast<std::int64_t>(ws.size());
+  const std::int64_t n_grid = static_cast<std::int64_t>(ws.size()), n_live = n_grid + n_tiny;
 
-  // Slack so that float rounding in the IoU can never put a partner outside the window.
-  const double t_low = t * (1.0 - 1e-5);
+  // The search bound is derived from the exact IoU; a small relative and absolute slack on t
+  // covers the rounding of the IoU computed in T (areas are >= kGridMinArea, so no underflow).
+  const double t_low = std::max(0.0, t * (1.0 - 1e-5) - 1e-12);
   std::int64_t gx = 1, gy = 1;
-  double cell_w = 1, cell_h = 1;
-  if (ne > 0) {
+  double cell_w = INFINITY, cell_h = INFINITY;
+  const double span_x = max_cx - min_cx, span_y = max_cy - min_cy;
+  if (n_grid > 0 && std::isfinite(span_x) && std::isfinite(span_y)) {
     // Cell ~ the search half-width of a median box, so a typical window spans about 3x3 cells.
     auto med = [](std::vector<double>& v) {
       std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
       return v[v.size() / 2];
     };
-    const double span_x = max_cx - min_cx, span_y = max_cy - min_cy;
     cell_w = std::max(math::nms_centre_bound(med(ws), max_w, t_low), 1e-300);
     cell_h = std::max(math::nms_centre_bound(med(hs), max_h, t_low), 1e-300);
-    const double cap = std::min<double>(2.0 * double(ne) + 16.0, double(1 << 24));
+    const double cap = std::min<double>(2.0 * double(n_grid) + 16.0, double(1 << 24));
     double fx = std::floor(span_x / cell_w) + 1, fy = std::floor(span_y / cell_h) + 1;
     if (!(fx * fy <= cap)) {  // too fine for the box count: coarsen both axes alike
-      const double s = std::sqrt(fx * fy / cap);
+      const double s = std::sqrt(fx) * std::sqrt(fy) / std::sqrt(cap);
       cell_w *= s, cell_h *= s;
       fx = std::min(std::floor(span_x / cell_w) + 1, cap);
       fy = std::min(std::floor(span_y / cell_h) + 1, std::max(1.0, std::floor(cap / fx)));
     }
-    gx = static_cast<std::int64_t>(fx), gy = static_cast<std::int64_t>(fy);
+    if (fx >= 1 && fy >= 1 && fx * fy <= cap) gx = static_cast<std::int64_t>(fx), gy = static_cast<std::int64_t>(fy);
+    else cell_w = cell_h = INFINITY;  // a single cell: still exact, just a wider search
   }
-  auto cell_x = [&](double c) {
-    const double f = std::floor((c - min_cx) / cell_w);
-    return f < 0 ? std::int64_t(0) : f >= double(gx) ? gx - 1 : static_cast<std::int64_t>(f);
+  // NB: written so that NaN and +-inf land in a valid cell.
+  auto cell_of_coord = [](double c, double lo, double cell, std::int64_t g) {
+    const double f = std::floor((c - lo) / cell);
+    if (!(f > 0)) return std::int64_t(0);
+    return f >= double(g) ? g - 1 : static_cast<std::int64_t>(f);
   };
-  auto cell_y = [&](double c) {
-    const double f = std::floor((c - min_cy) / cell_h);
-    return f < 0 ? std::int64_t(0) : f >= double(gy) ? gy - 1 : static_cast<std::int64_t>(f);
-  };
+  auto centre = [](const T* b, int axis) { return double(b[axis]) + 0.5 * (double(b[axis + 2]) - double(b[axis])); };
 
-  // Counting sort of eligible boxes into cells; structure-of-arrays in cell order.
+  // Counting sort of grid boxes into cells, structure-of-arrays in cell order; tiny boxes
+  // follow at [n_grid, n_live).
   std::vector<std::int64_t> start(static_cast<std::size_t>(gx * gy + 1), 0);
-  std::vector<std::int64_t> cell_of(static_cast<std::size_t>(n), -1);
+  std::vector<std::int64_t> cell(static_cast<std::size_t>(n), -1);
   for (std::int64_t i = 0; i < n; ++i) {
-    if (!eligible[i]) continue;
+    if (kind[i] != kGrid) continue;
     const T* b = boxes + 4 * i;
-    const std::int64_t c = cell_y(0.5 * (double(b[1]) + double(b[3]))) * gx + cell_x(0.5 * (double(b[0]) + double(b[2])));
-    cell_of[i] = c;
-    ++start[c + 1];
+    cell[i] = cell_of_coord(centre(b, 1), min_cy, cell_h, gy) * gx + cell_of_coord(centre(b, 0), min_cx, cell_w, gx);
+    ++start[cell[i] + 1];
   }
   for (std::int64_t c = 0; c < gx * gy; ++c) start[c + 1] += start[c];
-  std::vector<T> soa(static_cast<std::size_t>(5 * ne));
-  T *X1 = soa.data(), *Y1 = X1 + ne, *X2 = Y1 + ne, *Y2 = X2 + ne, *AR = Y2 + ne;
+  std::vector<T> soa(static_cast<std::size_t>(5 * n_live));
+  T *X1 = soa.data(), *Y1 = X1 + n_live, *X2 = Y1 + n_live, *Y2 = X2 + n_live, *AR = Y2 + n_live;
   std::vector<std::int64_t> pos(static_cast<std::size_t>(n), -1);
   {
     std::vector<std::int64_t> fill(start.begin(), start.end() - 1);
+    std::int64_t next_tiny = n_grid;
     for (std::int64_t i = 0; i < n; ++i) {
-      if (cell_of[i] < 0) continue;
-      const std::int64_t p = fill[cell_of[i]]++;
+      if (kind[i] == kNone) continue;
+      const std::int64_t p = kind[i] == kGrid ? fill[cell[i]]++ : next_tiny++;
       const T* b = boxes + 4 * i;
       X1[p] = b[0], Y1[p] = b[1], X2[p] = b[2], Y2[p] = b[3];
       AR[p] = math::box_area(b[0], b[1], b[2], b[3]);
@@ -175,7 +191,7 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
   for (std::int64_t r = 0; r < n; ++r) {
     const std::uint32_t i = order[r];
     const std::int64_t p = pos[i];
-    if (p < 0) {  // never overlaps anything: kept, suppresses nothing
+    if (p < 0) {  // overlaps nothing: kept, suppresses nothing
       keep[count++] = i;
       continue;
     }
@@ -184,14 +200,19 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
     keep[count++] = i;
     AR[p] = std::numeric_limits<T>::quiet_NaN();  // done: later boxes never look at it again
     const T a[4] = {X1[p], Y1[p], X2[p], Y2[p]};
+    if (kind[i] == kTiny) {  // compared with every live box
+      suppress(a, area_i, X1, Y1, X2, Y2, AR, 0, n_live, tf);
+      continue;
+    }
     const double w = double(a[2]) - double(a[0]), h = double(a[3]) - double(a[1]);
-    const double cx = 0.5 * (double(a[0]) + double(a[2])), cy = 0.5 * (double(a[1]) + double(a[3]));
-    const double bx = math::nms_centre_bound(w, max_w, t_low) * (1 + 1e-9) + 1e-12 * (std::abs(cx) + std::abs(min_cx));
-    const double by = math::nms_centre_bound(h, max_h, t_low) * (1 + 1e-9) + 1e-12 * (std::abs(cy) + std::abs(min_cy));
-    const std::int64_t x0 = cell_x(cx - bx), x1 = cell_x(cx + bx);
-    const std::int64_t y0 = cell_y(cy - by), y1 = cell_y(cy + by);
+    const double cx = double(a[0]) + 0.5 * w, cy = double(a[1]) + 0.5 * h;
+    const double bx = math::nms_centre_bound(w, max_w, t_low) * (1 + 1e-9);
+    const double by = math::nms_centre_bound(h, max_h, t_low) * (1 + 1e-9);
+    const std::int64_t x0 = cell_of_coord(cx - bx, min_cx, cell_w, gx), x1 = cell_of_coord(cx + bx, min_cx, cell_w, gx);
+    const std::int64_t y0 = cell_of_coord(cy - by, min_cy, cell_h, gy), y1 = cell_of_coord(cy + by, min_cy, cell_h, gy);
     for (std::int64_t row = y0; row <= y1; ++row)
       suppress(a, area_i, X1, Y1, X2, Y2, AR, start[row * gx + x0], start[row * gx + x1 + 1], tf);
+    suppress(a, area_i, X1, Y1, X2, Y2, AR, n_grid, n_live, tf);  // tiny boxes
   }
   return count;
 }

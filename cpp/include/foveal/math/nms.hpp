@@ -70,7 +70,8 @@ inline double nms_centre_bound(double len_a, double len_max, double t) {
   double cap = len_max;
   if (t > 0 && len_a / t < cap) cap = len_a / t;  // overlap > t * len_b needs len_b < len_a / t
   if (cap < len_a) cap = len_a;
-  auto f = [&](double len_b) { return 0.5 * (len_a + len_b) - t * (len_b > len_a ? len_b : len_a); };
+  // 0.5 * a + 0.5 * b: no overflow near the largest double.
+  auto f = [&](double len_b) { return 0.5 * len_a + 0.5 * len_b - t * (len_b > len_a ? len_b : len_a); };
   const double at_a = f(len_a), at_cap = f(cap);
   return at_a > at_cap ? at_a : at_cap;
 }
