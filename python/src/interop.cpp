@@ -100,7 +100,14 @@ Borrowed from_cuda_array_interface(py::handle obj, const py::dict& cai, const ch
   const Shape shape(dims.data(), static_cast<int>(dims.size()));
   int device = 0;
   if (ptr != 0) {
-    device = cuda_device_of(reinterpret_cast<const void*>(ptr));  // NotCompiledError without CUDA
+    try {
+      device = cuda_device_of(reinterpret_cast<const void*>(ptr));
+    } catch (const NotCompiledError&) {
+      throw NotCompiledError(detail::concat(name, ": is a CUDA array, but this build of foveal has no CUDA support "
+                                                  "(rebuild with a CUDA toolkit and FOVEAL_CUDA=ON)"));
+    } catch (const Error& e) {
+      throw DeviceError(detail::concat(name, ": is a CUDA array, but CUDA is not usable here: ", e.what()));
+    }
     FOVEAL_CHECK_DEVICE(device >= 0, name, ": __cuda_array_interface__ points to host memory");
   }
   void* p = reinterpret_cast<void*>(ptr);
