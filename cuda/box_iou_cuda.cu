@@ -9,10 +9,9 @@ namespace {
 constexpr int kThreads = 128;  // columns per block
 constexpr int kRows = 16;      // rows per block; box i is a broadcast read
 
-template <typename S>
+template <typename S, typename A>
 __global__ void box_iou_kernel(const S* __restrict__ b1, const S* __restrict__ b2, std::int64_t n, std::int64_t m,
                                S* __restrict__ out) {
-  using A = decltype(to_acc(S()));
   const std::int64_t j = std::int64_t(blockIdx.x) * kThreads + threadIdx.x;
   if (j >= m) return;
   const A bx1 = to_acc(b2[4 * j]), by1 = to_acc(b2[4 * j + 1]), bx2 = to_acc(b2[4 * j + 2]),
@@ -32,9 +31,10 @@ __global__ void box_iou_kernel(const S* __restrict__ b1, const S* __restrict__ b
 template <typename H>
 void launch(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, cudaStream_t st) {
   using S = typename DeviceElem<H>::type;
+  using A = typename DeviceElem<H>::acc;
   const std::int64_t n = boxes1.size(0), m = boxes2.size(0);
   const dim3 grid(blocks_for(m, kThreads, (1ll << 31) - 1), blocks_for(n, kRows, 65535));
-  box_iou_kernel<S><<<grid, kThreads, 0, st>>>(reinterpret_cast<const S*>(boxes1.data()),
+  box_iou_kernel<S, A><<<grid, kThreads, 0, st>>>(reinterpret_cast<const S*>(boxes1.data()),
                                                 reinterpret_cast<const S*>(boxes2.data()), n, m,
                                                 reinterpret_cast<S*>(out.data()));
   FOVEAL_CUDA_CHECK(cudaGetLastError());

@@ -160,7 +160,7 @@ def wrap(out: Any, lib: str) -> Any:
     try:
         return jax.dlpack.from_dlpack(out)
     except Exception:  # noqa: BLE001 - an unaligned or unsupported buffer: copy instead
-        return jnp.asarray(np.asarray(out) if isinstance(out, np.ndarray) else out)
+        return jnp.asarray(out)
 
 
 def stream_of(x: Any, lib: str) -> int:

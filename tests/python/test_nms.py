@@ -578,23 +578,22 @@ def _check_greedy_properties(boxes, scores, thr, keep, dtype):
     assert set(np.nonzero(~valid)[0]) <= set(keep.tolist())
 
 
-@fixture_ok
-@given(data=nms_inputs(), use64=st.booleans())
-def test_property_greedy_nms(data, use64, simd_level):
+def _greedy_property_case(data, use64):
     boxes, scores, thr = data
     dtype = np.float64 if use64 else np.float32
     boxes, scores = boxes.astype(dtype), scores.astype(dtype)
     keep = nms(boxes, scores, thr)
     _check_greedy_properties(boxes, scores, thr, keep, dtype)
     assert_keep(keep, nms_ref(boxes, scores, thr, dtype))
+
+
+@fixture_ok
+@given(data=nms_inputs(), use64=st.booleans())
+def test_property_greedy_nms(data, use64, simd_level):
+    _greedy_property_case(data, use64)
 
 
 @fixture_ok
 @given(data=nms_inputs(specials=True), use64=st.booleans())
 def test_property_greedy_nms_with_specials(data, use64, simd_level):
-    boxes, scores, thr = data
-    dtype = np.float64 if use64 else np.float32
-    boxes, scores = boxes.astype(dtype), scores.astype(dtype)
-    keep = nms(boxes, scores, thr)
-    _check_greedy_properties(boxes, scores, thr, keep, dtype)
-    assert_keep(keep, nms_ref(boxes, scores, thr, dtype))
+    _greedy_property_case(data, use64)

@@ -87,6 +87,9 @@ FOVEAL_SIMD_VARIANTS(suppress_span, suppress_span_body,
 // Smallest area searched through the grid. Below it, products can underflow and the IoU
 // computed in T can stray far from the geometric one that math::nms_centre_bound reasons about,
 // so such (tiny) boxes are compared with every box instead.
+// Midpoint of [lo, hi] without overflow near the largest double.
+inline double centre(double lo, double hi) { return lo + 0.5 * (hi - lo); }
+
 template <typename T>
 constexpr T kGridMinArea = std::numeric_limits<T>::min() * T(67108864);  // 2^26 above underflow
 
@@ -119,7 +122,7 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
       continue;
     }
     kind[i] = kGrid;
-    const double cx = double(b[0]) + 0.5 * wd, cy = double(b[1]) + 0.5 * hd;  // no overflow
+    const double cx = centre(b[0], b[2]), cy = centre(b[1], b[3]);
     min_cx = std::min(min_cx, cx), max_cx = std::max(max_cx, cx);
     min_cy = std::min(min_cy, cy), max_cy = std::max(max_cy, cy);
     ws.push_back(wd), hs.push_back(hd);
@@ -157,7 +160,6 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
     if (!(f > 0)) return std::int64_t(0);
     return f >= double(g) ? g - 1 : static_cast<std::int64_t>(f);
   };
-  auto centre = [](const T* b, int axis) { return double(b[axis]) + 0.5 * (double(b[axis + 2]) - double(b[axis])); };
 
   // Counting sort of grid boxes into cells, structure-of-arrays in cell order; tiny boxes
   // follow at [n_grid, n_live).
@@ -166,7 +168,7 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
   for (std::int64_t i = 0; i < n; ++i) {
     if (kind[i] != kGrid) continue;
     const T* b = boxes + 4 * i;
-    cell[i] = cell_of_coord(centre(b, 1), min_cy, cell_h, gy) * gx + cell_of_coord(centre(b, 0), min_cx, cell_w, gx);
+    cell[i] = cell_of_coord(centre(b[1], b[3]), min_cy, cell_h, gy) * gx + cell_of_coord(centre(b[0], b[2]), min_cx, cell_w, gx);
     ++start[cell[i] + 1];
   }
   for (std::int64_t c = 0; c < gx * gy; ++c) start[c + 1] += start[c];
@@ -205,7 +207,7 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
       continue;
     }
     const double w = double(a[2]) - double(a[0]), h = double(a[3]) - double(a[1]);
-    const double cx = double(a[0]) + 0.5 * w, cy = double(a[1]) + 0.5 * h;
+    const double cx = centre(a[0], a[2]), cy = centre(a[1], a[3]);
     const double bx = math::nms_centre_bound(w, max_w, t_low) * (1 + 1e-9);
     const double by = math::nms_centre_bound(h, max_h, t_low) * (1 + 1e-9);
     const std::int64_t x0 = cell_of_coord(cx - bx, min_cx, cell_w, gx), x1 = cell_of_coord(cx + bx, min_cx, cell_w, gx);

@@ -39,12 +39,4 @@ constexpr const char* dtype_name(DType t) {
   return "unknown";
 }
 
-template <typename T> struct dtype_of;
-template <> struct dtype_of<float> { static constexpr DType value = DType::Float32; };
-template <> struct dtype_of<double> { static constexpr DType value = DType::Float64; };
-template <> struct dtype_of<half> { static constexpr DType value = DType::Float16; };
-template <> struct dtype_of<std::int64_t> { static constexpr DType value = DType::Int64; };
-template <> struct dtype_of<std::int32_t> { static constexpr DType value = DType::Int32; };
-template <> struct dtype_of<std::uint8_t> { static constexpr DType value = DType::UInt8; };
-
 }  // namespace foveal
