@@ -9,11 +9,23 @@ from __future__ import annotations
 import os as _os
 
 from . import ops
+from ._errors import FovealError, FovealMemoryError, FovealNotCompiledError, FovealTypeError, FovealValueError
 from ._core import __version__
 from ._core import build_info as _build_info
 from ._core import cuda_available as _cuda_available
 
-__all__ = ["__version__", "build_info", "cuda_available", "get_cmake_dir", "ops"]
+__all__ = [
+    "FovealError",
+    "FovealMemoryError",
+    "FovealNotCompiledError",
+    "FovealTypeError",
+    "FovealValueError",
+    "__version__",
+    "build_info",
+    "cuda_available",
+    "get_cmake_dir",
+    "ops",
+]
 
 
 def cuda_available() -> bool:

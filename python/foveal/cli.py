@@ -6,10 +6,11 @@ Run the NMS demo on a clustered synthetic scene and save a figure::
 
     foveal demo --n 2000 --seed 0 --iou-threshold 0.5 --out foveal_demo.png
 
-Print how this build of foveal was compiled::
+Print how this build of foveal was compiled, or its version::
 
     foveal info
     foveal info --json
+    foveal --version
 
 Both also run as ``python -m foveal.cli ...``.
 """
@@ -48,6 +49,42 @@ def _unit_float(text):
     return value
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {value}")
+    return value
+
+
+def _figure_path(text):
+    """An output path matplotlib can write, whose folder exists: checked before any work."""
+    import os
+
+    if not text or text.endswith(os.sep) or os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"expected an image file name such as foveal_demo.png, got {text!r}")
+    ext = os.path.splitext(text)[1].lower().lstrip(".")
+    formats = _figure_formats()
+    if ext not in formats:
+        raise argparse.ArgumentTypeError(
+            f"cannot save a figure as {text!r}: the extension must be one of {', '.join('.' + f for f in formats)}"
+        )
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: folder {folder} is not writable")
+    return text
+
+
+def _figure_formats():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return sorted(FigureCanvasAgg.get_supported_filetypes())
+
+
 def build_parser():
     """The ``foveal`` argument parser.
 
@@ -60,6 +97,7 @@ def build_parser():
         prog="foveal",
         description="foveal: C++/CUDA kernels for object detection and image restoration.",
     )
+    parser.add_argument("--version", action="version", version=f"foveal {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -74,14 +112,19 @@ def build_parser():
         ),
     )
     demo.add_argument("--n", type=_nonnegative_int, default=2000, help="number of boxes (default 2000)")
-    demo.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    demo.add_argument("--seed", type=_seed, default=0, help="generator seed, >= 0 (default 0)")
     demo.add_argument(
         "--iou-threshold",
         type=_unit_float,
         default=0.5,
         help="NMS suppresses a box whose IoU with a kept box exceeds this (default 0.5)",
     )
-    demo.add_argument("--out", default="foveal_demo.png", help="output image (default foveal_demo.png)")
+    demo.add_argument(
+        "--out",
+        type=_figure_path,
+        default="foveal_demo.png",
+        help="output image; its extension picks the format (default foveal_demo.png)",
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=run_demo)
 
@@ -92,6 +135,35 @@ def build_parser():
 
 
 # -- foveal info ------------------------------------------------------------------
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+
+        return version("foveal")
+    except Exception:  # noqa: BLE001 - not installed as a distribution (a source tree)
+        return "unknown"
+
+
+def info_fields():
+    """Every field ``foveal info`` shows: :func:`foveal.build_info` plus where the package lives,
+    whether CUDA is usable, the CMake package folder, and the numpy and Python versions."""
+    import foveal
+
+    info = dict(foveal.build_info())
+    extra = {"cuda_available": foveal.cuda_available(), "package": foveal.__file__}
+    try:
+        extra["cmake_dir"] = foveal.get_cmake_dir()
+    except Exception as exc:  # the package works without its CMake files
+        extra["cmake_dir"] = f"unavailable ({exc})"
+    import numpy
+
+    extra["numpy"] = numpy.__version__
+    extra["python"] = sys.version.split()[0]
+    for k, v in extra.items():
+        info.setdefault(k, v)
+    return info
 
 
 def _format_value(value):
@@ -117,29 +189,13 @@ def run_info(args):
     int
         Exit status, 0.
     """
-    import foveal
-
-    info = dict(foveal.build_info())
+    info = info_fields()
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True, default=str))
         return 0
-    extra = {"cuda_available": foveal.cuda_available(), "package": foveal.__file__}
-    try:
-        extra["cmake_dir"] = foveal.get_cmake_dir()
-    except Exception as exc:  # the package works without its CMake files
-        extra["cmake_dir"] = f"unavailable ({exc})"
-    try:
-        import numpy
-
-        extra["numpy"] = numpy.__version__
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        pass
-    extra["python"] = sys.version.split()[0]
-
     rows = [(k, _format_value(v)) for k, v in info.items()]
-    rows += [(k, _format_value(v)) for k, v in extra.items() if k not in info]
     width = max(len(k) for k, _ in rows)
-    print(f"foveal {info.get('version', getattr(foveal, '__version__', '?'))}")
+    print(f"foveal {info.get('version', '?')}")
     for key, value in rows:
         print(f"  {key.ljust(width)}  {value}")
     return 0

@@ -8,12 +8,18 @@ dtype policy (``box_iou``'s output dtype, the dtype ``nms`` computes in): float6
 float32 -> float32; float16 -> float16 on CUDA (arithmetic in float32), float32 on the CPU;
 bfloat16, integers and bool -> float32. Arguments of different dtypes use the widest of those.
 Inputs are never modified; non-contiguous inputs are copied to contiguous ones first.
+
+Errors: bad shapes and values raise :class:`foveal.FovealValueError`, bad types and dtypes
+:class:`foveal.FovealTypeError`; both are also ``RuntimeError``, as torchvision's errors are.
+torch tensors that require grad (with grad mode on) are refused rather than silently detached:
+these ops record no autograd graph.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from . import _arrays, _core
+from . import _core
+from ._arrays import Call, dim, real
 
 __all__ = ["box_iou", "nms"]
 
@@ -47,19 +53,11 @@ def box_iou(boxes1: Any, boxes2: Any) -> Any:
     >>> foveal.ops.box_iou(a, b)
     array([[0.2857143, 0.       ]], dtype=float32)
     """
-    lib = _arrays.common_library(boxes1=boxes1, boxes2=boxes2)
-    cuda = _arrays.is_cuda(boxes1, lib)
-    dtype = _arrays.float_type(
-        "box_iou", {"boxes1": _arrays.dtype_name(boxes1), "boxes2": _arrays.dtype_name(boxes2)}, cuda
-    )
-    b1 = _arrays.prepare(boxes1, lib, dtype)
-    b2 = _arrays.prepare(boxes2, lib, dtype)
-    # The core validates shapes; a malformed input only needs *some* output to reach that check.
-    n = b1.shape[0] if b1.ndim == 2 else 0
-    m = b2.shape[0] if b2.ndim == 2 else 0
-    out = _arrays.empty((n, m), dtype, b1, lib)
-    _core.box_iou(b1, b2, out, stream=_arrays.stream_of(b1, lib))
-    return _arrays.wrap(out, lib)
+    call = Call("box_iou", boxes1=boxes1, boxes2=boxes2)
+    b1, b2 = call.floats("boxes1", "boxes2")
+    out = call.empty((dim(b1, 0, 2), dim(b2, 0, 2)))
+    call.run(_core.box_iou, b1, b2, out)
+    return call.wrap(out)
 
 
 def nms(boxes: Any, scores: Any, iou_threshold: float) -> Any:
@@ -75,18 +73,23 @@ def nms(boxes: Any, scores: Any, iou_threshold: float) -> Any:
     scores : array, shape (N,)
         Score of each box. Same library and device as ``boxes``.
     iou_threshold : float
-        In ``[0, 1]``. Pairs with IoU strictly greater than this suppress the lower-ranked box.
+        Any real number, as in torchvision: a pair with IoU strictly greater than this suppresses
+        the lower-ranked box. Below 0, a kept box suppresses every box whose IoU with it is a
+        number (0 included); from 1 up, nothing is suppressed. NaN is refused.
 
     Returns
     -------
     keep : array of int64, shape (K,)
         Indices of the kept boxes, by decreasing score, in the inputs' library and device.
+        For jax inputs the indices are int32 unless ``jax_enable_x64`` is on (jax's own rule).
 
     Notes
     -----
-    Same semantics and signature as ``torchvision.ops.nms``, plus a fixed order for ties: equal
-    scores are visited lower index first, so CPU and CUDA keep the same boxes, always (IoU is
-    evaluated with the same IEEE operations on both). NaN scores rank below every other score.
+    Same signature as ``torchvision.ops.nms`` and the same keep list on ordinary inputs, plus a
+    fixed order for ties: equal scores are visited lower index first, so CPU and CUDA keep the
+    same boxes, always (IoU is evaluated with the same IEEE operations on both). One rule
+    differs from torchvision: NaN scores rank *below* every other score here, where torch's
+    descending sort ranks them first.
     A box with a NaN or infinite coordinate, or zero or negative width or height, has IoU above
     the threshold with no box: it is kept when reached and suppresses nothing.
 
@@ -102,17 +105,9 @@ def nms(boxes: Any, scores: Any, iou_threshold: float) -> Any:
     >>> foveal.ops.nms(boxes, scores, 0.5)
     array([0, 1])
     """
-    lib = _arrays.common_library(boxes=boxes, scores=scores)
-    try:
-        thr = float(iou_threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"nms: iou_threshold must be a real number, got {iou_threshold!r}") from None
-    cuda = _arrays.is_cuda(boxes, lib)
-    dtype = _arrays.float_type(
-        "nms", {"boxes": _arrays.dtype_name(boxes), "scores": _arrays.dtype_name(scores)}, cuda
-    )
-    b = _arrays.prepare(boxes, lib, dtype)
-    s = _arrays.prepare(scores, lib, dtype)
-    keep = _arrays.empty((b.shape[0] if b.ndim == 2 else 0,), "int64", b, lib)
-    count = _core.nms(b, s, thr, keep, stream=_arrays.stream_of(b, lib))
-    return _arrays.wrap(keep[:count], lib)
+    call = Call("nms", boxes=boxes, scores=scores)
+    thr = real("nms", "iou_threshold", iou_threshold)
+    b, s = call.floats("boxes", "scores")
+    keep = call.empty((dim(b, 0, 2),), "int64")
+    count = call.run(_core.nms, b, s, thr, keep)
+    return call.head(keep, count)

@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <string>
+#include <unordered_map>
 
 #include "foveal/build_info.hpp"
 #include "foveal/core/error.hpp"
@@ -123,12 +124,17 @@ Borrowed from_cuda_array_interface(py::handle obj, const py::dict& cai, const ch
   return b;
 }
 
-Borrowed from_buffer(py::handle obj, const char* name, bool writable) {
+// `unreadable`, when given, is set instead of throwing if the object refuses the buffer protocol.
+Borrowed from_buffer(py::handle obj, const char* name, bool writable, bool* unreadable = nullptr) {
   auto* view = new Py_buffer();
   const int flags = PyBUF_RECORDS_RO | (writable ? PyBUF_WRITABLE : 0);
   if (PyObject_GetBuffer(obj.ptr(), view, flags) != 0) {
     delete view;
     PyErr_Clear();
+    if (unreadable && !writable) {
+      *unreadable = true;
+      return {};
+    }
     FOVEAL_CHECK_VALUE(!writable, name, ": must be a writable array, got a read-only ", type_name(obj));
     throw TypeError(detail::concat(name, ": cannot read ", type_name(obj), " through the buffer protocol"));
   }
@@ -195,16 +201,50 @@ Borrowed from_dlpack(py::handle obj, const char* name, bool writable, std::uintp
   return b;
 }
 
+template <typename P>
+Borrowed borrow_with(P protocol, py::handle obj, const char* name, bool writable, std::uintptr_t stream) {
+  switch (static_cast<int>(protocol)) {
+    case 0: return from_buffer(obj, name, writable);
+    case 3: {
+      // A jax array on a GPU has a buffer slot but refuses it: then DLPack.
+      bool unreadable = false;
+      Borrowed b = from_buffer(obj, name, writable, &unreadable);
+      return unreadable ? from_dlpack(obj, name, writable, stream) : b;
+    }
+    case 1: {
+      // A CUDA tensor may also be a CPU one of the same type (torch): fall through to DLPack
+      // when the attribute raises.
+      py::object cai = py::getattr(obj, "__cuda_array_interface__", py::none());
+      if (!cai.is_none()) return from_cuda_array_interface(obj, cai.cast<py::dict>(), name, writable);
+      if (PyObject_CheckBuffer(obj.ptr())) return from_buffer(obj, name, writable);
+      return from_dlpack(obj, name, writable, stream);
+    }
+    default: return from_dlpack(obj, name, writable, stream);
+  }
+}
+
 }  // namespace
 
 Borrowed borrow(py::handle obj, const char* name, bool writable, std::uintptr_t stream) {
-  if (PyObject_CheckBuffer(obj.ptr())) return from_buffer(obj, name, writable);  // numpy: the common case first
-  if (py::hasattr(obj, "__cuda_array_interface__")) {
-    py::object cai = obj.attr("__cuda_array_interface__");
-    return from_cuda_array_interface(obj, cai.cast<py::dict>(), name, writable);
+  // The protocol a type speaks is decided once per type (the GIL guards the cache); probing
+  // __cuda_array_interface__ on a torch tensor builds a dict, so it is never probed twice.
+  enum class Protocol : std::uint8_t { Buffer, Cai, DLPack, BufferOrDLPack };
+  static std::unordered_map<PyTypeObject*, Protocol> by_type;
+  PyTypeObject* type = Py_TYPE(obj.ptr());
+  auto it = by_type.find(type);
+  if (it == by_type.end()) {
+    Protocol p;
+    if (PyObject_CheckBuffer(obj.ptr()))  // numpy: the common case first
+      p = std::strcmp(type->tp_name, "numpy.ndarray") != 0 && py::hasattr(obj, "__dlpack__") ? Protocol::BufferOrDLPack
+                                                                                              : Protocol::Buffer;
+    else if (py::hasattr(obj, "__cuda_array_interface__")) p = Protocol::Cai;
+    else if (py::hasattr(obj, "__dlpack__")) p = Protocol::DLPack;
+    else throw TypeError(detail::concat(name, ": expected an array (numpy, cupy, torch or jax), got ", type_name(obj)));
+    // Only heap types can be freed and their address reused; static types are cached forever.
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || by_type.size() < 64) it = by_type.emplace(type, p).first;
+    else return borrow_with(p, obj, name, writable, stream);
   }
-  if (py::hasattr(obj, "__dlpack__")) return from_dlpack(obj, name, writable, stream);
-  throw TypeError(detail::concat(name, ": expected an array (numpy, cupy, torch or jax), got ", type_name(obj)));
+  return borrow_with(it->second, obj, name, writable, stream);
 }
 
 }  // namespace foveal::interop

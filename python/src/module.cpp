@@ -13,19 +13,27 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "foveal native core (C++/CUDA kernels). The public API is in foveal.*";
   m.attr("__version__") = FOVEAL_VERSION_INFO;
 
+  // The classes live in foveal/_errors.py (each also a RuntimeError, as torch's errors are).
+  // Leaked on purpose: the translator may run during interpreter shutdown.
+  const py::module_ errors = py::module_::import("foveal._errors");
+  static PyObject* value_error = py::object(errors.attr("FovealValueError")).release().ptr();
+  static PyObject* type_error = py::object(errors.attr("FovealTypeError")).release().ptr();
+  static PyObject* memory_error = py::object(errors.attr("FovealMemoryError")).release().ptr();
+  static PyObject* not_compiled = py::object(errors.attr("FovealNotCompiledError")).release().ptr();
+  static PyObject* base_error = py::object(errors.attr("FovealError")).release().ptr();
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const foveal::ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      PyErr_SetString(value_error, e.what());
     } catch (const foveal::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
+      PyErr_SetString(type_error, e.what());
     } catch (const foveal::MemoryError& e) {
-      PyErr_SetString(PyExc_MemoryError, e.what());
+      PyErr_SetString(memory_error, e.what());
     } catch (const foveal::NotCompiledError& e) {
-      PyErr_SetString(PyExc_NotImplementedError, e.what());
+      PyErr_SetString(not_compiled, e.what());
     } catch (const foveal::Error& e) {  // DeviceError and any other
-      PyErr_SetString(PyExc_RuntimeError, e.what());
+      PyErr_SetString(base_error, e.what());
     }
   });
 
