@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import ops
+from . import ops, restoration
 from ._errors import FovealError, FovealMemoryError, FovealNotCompiledError, FovealTypeError, FovealValueError
 from ._core import __version__
 from ._core import build_info as _build_info
@@ -25,6 +25,7 @@ __all__ = [
     "cuda_available",
     "get_cmake_dir",
     "ops",
+    "restoration",
 ]
 
 

@@ -2,6 +2,7 @@
 // Backend entry points. Front ends validate, then call these; backends never re-validate.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "foveal/config.hpp"
 #include "foveal/core/exec_context.hpp"
@@ -12,12 +13,16 @@ namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
+                                               std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
+                                               std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
