@@ -10,3 +10,4 @@
 #include "foveal/core/tensor_view.hpp"
 #include "foveal/ops/box_iou.hpp"
 #include "foveal/ops/nms.hpp"
+#include "foveal/ops/pool.hpp"

@@ -6,18 +6,31 @@
 #include "foveal/config.hpp"
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
+#include "foveal/ops/pool.hpp"
 
 namespace foveal {
 namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
+                const ExecContext& ctx);
+void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bool count_include_pad,
+                std::int64_t divisor_override, const ExecContext& ctx);
+void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
+void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
+                const ExecContext& ctx);
+void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bool count_include_pad,
+                std::int64_t divisor_override, const ExecContext& ctx);
+void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
+void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
