@@ -201,8 +201,8 @@ def _adaptive_shape(op: str, x: Any, output_size: Any) -> tuple:
     if hw is None:
         return (0,)
     size = tuple(hw[i] if v is None else v for i, v in enumerate(size))
-    if size[0] < 1 or size[1] < 1:
-        raise FovealValueError(f"{op}: output_size must be positive, got {tuple(size)}")
+    if size[0] < 0 or size[1] < 0:
+        raise FovealValueError(f"{op}: output_size must be non-negative, got {tuple(size)}")
     return (*x.shape[:-2], *size)
 
 
@@ -214,8 +214,8 @@ def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = Fal
     input : array, shape (N, C, H, W) or (C, H, W)
         numpy, or cupy / torch / jax (CPU or CUDA).
     output_size : int or (int or None, int or None)
-        Output (H_out, W_out); None keeps the input's size. Bin ``i`` of ``n`` over ``L`` samples
-        is ``[floor(i L / n), ceil((i + 1) L / n))``.
+        Output (H_out, W_out); None keeps the input's size; 0 gives an empty output, as in torch.
+        Bin ``i`` of ``n`` over ``L`` samples is ``[floor(i L / n), ceil((i + 1) L / n))``.
     return_indices : bool
         Also return the index of each maximum.
 

@@ -125,9 +125,8 @@ namespace {
 void check_adaptive(const char* op, ConstTensorView input, TensorView out, TensorView indices) {
   check_input(op, input);
   const int nd = input.ndim();
-  FOVEAL_CHECK_VALUE(out.ndim() == nd && out.size(nd - 2) > 0 && out.size(nd - 1) > 0, op,
-                     ": out must have the input's number of dimensions (", nd,
-                     ") and a positive output size (H, W), got shape ", out.shape().str());
+  FOVEAL_CHECK_VALUE(out.ndim() == nd && out.size(nd - 2) >= 0 && out.size(nd - 1) >= 0, op,
+                     ": out must have the input's number of dimensions (", nd, "), got shape ", out.shape().str());
   check_arrays(op, input, out, indices, pooled_shape(input, out.size(nd - 2), out.size(nd - 1)));
 }
 }  // namespace
