@@ -366,3 +366,45 @@ def test_core_refuses_wrong_out():
                          (2, 2), (2, 2), (0, 0), (1, 1), False)
     with pytest.raises(foveal.FovealTypeError, match=r"avg_pool2d: out has dtype float64 but input has dtype float32"):
         _core.avg_pool2d(x, np.empty((1, 2, 4, 4), np.float64), (2, 2), (2, 2), (0, 0), False, True, 0)
+
+
+# ------------------------------------------------------------------- other libraries, CUDA
+
+
+def test_jax_cpu_in_jax_out():
+    jnp = pytest.importorskip("jax.numpy")
+    x = _input((2, 3, 9, 10), np.float32, seed=4)
+    got = max_pool2d(jnp.asarray(x), 3, 2, 1)
+    assert not isinstance(got, np.ndarray) and got.shape == (2, 3, 5, 5)
+    np.testing.assert_array_equal(np.asarray(got), F.max_pool2d(torch.from_numpy(x), 3, 2, 1).numpy())
+
+
+CUDA_DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+@pytest.mark.parametrize("cfg", MAX_CONFIGS[:12], ids=[str(i) for i in range(12)])
+def test_cuda_matches_torch_cuda(cfg, dtype):
+    n, c, hw, k, s, p, d, ceil = cfg
+    x = torch.from_numpy(_input((n, c, *hw), np.float32, seed=1, nan=0.02)).to("cuda", dtype)
+    got, idx = max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=True)
+    want, want_idx = F.max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=True)
+    assert got.device == x.device and got.dtype == dtype
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(idx, want_idx, rtol=0, atol=0)
+    # the CPU kernels on the same values (float32 / float64): same maxima and indices
+    if dtype in (torch.float32, torch.float64):
+        cpu, cpu_idx = max_pool2d(x.cpu(), k, s, p, d, ceil_mode=ceil, return_indices=True)
+        torch.testing.assert_close(got.cpu(), cpu, rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(idx.cpu(), cpu_idx, rtol=0, atol=0)
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype in (torch.float16, torch.bfloat16) else {}
+    got = avg_pool2d(x, k, s, p, ceil_mode=ceil, count_include_pad=False)
+    torch.testing.assert_close(got, F.avg_pool2d(x, k, s, p, ceil_mode=ceil, count_include_pad=False),
+                               equal_nan=True, **tol)
+    got, idx = adaptive_max_pool2d(x, (3, 2), return_indices=True)
+    want, want_idx = F.adaptive_max_pool2d(x, (3, 2), return_indices=True)
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(idx, want_idx, rtol=0, atol=0)
+    torch.testing.assert_close(adaptive_avg_pool2d(x, (3, 2)), F.adaptive_avg_pool2d(x, (3, 2)),
+                               equal_nan=True, **tol)
