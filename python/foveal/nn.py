@@ -44,6 +44,8 @@ def _pair(op: str, name: str, value: Any, *, allow_none: bool = False) -> tuple:
         kind = "an int, None" if allow_none else "an int"
         raise FovealTypeError(f"{op}: {name} must be {kind} or a pair of those, got {value!r}")
     items = tuple(v if v is None else int(v) for v in items)
+    if any(v is not None and abs(v) > 2**31 - 1 for v in items):  # beyond what the core takes
+        raise FovealValueError(f"{op}: {name} must be at most 2147483647 in magnitude, got {value!r}")
     return items * 2 if len(items) == 1 else items
 
 

@@ -326,6 +326,9 @@ BAD = [
     (lambda x: adaptive_max_pool2d(x[0, 0], 2), r"adaptive_max_pool2d: input must have shape"),
     (lambda x: adaptive_avg_pool2d(x, -1), r"adaptive_avg_pool2d: output_size must be non-negative, got \(-1, -1\)"),
     (lambda x: avg_pool2d(x, 2, divisor_override=0), r"avg_pool2d: divisor_override must be non-zero"),
+    (lambda x: max_pool2d(x, 2**70), r"max_pool2d: kernel_size must be at most 2147483647 in magnitude"),
+    (lambda x: max_pool2d(x, 2, stride=2**40), r"max_pool2d: stride must be at most 2147483647"),
+    (lambda x: adaptive_avg_pool2d(x, 2**64), r"adaptive_avg_pool2d: output_size must be at most 2147483647"),
 ]
 
 
@@ -408,3 +411,12 @@ def test_cuda_matches_torch_cuda(cfg, dtype):
     torch.testing.assert_close(idx, want_idx, rtol=0, atol=0)
     torch.testing.assert_close(adaptive_avg_pool2d(x, (3, 2)), F.adaptive_avg_pool2d(x, (3, 2)),
                                equal_nan=True, **tol)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import foveal.nn
+
+    result = doctest.testmod(foveal.nn)
+    assert result.attempted >= 4 and result.failed == 0
