@@ -271,3 +271,10 @@ def test_docstring_examples():
 
     result = doctest.testmod(foveal.restoration)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 50), (50, 1), (7, 1, 9), (1,), (1, 1), (3,), (2,) * 7])
+@pytest.mark.parametrize("weight", [1e-6, 0.1, 1e6])
+def test_degenerate_shapes_and_extreme_weights(shape, weight):
+    x = np.random.default_rng(16).random(shape)
+    np.testing.assert_allclose(denoise_tv_chambolle(x, weight=weight), sk_tv(x, weight=weight), rtol=0, atol=1e-10)
