@@ -9,4 +9,5 @@
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
 #include "foveal/ops/box_iou.hpp"
+#include "foveal/ops/box_iou_variants.hpp"
 #include "foveal/ops/nms.hpp"

@@ -8,16 +8,32 @@
 #include "foveal/core/tensor_view.hpp"
 
 namespace foveal {
+
+/// Product of the leading dimensions of `v`, all but its last `trailing` ones (pairwise box ops:
+/// the batch count).
+inline std::int64_t leading_count(const ConstTensorView& v, int trailing) {
+  std::int64_t n = 1;
+  for (int i = 0; i + trailing < v.ndim(); ++i) n *= v.size(i);
+  return n;
+}
+
+/// The generalised-IoU family of pairwise box metrics, one backend entry point for all three.
+enum class BoxIouVariant : int { Generalized = 0, Distance = 1, Complete = 2 };
+
 namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
+                     const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
+                     const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
