@@ -680,6 +680,19 @@ def _loss_setup(op: str, boxes1: Any, boxes2: Any, reduction: Any, eps: Any) -> 
     return xp, upcast(boxes1), upcast(boxes2), eps
 
 
+def _quiet(fn: Any) -> Any:
+    """Run a composed loss with numpy's floating-point warnings off: degenerate boxes give the
+    IEEE results (inf, NaN) torchvision gives, not warnings."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _reduce(loss: Any, reduction: str) -> Any:
     if reduction == "mean":
         return loss.mean() if _numel(loss) > 0 else 0.0 * loss.sum()
@@ -746,6 +759,7 @@ _LOSS_DOC = """
 """
 
 
+@_quiet
 def generalized_box_iou_loss(boxes1: Any, boxes2: Any, reduction: str = "none", eps: float = 1e-7) -> Any:
     """GIoU loss of each pair of boxes: ``1 - giou``, element-wise (boxes1[i] with boxes2[i]).
     {doc}
@@ -772,6 +786,7 @@ def generalized_box_iou_loss(boxes1: Any, boxes2: Any, reduction: str = "none", 
     return _reduce(1 - (iou - ((area_c - union) / (area_c + eps))), reduction)
 
 
+@_quiet
 def distance_box_iou_loss(boxes1: Any, boxes2: Any, reduction: str = "none", eps: float = 1e-7) -> Any:
     """DIoU loss of each pair of boxes: ``1 - iou + d^2 / (c^2 + eps)``, element-wise.
     {doc}
@@ -795,6 +810,7 @@ def distance_box_iou_loss(boxes1: Any, boxes2: Any, reduction: str = "none", eps
     return _reduce(loss, reduction)
 
 
+@_quiet
 def complete_box_iou_loss(boxes1: Any, boxes2: Any, reduction: str = "none", eps: float = 1e-7) -> Any:
     """CIoU loss of each pair of boxes: the DIoU loss plus ``alpha * v``, element-wise.
     {doc}
