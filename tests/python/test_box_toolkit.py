@@ -545,3 +545,10 @@ def test_core_entry_points_validate_shapes_too():
         foveal._core.complete_box_iou(ok, ok, 1e-7, np.zeros((2, 3)))
     with pytest.raises(FovealValueError, match=r"generalized_box_iou: boxes2 must have shape \(M, 4\), got \(3, 3\)"):
         foveal._core.generalized_box_iou(ok[0], np.zeros((3, 3)), np.zeros((3, 3)))
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(fo)
+    assert result.attempted >= 20 and result.failed == 0
