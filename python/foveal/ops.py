@@ -669,7 +669,9 @@ def _loss_setup(op: str, boxes1: Any, boxes2: Any, reduction: Any, eps: Any) -> 
             f"{library_of(boxes2, 'boxes2', op)}"
         )
     if reduction not in _REDUCTIONS:
-        raise FovealValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        raise FovealValueError(
+            f"{op}: Invalid value for reduction: must be 'none', 'mean' or 'sum', got {reduction!r}"
+        )
     eps = real(op, "eps", eps)
     _broadcast_shape(op, boxes1.shape[:-1], boxes2.shape[:-1], boxes1.shape, boxes2.shape)
     xp = _Xp(lib)

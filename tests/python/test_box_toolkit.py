@@ -498,7 +498,7 @@ def test_losses_hand_worked():
 def test_losses_bad_inputs(name):
     ours = LOSSES[name][0]
     ok = np.zeros((3, 4))
-    with pytest.raises(FovealValueError, match=rf"{name}: reduction must be 'none', 'mean' or 'sum', got 'max'"):
+    with pytest.raises(FovealValueError, match=rf"{name}: Invalid value for reduction: must be 'none', 'mean' or 'sum', got 'max'"):
         ours(ok, ok, reduction="max")
     with pytest.raises(FovealValueError, match=rf"{name}: boxes2 must have shape \(\.\.\., 4\), got \(3, 5\)"):
         ours(ok, np.zeros((3, 5)))
