@@ -149,13 +149,19 @@ constexpr T kGridMinArea = std::numeric_limits<T>::min() * T(67108864);  // 2^26
 // Midpoint of [lo, hi] without overflow near the largest double.
 inline double centre(double lo, double hi) { return lo + 0.5 * (hi - lo); }
 
-// Cell of coordinate c on an axis of g cells of size `cell` starting at lo, clamped to [0, g-1].
-// Monotone in c, so [cell_of(c - b), cell_of(c + b)] holds every centre within b of c.
-// NB: written so that NaN and +-inf land in a valid cell.
-inline std::int64_t cell_of_coord(double c, double lo, double cell, std::int64_t g) {
-  const double f = std::floor((c - lo) / cell);
+// Cell of coordinate c on an axis of g cells of size 1 / inv starting at lo, clamped to [0, g-1].
+// Monotone in c (whatever the rounding), so [cell_of(c - b), cell_of(c + b)] holds every centre
+// within b of c. Truncation is floor here (f > 0). NB: NaN and +-inf land in a valid cell.
+inline std::int64_t cell_of_coord(double c, double lo, double inv, std::int64_t g) {
+  const double f = (c - lo) * inv;
   if (!(f > 0)) return 0;
   return f >= double(g) ? g - 1 : static_cast<std::int64_t>(f);
+}
+
+// ilogb of a positive finite double, from its bits (the libm call costs more than the rest).
+inline int exponent_of(double v) {
+  const int e = static_cast<int>(math::bits_of(v) >> 52) - 1023;
+  return e > -1023 ? e : std::ilogb(v);  // subnormal
 }
 
 constexpr std::uint64_t kNoKey = ~std::uint64_t(0);  // sparse keys are row << 32 | col < 2^63
@@ -165,9 +171,10 @@ inline std::uint64_t cell_key(std::int64_t row, std::int64_t col) {
 
 // One size level: its boxes occupy SoA slots [first, first + count), cell by cell in key order.
 struct Level {
-  double lo_x, lo_y, cell_w, cell_h;  // grid origin (smallest centre) and cell size
+  double lo_x, lo_y, inv_w, inv_h;    // grid origin (smallest centre) and 1 / cell size
   double min_w, max_w, min_h, max_h;  // extents of its boxes
   std::int64_t gx, gy;                // cells per axis; coordinates clamp to them
+  std::int64_t first, count;          // its SoA slots
   bool dense;
   // dense: slot of the first box of cell (row, col) is off[off0 + row * gx + col] (gx * gy + 1
   // entries). sparse: occupied cell j has key keys[k0 + j] (ascending), its boxes start at
@@ -266,6 +273,9 @@ struct GridIndex {
   }
 };
 
+// A level this small is one cell: scanning it costs less than finding cells in it.
+constexpr std::int64_t kSmallLevel = 64;
+
 inline std::int64_t floor_div4(std::int64_t v) { return v >= 0 ? v / 4 : -((3 - v) / 4); }
 
 // Median of v[0], v[step], v[2 * step], ... (at most ~1024 of them): a cell size needs no more.
@@ -309,7 +319,7 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
     } else {
       double wd, hd;
       extents(b, wd, hd);
-      cls[i] = static_cast<std::int16_t>(std::ilogb(std::max(wd, hd)) + kEOff);
+      cls[i] = static_cast<std::int16_t>(exponent_of(std::max(wd, hd)) + kEOff);
       ++e_count[cls[i]];
       ++n_grid;
     }
@@ -382,19 +392,21 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
     const double med_w = sampled_median(m, [&](std::int64_t q) { const T* b = bb + 4 * std::int64_t(ids[q]); return double(b[2]) - double(b[0]); }, buf);
     const double med_h = sampled_median(m, [&](std::int64_t q) { const T* b = bb + 4 * std::int64_t(ids[q]); return double(b[3]) - double(b[1]); }, buf);
     const double span_x = hi_x - L.lo_x, span_y = hi_y - L.lo_y;
-    L.cell_w = std::max({math::nms_centre_bound(med_w, L.max_w, t_low), 1e-300, span_x * 0x1p-30});
-    L.cell_h = std::max({math::nms_centre_bound(med_h, L.max_h, t_low), 1e-300, span_y * 0x1p-30});
-    L.gx = std::isfinite(span_x) ? static_cast<std::int64_t>(std::floor(span_x / L.cell_w)) + 1 : 1;
-    L.gy = std::isfinite(span_y) ? static_cast<std::int64_t>(std::floor(span_y / L.cell_h)) + 1 : 1;
-    if (!std::isfinite(span_x)) L.cell_w = INFINITY;  // double overflow: a single column
-    if (!std::isfinite(span_y)) L.cell_h = INFINITY;
+    const double cell_w = std::max({math::nms_centre_bound(med_w, L.max_w, t_low), 1e-300, span_x * 0x1p-30});
+    const double cell_h = std::max({math::nms_centre_bound(med_h, L.max_h, t_low), 1e-300, span_y * 0x1p-30});
+    // A span that overflows a double, or a level small enough to scan whole: one column / row.
+    L.inv_w = std::isfinite(span_x) && m > kSmallLevel ? 1.0 / cell_w : 0.0;
+    L.inv_h = std::isfinite(span_y) && m > kSmallLevel ? 1.0 / cell_h : 0.0;
+    L.gx = L.inv_w > 0 ? static_cast<std::int64_t>(span_x * L.inv_w) + 1 : 1;  // <= 2^30 + 1
+    L.gy = L.inv_h > 0 ? static_cast<std::int64_t>(span_y * L.inv_h) + 1 : 1;
     L.dense = double(L.gx) * double(L.gy) <= 2.0 * double(m) + 16.0;
+    L.first = first, L.count = m;
 
     keys.resize(static_cast<std::size_t>(m));
     for (std::int64_t q = 0; q < m; ++q) {
       const T* b = boxes + 4 * std::int64_t(ids[q]);
-      const std::int64_t col = cell_of_coord(centre(b[0], b[2]), L.lo_x, L.cell_w, L.gx);
-      const std::int64_t row = cell_of_coord(centre(b[1], b[3]), L.lo_y, L.cell_h, L.gy);
+      const std::int64_t col = cell_of_coord(centre(b[0], b[2]), L.lo_x, L.inv_w, L.gx);
+      const std::int64_t row = cell_of_coord(centre(b[1], b[3]), L.lo_y, L.inv_h, L.gy);
       keys[q] = L.dense ? std::uint64_t(row * L.gx + col) : cell_key(row, col);
     }
     L.off0 = static_cast<std::int64_t>(index.off.size());
@@ -458,10 +470,14 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
       if (!math::nms_extent_can_match(w, L.min_w * (1 - 1e-9), L.max_w * (1 + 1e-9), t_low) ||
           !math::nms_extent_can_match(h, L.min_h * (1 - 1e-9), L.max_h * (1 + 1e-9), t_low))
         continue;
+      if (L.gx == 1 && L.gy == 1) {  // one cell: no window to compute
+        run(L.first, L.first + L.count);
+        continue;
+      }
       const double bx = math::nms_centre_bound(w, L.max_w, t_low) * (1 + 1e-9);
       const double by = math::nms_centre_bound(h, L.max_h, t_low) * (1 + 1e-9);
-      index.visit(L, cell_of_coord(cx - bx, L.lo_x, L.cell_w, L.gx), cell_of_coord(cx + bx, L.lo_x, L.cell_w, L.gx),
-                  cell_of_coord(cy - by, L.lo_y, L.cell_h, L.gy), cell_of_coord(cy + by, L.lo_y, L.cell_h, L.gy), run);
+      index.visit(L, cell_of_coord(cx - bx, L.lo_x, L.inv_w, L.gx), cell_of_coord(cx + bx, L.lo_x, L.inv_w, L.gx),
+                  cell_of_coord(cy - by, L.lo_y, L.inv_h, L.gy), cell_of_coord(cy + by, L.lo_y, L.inv_h, L.gy), run);
     }
     suppress(a, area_i, X1, Y1, X2, Y2, AR, n_grid, n_live, tf);  // tiny boxes
   }
