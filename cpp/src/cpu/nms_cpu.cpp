@@ -11,9 +11,11 @@
 //    the median size), each with its own grid of centres: cells sized by the level's median search
 //    bound, laid out from the level's own bounding box. A level's cell offsets are a dense array
 //    when its bounding box holds few cells, else only the occupied cells are kept, sorted by key
-//    and found through a hash table. So a far outlier costs one more occupied cell, and a huge box
-//    widens the searches into its own level only. math::nms_centre_bound limits how far a
-//    partner's centre can be, math::nms_extent_can_match which levels can hold a partner.
+//    and found through a hash table (a window costs at most the level's occupied cells, see
+//    GridIndex::visit). So a far outlier costs one more occupied cell, and a huge box widens the
+//    searches into its own level only; a level of at most 64 boxes is one cell, scanned whole.
+//    math::nms_centre_bound limits how far a partner's centre can be, math::nms_extent_can_match
+//    which levels can hold a partner.
 // 5. In rank order, a box that is still live is kept and marks every live box in its search
 //    windows with IoU > t as suppressed (its area set to NaN: a NaN area makes every later IoU
 //    NaN, which never exceeds t). The window loop is SIMD-dispatched.
@@ -182,6 +184,7 @@ struct Level {
   std::int64_t off0, k0, ncell, h0;
   std::uint64_t hmask;
   int hshift;
+  double search_cost;  // sparse: steps of the two binary searches that bound a row's cells
 };
 
 struct GridIndex {
@@ -206,6 +209,7 @@ struct GridIndex {
     L.hshift = 64 - bits;
     L.hmask = (std::uint64_t(1) << bits) - 1;
     L.h0 = static_cast<std::int64_t>(hkey.size());
+    L.search_cost = 2.0 * std::log2(double(L.ncell) + 1.0) + 2.0;
     hkey.resize(static_cast<std::size_t>(L.h0 + (std::int64_t(1) << bits)), kNoKey);
     hval.resize(hkey.size(), -1);
     for (std::int64_t j = 0; j < L.ncell; ++j) {
@@ -234,7 +238,7 @@ struct GridIndex {
     const std::int64_t* o = off.data() + L.off0;
     // Cost per row: probing each column, or two binary searches; a walk over every occupied cell
     // in the window's key range costs at most ncell. Take the cheaper.
-    const double per_row = cols <= 8 ? double(cols) : 2.0 * std::log2(double(L.ncell) + 1.0) + 2.0;
+    const double per_row = cols <= 8 ? double(cols) : L.search_cost;
     if (double(rows) * per_row <= double(L.ncell)) {
       for (std::int64_t row = y0; row <= y1; ++row) {
         std::int64_t j0 = -1, j1 = -1;
