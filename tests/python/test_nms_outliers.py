@@ -112,14 +112,21 @@ def _mixed_scene(seed, n=4000):
     return b, s
 
 
+@functools.lru_cache(maxsize=None)
+def _mixed_case(thr, dtype_name):
+    dtype = np.dtype(dtype_name)
+    b, s = _mixed_scene(11)
+    b, s = b.astype(dtype), s.astype(dtype)
+    return b, s, nms_ref(b, s, thr, dtype), tv_nms(b, s, thr)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("thr", [0.0, 1e-6, 1e-3, 0.1, 0.5, 0.9])
 def test_mixed_sizes_and_far_clusters(thr, dtype, simd_level):
-    b, s = _mixed_scene(11)
-    b, s = b.astype(dtype), s.astype(dtype)
+    b, s, ref, tv = _mixed_case(thr, np.dtype(dtype).name)
     keep = nms(b, s, thr)
-    assert_keep(keep, nms_ref(b, s, thr, dtype))
-    assert_keep(keep, tv_nms(b, s, thr))
+    assert_keep(keep, ref)
+    assert_keep(keep, tv)
 
 
 # ----------------------------------------------------- thresholds outside [0, 1]
