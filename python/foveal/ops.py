@@ -119,11 +119,13 @@ def nms(boxes: Any, scores: Any, iou_threshold: float) -> Any:
     differs from torchvision: NaN scores rank *below* every other score here, where torch's
     descending sort ranks them first.
     A box with a NaN or infinite coordinate, or zero or negative width or height, has IoU above
-    the threshold with no box: it is kept when reached and suppresses nothing.
+    any threshold >= 0 with no box: it is kept when reached and suppresses nothing.
 
-    The CPU backend buckets box centres into a uniform grid and, for each kept box, visits only
-    the cells where a box with IoU above the threshold can lie, so its work follows the number
-    of nearby boxes rather than N times the number kept.
+    The CPU backend buckets box centres into grids, one per size level, each stored densely or,
+    when boxes are spread out, as a hashed set of occupied cells. For each kept box it visits
+    only the cells where a box with IoU above the threshold can lie, so its work follows the
+    number of nearby boxes rather than N times the number kept, whatever the span of the boxes
+    or the size of the largest.
 
     Examples
     --------
