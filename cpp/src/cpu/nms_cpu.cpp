@@ -3,7 +3,8 @@
 //
 // 1. Rank boxes by math::score_rank_key (stable radix sort: ties keep index order).
 // 2. t >= 1 keeps every box (no IoU exceeds 1, see nms_impl). t < 0 suppresses every pair whose
-//    IoU is not NaN, whatever the geometry: the live set is scanned, compacted after each kept box.
+//    IoU is not NaN, whatever the geometry: the live set is scanned, compacted after each kept box
+//    (nms_scan, also used for at most 128 boxes).
 // 3. 0 <= t < 1. Boxes that can never reach IoU > t (non-positive or non-finite width, height or
 //    area) are left out of the search: they are kept when their turn comes and suppress nothing.
 //    Boxes so small that their products underflow are compared with everything (rare; exact).
@@ -110,11 +111,13 @@ FOVEAL_SIMD_VARIANTS(overlap_flags, overlap_flags_body,
                       std::uint8_t* hit, std::int64_t k0, std::int64_t k1, T tf),
                      (a, area_a, x1, y1, x2, y2, area, hit, k0, k1, tf))
 
-// t < 0: the IoU of any two boxes (0 when apart, whatever the distance) exceeds t unless it is
-// NaN, so no spatial pruning applies. Each kept box scans the boxes still live, in rank order,
-// and the survivors are compacted: usually the first kept box removes almost everything.
+// The greedy definition itself: each kept box scans the boxes still live, in rank order, and the
+// survivors are compacted. Used for t < 0, where the IoU of any two boxes (0 when apart, whatever
+// the distance) exceeds t unless it is NaN, so no spatial pruning applies (usually the first kept
+// box removes almost everything), and for a few boxes, where building the index costs more than
+// the scan. Exact for every box kind: a degenerate box's IoU is 0 or NaN with every box.
 template <typename T>
-std::int64_t nms_negative(const T* boxes, const std::vector<std::uint32_t>& order, T tf, std::int64_t* keep) {
+std::int64_t nms_scan(const T* boxes, const std::vector<std::uint32_t>& order, T tf, std::int64_t* keep) {
   const std::int64_t n = static_cast<std::int64_t>(order.size());
   std::vector<T> soa(static_cast<std::size_t>(5 * n));
   T *X1 = soa.data(), *Y1 = X1 + n, *X2 = Y1 + n, *Y2 = X2 + n, *AR = Y2 + n;
@@ -303,7 +306,8 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
     for (std::int64_t r = 0; r < n; ++r) keep[r] = order[r];
     return n;
   }
-  if (t < 0) return nms_negative(boxes, order, tf, keep);
+  constexpr std::int64_t kScanMax = 128;  // below this the index costs more than the scan
+  if (t < 0 || n <= kScanMax) return nms_scan(boxes, order, tf, keep);
 
   // Classify: kNone overlaps nothing, kTiny is compared with everything, a grid box gets
   // e = ilogb(max(w, h)) + kEOff (ilogb of a positive finite double is in [-1074, 1023]).
