@@ -8,6 +8,7 @@
 namespace py = pybind11;
 
 void bind_detection(py::module_& m);
+void bind_roi(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "foveal native core (C++/CUDA kernels). The public API is in foveal.*";
@@ -64,4 +65,5 @@ PYBIND11_MODULE(_core, m) {
         "Select the CPU SIMD path ('baseline', 'avx2', 'avx512'); returns the previous one.");
 
   bind_detection(m);
+  bind_roi(m);
 }

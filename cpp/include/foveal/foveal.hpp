@@ -10,3 +10,5 @@
 #include "foveal/core/tensor_view.hpp"
 #include "foveal/ops/box_iou.hpp"
 #include "foveal/ops/nms.hpp"
+#include "foveal/ops/roi_align.hpp"
+#include "foveal/ops/roi_pool.hpp"

@@ -6,18 +6,36 @@
 #include "foveal/config.hpp"
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
+#include "foveal/ops/roi_align.hpp"
+#include "foveal/ops/roi_pool.hpp"
 
 namespace foveal {
 namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+               const ExecContext& ctx);
+void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                        const RoiAlignParams& params, const ExecContext& ctx);
+void roi_pool(ConstTensorView input, ConstTensorView rois, TensorView out, TensorView argmax,
+              const RoiPoolParams& params, const ExecContext& ctx);
+void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstTensorView argmax,
+                       TensorView grad_input, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+               const ExecContext& ctx);
+void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                        const RoiAlignParams& params, const ExecContext& ctx);
+void roi_pool(ConstTensorView input, ConstTensorView rois, TensorView out, TensorView argmax,
+              const RoiPoolParams& params, const ExecContext& ctx);
+void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstTensorView argmax,
+                       TensorView grad_input, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
