@@ -20,6 +20,8 @@
 namespace foveal::cpu {
 namespace {
 
+constexpr std::int64_t kPad = 16;
+
 // Maxima (no argmax) of all RoIs [r0, r1) of one channel plane `v`; `ys`/`xs` hold the spans of
 // RoI k at k * PH / k * PW; `colmax` has room for `width` values.
 template <typename T>
@@ -40,7 +42,9 @@ FOVEAL_ALWAYS_INLINE void pool_plane_body(const T* v, std::int64_t width, const 
         w_lo = x[pw].lo < w_lo ? x[pw].lo : w_lo;
         w_hi = x[pw].hi > w_hi ? x[pw].hi : w_hi;
       }
-    const std::int64_t span = w_hi - w_lo;
+    // Padded to whole vectors within the map row (padded columns are never read back).
+    std::int64_t span = w_hi - w_lo;
+    if (span > 0) span = std::min((span + kPad - 1) / kPad * kPad, width - w_lo);
     for (std::int64_t ph = 0; ph < ph_n; ++ph) {
       const bool rows = y[ph].hi > y[ph].lo && span > 0;
       if (rows) {
@@ -122,7 +126,7 @@ void forward(const T* input, const T* rois, T* out, std::int64_t* argmax, std::i
                         argmax + c * bins, c_n * bins);
       return;
     }
-    std::vector<T> colmax(static_cast<std::size_t>(width));
+    std::vector<T> colmax(static_cast<std::size_t>(width + kPad));
     body(v, width, ys.data(), xs.data(), by_image.order.data(), r0, r1, ph_n, pw_n, out + c * bins, c_n * bins,
          colmax.data());
   });
