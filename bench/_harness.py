@@ -1,10 +1,37 @@
-"""Shared machinery of the foveal benchmark suite.
+"""Generic machinery of the foveal benchmark suite.
 
-Workloads follow ``shared/BENCHMARKS.md`` exactly (shapes, seeds, parameters);
-inputs come from :mod:`foveal.synthetic`, the single definition of the box
-generator. Each workload is timed side by side for every implementation that
-is available on this machine, and foveal's answer is checked against the
-anchor's before it is timed, so that a fast wrong answer is never recorded.
+A workload is a *declaration* in its own ``bench/bench_<area>.py``; this file knows no op.
+
+    from _harness import Impl, Workload, allclose, cases, run_case
+
+    def _inputs():                       # deterministic numpy inputs (BENCHMARKS.md)
+        rng = np.random.default_rng(0)
+        return (rng.standard_normal((8, 64, 112, 112), dtype=np.float32),)
+
+    WORKLOADS = [
+        Workload(
+            name="maxpool_resnet",
+            definition="x (8,64,112,112) N(0,1) float32, kernel 3, stride 2, pad 1",
+            inputs=_inputs,
+            impls=[
+                Impl("foveal", lambda x: fnn.max_pool2d(x, 3, 2, 1)),              # numpy on the CPU,
+                                                                                   # torch on CUDA
+                Impl("torch", lambda x: F.max_pool2d(x, 3, 2, 1), lib="torch", devices=("cpu", "cuda")),
+            ],
+            reference="torch",           # foveal's answer must match this one before it is timed
+            check=allclose(rtol=1e-6, atol=0),
+            items=8 * 64 * 56 * 56, unit="outputs/s",
+        ),
+    ]
+
+    @pytest.mark.parametrize(("workload", "impl", "device"), cases(WORKLOADS))
+    def bench_nn(benchmark, workload, impl, device):
+        run_case(benchmark, workload, impl, device)
+
+The harness converts the numpy inputs to each implementation's library and device outside the
+timed region, synchronises CUDA around each timed call, checks foveal against the reference
+(never times a fast wrong answer), records agreement of the other anchors, and writes the
+machine, versions and thread counts into the JSON (conftest.py).
 """
 
 from __future__ import annotations
@@ -15,6 +42,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -34,8 +62,7 @@ def _import_synthetic():
     mod, err = _try_import("foveal.synthetic")
     if mod is not None:
         return mod
-    # Fallback: load the pure-Python file from the checkout, so that the anchors
-    # can be timed even where foveal is not built.
+    # Fallback: the pure-Python file of the checkout, so anchors can be timed without foveal.
     import importlib.util
 
     path = Path(__file__).resolve().parent.parent / "python" / "foveal" / "synthetic.py"
@@ -47,83 +74,217 @@ def _import_synthetic():
 
 synthetic = _import_synthetic()
 foveal, FOVEAL_ERROR = _try_import("foveal")
-if foveal is not None:
-    fops, FOVEAL_ERROR = _try_import("foveal.ops")
-    if fops is None:
-        foveal = None
-else:
-    fops = None
 torch, TORCH_ERROR = _try_import("torch")
 torchvision, TORCHVISION_ERROR = _try_import("torchvision")
 if torchvision is not None:
-    tv_ops, TORCHVISION_ERROR = _try_import("torchvision.ops")
-    if tv_ops is None:
+    _, TORCHVISION_ERROR = _try_import("torchvision.ops")
+    if TORCHVISION_ERROR:
         torchvision = None
-else:
-    tv_ops = None
 cv2, CV2_ERROR = _try_import("cv2")
+skimage, SKIMAGE_ERROR = _try_import("skimage")
 
-IOU_THRESHOLD = 0.5
-SEED = 0
+#: Which module each implementation name needs (and whose version is recorded).
+NEEDS = {
+    "foveal": ("foveal",),
+    "torch": ("torch",),
+    "torchvision": ("torch", "torchvision"),
+    "opencv": ("cv2",),
+    "skimage": ("skimage",),
+}
+_MODULES = {
+    "foveal": (foveal, FOVEAL_ERROR),
+    "torch": (torch, TORCH_ERROR),
+    "torchvision": (torchvision, TORCHVISION_ERROR),
+    "cv2": (cv2, CV2_ERROR),
+    "skimage": (skimage, SKIMAGE_ERROR),
+}
 
 
-# -- workloads -----------------------------------------------------------------
+# -- declarations --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One implementation of a workload.
+
+    ``fn(*inputs)`` runs it once on inputs already converted to ``lib`` on the device. ``lib`` is
+    'numpy' (CPU only), 'torch' (CPU or CUDA) or 'auto' (numpy on the CPU, torch on CUDA: how
+    foveal is called). ``prepare(*numpy_inputs)``, when given, turns the workload's numpy inputs
+    into this implementation's own (e.g. OpenCV's (x, y, w, h) boxes), before the conversion.
+    """
+
+    name: str
+    fn: Callable
+    lib: str = "auto"
+    devices: tuple = ("cpu", "cuda")
+    prepare: Callable | None = None
+    needs: tuple | None = None  # module names; default NEEDS[name]
+
+    def id(self, device):
+        return f"{self.name}-{device}"
+
+    def status(self, device):
+        """``(available, reason)`` on ``device``."""
+        for mod in self.needs or NEEDS.get(self.name, ()):
+            m, err = _MODULES.get(mod, (None, f"unknown module {mod}"))
+            if m is None:
+                return False, f"{mod} not importable ({err})"
+        if device == "cuda":
+            return foveal_cuda_status() if self.name == "foveal" else cuda_status()
+        return True, ""
 
 
 @dataclass(frozen=True)
 class Workload:
-    """One row of BENCHMARKS.md."""
+    """One row of BENCHMARKS.md: inputs, implementations, the reference and the check."""
 
     name: str
-    op: str  # "nms" or "box_iou"
-    n: int  # boxes (nms) or boxes per set (box_iou)
     definition: str
-    anchors: tuple = field(default=())
+    inputs: Callable[[], tuple]  # deterministic numpy inputs; called once per session
+    impls: tuple | list
+    reference: str | None = None  # name of the impl foveal must agree with
+    check: Callable | None = None  # check(got, want, workload) -> note; fails the case itself
+    items: int = 1  # work items per call, for the throughput
+    unit: str = "items/s"
+    extra: dict = field(default_factory=dict)  # recorded parameters
 
     @property
-    def items(self):
-        """Work items per call, for the throughput."""
-        return self.n if self.op == "nms" else self.n * self.n
-
-    @property
-    def throughput_unit(self):
-        return "boxes/s" if self.op == "nms" else "IoU pairs/s"
+    def anchors(self):
+        return tuple(i.name for i in self.impls if i.name != "foveal")
 
 
-_NMS_DEF = (
-    "{n} boxes from the clustered generator (foveal.synthetic.clustered_boxes, seed 0), "
-    "scores uniform(0,1) float32, IoU threshold 0.5"
-)
-WORKLOADS = {
-    w.name: w
-    for w in [
-        Workload("nms_1k", "nms", 1_000, _NMS_DEF.format(n=1000), ("torchvision", "opencv")),
-        Workload("nms_10k", "nms", 10_000, _NMS_DEF.format(n=10000), ("torchvision", "opencv")),
-        Workload("nms_100k", "nms", 100_000, _NMS_DEF.format(n=100000), ("torchvision", "opencv")),
-        Workload(
-            "box_iou_4k",
-            "box_iou",
-            4096,
-            "two sets of 4096 boxes from the generator (foveal.synthetic.clustered_box_pair, "
-            "seed 0, drawn one after the other), 4096x4096 float32 output",
-            ("torchvision",),
-        ),
-    ]
-}
-NMS_WORKLOADS = [w for w in WORKLOADS if WORKLOADS[w].op == "nms"]
-IOU_WORKLOADS = [w for w in WORKLOADS if WORKLOADS[w].op == "box_iou"]
+_REGISTRY: dict[str, Workload] = {}
+
+
+def cases(workloads):
+    """``pytest.param(workload_name, impl, device)`` for every declared implementation and device."""
+    out = []
+    for w in workloads:
+        _REGISTRY[w.name] = w
+        for impl in w.impls:
+            for dev in impl.devices:
+                out.append(pytest.param(w.name, impl, dev, id=f"{w.name}-{impl.id(dev)}"))
+    return out
+
+
+def registered():
+    """Every workload declared so far (the JSON records their definitions)."""
+    return dict(_REGISTRY)
+
+
+# -- checks ----------------------------------------------------------------------
+
+
+def to_numpy(x):
+    if isinstance(x, (tuple, list)):
+        return type(x)(to_numpy(v) for v in x)
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def allclose(rtol=1e-5, atol=1e-6):
+    """Same shape and dtype, values within ``rtol`` / ``atol`` (NaN equal to NaN)."""
+
+    def check(got, want, workload):
+        got, want = np.asarray(got), np.asarray(want)
+        if got.shape != want.shape:
+            return False, f"shape {got.shape}, reference {want.shape}"
+        if got.dtype != want.dtype:
+            return False, f"dtype {got.dtype}, reference {want.dtype}"
+        if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
+            err = np.abs(got.astype(np.float64) - want.astype(np.float64))
+            i = np.unravel_index(int(np.nanargmax(err)), err.shape)
+            return False, f"max |diff| {err[i]!r} at {i} ({got[i]!r} vs {want[i]!r})"
+        diff = float(np.nanmax(np.abs(got.astype(np.float64) - want))) if got.size else 0.0
+        return True, f"allclose (rtol {rtol}, atol {atol}; max |diff| {diff:.3g})"
+
+    return check
+
+
+def exact():
+    """Identical arrays (e.g. NMS keep lists, in order)."""
+
+    def check(got, want, workload):
+        got, want = np.asarray(got).reshape(-1), np.asarray(want).reshape(-1)
+        if got.shape == want.shape and np.array_equal(got.astype(np.int64), want.astype(np.int64)):
+            return True, f"identical ({want.size} elements)"
+        m = min(got.size, want.size)
+        diff = np.nonzero(got[:m] != want[:m])[0]
+        pos = int(diff[0]) if diff.size else m
+        return False, f"{got.size} vs {want.size} elements, first difference at position {pos}"
+
+    return check
 
 
 @functools.lru_cache(maxsize=None)
-def host_inputs(name):
-    """Deterministic numpy inputs of a workload (float32, C-contiguous)."""
-    w = WORKLOADS[name]
-    if w.op == "nms":
-        return synthetic.clustered_boxes(w.n, seed=SEED)
-    return synthetic.clustered_box_pair(w.n, seed=SEED)
+def inputs_of(name):
+    return tuple(_REGISTRY[name].inputs())
 
 
-# -- devices -------------------------------------------------------------------
+def _convert(impl, arrays, device):
+    if impl.prepare is not None:
+        arrays = impl.prepare(*arrays)
+    lib = impl.lib
+    if lib == "auto":
+        lib = "torch" if device == "cuda" else "numpy"
+    if lib == "numpy":
+        return tuple(arrays)
+    if lib == "torch":
+        return tuple(
+            torch.from_numpy(np.ascontiguousarray(a)).to(device) if isinstance(a, np.ndarray) else a for a in arrays
+        )
+    raise AssertionError(f"unknown lib {lib!r}")
+
+
+def make_fn(workload, impl, device):
+    """``fn()`` running the implementation once (inputs converted outside the timed region);
+    on CUDA it synchronises before and after, so one timed call is one complete op."""
+    args = _convert(impl, inputs_of(workload.name), device)
+    op = functools.partial(impl.fn, *args)
+    if device != "cuda":
+        return op
+
+    def fn():
+        torch.cuda.synchronize()
+        out = op()
+        torch.cuda.synchronize()
+        return out
+
+    return fn
+
+
+@functools.lru_cache(maxsize=None)
+def reference_result(name, device):
+    """The reference implementation's answer on ``device``, as numpy: ``(result, why_missing)``."""
+    w = _REGISTRY[name]
+    ref = next((i for i in w.impls if i.name == w.reference), None)
+    if ref is None:
+        return None, "no reference declared"
+    dev = device if device in ref.devices else "cpu"
+    ok, why = ref.status(dev)
+    if not ok:
+        return None, why
+    return to_numpy(make_fn(w, ref, dev)()), ""
+
+
+def _check(w, impl, device, result):
+    if w.check is None or w.reference is None:
+        return "unchecked (no check declared)"
+    if impl.name == w.reference:
+        return "reference"
+    want, why = reference_result(w.name, device)
+    if want is None:
+        if impl.name == "foveal":
+            pytest.skip(f"cannot verify {impl.id(device)} on {w.name}: no reference ({why})")
+        return f"unchecked ({why})"
+    ok, note = w.check(to_numpy(result), want, w)
+    if not ok and impl.name == "foveal":
+        pytest.fail(f"{impl.id(device)} disagrees with {w.reference} on {w.name}; not timing it: {note}")
+    return f"{'agrees' if ok else 'DIFFERS'} with {w.reference}: {note}"
+
+
+# -- devices, threads, versions ------------------------------------------------
 
 
 def cuda_status():
@@ -146,208 +307,6 @@ def foveal_cuda_status():
     return True, ""
 
 
-def synchronize(device):
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def to_numpy(x):
-    if torch is not None and isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-# -- implementations ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Impl:
-    """An implementation of the benchmarked ops on one device."""
-
-    name: str  # "foveal", "torchvision", "opencv"
-    device: str  # "cpu", "cuda"
-    ops: tuple  # which ops it implements
-
-    @property
-    def id(self):
-        return f"{self.name}-{self.device}"
-
-    def status(self):
-        """``(available, reason)``."""
-        if self.name == "foveal":
-            if self.device == "cuda":
-                return foveal_cuda_status()
-            return (foveal is not None), f"foveal not importable ({FOVEAL_ERROR})"
-        if self.name == "torchvision":
-            if torchvision is None or torch is None:
-                return False, f"torchvision not importable ({TORCHVISION_ERROR or TORCH_ERROR})"
-            if self.device == "cuda":
-                return cuda_status()
-            return True, ""
-        if self.name == "opencv":
-            return (cv2 is not None), f"cv2 not importable ({CV2_ERROR})"
-        raise AssertionError(self.name)
-
-    def prepare(self, workload):
-        """Convert the inputs (outside any timed region) and return ``fn()``.
-
-        ``fn`` runs the op once; on CUDA it synchronises before and after, so
-        that a timed call is exactly one complete op.
-        """
-        w = WORKLOADS[workload]
-        inputs = host_inputs(workload)
-        dev = self.device
-        if self.name in ("foveal", "torchvision") and (dev == "cuda" or self.name == "torchvision"):
-            args = [torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in inputs]
-        else:
-            args = list(inputs)
-
-        if w.op == "nms":
-            boxes, scores = args
-            if self.name == "foveal":
-                op = functools.partial(fops.nms, boxes, scores, IOU_THRESHOLD)
-            elif self.name == "torchvision":
-                op = functools.partial(tv_ops.nms, boxes, scores, IOU_THRESHOLD)
-            else:  # opencv: (x, y, w, h) boxes; score_threshold must be >= 0
-                b64 = boxes.astype(np.float64)
-                xywh = np.ascontiguousarray(np.concatenate([b64[:, :2], b64[:, 2:] - b64[:, :2]], axis=1))
-                op = functools.partial(cv2.dnn.NMSBoxes, xywh, np.ascontiguousarray(scores), 0.0, IOU_THRESHOLD)
-        else:
-            b1, b2 = args
-            if self.name == "foveal":
-                op = functools.partial(fops.box_iou, b1, b2)
-            elif self.name == "torchvision":
-                op = functools.partial(tv_ops.box_iou, b1, b2)
-            else:
-                raise AssertionError("opencv has no box_iou")
-
-        if dev == "cuda":
-
-            def fn():
-                torch.cuda.synchronize()
-                out = op()
-                torch.cuda.synchronize()
-                return out
-
-            return fn
-        return op
-
-
-IMPLEMENTATIONS = [
-    Impl("foveal", "cpu", ("nms", "box_iou")),
-    Impl("torchvision", "cpu", ("nms", "box_iou")),
-    Impl("opencv", "cpu", ("nms",)),
-    Impl("foveal", "cuda", ("nms", "box_iou")),
-    Impl("torchvision", "cuda", ("nms", "box_iou")),
-]
-
-
-def impls_for(op):
-    return [i for i in IMPLEMENTATIONS if op in i.ops]
-
-
-def cases(op):
-    """``pytest.param(workload, impl)`` for every workload of ``op``."""
-    names = NMS_WORKLOADS if op == "nms" else IOU_WORKLOADS
-    return [pytest.param(w, i, id=f"{w}-{i.id}") for w in names for i in impls_for(op)]
-
-
-# -- correctness gate ----------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def anchor_result(workload, device):
-    """torchvision's answer on ``device``, as numpy (the reference to match)."""
-    impl = Impl("torchvision", device, ("nms", "box_iou"))
-    ok, why = impl.status()
-    if not ok:
-        return None, why
-    return to_numpy(impl.prepare(workload)()), ""
-
-
-def _iou64(box, others):
-    box = box.astype(np.float64)
-    others = others.astype(np.float64)
-    lt = np.maximum(box[:2], others[:, :2])
-    rb = np.minimum(box[2:], others[:, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[:, 0] * wh[:, 1]
-    a = (box[2] - box[0]) * (box[3] - box[1])
-    b = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return inter / (a + b - inter)
-
-
-def explain_nms_mismatch(workload, got, want):
-    """A human-readable account of where two NMS keep lists part."""
-    boxes, scores = host_inputs(workload)
-    got = np.asarray(got, dtype=np.int64)
-    want = np.asarray(want, dtype=np.int64)
-    lines = [f"foveal kept {got.size}, torchvision kept {want.size}"]
-    m = min(got.size, want.size)
-    diff = np.nonzero(got[:m] != want[:m])[0]
-    pos = int(diff[0]) if diff.size else m
-    lines.append(f"first difference at position {pos}")
-    for label, seq in (("foveal", got), ("torchvision", want)):
-        if pos < seq.size:
-            i = int(seq[pos])
-            prev = seq[:pos]
-            iou = _iou64(boxes[i], boxes[prev]) if prev.size else np.zeros(0)
-            mx = float(iou.max()) if iou.size else float("nan")
-            lines.append(
-                f"  {label} keeps box {i} (score {scores[i]!r}) there; float64 max IoU "
-                f"with the earlier kept boxes = {mx!r}"
-            )
-    only_got = np.setdiff1d(got, want)
-    only_want = np.setdiff1d(want, got)
-    lines.append(f"kept only by foveal: {only_got[:10].tolist()}{' ...' if only_got.size > 10 else ''}")
-    lines.append(f"kept only by torchvision: {only_want[:10].tolist()}{' ...' if only_want.size > 10 else ''}")
-    return "\n".join(lines)
-
-
-def check_against_anchor(workload, impl, result):
-    """Fail the test unless ``result`` (foveal's) matches torchvision's answer.
-
-    NMS: the same keep list, in the same order. box_iou: same shape and dtype,
-    values allclose (rtol 1e-5, atol 1e-6). Returns a note for extra_info.
-    """
-    want, why = anchor_result(workload, impl.device)
-    if want is None:
-        pytest.skip(f"cannot verify {impl.id} on {workload}: no anchor ({why})")
-    got = to_numpy(result)
-    w = WORKLOADS[workload]
-    if w.op == "nms":
-        if got.ndim != 1 or not np.array_equal(got.astype(np.int64), want.astype(np.int64)):
-            pytest.fail(
-                f"{impl.id} disagrees with torchvision on {workload}; not timing it.\n"
-                + explain_nms_mismatch(workload, got.reshape(-1), want)
-            )
-        return f"keep list identical to torchvision-{impl.device} ({want.size} kept)"
-    if got.shape != want.shape or got.dtype != want.dtype:
-        pytest.fail(f"{impl.id} box_iou: shape/dtype {got.shape} {got.dtype}, torchvision gives {want.shape} {want.dtype}")
-    if not np.allclose(got, want, rtol=1e-5, atol=1e-6):
-        err = np.abs(got.astype(np.float64) - want)
-        i = np.unravel_index(int(np.nanargmax(err)), err.shape)
-        pytest.fail(f"{impl.id} box_iou differs from torchvision: max |diff| {err[i]!r} at {i} ({got[i]!r} vs {want[i]!r})")
-    return f"allclose to torchvision-{impl.device} (max |diff| {float(np.abs(got.astype(np.float64) - want).max()):.3g})"
-
-
-def agreement_note(workload, impl, result):
-    """For an anchor that is not the reference: does it agree with torchvision?"""
-    if impl.name == "torchvision":
-        return "reference"
-    want, why = anchor_result(workload, impl.device)
-    if want is None:
-        return f"unchecked ({why})"
-    got = to_numpy(result).reshape(-1).astype(np.int64)
-    if np.array_equal(got, want.astype(np.int64)):
-        return f"keep list identical to torchvision-{impl.device}"
-    sym = np.setxor1d(got, want).size
-    return f"differs from torchvision-{impl.device}: kept {got.size} vs {want.size}, {sym} indices in one list only"
-
-
-# -- threads and versions ------------------------------------------------------
-
-
 def thread_info():
     info = {"cpu_count": os.cpu_count()}
     try:
@@ -359,25 +318,25 @@ def thread_info():
         info["torch_num_interop_threads"] = torch.get_num_interop_threads()
     if foveal is not None:
         try:
-            info["foveal_omp_max_threads"] = foveal.build_info().get("omp_max_threads")
+            b = foveal.build_info()
+            info["foveal_threads"] = b.get("num_threads", b.get("omp_max_threads"))
         except Exception as exc:  # pragma: no cover - diagnostic only
-            info["foveal_omp_max_threads"] = f"error: {exc}"
+            info["foveal_threads"] = f"error: {exc}"
     if cv2 is not None:
         info["cv2_num_threads"] = cv2.getNumThreads()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "FOVEAL_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         if var in os.environ:
             info[var] = os.environ[var]
     return info
 
 
+_THREAD_KEY = {"foveal": "foveal_threads", "torch": "torch_num_threads", "torchvision": "torch_num_threads",
+               "opencv": "cv2_num_threads"}
+
+
 def versions():
     out = {"python": sys.version.split()[0], "numpy": np.__version__}
-    for name, mod, err in (
-        ("torch", torch, TORCH_ERROR),
-        ("torchvision", torchvision, TORCHVISION_ERROR),
-        ("cv2", cv2, CV2_ERROR),
-        ("foveal", foveal, FOVEAL_ERROR),
-    ):
+    for name, (mod, err) in _MODULES.items():
         out[name] = getattr(mod, "__version__", "unknown") if mod is not None else f"unavailable ({err})"
     if torch is not None:
         out["torch_cuda"] = torch.version.cuda
@@ -418,20 +377,15 @@ def gpu_info():
 # -- the one benchmark body ----------------------------------------------------
 
 
-def run_case(benchmark, workload, impl):
-    """Verify (foveal), then time ``impl`` on ``workload`` with pytest-benchmark."""
-    ok, why = impl.status()
+def run_case(benchmark, workload, impl, device):
+    """Check (foveal against the reference), then time ``impl`` on ``workload`` and ``device``."""
+    w = _REGISTRY[workload]
+    ok, why = impl.status(device)
     if not ok:
-        pytest.skip(f"{impl.id} unavailable: {why}")
-    w = WORKLOADS[workload]
-    fn = impl.prepare(workload)
+        pytest.skip(f"{impl.id(device)} unavailable: {why}")
+    fn = make_fn(w, impl, device)
     first = fn()  # also a first warm-up call
-    if impl.name == "foveal":
-        note = check_against_anchor(workload, impl, first)
-    elif w.op == "nms":
-        note = agreement_note(workload, impl, first)
-    else:
-        note = "reference"
+    note = _check(w, impl, device, first)
     del first
 
     threads = thread_info()
@@ -440,18 +394,12 @@ def run_case(benchmark, workload, impl):
         {
             "workload": workload,
             "implementation": impl.name,
-            "device": impl.device,
-            "n": w.n,
+            "device": device,
             "items_per_call": w.items,
-            "throughput_unit": w.throughput_unit,
+            "throughput_unit": w.unit,
             "check": note,
-            "threads": (
-                threads.get("foveal_omp_max_threads")
-                if impl.name == "foveal"
-                else threads.get("torch_num_threads")
-                if impl.name == "torchvision"
-                else threads.get("cv2_num_threads")
-            ),
+            "threads": threads.get(_THREAD_KEY.get(impl.name, ""), None) if device == "cpu" else None,
+            **w.extra,
         }
     )
     benchmark(fn)

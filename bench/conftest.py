@@ -64,10 +64,9 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-        "iou_threshold": h.IOU_THRESHOLD,
-        "seed": h.SEED,
-        "workloads": {name: w.definition for name, w in h.WORKLOADS.items()},
-        "anchors": {name: list(w.anchors) for name, w in h.WORKLOADS.items()},
+        "workloads": {name: w.definition for name, w in h.registered().items()},
+        "anchors": {name: list(w.anchors) for name, w in h.registered().items()},
+        "parameters": {name: w.extra for name, w in h.registered().items() if w.extra},
         "environment": {
             k: v
             for k, v in os.environ.items()

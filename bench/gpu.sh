@@ -8,7 +8,8 @@
 #      FOVEAL_CUDA=ON and CMAKE_CUDA_ARCHITECTURES=90 (override: FOVEAL_CUDA_ARCHS=90a ...)
 #   2. the full test suite:          python -m pytest tests
 #   3. compute-sanitizer (memcheck, racecheck, synccheck; initcheck informational)
-#      on a small Python NMS / box_iou run, compared with the CPU result
+#      on a small Python NMS / box_iou run, compared with the CPU result, then memcheck over
+#      every CUDA test of the suite (pytest -k cuda)
 #   4. the benchmarks:               python -m pytest bench --benchmark-json=...
 #      then bench/report.py on the JSON (table + <name>.summary.json)
 #
@@ -123,6 +124,11 @@ EOF
             step "sanitizer-$tool" "$SAN_LOG" compute-sanitizer --tool "$tool" --error-exitcode 86 \
                 --target-processes all "$PY" "$SAN_PY"
         done
+        # Every op's CUDA tests (ids/names containing "cuda") under memcheck, so new kernels are
+        # covered without editing this script.
+        step "sanitizer-memcheck-tests" "$SAN_LOG" timeout "${SANITIZER_TESTS_TIMEOUT:-420}" \
+            compute-sanitizer --tool memcheck --error-exitcode 86 --target-processes all \
+            "$PY" -m pytest tests -q -x -p no:cacheprovider -k cuda
         # initcheck is informational: frameworks legitimately read padding.
         echo "=== [sanitizer-initcheck] (informational)" | tee -a "$SAN_LOG"
         compute-sanitizer --tool initcheck --target-processes all "$PY" "$SAN_PY" 2>&1 | tail -n 60 | tee -a "$SAN_LOG"

@@ -21,9 +21,13 @@ import sys
 from pathlib import Path
 
 #: Order of implementations in the tables; foveal is the denominator.
-IMPL_ORDER = ("foveal", "torchvision", "opencv")
+IMPL_ORDER = ("foveal", "torchvision", "torch", "opencv", "skimage", "kornia", "cucim")
 #: Order of workloads (BENCHMARKS.md); unknown ones follow, sorted.
-WORKLOAD_ORDER = ("nms_1k", "nms_10k", "nms_100k", "box_iou_4k")
+WORKLOAD_ORDER = (
+    "nms_1k", "nms_10k", "nms_100k", "nms_100_torch", "batched_nms_10k_80cls", "box_iou_4k",
+    "generalized_box_iou_4k", "roi_align_fpn", "roi_pool_fpn", "maxpool_resnet", "avgpool_2x2",
+    "tv_chambolle", "tv_bregman", "tv_chambolle_3d",
+)
 DEVICE_ORDER = ("cpu", "cuda")
 
 

@@ -12,3 +12,4 @@
 #include "foveal/ops/nms.hpp"
 #include "foveal/ops/roi_align.hpp"
 #include "foveal/ops/roi_pool.hpp"
+#include "foveal/ops/pool.hpp"

@@ -8,6 +8,7 @@
 #include "foveal/core/tensor_view.hpp"
 #include "foveal/ops/roi_align.hpp"
 #include "foveal/ops/roi_pool.hpp"
+#include "foveal/ops/pool.hpp"
 
 namespace foveal {
 namespace cpu {
@@ -22,6 +23,12 @@ void roi_pool(ConstTensorView input, ConstTensorView rois, TensorView out, Tenso
               const RoiPoolParams& params, const ExecContext& ctx);
 void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstTensorView argmax,
                        TensorView grad_input, const ExecContext& ctx);
+void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
+                const ExecContext& ctx);
+void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bool count_include_pad,
+                std::int64_t divisor_override, const ExecContext& ctx);
+void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
+void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -36,6 +43,12 @@ void roi_pool(ConstTensorView input, ConstTensorView rois, TensorView out, Tenso
               const RoiPoolParams& params, const ExecContext& ctx);
 void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstTensorView argmax,
                        TensorView grad_input, const ExecContext& ctx);
+void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
+                const ExecContext& ctx);
+void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bool count_include_pad,
+                std::int64_t divisor_override, const ExecContext& ctx);
+void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
+void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
