@@ -256,8 +256,8 @@ def roi_align(
     >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     >>> rois = np.array([[0, 0, 0, 2, 2]], dtype=np.float32)
     >>> foveal.ops.roi_align(x, rois, 2, sampling_ratio=1, aligned=True)
-    array([[[[ 0. ,  1. ],
-             [ 4. ,  5. ]]]], dtype=float32)
+    array([[[[0., 1.],
+             [4., 5.]]]], dtype=float32)
     """
     op = "roi_align"
     ph, pw = _output_size(op, output_size)

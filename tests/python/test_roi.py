@@ -386,6 +386,17 @@ def test_bad_arguments_specific():
         roi_align(xt, torch.tensor([[0.0, 0, 0, 2, 2]]), 2)
 
 
+@pytest.mark.parametrize("fn", [roi_align, roi_align_backward, roi_pool, roi_pool_backward])
+def test_docstring_examples(fn):
+    import doctest
+
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(fn):
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted >= 3 and result.failed == 0
+
+
 @pytest.mark.needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
 def test_cuda_matches_cpu(dtype):
