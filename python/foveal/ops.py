@@ -189,7 +189,7 @@ def _rois(op: str, boxes: Any) -> Any:
         xp = np
     if not boxes:
         return xp.zeros((0, 5))
-    dt = boxes[0].dtype if xp.issubdtype(boxes[0].dtype, xp.floating) else xp.float32
+    dt = boxes[0].dtype if np.issubdtype(boxes[0].dtype, np.floating) else np.float32
     parts = [xp.concatenate([xp.full((b.shape[0], 1), i, dtype=dt), b.astype(dt)], axis=1) for i, b in enumerate(boxes)]
     return xp.concatenate(parts, axis=0)
 

@@ -37,4 +37,23 @@ void parallel_for(std::int64_t begin, std::int64_t end, int num_threads, std::in
   for (std::int64_t i = begin; i < end; ++i) f(i);
 }
 
+/// As parallel_for, but iterations are handed out one at a time (schedule(dynamic)): for
+/// iterations of uneven cost, and so that a thread preempted on a busy machine does not hold the
+/// others up at the barrier.
+template <typename F>
+void parallel_for_dynamic(std::int64_t begin, std::int64_t end, int num_threads, std::int64_t min_parallel, F&& f) {
+#if FOVEAL_WITH_OPENMP
+  const int nt = max_threads(num_threads);
+  if (nt > 1 && end - begin >= min_parallel) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (std::int64_t i = begin; i < end; ++i) f(i);
+    return;
+  }
+#else
+  (void)num_threads;
+  (void)min_parallel;
+#endif
+  for (std::int64_t i = begin; i < end; ++i) f(i);
+}
+
 }  // namespace foveal::cpu

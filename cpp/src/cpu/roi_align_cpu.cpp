@@ -137,7 +137,7 @@ void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64
   const std::int64_t chunks = ForwardSplit(n_n, c_n, k_n, num_threads).chunks;
   const std::int64_t plane = height * width, bins = ph_n * pw_n;
   const auto body = align_plane<T>();
-  parallel_for(0, n_n * c_n * chunks, num_threads, 2, [&](std::int64_t task) {
+  parallel_for_dynamic(0, n_n * c_n * chunks, num_threads, 2, [&](std::int64_t task) {
     const std::int64_t chunk = task % chunks, c = (task / chunks) % c_n, b = task / chunks / c_n;
     const std::int64_t r0 = by_image.first[b], r_n = by_image.first[b + 1] - r0;
     std::vector<T> row(static_cast<std::size_t>(width + kPad));
@@ -154,7 +154,7 @@ void backward(const T* grad_out, const T* rois, T* grad_in, std::int64_t n_n, st
   const std::int64_t plane = height * width, bins = ph_n * pw_n;
   std::memset(grad_in, 0, sizeof(T) * static_cast<std::size_t>(n_n * c_n * plane));
   const AlignTables<T> tab(rois, k_n, height, width, ph_n, pw_n, p);
-  parallel_for(0, c_n, num_threads, 2, [&](std::int64_t c) {
+  parallel_for_dynamic(0, c_n, num_threads, 2, [&](std::int64_t c) {
     for (std::int64_t k = 0; k < k_n; ++k) {
       T* gi = grad_in + (static_cast<std::int64_t>(rois[5 * k]) * c_n + c) * plane;
       const T* go = grad_out + (k * c_n + c) * bins;

@@ -116,7 +116,7 @@ void forward(const T* input, const T* rois, T* out, std::int64_t* argmax, std::i
   const std::int64_t chunks = ForwardSplit(n_n, c_n, k_n, num_threads).chunks;
   const std::int64_t plane = height * width, bins = ph_n * pw_n;
   const auto body = pool_plane<T>();
-  parallel_for(0, n_n * c_n * chunks, num_threads, 2, [&](std::int64_t task) {
+  parallel_for_dynamic(0, n_n * c_n * chunks, num_threads, 2, [&](std::int64_t task) {
     const std::int64_t chunk = task % chunks, c = (task / chunks) % c_n, b = task / chunks / c_n;
     const std::int64_t first = by_image.first[b], r_n = by_image.first[b + 1] - first;
     const std::int64_t r0 = first + r_n * chunk / chunks, r1 = first + r_n * (chunk + 1) / chunks;
@@ -137,7 +137,7 @@ void backward(const T* grad_out, const T* rois, const std::int64_t* argmax, T* g
               std::int64_t k_n, std::int64_t c_n, std::int64_t plane, std::int64_t bins, int num_threads) {
   std::memset(grad_in, 0, sizeof(T) * static_cast<std::size_t>(n_n * c_n * plane));
   // Each task owns whole channels, so the scatter needs no atomics and keeps torchvision's order.
-  parallel_for(0, c_n, num_threads, 2, [&](std::int64_t c) {
+  parallel_for_dynamic(0, c_n, num_threads, 2, [&](std::int64_t c) {
     for (std::int64_t k = 0; k < k_n; ++k) {
       T* gi = grad_in + (static_cast<std::int64_t>(rois[5 * k]) * c_n + c) * plane;
       const T* go = grad_out + (k * c_n + c) * bins;
