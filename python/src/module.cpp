@@ -9,6 +9,7 @@ namespace py = pybind11;
 
 void bind_detection(py::module_& m);
 void bind_roi(py::module_& m);
+void bind_restoration(py::module_& m);
 void bind_nn(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
@@ -67,5 +68,6 @@ PYBIND11_MODULE(_core, m) {
 
   bind_detection(m);
   bind_roi(m);
+  bind_restoration(m);
   bind_nn(m);
 }

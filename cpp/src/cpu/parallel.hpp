@@ -55,5 +55,30 @@ void parallel_for_dynamic(std::int64_t begin, std::int64_t end, int num_threads,
 #endif
   for (std::int64_t i = begin; i < end; ++i) f(i);
 }
+/// While alive, lets the OpenMP runtime size teams by the machine's load (omp_set_dynamic), unless
+/// the caller asked for a thread count. For ops that run hundreds of short parallel loops in a row:
+/// on an oversubscribed machine a descheduled team member stalls every loop's barrier.
+class DynamicTeams {
+ public:
+  explicit DynamicTeams(int requested) {
+#if FOVEAL_WITH_OPENMP
+    if (requested > 0) return;
+    prev_ = omp_get_dynamic();
+    omp_set_dynamic(1);
+#else
+    (void)requested;
+#endif
+  }
+  ~DynamicTeams() {
+#if FOVEAL_WITH_OPENMP
+    if (prev_ >= 0) omp_set_dynamic(prev_);
+#endif
+  }
+  DynamicTeams(const DynamicTeams&) = delete;
+  DynamicTeams& operator=(const DynamicTeams&) = delete;
+
+ private:
+  int prev_ = -1;
+};
 
 }  // namespace foveal::cpu
