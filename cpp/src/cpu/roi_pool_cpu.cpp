@@ -60,8 +60,17 @@ FOVEAL_ALWAYS_INLINE void pool_plane_body(const T* v, std::int64_t width, const 
       for (std::int64_t pw = 0; pw < pw_n; ++pw) {
         const bool empty = !rows || x[pw].hi <= x[pw].lo;
         T m = empty ? T(0) : lowest;
-        if (!empty)
-          for (std::int64_t w = x[pw].lo - w_lo; w < x[pw].hi - w_lo; ++w) m = colmax[w] > m ? colmax[w] : m;
+        if (!empty) {
+          // colmax holds no NaN, so four independent partial maxima (a short dependency chain)
+          // give the same value as a sequential scan
+          T m4[4] = {lowest, lowest, lowest, lowest};
+          std::int64_t w = x[pw].lo - w_lo;
+          const std::int64_t w_end = x[pw].hi - w_lo;
+          for (; w + 4 <= w_end; w += 4)
+            for (int q = 0; q < 4; ++q) m4[q] = colmax[w + q] > m4[q] ? colmax[w + q] : m4[q];
+          for (; w < w_end; ++w) m4[0] = colmax[w] > m4[0] ? colmax[w] : m4[0];
+          for (int q = 0; q < 4; ++q) m = m4[q] > m ? m4[q] : m;
+        }
         o[ph * pw_n + pw] = m;
       }
     }
