@@ -82,7 +82,7 @@ def test_multiprocessing_children_after_parent_used_threads(method, tmp_path):
         f"""
         import multiprocessing as mp, sys
         if __name__ == "__main__":
-            assert foveal.build_info()["num_threads"] == 4
+            assert foveal.build_info()["omp_max_threads"] > 1  # kernels use several threads
             seeds = [0, 1, 2, 3]
             parent = [work(s) for s in seeds]  # the parent's pool has run all of these
             ctx = mp.get_context({method!r})
