@@ -9,6 +9,7 @@
 
 #include "check.hpp"
 #include "cpu/parallel.hpp"
+#include "foveal/config.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <csignal>
@@ -36,8 +37,12 @@ void test_coverage() {
   bool ok = true;
   for (int rep = 0; rep < 2000 && ok; ++rep) ok = covers_once(17, 4);
   EXPECT(ok, "back-to-back jobs");
+#if FOVEAL_WITH_THREADS
   EXPECT(cpu::max_threads(3) == 3, "an explicit thread count is used as given");
   EXPECT(cpu::max_threads(0) >= 1 && cpu::max_threads(0) == cpu::default_threads(), "default");
+#else
+  EXPECT(cpu::max_threads(3) == 1 && cpu::max_threads(0) == 1, "a build without threads runs on one");
+#endif
 }
 
 void test_nested() {

@@ -35,6 +35,8 @@ namespace foveal::cpu {
 namespace {
 
 constexpr int kMaxThreads = 1024;  // chunk indices are 16 bits in `state`
+
+#if FOVEAL_WITH_THREADS
 // Workers spin this long after a job before they block: back-to-back calls (a Python loop over
 // small inputs) then find them awake.
 constexpr auto kWorkerSpin = std::chrono::microseconds(200);
@@ -160,6 +162,7 @@ void on_fork_child() {
 }
 [[maybe_unused]] const bool g_atfork_registered = pthread_atfork(nullptr, nullptr, &on_fork_child) == 0;
 #endif
+#endif  // FOVEAL_WITH_THREADS
 
 int parse_positive(const char* text) {
   if (!text) return 0;
@@ -210,6 +213,10 @@ int max_threads(int requested) {
 }
 
 void detail::run_parallel(std::int64_t begin, std::int64_t end, int nt, ChunkFn fn, void* ctx) {
+#if !FOVEAL_WITH_THREADS
+  (void)nt;
+  fn(ctx, begin, end);
+#else
   nt = int(std::min<std::int64_t>({std::int64_t(nt), std::int64_t(kMaxThreads), end - begin}));
   Pool* p = nt > 1 && !t_in_worker ? pool() : nullptr;
   bool expected = false;
@@ -260,6 +267,7 @@ void detail::run_parallel(std::int64_t begin, std::int64_t end, int nt, ChunkFn 
     p->waiting.store(false);
   }
   if (p->err) std::rethrow_exception(std::exchange(p->err, nullptr));
+#endif
 }
 
 }  // namespace foveal::cpu
