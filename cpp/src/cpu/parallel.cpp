@@ -34,7 +34,10 @@
 namespace foveal::cpu {
 namespace {
 
-constexpr int kMaxThreads = 1024;  // chunk indices are 16 bits in `state`
+constexpr int kMaxThreads = 1024;
+// Chunks per thread: a few, so that a thread the OS delays (a busy machine) is covered by the
+// others instead of holding up the whole call. Chunk indices are 16 bits in `state`.
+constexpr std::int64_t kChunksPerThread = 4;
 
 #if FOVEAL_WITH_THREADS
 // Workers spin this long after a job before they block: back-to-back calls (a Python loop over
@@ -78,6 +81,7 @@ struct Pool {
   alignas(64) std::atomic<int> remaining{0};
   alignas(64) std::atomic<bool> busy{false};  // held by the thread whose job is on the pool
   int workers = 0;                            // changed only by the holder of `busy`
+  std::atomic<int> threads{0};                // threads the current job wants (a hint to workers)
 
   // The current job; written by the holder of `busy` before it publishes the epoch.
   std::int64_t begin = 0, end = 0;
@@ -140,7 +144,7 @@ void worker_main(Pool* p, int index, std::uint32_t seen) {
       p->sleepers.fetch_sub(1);
     }
     seen = epoch_of(s);
-    if (int(parts_of(s)) > index + 1) p->work(s);  // worker w serves jobs of more than w + 1 threads
+    if (p->threads.load(std::memory_order_relaxed) > index + 1) p->work(s);  // worker w serves jobs of > w + 1 threads
   }
 }
 
@@ -250,8 +254,10 @@ void detail::run_parallel(std::int64_t begin, std::int64_t end, int nt, ChunkFn 
   p->fn = fn;
   p->ctx = ctx;
   p->err = nullptr;
-  p->remaining.store(nt, std::memory_order_relaxed);
-  const std::uint64_t s = pack(epoch + 1, std::uint32_t(nt), 0);
+  const auto parts = static_cast<std::uint32_t>(std::min<std::int64_t>({end - begin, nt * kChunksPerThread, 0xffff}));
+  p->remaining.store(int(parts), std::memory_order_relaxed);
+  p->threads.store(nt, std::memory_order_relaxed);
+  const std::uint64_t s = pack(epoch + 1, parts, 0);
   p->state.store(s);  // seq_cst, paired with the workers' sleepers increment + load
   if (p->sleepers.load() > 0) {
     std::lock_guard<std::mutex> lock(p->wake_mu);

@@ -24,13 +24,14 @@ int default_threads();
 
 namespace detail {
 using ChunkFn = void (*)(void* ctx, std::int64_t lo, std::int64_t hi);
-/// Splits [begin, end) into `nt` chunks and runs them on the pool and the calling thread.
+/// Splits [begin, end) into chunks and runs them on up to `nt` threads (the calling one included).
 /// Rethrows the first exception a chunk threw, after every chunk has finished.
 void run_parallel(std::int64_t begin, std::int64_t end, int nt, ChunkFn fn, void* ctx);
 }  // namespace detail
 
-/// Calls f(i) for i in [begin, end), split statically over threads when there are at least
-/// `min_parallel` iterations.
+/// Calls f(i) for i in [begin, end), split into contiguous chunks (a few per thread) run on the
+/// pool's threads and the caller's when there are at least `min_parallel` iterations. Which
+/// thread runs which index is unspecified; f must not depend on it.
 template <typename F>
 void parallel_for(std::int64_t begin, std::int64_t end, int num_threads, std::int64_t min_parallel, F&& f) {
   const int nt = max_threads(num_threads);
