@@ -40,11 +40,14 @@ constexpr int kMaxThreads = 1024;
 constexpr std::int64_t kChunksPerThread = 4;
 
 #if FOVEAL_WITH_THREADS
-// Workers spin this long after a job before they block: back-to-back calls (a Python loop over
-// small inputs) then find them awake.
-constexpr auto kWorkerSpin = std::chrono::microseconds(200);
-// The submitter spins this long for the last chunks before it blocks.
-constexpr auto kCallerSpin = std::chrono::microseconds(100);
+// Waiting threads spin (pause) up to kSpin, then poll, yielding the CPU between polls, up to their
+// limit, then block. Workers wait like this after a job so that back-to-back calls (a Python loop
+// over small inputs) find them awake; yielding too early loses the CPU for a whole time slice on a
+// busy machine, hence a spin phase about as long as libgomp's. The submitter waits the same way
+// for the last chunks.
+constexpr auto kSpin = std::chrono::microseconds(1000);
+constexpr auto kWorkerPoll = std::chrono::microseconds(2000);
+constexpr auto kCallerPoll = std::chrono::microseconds(5000);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -61,16 +64,19 @@ constexpr std::uint32_t epoch_of(std::uint64_t s) { return std::uint32_t(s >> 32
 constexpr std::uint32_t parts_of(std::uint64_t s) { return std::uint32_t(s >> 16) & 0xffffu; }
 constexpr std::uint32_t next_of(std::uint64_t s) { return std::uint32_t(s) & 0xffffu; }
 
-/// Spins until pred() or `limit` passed; true when pred() held.
+/// Polls pred() until it holds (true) or `limit` has passed (false): spinning for the first kSpin,
+/// yielding the CPU between polls after that.
 template <typename Pred>
-bool spin_until(Pred pred, std::chrono::microseconds limit) {
+bool poll_until(Pred pred, std::chrono::microseconds limit) {
   const auto t0 = std::chrono::steady_clock::now();
   for (;;) {
     for (int k = 0; k < 64; ++k) {
       if (pred()) return true;
       cpu_relax();
     }
-    if (std::chrono::steady_clock::now() - t0 > limit) return pred();
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    if (waited > limit) return pred();
+    if (waited > kSpin) std::this_thread::yield();
   }
 }
 
@@ -137,7 +143,7 @@ void worker_main(Pool* p, int index, std::uint32_t seen) {
       s = p->state.load(std::memory_order_acquire);
       return epoch_of(s) != seen;
     };
-    if (!spin_until(fresh, kWorkerSpin)) {
+    if (!poll_until(fresh, kWorkerPoll)) {
       std::unique_lock<std::mutex> lock(p->wake_mu);
       p->sleepers.fetch_add(1);  // seq_cst, paired with the submitter's store + load
       while (!fresh()) p->wake_cv.wait(lock);
@@ -266,7 +272,7 @@ void detail::run_parallel(std::int64_t begin, std::int64_t end, int nt, ChunkFn 
   p->work(s);
 
   const auto done = [p] { return p->remaining.load() == 0; };
-  if (!spin_until(done, kCallerSpin)) {
+  if (!poll_until(done, kCallerPoll)) {
     std::unique_lock<std::mutex> lock(p->done_mu);
     p->waiting.store(true);
     while (!done()) p->done_cv.wait(lock);
