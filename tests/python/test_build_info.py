@@ -123,9 +123,12 @@ def test_get_cmake_dir():
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if k not in ("FOVEAL_SIMD", "FOVEAL_NUM_THREADS", "OMP_NUM_THREADS")}
+    ours = ("FOVEAL_SIMD", "FOVEAL_NUM_THREADS", "OMP_NUM_THREADS")
+    full = {k: v for k, v in os.environ.items() if k not in ours}
     full.update(env)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120
+    )
 
 
 _IMPORT_UNDER_PYTEST_WARNS = """
@@ -175,7 +178,10 @@ def test_thread_count_from_environment(env, threads):
 
 
 def test_valid_settings_do_not_warn():
-    code = "import warnings; warnings.simplefilter('error'); import foveal; print(foveal._core.config_warnings())"
+    code = (
+        "import warnings; warnings.simplefilter('error'); import foveal; "
+        "print(foveal._core.config_warnings())"
+    )
     proc = _run(code, FOVEAL_SIMD="baseline", FOVEAL_NUM_THREADS="2")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -30,6 +30,7 @@ def test_box_iou_workspace_allocation_failure_is_memory_error():
     boxes2 = np.asarray(_Huge(backing, (m, 4)))
     out = np.asarray(_Huge(backing, (1, m)))
     assert boxes2.flags.c_contiguous and out.flags.writeable
-    with pytest.raises(MemoryError, match=r"^box_iou: cannot allocate 351\.8 TB of workspace for 17592186044416 boxes"):
+    expected = r"^box_iou: cannot allocate 351\.8 TB of workspace for 17592186044416 boxes"
+    with pytest.raises(MemoryError, match=expected):
         core.box_iou(backing, boxes2, out)
     assert backing.tolist() == [[0.0, 0.0, 0.0, 0.0]]  # nothing was written

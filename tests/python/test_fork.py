@@ -33,8 +33,12 @@ from foveal.synthetic import clustered_box_pair, clustered_boxes
 def work(seed):
     a, b = clustered_box_pair(600, seed=seed)
     boxes, scores = clustered_boxes(20000, seed=seed)
-    return (foveal.ops.box_iou(a, b), foveal.ops.box_iou(a.astype(np.float64), b),
-            foveal.ops.nms(boxes, scores, 0.5), foveal.ops.nms(boxes.astype(np.float64), scores, 0.7))
+    return (
+        foveal.ops.box_iou(a, b),
+        foveal.ops.box_iou(a.astype(np.float64), b),
+        foveal.ops.nms(boxes, scores, 0.5),
+        foveal.ops.nms(boxes.astype(np.float64), scores, 0.7),
+    )
 
 def same(x, y):
     return len(x) == len(y) and all(np.array_equal(p, q) for p, q in zip(x, y))
@@ -46,7 +50,7 @@ def _run_script(tmp_path, body: str, timeout: float = 240.0) -> str:
     script = tmp_path / "scenario.py"
     script.write_text(_WORK + textwrap.dedent(body))
     env = dict(os.environ)
-    env.setdefault("FOVEAL_NUM_THREADS", "4")  # several threads even on a small machine
+    env["FOVEAL_NUM_THREADS"] = "4"  # several threads even on a small machine
     try:
         proc = subprocess.run(
             [sys.executable, str(script)],
@@ -58,7 +62,9 @@ def _run_script(tmp_path, body: str, timeout: float = 240.0) -> str:
         )
     except subprocess.TimeoutExpired as exc:  # pragma: no cover - the regression
         pytest.fail(f"the fork scenario hung (killed after {timeout} s): {exc.stdout!r} {exc.stderr!r}")
-    assert proc.returncode == 0, f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
     return proc.stdout
 
 
