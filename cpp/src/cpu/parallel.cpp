@@ -145,12 +145,15 @@ void worker_main(Pool* p, int index, std::uint32_t seen) {
     };
     if (!poll_until(fresh, kWorkerPoll)) {
       std::unique_lock<std::mutex> lock(p->wake_mu);
-      p->sleepers.fetch_add(1);  // seq_cst, paired with the submitter's store + load
-      while (!fresh()) p->wake_cv.wait(lock);
+      // seq_cst increment and load, paired with the submitter's store of `state` and load of
+      // `sleepers`: either it sees us asleep and notifies, or we see its job.
+      p->sleepers.fetch_add(1);
+      while (epoch_of(s = p->state.load()) == seen) p->wake_cv.wait(lock);
       p->sleepers.fetch_sub(1);
     }
     seen = epoch_of(s);
-    if (p->threads.load(std::memory_order_relaxed) > index + 1) p->work(s);  // worker w serves jobs of > w + 1 threads
+    // Worker w serves jobs of more than w + 1 threads.
+    if (p->threads.load(std::memory_order_relaxed) > index + 1) p->work(s);
   }
 }
 
@@ -200,8 +203,9 @@ int compute_default_threads() {
     const char* env = std::getenv(name);
     if (!env || !*env) continue;
     if (const int v = parse_positive(env)) return v;
-    foveal::detail::record_config_warning(std::string(name) + "='" + env + "' is not a thread count (an integer from 1 to " +
-                                  std::to_string(kMaxThreads) + "); ignored");
+    foveal::detail::record_config_warning(std::string(name) + "='" + env +
+                                          "' is not a thread count (an integer from 1 to " +
+                                          std::to_string(kMaxThreads) + "); ignored");
   }
   return std::min(available_cpus(), kMaxThreads);
 }
@@ -260,7 +264,8 @@ void detail::run_parallel(std::int64_t begin, std::int64_t end, int nt, ChunkFn 
   p->fn = fn;
   p->ctx = ctx;
   p->err = nullptr;
-  const auto parts = static_cast<std::uint32_t>(std::min<std::int64_t>({end - begin, nt * kChunksPerThread, 0xffff}));
+  const auto parts =
+      static_cast<std::uint32_t>(std::min<std::int64_t>({end - begin, nt * kChunksPerThread, 0xffff}));
   p->remaining.store(int(parts), std::memory_order_relaxed);
   p->threads.store(nt, std::memory_order_relaxed);
   const std::uint64_t s = pack(epoch + 1, parts, 0);
