@@ -13,6 +13,10 @@ def nms(boxes: Any, scores: Any, iou_threshold: float, keep: Any, *, stream: int
 def denoise_tv_chambolle(
     image: Any, out: Any, weight: float, eps: float, max_num_iter: int, batch_dims: int = 0, *, stream: int = 0
 ) -> list[int]: ...
+def richardson_lucy(
+    image: Any, psf: Any, out: Any, num_iter: int, clip: bool, filter_epsilon: float, mode: int = 0, method: int = 0,
+    *, stream: int = 0
+) -> int: ...
 def pool2d_output_size(
     op: str, h: int, w: int, kernel_size: tuple, stride: tuple, padding: tuple, dilation: tuple, ceil_mode: bool
 ) -> tuple[int, int]: ...
