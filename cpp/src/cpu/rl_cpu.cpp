@@ -44,23 +44,42 @@ struct Rl {
   int mode;
 };
 
-// out[x] = sum_t w[t] * base[off[t] + x] for x < len. Reads up to kBlock - 1 elements past
-// base[off + len - 1] (buffers carry that slack), held in a register-sized accumulator.
+// out[x] = sum_t w[t] * base[off[t] + x] for x < len: streaming passes over an L1-resident row,
+// four taps per pass (out never aliases the sources).
 template <typename T>
-FOVEAL_ALWAYS_INLINE void combine(const T* base, const std::int64_t* off, const T* w, int taps, T* out,
+FOVEAL_ALWAYS_INLINE void combine(const T* base, const std::int64_t* off, const T* w, int taps, T* __restrict out,
                                   std::int64_t len) {
-  for (std::int64_t x0 = 0; x0 < len; x0 += kBlock) {
-    T a[kBlock];
+  int t = taps % 4;
+  if (t == 0) {
 #pragma omp simd
-    for (int j = 0; j < kBlock; ++j) a[j] = T(0);
-    for (int t = 0; t < taps; ++t) {
-      const T* s = base + off[t] + x0;
-      const T wt = w[t];
+    for (std::int64_t x = 0; x < len; ++x) out[x] = T(0);
+  } else {
+    const T* __restrict s0 = base + off[0];
+    const T w0 = w[0];
+    if (t == 1) {
 #pragma omp simd
-      for (int j = 0; j < kBlock; ++j) a[j] += s[j] * wt;
+      for (std::int64_t x = 0; x < len; ++x) out[x] = s0[x] * w0;
+    } else if (t == 2) {
+      const T* __restrict s1 = base + off[1];
+      const T w1 = w[1];
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] = s0[x] * w0 + s1[x] * w1;
+    } else {
+      const T* __restrict s1 = base + off[1];
+      const T* __restrict s2 = base + off[2];
+      const T w1 = w[1], w2 = w[2];
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] = s0[x] * w0 + s1[x] * w1 + s2[x] * w2;
     }
-    const std::int64_t m = std::min<std::int64_t>(kBlock, len - x0);
-    for (std::int64_t j = 0; j < m; ++j) out[x0 + j] = a[j];
+  }
+  for (; t < taps; t += 4) {
+    const T* __restrict s0 = base + off[t];
+    const T* __restrict s1 = base + off[t + 1];
+    const T* __restrict s2 = base + off[t + 2];
+    const T* __restrict s3 = base + off[t + 3];
+    const T w0 = w[t], w1 = w[t + 1], w2 = w[t + 2], w3 = w[t + 3];
+#pragma omp simd
+    for (std::int64_t x = 0; x < len; ++x) out[x] += (s0[x] * w0 + s1[x] * w1) + (s2[x] * w2 + s3[x] * w3);
   }
 }
 
