@@ -279,9 +279,10 @@ def richardson_lucy(
 
     Notes
     -----
-    Tested against scikit-image to 1e-4. With ``mode='wrap'``, an odd-sized psf with sum 1 and a
-    non-negative image, the total flux ``sum(f)`` equals ``sum(image)`` after every iteration (up
-    to the 1e-12 regulariser); with zero padding flux leaks at the border, as in skimage.
+    Tested against scikit-image to 1e-4. With an odd-sized psf of sum 1 and ``mode`` 'constant'
+    or 'wrap', the second convolution is the adjoint of the first, so the total flux ``sum(f)``
+    equals ``sum(image)`` after every iteration (up to the 1e-12 regulariser); an even-sized psf
+    (scipy's 'same' centring shifts one step against the other) or 'reflect' does not keep it.
     There is no FFT path: large psfs run the direct sum (cost per iteration ~ 2 x image size x
     non-zero taps).
 
