@@ -44,11 +44,95 @@ struct Rl {
   int mode;
 };
 
-// out[x] = sum_t w[t] * base[off[t] + x] for x < len: streaming passes over an L1-resident row,
-// four taps per pass (out never aliases the sources).
+// out = (First ? 0 : out) + the sum of the n (1 to 4) rows s[0..n).
+template <bool First, typename T>
+FOVEAL_ALWAYS_INLINE void add_rows(T* __restrict out, const T* const* s, int n, std::int64_t len) {
+  const T* __restrict a = s[0];
+  const T* __restrict b = s[n > 1 ? 1 : 0];
+  const T* __restrict c = s[n > 2 ? 2 : 0];
+  const T* __restrict d = s[n > 3 ? 3 : 0];
+  switch (n) {
+    case 1:
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] = First ? a[x] : out[x] + a[x];
+      break;
+    case 2:
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] = First ? a[x] + b[x] : out[x] + (a[x] + b[x]);
+      break;
+    case 3:
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] = First ? (a[x] + b[x]) + c[x] : out[x] + ((a[x] + b[x]) + c[x]);
+      break;
+    default:
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x)
+        out[x] = First ? (a[x] + b[x]) + (c[x] + d[x]) : out[x] + ((a[x] + b[x]) + (c[x] + d[x]));
+  }
+}
+
+// out[x] = sum_t w[t] * base[off[t] + x] for x < len: streaming passes over an L1-resident row
+// (out never aliases the sources), fewest multiplies first: equal weights (box, motion) sum the
+// rows and scale once; mirrored weights (w[t] == w[taps-1-t]: Gaussian, any symmetric factor)
+// add each pair before multiplying; otherwise four taps per pass.
 template <typename T>
 FOVEAL_ALWAYS_INLINE void combine(const T* base, const std::int64_t* off, const T* w, int taps, T* __restrict out,
                                   std::int64_t len) {
+  bool uniform = true, mirrored = true;
+  for (int t = 0; t < taps; ++t) {
+    uniform &= w[t] == w[0];
+    mirrored &= w[t] == w[taps - 1 - t];
+  }
+  if (uniform && taps > 1) {
+    for (int t = 0; t < taps; t += 4) {
+      const T* s[4];
+      const int n = std::min(4, taps - t);
+      for (int i = 0; i < n; ++i) s[i] = base + off[t + i];
+      if (t == 0) {
+        add_rows<true>(out, s, n, len);
+      } else {
+        add_rows<false>(out, s, n, len);
+      }
+    }
+    const T w0 = w[0];
+#pragma omp simd
+    for (std::int64_t x = 0; x < len; ++x) out[x] *= w0;
+    return;
+  }
+  if (mirrored && taps > 2) {
+    const int pairs = taps / 2;
+    int p = 0;
+    if (taps % 2) {
+      const T* __restrict c = base + off[pairs];
+      const T wc = w[pairs];
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] = c[x] * wc;
+    } else {
+      const T* __restrict a = base + off[0];
+      const T* __restrict b = base + off[taps - 1];
+      const T w0 = w[0];
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] = (a[x] + b[x]) * w0;
+      p = 1;
+    }
+    for (; p + 1 < pairs; p += 2) {
+      const T* __restrict a0 = base + off[p];
+      const T* __restrict b0 = base + off[taps - 1 - p];
+      const T* __restrict a1 = base + off[p + 1];
+      const T* __restrict b1 = base + off[taps - 2 - p];
+      const T w0 = w[p], w1 = w[p + 1];
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] += (a0[x] + b0[x]) * w0 + (a1[x] + b1[x]) * w1;
+    }
+    if (p < pairs) {
+      const T* __restrict a = base + off[p];
+      const T* __restrict b = base + off[taps - 1 - p];
+      const T w0 = w[p];
+#pragma omp simd
+      for (std::int64_t x = 0; x < len; ++x) out[x] += (a[x] + b[x]) * w0;
+    }
+    return;
+  }
   int t = taps % 4;
   if (t == 0) {
 #pragma omp simd
