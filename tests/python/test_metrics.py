@@ -52,3 +52,10 @@ def test_identical_is_inf_and_known_value():
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(foveal.metrics)
+    assert result.attempted >= 2 and result.failed == 0

@@ -173,6 +173,8 @@ def test_modes_differ_at_the_border_only():
         ((64, 70), lambda: np.full((4, 6), 1 / 24)),
         ((20, 18, 22), lambda: np.full((5, 5, 5), 1 / 125)),
         ((20, 18, 22), lambda: np.einsum("i,j,k->ijk", [1.0, 2, 1], [0.0, 1, 3, 1], [1.0, 0, 2, 0, 1])),
+        ((30, 41), lambda: np.outer([1.0, 2, 2, 1], [1.0, 3, 5, 5, 3, 1])),  # mirrored, even
+        ((30, 41), lambda: np.outer([1.0, 2, 3], [2.0, 2, 2, 2, 2, 2, 2])),  # 7 equal taps
         ((50,), lambda: np.array([1.0, 2, 3, 2, 1])),
     ],
 )

@@ -85,7 +85,7 @@ FOVEAL_ALWAYS_INLINE void combine(const T* base, const std::int64_t* off, const 
   }
   if (uniform && taps > 1) {
     for (int t = 0; t < taps; t += 4) {
-      const T* s[4];
+      const T* s[4] = {};
       const int n = std::min(4, taps - t);
       for (int i = 0; i < n; ++i) s[i] = base + off[t + i];
       if (t == 0) {

@@ -24,7 +24,9 @@ enum class RlMethod : int { Auto = 0, Direct = 1, Separable = 2 };
 ///
 /// `image`, `out`: same shape (1 to 3 dimensions), `psf`: as many dimensions, each no longer than
 /// the image's; all float32 or all float64, C-contiguous, on one device. The psf must hold finite
-/// values with a sum > 0. `num_iter` >= 1. CUDA work is enqueued on `ctx.stream` (the psf is read
+/// values with a sum > 0 (checked); the image's values are not checked (the Python front end
+/// refuses NaN and infinity). `num_iter` >= 1. There is no FFT path: the cost per iteration is
+/// about 2 x image size x (non-zero psf taps, or the sum of the factors' taps when separable). CUDA work is enqueued on `ctx.stream` (the psf is read
 /// back to the host once, to plan the convolution). Returns the method used (Direct or Separable).
 /// Throws ValueError (shapes, values), TypeError (dtypes), DeviceError, NotCompiledError.
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, std::int64_t num_iter,
