@@ -134,6 +134,8 @@ def test_float16_computes_in_float32_integer_psf_is_cast():
         ((30,), lambda: np.random.default_rng(4).random(7)),
         ((9, 10, 11), lambda: np.random.default_rng(3).random((3, 4, 5))),
         ((9, 10, 11), lambda: np.ones((5, 1, 3))),
+        ((6, 7), lambda: np.random.default_rng(5).random((6, 7))),  # psf as large as the image
+        ((5, 4, 3), lambda: np.random.default_rng(6).random((5, 4, 3))),
     ],
 )
 def test_modes_match_reference(mode, shape, psf):
