@@ -298,7 +298,7 @@ P = np.full((3, 3), 1 / 9)
         (dict(num_iter=0), foveal.FovealValueError, "num_iter must be >= 1, got 0"),
         (dict(num_iter=-3), foveal.FovealValueError, "num_iter must be >= 1, got -3"),
         (dict(num_iter=2.5), foveal.FovealTypeError, "num_iter must be an integer"),
-        (dict(filter_epsilon=float("nan")), foveal.FovealValueError, "filter_epsilon must be a number"),
+        (dict(filter_epsilon=float("nan")), foveal.FovealValueError, "filter_epsilon must not be NaN"),
         (dict(filter_epsilon=float("inf")), foveal.FovealValueError, "filter_epsilon must be None or a finite"),
         (dict(filter_epsilon="1"), foveal.FovealTypeError, "filter_epsilon must be a real number"),
         (dict(mode="nearest"), foveal.FovealValueError, "mode must be one of 'constant', 'reflect', 'wrap'"),
@@ -436,7 +436,7 @@ def test_add_noise_errors(image, kwargs, exc, match):
         (gaussian_psf, ((5, 0), 1.0), foveal.FovealValueError, "shape must be >= 1"),
         (box_psf, (2.5,), foveal.FovealTypeError, "shape must be an integer"),
         (motion_psf, (0.5,), foveal.FovealValueError, "length must be a finite number >= 1"),
-        (motion_psf, (5, float("nan")), foveal.FovealValueError, "angle must be a number"),
+        (motion_psf, (5, float("nan")), foveal.FovealValueError, "angle must not be NaN"),
         (disk_psf, (-1,), foveal.FovealValueError, "radius must be a finite number > 0"),
     ],
 )
