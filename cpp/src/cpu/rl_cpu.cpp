@@ -19,7 +19,7 @@
 namespace foveal::cpu {
 namespace {
 
-constexpr std::int64_t kBlock = 32;  // elements of one register-held accumulator chunk
+constexpr std::int64_t kBlock = 32;  // slack elements after rows and buffers
 
 // Non-zero taps: offsets (in elements, within a buffer) and weights.
 template <typename T>
@@ -35,7 +35,7 @@ struct Rl {
   std::int64_t n[3], N[3], S0, S1;
   const T* image;
   T* buf[2];                // buf[0]: padded f (read by pass 0), buf[1]: padded ratio (read by pass 1)
-  std::int64_t lo[2][3];    // leading pads of buf[0], buf[1]
+  std::int64_t lo[2][3];    // leading pads of buf[0], buf[1] (equal: both passes centre at k / 2)
   Taps<T> direct[2];        // pass -> taps into its source buffer
   Taps<T> axis[2][3];       // separable: pass, axis -> taps (off = index along the axis)
   std::int64_t block_rows, blocks;
