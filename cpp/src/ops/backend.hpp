@@ -10,6 +10,7 @@
 #include "foveal/ops/roi_align.hpp"
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/pool.hpp"
+#include "ops/rl_plan.hpp"
 
 namespace foveal {
 
@@ -46,6 +47,8 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const detail::RlArgs& args,
+                         const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -70,6 +73,8 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const detail::RlArgs& args,
+                         const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
