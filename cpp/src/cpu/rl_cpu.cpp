@@ -353,7 +353,6 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
   std::vector<T> f(size, T(0)), r(size, T(0));
   c.buf[0] = f.data();
   c.buf[1] = r.data();
-  const DynamicTeams teams(num_threads);
   parallel_for(0, c.n[0] * c.n[1], num_threads, 64, [&](std::int64_t row) {
     const std::int64_t i0 = row / c.n[1], i1 = row % c.n[1];
     T* d = c.buf[0] + (i0 + c.lo[0][0]) * c.S0 + (i1 + c.lo[0][1]) * c.S1;
