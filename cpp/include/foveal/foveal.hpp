@@ -15,3 +15,4 @@
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/tv.hpp"
 #include "foveal/ops/pool.hpp"
+#include "foveal/ops/conv2d.hpp"

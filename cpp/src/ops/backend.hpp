@@ -10,6 +10,7 @@
 #include "foveal/ops/roi_align.hpp"
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/pool.hpp"
+#include "foveal/ops/conv2d.hpp"
 
 namespace foveal {
 
@@ -46,6 +47,11 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& p, const Epilogue& epi, const ExecContext& ctx);
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
+            const ExecContext& ctx);
+void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -70,6 +76,11 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& p, const Epilogue& epi, const ExecContext& ctx);
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
+            const ExecContext& ctx);
+void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
