@@ -243,11 +243,58 @@ struct Blocking {
 template <typename T>
 Blocking blocking(const Kernel<T>& kern) {
   // KC x NR of B (the micro-panel reused across the MC rows) fits L1 with an A micro-panel; an
-  // MC x KC block of A fits L2; a KC x NC block of B fits the shared L3.
+  // MC x KC block of A and a KC x NC block of B (512 KiB) fit the 1 MiB L2 together.
   const i64 kc = sizeof(T) == 4 ? 256 : 128;
   const i64 mc = std::max<i64>(1, 144 / kern.mr) * kern.mr;
-  const i64 nc = std::max<i64>(1, 4096 / kern.nr) * kern.nr;
+  const i64 nc = std::max<i64>(1, 512 / kern.nr) * kern.nr;
   return {mc, kc, nc};
+}
+
+/// The product on the calling thread.
+template <typename T, class BSrc>
+void gemm_serial(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, T* c, i64 ldc,
+                 const GemmEpilogue<T>& epi, i64 j_off) {
+  const Kernel<T> kern = kernel_for<T>();
+  const int MR = kern.mr, NR = kern.nr;
+  const Blocking bl = blocking(kern);
+  const i64 nc_max = std::min(bl.nc, (N + NR - 1) / NR * NR);
+  const i64 kc_max = std::min(bl.kc, K);
+  const i64 mc_max = std::min(bl.mc, (M + MR - 1) / MR * MR);
+  T* bbuf = scratch<T, 0>(kc_max * nc_max);
+  T* abuf = scratch<T, 1>(mc_max * kc_max);
+  alignas(64) T tmp[8 * 32];
+  for (i64 jc = 0; jc < N; jc += bl.nc) {
+    const i64 nc = std::min(bl.nc, N - jc);
+    const i64 panels = (nc + NR - 1) / NR;
+    for (i64 pc = 0; pc < K; pc += bl.kc) {
+      const i64 kc = std::min(bl.kc, K - pc);
+      const bool first = pc == 0, last = pc + kc >= K;
+      for (i64 p = 0; p < panels; ++p)
+        pack_b_panel(b, pc, kc, j_off + jc + p * NR, std::min<i64>(NR, nc - p * NR), NR, bbuf + p * kc * NR);
+      for (i64 ic = 0; ic < M; ic += bl.mc) {
+        const i64 mc = std::min(bl.mc, M - ic);
+        pack_a(a, rsa, csa, ic, mc, pc, kc, MR, abuf);
+        for (i64 p = 0; p < panels; ++p) {  // the B micro-panel stays in L1 across the A block
+          const i64 jr = jc + p * NR, n = std::min<i64>(NR, N - jr);
+          const T* bp = bbuf + p * kc * NR;
+          for (i64 ir = 0; ir < mc; ir += MR) {
+            const i64 m = std::min<i64>(MR, mc - ir);
+            T* ct = c + (ic + ir) * ldc + jr;
+            const T* ap = abuf + ir * kc;
+            if (m == MR && n == NR) {
+              kern.fn(kc, ap, bp, ct, ldc, !first);
+            } else {
+              kern.fn(kc, ap, bp, tmp, NR, false);
+              for (i64 i = 0; i < m; ++i)
+                for (i64 j = 0; j < n; ++j)
+                  ct[i * ldc + j] = first ? tmp[i * NR + j] : ct[i * ldc + j] + tmp[i * NR + j];
+            }
+            if (last) epilogue(ct, ldc, ic + ir, jr + j_off, m, n, epi);
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -271,73 +318,28 @@ void gemm(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, T* c
     return;
   }
   const Kernel<T> kern = kernel_for<T>();
-  const int MR = kern.mr, NR = kern.nr;
-  const Blocking bl = blocking(kern);
-  const bool par = threads > 1;
-  const i64 nc_max = std::min(bl.nc, (N + NR - 1) / NR * NR);
-  const i64 kc_max = std::min(bl.kc, K);
-  const i64 mc_max = std::min(bl.mc, (M + MR - 1) / MR * MR);
-  T* bbuf = scratch<T, 0>(kc_max * nc_max);
-  const i64 mblocks = (M + bl.mc - 1) / bl.mc;
-  std::vector<T*> abufs;  // one A block per m-block when threads share the B block
-  T* abuf_all = par ? scratch<T, 1>(mblocks * mc_max * kc_max) : nullptr;
-  T* abuf_one = par ? nullptr : scratch<T, 1>(mc_max * kc_max);
-
-  for (i64 jc = 0; jc < N; jc += bl.nc) {
-    const i64 nc = std::min(bl.nc, N - jc);
-    const i64 panels = (nc + NR - 1) / NR;
-    for (i64 pc = 0; pc < K; pc += bl.kc) {
-      const i64 kc = std::min(bl.kc, K - pc);
-      const bool first = pc == 0, last = pc + kc >= K;
-      auto pack_b = [&](i64 p) {
-        pack_b_panel(b, pc, kc, jc + p * NR, std::min<i64>(NR, nc - p * NR), NR, bbuf + p * kc * NR);
-      };
-      // One task: the A block of m-block ib (packed into ab unless already) against panels [p0, p1).
-      auto run = [&](i64 ib, i64 p0, i64 p1, const T* ab) {
-        const i64 ic = ib * bl.mc, mc = std::min(bl.mc, M - ic);
-        alignas(64) T tmp[8 * 32];
-        for (i64 p = p0; p < p1; ++p) {
-          const i64 jr = jc + p * NR, n = std::min<i64>(NR, N - jr);
-          const T* bp = bbuf + p * kc * NR;
-          for (i64 ir = 0; ir < mc; ir += MR) {
-            const i64 m = std::min<i64>(MR, mc - ir);
-            T* ct = c + (ic + ir) * ldc + jr;
-            const T* ap = ab + ir * kc;
-            if (m == MR && n == NR) {
-              kern.fn(kc, ap, bp, ct, ldc, !first);
-            } else {
-              kern.fn(kc, ap, bp, tmp, NR, false);
-              for (i64 i = 0; i < m; ++i)
-                for (i64 j = 0; j < n; ++j) ct[i * ldc + j] = first ? tmp[i * NR + j] : ct[i * ldc + j] + tmp[i * NR + j];
-            }
-            if (last) epilogue(ct, ldc, ic + ir, jr, m, n, epi);
-          }
-        }
-      };
-      if (!par) {
-        for (i64 p = 0; p < panels; ++p) pack_b(p);
-        for (i64 ib = 0; ib < mblocks; ++ib) {
-          const i64 ic = ib * bl.mc;
-          pack_a(a, rsa, csa, ic, std::min(bl.mc, M - ic), pc, kc, MR, abuf_one);
-          run(ib, 0, panels, abuf_one);
-        }
-        continue;
-      }
-      parallel_for(0, panels, threads, 2, pack_b);
-      parallel_for(0, mblocks, threads, 2, [&](i64 ib) {
-        const i64 ic = ib * bl.mc;
-        pack_a(a, rsa, csa, ic, std::min(bl.mc, M - ic), pc, kc, MR, abuf_all + ib * mc_max * kc_max);
-      });
-      // Tasks: each m-block against runs of panels, enough of them to balance the threads.
-      const i64 chunks = std::max<i64>(1, std::min<i64>(panels, (4 * threads + mblocks - 1) / mblocks));
-      const i64 per = (panels + chunks - 1) / chunks;
-      parallel_for_dynamic(0, mblocks * chunks, threads, 2, [&](i64 t) {
-        const i64 ib = t / chunks, ch = t % chunks;
-        const i64 p0 = ch * per, p1 = std::min(panels, p0 + per);
-        if (p0 < p1) run(ib, p0, p1, abuf_all + ib * mc_max * kc_max);
-      });
+  // Threads split C into independent blocks of columns (or of rows when C is tall), each a
+  // serial product with its own packing: no barrier per KC step (a descheduled thread on a busy
+  // machine would stall every one), at the price of packing the other operand once per block.
+  // A few blocks per thread, handed out dynamically, balance the load.
+  const bool by_cols = N >= M;
+  const i64 unit = by_cols ? kern.nr : kern.mr, extent = by_cols ? N : M;
+  const i64 units = (extent + unit - 1) / unit;
+  const i64 blocks = threads > 1 ? std::min<i64>(units, std::min<i64>(4 * threads, units / 4 + 1)) : 1;
+  if (blocks <= 1) return gemm_serial(M, N, K, a, rsa, csa, b, c, ldc, epi, 0);
+  const i64 per = (units + blocks - 1) / blocks * unit;
+  parallel_for_dynamic(0, blocks, threads, 2, [&](i64 t) {
+    const i64 lo = t * per, hi = std::min(extent, lo + per);
+    if (lo >= hi) return;
+    if (by_cols) {
+      gemm_serial(M, hi - lo, K, a, rsa, csa, b, c + lo, ldc, epi, lo);  // epilogue columns stay global
+    } else {
+      GemmEpilogue<T> e = epi;
+      if (e.bias && e.bias_per_row) e.bias += lo;
+      if (e.residual) e.residual += lo * e.ldr;
+      gemm_serial(hi - lo, N, K, a + lo * rsa, rsa, csa, b, c + lo * ldc, ldc, e, 0);
     }
-  }
+  });
 }
 
 template void gemm<float, MatrixB<float>>(i64, i64, i64, const float*, i64, i64, const MatrixB<float>&, float*,
