@@ -199,3 +199,35 @@ def test_conv2d_bad_input(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         fnn.conv2d(**args)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[6], CASES[9], CASES[14]])
+def test_conv2d_cuda_matches_torch(case, dtype):
+    n, c, h, w_, o, k, s, p, d, g = case
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn((n, c, h, w_), generator=gen).to("cuda", dt)
+    w = torch.randn((o, c // g, *k), generator=gen).to("cuda", dt)
+    b = torch.randn(o, generator=gen).to("cuda", dt)
+    r = torch.randn_like(F.conv2d(x.float(), w.float(), None, s, p, d, g)).to(dt)
+    y = fnn.conv2d(x, w, b, s, p, d, g, activation="silu", residual=r)
+    want = F.silu(F.conv2d(x.double(), w.double(), b.double(), s, p, d, g) + r.double())
+    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    assert y.dtype == dt and y.is_cuda
+    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_linear_cuda_matches_torch(dtype):
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn((3, 70, 130), generator=gen).to("cuda", dt)
+    w = (torch.randn((90, 130), generator=gen) * 0.1).to("cuda", dt)
+    b = torch.randn(90, generator=gen).to("cuda", dt)
+    y = fnn.linear(x, w, b, activation="relu")
+    want = F.relu(F.linear(x.double(), w.double(), b.double()))
+    tol = 1e-4 if dtype == "float32" else 2e-2
+    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
