@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 import foveal
 import foveal.nn as fnn
@@ -231,3 +232,40 @@ def test_linear_cuda_matches_torch(dtype):
     want = F.relu(F.linear(x.double(), w.double(), b.double()))
     tol = 1e-4 if dtype == "float32" else 2e-2
     torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
+
+
+@st.composite
+def _geometry(draw):
+    g = draw(st.sampled_from([1, 1, 2, 3]))
+    depthwise = draw(st.booleans())
+    cin = g * draw(st.integers(1, 3))
+    if depthwise:
+        g = cin
+    cout = g * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    if draw(st.booleans()) and s == (1, 1):
+        p = "same"
+    else:
+        p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    h = draw(st.integers(max(1, d[0] * (kh - 1) + 1 - (0 if p == "same" else 2 * p[0])), 17))
+    w = draw(st.integers(max(1, d[1] * (kw - 1) + 1 - (0 if p == "same" else 2 * p[1])), 17))
+    n = draw(st.sampled_from([1, 2, 3]))
+    act = draw(st.sampled_from([None, "relu", ("leaky_relu", 0.3), "silu", "sigmoid"]))
+    return n, cin, h, w, cout, (kh, kw), s, p, d, g, act, draw(st.booleans())
+
+
+@given(_geometry(), st.sampled_from([np.float32, np.float64]))
+def test_conv2d_random_shapes_match_torch(geo, dtype):
+    n, c, h, w_, o, k, s, p, d, g, act, res = geo
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+    w = rng.standard_normal((o, c // g, *k)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    want0 = _torch_conv(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    r = rng.standard_normal(want0.shape).astype(dtype) if res else None
+    name, slope = act if isinstance(act, tuple) else (act, 0.01)
+    y = fnn.conv2d(x, w, b, s, p, d, g, activation=act, residual=r)
+    want = _torch_conv(x, w, b, residual=r, activation=name, slope=slope, stride=s, padding=p, dilation=d, groups=g)
+    np.testing.assert_allclose(y, want, **TOL[dtype])
