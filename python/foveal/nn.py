@@ -348,8 +348,8 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None)
     >>> import numpy as np, foveal
     >>> x = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
     >>> w = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]], dtype=np.float32)
-    >>> foveal.nn.linear(x, w, np.array([0.5, -4.0], dtype=np.float32), activation="relu")
-    array([[0., 0.]], dtype=float32)
+    >>> foveal.nn.linear(x, w, np.array([0.5, -1.0], dtype=np.float32), activation="relu")
+    array([[0., 2.]], dtype=float32)
     """
     op = "linear"
     act, slope = _activation(op, activation)
