@@ -71,8 +71,12 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(Problem<S> p) {
   __shared__ A as[kBK][kBM];
   __shared__ A bs[kBK][kBN];
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  const i64 m0 = i64(blockIdx.y) * kBM, n0 = i64(blockIdx.x) * kBN;
-  for (i64 z = blockIdx.z; z < p.Z; z += gridDim.z) {
+  const i64 n0 = i64(blockIdx.x) * kBN;
+  const i64 mtiles = (p.M + kBM - 1) / kBM;
+  // Grid-stride over products and row tiles (gridDim.y and .z are capped at 65535); every
+  // thread of a block takes the same trips, so the barriers inside stay uniform.
+  for (i64 zm = blockIdx.z * i64(gridDim.y) + blockIdx.y; zm < p.Z * mtiles; zm += i64(gridDim.z) * gridDim.y) {
+    const i64 z = zm / mtiles, m0 = (zm - z * mtiles) * kBM;
     const S* a = p.a;
     const S* b = p.b;
     S* c = p.c;
@@ -138,8 +142,10 @@ void dispatch(DType t, F&& f) {
 
 template <typename S, typename A, BMode Mode>
 void launch(const Problem<S>& p, const ExecContext& ctx) {
-  const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN), static_cast<unsigned>((p.M + kBM - 1) / kBM),
-                  static_cast<unsigned>(p.Z < 65535 ? p.Z : 65535));
+  const i64 mtiles = (p.M + kBM - 1) / kBM;
+  const i64 gy = mtiles < 65535 ? mtiles : 65535, zt = (p.Z * mtiles + gy - 1) / gy;
+  const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN), static_cast<unsigned>(gy),
+                  static_cast<unsigned>(zt < 65535 ? zt : 65535));
   gemm_kernel<S, A, Mode><<<grid, kThreads, 0, stream_of(ctx)>>>(p);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
