@@ -16,3 +16,4 @@
 #include "foveal/ops/tv.hpp"
 #include "foveal/ops/rl.hpp"
 #include "foveal/ops/pool.hpp"
+#include "foveal/ops/conv2d.hpp"

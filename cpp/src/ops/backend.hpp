@@ -11,6 +11,7 @@
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/pool.hpp"
 #include "ops/rl_plan.hpp"
+#include "foveal/ops/conv2d.hpp"
 
 namespace foveal {
 
@@ -49,6 +50,11 @@ void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indic
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& p, const Epilogue& epi, const ExecContext& ctx);
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
+            const ExecContext& ctx);
+void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -75,6 +81,11 @@ void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indic
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& p, const Epilogue& epi, const ExecContext& ctx);
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
+            const ExecContext& ctx);
+void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
