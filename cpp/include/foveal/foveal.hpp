@@ -12,3 +12,6 @@
 #include "foveal/ops/box_iou_variants.hpp"
 #include "foveal/ops/nms.hpp"
 #include "foveal/ops/pool.hpp"
+#include "foveal/ops/anchors.hpp"
+#include "foveal/ops/box_coder.hpp"
+#include "foveal/ops/soft_nms.hpp"

@@ -7,6 +7,11 @@
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
 #include "foveal/ops/pool.hpp"
+#include "foveal/ops/anchors.hpp"
+#include "foveal/ops/box_coder.hpp"
+#include "foveal/ops/soft_nms.hpp"
+#include <array>
+#include <vector>
 
 namespace foveal {
 
@@ -33,6 +38,15 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void anchor_grid(ConstTensorView cells, const std::vector<AnchorLevel>& levels, AnchorStyle style, TensorView out,
+                 const ExecContext& ctx);
+void encode_boxes(ConstTensorView reference_boxes, ConstTensorView proposals, const std::array<double, 4>& weights,
+                  TensorView out, const ExecContext& ctx);
+void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::array<double, 4>& weights,
+                  double bbox_xform_clip, TensorView out, const ExecContext& ctx);
+std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                      double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
+                      TensorView kept_scores, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -47,6 +61,15 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void anchor_grid(ConstTensorView cells, const std::vector<AnchorLevel>& levels, AnchorStyle style, TensorView out,
+                 const ExecContext& ctx);
+void encode_boxes(ConstTensorView reference_boxes, ConstTensorView proposals, const std::array<double, 4>& weights,
+                  TensorView out, const ExecContext& ctx);
+void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::array<double, 4>& weights,
+                  double bbox_xform_clip, TensorView out, const ExecContext& ctx);
+std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                      double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
+                      TensorView kept_scores, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
