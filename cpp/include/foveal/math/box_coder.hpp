@@ -39,7 +39,7 @@ FOVEAL_HD_INLINE float exp_simd(float x) {
   std::memcpy(&f2, &b2, sizeof f2);
 #endif
   float y = p * f1 * f2;
-  y = x > hi ? INFINITY : y;
+  y = x > hi ? INFINITY : (x < lo ? 0.0f : y);
   return x != x ? x : y;
 }
 
