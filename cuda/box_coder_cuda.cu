@@ -27,7 +27,7 @@ __global__ void decode_kernel(const S* __restrict__ codes, const S* __restrict__
     const S* b = boxes + 4 * i;
     A o[4];
     math::box_decode(to_acc(c[0]), to_acc(c[1]), to_acc(c[2]), to_acc(c[3]), to_acc(b[0]), to_acc(b[1]),
-                     to_acc(b[2]), to_acc(b[3]), a.wx, a.wy, a.ww, a.wh, a.clip, o);
+                     to_acc(b[2]), to_acc(b[3]), a.wx, a.wy, a.ww, a.wh, a.clip, o[0], o[1], o[2], o[3]);
     for (int q = 0; q < 4; ++q) out[4 * t + q] = from_acc<S>(o[q]);
   }
 }
@@ -40,7 +40,7 @@ __global__ void encode_kernel(const S* __restrict__ g, const S* __restrict__ p, 
     A o[4];
     math::box_encode(to_acc(g[4 * i]), to_acc(g[4 * i + 1]), to_acc(g[4 * i + 2]), to_acc(g[4 * i + 3]),
                      to_acc(p[4 * i]), to_acc(p[4 * i + 1]), to_acc(p[4 * i + 2]), to_acc(p[4 * i + 3]), a.wx, a.wy,
-                     a.ww, a.wh, o);
+                     a.ww, a.wh, o[0], o[1], o[2], o[3]);
     for (int q = 0; q < 4; ++q) out[4 * i + q] = from_acc<S>(o[q]);
   }
 }

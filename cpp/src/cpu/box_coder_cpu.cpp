@@ -21,13 +21,13 @@ struct CoderArgs {
 template <typename T>
 FOVEAL_ALWAYS_INLINE void decode_rows_body(const T* codes, const T* boxes, std::int64_t n, std::int64_t k,
                                            CoderArgs<T> a, T* out) {
+  const T wx = a.wx, wy = a.wy, ww = a.ww, wh = a.wh, clip = a.clip;
   if (k == 1) {
 #pragma omp simd
     for (std::int64_t i = 0; i < n; ++i) {
-      T o[4];
       math::box_decode(codes[4 * i], codes[4 * i + 1], codes[4 * i + 2], codes[4 * i + 3], boxes[4 * i],
-                       boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3], a.wx, a.wy, a.ww, a.wh, a.clip, o);
-      out[4 * i] = o[0], out[4 * i + 1] = o[1], out[4 * i + 2] = o[2], out[4 * i + 3] = o[3];
+                       boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3], wx, wy, ww, wh, clip, out[4 * i],
+                       out[4 * i + 1], out[4 * i + 2], out[4 * i + 3]);
     }
     return;
   }
@@ -37,10 +37,8 @@ FOVEAL_ALWAYS_INLINE void decode_rows_body(const T* codes, const T* boxes, std::
     T* dst = out + 4 * k * i;
 #pragma omp simd
     for (std::int64_t j = 0; j < k; ++j) {
-      T o[4];
-      math::box_decode(c[4 * j], c[4 * j + 1], c[4 * j + 2], c[4 * j + 3], x1, y1, x2, y2, a.wx, a.wy, a.ww, a.wh,
-                       a.clip, o);
-      dst[4 * j] = o[0], dst[4 * j + 1] = o[1], dst[4 * j + 2] = o[2], dst[4 * j + 3] = o[3];
+      math::box_decode(c[4 * j], c[4 * j + 1], c[4 * j + 2], c[4 * j + 3], x1, y1, x2, y2, wx, wy, ww, wh, clip,
+                       dst[4 * j], dst[4 * j + 1], dst[4 * j + 2], dst[4 * j + 3]);
     }
   }
 }
@@ -50,12 +48,11 @@ FOVEAL_SIMD_VARIANTS(decode_rows, decode_rows_body,
 
 template <typename T>
 FOVEAL_ALWAYS_INLINE void encode_rows_body(const T* g, const T* p, std::int64_t n, CoderArgs<T> a, T* out) {
+  const T wx = a.wx, wy = a.wy, ww = a.ww, wh = a.wh;
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) {
-    T o[4];
     math::box_encode(g[4 * i], g[4 * i + 1], g[4 * i + 2], g[4 * i + 3], p[4 * i], p[4 * i + 1], p[4 * i + 2],
-                     p[4 * i + 3], a.wx, a.wy, a.ww, a.wh, o);
-    out[4 * i] = o[0], out[4 * i + 1] = o[1], out[4 * i + 2] = o[2], out[4 * i + 3] = o[3];
+                     p[4 * i + 3], wx, wy, ww, wh, out[4 * i], out[4 * i + 1], out[4 * i + 2], out[4 * i + 3]);
   }
 }
 FOVEAL_SIMD_VARIANTS(encode_rows, encode_rows_body, (const T* g, const T* p, std::int64_t n, CoderArgs<T> a, T* out),

@@ -49,12 +49,12 @@ FOVEAL_HD_INLINE double coder_exp(double x) {
   return exp(x);
 }
 
-/// Decode one box: deltas (dx, dy, dw, dh) against the box (x1, y1, x2, y2), weights (wx, wy,
+/// Decode one box (outputs by reference: a local array would stop `omp simd` loops vectorising): deltas (dx, dy, dw, dh) against the box (x1, y1, x2, y2), weights (wx, wy,
 /// ww, wh); dw / wh and dh / wh are clamped from above at `clip` (NaN passes through, as
 /// torch.clamp). torchvision's decode_single, operation for operation.
 template <typename T>
 FOVEAL_HD_INLINE void box_decode(T dx, T dy, T dw, T dh, T x1, T y1, T x2, T y2, T wx, T wy, T ww, T wh, T clip,
-                                 T out[4]) {
+                                 T& ox1, T& oy1, T& ox2, T& oy2) {
   const T width = x2 - x1, height = y2 - y1;
   const T ctr_x = x1 + T(0.5) * width, ctr_y = y1 + T(0.5) * height;
   dx = dx / wx;
@@ -66,26 +66,26 @@ FOVEAL_HD_INLINE void box_decode(T dx, T dy, T dw, T dh, T x1, T y1, T x2, T y2,
   const T pcx = dx * width + ctr_x, pcy = dy * height + ctr_y;
   const T pw = coder_exp(dw) * width, ph = coder_exp(dh) * height;
   const T hw = T(0.5) * pw, hh = T(0.5) * ph;
-  out[0] = pcx - hw;
-  out[1] = pcy - hh;
-  out[2] = pcx + hw;
-  out[3] = pcy + hh;
+  ox1 = pcx - hw;
+  oy1 = pcy - hh;
+  ox2 = pcx + hw;
+  oy2 = pcy + hh;
 }
 
 /// Encode the box `g` (reference, e.g. ground truth) relative to the box `p` (proposal or anchor):
 /// torchvision's encode_boxes, operation for operation.
 template <typename T>
 FOVEAL_HD_INLINE void box_encode(T gx1, T gy1, T gx2, T gy2, T px1, T py1, T px2, T py2, T wx, T wy, T ww, T wh,
-                                 T out[4]) {
+                                 T& dx, T& dy, T& dw, T& dh) {
   using std::log;
   const T ew = px2 - px1, eh = py2 - py1;
   const T ecx = px1 + T(0.5) * ew, ecy = py1 + T(0.5) * eh;
   const T gw = gx2 - gx1, gh = gy2 - gy1;
   const T gcx = gx1 + T(0.5) * gw, gcy = gy1 + T(0.5) * gh;
-  out[0] = wx * (gcx - ecx) / ew;
-  out[1] = wy * (gcy - ecy) / eh;
-  out[2] = ww * log(gw / ew);
-  out[3] = wh * log(gh / eh);
+  dx = wx * (gcx - ecx) / ew;
+  dy = wy * (gcy - ecy) / eh;
+  dw = ww * log(gw / ew);
+  dh = wh * log(gh / eh);
 }
 
 }  // namespace foveal::math
