@@ -1408,7 +1408,7 @@ def soft_nms(
     >>> scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
     >>> keep, s = foveal.ops.soft_nms(boxes, scores)
     >>> keep, s.round(4)
-    (array([0, 2, 1]), array([0.9   , 0.7   , 0.1829], dtype=float32))
+    (array([0, 2, 1]), array([0.9   , 0.7   , 0.2097], dtype=float32))
     """
     op = "soft_nms"
     if not isinstance(method, str) or method not in _SOFT_NMS_METHODS:
