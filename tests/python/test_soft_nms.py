@@ -182,7 +182,7 @@ def test_errors_name_the_argument():
         soft_nms(boxes, scores, idxs=np.zeros(3, np.int64))
     with pytest.raises(FovealTypeError, match="soft_nms: idxs must have an integer dtype"):
         soft_nms(boxes, scores, idxs=np.zeros(5))
-    with pytest.raises(FovealValueError, match="soft_nms: score_threshold must be a number, got NaN"):
+    with pytest.raises(FovealValueError, match="soft_nms: score_threshold must not be NaN"):
         soft_nms(boxes, scores, score_threshold=float("nan"))
     with pytest.raises(FovealTypeError, match="soft_nms: iou_threshold must be a real number"):
         soft_nms(boxes, scores, iou_threshold="0.3")

@@ -30,8 +30,8 @@ std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensor
                      ": kept_scores must be 1-D with at least ", n, " elements, got ", kept_scores.shape().str());
   FOVEAL_CHECK_VALUE(method == SoftNmsMethod::Linear || method == SoftNmsMethod::Gaussian, op,
                      ": method must be Linear or Gaussian, got ", static_cast<int>(method));
-  FOVEAL_CHECK_VALUE(!std::isnan(iou_threshold), op, ": iou_threshold must be a number, got NaN");
-  FOVEAL_CHECK_VALUE(!std::isnan(score_threshold), op, ": score_threshold must be a number, got NaN");
+  FOVEAL_CHECK_VALUE(!std::isnan(iou_threshold), op, ": iou_threshold must not be NaN, got nan");
+  FOVEAL_CHECK_VALUE(!std::isnan(score_threshold), op, ": score_threshold must not be NaN, got nan");
   FOVEAL_CHECK_VALUE(method != SoftNmsMethod::Gaussian || (sigma > 0 && std::isfinite(sigma)), op,
                      ": sigma must be positive and finite, got ", sigma);
   FOVEAL_CHECK_VALUE(n <= std::int64_t(INT32_MAX), op, ": at most 2147483647 boxes are supported, got ", n);
