@@ -1348,6 +1348,8 @@ class AnchorGenerator:
     ``.tensors`` and ``.image_sizes``, and arrays whose last two dimensions are the grid) and returns
     one array of anchors per image, in the feature maps' dtype, library and device. The anchors are
     identical to torchvision's (tested): every value is an integer plus a rounded cell anchor.
+    float16 / bfloat16 feature maps on the CPU get anchors computed in float32 and rounded once
+    (torch rounds the shift and the sum separately, which can differ past 2048).
 
     Examples
     --------
@@ -1387,14 +1389,19 @@ class AnchorGenerator:
         """torchvision's ``forward``: the same anchors for every image of ``image_list``."""
         fm = feature_maps[0]
         dt = dtype_name(fm)
+        lib = library_of(fm, "feature_maps", "AnchorGenerator")
+        native = dt in ("float32", "float64") or (dt == "float16" and _arrays.is_cuda(fm, lib))
         anchors = self(
             tuple(image_list.tensors.shape[-2:]),
             [tuple(f.shape[-2:]) for f in feature_maps],
-            dtype=dt if dt in _ANCHOR_DTYPES else "float32",
+            dtype=dt if native else "float32",
             like=fm,
         )
+        xp = _Xp(lib)
+        if not native and (dt in ("float16", "bfloat16")):  # computed in float32, rounded once
+            anchors = xp.astype(anchors, dt)
         n = len(image_list.image_sizes)
-        return [anchors] + [_Xp(library_of(anchors, "anchors")).copy(anchors) for _ in range(n - 1)]
+        return [anchors] + [xp.copy(anchors) for _ in range(n - 1)]
 
 
 def _image_size(op: str, v: Any) -> tuple:

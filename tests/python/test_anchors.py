@@ -149,3 +149,12 @@ def test_core_rejects_mismatched_cells():
     out = np.empty((3 * 2, 4), np.float32)
     with pytest.raises(FovealValueError, match="cells must have 3 rows"):
         foveal._core.anchor_grid(cells, [(1, 2, 4, 4, 3)], 0, out)
+
+
+def test_forward_half_on_cpu():
+    sizes, ratios, image, feats = CONFIGS["single_level_c4"]
+    want = torchvision_anchors(sizes, ratios, image, feats, torch.float16)[0]
+    il = ImageList(torch.zeros(1, 3, *image), [tuple(image)])
+    got = AnchorGenerator(sizes, ratios).forward(il, [torch.zeros(1, 4, h, w, dtype=torch.float16) for h, w in feats])[0]
+    assert got.dtype == torch.float16
+    assert torch.equal(got, want)  # all values below 2048: exact in float16
