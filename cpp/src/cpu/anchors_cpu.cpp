@@ -11,23 +11,32 @@ namespace {
 
 template <typename T>
 void anchor_grid_impl(const T* cells, const std::vector<AnchorLevel>& levels, bool yx, T* out, int num_threads) {
-  std::int64_t cell0 = 0, out0 = 0;
+  // One task per grid row of any level, in a single parallel region (one barrier, not one per level).
+  struct Span {
+    std::int64_t row0, cell0, out0;
+  };
+  std::vector<Span> spans;
+  std::int64_t rows = 0, cell0 = 0, out0 = 0;
   for (const AnchorLevel& lv : levels) {
-    const T* c = cells + 4 * cell0;
-    T* o = out + 4 * out0;
-    const std::int64_t a = lv.num_cells, cols = lv.cols;
-    // One grid row per task: rows * cols * a anchors, written once, in order.
-    parallel_for(0, lv.rows, num_threads, cols * a > 0 ? 4096 / (cols * a) + 1 : lv.rows + 1, [&](std::int64_t i) {
-      const T sy = static_cast<T>(static_cast<std::int32_t>(i * lv.step_y));
-      T* row = o + 4 * i * cols * a;
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const T sx = static_cast<T>(static_cast<std::int32_t>(j * lv.step_x));
-        for (std::int64_t k = 0; k < a; ++k) math::anchor_at(sx, sy, c + 4 * k, yx, row + 4 * (j * a + k));
-      }
-    });
+    spans.push_back({rows, cell0, out0});
+    rows += lv.rows;
     cell0 += lv.num_cells;
     out0 += lv.rows * lv.cols * lv.num_cells;
   }
+  const std::int64_t per_row = rows > 0 ? out0 / rows : 0;
+  parallel_for(0, rows, num_threads, per_row > 0 ? (1 << 16) / per_row + 1 : rows + 1, [&](std::int64_t r) {
+    std::size_t l = 0;
+    while (l + 1 < spans.size() && spans[l + 1].row0 <= r) ++l;
+    const AnchorLevel& lv = levels[l];
+    const std::int64_t i = r - spans[l].row0, a = lv.num_cells, cols = lv.cols;
+    const T* c = cells + 4 * spans[l].cell0;
+    T* row = out + 4 * (spans[l].out0 + i * cols * a);
+    const T sy = static_cast<T>(static_cast<std::int32_t>(i * lv.step_y));
+    for (std::int64_t j = 0; j < cols; ++j) {
+      const T sx = static_cast<T>(static_cast<std::int32_t>(j * lv.step_x));
+      for (std::int64_t k = 0; k < a; ++k) math::anchor_at(sx, sy, c + 4 * k, yx, row + 4 * (j * a + k));
+    }
+  });
 }
 
 }  // namespace

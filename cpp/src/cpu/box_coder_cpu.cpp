@@ -73,7 +73,7 @@ void decode_impl(ConstTensorView rel_codes, ConstTensorView boxes, CoderArgs<T> 
   const auto rows = decode_rows<T>();
   const std::int64_t per = k >= kChunk ? 1 : kChunk / k;
   const std::int64_t chunks = (n + per - 1) / per;
-  parallel_for(0, chunks, threads, 2, [&](std::int64_t t) {
+  parallel_for(0, chunks, threads, 4, [&](std::int64_t t) {
     const std::int64_t i0 = t * per, i1 = i0 + per < n ? i0 + per : n;
     rows(c + 4 * k * i0, b + 4 * i0, i1 - i0, k, a, o + 4 * k * i0);
   });
@@ -87,7 +87,7 @@ void encode_impl(ConstTensorView g, ConstTensorView p, CoderArgs<T> a, TensorVie
   T* o = out.data_as<T>();
   const auto rows = encode_rows<T>();
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
-  parallel_for(0, chunks, threads, 2, [&](std::int64_t t) {
+  parallel_for(0, chunks, threads, 4, [&](std::int64_t t) {
     const std::int64_t i0 = t * kChunk, i1 = i0 + kChunk < n ? i0 + kChunk : n;
     rows(gd + 4 * i0, pd + 4 * i0, i1 - i0, a, o + 4 * i0);
   });
