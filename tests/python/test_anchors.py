@@ -158,3 +158,16 @@ def test_forward_half_on_cpu():
     got = AnchorGenerator(sizes, ratios).forward(il, [torch.zeros(1, 4, h, w, dtype=torch.float16) for h, w in feats])[0]
     assert got.dtype == torch.float16
     assert torch.equal(got, want)  # all values below 2048: exact in float16
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64], ids=str)
+def test_cuda_matches_torchvision(dtype):
+    sizes, ratios, image, feats = CONFIGS["fpn_800x1216"]
+    gen = TvAnchorGenerator(sizes, ratios)
+    il = ImageList(torch.zeros(1, 3, *image, device="cuda"), [tuple(image)])
+    fms = [torch.zeros(1, 4, h, w, dtype=dtype, device="cuda") for h, w in feats]
+    want = gen(il, fms)[0]
+    got = AnchorGenerator(sizes, ratios).forward(il, fms)[0]
+    assert got.is_cuda and got.dtype == dtype
+    assert torch.equal(got, want)  # values below 2048: exact even in float16

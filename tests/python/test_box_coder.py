@@ -168,3 +168,27 @@ def test_errors_name_the_argument():
         decode_boxes([[0, 0, 0, 0]], boxes)
     with pytest.raises(FovealValueError, match="BoxCoder.decode: rel_codes must have 5 rows"):
         BoxCoder((1.0,) * 4).decode(np.zeros((4, 4), np.float32), [boxes])
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("k", [1, 5])
+def test_cuda_matches_cpu(dtype, k):
+    rng = np.random.default_rng(9)
+    boxes = torch.from_numpy(random_boxes(rng, 3000, np.float64, lo=0.0))
+    codes = torch.from_numpy(rng.standard_normal((3000, 4 * k)) * 0.5)
+    codes[::9, 2] = 8.0  # clamped
+    want = decode_boxes(codes, boxes, (10.0, 10.0, 5.0, 5.0))
+    got = decode_boxes(codes.to(dtype).cuda(), boxes.to(dtype).cuda(), (10.0, 10.0, 5.0, 5.0))
+    assert got.is_cuda and got.dtype == dtype and got.shape == want.shape
+    if dtype == torch.float16:  # inputs rounded to float16 first: compare with the CPU on the same inputs
+        want = decode_boxes(codes.half().float(), boxes.half().float(), (10.0, 10.0, 5.0, 5.0)).double()
+        np.testing.assert_allclose(got.double().cpu().numpy(), want.numpy(), rtol=2e-3, atol=0.5)
+    else:
+        tol = 1e-12 if dtype == torch.float64 else 1e-5
+        np.testing.assert_allclose(got.double().cpu().numpy(), want.numpy(), rtol=tol, atol=tol * 100)
+    g = torch.from_numpy(random_boxes(rng, 3000, np.float64, lo=0.0))
+    enc_cpu = encode_boxes(g, boxes)
+    enc = encode_boxes(g.to(dtype).cuda(), boxes.to(dtype).cuda())
+    if dtype != torch.float16:
+        np.testing.assert_allclose(enc.double().cpu().numpy(), enc_cpu.numpy(), rtol=1e-4, atol=1e-4)

@@ -186,3 +186,24 @@ def test_errors_name_the_argument():
         soft_nms(boxes, scores, score_threshold=float("nan"))
     with pytest.raises(FovealTypeError, match="soft_nms: iou_threshold must be a real number"):
         soft_nms(boxes, scores, iou_threshold="0.3")
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("per_class", [False, True])
+def test_cuda_matches_cpu(method, dtype, per_class):
+    boxes, scores = scene(800, 21, integer=True)
+    labels = torch.from_numpy(np.random.default_rng(3).integers(0, 4, 800)) if per_class else None
+    b, s = torch.from_numpy(boxes).to(dtype), torch.from_numpy(scores).to(dtype)
+    keep, kept = soft_nms(b.cuda(), s.cuda(), method=method, idxs=None if labels is None else labels.cuda())
+    assert keep.is_cuda and keep.dtype == torch.int64 and kept.dtype == dtype
+    cpu_dtype = torch.float32 if dtype == torch.float16 else dtype
+    want_k, want_s = soft_nms(b.to(cpu_dtype), s.to(cpu_dtype), method=method, idxs=labels)
+    if dtype == torch.float16:  # float32 arithmetic on float16 inputs, then rounded: near-ties may swap
+        assert abs(len(keep) - len(want_k)) <= 2
+        assert torch.all(kept[1:].float() <= kept[:-1].float())
+        return
+    np.testing.assert_array_equal(keep.cpu().numpy(), want_k.numpy())
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    np.testing.assert_allclose(kept.cpu().numpy(), want_s.numpy(), rtol=tol, atol=0)
