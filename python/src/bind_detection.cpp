@@ -36,6 +36,22 @@ void bind_detection(py::module_& m) {
       "Kernel entry point: writes kept indices to the front of `keep`, returns their count. "
       "Use foveal.ops.nms.");
   m.def(
+      "batched_nms",
+      [](py::handle boxes, py::handle scores, py::handle idxs, double iou_threshold, py::handle keep,
+         std::uintptr_t stream) {
+        const auto b = foveal::interop::borrow(boxes, "boxes", false, stream);
+        const auto s = foveal::interop::borrow(scores, "scores", false, stream);
+        const auto c = foveal::interop::borrow(idxs, "idxs", false, stream);
+        const auto k = foveal::interop::borrow(keep, "keep", true, stream);
+        py::gil_scoped_release nogil;
+        return foveal::batched_nms(b.view, s.view, c.view, iou_threshold, k.view,
+                                   foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("boxes"), py::arg("scores"), py::arg("idxs"), py::arg("iou_threshold"), py::arg("keep"), py::kw_only(),
+      py::arg("stream") = 0,
+      "Kernel entry point: writes kept indices to the front of `keep`, returns their count. "
+      "Use foveal.ops.batched_nms.");
+  m.def(
       "generalized_box_iou",
       [](py::handle boxes1, py::handle boxes2, py::handle out, std::uintptr_t stream) {
         const auto a = foveal::interop::borrow(boxes1, "boxes1", false, stream);
