@@ -1,6 +1,6 @@
-"""NMS workloads of BENCHMARKS.md (``nms_1k``, ``nms_10k``, ``nms_100k``) and the per-call
-overhead row ``nms_100_torch`` (100 boxes as torch CPU tensors, as per-image / per-class loops
-call it).
+"""NMS workloads of BENCHMARKS.md (``nms_1k``, ``nms_10k``, ``nms_100k``,
+``batched_nms_10k_80cls``) and the per-call overhead row ``nms_100_torch`` (100 boxes as torch
+CPU tensors, as per-image / per-class loops call it).
 
 Implementations side by side: foveal, torchvision.ops.nms and cv2.dnn.NMSBoxes on the CPU;
 foveal and torchvision on CUDA when available. foveal's keep list must equal torchvision's.
@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import pytest
 
-from _harness import Impl, Workload, cases, exact, run_case, synthetic
+from _harness import Impl, Workload, cases, exact, inputs_of, run_case, synthetic
 
 IOU = 0.5
 
@@ -76,6 +76,66 @@ WORKLOADS = [
         ],
     ),
 ]
+
+
+N_CLASSES = 80
+
+
+def _batched_inputs(n=10_000):
+    """The nms_10k boxes and scores, then labels uniform 0..79 from the same rng continued."""
+    rng = np.random.default_rng(0)
+    boxes, scores = synthetic._draw(rng, n)
+    labels = rng.integers(0, N_CLASSES, n)
+    return boxes.astype(np.float32), scores.astype(np.float32), labels
+
+
+def _keep_up_to_ties():
+    """The same kept boxes in the same order, except that boxes of equal score may come in any
+    order (torchvision's sort leaves ties unordered; foveal puts the lower index first)."""
+
+    def check(got, want, workload):
+        got, want = np.asarray(got).reshape(-1), np.asarray(want).reshape(-1)
+        scores = inputs_of(workload.name)[1]
+        if got.shape != want.shape or set(got.tolist()) != set(want.tolist()):
+            return False, f"{got.size} vs {want.size} kept, {len(set(got.tolist()) ^ set(want.tolist()))} differ"
+        if not np.array_equal(scores[got], scores[want]):
+            return False, "same kept set, different order of scores"
+        ties = int(np.count_nonzero(got != want))
+        return True, f"identical up to the order of tied scores ({want.size} kept, {ties} positions among ties)"
+
+    return check
+
+
+def _cv2_batched(xywh, scores, labels):
+    import cv2
+
+    return cv2.dnn.NMSBoxesBatched(xywh, scores, labels, 0.0, IOU)
+
+
+def _to_xywh_batched(boxes, scores, labels):
+    return (*_to_xywh(boxes, scores), labels.astype(np.int32))
+
+
+WORKLOADS.append(
+    Workload(
+        name="batched_nms_10k_80cls",
+        definition=(
+            "the nms_10k boxes and scores (clustered generator, rng(0)), labels uniform 0..79 "
+            f"int64 from the same rng continued; IoU threshold {IOU}"
+        ),
+        inputs=_batched_inputs,
+        impls=[
+            Impl("foveal", lambda b, s, c: _fops().batched_nms(b, s, c, IOU)),
+            Impl("torchvision", lambda b, s, c: _tv().batched_nms(b, s, c, IOU), lib="torch"),
+            Impl("opencv", _cv2_batched, lib="numpy", devices=("cpu",), prepare=_to_xywh_batched),
+        ],
+        reference="torchvision",
+        check=_keep_up_to_ties(),
+        items=10_000,
+        unit="boxes/s",
+        extra={"n": 10_000, "classes": N_CLASSES, "iou_threshold": IOU},
+    )
+)
 
 
 @pytest.mark.parametrize(("workload", "impl", "device"), cases(WORKLOADS))
