@@ -26,6 +26,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/nms_cpu.hpp"
 #include "cpu/parallel.hpp"
 #include "cpu/simd.hpp"
 #include "foveal/math/box.hpp"
@@ -512,6 +513,43 @@ struct ClassScratch {
   std::vector<std::int64_t> keep;
 };
 
+// Greedy NMS of m boxes already in rank order (box q has rank q); writes kept positions.
+template <typename T>
+std::int64_t nms_presorted_impl(const T* boxes, std::int64_t m, double t, std::int64_t* keep, ClassScratch<T>& sc) {
+  if (m <= 1) {
+    if (m == 1) keep[0] = 0;
+    return m;
+  }
+  if (m > kBruteClass) {
+    sc.order.resize(static_cast<std::size_t>(m));
+    for (std::int64_t q = 0; q < m; ++q) sc.order[q] = static_cast<std::uint32_t>(q);
+    return nms_ordered(boxes, sc.order, t, keep);
+  }
+  const T tf = math::nms_threshold<T>(t);
+  sc.soa.resize(static_cast<std::size_t>(5 * m));
+  sc.nan_area.resize(static_cast<std::size_t>(m));
+  T *X1 = sc.soa.data(), *Y1 = X1 + m, *X2 = Y1 + m, *Y2 = X2 + m, *AR = Y2 + m;
+  for (std::int64_t q = 0; q < m; ++q) {
+    const T* b = boxes + 4 * q;
+    X1[q] = b[0], Y1[q] = b[1], X2[q] = b[2], Y2[q] = b[3];
+    AR[q] = math::box_area(b[0], b[1], b[2], b[3]);
+    sc.nan_area[q] = AR[q] != AR[q];  // IoU with it is NaN: kept, suppresses nothing
+  }
+  const auto suppress = suppress_span<T>();
+  std::int64_t count = 0;
+  for (std::int64_t q = 0; q < m; ++q) {
+    if (sc.nan_area[q]) {
+      keep[count++] = q;
+      continue;
+    }
+    if (AR[q] != AR[q]) continue;  // suppressed (area set to NaN)
+    keep[count++] = q;
+    const T a[4] = {X1[q], Y1[q], X2[q], Y2[q]};
+    suppress(a, AR[q], X1, Y1, X2, Y2, AR, q + 1, m, tf);
+  }
+  return count;
+}
+
 // Greedy NMS of one class: `ranks` (m of them, ascending) are global rank positions, `order`
 // maps a rank to its box. Sets kept[rank] for the class's kept boxes.
 template <typename T>
@@ -521,39 +559,13 @@ void nms_class(const T* boxes, const std::uint32_t* order, const std::uint32_t* 
     kept[ranks[0]] = 1;
     return;
   }
-  if (m <= kBruteClass) {
-    const T tf = math::nms_threshold<T>(t);
-    sc.soa.resize(static_cast<std::size_t>(5 * m));
-    sc.nan_area.resize(static_cast<std::size_t>(m));
-    T *X1 = sc.soa.data(), *Y1 = X1 + m, *X2 = Y1 + m, *Y2 = X2 + m, *AR = Y2 + m;
-    for (std::int64_t q = 0; q < m; ++q) {
-      const T* b = boxes + 4 * std::int64_t(order[ranks[q]]);
-      X1[q] = b[0], Y1[q] = b[1], X2[q] = b[2], Y2[q] = b[3];
-      AR[q] = math::box_area(b[0], b[1], b[2], b[3]);
-      sc.nan_area[q] = AR[q] != AR[q];  // IoU with it is NaN: kept, suppresses nothing
-    }
-    const auto suppress = suppress_span<T>();
-    for (std::int64_t q = 0; q < m; ++q) {
-      if (sc.nan_area[q]) {
-        kept[ranks[q]] = 1;
-        continue;
-      }
-      if (AR[q] != AR[q]) continue;  // suppressed (area set to NaN)
-      kept[ranks[q]] = 1;
-      const T a[4] = {X1[q], Y1[q], X2[q], Y2[q]};
-      suppress(a, AR[q], X1, Y1, X2, Y2, AR, q + 1, m, tf);
-    }
-    return;
-  }
   sc.boxes.resize(static_cast<std::size_t>(4 * m));
-  sc.order.resize(static_cast<std::size_t>(m));
   sc.keep.resize(static_cast<std::size_t>(m));
   for (std::int64_t q = 0; q < m; ++q) {
     const T* b = boxes + 4 * std::int64_t(order[ranks[q]]);
     std::copy(b, b + 4, sc.boxes.data() + 4 * q);
-    sc.order[q] = static_cast<std::uint32_t>(q);  // local boxes are in rank order already
   }
-  const std::int64_t count = nms_ordered(sc.boxes.data(), sc.order, t, sc.keep.data());
+  const std::int64_t count = nms_presorted_impl(sc.boxes.data(), m, t, sc.keep.data(), sc);
   for (std::int64_t k = 0; k < count; ++k) kept[ranks[sc.keep[k]]] = 1;
 }
 
@@ -622,6 +634,14 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
 }  // namespace foveal::cpu
 
 namespace foveal::cpu {
+
+template <typename T>
+std::int64_t nms_presorted(const T* boxes, std::int64_t m, double t, std::int64_t* keep) {
+  ClassScratch<T> sc;
+  return nms_presorted_impl(boxes, m, t, keep, sc);
+}
+template std::int64_t nms_presorted<float>(const float*, std::int64_t, double, std::int64_t*);
+template std::int64_t nms_presorted<double>(const double*, std::int64_t, double, std::int64_t*);
 
 std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                          TensorView keep, const ExecContext& ctx) {
