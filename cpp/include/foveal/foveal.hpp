@@ -13,3 +13,4 @@
 #include "foveal/ops/nms.hpp"
 #include "foveal/ops/tv.hpp"
 #include "foveal/ops/pool.hpp"
+#include "foveal/ops/postprocess.hpp"

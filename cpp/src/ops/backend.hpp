@@ -8,6 +8,7 @@
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
 #include "foveal/ops/pool.hpp"
+#include "foveal/ops/postprocess.hpp"
 
 namespace foveal {
 
@@ -28,6 +29,14 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
                  const ExecContext& ctx);
 std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                          TensorView keep, const ExecContext& ctx);
+void rpn_postprocess(ConstTensorView anchors, ConstTensorView objectness, ConstTensorView deltas,
+                     ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
+                     const RpnPostprocessParams& params, TensorView boxes, TensorView scores, TensorView counts,
+                     const ExecContext& ctx);
+void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_counts, ConstTensorView class_logits,
+                          ConstTensorView box_regression, ConstTensorView image_sizes,
+                          const BoxHeadPostprocessParams& params, TensorView boxes, TensorView scores,
+                          TensorView labels, TensorView counts, const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
 void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
