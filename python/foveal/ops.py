@@ -999,7 +999,7 @@ def rpn_postprocess(
     Examples
     --------
     >>> import numpy as np, foveal
-    >>> anchors = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float32)
+    >>> anchors = np.array([[0, 0, 10, 10], [0.5, 0.5, 10.5, 10.5], [20, 20, 30, 30]], np.float32)
     >>> objectness = np.array([[2.0, 1.0, 0.0]], np.float32)
     >>> deltas = np.zeros((1, 3, 4), np.float32)
     >>> boxes, scores, counts = foveal.ops.rpn_postprocess(anchors, objectness, deltas, [(100, 100)], [3])
