@@ -161,12 +161,13 @@ std::int64_t nms_impl(ConstTensorView boxes_v, ConstTensorView scores_v, double 
 
 constexpr int kSegThreads = 128;
 
-__global__ void class_keys_kernel(const std::int64_t* __restrict__ idxs, const std::uint32_t* __restrict__ order,
+template <typename I>
+__global__ void class_keys_kernel(const I* __restrict__ idxs, const std::uint32_t* __restrict__ order,
                                   std::int64_t n, std::uint64_t* __restrict__ keys, std::uint32_t* __restrict__ ranks) {
   for (std::int64_t r = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
        r += std::int64_t(gridDim.x) * blockDim.x) {
     // Flipping the sign bit orders int64 classes as unsigned keys.
-    keys[r] = static_cast<std::uint64_t>(idxs[order[r]]) ^ (std::uint64_t(1) << 63);
+    keys[r] = static_cast<std::uint64_t>(std::int64_t(idxs[order[r]])) ^ (std::uint64_t(1) << 63);
     ranks[r] = static_cast<std::uint32_t>(r);
   }
 }
@@ -290,7 +291,10 @@ std::int64_t batched_nms_impl(ConstTensorView boxes_v, ConstTensorView scores_v,
   // 2. Stable sort of the ranks by class: each class a segment, in rank order.
   Workspace<std::uint64_t> ckeys(n, st), ckeys_sorted(n, st);
   Workspace<std::uint32_t> rank_in(n, st), ranks(n, st);
-  class_keys_kernel<<<grid, 256, 0, st>>>(idxs_v.data_as<std::int64_t>(), order.get(), n, ckeys.get(), rank_in.get());
+  if (idxs_v.dtype() == DType::Int32)
+    class_keys_kernel<<<grid, 256, 0, st>>>(idxs_v.data_as<std::int32_t>(), order.get(), n, ckeys.get(), rank_in.get());
+  else
+    class_keys_kernel<<<grid, 256, 0, st>>>(idxs_v.data_as<std::int64_t>(), order.get(), n, ckeys.get(), rank_in.get());
   FOVEAL_CUDA_CHECK(cudaGetLastError());
   {
     std::size_t temp_bytes = 0;

@@ -266,12 +266,28 @@ def test_bad_threshold():
         batched_nms(*_ok(), "0.5")
 
 
-def test_core_refuses_int32_idxs():
-    # The native entry point (C++ SDK semantics) takes int64 labels only.
+def test_core_takes_int64_and_int32_idxs_only():
+    # The native entry point (C++ SDK semantics): int64 or int32 labels.
     b, s, _ = _ok()
     keep = np.empty(3, np.int64)
-    with pytest.raises(foveal.FovealTypeError, match="batched_nms: idxs must be int64, got int32"):
-        foveal._core.batched_nms(b, s, np.zeros(3, np.int32), 0.5, keep)
+    with pytest.raises(foveal.FovealTypeError, match="batched_nms: idxs must be int64 or int32, got int16"):
+        foveal._core.batched_nms(b, s, np.zeros(3, np.int16), 0.5, keep)
+    rng = np.random.default_rng(8)
+    boxes = random_boxes(rng, 500, field=80.0, min_size=5.0, max_size=30.0)
+    scores, idxs = rng.random(500), rng.integers(-2**31, 2**31, 500).astype(np.int32) % 7 - 3
+    for dt in (np.int32, np.int64):
+        keep = np.empty(500, np.int64)
+        n = foveal._core.batched_nms(boxes, scores, idxs.astype(dt), 0.5, keep)
+        assert_keep(keep[:n], batched_nms_ref(boxes, scores, idxs, 0.5))
+
+
+def test_jax_inputs():
+    jnp = pytest.importorskip("jax.numpy")
+    rng = np.random.default_rng(6)
+    boxes = random_boxes(rng, 300, field=80.0, min_size=5.0, max_size=30.0).astype(np.float32)
+    scores, idxs = distinct_scores(rng, 300, np.float32), rng.integers(0, 4, 300)
+    got = batched_nms(jnp.asarray(boxes), jnp.asarray(scores), jnp.asarray(idxs), 0.5)
+    np.testing.assert_array_equal(np.asarray(got), batched_nms(boxes, scores, idxs, 0.5))
 
 
 @pytest.mark.needs_cuda

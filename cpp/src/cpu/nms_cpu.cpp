@@ -571,8 +571,8 @@ void nms_class(const T* boxes, const std::uint32_t* order, const std::uint32_t* 
 
 // Rank every box, stable-sort the ranks by class (so each class's slice is in rank order), run
 // the greedy NMS of each class independently, then list the kept boxes in rank order.
-template <typename T>
-std::int64_t batched_nms_impl(const T* boxes, const T* scores, const std::int64_t* idxs, std::int64_t n, double t,
+template <typename T, typename I>
+std::int64_t batched_nms_impl(const T* boxes, const T* scores, const I* idxs, std::int64_t n, double t,
                               std::int64_t* keep, int num_threads) {
   if (n == 0) return 0;
   const std::vector<std::uint32_t> order = rank_order(scores, n);  // rank -> box
@@ -580,7 +580,7 @@ std::int64_t batched_nms_impl(const T* boxes, const T* scores, const std::int64_
   std::vector<std::uint32_t> ranks(static_cast<std::size_t>(n));
   for (std::int64_t r = 0; r < n; ++r) {
     // Flipping the sign bit orders int64 classes as unsigned keys.
-    ckeys[r] = static_cast<std::uint64_t>(idxs[order[r]]) ^ (std::uint64_t(1) << 63);
+    ckeys[r] = static_cast<std::uint64_t>(std::int64_t(idxs[order[r]])) ^ (std::uint64_t(1) << 63);
     ranks[r] = static_cast<std::uint32_t>(r);
   }
   if (n < 64) {
@@ -646,12 +646,14 @@ template std::int64_t nms_presorted<double>(const double*, std::int64_t, double,
 std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                          TensorView keep, const ExecContext& ctx) {
   const std::int64_t n = boxes.size(0);
-  const auto* ids = idxs.data_as<std::int64_t>();
-  if (boxes.dtype() == DType::Float32)
-    return batched_nms_impl(boxes.data_as<float>(), scores.data_as<float>(), ids, n, iou_threshold,
+  auto run = [&](const auto* ids) {
+    if (boxes.dtype() == DType::Float32)
+      return batched_nms_impl(boxes.data_as<float>(), scores.data_as<float>(), ids, n, iou_threshold,
+                              keep.data_as<std::int64_t>(), ctx.num_threads);
+    return batched_nms_impl(boxes.data_as<double>(), scores.data_as<double>(), ids, n, iou_threshold,
                             keep.data_as<std::int64_t>(), ctx.num_threads);
-  return batched_nms_impl(boxes.data_as<double>(), scores.data_as<double>(), ids, n, iou_threshold,
-                          keep.data_as<std::int64_t>(), ctx.num_threads);
+  };
+  return idxs.dtype() == DType::Int32 ? run(idxs.data_as<std::int32_t>()) : run(idxs.data_as<std::int64_t>());
 }
 
 }  // namespace foveal::cpu

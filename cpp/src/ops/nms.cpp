@@ -53,7 +53,8 @@ std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTen
   check::same_device(op, {b, s, c, k});
   check::box_float_dtype(op, b);
   check::same_dtype(op, {b, s});
-  FOVEAL_CHECK_TYPE(idxs.dtype() == DType::Int64, op, ": idxs must be int64, got ", dtype_name(idxs.dtype()));
+  FOVEAL_CHECK_TYPE(idxs.dtype() == DType::Int64 || idxs.dtype() == DType::Int32, op, ": idxs must be int64 or int32, got ",
+                    dtype_name(idxs.dtype()));
   FOVEAL_CHECK_TYPE(keep.dtype() == DType::Int64, op, ": keep must be int64, got ", dtype_name(keep.dtype()));
   check::contiguous(op, {b, s, c, k});
   check::not_null(op, {b, s, c, k});

@@ -27,8 +27,8 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
 /// Greedy non-maximum suppression within each class: boxes of different classes never suppress
 /// each other.
 ///
-/// Same visiting order, tie rule and thresholds as nms; `idxs` (N,) int64 holds each box's class
-/// (any int64 values). Writes the kept indices, by decreasing score over all classes (equal
+/// Same visiting order, tie rule and thresholds as nms; `idxs` (N,) int64 or int32 holds each
+/// box's class (any values). Writes the kept indices, by decreasing score over all classes (equal
 /// scores: lower index first), to the front of `keep` (int64, at least N elements) and returns
 /// how many there are; torchvision.ops.batched_nms's keep list. Classes are independent: the CPU
 /// backend runs them in parallel, the CUDA backend builds IoU bitmasks only within each class
