@@ -260,7 +260,7 @@ def test_bad_inputs_name_the_argument(change, exc, match):
 
 
 def test_bad_threshold():
-    with pytest.raises(foveal.FovealValueError, match="batched_nms: iou_threshold must be a number, got NaN"):
+    with pytest.raises(foveal.FovealValueError, match="batched_nms: iou_threshold must not be NaN, got nan"):
         batched_nms(*_ok(), float("nan"))
     with pytest.raises(foveal.FovealTypeError, match="batched_nms: iou_threshold must be a real number"):
         batched_nms(*_ok(), "0.5")

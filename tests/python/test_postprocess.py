@@ -154,7 +154,7 @@ def _rpn_ok():
         ({"levels": [2, 2]}, foveal.FovealValueError, r"rpn_postprocess: num_anchors_per_level must sum to A = 3"),
         ({"levels": [4, -1]}, foveal.FovealValueError, r"rpn_postprocess: num_anchors_per_level must be >= 0"),
         ({"levels": 3}, foveal.FovealTypeError, r"rpn_postprocess: num_anchors_per_level must be a sequence of integers"),
-        ({"nms_thresh": math.nan}, foveal.FovealValueError, r"rpn_postprocess: nms_thresh must be a number, got NaN"),
+        ({"nms_thresh": math.nan}, foveal.FovealValueError, r"rpn_postprocess: nms_thresh must not be NaN, got nan"),
         ({"weights": (1, 1, 1)}, foveal.FovealValueError, r"rpn_postprocess: weights must be a sequence of 4 numbers"),
         ({"weights": (1, 1, 0, 1)}, foveal.FovealValueError, r"rpn_postprocess: weights must be 4 finite non-zero"),
         ({"objectness": np.zeros((2, 3), np.int32) + 1j}, foveal.FovealTypeError, r"rpn_postprocess: objectness must have a real numeric dtype"),
@@ -299,7 +299,7 @@ def _head_ok():
         ({"proposal_counts": np.array([3.0, 3.0])}, foveal.FovealTypeError, r"box_head_postprocess: proposal_counts must have an integer dtype"),
         ({"detections_per_img": -1}, foveal.FovealValueError, r"box_head_postprocess: detections_per_img must be >= 0, got -1"),
         ({"detections_per_img": 1.5}, foveal.FovealTypeError, r"box_head_postprocess: detections_per_img must be an integer"),
-        ({"score_thresh": math.nan}, foveal.FovealValueError, r"box_head_postprocess: score_thresh must be a number, got NaN"),
+        ({"score_thresh": math.nan}, foveal.FovealValueError, r"box_head_postprocess: score_thresh must not be NaN, got nan"),
         ({"class_logits": torch.zeros(2, 3, 5)}, foveal.FovealTypeError, r"box_head_postprocess: arrays must come from the same array library"),
     ],
 )

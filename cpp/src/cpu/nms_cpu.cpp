@@ -3,7 +3,8 @@
 //
 // 1. Rank boxes by math::score_rank_key (stable radix sort: ties keep index order).
 // 2. t >= 1 keeps every box (no IoU exceeds 1, see nms_impl). t < 0 suppresses every pair whose
-//    IoU is not NaN, whatever the geometry: the live set is scanned, compacted after each kept box.
+//    IoU is not NaN, whatever the geometry: the live set is scanned, compacted after each kept box
+//    (nms_scan, also used for at most 128 boxes).
 // 3. 0 <= t < 1. Boxes that can never reach IoU > t (non-positive or non-finite width, height or
 //    area) are left out of the search: they are kept when their turn comes and suppress nothing.
 //    Boxes so small that their products underflow are compared with everything (rare; exact).
@@ -113,11 +114,13 @@ FOVEAL_SIMD_VARIANTS(overlap_flags, overlap_flags_body,
                       std::uint8_t* hit, std::int64_t k0, std::int64_t k1, T tf),
                      (a, area_a, x1, y1, x2, y2, area, hit, k0, k1, tf))
 
-// t < 0: the IoU of any two boxes (0 when apart, whatever the distance) exceeds t unless it is
-// NaN, so no spatial pruning applies. Each kept box scans the boxes still live, in rank order,
-// and the survivors are compacted: usually the first kept box removes almost everything.
+// The greedy definition itself: each kept box scans the boxes still live, in rank order, and the
+// survivors are compacted. Used for t < 0, where the IoU of any two boxes (0 when apart, whatever
+// the distance) exceeds t unless it is NaN, so no spatial pruning applies (usually the first kept
+// box removes almost everything), and for a few boxes, where building the index costs more than
+// the scan. Exact for every box kind: a degenerate box's IoU is 0 or NaN with every box.
 template <typename T>
-std::int64_t nms_negative(const T* boxes, const std::vector<std::uint32_t>& order, T tf, std::int64_t* keep) {
+std::int64_t nms_scan(const T* boxes, const std::vector<std::uint32_t>& order, T tf, std::int64_t* keep) {
   const std::int64_t n = static_cast<std::int64_t>(order.size());
   std::vector<T> soa(static_cast<std::size_t>(5 * n));
   T *X1 = soa.data(), *Y1 = X1 + n, *X2 = Y1 + n, *Y2 = X2 + n, *AR = Y2 + n;
@@ -307,7 +310,8 @@ std::int64_t nms_ordered(const T* boxes, const std::vector<std::uint32_t>& order
     for (std::int64_t r = 0; r < n; ++r) keep[r] = order[r];
     return n;
   }
-  if (t < 0) return nms_negative(boxes, order, tf, keep);
+  constexpr std::int64_t kScanMax = 128;  // below this the index costs more than the scan
+  if (t < 0 || n <= kScanMax) return nms_scan(boxes, order, tf, keep);
 
   // Classify: kNone overlaps nothing, kTiny is compared with everything, a grid box gets
   // e = ilogb(max(w, h)) + kEOff (ilogb of a positive finite double is in [-1074, 1023]).
@@ -352,7 +356,8 @@ std::int64_t nms_ordered(const T* boxes, const std::vector<std::uint32_t>& order
     level_start.assign(static_cast<std::size_t>(hi - lo + 2), 0);
     for (std::int64_t e = 0; e < kECount; ++e) {
       level_of_e[e] = static_cast<std::int16_t>(floor_div4(e - e_med + 2) - lo);
-      level_start[level_of_e[e] + 1] += e_count[e];
+      // Only sizes that occur have a level in [lo, hi]: the others index outside level_start.
+      if (e_count[e]) level_start[level_of_e[e] + 1] += e_count[e];
     }
     for (std::size_t l = 1; l < level_start.size(); ++l) level_start[l] += level_start[l - 1];
     std::vector<std::int64_t> fill(level_start.begin(), level_start.end() - 1);
@@ -604,9 +609,7 @@ std::int64_t batched_nms_impl(const T* boxes, const T* scores, const I* idxs, st
     return start[a + 1] - start[a] > start[b + 1] - start[b];
   });
   std::atomic<std::int64_t> next{0};
-  // Threads only for work of a millisecond or more: a short parallel region on a loaded machine
-  // waits for descheduled team members far longer than the work takes.
-  const DynamicTeams teams(num_threads);
+  // Threads only for work of a millisecond or more (waking the pool costs more than small work).
   const std::int64_t workers = nc > 1 && n >= kParallelBoxes ? std::min<std::int64_t>(max_threads(num_threads), nc) : 1;
   parallel_for(0, workers, num_threads, 2, [&](std::int64_t) {
     ClassScratch<T> sc;

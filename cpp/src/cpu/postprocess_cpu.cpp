@@ -24,8 +24,7 @@ template <typename T> struct RankKey;
 template <> struct RankKey<float> { using type = std::uint32_t; };
 template <> struct RankKey<double> { using type = std::uint64_t; };
 
-// Threads only for inputs worth a millisecond or more: a short parallel region on a loaded
-// machine waits for descheduled team members far longer than the work takes.
+// Threads only for inputs worth a millisecond or more (waking the pool costs more than small work).
 constexpr std::int64_t kParallelWork = 1 << 18;
 
 // A candidate detection: rank key of its score (ascending = decreasing score, NaN last), tie
@@ -133,10 +132,7 @@ void rpn_impl(const T* anchors, const T* objectness, const T* deltas, const doub
     GroupScratch<T> sc;
     nms_group(cands.data(), cands.data() + cands.size(), p.nms_thresh, sc, kept[job]);
   };
-  {
-    const DynamicTeams teams(num_threads);
-    parallel_for(0, nb * nl, num_threads, nb * na >= kParallelWork ? 2 : INT64_MAX, task);
-  }
+  parallel_for_dynamic(0, nb * nl, num_threads, nb * na >= kParallelWork ? 2 : INT64_MAX, task);
   for (std::int64_t b = 0; b < nb; ++b) {
     std::vector<Det<T>> dets;
     for (std::int64_t l = 0; l < nl; ++l) dets.insert(dets.end(), kept[b * nl + l].begin(), kept[b * nl + l].end());
@@ -195,8 +191,7 @@ void box_head_impl(const T* proposals, const std::int64_t* pcounts, const T* log
     counts[b] = write_image(dets, p.detections_per_img, cap, out_boxes + 4 * cap * b, out_scores + cap * b,
                             out_labels + cap * b);
   };
-  const DynamicTeams teams(num_threads);
-  parallel_for(0, nb, num_threads, nb * np * nc >= kParallelWork ? 2 : INT64_MAX, image);
+  parallel_for_dynamic(0, nb, num_threads, nb * np * nc >= kParallelWork ? 2 : INT64_MAX, image);
 }
 
 }  // namespace

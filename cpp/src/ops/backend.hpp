@@ -7,6 +7,8 @@
 #include "foveal/config.hpp"
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
+#include "foveal/ops/roi_align.hpp"
+#include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/pool.hpp"
 #include "foveal/ops/postprocess.hpp"
 
@@ -37,6 +39,14 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
                           ConstTensorView box_regression, ConstTensorView image_sizes,
                           const BoxHeadPostprocessParams& params, TensorView boxes, TensorView scores,
                           TensorView labels, TensorView counts, const ExecContext& ctx);
+void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+               const ExecContext& ctx);
+void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                        const RoiAlignParams& params, const ExecContext& ctx);
+void roi_pool(ConstTensorView input, ConstTensorView rois, TensorView out, TensorView argmax,
+              const RoiPoolParams& params, const ExecContext& ctx);
+void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstTensorView argmax,
+                       TensorView grad_input, const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
 void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
@@ -55,6 +65,14 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
                  const ExecContext& ctx);
 std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                          TensorView keep, const ExecContext& ctx);
+void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+               const ExecContext& ctx);
+void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                        const RoiAlignParams& params, const ExecContext& ctx);
+void roi_pool(ConstTensorView input, ConstTensorView rois, TensorView out, TensorView argmax,
+              const RoiPoolParams& params, const ExecContext& ctx);
+void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstTensorView argmax,
+                       TensorView grad_input, const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
 void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
