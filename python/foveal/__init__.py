@@ -9,6 +9,7 @@ from __future__ import annotations
 import os as _os
 
 from . import ops, restoration
+from . import nn, ops
 from ._errors import FovealError, FovealMemoryError, FovealNotCompiledError, FovealTypeError, FovealValueError
 from ._core import __version__
 from ._core import build_info as _build_info
@@ -24,6 +25,7 @@ __all__ = [
     "build_info",
     "cuda_available",
     "get_cmake_dir",
+    "nn",
     "ops",
     "restoration",
 ]

@@ -9,6 +9,7 @@ namespace py = pybind11;
 
 void bind_detection(py::module_& m);
 void bind_restoration(py::module_& m);
+void bind_nn(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "foveal native core (C++/CUDA kernels). The public API is in foveal.*";
@@ -66,4 +67,5 @@ PYBIND11_MODULE(_core, m) {
 
   bind_detection(m);
   bind_restoration(m);
+  bind_nn(m);
 }

@@ -11,3 +11,4 @@
 #include "foveal/ops/box_iou.hpp"
 #include "foveal/ops/nms.hpp"
 #include "foveal/ops/tv.hpp"
+#include "foveal/ops/pool.hpp"

@@ -7,6 +7,7 @@
 #include "foveal/config.hpp"
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
+#include "foveal/ops/pool.hpp"
 
 namespace foveal {
 namespace cpu {
@@ -15,6 +16,12 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
                  const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
+void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
+                const ExecContext& ctx);
+void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bool count_include_pad,
+                std::int64_t divisor_override, const ExecContext& ctx);
+void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
+void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -23,6 +30,12 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
                  const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
+void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
+                const ExecContext& ctx);
+void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bool count_include_pad,
+                std::int64_t divisor_override, const ExecContext& ctx);
+void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
+void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda

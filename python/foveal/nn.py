@@ -1,0 +1,284 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Neural-network layers as functions, with torch.nn.functional names, signatures and semantics.
+
+Pooling: :func:`max_pool2d`, :func:`avg_pool2d`, :func:`adaptive_max_pool2d`,
+:func:`adaptive_avg_pool2d`. Input is ``(N, C, H, W)`` or unbatched ``(C, H, W)``; C, H and W
+must be positive (N may be 0).
+
+dtype policy: the output has the input's dtype: float32 or float64 on the CPU; float16, bfloat16,
+float32 or float64 on CUDA (float16 / bfloat16 computed in float32). Indices are int64, the flat
+index ``h * W + w`` within each input plane, as torch returns them. Inputs are never modified;
+non-contiguous inputs are copied to contiguous ones first.
+
+Errors: bad shapes and parameters raise :class:`foveal.FovealValueError`, bad types and dtypes
+:class:`foveal.FovealTypeError`, naming the argument; both are also ``RuntimeError``.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._arrays import Call
+from ._errors import FovealTypeError, FovealValueError
+
+__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "max_pool2d"]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _pair(op: str, name: str, value: Any, *, allow_none: bool = False) -> tuple:
+    """An int or a sequence of one or two ints (None entries where ``allow_none``) as (H, W)."""
+    items = (value,) if _is_int(value) or (allow_none and value is None) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        items = None
+    ok = items is not None and len(items) in (1, 2)
+    ok = ok and all(_is_int(v) or (allow_none and v is None) for v in items)
+    if not ok:
+        kind = "an int, None" if allow_none else "an int"
+        raise FovealTypeError(f"{op}: {name} must be {kind} or a pair of those, got {value!r}")
+    items = tuple(v if v is None else int(v) for v in items)
+    if any(v is not None and abs(v) > 2**31 - 1 for v in items):  # beyond what the core takes
+        raise FovealValueError(f"{op}: {name} must be at most 2147483647 in magnitude, got {value!r}")
+    return items * 2 if len(items) == 1 else items
+
+
+def _plane_hw(x: Any) -> tuple | None:
+    """(H, W) of a well-formed input, else None (the core then names the bad shape)."""
+    if x.ndim in (3, 4) and all(d > 0 for d in x.shape[-3:]):
+        return x.shape[-2], x.shape[-1]
+    return None
+
+
+def _pool_params(op: str, kernel_size: Any, stride: Any, padding: Any, dilation: Any) -> tuple:
+    k = _pair(op, "kernel_size", kernel_size)
+    empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    s = k if empty else _pair(op, "stride", stride)
+    return k, s, _pair(op, "padding", padding), _pair(op, "dilation", dilation)
+
+
+def _pooled_shape(x: Any, call_op: str, k, s, p, d, ceil_mode: bool) -> tuple:
+    hw = _plane_hw(x)
+    if hw is None:
+        return (0,)  # the core refuses the input's shape, naming it
+    oh, ow = _core.pool2d_output_size(call_op, hw[0], hw[1], k, s, p, d, bool(ceil_mode))
+    return (*x.shape[:-2], oh, ow)
+
+
+def max_pool2d(
+    input: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """2-D max pooling over the last two dimensions.
+
+    Parameters
+    ----------
+    input : array, shape (N, C, H, W) or (C, H, W)
+        numpy, or cupy / torch / jax (CPU or CUDA).
+    kernel_size : int or (int, int)
+        Window size (H, W).
+    stride : int or (int, int), optional
+        Window step; default ``kernel_size``.
+    padding : int or (int, int)
+        Implicit -inf padding on both sides; at most half of ``kernel_size``.
+    dilation : int or (int, int)
+        Spacing between window taps.
+    ceil_mode : bool
+        Round the output size up instead of down; a last window that would start in the right
+        padding is dropped, as in torch.
+    return_indices : bool
+        Also return the index of each maximum.
+
+    Returns
+    -------
+    out : array, shape (..., H_out, W_out)
+        ``H_out = floor((H + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1`` (ceil with
+        ``ceil_mode``), the same for W; dtype of ``input``.
+    indices : array of int64, same shape, only with ``return_indices``
+        Flat index ``h * W + w`` of each maximum in its input plane (int32 for jax without x64).
+
+    Notes
+    -----
+    Matches ``torch.nn.functional.max_pool2d`` (tested), NaN included: a window holding a NaN gives
+    NaN, and its index is the window's last NaN in row-major order; otherwise the index is the
+    first maximum. A window lying wholly in the padding (possible only with dilation) gives -inf.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.array([[[3, 1, 3, 5], [6, 0, 7, 9], [3, 2, 1, 4], [0, 2, 4, 3]]], dtype=np.float32)
+    >>> foveal.nn.max_pool2d(x, 2)
+    array([[[6., 9.],
+            [3., 4.]]], dtype=float32)
+    """
+    op = "max_pool2d"
+    call = Call(op, policy="same", input=input)
+    k, s, p, d = _pool_params(op, kernel_size, stride, padding, dilation)
+    x = call.floats("input")
+    shape = _pooled_shape(x, op, k, s, p, d, ceil_mode)
+    out = call.empty(shape)
+    idx = call.empty(shape, "int64") if return_indices else None
+    call.run(_core.max_pool2d, x, out, idx, k, s, p, d, bool(ceil_mode))
+    return (call.wrap(out), call.wrap(idx)) if return_indices else call.wrap(out)
+
+
+def avg_pool2d(
+    input: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Any:
+    """2-D average pooling over the last two dimensions.
+
+    Parameters
+    ----------
+    input : array, shape (N, C, H, W) or (C, H, W)
+        numpy, or cupy / torch / jax (CPU or CUDA).
+    kernel_size : int or (int, int)
+        Window size (H, W).
+    stride : int or (int, int), optional
+        Window step; default ``kernel_size``.
+    padding : int or (int, int)
+        Implicit zero padding on both sides; at most half of ``kernel_size``.
+    ceil_mode : bool
+        Round the output size up; a last window that would start in the right padding is dropped.
+    count_include_pad : bool
+        Divide by the window size counting the padding (but not what lies past the right
+        padding, in ``ceil_mode``), else by the number of input samples in the window.
+    divisor_override : int, optional
+        A non-zero divisor used for every window instead.
+
+    Returns
+    -------
+    out : array, shape (..., H_out, W_out)
+        Output sizes as in :func:`max_pool2d` with dilation 1; dtype of ``input``.
+
+    Notes
+    -----
+    Matches ``torch.nn.functional.avg_pool2d`` (tested; sums may round differently in the last
+    bit, as the CPU kernel adds the window's rows first).
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.array([[[3, 1, 3, 5], [6, 0, 7, 9], [3, 2, 1, 4], [0, 2, 4, 3]]], dtype=np.float32)
+    >>> foveal.nn.avg_pool2d(x, 2)
+    array([[[2.5 , 6.  ],
+            [1.75, 3.  ]]], dtype=float32)
+    """
+    op = "avg_pool2d"
+    call = Call(op, policy="same", input=input)
+    k, s, p, _ = _pool_params(op, kernel_size, stride, padding, 1)
+    if divisor_override is None:
+        div = 0
+    elif not _is_int(divisor_override):
+        raise FovealTypeError(f"{op}: divisor_override must be an int or None, got {divisor_override!r}")
+    elif divisor_override == 0 or abs(int(divisor_override)) > 2**31 - 1:
+        raise FovealValueError(f"{op}: divisor_override must be non-zero (and fit in int32), got {divisor_override}")
+    else:
+        div = int(divisor_override)
+    x = call.floats("input")
+    out = call.empty(_pooled_shape(x, op, k, s, p, (1, 1), ceil_mode))
+    call.run(_core.avg_pool2d, x, out, k, s, p, bool(ceil_mode), bool(count_include_pad), div)
+    return call.wrap(out)
+
+
+def _adaptive_shape(op: str, x: Any, output_size: Any) -> tuple:
+    size = _pair(op, "output_size", output_size, allow_none=True)
+    hw = _plane_hw(x)
+    if hw is None:
+        return (0,)
+    size = tuple(hw[i] if v is None else v for i, v in enumerate(size))
+    if size[0] < 0 or size[1] < 0:
+        raise FovealValueError(f"{op}: output_size must be non-negative, got {tuple(size)}")
+    return (*x.shape[:-2], *size)
+
+
+def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """2-D adaptive max pooling: the last two dimensions split into ``output_size`` bins.
+
+    Parameters
+    ----------
+    input : array, shape (N, C, H, W) or (C, H, W)
+        numpy, or cupy / torch / jax (CPU or CUDA).
+    output_size : int or (int or None, int or None)
+        Output (H_out, W_out); None keeps the input's size; 0 gives an empty output, as in torch.
+        Bin ``i`` of ``n`` over ``L`` samples is ``[floor(i L / n), ceil((i + 1) L / n))``.
+    return_indices : bool
+        Also return the index of each maximum.
+
+    Returns
+    -------
+    out : array, shape (..., H_out, W_out), dtype of ``input``
+    indices : array of int64, only with ``return_indices``
+        Flat index ``h * W + w`` of each maximum in its input plane.
+
+    Notes
+    -----
+    Matches ``torch.nn.functional.adaptive_max_pool2d`` (tested), NaN and ties as in
+    :func:`max_pool2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    >>> foveal.nn.adaptive_max_pool2d(x, (1, 2))
+    array([[[13., 15.]]], dtype=float32)
+    """
+    op = "adaptive_max_pool2d"
+    call = Call(op, policy="same", input=input)
+    x = call.floats("input")
+    shape = _adaptive_shape(op, x, output_size)
+    out = call.empty(shape)
+    idx = call.empty(shape, "int64") if return_indices else None
+    call.run(_core.adaptive_max_pool2d, x, out, idx)
+    return (call.wrap(out), call.wrap(idx)) if return_indices else call.wrap(out)
+
+
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> Any:
+    """2-D adaptive average pooling: the last two dimensions split into ``output_size`` bins.
+
+    Parameters
+    ----------
+    input : array, shape (N, C, H, W) or (C, H, W)
+        numpy, or cupy / torch / jax (CPU or CUDA).
+    output_size : int or (int or None, int or None)
+        Output (H_out, W_out); None keeps the input's size. Bins as in
+        :func:`adaptive_max_pool2d`.
+
+    Returns
+    -------
+    out : array, shape (..., H_out, W_out), dtype of ``input``
+        Each bin's mean: its sum divided by its height, then by its width.
+
+    Notes
+    -----
+    Matches ``torch.nn.functional.adaptive_avg_pool2d`` (tested).
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    >>> foveal.nn.adaptive_avg_pool2d(x, 1)
+    array([[[7.5]]], dtype=float32)
+    """
+    op = "adaptive_avg_pool2d"
+    call = Call(op, policy="same", input=input)
+    x = call.floats("input")
+    out = call.empty(_adaptive_shape(op, x, output_size))
+    call.run(_core.adaptive_avg_pool2d, x, out)
+    return call.wrap(out)
