@@ -11,4 +11,5 @@
 #include "foveal/ops/box_iou.hpp"
 #include "foveal/ops/nms.hpp"
 #include "foveal/ops/tv.hpp"
+#include "foveal/ops/bilateral.hpp"
 #include "foveal/ops/pool.hpp"

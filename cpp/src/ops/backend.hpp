@@ -8,6 +8,7 @@
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
 #include "foveal/ops/pool.hpp"
+#include "foveal/math/bilateral.hpp"
 
 namespace foveal {
 namespace cpu {
@@ -22,6 +23,7 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -36,6 +38,7 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
