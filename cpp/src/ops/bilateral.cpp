@@ -133,6 +133,7 @@ void denoise_bilateral(ConstTensorView image, TensorView out, const DenoiseBilat
   const double q = double(o.bins / C);  // integer division, as skimage
   p.scale = t == DType::Float32 ? double(float(q) / float(span)) : q / span;
   p.max_pos = double(o.bins - 1);
+  p.coeff = -0.5 * (step * step / c2);
   p.pad_value = o.cval + shift;
   dispatch(image, out, p, ctx);
 }
