@@ -372,3 +372,12 @@ def test_core_validates():
         core.bilateral_filter(x, np.empty((4, 4, 1), np.float32), 5, 0.1, 1.0, 0.0, 1.0, 3, False)
     with pytest.raises(foveal.FovealTypeError, match="uint8 or float32"):
         core.bilateral_filter(x.astype(np.float64), x.astype(np.float64), 5, 0.1, 1.0, 0.0, 1.0, 3, False)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import foveal.restoration
+
+    result = doctest.testmod(foveal.restoration)
+    assert result.attempted >= 10 and result.failed == 0
