@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import ops, restoration
-from . import nn, ops
+from . import nn, ops, restoration
 from ._errors import FovealError, FovealMemoryError, FovealNotCompiledError, FovealTypeError, FovealValueError
 from ._core import __version__
 from ._core import build_info as _build_info

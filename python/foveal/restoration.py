@@ -49,7 +49,8 @@ def _float_image(call: Call, name: str) -> Any:
         return x
     x = x * (1.0 / np.iinfo(src).max)  # a new array: the caller's stays untouched
     if src.startswith("int"):  # the most negative integer maps below -1; skimage clips it
-        x = _xp(x).maximum(x, -1.0)
+        xp = _xp(x)
+        x = x.clamp_min(-1.0) if xp.__name__ == "torch" else xp.maximum(x, -1.0)
     return x
 
 

@@ -9,6 +9,7 @@
 
 #include "foveal/math/box.hpp"
 #include "foveal/math/nms.hpp"
+#include "foveal/ops/box_iou_variants.hpp"
 
 namespace m = foveal::math;
 
@@ -110,6 +111,42 @@ void test_centre_bound() {
   EXPECT(pairs > 10000, "too few overlapping pairs sampled: %d", pairs);
 }
 
+// GIoU / DIoU / CIoU formulas on hand-worked pairs, then the SDK functions on a batched input.
+void test_iou_variants() {
+  const double A[4] = {0, 0, 2, 2}, B[4] = {1, 1, 3, 3}, C[4] = {0.5, -1, 1.5, 3};
+  const auto area = [](const double* p) { return m::box_area(p[0], p[1], p[2], p[3]); };
+  const auto cx = [](const double* p) { return m::box_center(p[0], p[2]); };
+  const auto cy = [](const double* p) { return m::box_center(p[1], p[3]); };
+  const double giou = m::box_giou(A[0], A[1], A[2], A[3], area(A), B[0], B[1], B[2], B[3], area(B));
+  EXPECT(std::fabs(giou - (1.0 / 7 - 2.0 / 9)) < 1e-15, "GIoU(A,B) = %.17g", giou);
+  const double diou = m::box_diou(A[0], A[1], A[2], A[3], area(A), cx(A), cy(A), B[0], B[1], B[2], B[3], area(B),
+                                  cx(B), cy(B), 0.0);
+  EXPECT(std::fabs(diou - (1.0 / 7 - 2.0 / 18)) < 1e-15, "DIoU(A,B) = %.17g", diou);
+  // Same centre, aspect 1 vs 1/4: CIoU = IoU - v^2 / (1 - IoU + v).
+  const double v = 4 / (3.14159265358979323846 * 3.14159265358979323846) * std::pow(std::atan(1.0) - std::atan(0.25), 2);
+  const double ciou = m::box_ciou(A[0], A[1], A[2], A[3], area(A), cx(A), cy(A), m::box_aspect_angle(A[0], A[1], A[2], A[3]),
+                                  C[0], C[1], C[2], C[3], area(C), cx(C), cy(C),
+                                  m::box_aspect_angle(C[0], C[1], C[2], C[3]), 0.0);
+  EXPECT(std::fabs(ciou - (1.0 / 3 - v * v / (1 - 1.0 / 3 + v))) < 1e-15, "CIoU(A,C) = %.17g", ciou);
+
+  // SDK: a batch of 2 (boxes1 (2, 1, 4), boxes2 (2, 2, 4)) -> out (2, 1, 2).
+  const auto cpu = foveal::Device::cpu();
+  std::vector<double> b1 = {0, 0, 2, 2, 0, 0, 2, 2}, b2 = {1, 1, 3, 3, 0, 0, 2, 2, 0, 0, 2, 2, 1, 1, 3, 3};
+  std::vector<double> out(4, -9);
+  const foveal::ConstTensorView v1(b1.data(), foveal::DType::Float64, cpu, {2, 1, 4});
+  const foveal::ConstTensorView v2(b2.data(), foveal::DType::Float64, cpu, {2, 2, 4});
+  foveal::generalized_box_iou(v1, v2, foveal::TensorView(out.data(), foveal::DType::Float64, cpu, {2, 1, 2}));
+  EXPECT(out[0] == giou && out[1] == 1.0 && out[2] == 1.0 && out[3] == giou, "batched GIoU %g %g %g %g", out[0],
+         out[1], out[2], out[3]);
+  bool threw = false;
+  try {
+    foveal::distance_box_iou(v1, v2, 1e-7, foveal::TensorView(out.data(), foveal::DType::Float64, cpu, {2, 2}));
+  } catch (const foveal::ValueError&) {
+    threw = true;
+  }
+  EXPECT(threw, "distance_box_iou accepted an out of the wrong shape");
+}
+
 int main() {
   test_seed_oracles();
   test_iou_special_values();
@@ -117,6 +154,7 @@ int main() {
   test_rank_key<double>();
   test_threshold_rounding();
   test_centre_bound();
+  test_iou_variants();
   if (failures) {
     std::fprintf(stderr, "%d failures\n", failures);
     return 1;

@@ -292,7 +292,7 @@ def _ok(n=3):
 
 
 @pytest.mark.parametrize(
-    "shape", [(3, 5), (3, 3), (4,), (12,), (1, 3, 4), (3, 4, 1), ()], ids=str
+    "shape", [(3, 5), (3, 3), (4,), (12,), (1, 3, 5), (3, 4, 1), ()], ids=str
 )
 @pytest.mark.parametrize("which", ["boxes1", "boxes2"])
 def test_bad_shapes(shape, which):

@@ -195,6 +195,22 @@ def test_torch_cpu():
     np.testing.assert_allclose(got.numpy(), sk_tv(xc, channel_axis=0), rtol=0, atol=TOL)
 
 
+def test_torch_int16_rescale():
+    torch = pytest.importorskip("torch")
+    x = np.array([[-32768, -100, 0], [5, 32767, 7]], dtype=np.int16)
+    got = denoise_tv_chambolle(torch.from_numpy(x), weight=0.05)
+    assert got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), sk_tv(x, weight=0.05), rtol=0, atol=TOL)
+
+
+def test_jax_cpu():
+    jax = pytest.importorskip("jax")
+    x = np.random.default_rng(15).random((3, 18, 19)).astype(np.float32)
+    got = denoise_tv_chambolle(jax.numpy.asarray(x), weight=0.2, channel_axis=0)
+    assert isinstance(got, jax.Array)
+    np.testing.assert_allclose(np.asarray(got), sk_tv(x, weight=0.2, channel_axis=0), rtol=0, atol=TOL)
+
+
 def test_empty_image():
     out = denoise_tv_chambolle(np.zeros((0, 5), np.float32))
     assert out.shape == (0, 5) and out.dtype == np.float32
@@ -248,3 +264,17 @@ def test_bad_images():
         denoise_tv_chambolle(np.zeros(5), channel_axis=0)
     with pytest.raises(foveal.FovealValueError, match=op + "image must have 1 to 7 spatial dimensions"):
         denoise_tv_chambolle(np.zeros((2,) * 8, np.float32))
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(foveal.restoration)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 50), (50, 1), (7, 1, 9), (1,), (1, 1), (3,), (2,) * 7])
+@pytest.mark.parametrize("weight", [1e-6, 0.1, 1e6])
+def test_degenerate_shapes_and_extreme_weights(shape, weight):
+    x = np.random.default_rng(16).random(shape)
+    np.testing.assert_allclose(denoise_tv_chambolle(x, weight=weight), sk_tv(x, weight=weight), rtol=0, atol=1e-10)

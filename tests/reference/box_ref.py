@@ -39,6 +39,15 @@ __all__ = [
     "nms_ref",
     "nms_ref_scalar",
     "compute_dtype",
+    "giou_pair",
+    "diou_pair",
+    "ciou_pair",
+    "pairwise_ref",
+    "giou_loss_pair",
+    "diou_loss_pair",
+    "ciou_loss_pair",
+    "elementwise_ref",
+    "rotated_corners",
 ]
 
 
@@ -203,3 +212,139 @@ def nms_ref_scalar(boxes, scores, iou_threshold, dtype=np.float64) -> np.ndarray
             continue
         keep.append(i)
     return np.asarray(keep, dtype=np.int64)
+
+
+# ---------------------------------------------------------------- GIoU / DIoU / CIoU
+# Plain float64 scalar formulas of the papers, in torchvision's definitions (Rezatofighi et
+# al. 2019; Zheng et al. 2020). Python floats only, no array arithmetic; 0/0 and x/0 give NaN
+# / +-inf as IEEE arithmetic does.
+
+
+def _div(p, q):
+    if q == 0.0:
+        if p == 0.0 or p != p:
+            return math.nan
+        return math.copysign(math.inf, p) * (math.copysign(1.0, q))
+    return p / q
+
+
+def _pair_terms(a, b):
+    ax1, ay1, ax2, ay2 = (float(v) for v in a)
+    bx1, by1, bx2, by2 = (float(v) for v in b)
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    cw = max(0.0, max(ax2, bx2) - min(ax1, bx1))
+    ch = max(0.0, max(ay2, by2) - min(ay1, by1))
+    d2 = ((ax1 + ax2) / 2 - (bx1 + bx2) / 2) ** 2 + ((ay1 + ay2) / 2 - (by1 + by2) / 2) ** 2
+    return inter, union, cw, ch, d2
+
+
+def _aspect(x1, y1, x2, y2):
+    return math.atan(_div(float(x2) - float(x1), float(y2) - float(y1)))
+
+
+def giou_pair(a, b):
+    """GIoU of two boxes: IoU - (C - U) / C, C the enclosing box's area."""
+    inter, union, cw, ch, _ = _pair_terms(a, b)
+    c = cw * ch
+    return _div(inter, union) - _div(c - union, c)
+
+
+def diou_pair(a, b, eps=1e-7):
+    """DIoU of two boxes: IoU - d^2 / (c^2 + eps)."""
+    inter, union, cw, ch, d2 = _pair_terms(a, b)
+    return _div(inter, union) - _div(d2, cw * cw + ch * ch + eps)
+
+
+def ciou_pair(a, b, eps=1e-7):
+    """CIoU of two boxes: DIoU - alpha v, v = 4/pi^2 (atan(wa/ha) - atan(wb/hb))^2,
+    alpha = v / (1 - IoU + v + eps)."""
+    inter, union, cw, ch, d2 = _pair_terms(a, b)
+    iou = _div(inter, union)
+    v = 4.0 / math.pi**2 * (_aspect(*a) - _aspect(*b)) ** 2
+    alpha = _div(v, 1.0 - iou + v + eps)
+    return iou - _div(d2, cw * cw + ch * ch + eps) - alpha * v
+
+
+def pairwise_ref(fn, boxes1, boxes2, **kw) -> np.ndarray:
+    """(..., N, M) matrix of ``fn(a, b)`` over boxes1 (..., N, 4) x boxes2 (..., M, 4), batch
+    dimensions broadcast, by plain loops."""
+    b1 = np.asarray(boxes1, dtype=np.float64)
+    b2 = np.asarray(boxes2, dtype=np.float64)
+    batch = np.broadcast_shapes(b1.shape[:-2], b2.shape[:-2])
+    b1 = np.broadcast_to(b1, batch + b1.shape[-2:])
+    b2 = np.broadcast_to(b2, batch + b2.shape[-2:])
+    out = np.empty(batch + (b1.shape[-2], b2.shape[-2]))
+    for idx in np.ndindex(*batch):
+        for i in range(b1.shape[-2]):
+            for j in range(b2.shape[-2]):
+                out[idx + (i, j)] = fn(b1[idx + (i,)], b2[idx + (j,)], **kw)
+    return out
+
+
+def giou_loss_pair(a, b, eps=1e-7):
+    """torchvision's GIoU loss of one pair: the intersection counts only where both overlap
+    extents are positive, IoU = I / (U + eps), loss = 1 - (IoU - (C - U) / (C + eps)) with C
+    the (unclamped) enclosing area."""
+    ax1, ay1, ax2, ay2 = (float(v) for v in a)
+    bx1, by1, bx2, by2 = (float(v) for v in b)
+    iw, ih = min(ax2, bx2) - max(ax1, bx1), min(ay2, by2) - max(ay1, by1)
+    inter = iw * ih if (iw > 0 and ih > 0) else 0.0
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    c = (max(ax2, bx2) - min(ax1, bx1)) * (max(ay2, by2) - min(ay1, by1))
+    return 1.0 - (_div(inter, union + eps) - _div(c - union, c + eps))
+
+
+def diou_loss_pair(a, b, eps=1e-7):
+    """torchvision's DIoU loss of one pair: 1 - I / (U + eps) + d^2 / (c^2 + eps)."""
+    ax1, ay1, ax2, ay2 = (float(v) for v in a)
+    bx1, by1, bx2, by2 = (float(v) for v in b)
+    iw, ih = min(ax2, bx2) - max(ax1, bx1), min(ay2, by2) - max(ay1, by1)
+    inter = iw * ih if (iw > 0 and ih > 0) else 0.0
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    c2 = (max(ax2, bx2) - min(ax1, bx1)) ** 2 + (max(ay2, by2) - min(ay1, by1)) ** 2
+    d2 = ((ax1 + ax2) / 2 - (bx1 + bx2) / 2) ** 2 + ((ay1 + ay2) / 2 - (by1 + by2) / 2) ** 2
+    return 1.0 - _div(inter, union + eps) + _div(d2, c2 + eps)
+
+
+def ciou_loss_pair(a, b, eps=1e-7):
+    """torchvision's CIoU loss of one pair: its DIoU part always with eps = 1e-7, plus
+    alpha v with alpha = v / (1 - IoU + v + eps)."""
+    ax1, ay1, ax2, ay2 = (float(v) for v in a)
+    bx1, by1, bx2, by2 = (float(v) for v in b)
+    iw, ih = min(ax2, bx2) - max(ax1, bx1), min(ay2, by2) - max(ay1, by1)
+    inter = iw * ih if (iw > 0 and ih > 0) else 0.0
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    iou = _div(inter, union + 1e-7)
+    v = 4.0 / math.pi**2 * (_aspect(*b) - _aspect(*a)) ** 2
+    alpha = _div(v, 1.0 - iou + v + eps)
+    return diou_loss_pair(a, b, 1e-7) + alpha * v
+
+
+def elementwise_ref(fn, boxes1, boxes2, **kw) -> np.ndarray:
+    """``fn(a, b)`` over the broadcast leading shape of boxes1 (..., 4) and boxes2 (..., 4)."""
+    b1 = np.asarray(boxes1, dtype=np.float64)
+    b2 = np.asarray(boxes2, dtype=np.float64)
+    lead = np.broadcast_shapes(b1.shape[:-1], b2.shape[:-1])
+    b1 = np.broadcast_to(b1, lead + (4,))
+    b2 = np.broadcast_to(b2, lead + (4,))
+    out = np.empty(lead)
+    for idx in np.ndindex(*lead):
+        out[idx] = fn(b1[idx], b2[idx], **kw)
+    return out
+
+
+# ---------------------------------------------------------------- rotated boxes
+
+
+def rotated_corners(cx, cy, w, h, r_degrees):
+    """Corners (top left, top right, bottom right, bottom left) of a box of centre (cx, cy), size
+    w x h, turned by r degrees counter-clockwise as seen in an image (y axis down): rotate the
+    corner offsets (-w/2, -h/2), (w/2, -h/2), (w/2, h/2), (-w/2, h/2) by the matrix
+    [[cos, sin], [-sin, cos]] (counter-clockwise on screen = clockwise in y-up axes)."""
+    t = math.radians(float(r_degrees))
+    c, s = math.cos(t), math.sin(t)
+    out = []
+    for ox, oy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)):
+        out += [cx + c * ox + s * oy, cy - s * ox + c * oy]
+    return out

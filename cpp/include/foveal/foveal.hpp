@@ -9,6 +9,7 @@
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
 #include "foveal/ops/box_iou.hpp"
+#include "foveal/ops/box_iou_variants.hpp"
 #include "foveal/ops/nms.hpp"
 #include "foveal/ops/tv.hpp"
 #include "foveal/ops/bilateral.hpp"

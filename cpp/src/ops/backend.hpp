@@ -11,12 +11,26 @@
 #include "foveal/math/bilateral.hpp"
 
 namespace foveal {
+
+/// Product of the leading dimensions of `v`, all but its last `trailing` ones (pairwise box ops:
+/// the batch count).
+inline std::int64_t leading_count(const ConstTensorView& v, int trailing) {
+  std::int64_t n = 1;
+  for (int i = 0; i + trailing < v.ndim(); ++i) n *= v.size(i);
+  return n;
+}
+
+/// The generalised-IoU family of pairwise box metrics, one backend entry point for all three.
+enum class BoxIouVariant : int { Generalized = 0, Distance = 1, Complete = 2 };
+
 namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
+void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
+                     const ExecContext& ctx);
 void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
                 const ExecContext& ctx);
 void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bool count_include_pad,
@@ -32,6 +46,8 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
                  const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
+void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
+                     const ExecContext& ctx);
 void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
                 const ExecContext& ctx);
 void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bool count_include_pad,

@@ -9,10 +9,7 @@ namespace foveal {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx) {
   constexpr const char* op = "box_iou";
   const check::Named b1{"boxes1", boxes1}, b2{"boxes2", boxes2}, o{"out", out};
-  check::shape(op, b1, {-1, 4}, "(N, 4)");
-  check::shape(op, b2, {-1, 4}, "(M, 4)");
-  FOVEAL_CHECK_VALUE(out.shape() == Shape({boxes1.size(0), boxes2.size(0)}), op, ": out must have shape ",
-                     Shape({boxes1.size(0), boxes2.size(0)}).str(), ", got ", out.shape().str());
+  check::pairwise_boxes(op, b1, b2, o);
   check::same_device(op, {b1, b2, o});
   check::box_float_dtype(op, b1);
   check::same_dtype(op, {b1, b2, o});

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Checks shared by the op front ends. Messages read "<op>: <arg> must ..., got ...".
 #pragma once
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 
@@ -52,6 +53,31 @@ inline void box_float_dtype(const char* op, const Named& a) {
   FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64 || (cuda && t == DType::Float16), op, ": ",
                     a.name, " must be float32 or float64", cuda ? " or float16" : " (float16 only on CUDA)",
                     ", got ", dtype_name(t));
+}
+
+/// Pairwise box ops: `boxes1` (..., N, 4) and `boxes2` (..., M, 4) with the same leading (batch)
+/// dimensions, `out` (..., N, M). Returns the number of batches (product of leading dims).
+inline std::int64_t pairwise_boxes(const char* op, const Named& b1, const Named& b2, const Named& out) {
+  const char* rows[2] = {"N", "M"};
+  int k = 0;
+  for (const Named* b : {&b1, &b2}) {
+    const ConstTensorView& v = b->view;
+    FOVEAL_CHECK_VALUE(v.ndim() >= 2 && v.size(v.ndim() - 1) == 4, op, ": ", b->name, " must have shape (", rows[k],
+                       ", 4), got ", v.shape().str(), " (or (..., ", rows[k], ", 4) with batch dimensions)");
+    ++k;
+  }
+  const int nd = b1.view.ndim();
+  bool same = b2.view.ndim() == nd;
+  for (int i = 0; same && i < nd - 2; ++i) same = b1.view.size(i) == b2.view.size(i);
+  FOVEAL_CHECK_VALUE(same, op, ": ", b1.name, " and ", b2.name, " must have the same batch dimensions, got ",
+                     b1.view.shape().str(), " and ", b2.view.shape().str());
+  Shape want = b1.view.shape();
+  want[nd - 1] = b2.view.size(nd - 2);
+  FOVEAL_CHECK_VALUE(out.view.shape() == want, op, ": ", out.name, " must have shape ", want.str(), ", got ",
+                     out.view.shape().str());
+  std::int64_t batches = 1;
+  for (int i = 0; i < nd - 2; ++i) batches *= b1.view.size(i);
+  return batches;
 }
 
 }  // namespace foveal::check
