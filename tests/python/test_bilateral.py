@@ -44,7 +44,7 @@ def _noisy(img, sigma, dtype, seed=0):
 @pytest.mark.parametrize(
     "shape,channel_axis", [((20, 23), None), ((15, 17, 3), -1), ((15, 17, 4), 2), ((3, 15, 17), 0)]
 )
-def test_matches_skimage_float64(shape, channel_axis, win_size, mode):
+def test_matches_skimage_float64(shape, channel_axis, win_size, mode, simd_level):
     # negative values exercise skimage's shift (range table over max - min, border cval + min)
     x = _rand(shape, 1, offset=-0.3)
     kw = dict(win_size=win_size, sigma_color=0.2, sigma_spatial=1.5, mode=mode, cval=0.1, channel_axis=channel_axis)
@@ -52,6 +52,14 @@ def test_matches_skimage_float64(shape, channel_axis, win_size, mode):
     got = denoise_bilateral(x, **kw)
     assert got.dtype == want.dtype == np.float64 and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("channel_axis", [None, -1])
+def test_matches_skimage_float32(channel_axis, simd_level):
+    shape = (37, 70) if channel_axis is None else (30, 41, 3)
+    x = _rand(shape, 14, dtype=np.float32)
+    kw = dict(win_size=7, sigma_color=0.1, sigma_spatial=2, mode="symmetric", channel_axis=channel_axis)
+    np.testing.assert_allclose(denoise_bilateral(x, **kw), sk_bilateral(x, **kw), rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -111,7 +119,7 @@ def _astro(channels, dtype):
 @pytest.mark.parametrize("border", list(CV_BORDERS))
 @pytest.mark.parametrize("d,sigma_space", [(9, 3.0), (5, 2.0), (0, 3.0), (-1, 1.2), (15, 75.0)])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_matches_opencv_float32(channels, d, sigma_space, border):
+def test_matches_opencv_float32(channels, d, sigma_space, border, simd_level):
     x = _astro(channels, np.float32)
     want = cv2.bilateralFilter(x, d, 0.1, sigma_space, borderType=CV_BORDERS[border])
     got = bilateral_filter(x, d, 0.1, sigma_space, border)
@@ -122,7 +130,7 @@ def test_matches_opencv_float32(channels, d, sigma_space, border):
 @pytest.mark.parametrize("border", list(CV_BORDERS))
 @pytest.mark.parametrize("d,sigma_space", [(9, 3.0), (7, 10.0), (0, 3.0), (15, 75.0), (5, 2.0), (3, 1.0)])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_matches_opencv_uint8(channels, d, sigma_space, border):
+def test_matches_opencv_uint8(channels, d, sigma_space, border, simd_level):
     x = _astro(channels, np.uint8)
     want = cv2.bilateralFilter(x, d, 40.0, sigma_space, borderType=CV_BORDERS[border]).astype(np.int64)
     got = bilateral_filter(x, d, 40.0, sigma_space, border)
@@ -172,7 +180,7 @@ def test_opencv_copy_cases():
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype,atol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @pytest.mark.parametrize("shape,channel_axis", [((31, 45), None), ((30, 40, 3), -1), ((20, 22, 5), -1)])
-def test_exact_matches_reference(shape, channel_axis, dtype, atol, mode):
+def test_exact_matches_reference(shape, channel_axis, dtype, atol, mode, simd_level):
     x = _rand(shape, 6, offset=-0.2, dtype=dtype)
     kw = dict(win_size=7, sigma_color=0.3, sigma_spatial=2.0, mode=mode, cval=0.4, channel_axis=channel_axis)
     want = ref.denoise_bilateral(x, exact=True, **kw)
@@ -183,7 +191,7 @@ def test_exact_matches_reference(shape, channel_axis, dtype, atol, mode):
 
 @pytest.mark.parametrize("border", list(CV_BORDERS))
 @pytest.mark.parametrize("channels", [1, 3])
-def test_opencv_exact_matches_reference(channels, border):
+def test_opencv_exact_matches_reference(channels, border, simd_level):
     x = _astro(channels, np.float32)
     want = ref.bilateral_filter(x, 9, 0.1, 3.0, border)
     np.testing.assert_allclose(bilateral_filter(x, 9, 0.1, 3.0, border, exact=True), want, rtol=0, atol=1e-5)
@@ -276,6 +284,32 @@ def test_float16_computes_in_float32():
     got = denoise_bilateral(x, sigma_color=0.2)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, sk_bilateral(x.astype(np.float32), sigma_color=0.2), rtol=0, atol=1e-4)
+
+
+# -- CUDA ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("channels", [1, 3])
+def test_cuda_matches_cpu(channels):
+    torch = pytest.importorskip("torch")
+    f = _astro(channels, np.float32)
+    u = _astro(channels, np.uint8)
+    g = _rand(f.shape, 15, offset=-0.2)
+    ca = None if channels == 1 else -1
+    cases = [
+        (lambda a: bilateral_filter(a, 9, 0.1, 3.0), f, 1e-5),
+        (lambda a: bilateral_filter(a, 9, 0.1, 3.0, "wrap", exact=True), f, 1e-5),
+        (lambda a: bilateral_filter(a, 7, 40.0, 3.0, "reflect"), u, 1),
+        (lambda a: denoise_bilateral(a, sigma_color=0.1, mode="symmetric", channel_axis=ca), f, 1e-4),
+        (lambda a: denoise_bilateral(a, sigma_color=0.2, cval=0.3, channel_axis=ca), g, 1e-12),
+        (lambda a: denoise_bilateral(a, win_size=5, sigma_color=0.2, bins=None, mode="edge", channel_axis=ca), g, 1e-12),
+    ]
+    for fn, x, atol in cases:
+        want = fn(x)
+        got = fn(torch.from_numpy(x).cuda())
+        assert got.is_cuda
+        np.testing.assert_allclose(got.cpu().numpy().astype(np.float64), want.astype(np.float64), rtol=0, atol=atol)
 
 
 # -- errors ----------------------------------------------------------------------------------------------
