@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct Job {
   BilateralRange kind;
   bool l1;
   math::RangeParams<T> rp;
+  void* out;        // (H, W_out, C) output, of T or uint8 (out_u8)
+  i64 w_out;
+  bool out_u8, centre_unit, reciprocal;
 };
 
 // The range weight of a tap with squared distance d2 (L2 rules) or L1 distance l1; s, ls: the
@@ -166,9 +170,71 @@ FOVEAL_ALWAYS_INLINE void row_dispatch_c(const Job<T>* jb, i64 y, T* acc) {
   row_kind<T, K, L1, 0>(jb, y, acc);
 }
 
+// Output value from its sums: OpenCV's float filter adds the centre with weight 1 (cu = 1);
+// OpenCV's uint8 colour filter multiplies by 1 / wsum.
+template <typename T, bool Recip>
+FOVEAL_ALWAYS_INLINE T finish(T s, T ws, T c, T cu) {
+  s += cu * c;
+  ws += cu;
+  if constexpr (Recip) return s * (T(1) / ws);
+  return s / ws;
+}
+
+FOVEAL_ALWAYS_INLINE std::uint8_t to_u8(float v) {
+  long r = std::lrint(v);  // ties to even, as cvRound (inlined as one conversion; nearbyint is a call)
+  r = r < 0 ? 0 : r;
+  return static_cast<std::uint8_t>(r > 255 ? 255 : r);
+}
+
+// Writes output row y from the sums in acc.
+template <typename T, typename S, int NC, bool Recip>
+FOVEAL_ALWAYS_INLINE void finish_row_c(const Job<T>* jb, i64 y, const T* acc) {
+  const i64 W = jb->w_out, WB = jb->w, P = jb->plane;
+  const T* ctr = jb->pad + (y + jb->r) * jb->wp + jb->r;
+  const T* wsum = acc + NC * WB;
+  const T cu = jb->centre_unit ? T(1) : T(0);
+  S* o = static_cast<S*>(jb->out) + y * W * NC;
+#pragma omp simd
+  for (i64 j = 0; j < W; ++j)
+    for (int ch = 0; ch < NC; ++ch) {
+      const T v = finish<T, Recip>(acc[ch * WB + j], wsum[j], ctr[ch * P + j], cu);
+      if constexpr (std::is_same_v<S, std::uint8_t>)
+        o[j * NC + ch] = to_u8(v);
+      else
+        o[j * NC + ch] = v;
+    }
+}
+
+template <typename T, typename S>
+FOVEAL_ALWAYS_INLINE void finish_row_s(const Job<T>* jb, i64 y, const T* acc) {
+  if (jb->c == 1) return finish_row_c<T, S, 1, false>(jb, y, acc);
+  if (jb->c == 3)
+    return jb->reciprocal ? finish_row_c<T, S, 3, true>(jb, y, acc) : finish_row_c<T, S, 3, false>(jb, y, acc);
+  const i64 W = jb->w_out, WB = jb->w, P = jb->plane, C = jb->c;
+  const T* ctr = jb->pad + (y + jb->r) * jb->wp + jb->r;
+  const T cu = jb->centre_unit ? T(1) : T(0);
+  S* o = static_cast<S*>(jb->out) + y * W * C;
+  for (i64 j = 0; j < W; ++j)
+    for (i64 ch = 0; ch < C; ++ch) {
+      const T v = finish<T, false>(acc[ch * WB + j], acc[C * WB + j], ctr[ch * P + j], cu);
+      if constexpr (std::is_same_v<S, std::uint8_t>)
+        o[j * C + ch] = to_u8(v);
+      else
+        o[j * C + ch] = v;
+    }
+}
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE void finish_row(const Job<T>* jb, i64 y, const T* acc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (jb->out_u8) return finish_row_s<T, std::uint8_t>(jb, y, acc);
+  }
+  finish_row_s<T, T>(jb, y, acc);
+}
+
 // Accumulates row y of the output into acc (sums per channel, then weight sums).
 template <typename T>
-FOVEAL_ALWAYS_INLINE void row_body(const Job<T>* jb, i64 y, T* acc) {
+FOVEAL_ALWAYS_INLINE void accumulate_row(const Job<T>* jb, i64 y, T* acc) {
   switch (jb->kind) {
     case BilateralRange::Exact:
       if (jb->l1) return row_dispatch_c<T, BilateralRange::Exact, true>(jb, y, acc);
@@ -178,7 +244,10 @@ FOVEAL_ALWAYS_INLINE void row_body(const Job<T>* jb, i64 y, T* acc) {
     case BilateralRange::IntLut: return row_dispatch_c<T, BilateralRange::IntLut, true>(jb, y, acc);
   }
 }
-FOVEAL_SIMD_VARIANTS(row_kernel, row_body, (const Job<T>* jb, i64 y, T* acc), (jb, y, acc))
+// Two kernels per row, each compiled per ISA: the sums, then the output values. (One function
+// for both keeps GCC from vectorising the tap loop of the blocked rows.)
+FOVEAL_SIMD_VARIANTS(row_kernel, accumulate_row, (const Job<T>* jb, i64 y, T* acc), (jb, y, acc))
+FOVEAL_SIMD_VARIANTS(finish_kernel, finish_row, (const Job<T>* jb, i64 y, const T* acc), (jb, y, acc))
 
 // Table lookups vectorise as gathers, and AVX-512 gathers are slower than AVX2's on AMD Zen 4
 // (measured: 1.3-1.8x): table-driven kinds run the AVX2 variant there.
@@ -195,16 +264,6 @@ auto row_kernel_for(const Job<T>& jb) {
 }
 
 template <typename S, typename T>
-FOVEAL_ALWAYS_INLINE S store(T v) {
-  if constexpr (std::is_same_v<S, std::uint8_t>) {
-    const long r = std::lrint(v);  // ties to even, as cvRound
-    return static_cast<S>(r < 0 ? 0 : r > 255 ? 255 : r);
-  } else {
-    return static_cast<S>(v);
-  }
-}
-
-template <typename S, typename T>
 void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx) {
   const i64 H = image.size(0), W = image.size(1), C = image.size(2), r = plan.radius;
   // Rows are computed kBlock columns at a time: the padded planes carry the extra columns too.
@@ -215,14 +274,14 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
   const int nt = ctx.num_threads;
 
   // Padded planar copy; the border maps are computed once per axis.
-  std::vector<T> pad(static_cast<std::size_t>(C * P));
+  std::unique_ptr<T[]> pad(new T[static_cast<std::size_t>(C * P)]);  // every element is written below
   std::vector<i64> xmap(static_cast<std::size_t>(wp));
   for (i64 x = 0; x < wp; ++x) xmap[x] = math::border_index(std::min(x, W + 2 * r - 1) - r, W, plan.border);
   const T pv = static_cast<T>(plan.pad_value);
   parallel_for(0, hp, nt, 64, [&](i64 yp) {
     const i64 y = math::border_index(yp - r, H, plan.border);
     for (i64 ch = 0; ch < C; ++ch) {
-      T* row = pad.data() + ch * P + yp * wp;
+      T* row = pad.get() + ch * P + yp * wp;
       if (y < 0) {
         std::fill(row, row + wp, pv);
         continue;
@@ -241,31 +300,21 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
     lsp[k] = static_cast<T>(plan.log_space[k]);
   }
   for (std::size_t i = 0; i < lut.size(); ++i) lut[i] = static_cast<T>(plan.lut[i]);
-  Job<T> jb{pad.data(), P, wp, WB, C, r, off.data(), sp.data(), lsp.data(), K, plan.range, plan.l1,
+  Job<T> jb{pad.get(), P, wp, WB, C, r, off.data(), sp.data(), lsp.data(), K, plan.range, plan.l1,
             math::RangeParams<T>{static_cast<T>(plan.coeff), static_cast<T>(plan.scale),
-                                 static_cast<T>(plan.max_pos), lut.data()}};
+                                 static_cast<T>(plan.max_pos), lut.data()},
+            dst, W, std::is_same_v<S, std::uint8_t>, plan.centre_unit, plan.reciprocal};
   const auto kern = row_kernel_for(jb);
+  const auto fin = finish_kernel<T>();
 
   // ~16 rows per task keeps tasks long enough while balancing 2..64 threads.
   const i64 per = std::max<i64>(1, std::min<i64>(16, (H + 63) / 64));
   const i64 tasks = (H + per - 1) / per;
   parallel_for(0, tasks, nt, 2, [&](i64 t) {
-    std::vector<T> acc(static_cast<std::size_t>((C + 1) * WB));
-    const T* wsum = acc.data() + C * WB;
+    std::unique_ptr<T[]> acc(new T[static_cast<std::size_t>((C + 1) * WB)]);
     for (i64 y = t * per; y < std::min(H, (t + 1) * per); ++y) {
-      kern(&jb, y, acc.data());
-      const T* ctr = pad.data() + (y + r) * wp + r;
-      S* o = dst + y * W * C;
-      for (i64 j = 0; j < W; ++j) {
-        T ws = wsum[j];
-        if (plan.centre_unit) ws += T(1);
-        const T inv = T(1) / ws;
-        for (i64 ch = 0; ch < C; ++ch) {
-          T s = acc[ch * WB + j];
-          if (plan.centre_unit) s += ctr[ch * P + j];
-          o[j * C + ch] = store<S, T>(plan.reciprocal ? s * inv : s / ws);
-        }
-      }
+      kern(&jb, y, acc.get());
+      fin(&jb, y, acc.get());
     }
   });
 }
