@@ -272,6 +272,9 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
   const S* src = image.data_as<S>();
   S* dst = out.data_as<S>();
   const int nt = ctx.num_threads;
+  // One static split of the rows: on a loaded machine a descheduled team member stalls the whole
+  // call, so let the runtime size the team by the load (unless the caller fixed it).
+  DynamicTeams teams(nt);
 
   // Padded planar copy; the border maps are computed once per axis.
   std::unique_ptr<T[]> pad(new T[static_cast<std::size_t>(C * P)]);  // every element is written below
