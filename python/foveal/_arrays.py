@@ -357,7 +357,7 @@ def real(op: str, name: str, value: Any, *, allow_nan: bool = False) -> float:
     integers too large for a float become +-inf; NaN is refused unless ``allow_nan``."""
     if type(value) is float:  # the common case, first
         if value != value and not allow_nan:
-            raise FovealValueError(f"{op}: {name} must be a number, got NaN")
+            raise FovealValueError(f"{op}: {name} must not be NaN, got nan")
         return value
     if isinstance(value, (str, bytes, np.str_, np.bytes_, np.complexfloating)) or not isinstance(
         value, (numbers.Real, np.generic)
@@ -368,7 +368,7 @@ def real(op: str, name: str, value: Any, *, allow_nan: bool = False) -> float:
     except OverflowError:
         out = math.inf if value > 0 else -math.inf
     if out != out and not allow_nan:
-        raise FovealValueError(f"{op}: {name} must be a number, got NaN")
+        raise FovealValueError(f"{op}: {name} must not be NaN, got nan")
     return out
 
 

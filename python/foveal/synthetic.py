@@ -27,7 +27,14 @@ import math
 
 import numpy as np
 
-__all__ = ["clustered_boxes", "clustered_box_pair", "IMAGE_SIZE", "COPIES_PER_OBJECT"]
+__all__ = [
+    "clustered_boxes",
+    "clustered_box_pair",
+    "outlier_scene",
+    "OUTLIER_KINDS",
+    "IMAGE_SIZE",
+    "COPIES_PER_OBJECT",
+]
 
 #: Side of the square canvas the object centers are drawn in.
 IMAGE_SIZE = 1024.0
@@ -184,3 +191,97 @@ def clustered_box_pair(n=4096, seed=0, dtype=np.float32):
     boxes1, _ = _draw(rng, n)
     boxes2, _ = _draw(rng, n)
     return boxes1.astype(dtype, copy=False), boxes2.astype(dtype, copy=False)
+
+
+#: Scenes of :func:`outlier_scene` and the IoU threshold each is meant to be run at.
+OUTLIER_KINDS = {"far": 0.5, "split": 0.5, "huge": 0.0}
+_FAR = 1.0e7  # centre of the far box (both axes)
+_SPLIT = 1.0e6  # offset of the second cluster on both axes
+_HUGE = 1.0e6  # side of the huge box
+
+
+def outlier_scene(n, kind, seed=0, outlier=True, size_range=(8.0, 64.0), dtype=np.float32):
+    """Uniform boxes plus one outlier: scenes where a spatial index can fail.
+
+    A spatial NMS sized by the bounding box of all boxes, or by the largest
+    box, degrades to ``N x kept`` work on these scenes; with ``outlier=False``
+    the same draws give the same scene without the outlier, the baseline to
+    compare with.
+
+    The base scene, for ``n`` boxes: centres uniform in ``[0, 1024)²``,
+    shape ``(n, 2)``; sizes ``(w, h)`` uniform in ``size_range`` (default
+    ``[8, 64)``), shape ``(n, 2)``; scores uniform in ``[0, 1)``, shape ``(n,)``, all from one
+    ``numpy.random.default_rng(seed)`` in that order, in float64, then:
+
+    ``"far"``
+        the last box's centre moves to ``(1e7, 1e7)`` (run at ``0.5``);
+    ``"split"``
+        boxes ``n // 2`` onwards move by ``1e6`` along both axes: two
+        1024-px clusters ``1e6`` apart on each axis (run at ``0.5``);
+    ``"huge"``
+        the last box becomes a ``1e6 x 1e6`` box centred on the canvas, which
+        overlaps every other box (run at ``0.0``).
+
+    Boxes and scores are then rounded to float32.
+
+    Parameters
+    ----------
+    n : int
+        Number of boxes, ``n >= 0``.
+    kind : {"far", "split", "huge"}
+        The outlier; :data:`OUTLIER_KINDS` maps each to its IoU threshold.
+    seed : int or numpy.random.SeedSequence, optional
+        Seed of ``numpy.random.default_rng``; default 0.
+    outlier : bool, optional
+        ``False`` leaves the base scene unchanged (default ``True``).
+    size_range : (float, float), optional
+        Range of the base boxes' widths and heights. Larger boxes overlap more,
+        so fewer are kept (default ``(8, 64)``: about 40 % kept at 100k boxes
+        and threshold 0.5; ``(64, 256)``: about 1 %).
+    dtype : numpy dtype, optional
+        Floating dtype of the returned arrays (default float32); the values
+        are the float32 values whatever the dtype.
+
+    Returns
+    -------
+    boxes : numpy.ndarray, shape (n, 4)
+        Boxes ``(x1, y1, x2, y2)`` with ``x2 > x1`` and ``y2 > y1``.
+    scores : numpy.ndarray, shape (n,)
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer or ``dtype`` is not a floating dtype.
+    ValueError
+        If ``n`` is negative, ``kind`` is unknown or ``size_range`` is not
+        an increasing pair of positive sizes below ``1e6``.
+
+    Examples
+    --------
+    >>> from foveal.synthetic import outlier_scene
+    >>> boxes, scores = outlier_scene(1000, "far")
+    >>> base, _ = outlier_scene(1000, "far", outlier=False)
+    >>> bool((boxes[:-1] == base[:-1]).all()), float(boxes[-1, 0]) > 9e6
+    (True, True)
+    """
+    n = _check_n(n)
+    dtype = _check_dtype(dtype)
+    if kind not in OUTLIER_KINDS:
+        raise ValueError(f"kind must be one of {sorted(OUTLIER_KINDS)}, got {kind!r}")
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(0.0, IMAGE_SIZE, size=(n, 2))
+    lo, hi = (float(v) for v in size_range)
+    if not 0.0 < lo <= hi < _HUGE:
+        raise ValueError(f"size_range must be (lo, hi) with 0 < lo <= hi < 1e6, got {size_range!r}")
+    wh = rng.uniform(lo, hi, size=(n, 2))
+    scores = rng.uniform(0.0, 1.0, size=n).astype(np.float32)
+    if outlier and n > 0:
+        if kind == "far":
+            centers[-1] = _FAR
+        elif kind == "split":
+            centers[n // 2 :] += _SPLIT
+        else:
+            centers[-1] = 0.5 * IMAGE_SIZE
+            wh[-1] = _HUGE
+    boxes = np.concatenate([centers - 0.5 * wh, centers + 0.5 * wh], axis=-1).astype(np.float32)
+    return boxes.astype(dtype, copy=False), scores.astype(dtype, copy=False)

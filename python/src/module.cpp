@@ -8,6 +8,7 @@
 namespace py = pybind11;
 
 void bind_detection(py::module_& m);
+void bind_roi(py::module_& m);
 void bind_restoration(py::module_& m);
 void bind_nn(py::module_& m);
 
@@ -66,6 +67,7 @@ PYBIND11_MODULE(_core, m) {
         "Select the CPU SIMD path ('baseline', 'avx2', 'avx512'); returns the previous one.");
 
   bind_detection(m);
+  bind_roi(m);
   bind_restoration(m);
   bind_nn(m);
 }

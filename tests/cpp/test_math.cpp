@@ -105,6 +105,9 @@ void test_centre_bound() {
       EXPECT(std::abs(cx) <= m::nms_centre_bound(wa, wmax, t) * (1 + 1e-12), "x: t=%g wa=%g wb=%g dc=%g bound=%g", t,
              wa, wb, cx, m::nms_centre_bound(wa, wmax, t));
       EXPECT(std::abs(cy) <= m::nms_centre_bound(ha, hmax, t) * (1 + 1e-12), "y: t=%g", t);
+      // the partner's extent lies in the open interval (t * len_a, len_a / t) on both axes
+      EXPECT(m::nms_extent_can_match(wa, wb, wb, t) && m::nms_extent_can_match(ha, hb, hb, t),
+             "extent: t=%g wa=%g wb=%g ha=%g hb=%g", t, wa, wb, ha, hb);
       if (failures > 20) return;
     }
   }
@@ -147,6 +150,18 @@ void test_iou_variants() {
   EXPECT(threw, "distance_box_iou accepted an out of the wrong shape");
 }
 
+// The bound is never negative; from t = 1 up no pair has IoU > t and it is 0. Extent ranges
+// outside (t * len_a, len_a / t) are rejected, ranges reaching into it accepted.
+void test_bound_edges() {
+  EXPECT(m::nms_centre_bound(10, 10, 1.0) == 0 && m::nms_centre_bound(10, 1e6, 1.5) == 0, "t >= 1");
+  EXPECT(m::nms_centre_bound(10, 1e6, 0.0) == 0.5 * 10 + 0.5 * 1e6, "t = 0: half the two extents");
+  EXPECT(m::nms_centre_bound(1e300, 1.7e308, 0.0) == 0.5 * 1e300 + 0.5 * 1.7e308, "no overflow");
+  EXPECT(!m::nms_extent_can_match(10, 1, 5, 0.5) && !m::nms_extent_can_match(10, 20, 40, 0.5), "outside");
+  EXPECT(m::nms_extent_can_match(10, 1, 5.01, 0.5) && m::nms_extent_can_match(10, 19.9, 40, 0.5), "inside");
+  EXPECT(m::nms_extent_can_match(10, 1e-300, 1e-300, 0.0) && m::nms_extent_can_match(10, 1e300, 1e300, 0.0),
+         "t = 0: any extent");
+}
+
 int main() {
   test_seed_oracles();
   test_iou_special_values();
@@ -155,6 +170,7 @@ int main() {
   test_threshold_rounding();
   test_centre_bound();
   test_iou_variants();
+  test_bound_edges();
   if (failures) {
     std::fprintf(stderr, "%d failures\n", failures);
     return 1;

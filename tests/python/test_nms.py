@@ -464,12 +464,11 @@ def test_bad_score_shapes(shape):
         nms(b, np.ones(shape, np.float32), 0.5)
 
 
-@pytest.mark.parametrize(
-    "thr", [-0.1, -1e-9, 1.0000001, 2.0, np.nan, np.inf, -np.inf, -1], ids=str
-)
+@pytest.mark.parametrize("thr", [np.nan, float("nan"), np.float32("nan")], ids=str)
 def test_bad_threshold(thr):
+    # Any real threshold is accepted (tests/python/test_nms_outliers.py); NaN is not.
     b, s = _ok()
-    with pytest.raises(ValueError, match="iou_threshold"):
+    with pytest.raises(ValueError, match="iou_threshold must not be NaN"):
         nms(b, s, thr)
 
 

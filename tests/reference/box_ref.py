@@ -13,8 +13,10 @@ Conventions (docs/CONTRACT.md, seed oracles I1-I3, N1):
 * NMS ranks candidates by score descending, ties by lower index first, NaN
   scores after every other score (including ``-inf``), NaNs among themselves by
   lower index; it is greedy and suppresses a candidate when its IoU with a kept
-  box is ``> iou_threshold``.  A box with a NaN/Inf coordinate or a
-  non-positive width/height never suppresses and is never suppressed.
+  box is ``> iou_threshold`` (any real threshold, as torchvision).  For
+  ``iou_threshold >= 0`` a box with a NaN/Inf coordinate or a non-positive
+  width/height never suppresses and is never suppressed; below 0 every pair
+  whose IoU is not NaN suppresses, even disjoint boxes (IoU 0).
 
 By default everything is computed in float64.  ``dtype=np.float32`` evaluates
 the *same* expression with every intermediate rounded to float32 (numpy scalar
@@ -161,8 +163,17 @@ def nms_order(scores) -> list[int]:
 
 def _check_threshold(iou_threshold):
     thr = float(iou_threshold)
-    assert 0.0 <= thr <= 1.0, thr
+    assert thr == thr, thr  # any real number; NaN is rejected by foveal
     return thr
+
+
+def _takes_part(b, thr, dtype):
+    """Boxes that can suppress or be suppressed. For ``thr >= 0`` an invalid box
+    (:func:`valid_boxes`) has IoU 0 or NaN with every box, so leaving it out
+    changes nothing; below 0 an IoU of 0 suppresses, so every box takes part."""
+    if thr >= 0:
+        return valid_boxes(b, dtype)
+    return np.ones(b.shape[0], dtype=bool)
 
 
 def nms_ref(boxes, scores, iou_threshold, dtype=np.float64) -> np.ndarray:
@@ -170,14 +181,16 @@ def nms_ref(boxes, scores, iou_threshold, dtype=np.float64) -> np.ndarray:
 
     Loop over candidates in :func:`nms_order`; a candidate that is not yet
     suppressed is kept and suppresses every later candidate whose IoU with it
-    (computed in ``dtype``) is ``> iou_threshold`` (compared in float64), as
-    long as both boxes are valid (:func:`valid_boxes`).
+    (computed in ``dtype``) is ``> iou_threshold`` (compared in float64). For
+    ``iou_threshold >= 0`` only valid boxes (:func:`valid_boxes`) take part,
+    which gives the same result; below 0 every box does (a NaN IoU still never
+    suppresses).
     """
     b = np.asarray(boxes).astype(dtype).reshape(-1, 4)
     s = np.asarray(scores)
     assert s.shape == (b.shape[0],), (s.shape, b.shape)
     thr = _check_threshold(iou_threshold)
-    valid = valid_boxes(b, dtype)
+    valid = _takes_part(b, thr, dtype)
     order = np.asarray(nms_order(s), dtype=np.int64)
     suppressed = np.zeros(b.shape[0], dtype=bool)
     keep = []
@@ -202,7 +215,7 @@ def nms_ref_scalar(boxes, scores, iou_threshold, dtype=np.float64) -> np.ndarray
     b = np.asarray(boxes).astype(dtype).reshape(-1, 4)
     thr = _check_threshold(iou_threshold)
     order = nms_order(scores)
-    valid = valid_boxes(b, dtype)
+    valid = _takes_part(b, thr, dtype)
     keep = []
     for i in order:
         if any(

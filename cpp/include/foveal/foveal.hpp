@@ -11,6 +11,8 @@
 #include "foveal/ops/box_iou.hpp"
 #include "foveal/ops/box_iou_variants.hpp"
 #include "foveal/ops/nms.hpp"
+#include "foveal/ops/roi_align.hpp"
+#include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/tv.hpp"
 #include "foveal/ops/bilateral.hpp"
 #include "foveal/ops/pool.hpp"

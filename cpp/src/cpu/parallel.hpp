@@ -37,6 +37,24 @@ void parallel_for(std::int64_t begin, std::int64_t end, int num_threads, std::in
   for (std::int64_t i = begin; i < end; ++i) f(i);
 }
 
+/// As parallel_for, but iterations are handed out one at a time (schedule(dynamic)): for
+/// iterations of uneven cost, and so that a thread preempted on a busy machine does not hold the
+/// others up at the barrier.
+template <typename F>
+void parallel_for_dynamic(std::int64_t begin, std::int64_t end, int num_threads, std::int64_t min_parallel, F&& f) {
+#if FOVEAL_WITH_OPENMP
+  const int nt = max_threads(num_threads);
+  if (nt > 1 && end - begin >= min_parallel) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (std::int64_t i = begin; i < end; ++i) f(i);
+    return;
+  }
+#else
+  (void)num_threads;
+  (void)min_parallel;
+#endif
+  for (std::int64_t i = begin; i < end; ++i) f(i);
+}
 /// While alive, lets the OpenMP runtime size teams by the machine's load (omp_set_dynamic), unless
 /// the caller asked for a thread count. For ops that run hundreds of short parallel loops in a row:
 /// on an oversubscribed machine a descheduled team member stalls every loop's barrier.

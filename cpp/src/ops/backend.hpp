@@ -7,6 +7,8 @@
 #include "foveal/config.hpp"
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
+#include "foveal/ops/roi_align.hpp"
+#include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/pool.hpp"
 #include "foveal/math/bilateral.hpp"
 
@@ -27,6 +29,14 @@ namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+               const ExecContext& ctx);
+void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                        const RoiAlignParams& params, const ExecContext& ctx);
+void roi_pool(ConstTensorView input, ConstTensorView rois, TensorView out, TensorView argmax,
+              const RoiPoolParams& params, const ExecContext& ctx);
+void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstTensorView argmax,
+                       TensorView grad_input, const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
 void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
@@ -44,6 +54,14 @@ namespace cuda {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+               const ExecContext& ctx);
+void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                        const RoiAlignParams& params, const ExecContext& ctx);
+void roi_pool(ConstTensorView input, ConstTensorView rois, TensorView out, TensorView argmax,
+              const RoiPoolParams& params, const ExecContext& ctx);
+void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstTensorView argmax,
+                       TensorView grad_input, const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
 void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,

@@ -18,8 +18,9 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
                      " (the number of boxes), got ", scores.shape().str());
   FOVEAL_CHECK_VALUE(keep.ndim() == 1 && keep.size(0) >= n, op, ": keep must be 1-D with at least ", n,
                      " elements, got ", keep.shape().str());
-  FOVEAL_CHECK_VALUE(iou_threshold >= 0.0 && iou_threshold <= 1.0, op,
-                     ": iou_threshold must be in [0, 1], got ", iou_threshold);
+  // Any real threshold, as torchvision: below 0 every pair with a non-NaN IoU suppresses, from 1
+  // up nothing does. NaN would silently suppress nothing.
+  FOVEAL_CHECK_VALUE(iou_threshold == iou_threshold, op, ": iou_threshold must not be NaN, got nan");
   FOVEAL_CHECK_VALUE(n <= std::int64_t(INT32_MAX), op, ": at most 2147483647 boxes are supported, got ", n);
   check::same_device(op, {b, s, k});
   check::box_float_dtype(op, b);

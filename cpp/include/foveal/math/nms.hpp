@@ -62,10 +62,11 @@ inline T nms_threshold(double t) {
 }
 
 /// Bound on |centre_a - centre_b| along one axis for any pair with IoU > t, given the extent
-/// `len_a` of box a on that axis and `len_max`, the largest extent of any box. From
-/// inter > t * union >= t * area_b, the overlap along the axis exceeds t * len_b, and it equals
-/// (len_a + len_b) / 2 - |dc| when neither box contains the other; maximise over len_b.
-/// Used by the CPU grid NMS to bound its neighbour search (callers add rounding slack).
+/// `len_a` of box a on that axis and `len_max`, the largest extent of any box it is compared
+/// with. From inter > t * union >= t * area_b, the overlap along the axis exceeds t * len_b, and
+/// it equals (len_a + len_b) / 2 - |dc| when neither box contains the other; maximise over len_b.
+/// For 0 <= t < 1 (t >= 1: no pair qualifies, the result is 0). Used by the CPU grid NMS to bound
+/// its neighbour search (callers add rounding slack).
 inline double nms_centre_bound(double len_a, double len_max, double t) {
   double cap = len_max;
   if (t > 0 && len_a / t < cap) cap = len_a / t;  // overlap > t * len_b needs len_b < len_a / t
@@ -73,7 +74,17 @@ inline double nms_centre_bound(double len_a, double len_max, double t) {
   // 0.5 * a + 0.5 * b: no overflow near the largest double.
   auto f = [&](double len_b) { return 0.5 * len_a + 0.5 * len_b - t * (len_b > len_a ? len_b : len_a); };
   const double at_a = f(len_a), at_cap = f(cap);
-  return at_a > at_cap ? at_a : at_cap;
+  const double bound = at_a > at_cap ? at_a : at_cap;
+  return bound > 0 ? bound : 0;
+}
+
+/// Whether a box of extent `len_a` on one axis can have IoU > t (t >= 0) with a box whose extent
+/// on that axis lies in [lo, hi]. The overlap along the axis exceeds t * len_a and t * len_b (as
+/// inter > t * union >= t * max(area_a, area_b)) and is at most min(len_a, len_b), so
+/// t * len_a < len_b < len_a / t. Used by the CPU NMS to skip whole size levels (callers widen
+/// [lo, hi] for rounding).
+inline bool nms_extent_can_match(double len_a, double lo, double hi, double t) {
+  return hi > t * len_a && t * lo < len_a;
 }
 
 }  // namespace foveal::math

@@ -1,0 +1,85 @@
+"""``roi_align_fpn`` and ``roi_pool_fpn`` (BENCHMARKS.md): foveal.ops against torchvision.ops on
+the CPU (and CUDA when available). foveal must be allclose to torchvision's RoIAlign and equal
+to its RoIPool before it is timed.
+
+Inputs, from ``numpy.random.default_rng(0)`` in this order: the features (2, 256, 200, 304)
+standard normal float32; then for image 0 and image 1 in turn, 1000 RoI widths w and heights h
+uniform in [16, 400), then u_x and u_y uniform in [0, 1): x1 = u_x (1216 - w), y1 = u_y (800 - h),
+x2 = x1 + w, y2 = y1 + h; rows [batch, x1, y1, x2, y2] float32, image 0's first.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+from _harness import Impl, Workload, allclose, cases, run_case
+
+N_IMAGES, ROIS_PER_IMAGE, IMG_H, IMG_W = 2, 1000, 800, 1216
+
+
+@functools.lru_cache(maxsize=1)
+def _fpn_inputs():
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((N_IMAGES, 256, 200, 304), dtype=np.float32)
+    rows = []
+    for b in range(N_IMAGES):
+        w = rng.uniform(16, 400, ROIS_PER_IMAGE)
+        h = rng.uniform(16, 400, ROIS_PER_IMAGE)
+        x1 = rng.uniform(0, 1, ROIS_PER_IMAGE) * (IMG_W - w)
+        y1 = rng.uniform(0, 1, ROIS_PER_IMAGE) * (IMG_H - h)
+        rows.append(np.stack([np.full(ROIS_PER_IMAGE, b), x1, y1, x1 + w, y1 + h], 1))
+    return features, np.concatenate(rows).astype(np.float32)
+
+
+def _fops():
+    import foveal.ops
+
+    return foveal.ops
+
+
+def _tv():
+    import torchvision.ops
+
+    return torchvision.ops
+
+
+ROIS = N_IMAGES * ROIS_PER_IMAGE
+INPUTS = "features (2,256,200,304) N(0,1) float32; 1000 rois per image in an 800x1216 image, w,h U(16,400), " \
+         "x1 = u(1216-w), y1 = u(800-h) (rng(0), order in bench_roi.py)"
+
+WORKLOADS = [
+    Workload(
+        name="roi_align_fpn",
+        definition=f"{INPUTS}; roi_align spatial_scale 0.25, output 7x7, sampling_ratio 2, aligned=True",
+        inputs=_fpn_inputs,
+        impls=[
+            Impl("foveal", lambda x, r: _fops().roi_align(x, r, 7, 0.25, 2, True)),
+            Impl("torchvision", lambda x, r: _tv().roi_align(x, r, 7, 0.25, 2, True), lib="torch"),
+        ],
+        reference="torchvision",
+        check=allclose(rtol=1e-5, atol=1e-5),
+        items=ROIS * 256 * 49,
+        unit="outputs/s",
+        extra={"spatial_scale": 0.25, "output_size": 7, "sampling_ratio": 2, "aligned": True},
+    ),
+    Workload(
+        name="roi_pool_fpn",
+        definition=f"{INPUTS}; roi_pool spatial_scale 0.25, output 7x7",
+        inputs=_fpn_inputs,
+        impls=[
+            Impl("foveal", lambda x, r: _fops().roi_pool(x, r, 7, 0.25)),
+            Impl("torchvision", lambda x, r: _tv().roi_pool(x, r, 7, 0.25), lib="torch"),
+        ],
+        reference="torchvision",
+        check=allclose(rtol=0, atol=0),
+        items=ROIS * 256 * 49,
+        unit="outputs/s",
+        extra={"spatial_scale": 0.25, "output_size": 7},
+    ),
+]
+
+
+@pytest.mark.parametrize(("workload", "impl", "device"), cases(WORKLOADS))
+def bench_roi(benchmark, workload, impl, device):
+    run_case(benchmark, workload, impl, device)

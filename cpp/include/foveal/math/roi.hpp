@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+// RoI geometry of RoIAlign and RoIPool, as torchvision defines it. A RoI row is
+// [batch_index, x1, y1, x2, y2] in input-image coordinates; `spatial_scale` maps them onto the map.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "foveal/math/bilinear.hpp"
+#include "foveal/math/hd.hpp"
+
+namespace foveal::math {
+
+// Sampling grids are capped per axis so that the grid stays an integer; samples outside the map
+// are skipped (roi_align_sample_range), so a capped, huge RoI costs O(map), not O(grid).
+constexpr std::int64_t kRoiAlignMaxGrid = std::int64_t(1) << 40;
+
+/// Bin layout of one RoI in RoIAlign.
+template <typename T>
+struct RoiAlignBins {
+  T start_h, start_w;    // top-left corner on the map
+  T bin_h, bin_w;        // bin extent
+  std::int64_t grid_h, grid_w;  // samples per bin along each axis (>= 0)
+  T count;               // divisor of the average: max(grid_h * grid_w, 1)
+};
+
+template <typename T>
+FOVEAL_HD_INLINE std::int64_t roi_align_grid(int sampling_ratio, T extent, std::int64_t pooled) {
+  if (sampling_ratio > 0) return sampling_ratio;
+  const T g = std::ceil(extent / static_cast<T>(pooled));
+  if (!(g > T(0))) return 0;  // empty (or negative, aligned) RoI: no samples
+  return g < T(kRoiAlignMaxGrid) ? static_cast<std::int64_t>(g) : kRoiAlignMaxGrid;
+}
+
+/// torchvision's arithmetic, in the same order and type T (the geometry is not rounded:
+/// "this implementation detail is critical"). Unaligned RoIs are at least 1x1.
+template <typename T>
+FOVEAL_HD_INLINE RoiAlignBins<T> roi_align_bins(const T* roi, T spatial_scale, std::int64_t pooled_h,
+                                                std::int64_t pooled_w, int sampling_ratio, bool aligned) {
+  RoiAlignBins<T> b;
+  const T offset = aligned ? T(0.5) : T(0);
+  b.start_w = roi[1] * spatial_scale - offset;
+  b.start_h = roi[2] * spatial_scale - offset;
+  const T end_w = roi[3] * spatial_scale - offset;
+  const T end_h = roi[4] * spatial_scale - offset;
+  T roi_w = end_w - b.start_w;
+  T roi_h = end_h - b.start_h;
+  if (!aligned) {
+    roi_w = roi_w < T(1) ? T(1) : roi_w;
+    roi_h = roi_h < T(1) ? T(1) : roi_h;
+  }
+  b.bin_h = roi_h / static_cast<T>(pooled_h);
+  b.bin_w = roi_w / static_cast<T>(pooled_w);
+  b.grid_h = roi_align_grid(sampling_ratio, roi_h, pooled_h);
+  b.grid_w = roi_align_grid(sampling_ratio, roi_w, pooled_w);
+  const T n = static_cast<T>(b.grid_h) * static_cast<T>(b.grid_w);
+  b.count = n > T(1) ? n : T(1);
+  return b;
+}
+
+/// Coordinate of sample `i` of bin `p` along one axis. (i + 0.5f) is a float sum, as in torchvision.
+template <typename T>
+FOVEAL_HD_INLINE T roi_align_sample(T start, T bin, std::int64_t p, std::int64_t i, std::int64_t grid) {
+  return start + static_cast<T>(p) * bin + static_cast<T>(static_cast<float>(i) + 0.5f) * bin / static_cast<T>(grid);
+}
+
+/// Half-open range [i0, i1) of sample indices of bin `p` that may lie in [-1, size]; the exact
+/// test stays with bilinear_axis, this only narrows a huge grid (one sample of slack each side).
+template <typename T>
+FOVEAL_HD_INLINE void roi_align_sample_range(T start, T bin, std::int64_t p, std::int64_t grid, std::int64_t size,
+                                             std::int64_t& i0, std::int64_t& i1) {
+  i0 = 0;
+  i1 = grid;
+  if (grid <= 64 || !(bin > T(0))) return;
+  // y(i) = base + (i + 0.5) * step is increasing in i; solve base + (i + 0.5) * step in [-1, size].
+  const double step = static_cast<double>(bin) / static_cast<double>(grid);
+  const double base = static_cast<double>(start) + static_cast<double>(p) * static_cast<double>(bin);
+  const double lo = std::floor((-1.0 - base) / step - 0.5) - 1.0;
+  const double hi = std::ceil((static_cast<double>(size) - base) / step - 0.5) + 2.0;
+  if (lo > 0.0) i0 = lo < static_cast<double>(grid) ? static_cast<std::int64_t>(lo) : grid;
+  if (hi < static_cast<double>(grid)) i1 = hi > 0.0 ? static_cast<std::int64_t>(hi) : 0;
+  if (i1 < i0) i1 = i0;
+}
+
+/// RoIPool corner: round half away from zero of coordinate * scale, as torchvision's `round`;
+/// clamped far outside any map so that the integer stays defined for huge RoIs.
+template <typename T>
+FOVEAL_HD_INLINE std::int64_t roi_pool_corner(T v, T spatial_scale) {
+  const T r = std::round(v * spatial_scale);
+  const T cap = T(std::int64_t(1) << 40);
+  return static_cast<std::int64_t>(r < -cap ? -cap : (r > cap ? cap : r));
+}
+
+FOVEAL_HD_INLINE std::int64_t clamp_index(std::int64_t v, std::int64_t size) {
+  return v < 0 ? 0 : (v > size ? size : v);
+}
+
+/// Half-open pixel range [lo, hi) of a RoIPool bin along one axis (empty when hi <= lo).
+struct PoolSpan {
+  std::int64_t lo, hi;
+};
+
+/// Range of bin `p` of `pooled` along one axis, for RoI corners `c0`, `c1` (x1, x2 or y1, y2) on an
+/// axis of `size` pixels. Bins are separable: a bin's rows depend on its row only.
+/// `seed_bins` false: torchvision's bins (inclusive RoI corners, extent R = c1 - c0 + 1 at least
+/// 1; bin p covers [floor(p * R / P), ceil((p + 1) * R / P)) of it, so neighbours may overlap).
+/// true: the seed's bins (oracle R1): floor(R / P) pixels per bin, the remainder in the last.
+template <typename T>
+FOVEAL_HD_INLINE PoolSpan roi_pool_span(T c0, T c1, T spatial_scale, std::int64_t pooled, std::int64_t p,
+                                        std::int64_t size, bool seed_bins) {
+  const std::int64_t s = roi_pool_corner(c0, spatial_scale);
+  const std::int64_t e = roi_pool_corner(c1, spatial_scale);
+  const std::int64_t r = e - s + 1 > 1 ? e - s + 1 : 1;
+  std::int64_t lo, hi;
+  if (seed_bins) {
+    const std::int64_t q = r / pooled;
+    lo = p * q;
+    hi = p == pooled - 1 ? r : (p + 1) * q;
+  } else {
+    const T bin = static_cast<T>(r) / static_cast<T>(pooled);
+    lo = static_cast<std::int64_t>(std::floor(static_cast<T>(p) * bin));
+    hi = static_cast<std::int64_t>(std::ceil(static_cast<T>(p + 1) * bin));
+  }
+  return {clamp_index(lo + s, size), clamp_index(hi + s, size)};
+}
+
+}  // namespace foveal::math

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-RoI tables shared by the RoIAlign / RoIPool CPU kernels.
+//
+// Why the kernels loop channel-outer, RoI-inner: the FPN workload has ~1000 overlapping RoIs per
+// image and maps far larger than the caches, so RoI-outer loops re-fetch the same map lines from
+// memory for every RoI. Visiting every RoI of an image while one channel plane sits in L2 reads
+// each plane once. The per-RoI geometry is therefore computed once, up front, in compact
+// separable tables (one list of taps per bin row and per bin column), which are small enough to
+// stay in cache and are expanded to 2-D samples on the fly (w1 = wy_lo * wx_lo ..., the same
+// products torchvision precomputes, so results are bit-identical).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cpu/parallel.hpp"
+
+namespace foveal::cpu {
+
+/// Indices of the RoIs of each image, in RoI order: rois_of(b) = [first(b), first(b + 1)).
+struct RoisByImage {
+  std::vector<std::int64_t> order, first;
+
+  template <typename T>
+  RoisByImage(const T* rois, std::int64_t k_n, std::int64_t n_n)
+      : order(static_cast<std::size_t>(k_n)), first(static_cast<std::size_t>(n_n + 1), 0) {
+    for (std::int64_t k = 0; k < k_n; ++k) ++first[static_cast<std::int64_t>(rois[5 * k]) + 1];
+    for (std::int64_t b = 0; b < n_n; ++b) first[b + 1] += first[b];
+    std::vector<std::int64_t> next(first.begin(), first.end() - 1);
+    for (std::int64_t k = 0; k < k_n; ++k) order[next[static_cast<std::int64_t>(rois[5 * k])]++] = k;
+  }
+};
+
+/// Work split of the forward kernels: (image, channel, chunk of that image's RoIs) triples, with
+/// enough chunks that every thread gets work even when N * C is small.
+struct ForwardSplit {
+  std::int64_t chunks;
+  ForwardSplit(std::int64_t n_n, std::int64_t c_n, std::int64_t k_n, int num_threads) {
+    const std::int64_t planes = n_n * c_n > 0 ? n_n * c_n : 1;
+    const std::int64_t want = 4 * static_cast<std::int64_t>(max_threads(num_threads));
+    chunks = planes >= want ? 1 : (want + planes - 1) / planes;
+    if (chunks > k_n) chunks = k_n > 0 ? k_n : 1;
+  }
+};
+
+}  // namespace foveal::cpu

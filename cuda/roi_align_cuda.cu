@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+// RoIAlign on the GPU: one thread per output element (forward) and per grad_output element
+// (backward, atomics into grad_input), from the same math::roi_align_bins / bilinear_axis as the
+// CPU. 16-bit maps are read and written in their type and computed in float32.
+#include "foveal/math/roi.hpp"
+#include "ops/backend.hpp"
+#include "roi_common.cuh"
+
+namespace foveal::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+struct Dims {
+  std::int64_t n, c, h, w, ph, pw, total;
+};
+
+template <typename S, typename A>
+__global__ void roi_align_kernel(const S* __restrict__ input, const A* __restrict__ rois, S* __restrict__ out,
+                                 Dims d, A scale, int sampling_ratio, bool aligned) {
+  for (std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < d.total;
+       idx += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t pw = idx % d.pw, ph = (idx / d.pw) % d.ph, c = (idx / d.pw / d.ph) % d.c;
+    const std::int64_t k = idx / d.pw / d.ph / d.c;
+    const A* roi = rois + 5 * k;
+    const std::int64_t b = roi::batch_index(roi[0], d.n);
+    A acc = A(0), count = A(1);
+    if (b >= 0) {
+      const auto bins = math::roi_align_bins(roi, scale, d.ph, d.pw, sampling_ratio, aligned);
+      count = bins.count;
+      const S* v = input + (b * d.c + c) * d.h * d.w;
+      std::int64_t y0, y1, x0, x1;
+      math::roi_align_sample_range(bins.start_h, bins.bin_h, ph, bins.grid_h, d.h, y0, y1);
+      math::roi_align_sample_range(bins.start_w, bins.bin_w, pw, bins.grid_w, d.w, x0, x1);
+      for (std::int64_t iy = y0; iy < y1; ++iy) {
+        math::AxisTap<A> ty;
+        if (!math::bilinear_axis(math::roi_align_sample(bins.start_h, bins.bin_h, ph, iy, bins.grid_h), d.h, ty))
+          continue;
+        for (std::int64_t ix = x0; ix < x1; ++ix) {
+          math::AxisTap<A> tx;
+          if (!math::bilinear_axis(math::roi_align_sample(bins.start_w, bins.bin_w, pw, ix, bins.grid_w), d.w, tx))
+            continue;
+          A w1, w2, w3, w4;
+          math::bilinear_weights(ty, tx, w1, w2, w3, w4);
+          acc += w1 * roi::load(v + ty.lo * d.w + tx.lo) + w2 * roi::load(v + ty.lo * d.w + tx.hi) +
+                 w3 * roi::load(v + ty.hi * d.w + tx.lo) + w4 * roi::load(v + ty.hi * d.w + tx.hi);
+        }
+      }
+    }
+    roi::store(out + idx, acc / count);
+  }
+}
+
+template <typename S, typename A, typename G>
+__global__ void roi_align_backward_kernel(const S* __restrict__ grad_out, const A* __restrict__ rois,
+                                          G* __restrict__ grad_in, Dims d, A scale, int sampling_ratio,
+                                          bool aligned) {
+  for (std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < d.total;
+       idx += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t pw = idx % d.pw, ph = (idx / d.pw) % d.ph, c = (idx / d.pw / d.ph) % d.c;
+    const std::int64_t k = idx / d.pw / d.ph / d.c;
+    const A* roi = rois + 5 * k;
+    const std::int64_t b = roi::batch_index(roi[0], d.n);
+    if (b < 0) continue;
+    const auto bins = math::roi_align_bins(roi, scale, d.ph, d.pw, sampling_ratio, aligned);
+    const A g = roi::load(grad_out + idx);
+    G* gi = grad_in + (b * d.c + c) * d.h * d.w;
+    std::int64_t y0, y1, x0, x1;
+    math::roi_align_sample_range(bins.start_h, bins.bin_h, ph, bins.grid_h, d.h, y0, y1);
+    math::roi_align_sample_range(bins.start_w, bins.bin_w, pw, bins.grid_w, d.w, x0, x1);
+    for (std::int64_t iy = y0; iy < y1; ++iy) {
+      math::AxisTap<A> ty;
+      if (!math::bilinear_axis(math::roi_align_sample(bins.start_h, bins.bin_h, ph, iy, bins.grid_h), d.h, ty))
+        continue;
+      for (std::int64_t ix = x0; ix < x1; ++ix) {
+        math::AxisTap<A> tx;
+        if (!math::bilinear_axis(math::roi_align_sample(bins.start_w, bins.bin_w, pw, ix, bins.grid_w), d.w, tx))
+          continue;
+        A w1, w2, w3, w4;
+        math::bilinear_weights(ty, tx, w1, w2, w3, w4);
+        atomicAdd(gi + ty.lo * d.w + tx.lo, static_cast<G>(g * w1 / bins.count));
+        atomicAdd(gi + ty.lo * d.w + tx.hi, static_cast<G>(g * w2 / bins.count));
+        atomicAdd(gi + ty.hi * d.w + tx.lo, static_cast<G>(g * w3 / bins.count));
+        atomicAdd(gi + ty.hi * d.w + tx.hi, static_cast<G>(g * w4 / bins.count));
+      }
+    }
+  }
+}
+
+template <typename S, typename A>
+void forward(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& p, cudaStream_t st) {
+  const Dims d{input.size(0), input.size(1), input.size(2), input.size(3), out.size(2), out.size(3), out.numel()};
+  roi_align_kernel<S, A><<<blocks_for(d.total, kThreads), kThreads, 0, st>>>(
+      static_cast<const S*>(input.data()), static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), d,
+      static_cast<A>(p.spatial_scale), p.sampling_ratio, p.aligned);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename S, typename A>
+void backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input, const RoiAlignParams& p,
+              cudaStream_t st) {
+  const Dims d{grad_input.size(0), grad_input.size(1), grad_input.size(2), grad_input.size(3),
+               grad_output.size(2), grad_output.size(3), grad_output.numel()};
+  roi::GradBuffer<S> buf(static_cast<S*>(grad_input.data()), grad_input.numel(), st);
+  if (d.total > 0) {
+    roi_align_backward_kernel<S, A><<<blocks_for(d.total, kThreads), kThreads, 0, st>>>(
+        static_cast<const S*>(grad_output.data()), static_cast<const A*>(rois.data()), buf.get(), d,
+        static_cast<A>(p.spatial_scale), p.sampling_ratio, p.aligned);
+    FOVEAL_CUDA_CHECK(cudaGetLastError());
+  }
+  buf.finish();
+}
+
+}  // namespace
+
+void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+               const ExecContext& ctx) {
+  DeviceGuard guard(input.device().index);
+  const cudaStream_t st = stream_of(ctx);
+  switch (input.dtype()) {
+    case DType::Float16: return forward<__half, float>(input, rois, out, params, st);
+    case DType::BFloat16: return forward<__nv_bfloat16, float>(input, rois, out, params, st);
+    case DType::Float32: return forward<float, float>(input, rois, out, params, st);
+    default: return forward<double, double>(input, rois, out, params, st);
+  }
+}
+
+void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                        const RoiAlignParams& params, const ExecContext& ctx) {
+  DeviceGuard guard(grad_input.device().index);
+  const cudaStream_t st = stream_of(ctx);
+  switch (grad_input.dtype()) {
+    case DType::Float16: return backward<__half, float>(grad_output, rois, grad_input, params, st);
+    case DType::BFloat16: return backward<__nv_bfloat16, float>(grad_output, rois, grad_input, params, st);
+    case DType::Float32: return backward<float, float>(grad_output, rois, grad_input, params, st);
+    default: return backward<double, double>(grad_output, rois, grad_input, params, st);
+  }
+}
+
+}  // namespace foveal::cuda

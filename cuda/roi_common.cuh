@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// Element access shared by the RoI kernels: storage types (float16 and bfloat16 computed in
+// float32), and the gradient accumulators (atomics on float/double; 16-bit gradients are summed
+// in a float32 workspace and converted once, so no precision is lost to 16-bit atomics).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "common.cuh"
+
+namespace foveal::cuda::roi {
+
+__device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
+__device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ float load(const float* p) { return *p; }
+__device__ __forceinline__ double load(const double* p) { return *p; }
+
+__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(double* p, double v) { *p = v; }
+
+/// Gradient accumulator type of storage type S: float for the 16-bit types, S otherwise.
+template <typename S> struct Grad { using type = S; };
+template <> struct Grad<__half> { using type = float; };
+template <> struct Grad<__nv_bfloat16> { using type = float; };
+
+template <typename S>
+__global__ void convert_kernel(const float* __restrict__ src, S* __restrict__ dst, std::int64_t n) {
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x)
+    store(dst + i, src[i]);
+}
+
+/// Zeroed gradient buffer of `n` elements for `grad_input` of storage type S: `grad_input`
+/// itself, or a float32 workspace for 16-bit types (finish() converts it into `grad_input`).
+template <typename S>
+class GradBuffer {
+ public:
+  using G = typename Grad<S>::type;
+  GradBuffer(S* grad_input, std::int64_t n, cudaStream_t st)
+      : dst_(grad_input), n_(n), st_(st), ws_(kHalf ? static_cast<std::size_t>(n) : 0, st) {
+    FOVEAL_CUDA_CHECK(cudaMemsetAsync(get(), 0, sizeof(G) * static_cast<std::size_t>(n), st));
+  }
+  G* get() const {
+    if constexpr (kHalf) return ws_.get();
+    else return dst_;
+  }
+  void finish() {
+    if constexpr (kHalf) {
+      convert_kernel<S><<<blocks_for(n_, 256), 256, 0, st_>>>(ws_.get(), dst_, n_);
+      FOVEAL_CUDA_CHECK(cudaGetLastError());
+    }
+  }
+
+ private:
+  static constexpr bool kHalf = !std::is_same_v<G, S>;
+  S* dst_;
+  std::int64_t n_;
+  cudaStream_t st_;
+  Workspace<float> ws_;
+};
+
+/// Batch index of a RoI row, or -1 when it is not an integer in [0, n): CUDA kernels do not
+/// validate RoI values on the host, so a bad row yields zeros instead of an out-of-bounds read.
+template <typename A>
+__device__ __forceinline__ std::int64_t batch_index(A b, std::int64_t n) {
+  if (!(b >= A(0) && b < A(n))) return -1;
+  const auto i = static_cast<std::int64_t>(b);
+  return static_cast<A>(i) == b ? i : -1;
+}
+
+}  // namespace foveal::cuda::roi
