@@ -421,10 +421,14 @@ def bilateral_filter(
     Notes
     -----
     The colour distance d is OpenCV's: the sum of absolute channel differences. OpenCV's tables
-    are reproduced: uint8 weights per integer distance (results equal cv2's except, rarely, by
-    1 where a float rounding tie differs); float32, 4096 bins per channel over C * (max - min) of
-    the image, linearly interpolated (results within 1e-5 of cv2's, relative to the image range).
-    As OpenCV, sigmas <= 1e-6 and float images with max - min < FLT_EPSILON return a copy.
+    are reproduced: uint8 weights per integer distance, results rounded to nearest (equal to
+    cv2's except, on about 1 value in 10^5 or fewer, by 1 where cv2's fused multiply-adds round a
+    tie the other way; cv2 5.0's special path for grayscale windows of radius 1 and 2 truncates
+    instead of rounding, so there foveal is often 1 above it); float32, 4096 bins per channel
+    over C * (max - min) of the image, linearly interpolated (within 1e-5 of cv2's for images in
+    [0, 1]). ``exact=True`` is within 1e-6 of the float64 definition. As OpenCV, sigmas <= 1e-6
+    and float images with max - min < FLT_EPSILON return a copy; unlike OpenCV, NaN and infinite
+    values and negative sigmas are refused.
 
     Examples
     --------

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Bilateral filter on the CPU. The image is first copied into a padded, planar (channel-major)
 // buffer in the compute type, so that the border is resolved once and every tap of the window
-// is a plain row offset. Rows are split into tasks over threads; within a row, each tap adds its
-// weights to per-column accumulators in a loop over the columns, which vectorises (one
-// variant per ISA, cpu/simd.hpp).
+// is a plain offset. Rows are split into tasks over threads. Within a row, 1- and 3-channel table
+// filters keep the sums of a block of columns in registers across all taps (row_blocked); the
+// exact filter and other channel counts add each tap to per-column sums in a loop over the row
+// (row_kind). Both loops vectorise over columns (one variant per ISA, cpu/simd.hpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -24,7 +25,7 @@ using i64 = std::int64_t;
 
 template <typename T>
 struct Job {
-  const T* pad;  // C planes of (H + 2r) x (W + 2r)
+  const T* pad;  // C planes of (H + 2r) x (w + 2r)
   i64 plane, wp, w, c, r;  // w: columns computed per row (a multiple of kBlock)
   const i64* off;  // tap offsets in the padded plane
   const T* sp;     // spatial weights
