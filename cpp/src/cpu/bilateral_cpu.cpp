@@ -6,6 +6,7 @@
 // exact filter and other channel counts add each tap to per-column sums in a loop over the row
 // (row_kind). Both loops vectorise over columns (one variant per ISA, cpu/simd.hpp).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -273,9 +274,7 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
   const S* src = image.data_as<S>();
   S* dst = out.data_as<S>();
   const int nt = ctx.num_threads;
-  // One static split of the rows: on a loaded machine a descheduled team member stalls the whole
-  // call, so let the runtime size the team by the load (unless the caller fixed it).
-  DynamicTeams teams(nt);
+  DynamicTeams teams(nt);  // on a loaded machine, fewer threads than cores (see the row loop)
 
   // Padded planar copy; the border maps are computed once per axis.
   std::unique_ptr<T[]> pad(new T[static_cast<std::size_t>(C * P)]);  // every element is written below
@@ -291,7 +290,10 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
         continue;
       }
       const S* s = src + y * W * C + ch;
-      for (i64 x = 0; x < wp; ++x) row[x] = xmap[x] < 0 ? pv : static_cast<T>(s[xmap[x] * C]);
+      for (i64 x = 0; x < r; ++x) row[x] = xmap[x] < 0 ? pv : static_cast<T>(s[xmap[x] * C]);
+#pragma omp simd
+      for (i64 x = 0; x < W; ++x) row[r + x] = static_cast<T>(s[x * C]);
+      for (i64 x = r + W; x < wp; ++x) row[x] = xmap[x] < 0 ? pv : static_cast<T>(s[xmap[x] * C]);
     }
   });
 
@@ -311,15 +313,20 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
   const auto kern = row_kernel_for(jb);
   const auto fin = finish_kernel<T>();
 
-  // ~16 rows per task keeps tasks long enough while balancing 2..64 threads.
-  const i64 per = std::max<i64>(1, std::min<i64>(16, (H + 63) / 64));
+  // Workers take chunks of rows from a shared counter (a static split of the rows would make a
+  // descheduled thread on a loaded machine stall the whole call). ~256 chunks for big images.
+  const i64 per = std::max<i64>(1, std::min<i64>(16, H / 256));
   const i64 tasks = (H + per - 1) / per;
-  parallel_for(0, tasks, nt, 2, [&](i64 t) {
+  const i64 workers = std::min<i64>(tasks, max_threads(nt));
+  std::atomic<i64> next{0};
+  parallel_for(0, workers, nt, 2, [&](i64) {
     std::unique_ptr<T[]> acc(new T[static_cast<std::size_t>((C + 1) * WB)]);
-    for (i64 y = t * per; y < std::min(H, (t + 1) * per); ++y) {
-      kern(&jb, y, acc.get());
-      fin(&jb, y, acc.get());
-    }
+    for (i64 t = next.fetch_add(1, std::memory_order_relaxed); t < tasks;
+         t = next.fetch_add(1, std::memory_order_relaxed))
+      for (i64 y = t * per; y < std::min(H, (t + 1) * per); ++y) {
+        kern(&jb, y, acc.get());
+        fin(&jb, y, acc.get());
+      }
   });
 }
 
