@@ -272,7 +272,7 @@ def denoise_bilateral(
         numpy, or cupy / torch / jax (CPU or CUDA). Integer images are rescaled as
         ``img_as_float`` does. Values must be finite.
     win_size : int or None, optional
-        Window size, >= 1; default ``max(5, 2 * ceil(3 * sigma_spatial) + 1)``. As skimage, the
+        Window size, 1 to 1025; default ``max(5, 2 * ceil(3 * sigma_spatial) + 1)``. As skimage, the
         window spans ``(win_size - 1) // 2`` pixels each way (an even size acts as the odd size
         below it); must be odd when ``bins=None``.
     sigma_color : float or None, optional
@@ -344,10 +344,12 @@ def denoise_bilateral(
     ss = _sigma(op, "sigma_spatial", sigma_spatial)
     if win_size is None:
         ws = max(5, 2 * int(math.ceil(3 * ss)) + 1)
+        if ws > 1025:
+            raise FovealValueError(f"{op}: sigma_spatial must be <= 170 when win_size is None (window {ws} > 1025), got {ss}")
     else:
         ws = _int_arg(op, "win_size", win_size, 1)
-        if ws > 4097:
-            raise FovealValueError(f"{op}: win_size must be <= 4097, got {ws}")
+        if ws > 1025:
+            raise FovealValueError(f"{op}: win_size must be <= 1025, got {ws}")
     exact = bins is None
     nb = 0 if exact else _int_arg(op, "bins", bins, 1)
     if exact and ws % 2 == 0:
@@ -400,8 +402,8 @@ def bilateral_filter(
         (H, W), (H, W, 1) or (H, W, 3) image (channels last), uint8 or float32: numpy, or cupy /
         torch / jax (CPU or CUDA). Values must be finite.
     d : int
-        Diameter of the window; d <= 0 derives the radius from sigma_space: ``round(1.5 *
-        sigma_space)``. The radius ``d // 2`` (at least 1) bounds a disk of taps.
+        Diameter of the window, <= 1025; d <= 0 derives the radius from sigma_space: ``round(1.5 *
+        sigma_space)`` (at most 512). The radius ``d // 2`` (at least 1) bounds a disk of taps.
     sigma_color : float
         Range standard deviation, in image units (0..255 for uint8), > 0.
     sigma_space : float
@@ -449,12 +451,12 @@ def bilateral_filter(
         dd = operator.index(d)
     except TypeError:
         raise FovealTypeError(f"{op}: d must be an integer, got {type(d).__name__} {d!r}") from None
-    if abs(dd) > 4097:
-        raise FovealValueError(f"{op}: d must be in [-4097, 4097], got {dd}")
+    if dd > 1025:
+        raise FovealValueError(f"{op}: d must be <= 1025, got {dd}")
     sc = _sigma(op, "sigma_color", sigma_color)
     ss = _sigma(op, "sigma_space", sigma_space)
-    if dd <= 0 and ss * 1.5 > 2048:
-        raise FovealValueError(f"{op}: sigma_space must be <= 1365 when d <= 0 (radius round(1.5 sigma_space)), got {ss}")
+    if dd <= 0 and round(ss * 1.5) > 512:
+        raise FovealValueError(f"{op}: sigma_space must be <= 341 when d <= 0 (radius round(1.5 sigma_space)), got {ss}")
     b = _choice(op, "border", border, _CV_BORDERS)
     if not isinstance(exact, (bool, np.bool_)):
         raise FovealTypeError(f"{op}: exact must be a bool, got {type(exact).__name__} {exact!r}")

@@ -324,6 +324,8 @@ def test_cuda_matches_cpu(channels):
         (dict(sigma_spatial=-1), foveal.FovealValueError, "sigma_spatial"),
         (dict(sigma_spatial=float("inf")), foveal.FovealValueError, "sigma_spatial"),
         (dict(win_size=0), foveal.FovealValueError, "win_size"),
+        (dict(win_size=1027), foveal.FovealValueError, "win_size must be <= 1025"),
+        (dict(sigma_spatial=200), foveal.FovealValueError, "sigma_spatial must be <= 170"),
         (dict(win_size=2.5), foveal.FovealTypeError, "win_size"),
         (dict(win_size=4, bins=None), foveal.FovealValueError, "win_size must be odd"),
         (dict(bins=0), foveal.FovealValueError, "bins"),
@@ -367,8 +369,8 @@ def test_denoise_bilateral_bad_images():
         ((True, 0.1, 3.0), {}, foveal.FovealTypeError, "d must be an integer"),
         ((9, 0.1, 3.0), dict(border="mirror"), foveal.FovealValueError, "border"),
         ((9, 0.1, 3.0), dict(exact=1), foveal.FovealTypeError, "exact"),
-        ((10000, 0.1, 3.0), {}, foveal.FovealValueError, "d must be"),
-        ((0, 0.1, 5000.0), {}, foveal.FovealValueError, "sigma_space"),
+        ((10000, 0.1, 3.0), {}, foveal.FovealValueError, "d must be <= 1025"),
+        ((0, 0.1, 5000.0), {}, foveal.FovealValueError, "sigma_space must be <= 341"),
     ],
 )
 def test_bilateral_filter_errors(args, kw, exc, match):

@@ -85,7 +85,7 @@ void denoise_bilateral(ConstTensorView image, TensorView out, const DenoiseBilat
   const DType t = image.dtype();
   FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64, op, ": image must be float32 or float64, got ",
                     dtype_name(t));
-  FOVEAL_CHECK_VALUE(o.win_size >= 1 && o.win_size <= 4097, op, ": win_size must be in [1, 4097], got ", o.win_size);
+  FOVEAL_CHECK_VALUE(o.win_size >= 1 && o.win_size <= 1025, op, ": win_size must be in [1, 1025], got ", o.win_size);
   FOVEAL_CHECK_VALUE(std::isfinite(o.sigma_color) && o.sigma_color > 0, op,
                      ": sigma_color must be a finite number > 0, got ", o.sigma_color);
   FOVEAL_CHECK_VALUE(std::isfinite(o.sigma_spatial) && o.sigma_spatial > 0, op,
@@ -159,7 +159,7 @@ void bilateral_filter(ConstTensorView image, TensorView out, int d, double sigma
                        ": value_min and value_max must be finite with value_min <= value_max, got ", value_min,
                        " and ", value_max);
   const double rr = d <= 0 ? std::nearbyint(sigma_space * 1.5) : double(d / 2);
-  FOVEAL_CHECK_VALUE(rr <= 2048, op, ": the window radius must be <= 2048, got ", rr, " (d=", d,
+  FOVEAL_CHECK_VALUE(rr <= 512, op, ": the window radius must be <= 512, got ", rr, " (d=", d,
                      ", sigma_space=", sigma_space, ")");
   const int radius = std::max(static_cast<int>(rr), 1);
   if (sigma_color <= 1e-6 || sigma_space <= 1e-6 || (!u8 && std::abs(value_min - value_max) < FLT_EPSILON))

@@ -33,13 +33,14 @@ struct DenoiseBilateralOptions {
 
 /// Bilateral denoising as scikit-image's denoise_bilateral on an (H, W, C) image (C >= 1,
 /// channels last), float32 or float64, C-contiguous; `out` the same shape and dtype. Float32
-/// images compute in float32, as skimage.
+/// images compute in float32, as skimage. 1 <= win_size <= 1025 (odd when bins = 0);
+/// sigma_color, sigma_spatial > 0; 0 <= bins <= 2^30.
 /// Throws ValueError (shapes, parameters), TypeError (dtypes), DeviceError, NotCompiledError.
 void denoise_bilateral(ConstTensorView image, TensorView out, const DenoiseBilateralOptions& options,
                        const ExecContext& ctx = {});
 
 /// OpenCV's bilateralFilter on an (H, W, C) image, C = 1 or 3, uint8 or float32, C-contiguous;
-/// `out` the same. Radius = d / 2, or round(1.5 sigma_space) when d <= 0, at least 1; the taps
+/// `out` the same. Radius = d / 2, or round(1.5 sigma_space) when d <= 0, at least 1, at most 512; the taps
 /// are the disk dy^2 + dx^2 <= radius^2 with weights exp(-(dy^2 + dx^2) / (2 sigma_space^2)); the
 /// colour distance is the sum of absolute channel differences. Range weights: uint8, a table per
 /// integer distance; float32, OpenCV's 4096-per-channel table over [0, C (max - min)], linearly
