@@ -345,7 +345,9 @@ def denoise_bilateral(
     if win_size is None:
         ws = max(5, 2 * int(math.ceil(3 * ss)) + 1)
         if ws > 1025:
-            raise FovealValueError(f"{op}: sigma_spatial must be <= 170 when win_size is None (window {ws} > 1025), got {ss}")
+            raise FovealValueError(
+                f"{op}: sigma_spatial must be <= 170 when win_size is None (window {ws} > 1025), got {ss}"
+            )
     else:
         ws = _int_arg(op, "win_size", win_size, 1)
         if ws > 1025:
@@ -456,7 +458,9 @@ def bilateral_filter(
     sc = _sigma(op, "sigma_color", sigma_color)
     ss = _sigma(op, "sigma_space", sigma_space)
     if dd <= 0 and round(ss * 1.5) > 512:
-        raise FovealValueError(f"{op}: sigma_space must be <= 341 when d <= 0 (radius round(1.5 sigma_space)), got {ss}")
+        raise FovealValueError(
+            f"{op}: sigma_space must be <= 341 when d <= 0 (radius round(1.5 sigma_space)), got {ss}"
+        )
     b = _choice(op, "border", border, _CV_BORDERS)
     if not isinstance(exact, (bool, np.bool_)):
         raise FovealTypeError(f"{op}: exact must be a bool, got {type(exact).__name__} {exact!r}")

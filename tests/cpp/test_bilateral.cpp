@@ -150,7 +150,8 @@ void test_errors() {
   const TensorView o(out.data(), DType::Float32, foveal::Device{}, s);
   foveal::DenoiseBilateralOptions opt;
   opt.sigma_spatial = -1;
-  expect_error("sigma_spatial", "denoise_bilateral: sigma_spatial must be", [&] { foveal::denoise_bilateral(in, o, opt); });
+  expect_error("sigma_spatial", "denoise_bilateral: sigma_spatial must be",
+               [&] { foveal::denoise_bilateral(in, o, opt); });
   opt = {};
   opt.win_size = 4;
   opt.bins = 0;

@@ -303,7 +303,8 @@ def test_cuda_matches_cpu(channels):
         (lambda a: bilateral_filter(a, 7, 40.0, 3.0, "reflect"), u, 1),
         (lambda a: denoise_bilateral(a, sigma_color=0.1, mode="symmetric", channel_axis=ca), f, 1e-4),
         (lambda a: denoise_bilateral(a, sigma_color=0.2, cval=0.3, channel_axis=ca), g, 1e-12),
-        (lambda a: denoise_bilateral(a, win_size=5, sigma_color=0.2, bins=None, mode="edge", channel_axis=ca), g, 1e-12),
+        (lambda a: denoise_bilateral(a, win_size=5, sigma_color=0.2, bins=None, mode="edge", channel_axis=ca), g,
+         1e-12),
     ]
     for fn, x, atol in cases:
         want = fn(x)

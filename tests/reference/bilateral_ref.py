@@ -17,7 +17,13 @@ import math
 import numpy as np
 
 # OpenCV border names -> numpy.pad modes.
-CV_BORDERS = {"reflect_101": "reflect", "reflect": "symmetric", "replicate": "edge", "wrap": "wrap", "constant": "constant"}
+CV_BORDERS = {
+    "reflect_101": "reflect",
+    "reflect": "symmetric",
+    "replicate": "edge",
+    "wrap": "wrap",
+    "constant": "constant",
+}
 
 
 def gaussian_taps(radius: int, sigma: float, disk: bool = False):
@@ -78,8 +84,8 @@ def gauss(sigma: float):
 
 
 def skimage_binned(sigma_color: float, bins: int, lut_max: float, span: float, channels: int):
-    """scikit-image's binned range weight: bin ``min(int(d * bins / channels / span), bins - 1)``
-    of the table exp(-v^2 / (2 sigma^2)), v = linspace(0, lut_max, bins, endpoint=False). skimage
+    """scikit-image's binned range weight: bin ``min(int(d * (bins // channels) / span), bins - 1)``
+    (integer division: skimage's Cython divides C integers) of the table exp(-v^2 / (2 sigma^2)), v = linspace(0, lut_max, bins, endpoint=False). skimage
     takes ``lut_max`` = the maximum of the image as given (255 for a uint8 image although it
     filters the image rescaled to [0, 1]) and ``span`` = that maximum minus min(minimum, 0)."""
     lut = np.exp(-0.5 * np.linspace(0, lut_max, bins, endpoint=False) ** 2 / sigma_color**2)

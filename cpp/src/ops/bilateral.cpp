@@ -92,7 +92,8 @@ void denoise_bilateral(ConstTensorView image, TensorView out, const DenoiseBilat
                      ": sigma_spatial must be a finite number > 0, got ", o.sigma_spatial);
   FOVEAL_CHECK_VALUE(o.bins >= 0 && o.bins <= (std::int64_t(1) << 30), op,
                      ": bins must be in [1, 2^30] (0: exact), got ", o.bins);
-  FOVEAL_CHECK_VALUE(valid_border(o.border), op, ": border must be a BilateralBorder, got ", static_cast<int>(o.border));
+  FOVEAL_CHECK_VALUE(valid_border(o.border), op, ": border must be a BilateralBorder, got ",
+                     static_cast<int>(o.border));
   FOVEAL_CHECK_VALUE(std::isfinite(o.cval), op, ": cval must be finite, got ", o.cval);
   const std::int64_t C = image.size(2);
   FOVEAL_CHECK_VALUE(C >= 1, op, ": image must have at least one channel, got shape ", image.shape().str());
