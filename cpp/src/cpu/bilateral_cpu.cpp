@@ -29,6 +29,10 @@ struct Job {
   const T* pad;  // C planes of (H + 2r) x (w + 2r)
   i64 plane, wp, w, c, r;  // w: columns computed per row (a multiple of kBlock)
   const i64* off;  // tap offsets in the padded plane
+  const int* fwd;  // exact symmetric path: the forward taps (dy > 0, or dy == 0 and dx > 0) ...
+  const int* fdy;  // ... and their offsets
+  const int* fdx;
+  int nfwd;
   const T* sp;     // spatial weights
   const T* lsp;    // their logs (Exact)
   int taps;
@@ -251,6 +255,91 @@ FOVEAL_ALWAYS_INLINE void accumulate_row(const Job<T>* jb, i64 y, T* acc) {
 FOVEAL_SIMD_VARIANTS(row_kernel, accumulate_row, (const Job<T>* jb, i64 y, T* acc), (jb, y, acc))
 FOVEAL_SIMD_VARIANTS(finish_kernel, finish_row, (const Job<T>* jb, i64 y, const T* acc), (jb, y, acc))
 
+// ---- exact filter, symmetric evaluation ----------------------------------------------------------
+// w(p, q) = w(q, p) (Gaussian spatial and range weights), so a chunk of rows computes each pair's
+// weight once: for every centre p (output rows, plus the r rows and columns of padding before
+// them) and every forward tap q = p + (dy, dx), w adds q to p's sums and p to q's. Half the
+// exponentials of the direct loop.
+
+template <typename T, bool L1, int NC>
+FOVEAL_ALWAYS_INLINE T sym_dist(const T* c, const T* q, i64 P, i64 j) {
+  if constexpr (NC == 1) {
+    const T t = c[j] - q[j];
+    return t * t;
+  } else {
+    const T t0 = c[j] - q[j], t1 = c[P + j] - q[P + j], t2 = c[2 * P + j] - q[2 * P + j];
+    if constexpr (L1) {
+      const T l1 = std::abs(t0) + std::abs(t1) + std::abs(t2);
+      return l1 * l1;
+    } else {
+      return t0 * t0 + t1 * t1 + t2 * t2;
+    }
+  }
+}
+
+// s: the target row's sums (NC rows of WB, then the weight sums); v: the values added, shifted.
+template <typename T, int NC>
+FOVEAL_ALWAYS_INLINE void sym_add(T* __restrict s, const T* __restrict w, const T* __restrict v, i64 WB, i64 P) {
+  if constexpr (NC == 1) {
+#pragma omp simd
+    for (i64 j = 0; j < WB; ++j) {
+      s[j] += w[j] * v[j];
+      s[WB + j] += w[j];
+    }
+  } else {
+#pragma omp simd
+    for (i64 j = 0; j < WB; ++j) {
+      const T wt = w[j];
+      s[j] += wt * v[j];
+      s[WB + j] += wt * v[P + j];
+      s[2 * WB + j] += wt * v[2 * P + j];
+      s[3 * WB + j] += wt;
+    }
+  }
+}
+
+// Rows [y0, y1) into acc (rows of (NC + 1) WB sums); wbuf holds WB + 2r weights.
+template <typename T, bool L1, int NC>
+FOVEAL_ALWAYS_INLINE void sym_chunk(const Job<T>* jb, i64 y0, i64 y1, T* acc, T* wbuf) {
+  const i64 WB = jb->w, P = jb->plane, wp = jb->wp, r = jb->r, stride = (NC + 1) * WB;
+  const T coeff = jb->rp.coeff;
+  for (i64 y = y0; y < y1; ++y) {  // the centre tap: weight exp(0) = 1
+    const T* c = jb->pad + (y + r) * wp + r;
+    T* s = acc + (y - y0) * stride;
+    for (int ch = 0; ch < NC; ++ch)
+      for (i64 j = 0; j < WB; ++j) s[ch * WB + j] = c[ch * P + j];
+    for (i64 j = 0; j < WB; ++j) s[NC * WB + j] = T(1);
+  }
+  T* wb = wbuf + r;  // wb[j], j in [-r, WB + r)
+  for (i64 y = y0 - r; y < y1; ++y) {
+    const T* c = jb->pad + (y + r) * wp + r;  // centre row y (a padding row when y < 0)
+    const bool own = y >= y0;
+    for (int f = 0; f < jb->nfwd; ++f) {
+      const i64 dy = jb->fdy[f], dx = jb->fdx[f], yt = y + dy;
+      const bool other = yt >= y0 && yt < y1;
+      if (!own && !other) continue;
+      const T* q = c + dy * wp + dx;
+      const T ls = jb->lsp[jb->fwd[f]];
+      // own: centres j in [0, WB); other: centres whose neighbour j + dx is in [0, WB)
+      const i64 j0 = own ? (other ? std::min<i64>(0, -dx) : 0) : -dx;
+      const i64 j1 = own ? (other ? std::max<i64>(WB, WB - dx) : WB) : WB - dx;
+#pragma omp simd
+      for (i64 j = j0; j < j1; ++j) wb[j] = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+      if (own) sym_add<T, NC>(acc + (y - y0) * stride, wb, q, WB, P);
+      if (other) sym_add<T, NC>(acc + (yt - y0) * stride, wb - dx, c - dx, WB, P);
+    }
+  }
+}
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE void sym_body(const Job<T>* jb, i64 y0, i64 y1, T* acc, T* wbuf) {
+  if (jb->c == 1) return sym_chunk<T, false, 1>(jb, y0, y1, acc, wbuf);
+  if (jb->l1) return sym_chunk<T, true, 3>(jb, y0, y1, acc, wbuf);
+  sym_chunk<T, false, 3>(jb, y0, y1, acc, wbuf);
+}
+FOVEAL_SIMD_VARIANTS(sym_kernel, sym_body, (const Job<T>* jb, i64 y0, i64 y1, T* acc, T* wbuf),
+                     (jb, y0, y1, acc, wbuf))
+
 // Table lookups vectorise as gathers, and AVX-512 gathers are slower than AVX2's on AMD Zen 4
 // (measured: 1.3-1.8x): table-driven kinds run the AVX2 variant there.
 template <typename T>
@@ -306,7 +395,26 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
     lsp[k] = static_cast<T>(plan.log_space[k]);
   }
   for (std::size_t i = 0; i < lut.size(); ++i) lut[i] = static_cast<T>(plan.lut[i]);
-  Job<T> jb{pad.get(), P, wp, WB, C, r, off.data(), sp.data(), lsp.data(), K, plan.range, plan.l1,
+  // The symmetric exact path needs a centre tap and, for each forward tap, its mirror (true of
+  // the front end's Gaussian windows; checked here).
+  std::vector<int> fwd, fdy, fdx;
+  int centre = 0, backward = 0;
+  for (int k = 0; k < K; ++k) {
+    const int dy = plan.dy[k], dx = plan.dx[k];
+    if (dy > 0 || (dy == 0 && dx > 0)) {
+      fwd.push_back(k);
+      fdy.push_back(dy);
+      fdx.push_back(dx);
+    } else if (dy == 0 && dx == 0) {
+      centre += plan.space[k] == 1.0;
+    } else {
+      ++backward;
+    }
+  }
+  const bool sym = plan.range == BilateralRange::Exact && !plan.centre_unit && (C == 1 || C == 3) && centre == 1 &&
+                   backward == static_cast<int>(fwd.size());
+  Job<T> jb{pad.get(), P, wp, WB, C, r, off.data(), fwd.data(), fdy.data(), fdx.data(), static_cast<int>(fwd.size()),
+            sp.data(), lsp.data(), K, plan.range, plan.l1,
             math::RangeParams<T>{static_cast<T>(plan.coeff), static_cast<T>(plan.scale),
                                  static_cast<T>(plan.max_pos), lut.data()},
             dst, W, std::is_same_v<S, std::uint8_t>, plan.centre_unit, plan.reciprocal};
@@ -319,6 +427,23 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
   const i64 tasks = (H + per - 1) / per;
   const i64 workers = std::min<i64>(tasks, max_threads(nt));
   std::atomic<i64> next{0};
+  if (sym) {
+    // Chunks of at least 4r rows: each also visits r rows before it.
+    const i64 sper = std::min<i64>(H, std::max<i64>(16, 4 * r));
+    const i64 stasks = (H + sper - 1) / sper;
+    const auto skern = sym_kernel<T>();
+    parallel_for(0, std::min<i64>(stasks, max_threads(nt)), nt, 2, [&](i64) {
+      std::unique_ptr<T[]> acc(new T[static_cast<std::size_t>(sper * (C + 1) * WB)]);
+      std::unique_ptr<T[]> wbuf(new T[static_cast<std::size_t>(WB + 2 * r)]);
+      for (i64 t = next.fetch_add(1, std::memory_order_relaxed); t < stasks;
+           t = next.fetch_add(1, std::memory_order_relaxed)) {
+        const i64 y0 = t * sper, y1 = std::min(H, y0 + sper);
+        skern(&jb, y0, y1, acc.get(), wbuf.get());
+        for (i64 y = y0; y < y1; ++y) fin(&jb, y, acc.get() + (y - y0) * (C + 1) * WB);
+      }
+    });
+    return;
+  }
   parallel_for(0, workers, nt, 2, [&](i64) {
     std::unique_ptr<T[]> acc(new T[static_cast<std::size_t>((C + 1) * WB)]);
     for (i64 t = next.fetch_add(1, std::memory_order_relaxed); t < tasks;
