@@ -323,9 +323,23 @@ FOVEAL_ALWAYS_INLINE void sym_chunk(const Job<T>* jb, i64 y0, i64 y1, T* acc, T*
       // own: centres j in [0, WB); other: centres whose neighbour j + dx is in [0, WB)
       const i64 j0 = own ? (other ? std::min<i64>(0, -dx) : 0) : -dx;
       const i64 j1 = own ? (other ? std::max<i64>(WB, WB - dx) : WB) : WB - dx;
+      if (own) {  // weights of [0, WB) added to row y as they are computed; the margins stored only
+        T* sr = acc + (y - y0) * stride;
 #pragma omp simd
-      for (i64 j = j0; j < j1; ++j) wb[j] = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
-      if (own) sym_add<T, NC>(acc + (y - y0) * stride, wb, q, WB, P);
+        for (i64 j = j0; j < 0; ++j) wb[j] = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+#pragma omp simd
+        for (i64 j = 0; j < WB; ++j) {
+          const T wt = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+          wb[j] = wt;
+          for (int ch = 0; ch < NC; ++ch) sr[ch * WB + j] += wt * q[ch * P + j];
+          sr[NC * WB + j] += wt;
+        }
+#pragma omp simd
+        for (i64 j = WB; j < j1; ++j) wb[j] = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+      } else {
+#pragma omp simd
+        for (i64 j = j0; j < j1; ++j) wb[j] = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+      }
       if (other) sym_add<T, NC>(acc + (yt - y0) * stride, wb - dx, c - dx, WB, P);
     }
   }
