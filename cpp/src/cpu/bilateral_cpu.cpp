@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Bilateral filter on the CPU. The image is first copied into a padded, planar (channel-major)
 // buffer in the compute type, so that the border is resolved once and every tap of the window
-// is a plain offset. Rows are split into tasks over threads. Within a row, 1- and 3-channel table
-// filters keep the sums of a block of columns in registers across all taps (row_blocked); the
-// exact filter and other channel counts add each tap to per-column sums in a loop over the row
-// (row_kind). Both loops vectorise over columns (one variant per ISA, cpu/simd.hpp).
+// is a plain offset. Workers take chunks of rows. Filters whose weights are symmetric (the exact
+// filter, OpenCV's uint8 table) compute each pair's weight once for both pixels (sym_chunk);
+// the other 1- and 3-channel filters keep the sums of a block of columns in registers across all
+// taps (row_blocked); other channel counts add each tap to per-column sums (row_kind). The loops
+// vectorise over columns (one variant per ISA, cpu/simd.hpp).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -255,25 +256,22 @@ FOVEAL_ALWAYS_INLINE void accumulate_row(const Job<T>* jb, i64 y, T* acc) {
 FOVEAL_SIMD_VARIANTS(row_kernel, accumulate_row, (const Job<T>* jb, i64 y, T* acc), (jb, y, acc))
 FOVEAL_SIMD_VARIANTS(finish_kernel, finish_row, (const Job<T>* jb, i64 y, const T* acc), (jb, y, acc))
 
-// ---- exact filter, symmetric evaluation ----------------------------------------------------------
-// w(p, q) = w(q, p) (Gaussian spatial and range weights), so a chunk of rows computes each pair's
-// weight once: for every centre p (output rows, plus the r rows and columns of padding before
-// them) and every forward tap q = p + (dy, dx), w adds q to p's sums and p to q's. Half the
-// exponentials of the direct loop.
+// ---- symmetric evaluation ------------------------------------------------------------------------
+// w(p, q) = w(q, p) when the spatial weights are symmetric and the range weight depends on the
+// colour distance only (the exact filter, OpenCV's uint8 table; not skimage's shifted spatial
+// table), so a chunk of rows computes each pair's weight once: for every centre p (output rows,
+// plus the r rows and columns of padding before them) and every forward tap q = p + (dy, dx), w
+// adds q to p's sums and p to q's. Half the exponentials or table lookups of the direct loop; the
+// sums add in another order than OpenCV's, which moves a few more uint8 rounding ties.
 
-template <typename T, bool L1, int NC>
-FOVEAL_ALWAYS_INLINE T sym_dist(const T* c, const T* q, i64 P, i64 j) {
+template <typename T, BilateralRange K, bool L1, int NC>
+FOVEAL_ALWAYS_INLINE T sym_weight(const T* c, const T* q, i64 P, i64 j, T s, T ls, const math::RangeParams<T>& rp) {
   if constexpr (NC == 1) {
     const T t = c[j] - q[j];
-    return t * t;
+    return weight<T, K, L1>(t * t, std::abs(t), s, ls, rp);
   } else {
     const T t0 = c[j] - q[j], t1 = c[P + j] - q[P + j], t2 = c[2 * P + j] - q[2 * P + j];
-    if constexpr (L1) {
-      const T l1 = std::abs(t0) + std::abs(t1) + std::abs(t2);
-      return l1 * l1;
-    } else {
-      return t0 * t0 + t1 * t1 + t2 * t2;
-    }
+    return weight<T, K, L1>(t0 * t0 + t1 * t1 + t2 * t2, std::abs(t0) + std::abs(t1) + std::abs(t2), s, ls, rp);
   }
 }
 
@@ -299,11 +297,11 @@ FOVEAL_ALWAYS_INLINE void sym_add(T* __restrict s, const T* __restrict w, const 
 }
 
 // Rows [y0, y1) into acc (rows of (NC + 1) WB sums); wbuf holds WB + 2r weights.
-template <typename T, bool L1, int NC>
+template <typename T, BilateralRange K, bool L1, int NC>
 FOVEAL_ALWAYS_INLINE void sym_chunk(const Job<T>* jb, i64 y0, i64 y1, T* acc, T* wbuf) {
   const i64 WB = jb->w, P = jb->plane, wp = jb->wp, r = jb->r, stride = (NC + 1) * WB;
-  const T coeff = jb->rp.coeff;
-  for (i64 y = y0; y < y1; ++y) {  // the centre tap: weight exp(0) = 1
+  const math::RangeParams<T> rp = jb->rp;
+  for (i64 y = y0; y < y1; ++y) {  // the centre tap: weight 1 (checked by run())
     const T* c = jb->pad + (y + r) * wp + r;
     T* s = acc + (y - y0) * stride;
     for (int ch = 0; ch < NC; ++ch)
@@ -319,26 +317,26 @@ FOVEAL_ALWAYS_INLINE void sym_chunk(const Job<T>* jb, i64 y0, i64 y1, T* acc, T*
       const bool other = yt >= y0 && yt < y1;
       if (!own && !other) continue;
       const T* q = c + dy * wp + dx;
-      const T ls = jb->lsp[jb->fwd[f]];
+      const T sw = jb->sp[jb->fwd[f]], ls = jb->lsp[jb->fwd[f]];
       // own: centres j in [0, WB); other: centres whose neighbour j + dx is in [0, WB)
       const i64 j0 = own ? (other ? std::min<i64>(0, -dx) : 0) : -dx;
       const i64 j1 = own ? (other ? std::max<i64>(WB, WB - dx) : WB) : WB - dx;
       if (own) {  // weights of [0, WB) added to row y as they are computed; the margins stored only
         T* sr = acc + (y - y0) * stride;
 #pragma omp simd
-        for (i64 j = j0; j < 0; ++j) wb[j] = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+        for (i64 j = j0; j < 0; ++j) wb[j] = sym_weight<T, K, L1, NC>(c, q, P, j, sw, ls, rp);
 #pragma omp simd
         for (i64 j = 0; j < WB; ++j) {
-          const T wt = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+          const T wt = sym_weight<T, K, L1, NC>(c, q, P, j, sw, ls, rp);
           wb[j] = wt;
           for (int ch = 0; ch < NC; ++ch) sr[ch * WB + j] += wt * q[ch * P + j];
           sr[NC * WB + j] += wt;
         }
 #pragma omp simd
-        for (i64 j = WB; j < j1; ++j) wb[j] = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+        for (i64 j = WB; j < j1; ++j) wb[j] = sym_weight<T, K, L1, NC>(c, q, P, j, sw, ls, rp);
       } else {
 #pragma omp simd
-        for (i64 j = j0; j < j1; ++j) wb[j] = math::exp_neg(coeff * sym_dist<T, L1, NC>(c, q, P, j) + ls);
+        for (i64 j = j0; j < j1; ++j) wb[j] = sym_weight<T, K, L1, NC>(c, q, P, j, sw, ls, rp);
       }
       if (other) sym_add<T, NC>(acc + (yt - y0) * stride, wb - dx, c - dx, WB, P);
     }
@@ -347,12 +345,26 @@ FOVEAL_ALWAYS_INLINE void sym_chunk(const Job<T>* jb, i64 y0, i64 y1, T* acc, T*
 
 template <typename T>
 FOVEAL_ALWAYS_INLINE void sym_body(const Job<T>* jb, i64 y0, i64 y1, T* acc, T* wbuf) {
-  if (jb->c == 1) return sym_chunk<T, false, 1>(jb, y0, y1, acc, wbuf);
-  if (jb->l1) return sym_chunk<T, true, 3>(jb, y0, y1, acc, wbuf);
-  sym_chunk<T, false, 3>(jb, y0, y1, acc, wbuf);
+  constexpr BilateralRange E = BilateralRange::Exact, I = BilateralRange::IntLut;
+  if (jb->kind == I) {
+    if (jb->c == 1) return sym_chunk<T, I, true, 1>(jb, y0, y1, acc, wbuf);
+    return sym_chunk<T, I, true, 3>(jb, y0, y1, acc, wbuf);
+  }
+  if (jb->c == 1) return sym_chunk<T, E, false, 1>(jb, y0, y1, acc, wbuf);
+  if (jb->l1) return sym_chunk<T, E, true, 3>(jb, y0, y1, acc, wbuf);
+  sym_chunk<T, E, false, 3>(jb, y0, y1, acc, wbuf);
 }
 FOVEAL_SIMD_VARIANTS(sym_kernel, sym_body, (const Job<T>* jb, i64 y0, i64 y1, T* acc, T* wbuf),
                      (jb, y0, y1, acc, wbuf))
+
+// The AVX2 variant on AVX-512 machines for table lookups (see row_kernel_for).
+template <typename T>
+auto row_sym_for_gathers() {
+#if FOVEAL_X86_DISPATCH
+  if (simd_level() == SimdLevel::Avx512) return &sym_kernel_avx2<T>;
+#endif
+  return sym_kernel<T>();
+}
 
 // Table lookups vectorise as gathers, and AVX-512 gathers are slower than AVX2's on AMD Zen 4
 // (measured: 1.3-1.8x): table-driven kinds run the AVX2 variant there.
@@ -425,8 +437,8 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
       ++backward;
     }
   }
-  const bool sym = plan.range == BilateralRange::Exact && !plan.centre_unit && (C == 1 || C == 3) && centre == 1 &&
-                   backward == static_cast<int>(fwd.size());
+  const bool sym = (plan.range == BilateralRange::Exact || (plan.range == BilateralRange::IntLut && plan.lut[0] == 1.0)) &&
+                   !plan.centre_unit && (C == 1 || C == 3) && centre == 1 && backward == static_cast<int>(fwd.size());
   Job<T> jb{pad.get(), P, wp, WB, C, r, off.data(), fwd.data(), fdy.data(), fdx.data(), static_cast<int>(fwd.size()),
             sp.data(), lsp.data(), K, plan.range, plan.l1,
             math::RangeParams<T>{static_cast<T>(plan.coeff), static_cast<T>(plan.scale),
@@ -445,7 +457,7 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
     // Chunks of at least 4r rows: each also visits r rows before it.
     const i64 sper = std::min<i64>(H, std::max<i64>(16, 4 * r));
     const i64 stasks = (H + sper - 1) / sper;
-    const auto skern = sym_kernel<T>();
+    const auto skern = jb.kind == BilateralRange::IntLut ? row_sym_for_gathers<T>() : sym_kernel<T>();
     parallel_for(0, std::min<i64>(stasks, max_threads(nt)), nt, 2, [&](i64) {
       std::unique_ptr<T[]> acc(new T[static_cast<std::size_t>(sper * (C + 1) * WB)]);
       std::unique_ptr<T[]> wbuf(new T[static_cast<std::size_t>(WB + 2 * r)]);
