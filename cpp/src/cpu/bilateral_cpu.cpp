@@ -389,7 +389,6 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
   const S* src = image.data_as<S>();
   S* dst = out.data_as<S>();
   const int nt = ctx.num_threads;
-  DynamicTeams teams(nt);  // on a loaded machine, fewer threads than cores (see the row loop)
 
   // Padded planar copy; the border maps are computed once per axis.
   std::unique_ptr<T[]> pad(new T[static_cast<std::size_t>(C * P)]);  // every element is written below
@@ -447,8 +446,9 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
   const auto kern = row_kernel_for(jb);
   const auto fin = finish_kernel<T>();
 
-  // Workers take chunks of rows from a shared counter (a static split of the rows would make a
-  // descheduled thread on a loaded machine stall the whole call). ~256 chunks for big images.
+  // One worker per thread takes chunks of rows from a shared counter (so that a thread descheduled
+  // on a loaded machine holds up one chunk, not a fixed share), with its own scratch buffers.
+  // ~256 chunks for big images.
   const i64 per = std::max<i64>(1, std::min<i64>(16, H / 256));
   const i64 tasks = (H + per - 1) / per;
   const i64 workers = std::min<i64>(tasks, max_threads(nt));

@@ -10,6 +10,7 @@
 #include "foveal/ops/roi_align.hpp"
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/pool.hpp"
+#include "ops/rl_plan.hpp"
 #include "foveal/math/bilateral.hpp"
 
 namespace foveal {
@@ -47,6 +48,8 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
+                         const ExecContext& ctx);
 void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 }  // namespace cpu
 
@@ -72,6 +75,8 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
+                         const ExecContext& ctx);
 void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 int device_count();
 int runtime_version();
