@@ -17,6 +17,7 @@
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
 #include "foveal/ops/postprocess.hpp"
+#include "foveal/math/bilateral.hpp"
 
 namespace foveal {
 
@@ -79,6 +80,7 @@ void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::a
 std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                       double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
                       TensorView kept_scores, const ExecContext& ctx);
+void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -121,6 +123,7 @@ void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::a
 std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                       double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
                       TensorView kept_scores, const ExecContext& ctx);
+void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
