@@ -1204,8 +1204,8 @@ def box_iou_rotated(boxes1: Any, boxes2: Any) -> Any:
     Returns
     -------
     iou : array, shape (N, M)
-        float64 for float64 inputs, float32 otherwise; in the library and on the device of the
-        inputs.
+        float64 for float64 inputs, float32 otherwise (torchvision's rotated IoU is float32 even
+        for float64 boxes); in the library and on the device of the inputs.
 
     Notes
     -----

@@ -81,7 +81,12 @@ def iou_pair(b1, b2) -> float:
     a1, a2 = float(b1[2]) * float(b1[3]), float(b2[2]) * float(b2[3])
     if not (b1[2] > 0 and b1[3] > 0 and b2[2] > 0 and b2[3] > 0):
         return 0.0
-    inter = poly_area(clip_convex(corners(b1), corners(b2)))
+    # Centred on box 2 (still world axes), so that tiny boxes far from the origin keep their digits.
+    c1 = np.array(b1, np.float64)
+    c2 = np.array(b2, np.float64)
+    c1[:2] -= c2[:2]
+    c2[:2] = 0.0
+    inter = poly_area(clip_convex(corners(c1), corners(c2)))
     inter = min(inter, a1, a2)
     return inter / (a1 + a2 - inter)
 
