@@ -1380,9 +1380,12 @@ def roi_align_rotated(
     >>> import numpy as np, foveal
     >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     >>> rois = np.array([[0, 2, 2, 2, 2, 90]], dtype=np.float32)
-    >>> foveal.ops.roi_align_rotated(x, rois, 2, sampling_ratio=1)
-    array([[[[ 4.,  0.],
-             [ 5.,  1.]]]], dtype=float32)
+    >>> foveal.ops.roi_align_rotated(x, rois[:, [0, 1, 2, 3, 4, 2]] * [1, 1, 1, 1, 1, 0], 2, sampling_ratio=1)
+    array([[[[ 5.,  6.],
+             [ 9., 10.]]]], dtype=float32)
+    >>> foveal.ops.roi_align_rotated(x, rois, 2, sampling_ratio=1)  # turned 90 degrees
+    array([[[[ 9.,  5.],
+             [10.,  6.]]]], dtype=float32)
     """
     op = "roi_align_rotated"
     ph, pw = _output_size(op, output_size)
@@ -1423,7 +1426,7 @@ def roi_align_rotated_backward(
     Examples
     --------
     >>> import numpy as np, foveal
-    >>> rois = np.array([[0, 2, 2, 2, 2, 0]], dtype=np.float32)
+    >>> rois = np.array([[0, 1.5, 1.5, 2, 2, 30]], dtype=np.float32)  # centre on pixel (1, 1)
     >>> g = foveal.ops.roi_align_rotated_backward(np.ones((1, 1, 1, 1), np.float32), rois, (1, 1, 3, 3),
     ...                                           sampling_ratio=1)
     >>> g[0, 0]

@@ -419,3 +419,15 @@ def test_cuda_parity():
         gi = roi_align_rotated_backward(g.cuda(), rc.cuda(), x.shape, 0.5, 2, True).cpu()
         torch.testing.assert_close(gi, roi_align_rotated_backward(g, rc, x.shape, 0.5, 2, True), rtol=1e-5, atol=1e-4)
     assert foveal.cuda_available()
+
+
+@pytest.mark.parametrize("fn", [box_iou_rotated, nms_rotated, batched_nms_rotated, roi_align_rotated,
+                                roi_align_rotated_backward])
+def test_docstring_examples(fn):
+    import doctest
+
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(fn):
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted >= 3 and result.failed == 0
