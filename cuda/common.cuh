@@ -14,10 +14,18 @@ namespace foveal::cuda {
 
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line);
 
+// Messages name the file without its directories (no build-machine paths): __FILE_NAME__ where the
+// compiler has it keeps the path out of the binary too; throw_cuda_error strips it otherwise.
+#ifdef __FILE_NAME__
+#define FOVEAL_SOURCE_FILE __FILE_NAME__
+#else
+#define FOVEAL_SOURCE_FILE __FILE__
+#endif
 #define FOVEAL_CUDA_CHECK(expr)                                                        \
   do {                                                                                 \
     const cudaError_t foveal_err_ = (expr);                                            \
-    if (foveal_err_ != cudaSuccess) ::foveal::cuda::throw_cuda_error(foveal_err_, #expr, __FILE__, __LINE__); \
+    if (foveal_err_ != cudaSuccess)                                                    \
+      ::foveal::cuda::throw_cuda_error(foveal_err_, #expr, FOVEAL_SOURCE_FILE, __LINE__); \
   } while (0)
 
 inline cudaStream_t stream_of(const ExecContext& ctx) { return reinterpret_cast<cudaStream_t>(ctx.stream); }

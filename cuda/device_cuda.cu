@@ -2,6 +2,7 @@
 #include <string>
 
 #include "common.cuh"
+#include "core/messages.hpp"
 #include "foveal/build_info.hpp"
 #include "ops/backend.hpp"
 
@@ -9,8 +10,7 @@ namespace foveal::cuda {
 
 void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line) {
   cudaGetLastError();  // clear a sticky-free error so the next call starts clean
-  const std::string msg = detail::concat("CUDA error ", cudaGetErrorName(err), " (", cudaGetErrorString(err),
-                                         ") in ", what, " at ", file, ":", line);
+  const std::string msg = detail::cuda_error_message(cudaGetErrorName(err), cudaGetErrorString(err), what, file, line);
   if (err == cudaErrorMemoryAllocation) throw MemoryError(msg);
   throw DeviceError(msg);
 }

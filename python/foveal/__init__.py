@@ -7,11 +7,13 @@ of array on the same device. See ``foveal.ops`` for the detection operations.
 from __future__ import annotations
 
 import os as _os
+import warnings as _warnings
 
 from . import nn, ops, restoration
 from ._errors import FovealError, FovealMemoryError, FovealNotCompiledError, FovealTypeError, FovealValueError
 from ._core import __version__
 from ._core import build_info as _build_info
+from ._core import config_warnings as _config_warnings
 from ._core import cuda_available as _cuda_available
 
 __all__ = [
@@ -41,7 +43,11 @@ def build_info() -> dict:
     Returns
     -------
     dict
-        ``version``, ``compiler``, ``cxx_standard``, ``openmp``, ``omp_max_threads``,
+        ``version``, ``compiler``, ``cxx_standard``, ``threads`` (CPU kernels run on
+        foveal's thread pool), ``num_threads`` (threads a CPU kernel uses: ``FOVEAL_NUM_THREADS``,
+        else ``OMP_NUM_THREADS``, else the CPUs this process may use), ``openmp`` (the OpenMP
+        runtime is used: always False, threads come from the pool), ``omp_max_threads`` (equal
+        to ``num_threads``, kept for compatibility),
         ``simd_compiled`` (SIMD paths in the binary), ``simd_supported`` (those this CPU runs),
         ``simd_selected`` (the one in use), ``cuda_compiled``, ``cuda_version``, ``cuda_archs``
         and ``cuda_device_count``.
@@ -63,3 +69,13 @@ def get_cmake_dir() -> str:
             "install foveal with pip (not an in-place build) to get it"
         )
     return path
+
+
+# Problems in foveal's environment variables (e.g. FOVEAL_SIMD=avx3) are found by the core and
+# reported once per process, here, rather than silently ignored.
+def _warn_config() -> None:
+    for msg in _config_warnings():
+        _warnings.warn(f"foveal: {msg}", RuntimeWarning, stacklevel=3)
+
+
+_warn_config()

@@ -50,6 +50,8 @@ PYBIND11_MODULE(_core, m) {
         d["version"] = b.version;
         d["compiler"] = b.compiler;
         d["cxx_standard"] = b.cxx_standard;
+        d["threads"] = b.threads;
+        d["num_threads"] = b.num_threads;
         d["openmp"] = b.openmp;
         d["omp_max_threads"] = b.omp_max_threads;
         d["simd_compiled"] = b.simd_compiled;
@@ -62,6 +64,8 @@ PYBIND11_MODULE(_core, m) {
         return d;
       },
       "What this build contains and what it selected on this machine.");
+  m.def("config_warnings", &foveal::config_warnings,
+        "Problems found in foveal's environment variables, each once (foveal warns at import).");
   m.def("simd_levels", [] { return foveal::build_info().simd_supported; },
         "SIMD paths compiled in and supported by this CPU, lowest first.");
   m.def("set_simd_level", &foveal::set_simd_level, py::arg("level"),

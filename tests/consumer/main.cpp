@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 int main() {
@@ -48,9 +49,28 @@ int main() {
     std::printf("expected error: %s\n", e.what());
   }
 
+  // Big enough to run on the thread pool: every row of a shifted grid has the same IoU pattern.
+  {
+    const std::int64_t m = 300;
+    std::vector<float> grid(4 * m), big(m * m);
+    for (std::int64_t i = 0; i < m; ++i) {
+      const float x = static_cast<float>(i);
+      grid[4 * i] = x, grid[4 * i + 1] = 0, grid[4 * i + 2] = x + 2, grid[4 * i + 3] = 1;
+    }
+    const foveal::ConstTensorView g(grid.data(), foveal::DType::Float32, cpu, {m, 4});
+    foveal::box_iou(g, g, foveal::TensorView(big.data(), foveal::DType::Float32, cpu, {m, m}));
+    for (std::int64_t i = 0; i + 1 < m; ++i)
+      if (big[i * m + i] != 1.0f || std::fabs(big[i * m + i + 1] - 1.0f / 3.0f) > 1e-6f) {
+        std::fprintf(stderr, "box_iou (threaded): wrong row %lld\n", static_cast<long long>(i));
+        return 1;
+      }
+  }
+  for (const std::string& w : foveal::config_warnings()) std::printf("foveal warning: %s\n", w.c_str());
+
   const foveal::BuildInfo info = foveal::build_info();
-  std::printf("foveal %s (%s, SIMD %s, CUDA %s): IoU(A,B)=%.6f, kept %lld of %lld boxes\n", info.version.c_str(),
-              info.compiler.c_str(), info.simd_selected.c_str(), info.cuda_compiled ? "compiled" : "off", iou[1],
+  std::printf("foveal %s (%s, SIMD %s, %d threads, CUDA %s): IoU(A,B)=%.6f, kept %lld of %lld boxes\n",
+              info.version.c_str(), info.compiler.c_str(), info.simd_selected.c_str(), info.num_threads,
+              info.cuda_compiled ? "compiled" : "off", iou[1],
               static_cast<long long>(kept), static_cast<long long>(n));
   return 0;
 }

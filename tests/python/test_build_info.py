@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -13,6 +16,8 @@ EXPECTED_KEYS = {
     "version",
     "compiler",
     "cxx_standard",
+    "threads",
+    "num_threads",
     "openmp",
     "omp_max_threads",
     "simd_compiled",
@@ -40,8 +45,10 @@ def test_build_info_keys_and_types():
     assert isinstance(info["version"], str)
     assert isinstance(info["compiler"], str) and info["compiler"]
     assert isinstance(info["cxx_standard"], (int, str))
+    assert type(info["threads"]) is bool
+    assert type(info["num_threads"]) is int and info["num_threads"] >= 1
     assert type(info["openmp"]) is bool
-    assert type(info["omp_max_threads"]) is int and info["omp_max_threads"] >= 1
+    assert type(info["omp_max_threads"]) is int and info["omp_max_threads"] == info["num_threads"]
     assert isinstance(info["simd_compiled"], list) and info["simd_compiled"]
     assert all(isinstance(x, str) for x in info["simd_compiled"])
     assert "baseline" in info["simd_compiled"]
@@ -113,3 +120,68 @@ def test_get_cmake_dir():
     assert os.path.isfile(os.path.join(d, "fovealConfig.cmake"))
     pkg = os.path.dirname(os.path.abspath(foveal.__file__))
     assert os.path.commonpath([pkg, os.path.abspath(d)]) == pkg  # inside the package
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    ours = ("FOVEAL_SIMD", "FOVEAL_NUM_THREADS", "OMP_NUM_THREADS")
+    full = {k: v for k, v in os.environ.items() if k not in ours}
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=120
+    )
+
+
+_IMPORT_UNDER_PYTEST_WARNS = """
+import json, warnings, pytest
+with pytest.warns(RuntimeWarning) as rec:
+    import foveal
+msgs = [str(w.message) for w in rec]
+print(json.dumps(msgs))
+print(foveal.build_info()["simd_selected"], foveal.build_info()["num_threads"])
+"""
+
+
+def test_unknown_foveal_simd_warns_once_at_import_naming_the_levels():
+    proc = _run(_IMPORT_UNDER_PYTEST_WARNS, FOVEAL_SIMD="avx3")
+    assert proc.returncode == 0, proc.stderr
+    msgs_line, state = proc.stdout.strip().splitlines()[-2:]
+    msgs = json.loads(msgs_line)
+    assert len(msgs) == 1, msgs
+    assert "FOVEAL_SIMD='avx3'" in msgs[0]
+    assert "'baseline', 'avx2' or 'avx512'" in msgs[0]
+    # The unknown value is ignored: the best level stays selected.
+    assert state.split()[0] == foveal._core.simd_levels()[-1]
+
+
+def test_bad_thread_count_warns_and_falls_back():
+    proc = _run(_IMPORT_UNDER_PYTEST_WARNS, FOVEAL_NUM_THREADS="many", OMP_NUM_THREADS="3")
+    assert proc.returncode == 0, proc.stderr
+    msgs_line, state = proc.stdout.strip().splitlines()[-2:]
+    msgs = json.loads(msgs_line)
+    assert len(msgs) == 1 and "FOVEAL_NUM_THREADS='many'" in msgs[0], msgs
+    assert state.split()[1] == "3"  # OMP_NUM_THREADS is the fallback
+
+
+@pytest.mark.parametrize(
+    "env, threads",
+    [({"FOVEAL_NUM_THREADS": "3"}, "3"), ({"FOVEAL_NUM_THREADS": "2", "OMP_NUM_THREADS": "5"}, "2"),
+     ({"OMP_NUM_THREADS": "4,2"}, "4")],
+)
+def test_thread_count_from_environment(env, threads):
+    code = (
+        "import warnings; warnings.simplefilter('error'); import foveal; "
+        "print(foveal.build_info()['num_threads'])"
+    )
+    proc = _run(code, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == threads
+
+
+def test_valid_settings_do_not_warn():
+    code = (
+        "import warnings; warnings.simplefilter('error'); import foveal; "
+        "print(foveal._core.config_warnings())"
+    )
+    proc = _run(code, FOVEAL_SIMD="baseline", FOVEAL_NUM_THREADS="2")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -10,8 +10,10 @@ struct BuildInfo {
   std::string version;
   std::string compiler;
   int cxx_standard = 0;
-  bool openmp = false;
-  int omp_max_threads = 1;
+  bool threads = false;                    ///< CPU kernels run on foveal's thread pool
+  int num_threads = 1;                     ///< threads a CPU kernel uses by default
+  bool openmp = false;                     ///< the OpenMP runtime is used: never now (pool + omp simd)
+  int omp_max_threads = 1;                 ///< kept for compatibility: equals num_threads
   std::vector<std::string> simd_compiled;  ///< SIMD paths in the binary
   std::vector<std::string> simd_supported; ///< of those, the ones this CPU can run
   std::string simd_selected;               ///< the path the CPU kernels use now
@@ -22,6 +24,10 @@ struct BuildInfo {
 };
 
 BuildInfo build_info();
+
+/// Problems found in foveal's environment variables (e.g. an unknown FOVEAL_SIMD value), each once,
+/// in the order found; empty when there are none. The Python package turns them into warnings.
+std::vector<std::string> config_warnings();
 
 /// True when CUDA was compiled in and a usable device is present.
 bool cuda_available();

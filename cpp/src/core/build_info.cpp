@@ -13,8 +13,10 @@ BuildInfo build_info() {
   b.version = FOVEAL_VERSION_STRING;
   b.compiler = FOVEAL_CXX_COMPILER;
   b.cxx_standard = static_cast<int>(__cplusplus / 100 - 2000);
-  b.openmp = FOVEAL_WITH_OPENMP;
-  b.omp_max_threads = cpu::max_threads(0);
+  b.threads = FOVEAL_WITH_THREADS;
+  b.num_threads = cpu::max_threads(0);
+  b.openmp = false;
+  b.omp_max_threads = b.num_threads;
   b.simd_compiled = cpu::simd_compiled();
   b.simd_supported = cpu::simd_supported();
   b.simd_selected = cpu::simd_name(cpu::simd_level());

@@ -1,84 +1,59 @@
 // SPDX-License-Identifier: Apache-2.0
-// The only place CPU kernels meet OpenMP.
+// The only place CPU kernels meet threads: a small pool of our own (parallel.cpp) instead of the
+// OpenMP runtime, because libgomp's pool does not survive fork() (a child that reaches a parallel
+// region waits forever on the parent's threads). OpenMP stays for `#pragma omp simd` only.
+//
+// - Fork: a pthread_atfork child handler abandons the parent's pool; the child builds a fresh
+//   one on first use and keeps full parallelism.
+// - Nesting / concurrency: a parallel_for called from inside a worker, or while another thread
+//   holds the pool, runs inline on the calling thread (never waits on the pool).
+// - Latency: workers spin briefly after a job before they block.
+// - Thread count: ExecContext::num_threads when > 0, else FOVEAL_NUM_THREADS, else
+//   OMP_NUM_THREADS, else the CPUs this process may run on.
 #pragma once
 #include <cstdint>
-
-#include "foveal/config.hpp"
-#if FOVEAL_WITH_OPENMP
-#include <omp.h>
-#endif
+#include <type_traits>
+#include <utility>
 
 namespace foveal::cpu {
 
-inline int max_threads(int requested) {
-#if FOVEAL_WITH_OPENMP
-  return requested > 0 ? requested : omp_get_max_threads();
-#else
-  (void)requested;
-  return 1;
-#endif
-}
+/// Threads a parallel_for uses for `requested` (ExecContext::num_threads; <= 0: the default).
+int max_threads(int requested);
 
-/// Calls f(i) for i in [begin, end), split statically over threads when there are at least
-/// `min_parallel` iterations.
+/// The default thread count (environment or CPU affinity), read once per process.
+int default_threads();
+
+namespace detail {
+using ChunkFn = void (*)(void* ctx, std::int64_t lo, std::int64_t hi);
+/// Splits [begin, end) into chunks and runs them on up to `nt` threads (the calling one included).
+/// Rethrows the first exception a chunk threw, after every chunk has finished.
+void run_parallel(std::int64_t begin, std::int64_t end, int nt, ChunkFn fn, void* ctx);
+}  // namespace detail
+
+/// Calls f(i) for i in [begin, end), split into contiguous chunks (a few per thread) run on the
+/// pool's threads and the caller's when there are at least `min_parallel` iterations. Which
+/// thread runs which index is unspecified; f must not depend on it.
 template <typename F>
 void parallel_for(std::int64_t begin, std::int64_t end, int num_threads, std::int64_t min_parallel, F&& f) {
-#if FOVEAL_WITH_OPENMP
   const int nt = max_threads(num_threads);
-  if (nt > 1 && end - begin >= min_parallel) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (std::int64_t i = begin; i < end; ++i) f(i);
+  if (nt > 1 && end - begin >= min_parallel && end - begin > 1) {
+    using Fn = std::remove_reference_t<F>;
+    detail::run_parallel(begin, end, nt,
+                         [](void* ctx, std::int64_t lo, std::int64_t hi) {
+                           Fn& fn = *static_cast<Fn*>(ctx);
+                           for (std::int64_t i = lo; i < hi; ++i) fn(i);
+                         },
+                         const_cast<void*>(static_cast<const void*>(&f)));
     return;
   }
-#else
-  (void)num_threads;
-  (void)min_parallel;
-#endif
   for (std::int64_t i = begin; i < end; ++i) f(i);
 }
 
-/// As parallel_for, but iterations are handed out one at a time (schedule(dynamic)): for
-/// iterations of uneven cost, and so that a thread preempted on a busy machine does not hold the
-/// others up at the barrier.
+/// Same as parallel_for: the pool already hands chunks out dynamically (a few per thread), so
+/// iterations of uneven cost, or a thread preempted on a busy machine, do not hold the others up.
 template <typename F>
 void parallel_for_dynamic(std::int64_t begin, std::int64_t end, int num_threads, std::int64_t min_parallel, F&& f) {
-#if FOVEAL_WITH_OPENMP
-  const int nt = max_threads(num_threads);
-  if (nt > 1 && end - begin >= min_parallel) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (std::int64_t i = begin; i < end; ++i) f(i);
-    return;
-  }
-#else
-  (void)num_threads;
-  (void)min_parallel;
-#endif
-  for (std::int64_t i = begin; i < end; ++i) f(i);
+  parallel_for(begin, end, num_threads, min_parallel, std::forward<F>(f));
 }
-/// While alive, lets the OpenMP runtime size teams by the machine's load (omp_set_dynamic), unless
-/// the caller asked for a thread count. For ops that run hundreds of short parallel loops in a row:
-/// on an oversubscribed machine a descheduled team member stalls every loop's barrier.
-class DynamicTeams {
- public:
-  explicit DynamicTeams(int requested) {
-#if FOVEAL_WITH_OPENMP
-    if (requested > 0) return;
-    prev_ = omp_get_dynamic();
-    omp_set_dynamic(1);
-#else
-    (void)requested;
-#endif
-  }
-  ~DynamicTeams() {
-#if FOVEAL_WITH_OPENMP
-    if (prev_ >= 0) omp_set_dynamic(prev_);
-#endif
-  }
-  DynamicTeams(const DynamicTeams&) = delete;
-  DynamicTeams& operator=(const DynamicTeams&) = delete;
-
- private:
-  int prev_ = -1;
-};
 
 }  // namespace foveal::cpu

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "core/warnings.hpp"
 #include "foveal/core/error.hpp"
 
 namespace foveal::cpu {
@@ -35,9 +36,15 @@ bool parse(const std::string& s, SimdLevel* out) {
 
 int initial() {
   SimdLevel l = best();
-  if (const char* env = std::getenv("FOVEAL_SIMD")) {  // a cap, e.g. to test the baseline path
+  const char* env = std::getenv("FOVEAL_SIMD");
+  if (env && *env) {  // a cap, e.g. to test the baseline path
     SimdLevel cap;
-    if (parse(env, &cap) && cap < l) l = cap;
+    if (!parse(env, &cap))
+      foveal::detail::record_config_warning(foveal::detail::concat("FOVEAL_SIMD='", env,
+                                                   "' is not a SIMD level (expected 'baseline', 'avx2' or "
+                                                   "'avx512'); ignored, using '", simd_name(l), "'"));
+    else if (cap < l)
+      l = cap;
   }
   return static_cast<int>(l);
 }

@@ -188,7 +188,6 @@ std::vector<std::int64_t> chambolle_impl(ConstTensorView image, TensorView out, 
     step *= g.dims[a];
   }
   const std::int64_t batch = batch_dims ? image.size(0) : 1;
-  const DynamicTeams teams(num_threads);
   std::vector<T> p(static_cast<std::size_t>(g.ndim * g.size));
   std::vector<T> scratch(static_cast<std::size_t>((g.rows + g.chunk() - 1) / g.chunk() * g.width));
   std::vector<std::int64_t> iters(static_cast<std::size_t>(batch));

@@ -5,6 +5,7 @@
 
 #include "ops/backend.hpp"
 #include "ops/validate.hpp"
+#include "ops/workspace.hpp"
 
 namespace foveal {
 
@@ -29,11 +30,14 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
   check::contiguous(op, {b, s, k});
   check::not_null(op, {b, s, k});
   if (n == 0) return 0;
-  switch (boxes.device().type) {
-    case DeviceType::CPU: return cpu::nms(boxes, scores, iou_threshold, keep, ctx);
-    case DeviceType::CUDA: return FOVEAL_CUDA_CALL(nms, boxes, scores, iou_threshold, keep, ctx);
-  }
-  return 0;
+  // Workspace estimate: ~64 bytes per box (order, keys, grid cells, flags).
+  return detail::with_workspace(op, 64.0 * double(n), n, "boxes", [&]() -> std::int64_t {
+    switch (boxes.device().type) {
+      case DeviceType::CPU: return cpu::nms(boxes, scores, iou_threshold, keep, ctx);
+      case DeviceType::CUDA: return FOVEAL_CUDA_CALL(nms, boxes, scores, iou_threshold, keep, ctx);
+    }
+    return 0;
+  });
 }
 
 }  // namespace foveal

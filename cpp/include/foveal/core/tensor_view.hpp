@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A small non-owning view of an n-d array on the CPU or a CUDA device.
 #pragma once
+#include <climits>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -58,25 +59,61 @@ class Shape {
   int ndim_ = 0;
 };
 
+namespace detail {
+/// What is wrong with a view's layout, or "" when nothing is: extents must be >= 0 and the
+/// element count and the byte span of the strides must fit in int64 (so no kernel index or
+/// pointer offset can overflow). `strides` null: C-contiguous.
+inline std::string layout_problem(const Shape& shape, const Shape* strides, DType dtype) {
+  constexpr std::int64_t kMax = INT64_MAX;
+  for (int i = 0; i < shape.ndim(); ++i)
+    if (shape[i] < 0) return "extents must be >= 0, got shape " + shape.str();
+  if (strides && strides->ndim() != shape.ndim())
+    return "strides " + strides->str() + " and shape " + shape.str() + " must have the same length";
+  std::int64_t numel = 1;
+  for (int i = 0; i < shape.ndim(); ++i) {
+    if (shape[i] == 0) return "";  // empty: nothing is addressed
+    if (numel > kMax / shape[i]) return "shape " + shape.str() + " has more than 2^63 elements";
+    numel *= shape[i];
+  }
+  const std::int64_t item = static_cast<std::int64_t>(itemsize(dtype));
+  if (numel > kMax / item) return "shape " + shape.str() + " spans more than 2^63 bytes";
+  if (!strides) return "";
+  std::int64_t span = 0;  // largest |element offset|
+  for (int i = 0; i < shape.ndim(); ++i) {
+    const std::int64_t s = (*strides)[i], e = shape[i] - 1;
+    const std::int64_t a = s < 0 ? (s == INT64_MIN ? kMax : -s) : s;
+    if (s == INT64_MIN || (e > 0 && a > (kMax - span) / e))
+      return "strides " + strides->str() + " with shape " + shape.str() + " address more than 2^63 elements";
+    span += a * e;
+  }
+  if (span > kMax / item - 1)
+    return "strides " + strides->str() + " with shape " + shape.str() + " address more than 2^63 bytes";
+  return "";
+}
+}  // namespace detail
+
 /// Non-owning {data, dtype, device, shape, strides}. Strides count elements, not bytes.
 /// `Ptr` is `void*` (TensorView, writable) or `const void*` (ConstTensorView).
 template <typename Ptr>
 class BasicTensorView {
  public:
   BasicTensorView() = default;
-  /// C-contiguous view.
+  /// C-contiguous view. Throws ValueError for a negative extent or a size that overflows int64.
   BasicTensorView(Ptr data, DType dtype, Device device, const Shape& shape)
       : data_(data), dtype_(dtype), device_(device), shape_(shape) {
+    check_layout(nullptr);
     std::int64_t s = 1;
     for (int i = shape.ndim() - 1; i >= 0; --i) {
       strides_[i] = s;
       s *= shape[i];
     }
   }
-  /// Strided view; `strides` in elements.
+  /// Strided view; `strides` in elements (negative and zero strides are valid views; the ops
+  /// say which layouts they accept). Throws ValueError for a negative extent or strides whose
+  /// offsets overflow.
   BasicTensorView(Ptr data, DType dtype, Device device, const Shape& shape, const Shape& strides)
       : data_(data), dtype_(dtype), device_(device), shape_(shape), strides_(strides) {
-    FOVEAL_CHECK_VALUE(strides.ndim() == shape.ndim(), "strides and shape must have the same length");
+    check_layout(&strides);
   }
   /// A writable view converts to a read-only one.
   template <typename P2, typename = std::enable_if_t<std::is_convertible_v<P2, Ptr>>>
@@ -109,6 +146,11 @@ class BasicTensorView {
   }
 
  private:
+  void check_layout(const Shape* strides) const {
+    const std::string problem = detail::layout_problem(shape_, strides, dtype_);
+    FOVEAL_CHECK_VALUE(problem.empty(), "TensorView: ", problem);
+  }
+
   Ptr data_ = nullptr;
   DType dtype_ = DType::Float32;
   Device device_{};
