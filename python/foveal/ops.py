@@ -319,11 +319,11 @@ def _axis_aligned_fmt(op: str, fmt: Any) -> str:
     if fmt in _AXIS_FMTS:
         return fmt
     if fmt in _ROTATED_FMTS:
+        raise FovealValueError(f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh', got the rotated format {fmt!r}")
+    if op == "box_iou":
         raise FovealValueError(
-            f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh', got the rotated format {fmt!r}; "
-            "IoU of rotated boxes comes with box_iou_rotated"
-            if op == "box_iou"
-            else f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh', got the rotated format {fmt!r}"
+            f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh' (or a rotated format: 'cxcywhr', 'xywhr', "
+            f"'xyxyxyxy'), got {fmt!r}"
         )
     raise FovealValueError(f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh', got {fmt!r}")
 
