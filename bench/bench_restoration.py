@@ -1,8 +1,10 @@
-"""Restoration workloads of BENCHMARKS.md: ``tv_chambolle`` and ``tv_chambolle_3d``.
+"""Restoration workloads of BENCHMARKS.md: ``tv_chambolle``, ``tv_chambolle_3d``, ``rl_gauss``,
+``rl_motion`` and ``rl_3d``.
 
 foveal.restoration.denoise_tv_chambolle against skimage.restoration.denoise_tv_chambolle (the
 reference; it runs on the CPU only), with eps=0 so that both run exactly the stated number of
-iterations; foveal must agree with skimage to 1e-4.
+iterations; foveal.restoration.richardson_lucy against skimage.restoration.richardson_lucy.
+foveal must agree with skimage to 1e-4.
 """
 
 import pytest
@@ -47,6 +49,57 @@ def _impls(weight, iters):
     ]
 
 
+def _blurred_poisson(size, psf):
+    """``camera`` bilinear-resized to ``size``, blurred by ``psf`` ('same', zero padding), Poisson
+    noise at peak 1000 (rng(0)), float32; returned with the float32 psf."""
+    import numpy as np
+    from scipy.signal import convolve
+    from skimage import data, img_as_float
+    from skimage.transform import resize
+
+    img = img_as_float(data.camera())
+    if img.shape != (size, size):
+        img = resize(img, (size, size), order=1)
+    blurred = np.clip(convolve(img, psf, mode="same"), 0, None)
+    noisy = np.random.default_rng(0).poisson(blurred * 1000.0) / 1000.0
+    return noisy.astype(np.float32), psf.astype(np.float32)
+
+
+def _rl_gauss_inputs():
+    """1024x1024 camera, normalised 13x13 Gaussian psf (sigma 2), Poisson noise (peak 1000)."""
+    import foveal.restoration
+
+    return _blurred_poisson(1024, foveal.restoration.gaussian_psf((13, 13), 2.0))
+
+
+def _rl_motion_inputs():
+    """512x512 camera, 15x15 horizontal motion psf (middle row 1/15), Poisson noise (peak 1000)."""
+    import foveal.restoration
+
+    return _blurred_poisson(512, foveal.restoration.motion_psf(15, 0.0))
+
+
+def _rl_3d_inputs():
+    """The (96, 96, 96) uniform(0, 1) float32 volume (rng(0)) and a 5x5x5 box psf."""
+    import numpy as np
+
+    return _volume_96()[0], np.full((5, 5, 5), 1 / 125, dtype=np.float32)
+
+
+def _rl_impls(num_iter, clip):
+    def fov(x, psf):
+        import foveal.restoration
+
+        return foveal.restoration.richardson_lucy(x, psf, num_iter=num_iter, clip=clip)
+
+    def sk(x, psf):
+        from skimage.restoration import richardson_lucy
+
+        return richardson_lucy(x, psf, num_iter=num_iter, clip=clip)
+
+    return [Impl("foveal", fov), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
+
+
 WORKLOADS = [
     Workload(
         name="tv_chambolle",
@@ -69,6 +122,40 @@ WORKLOADS = [
         items=96**3 * 50,
         unit="voxel-iterations/s",
         extra={"weight": 0.1, "max_num_iter": 50, "eps": 0.0},
+    ),
+    Workload(
+        name="rl_gauss",
+        definition="camera resized to 1024x1024 float32, blurred by a normalised 13x13 Gaussian psf (sigma 2), "
+        "Poisson noise (peak 1000); 30 iterations, clip=False",
+        inputs=_rl_gauss_inputs,
+        impls=_rl_impls(30, False),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=1024 * 1024 * 30,
+        unit="pixel-iterations/s",
+        extra={"num_iter": 30, "clip": False, "psf": "gaussian 13x13 sigma 2"},
+    ),
+    Workload(
+        name="rl_motion",
+        definition="camera 512x512, 15x15 horizontal motion psf, Poisson noise (peak 1000); 50 iterations",
+        inputs=_rl_motion_inputs,
+        impls=_rl_impls(50, True),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=512 * 512 * 50,
+        unit="pixel-iterations/s",
+        extra={"num_iter": 50, "clip": True, "psf": "motion 15 horizontal"},
+    ),
+    Workload(
+        name="rl_3d",
+        definition="volume (96,96,96) uniform(0,1) float32 (rng(0)), 5x5x5 box psf; 20 iterations, clip=False",
+        inputs=_rl_3d_inputs,
+        impls=_rl_impls(20, False),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=96**3 * 20,
+        unit="voxel-iterations/s",
+        extra={"num_iter": 20, "clip": False, "psf": "box 5x5x5"},
     ),
 ]
 

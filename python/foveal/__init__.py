@@ -10,6 +10,7 @@ import os as _os
 import warnings as _warnings
 
 from . import nn, ops, restoration
+from . import metrics
 from ._errors import FovealError, FovealMemoryError, FovealNotCompiledError, FovealTypeError, FovealValueError
 from ._core import __version__
 from ._core import build_info as _build_info
@@ -26,6 +27,7 @@ __all__ = [
     "build_info",
     "cuda_available",
     "get_cmake_dir",
+    "metrics",
     "nn",
     "ops",
     "restoration",

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "foveal/ops/tv.hpp"
+#include "foveal/ops/rl.hpp"
 #include "interop.hpp"
 
 namespace py = pybind11;
@@ -24,4 +25,23 @@ void bind_restoration(py::module_& m) {
       py::arg("batch_dims") = 0, py::kw_only(), py::arg("stream") = 0,
       "Kernel entry point: writes the TV-denoised image into `out`, returns the iteration count of "
       "each image. Use foveal.restoration.denoise_tv_chambolle.");
+  m.def(
+      "richardson_lucy",
+      [](py::handle image, py::handle psf, py::handle out, std::int64_t num_iter, bool clip, double filter_epsilon,
+         int mode, int method, std::uintptr_t stream) {
+        const auto im = foveal::interop::borrow(image, "image", false, stream);
+        const auto ps = foveal::interop::borrow(psf, "psf", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        const auto used = foveal::richardson_lucy(im.view, ps.view, o.view, num_iter, clip, filter_epsilon,
+                                                  static_cast<foveal::RlBoundary>(mode),
+                                                  static_cast<foveal::RlMethod>(method),
+                                                  foveal::ExecContext::on_stream(stream));
+        return static_cast<int>(used);
+      },
+      py::arg("image"), py::arg("psf"), py::arg("out"), py::arg("num_iter"), py::arg("clip"), py::arg("filter_epsilon"),
+      py::arg("mode") = 0, py::arg("method") = 0, py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point: writes the Richardson-Lucy deconvolution into `out`; returns the convolution "
+      "method used (1 direct, 2 separable). mode: 0 constant, 1 reflect, 2 wrap; method: 0 auto, 1 direct, "
+      "2 separable. Use foveal.restoration.richardson_lucy.");
 }

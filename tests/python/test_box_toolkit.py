@@ -425,7 +425,7 @@ def test_remove_small_boxes_matches_torchvision(lib, min_size, shape):
 
 
 def test_remove_small_boxes_bad_inputs():
-    with pytest.raises(FovealValueError, match=r"remove_small_boxes: min_size must be a number, got NaN"):
+    with pytest.raises(FovealValueError, match=r"remove_small_boxes: min_size must not be NaN, got nan"):
         fo.remove_small_boxes(np.zeros((1, 4)), math.nan)
     with pytest.raises(FovealValueError, match=r"remove_small_boxes: boxes must have shape \(\.\.\., 4\), got \(1, 3\)"):
         fo.remove_small_boxes(np.zeros((1, 3)), 1.0)
@@ -533,7 +533,7 @@ def test_pairwise_bad_inputs(name):
     with pytest.raises(FovealValueError, match=rf"{name}: boxes1 requires grad"):
         ours(torch.zeros(3, 4, requires_grad=True), torch.zeros(3, 4))
     if name != "generalized_box_iou":
-        with pytest.raises(FovealValueError, match=rf"{name}: eps must be a number, got NaN"):
+        with pytest.raises(FovealValueError, match=rf"{name}: eps must not be NaN, got nan"):
             ours(ok, ok, eps=math.nan)
         with pytest.raises(FovealTypeError, match=rf"{name}: eps must be a real number"):
             ours(ok, ok, eps=None)

@@ -347,7 +347,7 @@ def test_bad_arguments(fn):
     for scale in (0.0, -1.0, float("inf")):
         with pytest.raises(ValueError, match=f"{name}: spatial_scale must be a positive finite number"):
             fn(X, OK, 2, scale)
-    with pytest.raises(ValueError, match=f"{name}: spatial_scale must be a number, got NaN"):
+    with pytest.raises(ValueError, match=f"{name}: spatial_scale must not be NaN, got nan"):
         fn(X, OK, 2, float("nan"))
     with pytest.raises(TypeError, match=f"{name}: input must be float32, float64"):
         fn(X.astype(np.int32), OK, 2)

@@ -226,11 +226,11 @@ X = np.zeros((8, 8), np.float32)
     [
         (dict(weight=-0.1), foveal.FovealValueError, "weight must be a finite number > 0, got -0.1"),
         (dict(weight=0), foveal.FovealValueError, "weight must be"),
-        (dict(weight=float("nan")), foveal.FovealValueError, "weight must be a number, got NaN"),
+        (dict(weight=float("nan")), foveal.FovealValueError, "weight must not be NaN, got nan"),
         (dict(weight=float("inf")), foveal.FovealValueError, "weight must be a finite"),
         (dict(weight="a"), foveal.FovealTypeError, "weight must be a real number"),
         (dict(eps=-1e-3), foveal.FovealValueError, "eps must be a finite number >= 0"),
-        (dict(eps=float("nan")), foveal.FovealValueError, "eps must be a number, got NaN"),
+        (dict(eps=float("nan")), foveal.FovealValueError, "eps must not be NaN, got nan"),
         (dict(max_num_iter=0), foveal.FovealValueError, "max_num_iter must be >= 1, got 0"),
         (dict(max_num_iter=-5), foveal.FovealValueError, "max_num_iter must be >= 1"),
         (dict(max_num_iter=2.5), foveal.FovealTypeError, "max_num_iter must be an integer"),

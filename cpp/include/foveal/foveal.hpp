@@ -14,6 +14,7 @@
 #include "foveal/ops/roi_align.hpp"
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/tv.hpp"
+#include "foveal/ops/rl.hpp"
 #include "foveal/ops/pool.hpp"
 #include "foveal/ops/box_iou_rotated.hpp"
 #include "foveal/ops/nms_rotated.hpp"

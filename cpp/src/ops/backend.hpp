@@ -10,6 +10,7 @@
 #include "foveal/ops/roi_align.hpp"
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/pool.hpp"
+#include "ops/rl_plan.hpp"
 
 namespace foveal {
 
@@ -54,6 +55,8 @@ void roi_align_rotated_backward(ConstTensorView grad_output, ConstTensorView roi
 /// `idxs` null: plain nms_rotated; else batched (categories never suppress each other).
 std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, const std::int64_t* idxs,
                          double iou_threshold, TensorView keep, const ExecContext& ctx);
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
+                         const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -83,6 +86,8 @@ void roi_align_rotated(ConstTensorView input, ConstTensorView rois, TensorView o
                        const ExecContext& ctx);
 void roi_align_rotated_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
                                 const RoiAlignParams& params, const ExecContext& ctx);
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
+                         const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda

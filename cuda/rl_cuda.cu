@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+// Richardson-Lucy on CUDA, the CPU backend's layout: f and the ratio image in zero-initialised
+// padded buffers (pads refilled after each pass for 'reflect' / 'wrap'), one thread per output
+// element. Direct: a sum over the psf's non-zero taps. Separable: three one-axis passes through
+// two scratch volumes. The last pass of each step fuses RL's ratio or multiply.
+#include <cstdint>
+#include <vector>
+
+#include "common.cuh"
+#include "foveal/math/rl.hpp"
+#include "ops/backend.hpp"
+
+namespace foveal::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+struct Geo {
+  std::int64_t n0, n1, n2, N0, N1, N2;
+  std::int64_t lo[2][3];  // leading pads of buffer 0 (f) and buffer 1 (ratio)
+};
+
+enum Epi { kNone = 0, kRatio = 1, kUpdate = 2 };
+
+// Writes a convolution value of output element (i0, i1, i2) to its destination.
+template <typename T, int E>
+__device__ __forceinline__ void store(T v, std::int64_t i0, std::int64_t i1, std::int64_t i2, T* dst, const T* image,
+                                      const Geo& g, T fe, bool filter) {
+  const int b = E == kRatio ? 1 : 0;
+  const std::int64_t d = ((i0 + g.lo[b][0]) * g.N1 + i1 + g.lo[b][1]) * g.N2 + i2 + g.lo[b][2];
+  if (E == kRatio) {
+    dst[d] = math::rl_ratio(image[(i0 * g.n1 + i1) * g.n2 + i2], v, fe, filter);
+  } else {
+    dst[d] *= v;
+  }
+}
+
+template <typename T>
+__global__ void init_kernel(T* f, Geo g) {
+  const std::int64_t n = g.n0 * g.n1 * g.n2;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t i2 = i % g.n2, i1 = (i / g.n2) % g.n1, i0 = i / (g.n1 * g.n2);
+    f[((i0 + g.lo[0][0]) * g.N1 + i1 + g.lo[0][1]) * g.N2 + i2 + g.lo[0][2]] = T(0.5);
+  }
+}
+
+// Every pad element of buffer b takes its boundary source, always an interior element.
+template <typename T>
+__global__ void pad_kernel(T* buf, Geo g, int b, int mode) {
+  const std::int64_t n = g.N0 * g.N1 * g.N2;
+  const std::int64_t* lo = g.lo[b];
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t x = i % g.N2, y = (i / g.N2) % g.N1, z = i / (g.N1 * g.N2);
+    const std::int64_t qx = x - lo[2], qy = y - lo[1], qz = z - lo[0];
+    if (qx >= 0 && qx < g.n2 && qy >= 0 && qy < g.n1 && qz >= 0 && qz < g.n0) continue;
+    const std::int64_t sx = math::rl_boundary_index(qx, g.n2, mode) + lo[2];
+    const std::int64_t sy = math::rl_boundary_index(qy, g.n1, mode) + lo[1];
+    const std::int64_t sz = math::rl_boundary_index(qz, g.n0, mode) + lo[0];
+    buf[i] = buf[(sz * g.N1 + sy) * g.N2 + sx];
+  }
+}
+
+template <typename T, int E>
+__global__ void direct_kernel(const T* src, T* dst, const T* image, const std::int64_t* off, const T* w, int taps,
+                              Geo g, T fe, bool filter) {
+  const std::int64_t n = g.n0 * g.n1 * g.n2;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t i2 = i % g.n2, i1 = (i / g.n2) % g.n1, i0 = i / (g.n1 * g.n2);
+    const T* s = src + (i0 * g.N1 + i1) * g.N2 + i2;
+    T acc = T(0);
+    for (int t = 0; t < taps; ++t) acc += w[t] * s[off[t]];
+    store<T, E>(acc, i0, i1, i2, dst, image, g, fe, filter);
+  }
+}
+
+// out (d0, d1, d2) = sum_t w[t] in[i0 s0 + i1 s1 + i2 + off[t]]; E != kNone: RL's fused store.
+template <typename T, int E>
+__global__ void axis_kernel(const T* in, T* out, std::int64_t d0, std::int64_t d1, std::int64_t d2, std::int64_t s0,
+                            std::int64_t s1, const std::int64_t* off, const T* w, int taps, const T* image, Geo g,
+                            T fe, bool filter) {
+  const std::int64_t n = d0 * d1 * d2;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t i2 = i % d2, i1 = (i / d2) % d1, i0 = i / (d1 * d2);
+    const T* s = in + i0 * s0 + i1 * s1 + i2;
+    T acc = T(0);
+    for (int t = 0; t < taps; ++t) acc += w[t] * s[off[t]];
+    if (E == kNone) {
+      out[i] = acc;
+    } else {
+      store<T, E>(acc, i0, i1, i2, out, image, g, fe, filter);
+    }
+  }
+}
+
+template <typename T>
+__global__ void finish_kernel(const T* f, T* out, Geo g, bool clip) {
+  const std::int64_t n = g.n0 * g.n1 * g.n2;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t i2 = i % g.n2, i1 = (i / g.n2) % g.n1, i0 = i / (g.n1 * g.n2);
+    const T v = f[((i0 + g.lo[0][0]) * g.N1 + i1 + g.lo[0][1]) * g.N2 + i2 + g.lo[0][2]];
+    out[i] = clip ? math::rl_clip(v) : v;
+  }
+}
+
+template <typename T>
+RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
+                 cudaStream_t s) {
+  const int nd = image.ndim();
+  std::vector<T> host(static_cast<std::size_t>(psf.numel()));
+  FOVEAL_CUDA_CHECK(cudaMemcpyAsync(host.data(), psf.data(), host.size() * sizeof(T), cudaMemcpyDeviceToHost, s));
+  FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
+  const ::foveal::detail::RlPlan plan = ::foveal::detail::rl_plan(std::vector<double>(host.begin(), host.end()), image.shape().data(),
+                                              psf.shape().data(), nd, sizeof(T) == 4, args);
+  Geo g;
+  g.n0 = plan.n[0], g.n1 = plan.n[1], g.n2 = plan.n[2];
+  g.N0 = plan.padded(0), g.N1 = plan.padded(1), g.N2 = plan.padded(2);
+  for (int b = 0; b < 2; ++b)
+    for (int a = 0; a < 3; ++a) g.lo[b][a] = plan.lo(a);
+  const std::int64_t S1 = g.N2, S0 = g.N1 * g.N2;
+  const std::int64_t* k = plan.k;
+  // Host tap tables, then one upload: [pass][axis or 0 for direct] -> (offsets, weights).
+  std::vector<std::int64_t> offs;
+  std::vector<T> ws;
+  std::int64_t start[2][3] = {}, count[2][3] = {};
+  for (int ps = 0; ps < 2; ++ps) {
+    auto w_at = [&](std::int64_t m, std::int64_t kk) { return ps == 0 ? kk - 1 - m : m; };
+    if (plan.method == RlMethod::Direct) {
+      start[ps][0] = static_cast<std::int64_t>(offs.size());
+      for (std::int64_t i = 0; i < k[0]; ++i)
+        for (std::int64_t j = 0; j < k[1]; ++j)
+          for (std::int64_t l = 0; l < k[2]; ++l) {
+            const double v = plan.psf[(w_at(i, k[0]) * k[1] + w_at(j, k[1])) * k[2] + w_at(l, k[2])];
+            if (v == 0.0) continue;
+            offs.push_back(i * S0 + j * S1 + l);
+            ws.push_back(static_cast<T>(v));
+          }
+      count[ps][0] = static_cast<std::int64_t>(offs.size()) - start[ps][0];
+    } else {
+      for (int a = 0; a < 3; ++a) {
+        start[ps][a] = static_cast<std::int64_t>(offs.size());
+        // in-strides of the axis passes: src (N0,N1,N2) along 0, t0 (n0,N1,N2) along 1, t1 along 2
+        const std::int64_t stride = a == 0 ? S0 : (a == 1 ? S1 : 1);
+        for (std::int64_t m = 0; m < k[a]; ++m) {
+          const double v = plan.factor[a][w_at(m, k[a])];
+          if (v == 0.0) continue;
+          offs.push_back(m * stride);
+          ws.push_back(static_cast<T>(v));
+        }
+        count[ps][a] = static_cast<std::int64_t>(offs.size()) - start[ps][a];
+      }
+    }
+  }
+  Workspace<std::int64_t> d_off(offs.size(), s);
+  Workspace<T> d_w(ws.size(), s);
+  FOVEAL_CUDA_CHECK(
+      cudaMemcpyAsync(d_off.get(), offs.data(), offs.size() * sizeof(std::int64_t), cudaMemcpyHostToDevice, s));
+  FOVEAL_CUDA_CHECK(cudaMemcpyAsync(d_w.get(), ws.data(), ws.size() * sizeof(T), cudaMemcpyHostToDevice, s));
+  const std::size_t size = static_cast<std::size_t>(plan.padded_size());
+  Workspace<T> f(size, s), r(size, s);
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(f.get(), 0, size * sizeof(T), s));
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(r.get(), 0, size * sizeof(T), s));
+  const bool sep = plan.method == RlMethod::Separable;
+  Workspace<T> t0(sep ? static_cast<std::size_t>(g.n0 * S0) : 0, s);
+  Workspace<T> t1(sep ? static_cast<std::size_t>(g.n0 * g.n1 * g.N2) : 0, s);
+  const std::int64_t n = g.n0 * g.n1 * g.n2;
+  const unsigned blocks = blocks_for(n, kThreads);
+  const unsigned pad_blocks = blocks_for(static_cast<std::int64_t>(size), kThreads);
+  const int mode = static_cast<int>(args.mode);
+  const T fe = static_cast<T>(args.filter_epsilon);
+  const bool filter = args.filter_epsilon != 0.0;
+  const T* img = image.data_as<T>();
+  T* buf[2] = {f.get(), r.get()};
+  init_kernel<T><<<blocks, kThreads, 0, s>>>(f.get(), g);
+  if (mode != 0) pad_kernel<T><<<pad_blocks, kThreads, 0, s>>>(f.get(), g, 0, mode);
+  for (std::int64_t it = 0; it < args.num_iter; ++it) {
+    for (int ps = 0; ps < 2; ++ps) {
+      const T* src = buf[ps];
+      T* dst = buf[1 - ps];
+      if (!sep) {
+        const std::int64_t* o = d_off.get() + start[ps][0];
+        const T* w = d_w.get() + start[ps][0];
+        const int c = static_cast<int>(count[ps][0]);
+        if (ps == 0)
+          direct_kernel<T, kRatio><<<blocks, kThreads, 0, s>>>(src, dst, img, o, w, c, g, fe, filter);
+        else
+          direct_kernel<T, kUpdate><<<blocks, kThreads, 0, s>>>(src, dst, img, o, w, c, g, fe, filter);
+      } else {
+        auto o = [&](int a) { return d_off.get() + start[ps][a]; };
+        auto w = [&](int a) { return d_w.get() + start[ps][a]; };
+        auto c = [&](int a) { return static_cast<int>(count[ps][a]); };
+        axis_kernel<T, kNone><<<blocks_for(g.n0 * S0, kThreads), kThreads, 0, s>>>(
+            src, t0.get(), g.n0, g.N1, g.N2, S0, S1, o(0), w(0), c(0), img, g, fe, filter);
+        axis_kernel<T, kNone><<<blocks_for(g.n0 * g.n1 * g.N2, kThreads), kThreads, 0, s>>>(
+            t0.get(), t1.get(), g.n0, g.n1, g.N2, S0, S1, o(1), w(1), c(1), img, g, fe, filter);
+        if (ps == 0)
+          axis_kernel<T, kRatio><<<blocks, kThreads, 0, s>>>(t1.get(), dst, g.n0, g.n1, g.n2, g.n1 * g.N2, g.N2,
+                                                             o(2), w(2), c(2), img, g, fe, filter);
+        else
+          axis_kernel<T, kUpdate><<<blocks, kThreads, 0, s>>>(t1.get(), dst, g.n0, g.n1, g.n2, g.n1 * g.N2, g.N2,
+                                                              o(2), w(2), c(2), img, g, fe, filter);
+      }
+      if (mode != 0) pad_kernel<T><<<pad_blocks, kThreads, 0, s>>>(dst, g, 1 - ps, mode);
+    }
+  }
+  finish_kernel<T><<<blocks, kThreads, 0, s>>>(f.get(), out.data_as<T>(), g, args.clip);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  return plan.method;
+}
+
+}  // namespace
+
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
+                         const ExecContext& ctx) {
+  DeviceGuard guard(image.device().index);
+  const cudaStream_t s = stream_of(ctx);
+  if (image.dtype() == DType::Float32) return rl_impl<float>(image, psf, out, args, s);
+  return rl_impl<double>(image, psf, out, args, s);
+}
+
+}  // namespace foveal::cuda

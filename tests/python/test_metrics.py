@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: Apache-2.0
+"""foveal.metrics against skimage.metrics (the oracle): values, data_range rules, errors."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import foveal
+from foveal.metrics import mse, psnr
+
+skimage = pytest.importorskip("skimage")
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio  # noqa: E402
+
+rng = np.random.default_rng(0)
+CASES = {
+    "uint8": (rng.integers(0, 256, (30, 40), dtype=np.uint8), rng.integers(0, 256, (30, 40), dtype=np.uint8)),
+    "uint16": (rng.integers(0, 4000, (20,), dtype=np.uint16), rng.integers(0, 4000, (20,), dtype=np.uint16)),
+    "float": (rng.random((10, 10, 3)), rng.random((10, 10, 3))),
+    "float32-signed": ((rng.random((9, 9)) * 2 - 1).astype(np.float32), rng.random((9, 9)).astype(np.float32)),
+    "int16-signed": (rng.integers(-100, 100, (50,), dtype=np.int16), rng.integers(-100, 100, (50,), dtype=np.int16)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_matches_skimage(case):
+    a, b = CASES[case]
+    assert mse(a, b) == pytest.approx(mean_squared_error(a, b), rel=1e-12)
+    assert psnr(a, b) == pytest.approx(peak_signal_noise_ratio(a, b), rel=1e-12)
+    assert psnr(a, b, data_range=7.5) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=7.5), rel=1e-12)
+
+
+def test_identical_is_inf_and_known_value():
+    a = np.zeros((4, 4))
+    assert psnr(a, a) == math.inf and mse(a, a) == 0.0
+    assert psnr(np.zeros(4, np.uint8), np.full(4, 255, np.uint8)) == pytest.approx(0.0)
+    assert psnr(np.zeros(4), np.full(4, 0.01)) == pytest.approx(40.0)
+
+
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: psnr(np.full(3, 255.0), np.zeros(3)), foveal.FovealValueError, "pass data_range"),
+        (lambda: psnr(np.zeros(3), np.zeros(4)), foveal.FovealValueError, "same shape"),
+        (lambda: mse([0.0], np.zeros(1)), foveal.FovealTypeError, "image0 must be a numpy.ndarray"),
+        (lambda: psnr(np.zeros(3), np.zeros(3), data_range=0), foveal.FovealValueError, "data_range must be"),
+        (lambda: psnr(np.zeros(3), np.zeros(3), data_range="1"), foveal.FovealTypeError, "data_range must be"),
+        (lambda: mse(np.zeros(3, complex), np.zeros(3)), foveal.FovealTypeError, "real numeric dtype"),
+    ],
+)
+def test_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(foveal.metrics)
+    assert result.attempted >= 2 and result.failed == 0
