@@ -40,7 +40,7 @@ void test_math() {
   const double roi[6] = {0, 4, 3, 4, 2, 90};
   const auto bins = m::roi_align_rotated_bins(roi, 1.0, 2, 2, 1, true);
   double y, x;
-  // centre (2.5, 3.5) after the half-pixel shift; bin (0, 0)'s sample at local (xx, yy) = (-1, -0.5)
+  // (cx, cy) = (3.5, 2.5) after the half-pixel shift; bin (0, 0)'s sample at local (xx, yy) = (-1, -0.5)
   // turns to y = yy cos - xx sin + cy = 3.5, x = yy sin + xx cos + cx = 3
   m::roi_align_rotated_sample(bins, 0, 0, 0, 0, y, x);
   EXPECT(std::fabs(y - 3.5) < 1e-15 && std::fabs(x - 3.0) < 1e-15, "sample (%g, %g)", y, x);

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from hypothesis import given
+from hypothesis import strategies as st
 
 import foveal
 from foveal import FovealTypeError, FovealValueError
@@ -431,3 +433,15 @@ def test_docstring_examples(fn):
         runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.attempted >= 3 and result.failed == 0
+
+
+_coord = st.floats(-50, 50, allow_nan=False)
+_size = st.floats(1e-2, 80, allow_nan=False)
+_angle = st.one_of(st.floats(-360, 360, allow_nan=False), st.sampled_from([0.0, 90.0, -90.0, 180.0, 45.0, 1e-7]))
+_box = st.tuples(_coord, _coord, _size, _size, _angle)
+
+
+@given(st.lists(_box, min_size=1, max_size=6), st.lists(_box, min_size=1, max_size=6))
+def test_iou_property_against_reference(b1, b2):
+    b1, b2 = np.array(b1), np.array(b2)
+    np.testing.assert_allclose(box_iou_rotated(b1, b2), box_iou_rotated_ref(b1, b2), rtol=0, atol=1e-9)
