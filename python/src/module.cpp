@@ -11,6 +11,7 @@ void bind_detection(py::module_& m);
 void bind_roi(py::module_& m);
 void bind_restoration(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_anchors(py::module_& m);
 void bind_rotated(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
@@ -75,5 +76,6 @@ PYBIND11_MODULE(_core, m) {
   bind_roi(m);
   bind_restoration(m);
   bind_nn(m);
+  bind_anchors(m);
   bind_rotated(m);
 }
