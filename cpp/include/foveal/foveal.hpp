@@ -22,3 +22,6 @@
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
 #include "foveal/ops/postprocess.hpp"
+#include "foveal/ops/box_iou_rotated.hpp"
+#include "foveal/ops/nms_rotated.hpp"
+#include "foveal/ops/roi_align_rotated.hpp"

@@ -64,6 +64,14 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void box_iou_rotated(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
+void roi_align_rotated(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+                       const ExecContext& ctx);
+void roi_align_rotated_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                                const RoiAlignParams& params, const ExecContext& ctx);
+/// `idxs` null: plain nms_rotated; else batched (categories never suppress each other).
+std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, const std::int64_t* idxs,
+                         double iou_threshold, TensorView keep, const ExecContext& ctx);
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
 void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
@@ -107,6 +115,11 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void box_iou_rotated(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
+void roi_align_rotated(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+                       const ExecContext& ctx);
+void roi_align_rotated_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                                const RoiAlignParams& params, const ExecContext& ctx);
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
 void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
