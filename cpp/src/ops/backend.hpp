@@ -47,7 +47,7 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
-RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const detail::RlArgs& args,
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
 }  // namespace cpu
 
@@ -73,7 +73,7 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
-RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const detail::RlArgs& args,
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
 int device_count();
 int runtime_version();
