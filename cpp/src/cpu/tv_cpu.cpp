@@ -402,6 +402,221 @@ std::vector<std::int64_t> chambolle_impl(ConstTensorView image, TensorView out, 
   return iters;
 }
 
+
+// ---- Split-Bregman (skimage's _denoise_tv_bregman) ----
+// In one Gauss-Seidel sweep, the d and b updates at (r, c) read only values from before the sweep
+// (u at (r, c), (r, c + 1), (r + 1, c); b at (r, c)), so they vectorise along a row. What stays
+// sequential is u_new(r, c) = (lam (u_new(r, c - 1) + Q) + weight f) / norm, Q holding u_new of the
+// row above and the other ten terms: a first-order recurrence along the row with factor
+// lam / norm = 2/9. It runs as G interleaved segments; a segment after the first starts 24
+// elements early from 0 ((2/9)^25 < 1e-16 of the true start value is lost), so the chains overlap
+// in the pipeline instead of waiting on each other.
+
+template <typename T>
+struct BregmanPlane {
+  std::int64_t R = 0, C = 0;  // interior rows, columns; u is (R + 2) x (C + 2)
+  const T* f = nullptr;
+  T *u = nullptr, *dx = nullptr, *dy = nullptr, *bx = nullptr, *by = nullptr;
+  T *uo = nullptr, *g = nullptr;  // scratch rows: u before the sweep, the recurrence's terms
+};
+
+struct BregmanParams {
+  double weight;
+  bool iso;
+};
+
+// Row r: new d and b in place, u before the sweep into uo, the recurrence's terms into g.
+template <typename T>
+FOVEAL_ALWAYS_INLINE void bregman_terms_body(const BregmanPlane<T>* s, std::int64_t r, const BregmanParams* bp) {
+  const std::int64_t C = s->C, CP = C + 2;
+  const T w = static_cast<T>(bp->weight), lam = T(2) * w, norm = w + T(4) * lam, inv = T(1) / norm;
+  const T* uc = s->u + (r + 1) * CP + 1;
+  const T* ud = uc + CP;
+  const T* uu = uc - CP;
+  const T* f = s->f + r * C;
+  T* dx = s->dx + r * C;
+  T* dy = s->dy + r * C;
+  T* bx = s->bx + r * C;
+  T* by = s->by + r * C;
+  T* uo = s->uo;
+  T* g = s->g;
+  if (bp->iso) {
+#pragma omp simd
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T u0 = uc[c], ux = uc[c + 1] - u0, uy = ud[c] - u0, bxo = bx[c], byo = by[c];
+      uo[c] = u0;
+      g[c] = (bxo - dx[c]) + (byo - dy[c]);
+      T dxn, dyn;
+      math::tv_bregman_shrink_iso(ux + bxo, uy + byo, lam, &dxn, &dyn);
+      dx[c] = dxn;
+      dy[c] = dyn;
+      bx[c] = bxo + (ux - dxn);
+      by[c] = byo + (uy - dyn);
+    }
+  } else {
+#pragma omp simd
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T u0 = uc[c], ux = uc[c + 1] - u0, uy = ud[c] - u0, bxo = bx[c], byo = by[c];
+      uo[c] = u0;
+      g[c] = (bxo - dx[c]) + (byo - dy[c]);
+      const T dxn = math::tv_bregman_shrink_aniso(ux + bxo, lam), dyn = math::tv_bregman_shrink_aniso(uy + byo, lam);
+      dx[c] = dxn;
+      dy[c] = dyn;
+      bx[c] = bxo + (ux - dxn);
+      by[c] = byo + (uy - dyn);
+    }
+  }
+  // Q = u below + u above (new) + u right + (dx - bx) left (new) + (dy - by) above (new) + old terms.
+  const T* dyu = r ? dy - C : nullptr;
+  const T* byu = r ? by - C : nullptr;
+  {
+    const T up = r ? dyu[0] - byu[0] : T(0);  // column 0: d and b left of it are 0
+    g[0] = (lam * (((ud[0] + uu[0]) + uc[1]) + (up + g[0])) + w * f[0]) * inv;
+  }
+  if (r) {
+#pragma omp simd
+    for (std::int64_t c = 1; c < C; ++c)
+      g[c] = (lam * (((ud[c] + uu[c]) + uc[c + 1]) + (((dx[c - 1] - bx[c - 1]) + (dyu[c] - byu[c])) + g[c])) +
+              w * f[c]) *
+             inv;
+  } else {
+#pragma omp simd
+    for (std::int64_t c = 1; c < C; ++c)
+      g[c] = (lam * (((ud[c] + uu[c]) + uc[c + 1]) + ((dx[c - 1] - bx[c - 1]) + g[c])) + w * f[c]) * inv;
+  }
+}
+FOVEAL_SIMD_VARIANTS(bregman_terms, bregman_terms_body,
+                     (const BregmanPlane<T>* s, std::int64_t r, const BregmanParams* bp), (s, r, bp))
+
+// x[c] = a x[c - 1] + g[c], x[-1] = x0, as G interleaved segments (see above).
+template <typename T, int G>
+void bregman_recur(const T* g, T* x, std::int64_t C, T x0, T a) {
+  constexpr std::int64_t warm = 24;
+  const std::int64_t L = (C + warm * (G - 1)) / G;  // steps of every segment; >= 2 warm
+  std::int64_t b[G];
+  T v[G];
+  b[0] = 0;
+  v[0] = x0;
+  for (int k = 1; k < G; ++k) {
+    b[k] = L + (k - 1) * (L - warm) - warm;
+    v[k] = T(0);
+  }
+  // A segment's warm-up writes the last `warm` outputs of the one before; that one writes them
+  // again, correctly, `L - warm >= warm` steps later.
+  for (std::int64_t i = 0; i < L; ++i) {
+    for (int k = 0; k < G; ++k) {
+      v[k] = a * v[k] + g[b[k] + i];
+      x[b[k] + i] = v[k];
+    }
+  }
+  T t = v[G - 1];
+  for (std::int64_t c = b[G - 1] + L; c < C; ++c) {
+    t = a * t + g[c];
+    x[c] = t;
+  }
+}
+
+// One sweep over a plane; returns sum (u_new - u_old)^2.
+template <typename T>
+double bregman_sweep(const BregmanPlane<T>& s, const BregmanParams& bp) {
+  const auto terms = bregman_terms<T>();
+  const std::int64_t C = s.C, CP = C + 2;
+  const T w = static_cast<T>(bp.weight), lam = T(2) * w, a = lam * (T(1) / (w + T(4) * lam));
+  double e = 0;
+  for (std::int64_t r = 0; r < s.R; ++r) {
+    terms(&s, r, &bp);
+    T* x = s.u + (r + 1) * CP + 1;
+    const T x0 = x[-1];
+    if (C >= 8 * 64)
+      bregman_recur<T, 8>(s.g, x, C, x0, a);
+    else if (C >= 4 * 64)
+      bregman_recur<T, 4>(s.g, x, C, x0, a);
+    else if (C >= 2 * 64)
+      bregman_recur<T, 2>(s.g, x, C, x0, a);
+    else
+      bregman_recur<T, 1>(s.g, x, C, x0, a);
+    const T* uo = s.uo;
+    double er = 0;
+#pragma omp simd reduction(+ : er)
+    for (std::int64_t c = 0; c < C; ++c) {
+      const double d = static_cast<double>(x[c]) - static_cast<double>(uo[c]);
+      er += d * d;
+    }
+    e += er;
+  }
+  return e;
+}
+
+template <typename T>
+std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, double weight, double eps,
+                                       std::int64_t max_num_iter, bool iso, bool joint, int num_threads) {
+  const std::int64_t P = image.size(0), R = image.size(1), C = image.size(2), CP = C + 2, N = R * C;
+  const std::int64_t UN = (R + 2) * CP;
+  const T* f0 = image.data_as<T>();
+  T* o0 = out.data_as<T>();
+  // Per plane: u (padded), dx, dy, bx, by, two scratch rows.
+  const std::int64_t per = UN + 4 * N + 2 * C;
+  std::vector<T> buf(static_cast<std::size_t>(P * per), T(0));
+  std::vector<BregmanPlane<T>> planes(static_cast<std::size_t>(P));
+  for (std::int64_t p = 0; p < P; ++p) {
+    BregmanPlane<T>& s = planes[p];
+    T* base = buf.data() + p * per;
+    s.R = R;
+    s.C = C;
+    s.f = f0 + p * N;
+    s.u = base;
+    s.dx = base + UN;
+    s.dy = s.dx + N;
+    s.bx = s.dy + N;
+    s.by = s.bx + N;
+    s.uo = s.by + N;
+    s.g = s.uo + C;
+    // skimage's border: top = image row 1, left = column 1, bottom = row R-1, right = column C-1.
+    const T* f = s.f;
+    for (std::int64_t r = 0; r < R; ++r) {
+      std::copy(f + r * C, f + (r + 1) * C, s.u + (r + 1) * CP + 1);
+      s.u[(r + 1) * CP] = f[r * C + 1];
+      s.u[(r + 1) * CP + C + 1] = f[r * C + C - 1];
+    }
+    std::copy(f + C, f + 2 * C, s.u + 1);
+    std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
+  }
+  const BregmanParams bp{weight, iso};
+  const T eps_t = static_cast<T>(eps);
+  // skimage keeps rmse in the image dtype: sqrt(sum / count), compared with eps in that dtype.
+  auto rmse = [](double sum, std::int64_t count) {
+    const T q = static_cast<T>(sum) / static_cast<T>(count);
+    return static_cast<T>(std::sqrt(static_cast<double>(q)));
+  };
+  std::vector<std::int64_t> iters(static_cast<std::size_t>(P), 0);
+  if (joint) {
+    std::vector<double> part(static_cast<std::size_t>(P));
+    std::int64_t i = 0;
+    while (i < max_num_iter) {
+      parallel_for(0, P, num_threads, 2, [&](std::int64_t p) { part[p] = bregman_sweep(planes[p], bp); });
+      ++i;
+      double sum = 0;
+      for (std::int64_t p = 0; p < P; ++p) sum += part[p];
+      if (!(rmse(sum, P * N) > eps_t)) break;
+    }
+    std::fill(iters.begin(), iters.end(), i);
+  } else {
+    parallel_for_dynamic(0, P, num_threads, 2, [&](std::int64_t p) {
+      std::int64_t i = 0;
+      while (i < max_num_iter) {
+        const double sum = bregman_sweep(planes[p], bp);
+        ++i;
+        if (!(rmse(sum, N) > eps_t)) break;
+      }
+      iters[p] = i;
+    });
+  }
+  for (std::int64_t p = 0; p < P; ++p)
+    for (std::int64_t r = 0; r < R; ++r)
+      std::copy(planes[p].u + (r + 1) * CP + 1, planes[p].u + (r + 1) * CP + 1 + C, o0 + p * N + r * C);
+  return iters;
+}
+
 }  // namespace
 
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
@@ -409,6 +624,14 @@ std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView
   if (image.dtype() == DType::Float32)
     return chambolle_impl<float>(image, out, weight, eps, max_num_iter, batch_dims, ctx.num_threads);
   return chambolle_impl<double>(image, out, weight, eps, max_num_iter, batch_dims, ctx.num_threads);
+}
+
+std::vector<std::int64_t> denoise_tv_bregman(ConstTensorView image, TensorView out, double weight, double eps,
+                                             std::int64_t max_num_iter, bool isotropic, bool joint,
+                                             const ExecContext& ctx) {
+  if (image.dtype() == DType::Float32)
+    return bregman_impl<float>(image, out, weight, eps, max_num_iter, isotropic, joint, ctx.num_threads);
+  return bregman_impl<double>(image, out, weight, eps, max_num_iter, isotropic, joint, ctx.num_threads);
 }
 
 }  // namespace foveal::cpu
