@@ -412,17 +412,20 @@ std::vector<std::int64_t> chambolle_impl(ConstTensorView image, TensorView out, 
 // elements early from 0 ((2/9)^25 < 1e-16 of the true start value is lost), so the chains overlap
 // in the pipeline instead of waiting on each other.
 
+struct BregmanParams {
+  double weight;
+  bool iso;
+};
+
 template <typename T>
 struct BregmanPlane {
   std::int64_t R = 0, C = 0;  // interior rows, columns; u is (R + 2) x (C + 2)
   const T* f = nullptr;
   T *u = nullptr, *dx = nullptr, *dy = nullptr, *bx = nullptr, *by = nullptr;
   T *uo = nullptr, *g = nullptr;  // scratch rows: u before the sweep, the recurrence's terms
-};
-
-struct BregmanParams {
-  double weight;
-  bool iso;
+  T* snap = nullptr;               // u, dx, dy, bx, by at the start of a block
+  std::int64_t UN = 0;             // (R + 2) (C + 2)
+  void (*terms)(const BregmanPlane*, std::int64_t, const BregmanParams*) = nullptr;
 };
 
 // Row r: new d and b in place, u before the sweep into uo, the recurrence's terms into g.
@@ -516,35 +519,99 @@ void bregman_recur(const T* g, T* x, std::int64_t C, T x0, T a) {
   }
 }
 
-// One sweep over a plane; returns sum (u_new - u_old)^2.
+// Row r of one sweep; returns its sum (u_new - u_old)^2.
 template <typename T>
-double bregman_sweep(const BregmanPlane<T>& s, const BregmanParams& bp) {
-  const auto terms = bregman_terms<T>();
+double bregman_row(const BregmanPlane<T>& s, const BregmanParams& bp, std::int64_t r) {
   const std::int64_t C = s.C, CP = C + 2;
   const T w = static_cast<T>(bp.weight), lam = T(2) * w, a = lam * (T(1) / (w + T(4) * lam));
+  s.terms(&s, r, &bp);
+  T* x = s.u + (r + 1) * CP + 1;
+  const T x0 = x[-1];
+  if (C >= 8 * 64)
+    bregman_recur<T, 8>(s.g, x, C, x0, a);
+  else if (C >= 4 * 64)
+    bregman_recur<T, 4>(s.g, x, C, x0, a);
+  else if (C >= 2 * 64)
+    bregman_recur<T, 2>(s.g, x, C, x0, a);
+  else
+    bregman_recur<T, 1>(s.g, x, C, x0, a);
+  const T* uo = s.uo;
   double e = 0;
-  for (std::int64_t r = 0; r < s.R; ++r) {
-    terms(&s, r, &bp);
-    T* x = s.u + (r + 1) * CP + 1;
-    const T x0 = x[-1];
-    if (C >= 8 * 64)
-      bregman_recur<T, 8>(s.g, x, C, x0, a);
-    else if (C >= 4 * 64)
-      bregman_recur<T, 4>(s.g, x, C, x0, a);
-    else if (C >= 2 * 64)
-      bregman_recur<T, 2>(s.g, x, C, x0, a);
-    else
-      bregman_recur<T, 1>(s.g, x, C, x0, a);
-    const T* uo = s.uo;
-    double er = 0;
-#pragma omp simd reduction(+ : er)
-    for (std::int64_t c = 0; c < C; ++c) {
-      const double d = static_cast<double>(x[c]) - static_cast<double>(uo[c]);
-      er += d * d;
-    }
-    e += er;
+#pragma omp simd reduction(+ : e)
+  for (std::int64_t c = 0; c < C; ++c) {
+    const double d = static_cast<double>(x[c]) - static_cast<double>(uo[c]);
+    e += d * d;
   }
   return e;
+}
+
+// State rows of row r (u, dx, dy, bx, by) between the plane and its snapshot.
+template <typename T>
+void bregman_copy_row(const BregmanPlane<T>& s, std::int64_t r, bool save) {
+  const std::int64_t C = s.C, CP = C + 2, N = s.R * C;
+  T* live[5] = {s.u + (r + 1) * CP + 1, s.dx + r * C, s.dy + r * C, s.bx + r * C, s.by + r * C};
+  T* snap[5] = {s.snap + (r + 1) * CP + 1, s.snap + s.UN + r * C, s.snap + s.UN + N + r * C,
+                s.snap + s.UN + 2 * N + r * C, s.snap + s.UN + 3 * N + r * C};
+  for (int k = 0; k < 5; ++k) {
+    if (save)
+      std::copy(live[k], live[k] + C, snap[k]);
+    else
+      std::copy(snap[k], snap[k] + C, live[k]);
+  }
+}
+
+// n sweeps, pipelined: step i runs sweep k on row i - k for k = 0..n-1. Sweep k + 1 reaches row r
+// once sweep k has finished rows r and r + 1 (all that Gauss-Seidel reads from it), so the state
+// goes through the cache once per block instead of once per sweep. With `save`, each row's state
+// goes to the snapshot just before the first sweep changes it. sums[k] = sweep k's sum.
+template <typename T>
+void bregman_block(const BregmanPlane<T>& s, const BregmanParams& bp, int n, bool save, double* sums) {
+  for (int k = 0; k < n; ++k) sums[k] = 0;
+  for (std::int64_t i = 0; i < s.R + n - 1; ++i) {
+    for (int k = 0; k < n; ++k) {
+      const std::int64_t r = i - k;
+      if (r < 0 || r >= s.R) continue;
+      if (k == 0 && save) bregman_copy_row(s, r, true);
+      sums[k] += bregman_row(s, bp, r);
+    }
+  }
+}
+
+// Sweeps of a group of planes sharing one stopping rule, in blocks of up to kBregmanDepth; a stop
+// inside a block restores the snapshot and reruns the block up to the stopping sweep.
+constexpr int kBregmanDepth = 16;
+
+template <typename T>
+std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const BregmanParams& bp, double eps,
+                           std::int64_t max_num_iter, int num_threads) {
+  const T eps_t = static_cast<T>(eps);
+  const std::int64_t total = count * planes[0].R * planes[0].C;
+  std::vector<double> part(static_cast<std::size_t>(count * kBregmanDepth));
+  std::int64_t i = 0;
+  while (i < max_num_iter) {
+    const int n = static_cast<int>(std::min<std::int64_t>(kBregmanDepth, max_num_iter - i));
+    parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
+      bregman_block(planes[p], bp, n, n > 1, &part[p * kBregmanDepth]);
+    });
+    for (int k = 0; k < n; ++k) {
+      double sum = 0;
+      for (std::int64_t p = 0; p < count; ++p) sum += part[p * kBregmanDepth + k];
+      // skimage keeps rmse in the image dtype: sqrt(sum / count), compared with eps in that dtype.
+      const T q = static_cast<T>(sum) / static_cast<T>(total);
+      const T rmse = static_cast<T>(std::sqrt(static_cast<double>(q)));
+      if (!(rmse > eps_t)) {
+        if (k + 1 < n) {
+          parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
+            for (std::int64_t r = 0; r < planes[p].R; ++r) bregman_copy_row(planes[p], r, false);
+            bregman_block(planes[p], bp, k + 1, false, &part[p * kBregmanDepth]);
+          });
+        }
+        return i + k + 1;
+      }
+    }
+    i += n;
+  }
+  return i;
 }
 
 template <typename T>
@@ -554,15 +621,17 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
   const std::int64_t UN = (R + 2) * CP;
   const T* f0 = image.data_as<T>();
   T* o0 = out.data_as<T>();
-  // Per plane: u (padded), dx, dy, bx, by, two scratch rows.
-  const std::int64_t per = UN + 4 * N + 2 * C;
+  // Per plane: u (padded), dx, dy, bx, by, two scratch rows, then the snapshot of the first five.
+  const std::int64_t state = UN + 4 * N, per = 2 * state + 2 * C;
   std::vector<T> buf(static_cast<std::size_t>(P * per), T(0));
   std::vector<BregmanPlane<T>> planes(static_cast<std::size_t>(P));
+  const auto terms = bregman_terms<T>();
   for (std::int64_t p = 0; p < P; ++p) {
     BregmanPlane<T>& s = planes[p];
     T* base = buf.data() + p * per;
     s.R = R;
     s.C = C;
+    s.UN = UN;
     s.f = f0 + p * N;
     s.u = base;
     s.dx = base + UN;
@@ -571,6 +640,8 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
     s.by = s.bx + N;
     s.uo = s.by + N;
     s.g = s.uo + C;
+    s.snap = s.g + C;
+    s.terms = terms;
     // skimage's border: top = image row 1, left = column 1, bottom = row R-1, right = column C-1.
     const T* f = s.f;
     for (std::int64_t r = 0; r < R; ++r) {
@@ -582,33 +653,12 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
     std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
   }
   const BregmanParams bp{weight, iso};
-  const T eps_t = static_cast<T>(eps);
-  // skimage keeps rmse in the image dtype: sqrt(sum / count), compared with eps in that dtype.
-  auto rmse = [](double sum, std::int64_t count) {
-    const T q = static_cast<T>(sum) / static_cast<T>(count);
-    return static_cast<T>(std::sqrt(static_cast<double>(q)));
-  };
   std::vector<std::int64_t> iters(static_cast<std::size_t>(P), 0);
   if (joint) {
-    std::vector<double> part(static_cast<std::size_t>(P));
-    std::int64_t i = 0;
-    while (i < max_num_iter) {
-      parallel_for(0, P, num_threads, 2, [&](std::int64_t p) { part[p] = bregman_sweep(planes[p], bp); });
-      ++i;
-      double sum = 0;
-      for (std::int64_t p = 0; p < P; ++p) sum += part[p];
-      if (!(rmse(sum, P * N) > eps_t)) break;
-    }
-    std::fill(iters.begin(), iters.end(), i);
+    std::fill(iters.begin(), iters.end(), bregman_group(planes.data(), P, bp, eps, max_num_iter, num_threads));
   } else {
     parallel_for_dynamic(0, P, num_threads, 2, [&](std::int64_t p) {
-      std::int64_t i = 0;
-      while (i < max_num_iter) {
-        const double sum = bregman_sweep(planes[p], bp);
-        ++i;
-        if (!(rmse(sum, N) > eps_t)) break;
-      }
-      iters[p] = i;
+      iters[p] = bregman_group(&planes[p], 1, bp, eps, max_num_iter, 1);
     });
   }
   for (std::int64_t p = 0; p < P; ++p)
