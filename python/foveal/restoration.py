@@ -288,7 +288,9 @@ def denoise_tv_bregman(
         Isotropic (True) or anisotropic TV.
     channel_axis : int or None, optional
         Axis of a 3-D image holding channels, each denoised on its own with its own stopping
-        rule (in parallel on the CPU).
+        rule (in parallel on the CPU): each channel's result is skimage's for that channel alone.
+        skimage's own channel loop agrees on the first channel only, because it starts the d and
+        b variables of every later channel from the previous channel's result (a reused buffer).
 
     Returns
     -------
