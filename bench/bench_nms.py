@@ -78,6 +78,40 @@ WORKLOADS = [
 ]
 
 
+# Outlier scenes (foveal.synthetic.outlier_scene): one far box, two clusters 1e6 apart, one huge
+# box at threshold 0; each beside the same scene without the outlier. foveal's time should not
+# depend on the outlier (within 2x). Boxes 128..512 px so that torchvision, the check, keeps few
+# boxes and runs in seconds; it is not timed here (devices=()): the ratio of record is foveal with
+# vs without the outlier.
+OUTLIER_N = 100_000
+OUTLIER_SIZES = (128.0, 512.0)
+
+
+def _outlier_workload(kind, outlier):
+    thr = synthetic.OUTLIER_KINDS[kind]
+    name = f"nms_outlier_{kind}_100k" + ("" if outlier else "_base")
+    return Workload(
+        name=name,
+        definition=(
+            f"foveal.synthetic.outlier_scene({OUTLIER_N}, {kind!r}, seed=0, outlier={outlier}, "
+            f"size_range={OUTLIER_SIZES}), IoU threshold {thr}"
+        ),
+        inputs=functools.partial(synthetic.outlier_scene, OUTLIER_N, kind, 0, outlier, OUTLIER_SIZES),
+        impls=[
+            Impl("foveal", lambda b, s, t=thr: _fops().nms(b, s, t)),
+            Impl("torchvision", lambda b, s, t=thr: _tv().nms(b, s, t), lib="torch", devices=()),
+        ],
+        reference="torchvision",
+        check=exact(),
+        items=OUTLIER_N,
+        unit="boxes/s",
+        extra={"n": OUTLIER_N, "iou_threshold": thr, "outlier": outlier, "kind": kind},
+    )
+
+
+WORKLOADS += [_outlier_workload(k, o) for k in ("far", "split", "huge") for o in (True, False)]
+
+
 @pytest.mark.parametrize(("workload", "impl", "device"), cases(WORKLOADS))
 def bench_nms(benchmark, workload, impl, device):
     run_case(benchmark, workload, impl, device)

@@ -2,6 +2,12 @@
 torch.nn.functional (oneDNN on the CPU), on the CPU and on CUDA when available. foveal must equal
 torch's max pooling exactly and be allclose to its average pooling before it is timed. torch's
 thread count is in each row's record (thread_info).
+
+``conv3x3_64``, ``conv1x1_256_64``, ``conv7x7_stem``, ``dwconv3x3_128`` (foveal.nn.conv2d against
+torch F.conv2d) and ``fc6_boxhead`` (foveal.nn.linear against F.linear): inputs N(0,1) float32
+from numpy.random.default_rng(0), drawn in the order x, weight, bias; fc6's weight scaled by 0.01
+as BENCHMARKS.md says. Throughput in FLOP/s (2 per multiply-add). foveal must be allclose to
+torch (sums round differently) before it is timed.
 """
 
 import numpy as np
@@ -27,6 +33,35 @@ def _normal(shape):
         return (np.random.default_rng(0).standard_normal(shape, dtype=np.float32),)
 
     return make
+
+
+def _dense(x_shape, w_shape, bias, w_scale=1.0):
+    def make():
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal(x_shape, dtype=np.float32)
+        w = rng.standard_normal(w_shape, dtype=np.float32) * np.float32(w_scale)
+        b = rng.standard_normal(w_shape[0], dtype=np.float32) if bias else None
+        return (x, w, b)
+
+    return make
+
+
+def _conv(name, x_shape, w_shape, out_hw, bias, **kw):
+    macs = x_shape[0] * w_shape[0] * out_hw[0] * out_hw[1] * w_shape[1] * w_shape[2] * w_shape[3]
+    return Workload(
+        name=name,
+        definition=f"x {x_shape}, w {w_shape}, {kw}{', bias' if bias else ''}; N(0,1) float32 (rng(0): x, w, b)",
+        inputs=_dense(x_shape, w_shape, bias),
+        impls=[
+            Impl("foveal", lambda x, w, b: _fnn().conv2d(x, w, b, **kw)),
+            Impl("torch", lambda x, w, b: _F().conv2d(x, w, b, **kw), lib="torch"),
+        ],
+        reference="torch",
+        check=allclose(rtol=1e-4, atol=1e-3),
+        items=2 * macs,
+        unit="FLOP/s",
+        extra=dict(kw),
+    )
 
 
 WORKLOADS = [
@@ -57,6 +92,23 @@ WORKLOADS = [
         items=8 * 256 * 28 * 28,
         unit="outputs/s",
         extra={"kernel_size": 2, "stride": 2, "padding": 0},
+    ),
+    _conv("conv3x3_64", (8, 64, 56, 56), (64, 64, 3, 3), (56, 56), True, padding=1),
+    _conv("conv1x1_256_64", (8, 256, 56, 56), (64, 256, 1, 1), (56, 56), False),
+    _conv("conv7x7_stem", (8, 3, 224, 224), (64, 3, 7, 7), (112, 112), False, stride=2, padding=3),
+    _conv("dwconv3x3_128", (8, 128, 56, 56), (128, 1, 3, 3), (56, 56), False, padding=1, groups=128),
+    Workload(
+        name="fc6_boxhead",
+        definition="x (1000, 12544) N(0,1), w (1024, 12544) N(0,1)*0.01, bias N(0,1); float32 (rng(0): x, w, b); linear",
+        inputs=_dense((1000, 12544), (1024, 12544), True, w_scale=0.01),
+        impls=[
+            Impl("foveal", lambda x, w, b: _fnn().linear(x, w, b)),
+            Impl("torch", lambda x, w, b: _F().linear(x, w, b), lib="torch"),
+        ],
+        reference="torch",
+        check=allclose(rtol=1e-4, atol=1e-4),
+        items=2 * 1000 * 1024 * 12544,
+        unit="FLOP/s",
     ),
 ]
 

@@ -108,13 +108,13 @@ __global__ void finish_kernel(const T* f, T* out, Geo g, bool clip) {
 }
 
 template <typename T>
-RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const foveal::detail::RlArgs& args,
+RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                  cudaStream_t s) {
   const int nd = image.ndim();
   std::vector<T> host(static_cast<std::size_t>(psf.numel()));
   FOVEAL_CUDA_CHECK(cudaMemcpyAsync(host.data(), psf.data(), host.size() * sizeof(T), cudaMemcpyDeviceToHost, s));
   FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
-  const foveal::detail::RlPlan plan = foveal::detail::rl_plan(std::vector<double>(host.begin(), host.end()), image.shape().data(),
+  const ::foveal::detail::RlPlan plan = ::foveal::detail::rl_plan(std::vector<double>(host.begin(), host.end()), image.shape().data(),
                                               psf.shape().data(), nd, sizeof(T) == 4, args);
   Geo g;
   g.n0 = plan.n[0], g.n1 = plan.n[1], g.n2 = plan.n[2];
@@ -214,7 +214,7 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
 
 }  // namespace
 
-RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const foveal::detail::RlArgs& args,
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx) {
   DeviceGuard guard(image.device().index);
   const cudaStream_t s = stream_of(ctx);

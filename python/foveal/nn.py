@@ -2,8 +2,9 @@
 """Neural-network layers as functions, with torch.nn.functional names, signatures and semantics.
 
 Pooling: :func:`max_pool2d`, :func:`avg_pool2d`, :func:`adaptive_max_pool2d`,
-:func:`adaptive_avg_pool2d`. Input is ``(N, C, H, W)`` or unbatched ``(C, H, W)``; C, H and W
-must be positive (N may be 0).
+:func:`adaptive_avg_pool2d`. Dense layers: :func:`conv2d` and :func:`linear`, with a fused
+epilogue (bias, then an optional residual, then an activation). Input is ``(N, C, H, W)`` or
+unbatched ``(C, H, W)``; C, H and W must be positive (N may be 0).
 
 dtype policy: the output has the input's dtype: float32 or float64 on the CPU; float16, bfloat16,
 float32 or float64 on CUDA (float16 / bfloat16 computed in float32). Indices are int64, the flat
@@ -21,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._arrays import Call
+from ._arrays import Call, real
 from ._errors import FovealTypeError, FovealValueError
 
-__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "max_pool2d"]
+__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "conv2d", "linear", "max_pool2d"]
 
 
 def _is_int(v: Any) -> bool:
@@ -281,4 +282,180 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> Any:
     x = call.floats("input")
     out = call.empty(_adaptive_shape(op, x, output_size))
     call.run(_core.adaptive_avg_pool2d, x, out)
+    return call.wrap(out)
+
+
+# -- dense layers ------------------------------------------------------------------------------
+
+_ACTIVATIONS = {None: 0, "relu": 1, "leaky_relu": 2, "silu": 3, "sigmoid": 4}
+
+
+def _activation(op: str, activation: Any) -> tuple:
+    """(code, negative_slope) of ``activation``: None, a name, or ("leaky_relu", slope)."""
+    slope = 0.01
+    name = activation
+    if isinstance(activation, (tuple, list)):
+        if len(activation) != 2 or activation[0] != "leaky_relu":
+            raise FovealValueError(
+                f"{op}: activation must be None, 'relu', 'leaky_relu', ('leaky_relu', negative_slope), "
+                f"'silu' or 'sigmoid', got {activation!r}"
+            )
+        name, slope = "leaky_relu", real(op, "activation's negative_slope", activation[1])
+    elif not (activation is None or isinstance(activation, str)):
+        raise FovealTypeError(f"{op}: activation must be None or a str (or ('leaky_relu', slope)), got {activation!r}")
+    if name not in _ACTIVATIONS:
+        raise FovealValueError(
+            f"{op}: activation must be None, 'relu', 'leaky_relu', ('leaky_relu', negative_slope), 'silu' or "
+            f"'sigmoid', got {activation!r}"
+        )
+    return _ACTIVATIONS[name], slope
+
+
+def _floats(call: Call, **given: Any) -> list:
+    """The given (non-None) arrays in the call's dtype, in order; None stays None."""
+    names = [n for n, v in given.items() if v is not None]
+    xs = call.floats(*names)
+    xs = list(xs) if len(names) > 1 else [xs]
+    it = iter(xs)
+    return [next(it) if v is not None else None for v in given.values()]
+
+
+def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None) -> Any:
+    """Affine map of the last dimension, ``input @ weight.T + bias``, then an activation.
+
+    Parameters
+    ----------
+    input : array, shape (..., in_features)
+        numpy, or cupy / torch / jax (CPU or CUDA); any number of leading (batch) dimensions.
+    weight : array, shape (out_features, in_features)
+    bias : array, shape (out_features,), optional
+    activation : None, 'relu', 'leaky_relu', ('leaky_relu', negative_slope), 'silu' or 'sigmoid'
+        Applied after the bias (fused). 'leaky_relu' alone uses torch's slope 0.01.
+
+    Returns
+    -------
+    out : array, shape (..., out_features), dtype of ``input``
+
+    Notes
+    -----
+    Matches ``torch.nn.functional.linear`` (then the activation's torch function) within float
+    tolerance: the CPU kernel is a packed, cache-blocked GEMM with fused multiply-adds, so sums
+    round differently from torch's, and differently at each SIMD level. Every array must have
+    ``input``'s dtype (float32 or float64 on the CPU).
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    >>> w = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]], dtype=np.float32)
+    >>> foveal.nn.linear(x, w, np.array([0.5, -1.0], dtype=np.float32), activation="relu")
+    array([[0., 2.]], dtype=float32)
+    """
+    op = "linear"
+    act, slope = _activation(op, activation)
+    call = Call(op, policy="same", input=input, weight=weight, bias=bias)
+    x, w, b = _floats(call, input=input, weight=weight, bias=bias)
+    n = w.shape[0] if w.ndim == 2 else 0
+    out = call.empty((*x.shape[:-1], n) if x.ndim >= 1 else (0,))
+    call.run(_core.linear, x, w, b, out, act, slope)
+    return call.wrap(out)
+
+
+def _conv_padding(op: str, padding: Any, weight: Any, stride: tuple, dilation: tuple) -> tuple:
+    """padding as (top, bottom, left, right)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise FovealValueError(f"{op}: padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
+        if stride != (1, 1):
+            raise FovealValueError(f"{op}: padding='same' needs stride 1 (as in torch), got stride {stride}")
+        if weight.ndim != 4 or min(dilation) < 1:
+            return (0, 0, 0, 0)  # the core names the bad weight or dilation
+        return tuple(_core.conv2d_same_padding(weight.shape[2], weight.shape[3], dilation))
+    ph, pw = _pair(op, "padding", padding)
+    return (ph, ph, pw, pw)
+
+
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    activation: Any = None,
+    residual: Any = None,
+) -> Any:
+    """2-D convolution (cross-correlation, as in deep learning) with a fused epilogue.
+
+    ``out[n, o, y, x] = act(bias[o] + residual[n, o, y, x] + sum_{c, i, j} weight[o, c, i, j] *
+    input[n, g C_in/groups + c, y stride + i dilation - pad_top, x stride + j dilation - pad_left])``
+    with zero padding, ``g`` the group of output channel ``o``.
+
+    Parameters
+    ----------
+    input : array, shape (N, C_in, H, W) or (C_in, H, W)
+        numpy, or cupy / torch / jax (CPU or CUDA).
+    weight : array, shape (C_out, C_in / groups, kH, kW)
+    bias : array, shape (C_out,), optional
+    stride : int or (int, int)
+    padding : int, (int, int), 'valid' or 'same'
+        Zero padding on both sides of H and W. 'valid' is 0; 'same' (stride 1 only) keeps the
+        input's size, padding ``dilation (k - 1)`` in all with the odd sample after (bottom /
+        right), as torch does.
+    dilation : int or (int, int)
+        Spacing between kernel taps.
+    groups : int
+        Input and output channels split into ``groups`` independent convolutions; it must divide
+        both. ``groups == C_in == C_out`` is a depthwise convolution.
+    activation : None, 'relu', 'leaky_relu', ('leaky_relu', negative_slope), 'silu' or 'sigmoid'
+        Applied last. 'leaky_relu' alone uses torch's slope 0.01.
+    residual : array, shape of the output, optional
+        Added after the bias and before the activation (a ResNet block's skip connection).
+
+    Returns
+    -------
+    out : array, shape (N, C_out, H_out, W_out) (or unbatched), dtype of ``input``
+        ``H_out = floor((H + pad_top + pad_bottom - dilation (kH - 1) - 1) / stride) + 1``, the
+        same for W.
+
+    Notes
+    -----
+    Matches ``torch.nn.functional.conv2d`` (plus ``residual`` and the activation's torch function)
+    within float tolerance (tested): the CPU computes it as a packed GEMM over implicit im2col
+    panels (a 1x1 stride-1 kernel reads the input in place; depthwise is a direct kernel), with
+    fused multiply-adds, so sums round differently from torch's. Every array must have
+    ``input``'s dtype (float32 or float64 on the CPU; also float16 / bfloat16 on CUDA, accumulated
+    in float32). Non-contiguous inputs are copied first.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.array([[[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2],
+    ...                [2, 0, 0, 0, 1]]], dtype=np.float32)
+    >>> w = np.array([[[[0, 1, 2], [2, 2, 0], [0, 1, 2]]]], dtype=np.float32)
+    >>> foveal.nn.conv2d(x, w)
+    array([[[12., 12., 17.],
+            [10., 17., 19.],
+            [ 9.,  6., 14.]]], dtype=float32)
+    """
+    op = "conv2d"
+    act, slope = _activation(op, activation)
+    if not _is_int(groups):
+        raise FovealTypeError(f"{op}: groups must be an int, got {groups!r}")
+    if not 1 <= groups <= 2**31 - 1:
+        raise FovealValueError(f"{op}: groups must be positive, got {groups}")
+    s, d = _pair(op, "stride", stride), _pair(op, "dilation", dilation)
+    call = Call(op, policy="same", input=input, weight=weight, bias=bias, residual=residual)
+    x, w, b, r = _floats(call, input=input, weight=weight, bias=bias, residual=residual)
+    pad = _conv_padding(op, padding, w, s, d)
+    shape: tuple = (0,)
+    if x.ndim in (3, 4) and all(v > 0 for v in x.shape[-3:]) and w.ndim == 4 and all(v > 0 for v in w.shape):
+        oh, ow = _core.conv2d_output_size(x.shape[-2], x.shape[-1], w.shape[2], w.shape[3], s, pad, d, int(groups))
+        shape = (*x.shape[:-3], w.shape[0], oh, ow)
+    out = call.empty(shape)
+    call.run(_core.conv2d, x, w, b, r, out, s, pad, d, int(groups), act, slope)
     return call.wrap(out)

@@ -5,6 +5,7 @@
 #include <memory>
 #include <tuple>
 
+#include "foveal/ops/conv2d.hpp"
 #include "foveal/ops/pool.hpp"
 #include "interop.hpp"
 
@@ -24,6 +25,29 @@ foveal::Pool2dParams params(py::tuple kernel, py::tuple stride, py::tuple paddin
 }
 
 foveal::TensorView maybe(const foveal::interop::Borrowed* b) { return b ? b->view : foveal::TensorView{}; }
+
+/// padding as (top, bottom, left, right).
+foveal::Conv2dParams conv_params(py::tuple stride, py::tuple padding, py::tuple dilation, std::int64_t groups) {
+  foveal::Conv2dParams p;
+  p.stride_h = stride[0].cast<std::int64_t>(), p.stride_w = stride[1].cast<std::int64_t>();
+  p.pad_top = padding[0].cast<std::int64_t>(), p.pad_bottom = padding[1].cast<std::int64_t>();
+  p.pad_left = padding[2].cast<std::int64_t>(), p.pad_right = padding[3].cast<std::int64_t>();
+  p.dilation_h = dilation[0].cast<std::int64_t>(), p.dilation_w = dilation[1].cast<std::int64_t>();
+  p.groups = groups;
+  return p;
+}
+
+foveal::Epilogue epilogue(int activation, double slope) {
+  foveal::Epilogue e;
+  e.activation = static_cast<foveal::Activation>(activation);
+  e.negative_slope = slope;
+  return e;
+}
+
+std::unique_ptr<foveal::interop::Borrowed> borrow_opt(py::handle h, const char* name, std::uintptr_t stream) {
+  if (h.is_none()) return nullptr;
+  return std::make_unique<foveal::interop::Borrowed>(foveal::interop::borrow(h, name, false, stream));
+}
 
 }  // namespace
 
@@ -95,4 +119,74 @@ void bind_nn(py::module_& m) {
       },
       py::arg("input"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
       "Kernel entry point. Use foveal.nn.adaptive_avg_pool2d.");
+
+  m.def(
+      "conv2d_output_size",
+      [](std::int64_t h, std::int64_t w, std::int64_t kh, std::int64_t kw, py::tuple stride, py::tuple padding,
+         py::tuple dilation, std::int64_t groups) {
+        const auto s = foveal::conv2d_output_size("conv2d", h, w, kh, kw, conv_params(stride, padding, dilation, groups));
+        return std::make_tuple(s.h, s.w);
+      },
+      py::arg("h"), py::arg("w"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride"), py::arg("padding"),
+      py::arg("dilation"), py::arg("groups"),
+      "Convolved (H, W); padding is (top, bottom, left, right). Raises ValueError naming a bad parameter.");
+
+  m.def(
+      "conv2d_same_padding",
+      [](std::int64_t kh, std::int64_t kw, py::tuple dilation) {
+        const auto dh = dilation[0].cast<std::int64_t>(), dw = dilation[1].cast<std::int64_t>();
+        return std::make_tuple(foveal::math::same_pad_lo(kh, dh), foveal::math::same_pad_hi(kh, dh),
+                               foveal::math::same_pad_lo(kw, dw), foveal::math::same_pad_hi(kw, dw));
+      },
+      py::arg("kernel_h"), py::arg("kernel_w"), py::arg("dilation"),
+      "padding='same' as (top, bottom, left, right): dilation (k - 1) in all, the odd one after.");
+
+  m.def(
+      "conv2d",
+      [](py::handle input, py::handle weight, py::handle bias, py::handle residual, py::handle out, py::tuple stride,
+         py::tuple padding, py::tuple dilation, std::int64_t groups, int activation, double slope,
+         std::uintptr_t stream) {
+        const auto p = conv_params(stride, padding, dilation, groups);
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto w = foveal::interop::borrow(weight, "weight", false, stream);
+        const auto b = borrow_opt(bias, "bias", stream);
+        const auto r = borrow_opt(residual, "residual", stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::conv2d(x.view, w.view, maybe(b.get()), maybe(r.get()), o.view, p, epilogue(activation, slope),
+                       foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("out"), py::arg("stride"),
+      py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("activation"), py::arg("negative_slope"),
+      py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point (padding (top, bottom, left, right); activation 0 none, 1 relu, 2 leaky_relu, 3 silu, "
+      "4 sigmoid). Use foveal.nn.conv2d.");
+
+  m.def(
+      "linear",
+      [](py::handle input, py::handle weight, py::handle bias, py::handle out, int activation, double slope,
+         std::uintptr_t stream) {
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto w = foveal::interop::borrow(weight, "weight", false, stream);
+        const auto b = borrow_opt(bias, "bias", stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::linear(x.view, w.view, maybe(b.get()), o.view, epilogue(activation, slope),
+                       foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("activation"),
+      py::arg("negative_slope"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.linear.");
+
+  m.def(
+      "gemm",
+      [](py::handle a, py::handle b, py::handle out, std::uintptr_t stream) {
+        const auto av = foveal::interop::borrow(a, "a", false, stream);
+        const auto bv = foveal::interop::borrow(b, "b", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::gemm(av.view, bv.view, o.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
+      "out = a @ b for 2-D a (M, K), b (K, N), out (M, N) of one dtype (the CPU GEMM of linear and conv2d).");
 }

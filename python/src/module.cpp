@@ -11,6 +11,7 @@ void bind_detection(py::module_& m);
 void bind_roi(py::module_& m);
 void bind_restoration(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_anchors(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "foveal native core (C++/CUDA kernels). The public API is in foveal.*";
@@ -74,4 +75,5 @@ PYBIND11_MODULE(_core, m) {
   bind_roi(m);
   bind_restoration(m);
   bind_nn(m);
+  bind_anchors(m);
 }

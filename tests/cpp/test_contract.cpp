@@ -2,6 +2,7 @@
 // The C++ contract of views and front ends: bad layouts and bad arguments are foveal::Error
 // subclasses with a message naming the problem; host allocation failures are MemoryError naming
 // the op and the size; CUDA error messages carry no build-machine paths.
+#include <cmath>
 #include <cstdint>
 #include <new>
 #include <vector>
@@ -66,7 +67,7 @@ void test_front_end_errors() {
   const ConstTensorView s(scores.data(), DType::Float32, cpu, {2});
   const TensorView k(keep.data(), DType::Int64, cpu, {2});
   const TensorView o(iou.data(), DType::Float32, cpu, {2, 2});
-  EXPECT_THROWS(foveal::ValueError, "nms: iou_threshold must be in [0, 1]", foveal::nms(b, s, -0.5, k));
+  EXPECT_THROWS(foveal::ValueError, "nms: iou_threshold must not be NaN", foveal::nms(b, s, std::nan(""), k));
   EXPECT_THROWS(foveal::ValueError, "nms: boxes must have shape (N, 4)",
                 foveal::nms(ConstTensorView(boxes.data(), DType::Float32, cpu, {4, 2}), s, 0.5, k));
   EXPECT_THROWS(foveal::TypeError, "nms: keep must be int64",

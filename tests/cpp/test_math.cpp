@@ -11,18 +11,10 @@
 #include "foveal/math/nms.hpp"
 #include "foveal/ops/box_iou_variants.hpp"
 
+#include "check.hpp"
+
 namespace m = foveal::math;
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                      \
-  do {                                                         \
-    if (!(cond)) {                                             \
-      ++failures;                                              \
-      std::fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                       \
-      std::fprintf(stderr, "\n");                              \
-    }                                                          \
-  } while (0)
 
 template <typename T>
 T iou(const T* a, const T* b) {

@@ -11,18 +11,10 @@
 #include "foveal/math/pool.hpp"
 #include "foveal/ops/pool.hpp"
 
+#include "check.hpp"
+
 namespace m = foveal::math;
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      ++failures;                                                             \
-      std::fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                      \
-      std::fprintf(stderr, "\n");                                             \
-    }                                                                         \
-  } while (0)
 
 void test_output_sizes() {
   struct Case {

@@ -10,21 +10,13 @@
 #include "foveal/core/error.hpp"
 #include "foveal/ops/tv.hpp"
 
+#include "check.hpp"
+
 using foveal::ConstTensorView;
 using foveal::DType;
 using foveal::Shape;
 using foveal::TensorView;
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      ++failures;                                                             \
-      std::fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                      \
-      std::fprintf(stderr, "\n");                                             \
-    }                                                                         \
-  } while (0)
 
 template <typename T>
 constexpr DType dtype_of();

@@ -31,7 +31,7 @@ struct Taps {
 
 template <typename T>
 struct Rl {
-  const foveal::detail::RlPlan* p;
+  const ::foveal::detail::RlPlan* p;
   std::int64_t n[3], N[3], S0, S1;
   const T* image;
   T* buf[2];                // buf[0]: padded f (read by pass 0), buf[1]: padded ratio (read by pass 1)
@@ -301,13 +301,13 @@ void fill_outer_pads(const Rl<T>& c, int b, int num_threads) {
 }
 
 template <typename T>
-RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const foveal::detail::RlArgs& args,
+RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                  int num_threads) {
   const int nd = image.ndim();
   const T* pv = psf.data_as<T>();
   const std::vector<double> values(pv, pv + psf.numel());
-  const foveal::detail::RlPlan plan =
-      foveal::detail::rl_plan(values, image.shape().data(), psf.shape().data(), nd, sizeof(T) == 4, args);
+  const ::foveal::detail::RlPlan plan =
+      ::foveal::detail::rl_plan(values, image.shape().data(), psf.shape().data(), nd, sizeof(T) == 4, args);
   Rl<T> c;
   c.p = &plan;
   for (int a = 0; a < 3; ++a) c.n[a] = plan.n[a], c.N[a] = plan.padded(a);
@@ -385,7 +385,7 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
 
 }  // namespace
 
-RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const foveal::detail::RlArgs& args,
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx) {
   if (image.dtype() == DType::Float32) return rl_impl<float>(image, psf, out, args, ctx.num_threads);
   return rl_impl<double>(image, psf, out, args, ctx.num_threads);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Backend entry points. Front ends validate, then call these; backends never re-validate.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +12,10 @@
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/pool.hpp"
 #include "ops/rl_plan.hpp"
+#include "foveal/ops/conv2d.hpp"
+#include "foveal/ops/anchors.hpp"
+#include "foveal/ops/box_coder.hpp"
+#include "foveal/ops/soft_nms.hpp"
 
 namespace foveal {
 
@@ -50,8 +55,22 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
-RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const foveal::detail::RlArgs& args,
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& p, const Epilogue& epi, const ExecContext& ctx);
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
+            const ExecContext& ctx);
+void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
+void anchor_grid(ConstTensorView cells, const std::vector<AnchorLevel>& levels, AnchorStyle style, TensorView out,
+                 const ExecContext& ctx);
+void encode_boxes(ConstTensorView reference_boxes, ConstTensorView proposals, const std::array<double, 4>& weights,
+                  TensorView out, const ExecContext& ctx);
+void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::array<double, 4>& weights,
+                  double bbox_xform_clip, TensorView out, const ExecContext& ctx);
+std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                      double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
+                      TensorView kept_scores, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -79,8 +98,22 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
-RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const foveal::detail::RlArgs& args,
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& p, const Epilogue& epi, const ExecContext& ctx);
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
+            const ExecContext& ctx);
+void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
+void anchor_grid(ConstTensorView cells, const std::vector<AnchorLevel>& levels, AnchorStyle style, TensorView out,
+                 const ExecContext& ctx);
+void encode_boxes(ConstTensorView reference_boxes, ConstTensorView proposals, const std::array<double, 4>& weights,
+                  TensorView out, const ExecContext& ctx);
+void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::array<double, 4>& weights,
+                  double bbox_xform_clip, TensorView out, const ExecContext& ctx);
+std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                      double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
+                      TensorView kept_scores, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda

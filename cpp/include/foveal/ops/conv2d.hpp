@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// Dense layers: matrix product (gemm), linear and 2-D convolution, with a fused epilogue.
+#pragma once
+#include <cstdint>
+
+#include "foveal/core/exec_context.hpp"
+#include "foveal/core/tensor_view.hpp"
+#include "foveal/math/conv.hpp"
+
+namespace foveal {
+
+using math::Activation;
+
+/// What runs on each output after the product: + bias, + residual, then the activation.
+struct Epilogue {
+  Activation activation = Activation::None;
+  double negative_slope = 0.01;  ///< leaky_relu only
+};
+
+/// Geometry of a 2-D convolution (torch.nn.functional.conv2d); padding may differ per side
+/// (padding="same" with an even extent puts the extra sample on the bottom / right).
+struct Conv2dParams {
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  std::int64_t groups = 1;
+};
+
+/// Output (H, W) of convolving an (in_h, in_w) input with a (kernel_h, kernel_w) kernel. Throws
+/// ValueError naming the argument when a parameter is invalid (stride, dilation or groups < 1,
+/// padding < 0) or the output would be empty (kernel larger than the padded input).
+struct ConvOutputSize {
+  std::int64_t h, w;
+};
+ConvOutputSize conv2d_output_size(const char* op, std::int64_t in_h, std::int64_t in_w, std::int64_t kernel_h,
+                                  std::int64_t kernel_w, const Conv2dParams& p);
+
+/// out = a @ b for a (M, K) and b (K, N), C-contiguous, same dtype (float32 / float64 on the CPU;
+/// also float16 / bfloat16 on CUDA, accumulated in float32). Not bit-identical across backends or
+/// SIMD levels (the CPU kernel fuses multiply-adds); within float tolerance.
+void gemm(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx = {});
+
+/// torch.nn.functional.linear: out (..., out_features) = x (..., in_features) @ weight.T + bias,
+/// then the epilogue's activation. `weight` (out_features, in_features); `bias` (out_features,) or
+/// empty (`TensorView{}`). All C-contiguous, one dtype, one device.
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out,
+            const Epilogue& epi = {}, const ExecContext& ctx = {});
+
+/// torch.nn.functional.conv2d (cross-correlation) with a fused epilogue: input (N, C_in, H, W) or
+/// (C_in, H, W); weight (C_out, C_in / groups, kH, kW); bias (C_out,) or empty; residual empty or
+/// of out's shape, added after the bias and before the activation; out (N, C_out, H_out, W_out)
+/// (or unbatched). All C-contiguous, one dtype, one device. Throws ValueError naming the argument
+/// on a shape or parameter mismatch, TypeError on dtypes.
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& p, const Epilogue& epi = {}, const ExecContext& ctx = {});
+
+}  // namespace foveal

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+// conv2d, linear and matmul on the CPU, all but depthwise conv on the packed GEMM of
+// gemm_cpu.hpp. Convolution per (image, group) is one product: weight (C_out/g, C_in/g kH kW)
+// times the implicit im2col matrix (packed panel by panel from the input, never formed); a 1x1
+// stride-1 unpadded kernel reads the NCHW input directly as B. Independent products run in
+// parallel when there are enough of them, else each product is parallel inside. Depthwise
+// convolution (groups == C_in == C_out) is a direct kernel: each plane copied into a zero-padded
+// scratch plane, then each output row summed tap by tap with SIMD across output columns.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "cpu/gemm_cpu.hpp"
+#include "cpu/parallel.hpp"
+#include "cpu/simd.hpp"
+#include "foveal/math/conv.hpp"
+#include "ops/backend.hpp"
+
+namespace foveal::cpu {
+namespace {
+
+using i64 = std::int64_t;
+
+template <typename T>
+const T* ptr_or_null(ConstTensorView v) {
+  return v.data() ? v.data_as<T>() : nullptr;
+}
+
+template <typename T>
+GemmEpilogue<T> make_epilogue(const Epilogue& e) {
+  GemmEpilogue<T> g;
+  g.activation = e.activation;
+  g.slope = static_cast<T>(e.negative_slope);
+  return g;
+}
+
+/// Runs `tasks` independent products: in parallel with single-threaded products when there are
+/// enough of them to balance the threads, else one by one with parallel products.
+template <typename F>
+void run_products(i64 tasks, int threads, F&& f) {
+  if (threads > 1 && tasks >= threads && (tasks >= 4 * threads || tasks % threads == 0)) {
+    parallel_for_dynamic(0, tasks, threads, 2, [&](i64 t) { f(t, 1); });
+  } else {
+    for (i64 t = 0; t < tasks; ++t) f(t, threads);
+  }
+}
+
+// -- depthwise --------------------------------------------------------------------------------
+
+/// One output row of a depthwise conv with a 3x3 kernel at stride 1: rows r0..r2 of the padded
+/// plane, taps w[9] (dilation dw along W).
+template <typename T>
+FOVEAL_ALWAYS_INLINE void dw3x3_row_body(T* o, const T* r0, const T* r1, const T* r2, const T* w, i64 dw, i64 ow) {
+  const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+  const i64 d2 = 2 * dw;
+#pragma omp simd
+  for (i64 x = 0; x < ow; ++x) {
+    T s = w0 * r0[x];
+    s += w1 * r0[x + dw];
+    s += w2 * r0[x + d2];
+    s += w3 * r1[x];
+    s += w4 * r1[x + dw];
+    s += w5 * r1[x + d2];
+    s += w6 * r2[x];
+    s += w7 * r2[x + dw];
+    s += w8 * r2[x + d2];
+    o[x] = s;
+  }
+}
+FOVEAL_SIMD_VARIANTS(dw3x3_row, dw3x3_row_body,
+                     (T * o, const T* r0, const T* r1, const T* r2, const T* w, i64 dw, i64 ow),
+                     (o, r0, r1, r2, w, dw, ow))
+
+/// Any kernel and stride: o[x] += wt * row[x * sw] for each tap, one tap at a time.
+template <typename T>
+FOVEAL_ALWAYS_INLINE void dw_tap_body(T* o, const T* row, T wt, i64 sw, i64 ow) {
+  if (sw == 1) {
+#pragma omp simd
+    for (i64 x = 0; x < ow; ++x) o[x] += wt * row[x];
+  } else {
+#pragma omp simd
+    for (i64 x = 0; x < ow; ++x) o[x] += wt * row[x * sw];
+  }
+}
+FOVEAL_SIMD_VARIANTS(dw_tap, dw_tap_body, (T * o, const T* row, T wt, i64 sw, i64 ow), (o, row, wt, sw, ow))
+
+template <typename T>
+void depthwise(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+               TensorView out, const Conv2dParams& p, const Epilogue& e, const ExecContext& ctx) {
+  const int nd = input.ndim();
+  const i64 H = input.size(nd - 2), W = input.size(nd - 1), C = input.size(nd - 3);
+  const i64 OH = out.size(nd - 2), OW = out.size(nd - 1);
+  const i64 KH = weight.size(2), KW = weight.size(3);
+  const i64 planes = input.numel() / (H * W);
+  // The padded plane: input at (pt + y, pl + x); as large as the farthest tap needs.
+  const i64 Hp = std::max(p.pad_top + H, (OH - 1) * p.stride_h + (KH - 1) * p.dilation_h + 1);
+  const i64 Wp = std::max(p.pad_left + W, (OW - 1) * p.stride_w + (KW - 1) * p.dilation_w + 1);
+  const T* x = input.data_as<T>();
+  const T* wt = weight.data_as<T>();
+  const T* b = ptr_or_null<T>(bias);
+  const T* res = ptr_or_null<T>(residual);
+  T* y = out.data_as<T>();
+  GemmEpilogue<T> epi = make_epilogue<T>(e);
+  const bool fast3 = KH == 3 && KW == 3 && p.stride_w == 1;
+  auto row3 = dw3x3_row<T>();
+  auto tap = dw_tap<T>();
+  parallel_for_dynamic(0, planes, ctx.num_threads, 2, [&](i64 pl) {
+    thread_local std::vector<T> buf;
+    buf.assign(static_cast<std::size_t>(Hp * Wp), T(0));
+    const i64 c = pl % C;
+    const T* src = x + pl * H * W;
+    for (i64 r = 0; r < H; ++r)
+      std::copy(src + r * W, src + (r + 1) * W, buf.data() + (p.pad_top + r) * Wp + p.pad_left);
+    const T* w = wt + c * KH * KW;
+    T* dst = y + pl * OH * OW;
+    for (i64 oh = 0; oh < OH; ++oh) {
+      T* o = dst + oh * OW;
+      const T* top = buf.data() + oh * p.stride_h * Wp;
+      if (fast3) {
+        const i64 dh = p.dilation_h * Wp;
+        row3(o, top, top + dh, top + 2 * dh, w, p.dilation_w, OW);
+      } else {
+        std::fill(o, o + OW, T(0));
+        for (i64 kh = 0; kh < KH; ++kh)
+          for (i64 kw = 0; kw < KW; ++kw)
+            tap(o, top + kh * p.dilation_h * Wp + kw * p.dilation_w, w[kh * KW + kw], p.stride_w, OW);
+      }
+    }
+    GemmEpilogue<T> pe = epi;  // the plane as one row of C: its bias is bias[c]
+    pe.bias = b ? b + c : nullptr;
+    pe.residual = res ? res + pl * OH * OW : nullptr;
+    pe.ldr = OH * OW;
+    apply_epilogue(dst, OH * OW, i64(1), OH * OW, pe);
+  });
+}
+
+template <typename T>
+void conv2d_typed(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+                  TensorView out, const Conv2dParams& p, const Epilogue& e, const ExecContext& ctx) {
+  const int nd = input.ndim();
+  const i64 H = input.size(nd - 2), W = input.size(nd - 1), Cin = input.size(nd - 3);
+  const i64 N = nd == 4 ? input.size(0) : 1;
+  const i64 Cout = weight.size(0), KH = weight.size(2), KW = weight.size(3);
+  const i64 OH = out.size(nd - 2), OW = out.size(nd - 1);
+  const i64 G = p.groups, cin_g = Cin / G, cout_g = Cout / G, Kg = cin_g * KH * KW;
+  if (G == Cin && G == Cout) return depthwise<T>(input, weight, bias, residual, out, p, e, ctx);
+  const T* x = input.data_as<T>();
+  const T* wt = weight.data_as<T>();
+  const T* b = ptr_or_null<T>(bias);
+  const T* res = ptr_or_null<T>(residual);
+  T* y = out.data_as<T>();
+  const bool direct = KH == 1 && KW == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+                      p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+  const GemmEpilogue<T> base = make_epilogue<T>(e);
+  run_products(N * G, gemm_threads(ctx.num_threads), [&](i64 t, int threads) {
+    const i64 n = t / G, g = t % G;
+    const T* xg = x + (n * Cin + g * cin_g) * H * W;
+    const i64 co = n * Cout + g * cout_g;
+    GemmEpilogue<T> epi = base;
+    epi.bias = b ? b + g * cout_g : nullptr;
+    epi.residual = res ? res + co * OH * OW : nullptr;
+    epi.ldr = OH * OW;
+    const T* a = wt + g * cout_g * Kg;
+    T* c = y + co * OH * OW;
+    if (direct) {
+      gemm(cout_g, OH * OW, Kg, a, Kg, i64(1), MatrixB<T>{xg, H * W, 1}, c, OH * OW, epi, threads);
+    } else {
+      const Im2colB<T> src{xg, H, W, KH, KW, p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dilation_h,
+                           p.dilation_w, OW};
+      gemm(cout_g, OH * OW, Kg, a, Kg, i64(1), src, c, OH * OW, epi, threads);
+    }
+  });
+}
+
+}  // namespace
+
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& p, const Epilogue& e, const ExecContext& ctx) {
+  if (input.dtype() == DType::Float64) return conv2d_typed<double>(input, weight, bias, residual, out, p, e, ctx);
+  conv2d_typed<float>(input, weight, bias, residual, out, p, e, ctx);
+}
+
+namespace {
+template <typename T>
+void linear_typed(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& e,
+                  const ExecContext& ctx) {
+  const i64 K = weight.size(1), N = weight.size(0), M = N > 0 ? out.numel() / N : 0;
+  GemmEpilogue<T> epi = make_epilogue<T>(e);
+  epi.bias = ptr_or_null<T>(bias);
+  epi.bias_per_row = false;
+  gemm(M, N, K, x.data_as<T>(), K, i64(1), MatrixB<T>{weight.data_as<T>(), 1, K}, out.data_as<T>(),
+       N, epi, gemm_threads(ctx.num_threads));
+}
+
+template <typename T>
+void matmul_typed(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx) {
+  const i64 M = a.size(0), K = a.size(1), N = b.size(1);
+  gemm(M, N, K, a.data_as<T>(), K, i64(1), MatrixB<T>{b.data_as<T>(), N, 1}, out.data_as<T>(), N,
+       GemmEpilogue<T>{}, gemm_threads(ctx.num_threads));
+}
+}  // namespace
+
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& e,
+            const ExecContext& ctx) {
+  if (x.dtype() == DType::Float64) return linear_typed<double>(x, weight, bias, out, e, ctx);
+  linear_typed<float>(x, weight, bias, out, e, ctx);
+}
+
+void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx) {
+  if (a.dtype() == DType::Float64) return matmul_typed<double>(a, b, out, ctx);
+  matmul_typed<float>(a, b, out, ctx);
+}
+
+}  // namespace foveal::cpu

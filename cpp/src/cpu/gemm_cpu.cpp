@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: Apache-2.0
+// Packed, cache-blocked GEMM (see gemm_cpu.hpp). Loop nest, outer to inner: NC columns of B (jc),
+// KC deep (pc: B block packed once, shared by all threads), then tasks of (MC rows of A) x (a run
+// of NR-wide B panels), each packing its A block and sweeping MR x NR register tiles.
+//
+// NB: the micro-kernels use explicit FMA intrinsics, although the project builds with
+// -ffp-contract=off for the box math: conv / linear need not be bit-identical across backends or
+// SIMD levels, only within float tolerance, and fused multiply-adds are both faster and at least
+// as accurate. The baseline kernel uses plain multiply and add.
+#include "cpu/gemm_cpu.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/parallel.hpp"
+#include "cpu/simd.hpp"
+
+#if FOVEAL_X86_DISPATCH
+#include <immintrin.h>
+#endif
+
+namespace foveal::cpu {
+namespace {
+
+using i64 = std::int64_t;
+
+template <typename T>
+using UKernel = void (*)(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool accumulate);
+
+template <typename T>
+struct Kernel {
+  int mr, nr;
+  UKernel<T> fn;
+};
+
+// -- micro-kernels: C (MR x NR) (+)= sum_k a[k][0..MR) (outer) b[k][0..NR) ---------------------
+
+template <typename T, int MR, int NR>
+void ukernel_baseline(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool accumulate) {
+  T acc[MR][NR] = {};
+  for (i64 k = 0; k < kc; ++k, a += MR, b += NR)
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[i];
+#pragma omp simd
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+    }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+#if FOVEAL_X86_DISPATCH
+// One body per ISA (a target attribute cannot be a template argument): VT vector type, L lanes,
+// NV vectors per row, MR rows; LOAD / STORE / SET1 / FMA / ADD / ZERO the ISA's intrinsics.
+#define FOVEAL_UKERNEL(NAME, TARGET, T, VT, L, MR, NV, LOAD, STORE, SET1, FMA, ADD, ZERO)       \
+  TARGET void NAME(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool accumulate) {               \
+    VT acc[MR][NV];                                                                                \
+    for (int i = 0; i < MR; ++i)                                                                   \
+      for (int j = 0; j < NV; ++j) acc[i][j] = ZERO();                                             \
+    for (i64 k = 0; k < kc; ++k, a += MR, b += NV * L) {                                           \
+      VT bv[NV];                                                                                   \
+      for (int j = 0; j < NV; ++j) bv[j] = LOAD(b + j * L);                                        \
+      for (int i = 0; i < MR; ++i) {                                                               \
+        const VT ai = SET1(a[i]);                                                                  \
+        for (int j = 0; j < NV; ++j) acc[i][j] = FMA(ai, bv[j], acc[i][j]);                        \
+      }                                                                                            \
+    }                                                                                              \
+    for (int i = 0; i < MR; ++i)                                                                   \
+      for (int j = 0; j < NV; ++j) {                                                               \
+        T* p = c + i * ldc + j * L;                                                                \
+        STORE(p, accumulate ? ADD(LOAD(p), acc[i][j]) : acc[i][j]);                                \
+      }                                                                                            \
+  }
+
+// Packed panels are 64-byte aligned, C rows are not: unaligned loads and stores throughout.
+FOVEAL_UKERNEL(uk_avx512_f, FOVEAL_TARGET_AVX512, float, __m512, 16, 8, 2, _mm512_loadu_ps, _mm512_storeu_ps,
+               _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
+FOVEAL_UKERNEL(uk_avx512_d, FOVEAL_TARGET_AVX512, double, __m512d, 8, 8, 2, _mm512_loadu_pd, _mm512_storeu_pd,
+               _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd)
+FOVEAL_UKERNEL(uk_avx2_f, __attribute__((target("avx2,fma"))), float, __m256, 8, 6, 2, _mm256_loadu_ps,
+               _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)
+FOVEAL_UKERNEL(uk_avx2_d, __attribute__((target("avx2,fma"))), double, __m256d, 4, 6, 2, _mm256_loadu_pd,
+               _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
+#undef FOVEAL_UKERNEL
+#endif
+
+template <typename T>
+Kernel<T> kernel_for() {
+#if FOVEAL_X86_DISPATCH
+  const SimdLevel level = simd_level();
+  if constexpr (sizeof(T) == 4) {
+    if (level == SimdLevel::Avx512) return {8, 32, &uk_avx512_f};
+    if (level == SimdLevel::Avx2) return {6, 16, &uk_avx2_f};
+  } else {
+    if (level == SimdLevel::Avx512) return {8, 16, &uk_avx512_d};
+    if (level == SimdLevel::Avx2) return {6, 8, &uk_avx2_d};
+  }
+#endif
+  if constexpr (sizeof(T) == 4) return {4, 8, &ukernel_baseline<T, 4, 8>};
+  else return {4, 4, &ukernel_baseline<T, 4, 4>};
+}
+
+// -- packing --------------------------------------------------------------------------------
+
+/// Rows [i0, i0 + mc) x depth [k0, k0 + kc) of A as MR-row panels: panel p, depth k at
+/// dst[p * kc * MR + k * MR + i], rows past mc zero.
+template <typename T>
+void pack_a(const T* a, i64 rsa, i64 csa, i64 i0, i64 mc, i64 k0, i64 kc, int MR, T* dst) {
+  for (i64 p = 0; p * MR < mc; ++p) {
+    T* d = dst + p * kc * MR;
+    const i64 rows = std::min<i64>(MR, mc - p * MR);
+    for (i64 i = 0; i < rows; ++i) {
+      const T* src = a + (i0 + p * MR + i) * rsa + k0 * csa;
+      if (csa == 1)
+        for (i64 k = 0; k < kc; ++k) d[k * MR + i] = src[k];
+      else
+        for (i64 k = 0; k < kc; ++k) d[k * MR + i] = src[k * csa];
+    }
+    for (i64 i = rows; i < MR; ++i)
+      for (i64 k = 0; k < kc; ++k) d[k * MR + i] = T(0);
+  }
+}
+
+/// Panel `p` (columns [n0 + p NR, ...), at most `w` of them) of depth [k0, k0 + kc) into d:
+/// d[k * NR + j], columns past w zero.
+template <typename T>
+void pack_b_panel(const MatrixB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* d) {
+  if (b.cs == 1) {
+    for (i64 k = 0; k < kc; ++k) {
+      const T* src = b.p + (k0 + k) * b.rs + n;
+      T* dk = d + k * NR;
+      std::memcpy(dk, src, sizeof(T) * w);
+      for (i64 j = w; j < NR; ++j) dk[j] = T(0);
+    }
+    return;
+  }
+  for (i64 j = 0; j < w; ++j) {  // walk each column along k: contiguous reads when rs == 1
+    const T* src = b.p + (n + j) * b.cs + k0 * b.rs;
+    for (i64 k = 0; k < kc; ++k) d[k * NR + j] = src[k * b.rs];
+  }
+  for (i64 k = 0; k < kc; ++k)
+    for (i64 j = w; j < NR; ++j) d[k * NR + j] = T(0);
+}
+
+template <typename T>
+void pack_b_panel(const Im2colB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* d) {
+  const i64 taps = b.KH * b.KW;
+  const i64 oh0 = n / b.OW, ow0 = n % b.OW;
+  i64 c = k0 / taps, r = k0 % taps;
+  for (i64 k = 0; k < kc; ++k, d += NR) {
+    const i64 kh = r / b.KW, kw = r % b.KW;
+    const T* plane = b.x + c * b.H * b.W;
+    i64 oh = oh0, ow = ow0, j = 0;
+    while (j < w) {  // one output row's run of columns at a time
+      const i64 seg = std::min(w - j, b.OW - ow);
+      const i64 ih = oh * b.sh - b.pt + kh * b.dh;
+      T* dj = d + j;
+      if (ih < 0 || ih >= b.H) {
+        for (i64 t = 0; t < seg; ++t) dj[t] = T(0);
+      } else {
+        const T* row = plane + ih * b.W;
+        const i64 iw0 = ow * b.sw - b.pl + kw * b.dw;
+        if (b.sw == 1) {
+          const i64 lo = std::clamp<i64>(-iw0, 0, seg), hi = std::clamp<i64>(b.W - iw0, lo, seg);
+          for (i64 t = 0; t < lo; ++t) dj[t] = T(0);
+          if (hi > lo) std::memcpy(dj + lo, row + iw0 + lo, sizeof(T) * (hi - lo));
+          for (i64 t = hi; t < seg; ++t) dj[t] = T(0);
+        } else {
+          for (i64 t = 0; t < seg; ++t) {
+            const i64 iw = iw0 + t * b.sw;
+            dj[t] = iw >= 0 && iw < b.W ? row[iw] : T(0);
+          }
+        }
+      }
+      j += seg, ow = 0, ++oh;
+    }
+    for (i64 t = w; t < NR; ++t) d[t] = T(0);
+    if (++r == taps) r = 0, ++c;
+  }
+}
+
+// -- epilogue -------------------------------------------------------------------------------
+
+template <typename T, math::Activation A>
+void epilogue_rows(T* c, i64 ldc, i64 i0, i64 j0, i64 m, i64 n, const GemmEpilogue<T>& e) {
+  for (i64 i = 0; i < m; ++i) {
+    T* ci = c + i * ldc;
+    const T* ri = e.residual ? e.residual + (i0 + i) * e.ldr + j0 : nullptr;
+    const T rb = e.bias && e.bias_per_row ? e.bias[i0 + i] : T(0);
+    const T* cb = e.bias && !e.bias_per_row ? e.bias + j0 : nullptr;
+    const T slope = e.slope;
+    if constexpr (A == math::Activation::Silu || A == math::Activation::Sigmoid) {
+      for (i64 j = 0; j < n; ++j) {
+        T v = ci[j] + (cb ? cb[j] : rb);
+        if (ri) v += ri[j];
+        ci[j] = math::activate(A, v, slope);
+      }
+    } else {
+#pragma omp simd
+      for (i64 j = 0; j < n; ++j) {
+        T v = ci[j] + (cb ? cb[j] : rb);
+        if (ri) v += ri[j];
+        ci[j] = math::activate(A, v, slope);
+      }
+    }
+  }
+}
+
+template <typename T>
+void epilogue(T* c, i64 ldc, i64 i0, i64 j0, i64 m, i64 n, const GemmEpilogue<T>& e) {
+  switch (e.activation) {
+    case math::Activation::Relu: return epilogue_rows<T, math::Activation::Relu>(c, ldc, i0, j0, m, n, e);
+    case math::Activation::LeakyRelu:
+      return epilogue_rows<T, math::Activation::LeakyRelu>(c, ldc, i0, j0, m, n, e);
+    case math::Activation::Silu: return epilogue_rows<T, math::Activation::Silu>(c, ldc, i0, j0, m, n, e);
+    case math::Activation::Sigmoid: return epilogue_rows<T, math::Activation::Sigmoid>(c, ldc, i0, j0, m, n, e);
+    default:
+      if (e.bias || e.residual) epilogue_rows<T, math::Activation::None>(c, ldc, i0, j0, m, n, e);
+  }
+}
+
+// -- buffers --------------------------------------------------------------------------------
+
+/// A 64-byte aligned scratch buffer per thread that only grows (so repeated calls do not page
+/// fault fresh allocations).
+template <typename T, int Slot>
+T* scratch(i64 n) {
+  thread_local std::vector<unsigned char> buf;
+  const std::size_t need = sizeof(T) * static_cast<std::size_t>(n) + 64;
+  if (buf.size() < need) {
+    buf.clear();
+    buf.shrink_to_fit();
+    buf.resize(need);
+  }
+  auto p = reinterpret_cast<std::uintptr_t>(buf.data());
+  return reinterpret_cast<T*>((p + 63) & ~std::uintptr_t(63));
+}
+
+struct Blocking {
+  i64 mc, kc, nc;
+};
+
+template <typename T>
+Blocking blocking(const Kernel<T>& kern) {
+  // KC x NR of B (the micro-panel reused across the MC rows) fits L1 with an A micro-panel; an
+  // MC x KC block of A and a KC x NC block of B (512 KiB) fit the 1 MiB L2 together.
+  const i64 kc = sizeof(T) == 4 ? 256 : 128;
+  const i64 mc = std::max<i64>(1, 144 / kern.mr) * kern.mr;
+  const i64 nc = std::max<i64>(1, 512 / kern.nr) * kern.nr;
+  return {mc, kc, nc};
+}
+
+/// The product on the calling thread.
+template <typename T, class BSrc>
+void gemm_serial(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, T* c, i64 ldc,
+                 const GemmEpilogue<T>& epi, i64 j_off) {
+  const Kernel<T> kern = kernel_for<T>();
+  const int MR = kern.mr, NR = kern.nr;
+  const Blocking bl = blocking(kern);
+  const i64 nc_max = std::min(bl.nc, (N + NR - 1) / NR * NR);
+  const i64 kc_max = std::min(bl.kc, K);
+  const i64 mc_max = std::min(bl.mc, (M + MR - 1) / MR * MR);
+  T* bbuf = scratch<T, 0>(kc_max * nc_max);
+  T* abuf = scratch<T, 1>(mc_max * kc_max);
+  alignas(64) T tmp[8 * 32];
+  for (i64 jc = 0; jc < N; jc += bl.nc) {
+    const i64 nc = std::min(bl.nc, N - jc);
+    const i64 panels = (nc + NR - 1) / NR;
+    for (i64 pc = 0; pc < K; pc += bl.kc) {
+      const i64 kc = std::min(bl.kc, K - pc);
+      const bool first = pc == 0, last = pc + kc >= K;
+      for (i64 p = 0; p < panels; ++p)
+        pack_b_panel(b, pc, kc, j_off + jc + p * NR, std::min<i64>(NR, nc - p * NR), NR, bbuf + p * kc * NR);
+      for (i64 ic = 0; ic < M; ic += bl.mc) {
+        const i64 mc = std::min(bl.mc, M - ic);
+        pack_a(a, rsa, csa, ic, mc, pc, kc, MR, abuf);
+        for (i64 p = 0; p < panels; ++p) {  // the B micro-panel stays in L1 across the A block
+          const i64 jr = jc + p * NR, n = std::min<i64>(NR, N - jr);
+          const T* bp = bbuf + p * kc * NR;
+          for (i64 ir = 0; ir < mc; ir += MR) {
+            const i64 m = std::min<i64>(MR, mc - ir);
+            T* ct = c + (ic + ir) * ldc + jr;
+            const T* ap = abuf + ir * kc;
+            if (m == MR && n == NR) {
+              kern.fn(kc, ap, bp, ct, ldc, !first);
+            } else {
+              kern.fn(kc, ap, bp, tmp, NR, false);
+              for (i64 i = 0; i < m; ++i)
+                for (i64 j = 0; j < n; ++j)
+                  ct[i * ldc + j] = first ? tmp[i * NR + j] : ct[i * ldc + j] + tmp[i * NR + j];
+            }
+            if (last) epilogue(ct, ldc, ic + ir, jr + j_off, m, n, epi);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int gemm_threads(int requested) { return max_threads(requested); }
+
+template <typename T>
+void apply_epilogue(T* c, i64 ldc, i64 m, i64 n, const GemmEpilogue<T>& epi) {
+  epilogue(c, ldc, 0, 0, m, n, epi);
+}
+template void apply_epilogue<float>(float*, i64, i64, i64, const GemmEpilogue<float>&);
+template void apply_epilogue<double>(double*, i64, i64, i64, const GemmEpilogue<double>&);
+
+template <typename T, class BSrc>
+void gemm(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, T* c, i64 ldc,
+          const GemmEpilogue<T>& epi, int threads) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // empty sum: the epilogue of zeros
+    for (i64 i = 0; i < M; ++i) std::fill(c + i * ldc, c + i * ldc + N, T(0));
+    epilogue(c, ldc, 0, 0, M, N, epi);
+    return;
+  }
+  const Kernel<T> kern = kernel_for<T>();
+  // Threads split C into independent blocks of columns (or of rows when C is tall), each a
+  // serial product with its own packing: no barrier per KC step (a descheduled thread on a busy
+  // machine would stall every one), at the price of packing the other operand once per block.
+  // A few blocks per thread, handed out dynamically, balance the load.
+  const bool by_cols = N >= M;
+  const i64 unit = by_cols ? kern.nr : kern.mr, extent = by_cols ? N : M;
+  const i64 units = (extent + unit - 1) / unit;
+  const i64 blocks = threads > 1 ? std::min<i64>(units, std::min<i64>(4 * threads, units / 4 + 1)) : 1;
+  if (blocks <= 1) return gemm_serial(M, N, K, a, rsa, csa, b, c, ldc, epi, 0);
+  const i64 per = (units + blocks - 1) / blocks * unit;
+  parallel_for_dynamic(0, blocks, threads, 2, [&](i64 t) {
+    const i64 lo = t * per, hi = std::min(extent, lo + per);
+    if (lo >= hi) return;
+    if (by_cols) {
+      gemm_serial(M, hi - lo, K, a, rsa, csa, b, c + lo, ldc, epi, lo);  // epilogue columns stay global
+    } else {
+      GemmEpilogue<T> e = epi;
+      if (e.bias && e.bias_per_row) e.bias += lo;
+      if (e.residual) e.residual += lo * e.ldr;
+      gemm_serial(hi - lo, N, K, a + lo * rsa, rsa, csa, b, c + lo * ldc, ldc, e, 0);
+    }
+  });
+}
+
+template void gemm<float, MatrixB<float>>(i64, i64, i64, const float*, i64, i64, const MatrixB<float>&, float*,
+                                          i64, const GemmEpilogue<float>&, int);
+template void gemm<double, MatrixB<double>>(i64, i64, i64, const double*, i64, i64, const MatrixB<double>&, double*,
+                                            i64, const GemmEpilogue<double>&, int);
+template void gemm<float, Im2colB<float>>(i64, i64, i64, const float*, i64, i64, const Im2colB<float>&, float*,
+                                          i64, const GemmEpilogue<float>&, int);
+template void gemm<double, Im2colB<double>>(i64, i64, i64, const double*, i64, i64, const Im2colB<double>&,
+                                            double*, i64, const GemmEpilogue<double>&, int);
+
+}  // namespace foveal::cpu

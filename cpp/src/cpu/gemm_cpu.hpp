@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CPU matrix product under linear and conv2d: C (M, N) = A (M, K) B (K, N), then the fused
+// epilogue. Packed and cache-blocked (NC columns of B, KC deep, MC rows of A per block), with a
+// register-tiled micro-kernel per SIMD level. B comes from a "source" that packs a KC x NC block
+// into NR-wide panels: a strided matrix, or the implicit im2col matrix of a convolution (so conv
+// never materialises a full im2col buffer).
+#pragma once
+#include <cstdint>
+
+#include "foveal/math/conv.hpp"
+
+namespace foveal::cpu {
+
+/// Applied to each C element once its sum is complete: + bias, + residual, then the activation.
+template <typename T>
+struct GemmEpilogue {
+  const T* bias = nullptr;  ///< indexed by row (bias_per_row) or by column
+  bool bias_per_row = true;
+  const T* residual = nullptr;  ///< same layout as C, leading dimension ldr
+  std::int64_t ldr = 0;
+  math::Activation activation = math::Activation::None;
+  T slope = T(0.01);
+};
+
+/// B element (k, n) = p[k * rs + n * cs].
+template <typename T>
+struct MatrixB {
+  const T* p;
+  std::int64_t rs, cs;
+};
+
+/// The im2col matrix of one image and one group of a convolution, never formed: row k is
+/// (channel c, tap kh, kw) = (k / (KH KW), ...), column n is output pixel (n / OW, n % OW).
+template <typename T>
+struct Im2colB {
+  const T* x;  ///< the group's first input channel
+  std::int64_t H, W, KH, KW, sh, sw, pt, pl, dh, dw, OW;
+};
+
+/// C = A B with A element (i, k) = a[i * rsa + k * csa]; C row-major with leading dimension ldc.
+/// `threads` > 1 parallelises inside the product (else it runs on the calling thread, for callers
+/// that parallelise over independent products).
+template <typename T, class BSrc>
+void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* a, std::int64_t rsa, std::int64_t csa,
+          const BSrc& b, T* c, std::int64_t ldc, const GemmEpilogue<T>& epi, int threads);
+
+/// The epilogue on an (m, n) block of C at its origin (rows and columns counted from 0).
+template <typename T>
+void apply_epilogue(T* c, std::int64_t ldc, std::int64_t m, std::int64_t n, const GemmEpilogue<T>& epi);
+
+/// Threads the CPU backends use for `requested` (ExecContext::num_threads).
+int gemm_threads(int requested);
+
+}  // namespace foveal::cpu

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+// conv2d, linear and matmul on CUDA: one tiled shared-memory SIMT GEMM (64 x 64 output tile per
+// block, 16 deep, 4 x 4 outputs per thread) with the fused epilogue. conv2d is an implicit GEMM:
+// the B tile is gathered from the input through the im2col index map (never formed), one grid
+// layer (blockIdx.z) per (image, group) product. float32 runs in exact float32 multiply-adds (no
+// TF32 tensor cores); float16 / bfloat16 load into float and accumulate in float; float64 in
+// double. Not yet run on a GPU (written and compiled without one).
+#include <cuda_bf16.h>
+
+#include <cmath>
+
+#include "common.cuh"
+#include "foveal/math/conv.hpp"
+#include "ops/backend.hpp"
+
+namespace foveal::cuda {
+
+// bfloat16 storage, computed in float (common.cuh covers float16); as in pool_cuda.cu.
+__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> struct FromAcc<__nv_bfloat16> {
+  __device__ __forceinline__ static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
+};
+
+namespace {
+
+using i64 = std::int64_t;
+constexpr int kBM = 64, kBN = 64, kBK = 16, kThreads = 256;
+
+enum class BMode : int { Matrix = 0, Transposed = 1, Im2col = 2 };
+
+/// One batched product C[z] (M, N) = A[z] (M, K) B[z] (K, N) and its epilogue.
+template <typename S>
+struct Problem {
+  i64 M, N, K, Z;
+  const S* a;
+  i64 lda, a_z;  // A row stride; A offset per product (conv: per group)
+  const S* b;
+  i64 ldb;  // Matrix: B row stride; Transposed: B(k, n) = b[n * ldb + k]
+  S* c;
+  i64 ldc;
+  const S* bias;
+  bool bias_per_row;
+  const S* residual;  // C's layout
+  math::Activation act;
+  double slope;
+  // Im2col: product z = image * G + group; B(k, n) from the group's input channels.
+  i64 G, cin_g, cout_g, C_in, H, W, KH, KW, sh, sw, pt, pl, dh, dw, OW;
+};
+
+__device__ __forceinline__ float madd(float a, float b, float c) { return fmaf(a, b, c); }
+__device__ __forceinline__ double madd(double a, double b, double c) { return fma(a, b, c); }
+
+template <typename S, typename A, BMode Mode>
+__device__ __forceinline__ A load_b(const Problem<S>& p, const S* b, i64 k, i64 n) {
+  if (k >= p.K || n >= p.N) return A(0);
+  if constexpr (Mode == BMode::Matrix) {
+    return to_acc(b[k * p.ldb + n]);
+  } else if constexpr (Mode == BMode::Transposed) {
+    return to_acc(b[n * p.ldb + k]);
+  } else {
+    const i64 taps = p.KH * p.KW, c = k / taps, r = k - c * taps, kh = r / p.KW, kw = r - kh * p.KW;
+    const i64 oh = n / p.OW, ow = n - oh * p.OW;
+    const i64 ih = oh * p.sh - p.pt + kh * p.dh, iw = ow * p.sw - p.pl + kw * p.dw;
+    if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return A(0);
+    return to_acc(b[(c * p.H + ih) * p.W + iw]);
+  }
+}
+
+template <typename S, typename A, BMode Mode>
+__global__ void __launch_bounds__(kThreads) gemm_kernel(Problem<S> p) {
+  __shared__ A as[kBK][kBM];
+  __shared__ A bs[kBK][kBN];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const i64 n0 = i64(blockIdx.x) * kBN;
+  const i64 mtiles = (p.M + kBM - 1) / kBM;
+  // Grid-stride over products and row tiles (gridDim.y and .z are capped at 65535); every
+  // thread of a block takes the same trips, so the barriers inside stay uniform.
+  for (i64 zm = blockIdx.z * i64(gridDim.y) + blockIdx.y; zm < p.Z * mtiles; zm += i64(gridDim.z) * gridDim.y) {
+    const i64 z = zm / mtiles, m0 = (zm - z * mtiles) * kBM;
+    const S* a = p.a;
+    const S* b = p.b;
+    S* c = p.c;
+    const S* res = p.residual;
+    const S* bias = p.bias;
+    if constexpr (Mode == BMode::Im2col) {
+      const i64 img = z / p.G, g = z - img * p.G;
+      a += g * p.a_z;
+      b += (img * p.C_in + g * p.cin_g) * p.H * p.W;
+      const i64 co = (img * p.G + g) * p.cout_g;
+      c += co * p.ldc;
+      if (res) res += co * p.ldc;
+      if (bias) bias += g * p.cout_g;
+    }
+    A acc[4][4];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) acc[i][j] = A(0);
+    for (i64 k0 = 0; k0 < p.K; k0 += kBK) {
+      for (int t = tid; t < kBM * kBK; t += kThreads) {
+        const int i = t / kBK, kk = t % kBK;
+        const i64 gi = m0 + i, gk = k0 + kk;
+        as[kk][i] = gi < p.M && gk < p.K ? A(to_acc(a[gi * p.lda + gk])) : A(0);
+      }
+      for (int t = tid; t < kBK * kBN; t += kThreads) {
+        const int kk = t / kBN, j = t % kBN;  // consecutive threads, consecutive columns
+        bs[kk][j] = load_b<S, A, Mode>(p, b, k0 + kk, n0 + j);
+      }
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < kBK; ++kk) {
+        A ar[4], br[4];
+        for (int i = 0; i < 4; ++i) ar[i] = as[kk][ty * 4 + i];
+        for (int j = 0; j < 4; ++j) br[j] = bs[kk][tx + 16 * j];
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) acc[i][j] = madd(ar[i], br[j], acc[i][j]);
+      }
+      __syncthreads();
+    }
+    for (int i = 0; i < 4; ++i) {
+      const i64 gi = m0 + ty * 4 + i;
+      if (gi >= p.M) continue;
+      for (int j = 0; j < 4; ++j) {
+        const i64 gj = n0 + tx + 16 * j;  // columns interleaved: coalesced stores
+        if (gj >= p.N) continue;
+        A v = acc[i][j];
+        if (bias) v += to_acc(bias[p.bias_per_row ? gi : gj]);
+        if (res) v += to_acc(res[gi * p.ldc + gj]);
+        c[gi * p.ldc + gj] = from_acc<S>(math::activate(p.act, v, A(p.slope)));
+      }
+    }
+  }
+}
+
+template <typename F>
+void dispatch(DType t, F&& f) {
+  switch (t) {
+    case DType::Float16: return f(__half{}, float{});
+    case DType::BFloat16: return f(__nv_bfloat16{}, float{});
+    case DType::Float32: return f(float{}, float{});
+    default: return f(double{}, double{});
+  }
+}
+
+template <typename S, typename A, BMode Mode>
+void launch(const Problem<S>& p, const ExecContext& ctx) {
+  const i64 mtiles = (p.M + kBM - 1) / kBM;
+  const i64 gy = mtiles < 65535 ? mtiles : 65535, zt = (p.Z * mtiles + gy - 1) / gy;
+  const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN), static_cast<unsigned>(gy),
+                  static_cast<unsigned>(zt < 65535 ? zt : 65535));
+  gemm_kernel<S, A, Mode><<<grid, kThreads, 0, stream_of(ctx)>>>(p);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename S>
+Problem<S> base_problem(const Epilogue& e) {
+  Problem<S> p{};
+  p.Z = 1;
+  p.act = e.activation;
+  p.slope = e.negative_slope;
+  return p;
+}
+
+template <typename S>
+const S* opt(ConstTensorView v) {
+  return v.data() ? static_cast<const S*>(v.data()) : nullptr;
+}
+
+}  // namespace
+
+void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+            TensorView out, const Conv2dParams& cp, const Epilogue& epi, const ExecContext& ctx) {
+  DeviceGuard guard(input.device().index);
+  const int nd = input.ndim();
+  dispatch(input.dtype(), [&](auto s, auto a) {
+    using S = decltype(s);
+    using A = decltype(a);
+    Problem<S> p = base_problem<S>(epi);
+    p.C_in = input.size(nd - 3), p.H = input.size(nd - 2), p.W = input.size(nd - 1);
+    p.KH = weight.size(2), p.KW = weight.size(3);
+    p.G = cp.groups, p.cin_g = p.C_in / p.G, p.cout_g = weight.size(0) / p.G;
+    p.sh = cp.stride_h, p.sw = cp.stride_w, p.pt = cp.pad_top, p.pl = cp.pad_left;
+    p.dh = cp.dilation_h, p.dw = cp.dilation_w, p.OW = out.size(nd - 1);
+    p.M = p.cout_g, p.N = out.size(nd - 2) * p.OW, p.K = p.cin_g * p.KH * p.KW;
+    p.Z = (nd == 4 ? input.size(0) : 1) * p.G;
+    p.a = static_cast<const S*>(weight.data()), p.lda = p.K, p.a_z = p.cout_g * p.K;
+    p.b = static_cast<const S*>(input.data());
+    p.c = static_cast<S*>(out.data()), p.ldc = p.N;
+    p.bias = opt<S>(bias), p.bias_per_row = true, p.residual = opt<S>(residual);
+    launch<S, A, BMode::Im2col>(p, ctx);
+  });
+}
+
+void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
+            const ExecContext& ctx) {
+  DeviceGuard guard(x.device().index);
+  dispatch(x.dtype(), [&](auto s, auto a) {
+    using S = decltype(s);
+    using A = decltype(a);
+    Problem<S> p = base_problem<S>(epi);
+    p.N = weight.size(0), p.K = weight.size(1), p.M = out.numel() / p.N;
+    p.a = static_cast<const S*>(x.data()), p.lda = p.K;
+    p.b = static_cast<const S*>(weight.data()), p.ldb = p.K;
+    p.c = static_cast<S*>(out.data()), p.ldc = p.N;
+    p.bias = opt<S>(bias), p.bias_per_row = false;
+    launch<S, A, BMode::Transposed>(p, ctx);
+  });
+}
+
+void matmul(ConstTensorView a_, ConstTensorView b_, TensorView out, const ExecContext& ctx) {
+  DeviceGuard guard(a_.device().index);
+  dispatch(a_.dtype(), [&](auto s, auto a) {
+    using S = decltype(s);
+    using A = decltype(a);
+    Problem<S> p = base_problem<S>(Epilogue{});
+    p.M = a_.size(0), p.K = a_.size(1), p.N = b_.size(1);
+    p.a = static_cast<const S*>(a_.data()), p.lda = p.K;
+    p.b = static_cast<const S*>(b_.data()), p.ldb = p.N;
+    p.c = static_cast<S*>(out.data()), p.ldc = p.N;
+    launch<S, A, BMode::Matrix>(p, ctx);
+  });
+}
+
+}  // namespace foveal::cuda

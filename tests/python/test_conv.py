@@ -1,0 +1,271 @@
+"""foveal.nn.conv2d against torch.nn.functional.conv2d and the float64 oracle
+(tests/reference/conv_ref.py), the seed worked examples, and bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import foveal
+import foveal.nn as fnn
+from reference.conv_ref import conv2d_ref, same_padding
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-4), np.float64: dict(rtol=1e-12, atol=1e-11)}
+TORCH_ACT = {
+    None: lambda v, s: v,
+    "relu": lambda v, s: F.relu(v),
+    "leaky_relu": lambda v, s: F.leaky_relu(v, s),
+    "silu": lambda v, s: F.silu(v),
+    "sigmoid": lambda v, s: torch.sigmoid(v),
+}
+
+
+def _torch_conv(x, w, b=None, residual=None, activation=None, slope=0.01, **kw):
+    t = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    with warnings.catch_warnings():  # torch warns that 'same' with an even kernel pads a copy
+        warnings.simplefilter("ignore", UserWarning)
+        y = F.conv2d(t(x), t(w), t(b), **kw)
+    if residual is not None:
+        y = y + t(residual)
+    return TORCH_ACT[activation](y, slope).numpy()
+
+
+def _pad4(padding, w, dilation):
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        return (*same_padding(w.shape[2], d[0]), *same_padding(w.shape[3], d[1]))
+    p = (padding, padding) if isinstance(padding, int) else padding
+    return (p[0], p[0], p[1], p[1])
+
+
+# (N, C_in, H, W, C_out, (kH, kW), stride, padding, dilation, groups): every class of geometry.
+CASES = [
+    (2, 8, 9, 11, 6, (1, 1), 1, 0, 1, 1),  # 1x1 stride 1: the input read in place
+    (1, 5, 7, 6, 4, (1, 1), 2, 0, 1, 1),  # 1x1 strided
+    (2, 3, 5, 7, 4, (1, 1), 1, 1, 1, 1),  # 1x1 padded
+    (3, 4, 13, 10, 5, (3, 3), 1, 1, 1, 1),  # 3x3 pad 1, batch 3
+    (1, 3, 23, 19, 8, (7, 7), 2, 3, 1, 1),  # stem-like
+    (2, 6, 12, 9, 4, (2, 4), (2, 1), (1, 2), (1, 2), 2),  # even kernel, mixed stride / dilation, groups
+    (2, 4, 10, 8, 6, (3, 2), 1, "same", (2, 3), 1),  # 'same' with an even kernel and dilation
+    (1, 6, 9, 9, 3, (4, 4), 1, "same", 1, 3),  # 'same', even kernel, groups 3
+    (2, 3, 8, 7, 2, (3, 3), 1, "valid", 1, 1),
+    (2, 6, 11, 13, 6, (3, 3), 1, 1, 1, 6),  # depthwise 3x3
+    (1, 5, 12, 10, 5, (3, 3), 2, 1, 1, 5),  # depthwise strided
+    (2, 4, 14, 9, 4, (5, 5), 1, (2, 4), (2, 1), 4),  # depthwise 5x5 dilated, uneven padding
+    (1, 3, 9, 8, 3, (3, 3), (1, 2), 1, 2, 3),  # depthwise 3x3, stride 2 along W, dilation 2
+    (2, 4, 8, 9, 8, (3, 3), 1, 1, 1, 4),  # depth multiplier 2 (GEMM per group)
+    (1, 32, 26, 25, 150, (3, 3), 1, 1, 1, 1),  # K > KC, M > MC, N > NC: several blocks each way
+    (3, 40, 9, 9, 20, (1, 1), 1, 0, 1, 2),  # grouped 1x1
+    (2, 2, 3, 3, 3, (3, 3), 3, 2, 1, 1),  # stride larger than the input
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:5])) + f"-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}")
+def test_conv2d_matches_torch(case, dtype):
+    n, c, h, w_, o, k, s, p, d, g = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+    w = rng.standard_normal((o, c // g, *k)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    x0 = x.copy()
+    y = fnn.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    want = _torch_conv(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    assert y.dtype == dtype and y.shape == want.shape
+    np.testing.assert_allclose(y, want, **TOL[dtype])
+    np.testing.assert_array_equal(x, x0)  # input untouched
+    if dtype == np.float64:  # and the independent oracle
+        st = (s, s) if isinstance(s, int) else s
+        dl = (d, d) if isinstance(d, int) else d
+        np.testing.assert_allclose(y, conv2d_ref(x, w, b, st, _pad4(p, w, d), dl, g), rtol=1e-12, atol=1e-11)
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "leaky_relu", ("leaky_relu", 0.2), "silu", "sigmoid"])
+@pytest.mark.parametrize("path", ["gemm", "1x1", "depthwise"])
+@pytest.mark.parametrize("with_residual", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_conv2d_epilogue(activation, path, with_residual, with_bias):
+    rng = np.random.default_rng(7)
+    geo = {"gemm": (5, 7, (3, 3), 1, 1), "1x1": (5, 7, (1, 1), 0, 1), "depthwise": (6, 6, (3, 3), 1, 6)}[path]
+    c, o, k, p, g = geo
+    x = rng.standard_normal((2, c, 9, 10)).astype(np.float32)
+    w = rng.standard_normal((o, c // g, *k)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32) if with_bias else None
+    r = rng.standard_normal((2, o, 9, 10)).astype(np.float32) if with_residual else None
+    r0 = None if r is None else r.copy()
+    name, slope = (activation if isinstance(activation, tuple) else (activation, 0.01))
+    y = fnn.conv2d(x, w, b, padding=p, groups=g, activation=activation, residual=r)
+    want = _torch_conv(x, w, b, residual=r, activation=name, slope=slope, padding=p, groups=g)
+    np.testing.assert_allclose(y, want, rtol=2e-5, atol=2e-5)
+    if r is not None:
+        np.testing.assert_array_equal(r, r0)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[9], CASES[14]])
+def test_conv2d_every_simd_level(simd_level, case):
+    n, c, h, w_, o, k, s, p, d, g = case
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+        w = rng.standard_normal((o, c // g, *k)).astype(dtype)
+        y = fnn.conv2d(x, w, None, s, p, d, g, activation="relu")
+        want = _torch_conv(x, w, activation="relu", stride=s, padding=p, dilation=d, groups=g)
+        np.testing.assert_allclose(y, want, **TOL[dtype])
+
+
+def test_conv2d_unbatched_and_empty_batch():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 10, 11)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    y = fnn.conv2d(x, w, padding=1)
+    assert y.shape == (6, 10, 11)
+    np.testing.assert_allclose(y, _torch_conv(x, w, padding=1), rtol=2e-5, atol=2e-4)
+    e = fnn.conv2d(np.zeros((0, 4, 10, 11), np.float32), w, padding=1)
+    assert e.shape == (0, 6, 10, 11)
+
+
+def test_conv2d_non_contiguous_and_torch_inputs():
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((2, 5, 12, 14)).astype(np.float32)
+    x = base[:, :, ::2, 1::2]  # strided view
+    wbase = rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    w = wbase.transpose(1, 0, 2, 3)[:, :, :, :3]  # (3, 3, 4, 3) non-contiguous
+    w = np.concatenate([w, w[:, :2]], axis=1)[:, :5]  # (3, 5, 4, 3)
+    y = fnn.conv2d(x, w, padding=(1, 2))
+    np.testing.assert_allclose(y, _torch_conv(x, w, padding=(1, 2)), rtol=2e-5, atol=2e-4)
+    xt = torch.from_numpy(base).permute(0, 1, 3, 2)  # torch, non-contiguous
+    wt = torch.from_numpy(rng.standard_normal((4, 5, 3, 3)).astype(np.float32))
+    yt = fnn.conv2d(xt, wt, stride=2)
+    assert isinstance(yt, torch.Tensor)
+    torch.testing.assert_close(yt, F.conv2d(xt, wt, stride=2), rtol=2e-5, atol=2e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_seed_c1_cross_correlation(dtype):
+    """Seed oracle C1 (spec/seed-detection.md): 5x5 input, 3x3 kernel, un-flipped."""
+    x = np.array([[3, 3, 2, 1, 0], [0, 0, 1, 3, 1], [3, 1, 2, 2, 3], [2, 0, 0, 2, 2], [2, 0, 0, 0, 1]], dtype)
+    k = np.array([[0, 1, 2], [2, 2, 0], [0, 1, 2]], dtype)
+    y = fnn.conv2d(x[None, None], k[None, None])
+    np.testing.assert_array_equal(y[0, 0], np.array([[12, 12, 17], [10, 17, 19], [9, 6, 14]], dtype))
+    flipped = fnn.conv2d(x[None, None], k[::-1, ::-1].copy()[None, None])
+    np.testing.assert_array_equal(flipped[0, 0], np.array([[18, 20, 19], [10, 9, 17], [11, 8, 14]], dtype))
+
+
+def test_seed_c2_padded_sums():
+    """Seed oracle C2: the three stated sums of a 2x2 kernel over a zero-padded 3x3 input."""
+    x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+    k = np.array([[[[0, 1], [2, 3]]]], np.float32)
+    y = fnn.conv2d(x, k, padding=1)[0, 0]
+    assert (y[0, 0], y[1, 0], y[2, 1]) == (0, 9, 37)
+
+
+def _good():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((2, 4, 8, 8)).astype(np.float32), rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        (dict(weight=np.zeros((6, 3, 3, 3), np.float32)), foveal.FovealValueError, "weight must have C_in / groups = 4"),
+        (dict(groups=3), foveal.FovealValueError, r"groups \(3\) must divide input's channels"),
+        (dict(weight=np.zeros((6, 2, 3, 3), np.float32), groups=4), foveal.FovealValueError, "groups .* must divide weight's output"),
+        (dict(weight=np.zeros((6, 4, 9, 9), np.float32)), foveal.FovealValueError, "larger than the padded input"),
+        (dict(weight=np.zeros((6, 4, 3, 3), np.float32), dilation=5), foveal.FovealValueError, "larger than the padded input"),
+        (dict(bias=np.zeros(5, np.float32)), foveal.FovealValueError, r"bias must have shape \(6,\)"),
+        (dict(residual=np.zeros((2, 6, 8, 7), np.float32)), foveal.FovealValueError, "residual must have the output's shape"),
+        (dict(stride=0), foveal.FovealValueError, "stride must be positive"),
+        (dict(padding=-1), foveal.FovealValueError, "padding must be non-negative"),
+        (dict(padding="full"), foveal.FovealValueError, "padding must be an int"),
+        (dict(padding="same", stride=2), foveal.FovealValueError, "padding='same' needs stride 1"),
+        (dict(groups=0), foveal.FovealValueError, "groups must be positive"),
+        (dict(groups=1.5), foveal.FovealTypeError, "groups must be an int"),
+        (dict(activation="gelu"), foveal.FovealValueError, "activation must be None"),
+        (dict(activation=("relu", 0.1)), foveal.FovealValueError, "activation must be None"),
+        (dict(weight=np.zeros((6, 4, 3), np.float32)), foveal.FovealValueError, "weight must have shape"),
+        (dict(input=np.zeros((4, 8), np.float32)), foveal.FovealValueError, "input must have shape"),
+        (dict(weight=np.zeros((6, 4, 3, 3), np.float64)), foveal.FovealTypeError, "weight has dtype float64"),
+        (dict(input=np.zeros((2, 4, 8, 8), np.int32)), foveal.FovealTypeError, "input must be float32"),
+    ],
+)
+def test_conv2d_bad_input(kwargs, exc, match):
+    x, w = _good()
+    args = dict(input=x, weight=w)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        fnn.conv2d(**args)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[6], CASES[9], CASES[14]])
+def test_conv2d_cuda_matches_torch(case, dtype):
+    n, c, h, w_, o, k, s, p, d, g = case
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn((n, c, h, w_), generator=gen).to("cuda", dt)
+    w = torch.randn((o, c // g, *k), generator=gen).to("cuda", dt)
+    b = torch.randn(o, generator=gen).to("cuda", dt)
+    r = torch.randn_like(F.conv2d(x.float(), w.float(), None, s, p, d, g)).to(dt)
+    y = fnn.conv2d(x, w, b, s, p, d, g, activation="silu", residual=r)
+    want = F.silu(F.conv2d(x.double(), w.double(), b.double(), s, p, d, g) + r.double())
+    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    assert y.dtype == dt and y.is_cuda
+    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_linear_cuda_matches_torch(dtype):
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn((3, 70, 130), generator=gen).to("cuda", dt)
+    w = (torch.randn((90, 130), generator=gen) * 0.1).to("cuda", dt)
+    b = torch.randn(90, generator=gen).to("cuda", dt)
+    y = fnn.linear(x, w, b, activation="relu")
+    want = F.relu(F.linear(x.double(), w.double(), b.double()))
+    tol = 1e-4 if dtype == "float32" else 2e-2
+    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
+
+
+@st.composite
+def _geometry(draw):
+    g = draw(st.sampled_from([1, 1, 2, 3]))
+    depthwise = draw(st.booleans())
+    cin = g * draw(st.integers(1, 3))
+    if depthwise:
+        g = cin
+    cout = g * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    if draw(st.booleans()) and s == (1, 1):
+        p = "same"
+    else:
+        p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    h = draw(st.integers(max(1, d[0] * (kh - 1) + 1 - (0 if p == "same" else 2 * p[0])), 17))
+    w = draw(st.integers(max(1, d[1] * (kw - 1) + 1 - (0 if p == "same" else 2 * p[1])), 17))
+    n = draw(st.sampled_from([1, 2, 3]))
+    act = draw(st.sampled_from([None, "relu", ("leaky_relu", 0.3), "silu", "sigmoid"]))
+    return n, cin, h, w, cout, (kh, kw), s, p, d, g, act, draw(st.booleans())
+
+
+@given(_geometry(), st.sampled_from([np.float32, np.float64]))
+def test_conv2d_random_shapes_match_torch(geo, dtype):
+    n, c, h, w_, o, k, s, p, d, g, act, res = geo
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+    w = rng.standard_normal((o, c // g, *k)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    want0 = _torch_conv(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    r = rng.standard_normal(want0.shape).astype(dtype) if res else None
+    name, slope = act if isinstance(act, tuple) else (act, 0.01)
+    y = fnn.conv2d(x, w, b, s, p, d, g, activation=act, residual=r)
+    want = _torch_conv(x, w, b, residual=r, activation=name, slope=slope, stride=s, padding=p, dilation=d, groups=g)
+    np.testing.assert_allclose(y, want, **TOL[dtype])
