@@ -281,3 +281,33 @@ def test_docstring_examples():
     for t in finder.find(foveal.restoration.denoise_tv_bregman, "denoise_tv_bregman", globs={}):
         runner.run(t)
     assert runner.failures == 0 and runner.tries > 0
+
+
+_THREADS_SCRIPT = """
+import sys, numpy as np
+from foveal.restoration import _tv_bregman
+x = np.random.default_rng(12).random((150, 90)).astype(np.float32)
+outs = [_tv_bregman(x, 2.0, 200, eps, True, None) for eps in (0.0, 2e-3, 3e-4)]
+np.save(sys.argv[1], np.stack([o for o, _ in outs]))
+print([k for _, ks in outs for k in ks])
+"""
+
+
+def test_same_result_on_one_and_four_threads(tmp_path):
+    """A single plane's sweep blocks are split across two threads when there are several: the
+    result and the sweep count do not depend on it."""
+    import os
+    import subprocess
+    import sys
+
+    results = {}
+    for nt in ("1", "4"):
+        env = dict(os.environ, FOVEAL_NUM_THREADS=nt)
+        path = tmp_path / f"out{nt}.npy"
+        proc = subprocess.run(
+            [sys.executable, "-c", _THREADS_SCRIPT, str(path)], env=env, capture_output=True, text=True, check=True
+        )
+        results[nt] = (np.load(path), proc.stdout.strip())
+    np.testing.assert_array_equal(results["1"][0], results["4"][0])
+    assert results["1"][1] == results["4"][1]
+    assert results["1"][1].startswith("[200,")

@@ -4,8 +4,10 @@
 // passes: (1) u = image - div p and sum (u - image)^2; (2) grad u, |grad u|, p update and
 // sum |grad u|. Inner loops run over one row, contiguous, so they vectorise.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "cpu/parallel.hpp"
@@ -577,6 +579,45 @@ void bregman_block(const BregmanPlane<T>& s, const BregmanParams& bp, int n, boo
   }
 }
 
+// A block of one plane on two threads: stage 0 runs sweeps [0, h), stage 1 sweeps [h, n), each
+// pipelined as above. Stage 1 takes row r once stage 0's last sweep has finished rows r and r + 1;
+// stage 0 never waits (it writes each row once per sweep and no longer reads a row that stage 1
+// may write). Stages are claimed in order, so a thread only ever waits on a stage that another
+// thread is running, whatever the pool does.
+template <typename T>
+void bregman_block_split(const BregmanPlane<T>& s, T* scratch, const BregmanParams& bp, int n, bool save,
+                         double* sums, int num_threads) {
+  const int h = n / 2;
+  const std::int64_t R = s.R;
+  BregmanPlane<T> s1 = s;  // stage 1's own scratch rows
+  s1.uo = scratch;
+  s1.g = scratch + s.C;
+  std::atomic<std::int64_t> progress{0};  // steps stage 0 has finished
+  std::atomic<int> next{0};
+  for (int k = 0; k < n; ++k) sums[k] = 0;
+  auto stage = [&](int st) {
+    const BregmanPlane<T>& sp = st ? s1 : s;
+    const int k0 = st ? h : 0, k1 = st ? n : h;
+    for (std::int64_t i = 0; i < R + (k1 - k0) - 1; ++i) {
+      if (st == 1) {
+        const std::int64_t need = std::min(i + 1, R - 1) + h;
+        for (int spin = 0; progress.load(std::memory_order_acquire) < need; ++spin)
+          if (spin > 64) std::this_thread::yield();
+      }
+      for (int kk = 0; kk < k1 - k0; ++kk) {
+        const std::int64_t r = i - kk;
+        if (r < 0 || r >= R) continue;
+        if (st == 0 && kk == 0 && save) bregman_copy_row(sp, r, true);
+        sums[k0 + kk] += bregman_row(sp, bp, r);
+      }
+      if (st == 0) progress.store(i + 1, std::memory_order_release);
+    }
+  };
+  parallel_for(0, 2, num_threads, 2, [&](std::int64_t) {
+    for (int st = next.fetch_add(1); st < 2; st = next.fetch_add(1)) stage(st);
+  });
+}
+
 // Sweeps of a group of planes sharing one stopping rule, in blocks of up to kBregmanDepth; a stop
 // inside a block restores the snapshot and reruns the block up to the stopping sweep.
 constexpr int kBregmanDepth = 16;
@@ -590,9 +631,13 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
   std::int64_t i = 0;
   while (i < max_num_iter) {
     const int n = static_cast<int>(std::min<std::int64_t>(kBregmanDepth, max_num_iter - i));
-    parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
-      bregman_block(planes[p], bp, n, n > 1, &part[p * kBregmanDepth]);
-    });
+    if (count == 1 && n >= 4 && planes[0].R >= 64 && max_threads(num_threads) >= 2)
+      bregman_block_split(planes[0], planes[0].snap + planes[0].UN + 4 * planes[0].R * planes[0].C, bp, n, n > 1,
+                          part.data(), num_threads);
+    else
+      parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
+        bregman_block(planes[p], bp, n, n > 1, &part[p * kBregmanDepth]);
+      });
     for (int k = 0; k < n; ++k) {
       double sum = 0;
       for (std::int64_t p = 0; p < count; ++p) sum += part[p * kBregmanDepth + k];
@@ -621,8 +666,9 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
   const std::int64_t UN = (R + 2) * CP;
   const T* f0 = image.data_as<T>();
   T* o0 = out.data_as<T>();
-  // Per plane: u (padded), dx, dy, bx, by, two scratch rows, then the snapshot of the first five.
-  const std::int64_t state = UN + 4 * N, per = 2 * state + 2 * C;
+  // Per plane: u (padded), dx, dy, bx, by, two scratch rows, the snapshot of the first five, two
+  // more scratch rows (the second stage of a split block).
+  const std::int64_t state = UN + 4 * N, per = 2 * state + 4 * C;
   std::vector<T> buf(static_cast<std::size_t>(P * per), T(0));
   std::vector<BregmanPlane<T>> planes(static_cast<std::size_t>(P));
   const auto terms = bregman_terms<T>();
