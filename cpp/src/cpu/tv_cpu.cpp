@@ -37,7 +37,9 @@ struct Iter {
   T* out;
   T* p;
   T tau, tow;
-  const T* zero = nullptr;  // a row of zeros, width long
+  const T* zero = nullptr;   // zeros: a row long, a plane of axis 0 long for 3-D
+  const T* mprev = nullptr;  // 3-D: per element of a plane, 1 where the last axis has a previous element, else 0
+  const T* mnext = nullptr;  // 3-D: 1 where it has a next one
 };
 // Fused rows for 2 and 3 dimensions: one loop per row and pass, same operation order as the
 // generic bodies. A missing neighbour (first plane along an axis) reads a row of zeros and a
@@ -119,9 +121,126 @@ FOVEAL_ALWAYS_INLINE double pass2_row(const Iter<T>* c, std::int64_t r) {
 
 // Pass 1 over rows [r0, r1): out = image + d, d = -div p in skimage's order (-(p_0 + ... +
 // p_{D-1}), then the shifted terms axis by axis); *energy = sum d^2.
+
+// 3-D, a whole plane of axis 0 as one loop (rows of a 96^3 volume are too short to amortise a
+// row's set-up): the axis-1 neighbour is +-W inside the plane (the loops split where it is
+// missing) and the last-axis term is multiplied by a 0/1 mask (x * 1 is exact; x * 0 adds 0).
+template <typename T, bool Up1>
+FOVEAL_ALWAYS_INLINE double pass1_plane3_run(const Iter<T>* c, std::int64_t x, std::int64_t ja, std::int64_t jb) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
+  const T* p0 = c->p + x * P;
+  const T* p1 = p0 + N;
+  const T* p2 = p1 + N;
+  const T* u0 = x > 0 ? p0 - P : c->zero;
+  const T* im = c->image + x * P;
+  T* o = c->out + x * P;
+  const T* m = c->mprev;
+  double e = 0;
+#pragma omp simd reduction(+ : e)
+  for (std::int64_t j = ja; j < jb; ++j) {
+    const T s = (p0[j] + p1[j]) + p2[j];
+    T d = -s;
+    d += u0[j];
+    if (Up1) d += p1[j - W];
+    d += p2[j - 1] * m[j];
+    e += static_cast<double>(d) * static_cast<double>(d);
+    o[j] = im[j] + d;
+  }
+  return e;
+}
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE double pass1_plane3(const Iter<T>* c, std::int64_t x, std::int64_t j0, std::int64_t j1) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
+  double e = 0;
+  if (j0 == 0) {  // no previous element along axes 1 and 2
+    const T* p0 = c->p + x * P;
+    T d = -((p0[0] + p0[N]) + p0[2 * N]);
+    d += x > 0 ? p0[-P] : T(0);
+    e += static_cast<double>(d) * static_cast<double>(d);
+    c->out[x * P] = c->image[x * P] + d;
+    j0 = 1;
+  }
+  if (j0 < std::min(j1, W)) e += pass1_plane3_run<T, false>(c, x, j0, std::min(j1, W));
+  if (std::max(j0, W) < j1) e += pass1_plane3_run<T, true>(c, x, std::max(j0, W), j1);
+  return e;
+}
+
+template <typename T, bool Dn1>
+FOVEAL_ALWAYS_INLINE double pass2_plane3_run(const Iter<T>* c, std::int64_t x, std::int64_t ja, std::int64_t jb) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
+  const T tau = c->tau, tow = c->tow;
+  const T* o = c->out + x * P;
+  const T* on0 = x + 1 < g.dims[0] ? o + P : o;
+  const T* on1 = Dn1 ? o + W : o;
+  T* p0 = c->p + x * P;
+  T* p1 = p0 + N;
+  T* p2 = p1 + N;
+  const T* m = c->mnext;
+  double e = 0;
+#pragma omp simd reduction(+ : e)
+  for (std::int64_t j = ja; j < jb; ++j) {
+    const T g0 = on0[j] - o[j], g1 = on1[j] - o[j], g2 = (o[j + 1] - o[j]) * m[j];
+    T s = g0 * g0;
+    s += g1 * g1;
+    s += g2 * g2;
+    const T n = std::sqrt(s);
+    e += static_cast<double>(n);
+    const T sc = math::tv_scale(n, tow);
+    p0[j] = math::tv_dual_update(p0[j], g0, tau, sc);
+    p1[j] = math::tv_dual_update(p1[j], g1, tau, sc);
+    p2[j] = math::tv_dual_update(p2[j], g2, tau, sc);
+  }
+  return e;
+}
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE double pass2_plane3(const Iter<T>* c, std::int64_t x, std::int64_t j0, std::int64_t j1) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
+  double e = 0;
+  const std::int64_t last = P - 1;  // no next element along axes 1 and 2
+  const std::int64_t jl = std::min(j1, last);
+  if (j0 < std::min(jl, P - W)) e += pass2_plane3_run<T, true>(c, x, j0, std::min(jl, P - W));
+  if (std::max(j0, P - W) < jl) e += pass2_plane3_run<T, false>(c, x, std::max(j0, P - W), jl);
+  if (j0 <= last && last < j1) {
+    const T* o = c->out + x * P;
+    T* p0 = c->p + x * P;
+    const T g0 = x + 1 < g.dims[0] ? o[last + P] - o[last] : T(0);
+    T s = g0 * g0;
+    s += T(0);
+    s += T(0);
+    const T n = std::sqrt(s);
+    e += static_cast<double>(n);
+    const T sc = math::tv_scale(n, c->tow);
+    p0[last] = math::tv_dual_update(p0[last], g0, c->tau, sc);
+    p0[last + N] = math::tv_dual_update(p0[last + N], T(0), c->tau, sc);
+    p0[last + 2 * N] = math::tv_dual_update(p0[last + 2 * N], T(0), c->tau, sc);
+  }
+  return e;
+}
+
+// Rows [r0, r1) of a 3-D grid, plane by plane.
+template <typename T, typename F>
+FOVEAL_ALWAYS_INLINE double by_planes(const Iter<T>* c, std::int64_t r0, std::int64_t r1, F&& f) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, P = g.size / g.dims[0];
+  const std::int64_t q0 = r0 * W, q1 = r1 * W;
+  double e = 0;
+  for (std::int64_t x = q0 / P; x * P < q1; ++x) e += f(x, std::max<std::int64_t>(q0 - x * P, 0), std::min(q1 - x * P, P));
+  return e;
+}
+
 template <typename T>
 FOVEAL_ALWAYS_INLINE void pass1_body(const Iter<T>* c, std::int64_t r0, std::int64_t r1, double* energy) {
   const Grid& g = *c->g;
+  if (g.ndim == 3 && c->mprev) {
+    *energy = by_planes(c, r0, r1, [c](std::int64_t x, std::int64_t j0, std::int64_t j1) { return pass1_plane3(c, x, j0, j1); });
+    return;
+  }
   if (g.ndim == 2 || g.ndim == 3) {
     double e = 0;
     for (std::int64_t r = r0; r < r1; ++r) e += g.ndim == 2 ? pass1_row<T, 2>(c, r) : pass1_row<T, 3>(c, r);
@@ -171,6 +290,10 @@ FOVEAL_SIMD_VARIANTS(pass1, pass1_body, (const Iter<T>* c, std::int64_t r0, std:
 template <typename T>
 FOVEAL_ALWAYS_INLINE void pass2_body(const Iter<T>* c, std::int64_t r0, std::int64_t r1, T* s, double* energy) {
   const Grid& g = *c->g;
+  if (g.ndim == 3 && c->mprev) {
+    *energy = by_planes(c, r0, r1, [c](std::int64_t x, std::int64_t j0, std::int64_t j1) { return pass2_plane3(c, x, j0, j1); });
+    return;
+  }
   if (g.ndim == 2 || g.ndim == 3) {
     double e = 0;
     for (std::int64_t r = r0; r < r1; ++r) e += g.ndim == 2 ? pass2_row<T, 2>(c, r) : pass2_row<T, 3>(c, r);
@@ -229,13 +352,33 @@ FOVEAL_SIMD_VARIANTS(pass2, pass2_body,
                      (const Iter<T>* c, std::int64_t r0, std::int64_t r1, T* s, double* energy),
                      (c, r0, r1, s, energy))
 
+
+// The zero row (a plane long for 3-D) and the 3-D last-axis masks of a grid.
+template <typename T>
+struct PlaneMasks {
+  std::vector<T> zero, mp, mn;
+  explicit PlaneMasks(const Grid& g) {
+    const std::int64_t W = g.width, P = g.ndim == 3 ? g.size / g.dims[0] : W;
+    zero.assign(static_cast<std::size_t>(P), T(0));
+    if (g.ndim != 3) return;
+    mp.resize(static_cast<std::size_t>(P));
+    mn.resize(static_cast<std::size_t>(P));
+    for (std::int64_t j = 0; j < P; ++j) {
+      mp[j] = j % W != 0 ? T(1) : T(0);
+      mn[j] = j % W != W - 1 ? T(1) : T(0);
+    }
+  }
+  const T* prev() const { return mp.empty() ? nullptr : mp.data(); }
+  const T* next() const { return mn.empty() ? nullptr : mn.data(); }
+};
+
 template <typename T>
 std::int64_t chambolle_one(const T* image, T* out, T* p, T* scratch, const Grid& g, double weight, double eps,
                            std::int64_t max_num_iter, int num_threads) {
   const std::int64_t W = g.width, R = g.rows, N = g.size;
   const double tau_d = math::tv_tau(g.ndim);
-  const std::vector<T> zero(static_cast<std::size_t>(W), T(0));
-  const Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight), zero.data()};
+  const PlaneMasks<T> mk(g);
+  const Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight), mk.zero.data(), mk.prev(), mk.next()};
   const auto run1 = pass1<T>();
   const auto run2 = pass2<T>();
   std::fill(p, p + g.ndim * N, T(0));
@@ -297,7 +440,7 @@ Blocking blocking_for(const Grid& g) {
 // iteration to `out`; energies[2t], energies[2t+1] = owned sum d^2, sum |grad u| of iteration t.
 template <typename T>
 void run_slab(const Grid& g, const Blocking& b, std::int64_t s, std::int64_t n, bool update_last, const T* image,
-              const T* pa, T* pb, T* out, T* lp, T* lu, T* srow, const T* zero, T tau, T tow, double* energies) {
+              const T* pa, T* pb, T* out, T* lp, T* lu, T* srow, const PlaneMasks<T>& mk, T tau, T tow, double* energies) {
   const int D = g.ndim;
   const std::int64_t N = g.size, P = b.plane, rpp = g.row_step[0];
   const std::int64_t a0 = s * b.owned, a1 = std::min(g.dims[0], a0 + b.owned);
@@ -308,7 +451,7 @@ void run_slab(const Grid& g, const Blocking& b, std::int64_t s, std::int64_t n, 
   lg.rows = lg.size / g.width;
   const std::int64_t LN = lg.size;
   for (int c = 0; c < D; ++c) std::copy(pa + c * N + l0 * P, pa + c * N + l1 * P, lp + c * LN);
-  const Iter<T> lc{&lg, image + l0 * P, lu, lp, tau, tow, zero};
+  const Iter<T> lc{&lg, image + l0 * P, lu, lp, tau, tow, mk.zero.data(), mk.prev(), mk.next()};
   const auto run1 = pass1<T>();
   const auto run2 = pass2<T>();
   const std::int64_t o0 = (a0 - l0) * rpp, o1 = (a1 - l0) * rpp;
@@ -343,11 +486,11 @@ std::int64_t chambolle_blocked(const T* image, T* out, const Grid& g, const Bloc
   std::vector<T> lp(static_cast<std::size_t>(S * g.ndim * LN)), lu(static_cast<std::size_t>(S * LN), T(0)),
       srow(static_cast<std::size_t>(S * g.width));
   std::vector<double> part(static_cast<std::size_t>(S * 2 * b.depth));
-  const std::vector<T> zero(static_cast<std::size_t>(g.width), T(0));
+  const PlaneMasks<T> mk(g);
   auto block = [&](std::int64_t n, bool update_last) {
     parallel_for_dynamic(0, S, num_threads, 2, [&](std::int64_t s) {
       run_slab<T>(g, b, s, n, update_last, image, pa, pb, out, lp.data() + s * g.ndim * LN, lu.data() + s * LN,
-                  srow.data() + s * g.width, zero.data(), tau, tow, &part[s * 2 * b.depth]);
+                  srow.data() + s * g.width, mk, tau, tow, &part[s * 2 * b.depth]);
     });
   };
   double e_init = 0, e_prev = 0;
