@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Chambolle TV iteration on the CPU. The image is walked as rows along its last axis; every other
-// axis is a whole-row neighbour at a fixed row offset. One iteration is two fused, row-parallel
-// passes: (1) u = image - div p and sum (u - image)^2; (2) grad u, |grad u|, p update and
-// sum |grad u|. Inner loops run over one row, contiguous, so they vectorise.
+// TV denoising on the CPU: Chambolle's projection and split Bregman.
+// Chambolle: the image is walked as rows along its last axis; every other axis is a whole-row
+// neighbour at a fixed row offset. One iteration is two row-parallel passes: (1) u = image - div p
+// and sum (u - image)^2; (2) grad u, |grad u|, p update and sum |grad u|, each one loop per row
+// (per plane for 3-D) in skimage's order of operations, so float32 results are bit for bit
+// skimage's. Images of two or more dimensions run in temporal blocks (see Blocking) so that p
+// crosses memory once per block rather than twice per iteration.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
