@@ -1,9 +1,10 @@
-"""Restoration workloads of BENCHMARKS.md: ``tv_chambolle``, ``tv_chambolle_3d``, ``rl_gauss``,
-``rl_motion``, ``rl_3d``, ``bilateral_gray`` and ``bilateral_rgb_u8``.
+"""Restoration workloads of BENCHMARKS.md: ``tv_chambolle``, ``tv_chambolle_3d``, ``tv_bregman``,
+``rl_gauss``, ``rl_motion``, ``rl_3d``, ``bilateral_gray`` and ``bilateral_rgb_u8``.
 
 foveal.restoration.denoise_tv_chambolle against skimage.restoration.denoise_tv_chambolle (the
 reference; it runs on the CPU only), with eps=0 so that both run exactly the stated number of
-iterations; foveal.restoration.richardson_lucy against skimage.restoration.richardson_lucy.
+iterations; foveal.restoration.denoise_tv_bregman against skimage's (eps=0: exactly 100 sweeps);
+foveal.restoration.richardson_lucy against skimage.restoration.richardson_lucy.
 foveal must agree with skimage to 1e-4.
 
 Bilateral: ``bilateral_gray`` times foveal.restoration.bilateral_filter in its exact mode
@@ -56,6 +57,20 @@ def _impls(weight, iters):
         Impl("foveal", lambda x: _foveal(x, weight, iters)),
         Impl("skimage", lambda x: _skimage(x, weight, iters), lib="numpy", devices=("cpu",)),
     ]
+
+
+def _bregman_impls(weight, iters):
+    def fov(x):
+        import foveal.restoration
+
+        return foveal.restoration.denoise_tv_bregman(x, weight=weight, eps=0.0, max_num_iter=iters)
+
+    def sk(x):
+        from skimage.restoration import denoise_tv_bregman
+
+        return denoise_tv_bregman(x, weight=weight, eps=0.0, max_num_iter=iters)
+
+    return [Impl("foveal", fov), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
 
 
 def _blurred_poisson(size, psf):
@@ -194,6 +209,17 @@ WORKLOADS = [
         items=96**3 * 50,
         unit="voxel-iterations/s",
         extra={"weight": 0.1, "max_num_iter": 50, "eps": 0.0},
+    ),
+    Workload(
+        name="tv_bregman",
+        definition="camera resized (bilinear) to 1024x1024 float32 + N(0,0.08); weight 5, isotropic, exactly 100 iterations",
+        inputs=_image_1024,
+        impls=_bregman_impls(5.0, 100),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=1024 * 1024 * 100,
+        unit="pixel-iterations/s",
+        extra={"weight": 5.0, "max_num_iter": 100, "eps": 0.0, "isotropic": True},
     ),
     Workload(
         name="rl_gauss",

@@ -159,6 +159,174 @@ std::vector<std::int64_t> launch(ConstTensorView image, TensorView out, double w
   return iters;
 }
 
+
+// ---- Split-Bregman ----
+// Gauss-Seidel with skimage's exact dependencies, as on the CPU (tv_cpu.cpp): per image row, the
+// d and b updates and the recurrence's terms run across the block's threads, then the row's
+// recurrence u(c) = a u(c - 1) + g(c) runs as one segment per thread, each after the first
+// starting 24 elements early from 0. Rows and sweeps stay sequential, so one block owns a group of
+// planes that share a stopping rule (all planes when joint, else one) and runs every sweep of it.
+
+struct BregmanDev {
+  std::int64_t R, C;
+  const void* f;
+  void* state;  // per plane: u (R + 2) x (C + 2), dx, dy, bx, by (R x C), uo, g (C)
+};
+
+template <typename T>
+__device__ __forceinline__ T* plane_state(const BregmanDev& b, std::int64_t p) {
+  const std::int64_t CP = b.C + 2, per = (b.R + 2) * CP + 4 * b.R * b.C + 2 * b.C;
+  return static_cast<T*>(b.state) + p * per;
+}
+
+// u = the image inside skimage's border (top: row 1, left: column 1, bottom: row R-1, right:
+// column C-1); d = b = 0.
+template <typename T>
+__global__ void bregman_init_kernel(BregmanDev b, std::int64_t planes) {
+  const std::int64_t R = b.R, C = b.C, CP = C + 2, UN = (R + 2) * CP;
+  const std::int64_t per = UN + 4 * R * C + 2 * C;
+  const std::int64_t n = planes * per;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t p = i / per, k = i % per;
+    const T* f = static_cast<const T*>(b.f) + p * R * C;
+    T v = T(0);
+    if (k < UN) {
+      const std::int64_t y = k / CP, x = k % CP;
+      const bool row_in = y >= 1 && y <= R, col_in = x >= 1 && x <= C;
+      if (row_in && col_in) v = f[(y - 1) * C + (x - 1)];
+      else if (y == 0 && col_in) v = f[C + (x - 1)];
+      else if (y == R + 1 && col_in) v = f[(R - 1) * C + (x - 1)];
+      else if (x == 0 && row_in) v = f[(y - 1) * C + 1];
+      else if (x == C + 1 && row_in) v = f[(y - 1) * C + C - 1];
+    }
+    static_cast<T*>(b.state)[i] = v;
+  }
+}
+
+template <typename T>
+__global__ void bregman_kernel(BregmanDev b, std::int64_t planes_per_group, double weight, double eps,
+                               std::int64_t max_num_iter, bool iso, long long* iters) {
+  __shared__ double warp_sums[kThreads / 32];
+  __shared__ int stop;
+  const std::int64_t R = b.R, C = b.C, CP = C + 2, N = R * C;
+  const T w = static_cast<T>(weight), lam = T(2) * w, norm = w + T(4) * lam, inv = T(1) / norm;
+  const T a = lam * inv, eps_t = static_cast<T>(eps);
+  const std::int64_t p0 = static_cast<std::int64_t>(blockIdx.x) * planes_per_group;
+  constexpr std::int64_t warm = 24;
+  const std::int64_t seg = (C + kThreads - 1) / kThreads > 32 ? (C + kThreads - 1) / kThreads : 32;
+  std::int64_t it = 0;
+  while (it < max_num_iter) {
+    double e = 0;
+    for (std::int64_t p = p0; p < p0 + planes_per_group; ++p) {
+      T* u = plane_state<T>(b, p);
+      T* dx = u + (R + 2) * CP;
+      T* dy = dx + N;
+      T* bx = dy + N;
+      T* by = bx + N;
+      T* uo = by + N;
+      T* g = uo + C;
+      const T* fp = static_cast<const T*>(b.f) + p * N;
+      for (std::int64_t r = 0; r < R; ++r) {
+        const T* uc = u + (r + 1) * CP + 1;
+        const T* ud = uc + CP;
+        const T* uu = uc - CP;
+        const std::int64_t o = r * C;
+        for (std::int64_t c = threadIdx.x; c < C; c += kThreads) {
+          const T u0 = uc[c], ux = uc[c + 1] - u0, uy = ud[c] - u0, bxo = bx[o + c], byo = by[o + c];
+          uo[c] = u0;
+          g[c] = (bxo - dx[o + c]) + (byo - dy[o + c]);
+          T dxn, dyn;
+          if (iso) {
+            math::tv_bregman_shrink_iso(ux + bxo, uy + byo, lam, &dxn, &dyn);
+          } else {
+            dxn = math::tv_bregman_shrink_aniso(ux + bxo, lam);
+            dyn = math::tv_bregman_shrink_aniso(uy + byo, lam);
+          }
+          dx[o + c] = dxn;
+          dy[o + c] = dyn;
+          bx[o + c] = bxo + (ux - dxn);
+          by[o + c] = byo + (uy - dyn);
+        }
+        __syncthreads();
+        for (std::int64_t c = threadIdx.x; c < C; c += kThreads) {
+          const T left = c ? dx[o + c - 1] - bx[o + c - 1] : T(0);
+          const T up = r ? dy[o - C + c] - by[o - C + c] : T(0);
+          g[c] = (lam * (((ud[c] + uu[c]) + uc[c + 1]) + ((left + up) + g[c])) + w * fp[o + c]) * inv;
+        }
+        __syncthreads();
+        T* x = u + (r + 1) * CP + 1;
+        const std::int64_t s0 = static_cast<std::int64_t>(threadIdx.x) * seg;
+        if (s0 < C) {
+          const std::int64_t s1 = s0 + seg < C ? s0 + seg : C;
+          std::int64_t c = s0 > warm ? s0 - warm : 0;
+          T v = c == 0 ? x[-1] : T(0);
+          for (; c < s0; ++c) v = a * v + g[c];
+          for (; c < s1; ++c) {
+            v = a * v + g[c];
+            x[c] = v;
+          }
+        }
+        __syncthreads();
+        for (std::int64_t c = threadIdx.x; c < C; c += kThreads) {
+          const double d = static_cast<double>(x[c]) - static_cast<double>(uo[c]);
+          e += d * d;
+        }
+        __syncthreads();
+      }
+    }
+    ++it;
+    for (int off = 16; off > 0; off >>= 1) e += __shfl_down_sync(0xffffffffu, e, off);
+    const int lane = threadIdx.x & 31, wp = threadIdx.x >> 5;
+    if (lane == 0) warp_sums[wp] = e;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      double sum = 0;
+      for (int k = 0; k < kThreads / 32; ++k) sum += warp_sums[k];
+      // skimage keeps rmse in the image dtype: sqrt(sum / count), compared with eps in that dtype.
+      const T q = static_cast<T>(sum) / static_cast<T>(planes_per_group * N);
+      const T rmse = static_cast<T>(sqrt(static_cast<double>(q)));
+      stop = !(rmse > eps_t);
+    }
+    __syncthreads();
+    if (stop) break;
+  }
+  if (threadIdx.x == 0) iters[blockIdx.x] = it;
+}
+
+template <typename T>
+__global__ void bregman_out_kernel(BregmanDev b, std::int64_t planes, T* out) {
+  const std::int64_t R = b.R, C = b.C, CP = C + 2, n = planes * R * C;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t p = i / (R * C), k = i % (R * C), y = k / C, x = k % C;
+    out[i] = plane_state<T>(b, p)[(y + 1) * CP + x + 1];
+  }
+}
+
+template <typename T>
+std::vector<std::int64_t> bregman_launch(ConstTensorView image, TensorView out, double weight, double eps,
+                                         std::int64_t max_num_iter, bool iso, bool joint, cudaStream_t s) {
+  const std::int64_t P = image.size(0), R = image.size(1), C = image.size(2);
+  const std::int64_t per = (R + 2) * (C + 2) + 4 * R * C + 2 * C;
+  Workspace<T> state(static_cast<std::size_t>(P * per), s);
+  const std::int64_t groups = joint ? 1 : P, per_group = joint ? P : 1;
+  Workspace<long long> iters(static_cast<std::size_t>(groups), s);
+  const BregmanDev b{R, C, image.data_as<T>(), state.get()};
+  bregman_init_kernel<T><<<blocks_for(P * per, kThreads), kThreads, 0, s>>>(b, P);
+  bregman_kernel<T><<<static_cast<unsigned>(groups), kThreads, 0, s>>>(b, per_group, weight, eps, max_num_iter, iso,
+                                                                       iters.get());
+  bregman_out_kernel<T><<<blocks_for(P * R * C, kThreads), kThreads, 0, s>>>(b, P, out.data_as<T>());
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  std::vector<long long> host(static_cast<std::size_t>(groups));
+  FOVEAL_CUDA_CHECK(
+      cudaMemcpyAsync(host.data(), iters.get(), sizeof(long long) * groups, cudaMemcpyDeviceToHost, s));
+  FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
+  std::vector<std::int64_t> result(static_cast<std::size_t>(P));
+  for (std::int64_t p = 0; p < P; ++p) result[p] = host[joint ? 0 : p];
+  return result;
+}
+
 }  // namespace
 
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
@@ -167,6 +335,16 @@ std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView
   const cudaStream_t s = stream_of(ctx);
   if (image.dtype() == DType::Float32) return launch<float>(image, out, weight, eps, max_num_iter, batch_dims, s);
   return launch<double>(image, out, weight, eps, max_num_iter, batch_dims, s);
+}
+
+std::vector<std::int64_t> denoise_tv_bregman(ConstTensorView image, TensorView out, double weight, double eps,
+                                             std::int64_t max_num_iter, bool isotropic, bool joint,
+                                             const ExecContext& ctx) {
+  DeviceGuard guard(image.device().index);
+  const cudaStream_t s = stream_of(ctx);
+  if (image.dtype() == DType::Float32)
+    return bregman_launch<float>(image, out, weight, eps, max_num_iter, isotropic, joint, s);
+  return bregman_launch<double>(image, out, weight, eps, max_num_iter, isotropic, joint, s);
 }
 
 }  // namespace foveal::cuda

@@ -36,6 +36,9 @@ def roi_pool_backward(grad_output: Any, rois: Any, argmax: Any, grad_input: Any,
 def denoise_tv_chambolle(
     image: Any, out: Any, weight: float, eps: float, max_num_iter: int, batch_dims: int = 0, *, stream: int = 0
 ) -> list[int]: ...
+def denoise_tv_bregman(
+    image: Any, out: Any, weight: float, eps: float, max_num_iter: int, isotropic: bool, joint: bool, *, stream: int = 0
+) -> list[int]: ...
 def richardson_lucy(
     image: Any, psf: Any, out: Any, num_iter: int, clip: bool, filter_epsilon: float, mode: int = 0, method: int = 0,
     *, stream: int = 0

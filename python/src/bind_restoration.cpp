@@ -27,6 +27,20 @@ void bind_restoration(py::module_& m) {
       "Kernel entry point: writes the TV-denoised image into `out`, returns the iteration count of "
       "each image. Use foveal.restoration.denoise_tv_chambolle.");
   m.def(
+      "denoise_tv_bregman",
+      [](py::handle image, py::handle out, double weight, double eps, std::int64_t max_num_iter, bool isotropic,
+         bool joint, std::uintptr_t stream) {
+        const auto im = foveal::interop::borrow(image, "image", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        return foveal::denoise_tv_bregman(im.view, o.view, weight, eps, max_num_iter, isotropic, joint,
+                                          foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("image"), py::arg("out"), py::arg("weight"), py::arg("eps"), py::arg("max_num_iter"),
+      py::arg("isotropic"), py::arg("joint"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point: writes the split-Bregman TV-denoised planes (planes, rows, cols) into `out`, "
+      "returns the sweep count of each plane. Use foveal.restoration.denoise_tv_bregman.");
+  m.def(
       "richardson_lucy",
       [](py::handle image, py::handle psf, py::handle out, std::int64_t num_iter, bool clip, double filter_epsilon,
          int mode, int method, std::uintptr_t stream) {

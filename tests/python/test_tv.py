@@ -104,6 +104,27 @@ def test_exact_iteration_counts_with_eps_zero():
         )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_temporal_blocks(dtype):
+    """Tall enough for the CPU's temporal blocking (several slabs, blocks of up to 16 iterations):
+    every iteration count up to 40 with eps=0, and stops inside and at the end of blocks."""
+    x = np.random.default_rng(9).random((300, 160)).astype(dtype)
+    for n in range(1, 41):
+        got = denoise_tv_chambolle(x, weight=0.1, eps=0, max_num_iter=n)
+        np.testing.assert_allclose(got, sk_tv(x, weight=0.1, eps=0, max_num_iter=n), rtol=0, atol=1e-6)
+    counts = set()
+    for eps in (3e-2, 1e-2, 5e-3, 3e-3, 2e-3, 1e-3, 5e-4, 2e-4):
+        (k,) = _count(x, 0.1, eps)
+        counts.add(k)
+        got = denoise_tv_chambolle(x, weight=0.1, eps=eps)
+        np.testing.assert_allclose(got, sk_tv(x, weight=0.1, eps=eps), rtol=0, atol=TOL)
+        np.testing.assert_allclose(got, sk_tv(x, weight=0.1, eps=0, max_num_iter=k), rtol=0, atol=1e-6)
+        if dtype == np.float64:
+            u, k_ref, _ = tv_ref.tv_chambolle(x, 0.1, eps)
+            assert k == k_ref
+    assert len(counts) >= 5
+
+
 def test_matches_float64_reference():
     x = np.random.default_rng(8).random((11, 13, 5))
     for n in (1, 2, 5, 20):

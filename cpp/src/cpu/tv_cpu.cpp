@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// Chambolle TV iteration on the CPU. The image is walked as rows along its last axis; every other
-// axis is a whole-row neighbour at a fixed row offset. One iteration is two fused, row-parallel
-// passes: (1) u = image - div p and sum (u - image)^2; (2) grad u, |grad u|, p update and
-// sum |grad u|. Inner loops run over one row, contiguous, so they vectorise.
+// TV denoising on the CPU: Chambolle's projection and split Bregman.
+// Chambolle: the image is walked as rows along its last axis; every other axis is a whole-row
+// neighbour at a fixed row offset. One iteration is two row-parallel passes: (1) u = image - div p
+// and sum (u - image)^2; (2) grad u, |grad u|, p update and sum |grad u|, each one loop per row
+// (per plane for 3-D) in skimage's order of operations, so float32 results are bit for bit
+// skimage's. Images of two or more dimensions run in temporal blocks (see Blocking) so that p
+// crosses memory once per block rather than twice per iteration.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "cpu/parallel.hpp"
@@ -35,13 +40,216 @@ struct Iter {
   T* out;
   T* p;
   T tau, tow;
+  const T* zero = nullptr;   // zeros: a row long, a plane of axis 0 long for 3-D
+  const T* mprev = nullptr;  // 3-D: per element of a plane, 1 where the last axis has a previous element, else 0
+  const T* mnext = nullptr;  // 3-D: 1 where it has a next one
 };
+// Fused rows for 2 and 3 dimensions: one loop per row and pass, same operation order as the
+// generic bodies. A missing neighbour (first plane along an axis) reads a row of zeros and a
+// missing forward neighbour reads the row itself (difference 0): x + 0 and p - tau * 0 are exact.
+template <typename T, int D>
+FOVEAL_ALWAYS_INLINE double pass1_row(const Iter<T>* c, std::int64_t r) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size;
+  const T* pc[D];
+  const T* pu[D];
+  for (int a = 0; a < D; ++a) pc[a] = c->p + a * N + r * W;
+  for (int a = 0; a + 1 < D; ++a) pu[a] = g.coord(r, a) == 0 ? c->zero : pc[a] - g.row_step[a] * W;
+  const T* pl = pc[D - 1];
+  const T* im = c->image + r * W;
+  T* o = c->out + r * W;
+  double e = 0;
+  {
+    T s = pc[0][0];
+    for (int a = 1; a < D; ++a) s += pc[a][0];
+    T d = -s;
+    for (int a = 0; a + 1 < D; ++a) d += pu[a][0];
+    e += static_cast<double>(d) * static_cast<double>(d);
+    o[0] = im[0] + d;
+  }
+#pragma omp simd reduction(+ : e)
+  for (std::int64_t j = 1; j < W; ++j) {
+    T s = pc[0][j];
+    for (int a = 1; a < D; ++a) s += pc[a][j];
+    T d = -s;
+    for (int a = 0; a + 1 < D; ++a) d += pu[a][j];
+    d += pl[j - 1];
+    e += static_cast<double>(d) * static_cast<double>(d);
+    o[j] = im[j] + d;
+  }
+  return e;
+}
+
+template <typename T, int D>
+FOVEAL_ALWAYS_INLINE double pass2_row(const Iter<T>* c, std::int64_t r) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size;
+  const T tau = c->tau, tow = c->tow;
+  const T* o = c->out + r * W;
+  const T* on[D];
+  T* pc[D];
+  for (int a = 0; a < D; ++a) pc[a] = c->p + a * N + r * W;
+  for (int a = 0; a + 1 < D; ++a) on[a] = g.coord(r, a) + 1 < g.dims[a] ? o + g.row_step[a] * W : o;
+  T* pl = pc[D - 1];
+  double e = 0;
+#pragma omp simd reduction(+ : e)
+  for (std::int64_t j = 0; j < W - 1; ++j) {
+    T gr[D];
+    for (int a = 0; a + 1 < D; ++a) gr[a] = on[a][j] - o[j];
+    gr[D - 1] = o[j + 1] - o[j];
+    T s = gr[0] * gr[0];
+    for (int a = 1; a < D; ++a) s += gr[a] * gr[a];
+    const T n = std::sqrt(s);
+    e += static_cast<double>(n);
+    const T sc = math::tv_scale(n, tow);
+    for (int a = 0; a + 1 < D; ++a) pc[a][j] = math::tv_dual_update(pc[a][j], gr[a], tau, sc);
+    pl[j] = math::tv_dual_update(pl[j], gr[D - 1], tau, sc);
+  }
+  {
+    const std::int64_t j = W - 1;
+    T gr[D];
+    for (int a = 0; a + 1 < D; ++a) gr[a] = on[a][j] - o[j];
+    gr[D - 1] = T(0);
+    T s = gr[0] * gr[0];
+    for (int a = 1; a < D; ++a) s += gr[a] * gr[a];
+    const T n = std::sqrt(s);
+    e += static_cast<double>(n);
+    const T sc = math::tv_scale(n, tow);
+    for (int a = 0; a < D; ++a) pc[a][j] = math::tv_dual_update(pc[a][j], gr[a], tau, sc);
+  }
+  return e;
+}
+
+
 
 // Pass 1 over rows [r0, r1): out = image + d, d = -div p in skimage's order (-(p_0 + ... +
 // p_{D-1}), then the shifted terms axis by axis); *energy = sum d^2.
+
+// 3-D, a whole plane of axis 0 as one loop (rows of a 96^3 volume are too short to amortise a
+// row's set-up): the axis-1 neighbour is +-W inside the plane (the loops split where it is
+// missing) and the last-axis term is multiplied by a 0/1 mask (x * 1 is exact; x * 0 adds 0).
+template <typename T, bool Up1>
+FOVEAL_ALWAYS_INLINE double pass1_plane3_run(const Iter<T>* c, std::int64_t x, std::int64_t ja, std::int64_t jb) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
+  const T* p0 = c->p + x * P;
+  const T* p1 = p0 + N;
+  const T* p2 = p1 + N;
+  const T* u0 = x > 0 ? p0 - P : c->zero;
+  const T* im = c->image + x * P;
+  T* o = c->out + x * P;
+  const T* m = c->mprev;
+  double e = 0;
+#pragma omp simd reduction(+ : e)
+  for (std::int64_t j = ja; j < jb; ++j) {
+    const T s = (p0[j] + p1[j]) + p2[j];
+    T d = -s;
+    d += u0[j];
+    if (Up1) d += p1[j - W];
+    d += p2[j - 1] * m[j];
+    e += static_cast<double>(d) * static_cast<double>(d);
+    o[j] = im[j] + d;
+  }
+  return e;
+}
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE double pass1_plane3(const Iter<T>* c, std::int64_t x, std::int64_t j0, std::int64_t j1) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
+  double e = 0;
+  if (j0 == 0) {  // no previous element along axes 1 and 2
+    const T* p0 = c->p + x * P;
+    T d = -((p0[0] + p0[N]) + p0[2 * N]);
+    d += x > 0 ? p0[-P] : T(0);
+    e += static_cast<double>(d) * static_cast<double>(d);
+    c->out[x * P] = c->image[x * P] + d;
+    j0 = 1;
+  }
+  if (j0 < std::min(j1, W)) e += pass1_plane3_run<T, false>(c, x, j0, std::min(j1, W));
+  if (std::max(j0, W) < j1) e += pass1_plane3_run<T, true>(c, x, std::max(j0, W), j1);
+  return e;
+}
+
+template <typename T, bool Dn1>
+FOVEAL_ALWAYS_INLINE double pass2_plane3_run(const Iter<T>* c, std::int64_t x, std::int64_t ja, std::int64_t jb) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
+  const T tau = c->tau, tow = c->tow;
+  const T* o = c->out + x * P;
+  const T* on0 = x + 1 < g.dims[0] ? o + P : o;
+  const T* on1 = Dn1 ? o + W : o;
+  T* p0 = c->p + x * P;
+  T* p1 = p0 + N;
+  T* p2 = p1 + N;
+  const T* m = c->mnext;
+  double e = 0;
+#pragma omp simd reduction(+ : e)
+  for (std::int64_t j = ja; j < jb; ++j) {
+    const T g0 = on0[j] - o[j], g1 = on1[j] - o[j], g2 = (o[j + 1] - o[j]) * m[j];
+    T s = g0 * g0;
+    s += g1 * g1;
+    s += g2 * g2;
+    const T n = std::sqrt(s);
+    e += static_cast<double>(n);
+    const T sc = math::tv_scale(n, tow);
+    p0[j] = math::tv_dual_update(p0[j], g0, tau, sc);
+    p1[j] = math::tv_dual_update(p1[j], g1, tau, sc);
+    p2[j] = math::tv_dual_update(p2[j], g2, tau, sc);
+  }
+  return e;
+}
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE double pass2_plane3(const Iter<T>* c, std::int64_t x, std::int64_t j0, std::int64_t j1) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
+  double e = 0;
+  const std::int64_t last = P - 1;  // no next element along axes 1 and 2
+  const std::int64_t jl = std::min(j1, last);
+  if (j0 < std::min(jl, P - W)) e += pass2_plane3_run<T, true>(c, x, j0, std::min(jl, P - W));
+  if (std::max(j0, P - W) < jl) e += pass2_plane3_run<T, false>(c, x, std::max(j0, P - W), jl);
+  if (j0 <= last && last < j1) {
+    const T* o = c->out + x * P;
+    T* p0 = c->p + x * P;
+    const T g0 = x + 1 < g.dims[0] ? o[last + P] - o[last] : T(0);
+    T s = g0 * g0;
+    s += T(0);
+    s += T(0);
+    const T n = std::sqrt(s);
+    e += static_cast<double>(n);
+    const T sc = math::tv_scale(n, c->tow);
+    p0[last] = math::tv_dual_update(p0[last], g0, c->tau, sc);
+    p0[last + N] = math::tv_dual_update(p0[last + N], T(0), c->tau, sc);
+    p0[last + 2 * N] = math::tv_dual_update(p0[last + 2 * N], T(0), c->tau, sc);
+  }
+  return e;
+}
+
+// Rows [r0, r1) of a 3-D grid, plane by plane.
+template <typename T, typename F>
+FOVEAL_ALWAYS_INLINE double by_planes(const Iter<T>* c, std::int64_t r0, std::int64_t r1, F&& f) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, P = g.size / g.dims[0];
+  const std::int64_t q0 = r0 * W, q1 = r1 * W;
+  double e = 0;
+  for (std::int64_t x = q0 / P; x * P < q1; ++x) e += f(x, std::max<std::int64_t>(q0 - x * P, 0), std::min(q1 - x * P, P));
+  return e;
+}
+
 template <typename T>
 FOVEAL_ALWAYS_INLINE void pass1_body(const Iter<T>* c, std::int64_t r0, std::int64_t r1, double* energy) {
   const Grid& g = *c->g;
+  if (g.ndim == 3 && c->mprev) {
+    *energy = by_planes(c, r0, r1, [c](std::int64_t x, std::int64_t j0, std::int64_t j1) { return pass1_plane3(c, x, j0, j1); });
+    return;
+  }
+  if (g.ndim == 2 || g.ndim == 3) {
+    double e = 0;
+    for (std::int64_t r = r0; r < r1; ++r) e += g.ndim == 2 ? pass1_row<T, 2>(c, r) : pass1_row<T, 3>(c, r);
+    *energy = e;
+    return;
+  }
   const int D = g.ndim;
   const std::int64_t W = g.width, N = g.size;
   const T* p = c->p;
@@ -85,6 +293,16 @@ FOVEAL_SIMD_VARIANTS(pass1, pass1_body, (const Iter<T>* c, std::int64_t r0, std:
 template <typename T>
 FOVEAL_ALWAYS_INLINE void pass2_body(const Iter<T>* c, std::int64_t r0, std::int64_t r1, T* s, double* energy) {
   const Grid& g = *c->g;
+  if (g.ndim == 3 && c->mprev) {
+    *energy = by_planes(c, r0, r1, [c](std::int64_t x, std::int64_t j0, std::int64_t j1) { return pass2_plane3(c, x, j0, j1); });
+    return;
+  }
+  if (g.ndim == 2 || g.ndim == 3) {
+    double e = 0;
+    for (std::int64_t r = r0; r < r1; ++r) e += g.ndim == 2 ? pass2_row<T, 2>(c, r) : pass2_row<T, 3>(c, r);
+    *energy = e;
+    return;
+  }
   const int D = g.ndim;
   const std::int64_t W = g.width, N = g.size;
   const T tau = c->tau, tow = c->tow;
@@ -137,12 +355,33 @@ FOVEAL_SIMD_VARIANTS(pass2, pass2_body,
                      (const Iter<T>* c, std::int64_t r0, std::int64_t r1, T* s, double* energy),
                      (c, r0, r1, s, energy))
 
+
+// The zero row (a plane long for 3-D) and the 3-D last-axis masks of a grid.
+template <typename T>
+struct PlaneMasks {
+  std::vector<T> zero, mp, mn;
+  explicit PlaneMasks(const Grid& g) {
+    const std::int64_t W = g.width, P = g.ndim == 3 ? g.size / g.dims[0] : W;
+    zero.assign(static_cast<std::size_t>(P), T(0));
+    if (g.ndim != 3) return;
+    mp.resize(static_cast<std::size_t>(P));
+    mn.resize(static_cast<std::size_t>(P));
+    for (std::int64_t j = 0; j < P; ++j) {
+      mp[j] = j % W != 0 ? T(1) : T(0);
+      mn[j] = j % W != W - 1 ? T(1) : T(0);
+    }
+  }
+  const T* prev() const { return mp.empty() ? nullptr : mp.data(); }
+  const T* next() const { return mn.empty() ? nullptr : mn.data(); }
+};
+
 template <typename T>
 std::int64_t chambolle_one(const T* image, T* out, T* p, T* scratch, const Grid& g, double weight, double eps,
                            std::int64_t max_num_iter, int num_threads) {
   const std::int64_t W = g.width, R = g.rows, N = g.size;
   const double tau_d = math::tv_tau(g.ndim);
-  const Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight)};
+  const PlaneMasks<T> mk(g);
+  const Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight), mk.zero.data(), mk.prev(), mk.next()};
   const auto run1 = pass1<T>();
   const auto run2 = pass2<T>();
   std::fill(p, p + g.ndim * N, T(0));
@@ -172,6 +411,117 @@ std::int64_t chambolle_one(const T* image, T* out, T* p, T* scratch, const Grid&
   return max_num_iter;
 }
 
+// Temporal blocking: the image is cut into slabs along axis 0; a block of n iterations runs per
+// slab in a cache-sized private copy of p that carries n planes of halo on each side (one
+// iteration moves information one plane), shrinking the computed range by one plane per
+// iteration. p is double-buffered (pa -> pb), so the state at the block start survives and a stop
+// inside a block is replayed from it. Energies are summed over owned planes only, per slab and
+// iteration, then in slab order: they do not depend on the thread count.
+struct Blocking {
+  std::int64_t plane = 0, owned = 0, depth = 0, slabs = 0, local = 0;  // local: elements per slab buffer
+};
+
+template <typename T>
+Blocking blocking_for(const Grid& g) {
+  Blocking b;
+  if (g.ndim < 2) return b;
+  b.plane = g.size / g.dims[0];
+  // p (ndim arrays), u and the image of one plane, against ~1 MiB of the 2 MiB L2.
+  const std::int64_t per_plane = b.plane * (g.ndim + 2) * static_cast<std::int64_t>(sizeof(T));
+  const std::int64_t fit = (std::int64_t(1) << 20) / per_plane;
+  b.depth = std::min<std::int64_t>(16, fit / 5);
+  if (b.depth < 2 || g.dims[0] < 4 * b.depth) return Blocking{};
+  b.owned = fit - 2 * b.depth;
+  b.slabs = (g.dims[0] + b.owned - 1) / b.owned;
+  b.owned = (g.dims[0] + b.slabs - 1) / b.slabs;  // even slabs
+  b.local = (b.owned + 2 * b.depth) * b.plane;
+  return b;
+}
+
+// Runs iterations [0, n) of a block on slab `s`: reads p from `pa`, writes the slab's owned p after
+// n updates to `pb` (when `update_last`, else the n-th update is skipped) and u of the last
+// iteration to `out`; energies[2t], energies[2t+1] = owned sum d^2, sum |grad u| of iteration t.
+template <typename T>
+void run_slab(const Grid& g, const Blocking& b, std::int64_t s, std::int64_t n, bool update_last, const T* image,
+              const T* pa, T* pb, T* out, T* lp, T* lu, T* srow, const PlaneMasks<T>& mk, T tau, T tow, double* energies) {
+  const int D = g.ndim;
+  const std::int64_t N = g.size, P = b.plane, rpp = g.row_step[0];
+  const std::int64_t a0 = s * b.owned, a1 = std::min(g.dims[0], a0 + b.owned);
+  const std::int64_t l0 = std::max<std::int64_t>(0, a0 - n), l1 = std::min(g.dims[0], a1 + n);
+  Grid lg = g;
+  lg.dims[0] = l1 - l0;
+  lg.size = (l1 - l0) * P;
+  lg.rows = lg.size / g.width;
+  const std::int64_t LN = lg.size;
+  for (int c = 0; c < D; ++c) std::copy(pa + c * N + l0 * P, pa + c * N + l1 * P, lp + c * LN);
+  const Iter<T> lc{&lg, image + l0 * P, lu, lp, tau, tow, mk.zero.data(), mk.prev(), mk.next()};
+  const auto run1 = pass1<T>();
+  const auto run2 = pass2<T>();
+  const std::int64_t o0 = (a0 - l0) * rpp, o1 = (a1 - l0) * rpp;
+  double junk;
+  for (std::int64_t t = 0; t < n; ++t) {
+    const std::int64_t h = n - t;  // planes of this iteration's range outside the owned ones
+    const std::int64_t r0 = (std::max(l0, a0 - h) - l0) * rpp, r1 = (std::min(l1, a1 + h) - l0) * rpp;
+    run1(&lc, r0, o0, &junk);
+    run1(&lc, o0, o1, &energies[2 * t]);
+    run1(&lc, o1, r1, &junk);
+    energies[2 * t + 1] = 0;
+    if (t + 1 == n && !update_last) break;
+    run2(&lc, r0, o0, srow, &junk);
+    run2(&lc, o0, o1, srow, &energies[2 * t + 1]);
+    run2(&lc, o1, r1, srow, &junk);
+  }
+  std::copy(lu + (a0 - l0) * P, lu + (a1 - l0) * P, out + a0 * P);
+  if (update_last)
+    for (int c = 0; c < D; ++c) std::copy(lp + c * LN + (a0 - l0) * P, lp + c * LN + (a1 - l0) * P, pb + c * N + a0 * P);
+}
+
+template <typename T>
+std::int64_t chambolle_blocked(const T* image, T* out, const Grid& g, const Blocking& b, double weight, double eps,
+                               std::int64_t max_num_iter, int num_threads) {
+  const std::int64_t N = g.size;
+  const double tau_d = math::tv_tau(g.ndim);
+  const T tau = static_cast<T>(tau_d), tow = static_cast<T>(tau_d / weight);
+  std::vector<T> pbuf(static_cast<std::size_t>(2 * g.ndim * N), T(0));
+  T* pa = pbuf.data();
+  T* pb = pa + g.ndim * N;
+  const std::int64_t S = b.slabs, LN = b.local;
+  std::vector<T> lp(static_cast<std::size_t>(S * g.ndim * LN)), lu(static_cast<std::size_t>(S * LN), T(0)),
+      srow(static_cast<std::size_t>(S * g.width));
+  std::vector<double> part(static_cast<std::size_t>(S * 2 * b.depth));
+  const PlaneMasks<T> mk(g);
+  auto block = [&](std::int64_t n, bool update_last) {
+    parallel_for_dynamic(0, S, num_threads, 2, [&](std::int64_t s) {
+      run_slab<T>(g, b, s, n, update_last, image, pa, pb, out, lp.data() + s * g.ndim * LN, lu.data() + s * LN,
+                  srow.data() + s * g.width, mk, tau, tow, &part[s * 2 * b.depth]);
+    });
+  };
+  double e_init = 0, e_prev = 0;
+  for (std::int64_t k = 0; k < max_num_iter;) {
+    const std::int64_t n = std::min(b.depth, max_num_iter - k);
+    const bool last = k + n == max_num_iter;
+    block(n, !last);
+    for (std::int64_t t = 0; t < n; ++t) {
+      const std::int64_t it = k + t;
+      if (it + 1 == max_num_iter) return max_num_iter;
+      double d2 = 0, tv = 0;
+      for (std::int64_t s = 0; s < S; ++s) d2 += part[s * 2 * b.depth + 2 * t], tv += part[s * 2 * b.depth + 2 * t + 1];
+      const double energy = (d2 + weight * tv) / static_cast<double>(N);
+      if (it == 0) {
+        e_init = e_prev = energy;
+      } else if (std::abs(e_prev - energy) < eps * e_init) {
+        if (t + 1 < n) block(t + 1, false);  // replay to the stopping iteration for its u
+        return it + 1;
+      } else {
+        e_prev = energy;
+      }
+    }
+    std::swap(pa, pb);
+    k += n;
+  }
+  return max_num_iter;
+}
+
 template <typename T>
 std::vector<std::int64_t> chambolle_impl(ConstTensorView image, TensorView out, double weight, double eps,
                                          std::int64_t max_num_iter, int batch_dims, int num_threads) {
@@ -191,9 +541,321 @@ std::vector<std::int64_t> chambolle_impl(ConstTensorView image, TensorView out, 
   std::vector<T> p(static_cast<std::size_t>(g.ndim * g.size));
   std::vector<T> scratch(static_cast<std::size_t>((g.rows + g.chunk() - 1) / g.chunk() * g.width));
   std::vector<std::int64_t> iters(static_cast<std::size_t>(batch));
+  const Blocking blk = blocking_for<T>(g);
   for (std::int64_t b = 0; b < batch; ++b)
-    iters[b] = chambolle_one(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, p.data(), scratch.data(), g, weight,
+    iters[b] = blk.depth ? chambolle_blocked(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, g, blk,
+                                             weight, eps, max_num_iter, num_threads)
+                         : chambolle_one(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, p.data(), scratch.data(), g, weight,
                              eps, max_num_iter, num_threads);
+  return iters;
+}
+
+
+// ---- Split-Bregman (skimage's _denoise_tv_bregman) ----
+// In one Gauss-Seidel sweep, the d and b updates at (r, c) read only values from before the sweep
+// (u at (r, c), (r, c + 1), (r + 1, c); b at (r, c)), so they vectorise along a row. What stays
+// sequential is u_new(r, c) = (lam (u_new(r, c - 1) + Q) + weight f) / norm, Q holding u_new of the
+// row above and the other ten terms: a first-order recurrence along the row with factor
+// lam / norm = 2/9. It runs as G interleaved segments; a segment after the first starts 24
+// elements early from 0 ((2/9)^25 < 1e-16 of the true start value is lost), so the chains overlap
+// in the pipeline instead of waiting on each other.
+
+struct BregmanParams {
+  double weight;
+  bool iso;
+};
+
+template <typename T>
+struct BregmanPlane {
+  std::int64_t R = 0, C = 0;  // interior rows, columns; u is (R + 2) x (C + 2)
+  const T* f = nullptr;
+  T *u = nullptr, *dx = nullptr, *dy = nullptr, *bx = nullptr, *by = nullptr;
+  T *uo = nullptr, *g = nullptr;  // scratch rows: u before the sweep, the recurrence's terms
+  T* snap = nullptr;               // u, dx, dy, bx, by at the start of a block
+  std::int64_t UN = 0;             // (R + 2) (C + 2)
+  void (*terms)(const BregmanPlane*, std::int64_t, const BregmanParams*) = nullptr;
+};
+
+// Row r: new d and b in place, u before the sweep into uo, the recurrence's terms into g.
+template <typename T>
+FOVEAL_ALWAYS_INLINE void bregman_terms_body(const BregmanPlane<T>* s, std::int64_t r, const BregmanParams* bp) {
+  const std::int64_t C = s->C, CP = C + 2;
+  const T w = static_cast<T>(bp->weight), lam = T(2) * w, norm = w + T(4) * lam, inv = T(1) / norm;
+  const T* uc = s->u + (r + 1) * CP + 1;
+  const T* ud = uc + CP;
+  const T* uu = uc - CP;
+  const T* f = s->f + r * C;
+  T* dx = s->dx + r * C;
+  T* dy = s->dy + r * C;
+  T* bx = s->bx + r * C;
+  T* by = s->by + r * C;
+  T* uo = s->uo;
+  T* g = s->g;
+  if (bp->iso) {
+#pragma omp simd
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T u0 = uc[c], ux = uc[c + 1] - u0, uy = ud[c] - u0, bxo = bx[c], byo = by[c];
+      uo[c] = u0;
+      g[c] = (bxo - dx[c]) + (byo - dy[c]);
+      T dxn, dyn;
+      math::tv_bregman_shrink_iso(ux + bxo, uy + byo, lam, &dxn, &dyn);
+      dx[c] = dxn;
+      dy[c] = dyn;
+      bx[c] = bxo + (ux - dxn);
+      by[c] = byo + (uy - dyn);
+    }
+  } else {
+#pragma omp simd
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T u0 = uc[c], ux = uc[c + 1] - u0, uy = ud[c] - u0, bxo = bx[c], byo = by[c];
+      uo[c] = u0;
+      g[c] = (bxo - dx[c]) + (byo - dy[c]);
+      const T dxn = math::tv_bregman_shrink_aniso(ux + bxo, lam), dyn = math::tv_bregman_shrink_aniso(uy + byo, lam);
+      dx[c] = dxn;
+      dy[c] = dyn;
+      bx[c] = bxo + (ux - dxn);
+      by[c] = byo + (uy - dyn);
+    }
+  }
+  // Q = u below + u above (new) + u right + (dx - bx) left (new) + (dy - by) above (new) + old terms.
+  const T* dyu = r ? dy - C : nullptr;
+  const T* byu = r ? by - C : nullptr;
+  {
+    const T up = r ? dyu[0] - byu[0] : T(0);  // column 0: d and b left of it are 0
+    g[0] = (lam * (((ud[0] + uu[0]) + uc[1]) + (up + g[0])) + w * f[0]) * inv;
+  }
+  if (r) {
+#pragma omp simd
+    for (std::int64_t c = 1; c < C; ++c)
+      g[c] = (lam * (((ud[c] + uu[c]) + uc[c + 1]) + (((dx[c - 1] - bx[c - 1]) + (dyu[c] - byu[c])) + g[c])) +
+              w * f[c]) *
+             inv;
+  } else {
+#pragma omp simd
+    for (std::int64_t c = 1; c < C; ++c)
+      g[c] = (lam * (((ud[c] + uu[c]) + uc[c + 1]) + ((dx[c - 1] - bx[c - 1]) + g[c])) + w * f[c]) * inv;
+  }
+}
+FOVEAL_SIMD_VARIANTS(bregman_terms, bregman_terms_body,
+                     (const BregmanPlane<T>* s, std::int64_t r, const BregmanParams* bp), (s, r, bp))
+
+// x[c] = a x[c - 1] + g[c], x[-1] = x0, as G interleaved segments (see above).
+template <typename T, int G>
+void bregman_recur(const T* g, T* x, std::int64_t C, T x0, T a) {
+  constexpr std::int64_t warm = 24;
+  const std::int64_t L = (C + warm * (G - 1)) / G;  // steps of every segment; >= 2 warm
+  std::int64_t b[G];
+  T v[G];
+  b[0] = 0;
+  v[0] = x0;
+  for (int k = 1; k < G; ++k) {
+    b[k] = L + (k - 1) * (L - warm) - warm;
+    v[k] = T(0);
+  }
+  // A segment's warm-up writes the last `warm` outputs of the one before; that one writes them
+  // again, correctly, `L - warm >= warm` steps later.
+  for (std::int64_t i = 0; i < L; ++i) {
+    for (int k = 0; k < G; ++k) {
+      v[k] = a * v[k] + g[b[k] + i];
+      x[b[k] + i] = v[k];
+    }
+  }
+  T t = v[G - 1];
+  for (std::int64_t c = b[G - 1] + L; c < C; ++c) {
+    t = a * t + g[c];
+    x[c] = t;
+  }
+}
+
+// Row r of one sweep; returns its sum (u_new - u_old)^2.
+template <typename T>
+double bregman_row(const BregmanPlane<T>& s, const BregmanParams& bp, std::int64_t r) {
+  const std::int64_t C = s.C, CP = C + 2;
+  const T w = static_cast<T>(bp.weight), lam = T(2) * w, a = lam * (T(1) / (w + T(4) * lam));
+  s.terms(&s, r, &bp);
+  T* x = s.u + (r + 1) * CP + 1;
+  const T x0 = x[-1];
+  if (C >= 8 * 64)
+    bregman_recur<T, 8>(s.g, x, C, x0, a);
+  else if (C >= 4 * 64)
+    bregman_recur<T, 4>(s.g, x, C, x0, a);
+  else if (C >= 2 * 64)
+    bregman_recur<T, 2>(s.g, x, C, x0, a);
+  else
+    bregman_recur<T, 1>(s.g, x, C, x0, a);
+  const T* uo = s.uo;
+  double e = 0;
+#pragma omp simd reduction(+ : e)
+  for (std::int64_t c = 0; c < C; ++c) {
+    const double d = static_cast<double>(x[c]) - static_cast<double>(uo[c]);
+    e += d * d;
+  }
+  return e;
+}
+
+// State rows of row r (u, dx, dy, bx, by) between the plane and its snapshot.
+template <typename T>
+void bregman_copy_row(const BregmanPlane<T>& s, std::int64_t r, bool save) {
+  const std::int64_t C = s.C, CP = C + 2, N = s.R * C;
+  T* live[5] = {s.u + (r + 1) * CP + 1, s.dx + r * C, s.dy + r * C, s.bx + r * C, s.by + r * C};
+  T* snap[5] = {s.snap + (r + 1) * CP + 1, s.snap + s.UN + r * C, s.snap + s.UN + N + r * C,
+                s.snap + s.UN + 2 * N + r * C, s.snap + s.UN + 3 * N + r * C};
+  for (int k = 0; k < 5; ++k) {
+    if (save)
+      std::copy(live[k], live[k] + C, snap[k]);
+    else
+      std::copy(snap[k], snap[k] + C, live[k]);
+  }
+}
+
+// n sweeps, pipelined: step i runs sweep k on row i - k for k = 0..n-1. Sweep k + 1 reaches row r
+// once sweep k has finished rows r and r + 1 (all that Gauss-Seidel reads from it), so the state
+// goes through the cache once per block instead of once per sweep. With `save`, each row's state
+// goes to the snapshot just before the first sweep changes it. sums[k] = sweep k's sum.
+template <typename T>
+void bregman_block(const BregmanPlane<T>& s, const BregmanParams& bp, int n, bool save, double* sums) {
+  for (int k = 0; k < n; ++k) sums[k] = 0;
+  for (std::int64_t i = 0; i < s.R + n - 1; ++i) {
+    for (int k = 0; k < n; ++k) {
+      const std::int64_t r = i - k;
+      if (r < 0 || r >= s.R) continue;
+      if (k == 0 && save) bregman_copy_row(s, r, true);
+      sums[k] += bregman_row(s, bp, r);
+    }
+  }
+}
+
+// A block of one plane on two threads: stage 0 runs sweeps [0, h), stage 1 sweeps [h, n), each
+// pipelined as above. Stage 1 takes row r once stage 0's last sweep has finished rows r and r + 1;
+// stage 0 never waits (it writes each row once per sweep and no longer reads a row that stage 1
+// may write). Stages are claimed in order, so a thread only ever waits on a stage that another
+// thread is running, whatever the pool does.
+template <typename T>
+void bregman_block_split(const BregmanPlane<T>& s, T* scratch, const BregmanParams& bp, int n, bool save,
+                         double* sums, int num_threads) {
+  const int h = n / 2;
+  const std::int64_t R = s.R;
+  BregmanPlane<T> s1 = s;  // stage 1's own scratch rows
+  s1.uo = scratch;
+  s1.g = scratch + s.C;
+  std::atomic<std::int64_t> progress{0};  // steps stage 0 has finished
+  std::atomic<int> next{0};
+  for (int k = 0; k < n; ++k) sums[k] = 0;
+  auto stage = [&](int st) {
+    const BregmanPlane<T>& sp = st ? s1 : s;
+    const int k0 = st ? h : 0, k1 = st ? n : h;
+    for (std::int64_t i = 0; i < R + (k1 - k0) - 1; ++i) {
+      if (st == 1) {
+        const std::int64_t need = std::min(i + 1, R - 1) + h;
+        for (int spin = 0; progress.load(std::memory_order_acquire) < need; ++spin)
+          if (spin > 64) std::this_thread::yield();
+      }
+      for (int kk = 0; kk < k1 - k0; ++kk) {
+        const std::int64_t r = i - kk;
+        if (r < 0 || r >= R) continue;
+        if (st == 0 && kk == 0 && save) bregman_copy_row(sp, r, true);
+        sums[k0 + kk] += bregman_row(sp, bp, r);
+      }
+      if (st == 0) progress.store(i + 1, std::memory_order_release);
+    }
+  };
+  parallel_for(0, 2, num_threads, 2, [&](std::int64_t) {
+    for (int st = next.fetch_add(1); st < 2; st = next.fetch_add(1)) stage(st);
+  });
+}
+
+// Sweeps of a group of planes sharing one stopping rule, in blocks of up to kBregmanDepth; a stop
+// inside a block restores the snapshot and reruns the block up to the stopping sweep.
+constexpr int kBregmanDepth = 16;
+
+template <typename T>
+std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const BregmanParams& bp, double eps,
+                           std::int64_t max_num_iter, int num_threads) {
+  const T eps_t = static_cast<T>(eps);
+  const std::int64_t total = count * planes[0].R * planes[0].C;
+  std::vector<double> part(static_cast<std::size_t>(count * kBregmanDepth));
+  std::int64_t i = 0;
+  while (i < max_num_iter) {
+    const int n = static_cast<int>(std::min<std::int64_t>(kBregmanDepth, max_num_iter - i));
+    if (count == 1 && n >= 4 && planes[0].R >= 64 && max_threads(num_threads) >= 2)
+      bregman_block_split(planes[0], planes[0].snap + planes[0].UN + 4 * planes[0].R * planes[0].C, bp, n, n > 1,
+                          part.data(), num_threads);
+    else
+      parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
+        bregman_block(planes[p], bp, n, n > 1, &part[p * kBregmanDepth]);
+      });
+    for (int k = 0; k < n; ++k) {
+      double sum = 0;
+      for (std::int64_t p = 0; p < count; ++p) sum += part[p * kBregmanDepth + k];
+      // skimage keeps rmse in the image dtype: sqrt(sum / count), compared with eps in that dtype.
+      const T q = static_cast<T>(sum) / static_cast<T>(total);
+      const T rmse = static_cast<T>(std::sqrt(static_cast<double>(q)));
+      if (!(rmse > eps_t)) {
+        if (k + 1 < n) {
+          parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
+            for (std::int64_t r = 0; r < planes[p].R; ++r) bregman_copy_row(planes[p], r, false);
+            bregman_block(planes[p], bp, k + 1, false, &part[p * kBregmanDepth]);
+          });
+        }
+        return i + k + 1;
+      }
+    }
+    i += n;
+  }
+  return i;
+}
+
+template <typename T>
+std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, double weight, double eps,
+                                       std::int64_t max_num_iter, bool iso, bool joint, int num_threads) {
+  const std::int64_t P = image.size(0), R = image.size(1), C = image.size(2), CP = C + 2, N = R * C;
+  const std::int64_t UN = (R + 2) * CP;
+  const T* f0 = image.data_as<T>();
+  T* o0 = out.data_as<T>();
+  // Per plane: u (padded), dx, dy, bx, by, two scratch rows, the snapshot of the first five, two
+  // more scratch rows (the second stage of a split block).
+  const std::int64_t state = UN + 4 * N, per = 2 * state + 4 * C;
+  std::vector<T> buf(static_cast<std::size_t>(P * per), T(0));
+  std::vector<BregmanPlane<T>> planes(static_cast<std::size_t>(P));
+  const auto terms = bregman_terms<T>();
+  for (std::int64_t p = 0; p < P; ++p) {
+    BregmanPlane<T>& s = planes[p];
+    T* base = buf.data() + p * per;
+    s.R = R;
+    s.C = C;
+    s.UN = UN;
+    s.f = f0 + p * N;
+    s.u = base;
+    s.dx = base + UN;
+    s.dy = s.dx + N;
+    s.bx = s.dy + N;
+    s.by = s.bx + N;
+    s.uo = s.by + N;
+    s.g = s.uo + C;
+    s.snap = s.g + C;
+    s.terms = terms;
+    // skimage's border: top = image row 1, left = column 1, bottom = row R-1, right = column C-1.
+    const T* f = s.f;
+    for (std::int64_t r = 0; r < R; ++r) {
+      std::copy(f + r * C, f + (r + 1) * C, s.u + (r + 1) * CP + 1);
+      s.u[(r + 1) * CP] = f[r * C + 1];
+      s.u[(r + 1) * CP + C + 1] = f[r * C + C - 1];
+    }
+    std::copy(f + C, f + 2 * C, s.u + 1);
+    std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
+  }
+  const BregmanParams bp{weight, iso};
+  std::vector<std::int64_t> iters(static_cast<std::size_t>(P), 0);
+  if (joint) {
+    std::fill(iters.begin(), iters.end(), bregman_group(planes.data(), P, bp, eps, max_num_iter, num_threads));
+  } else {
+    parallel_for_dynamic(0, P, num_threads, 2, [&](std::int64_t p) {
+      iters[p] = bregman_group(&planes[p], 1, bp, eps, max_num_iter, 1);
+    });
+  }
+  for (std::int64_t p = 0; p < P; ++p)
+    for (std::int64_t r = 0; r < R; ++r)
+      std::copy(planes[p].u + (r + 1) * CP + 1, planes[p].u + (r + 1) * CP + 1 + C, o0 + p * N + r * C);
   return iters;
 }
 
@@ -204,6 +866,14 @@ std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView
   if (image.dtype() == DType::Float32)
     return chambolle_impl<float>(image, out, weight, eps, max_num_iter, batch_dims, ctx.num_threads);
   return chambolle_impl<double>(image, out, weight, eps, max_num_iter, batch_dims, ctx.num_threads);
+}
+
+std::vector<std::int64_t> denoise_tv_bregman(ConstTensorView image, TensorView out, double weight, double eps,
+                                             std::int64_t max_num_iter, bool isotropic, bool joint,
+                                             const ExecContext& ctx) {
+  if (image.dtype() == DType::Float32)
+    return bregman_impl<float>(image, out, weight, eps, max_num_iter, isotropic, joint, ctx.num_threads);
+  return bregman_impl<double>(image, out, weight, eps, max_num_iter, isotropic, joint, ctx.num_threads);
 }
 
 }  // namespace foveal::cpu

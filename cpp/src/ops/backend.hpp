@@ -56,6 +56,9 @@ void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstT
                        TensorView grad_input, const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
+std::vector<std::int64_t> denoise_tv_bregman(ConstTensorView image, TensorView out, double weight, double eps,
+                                             std::int64_t max_num_iter, bool isotropic, bool joint,
+                                             const ExecContext& ctx);
 void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
                      const ExecContext& ctx);
 void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
@@ -107,6 +110,9 @@ void roi_pool_backward(ConstTensorView grad_output, ConstTensorView rois, ConstT
                        TensorView grad_input, const ExecContext& ctx);
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx);
+std::vector<std::int64_t> denoise_tv_bregman(ConstTensorView image, TensorView out, double weight, double eps,
+                                             std::int64_t max_num_iter, bool isotropic, bool joint,
+                                             const ExecContext& ctx);
 void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
                      const ExecContext& ctx);
 void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
