@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "foveal/ops/conv2d.hpp"
+#include "foveal/ops/interpolate.hpp"
 #include "foveal/ops/pool.hpp"
 #include "interop.hpp"
 
@@ -32,6 +33,18 @@ foveal::Conv2dParams conv_params(py::tuple stride, py::tuple padding, py::tuple 
   p.stride_h = stride[0].cast<std::int64_t>(), p.stride_w = stride[1].cast<std::int64_t>();
   p.pad_top = padding[0].cast<std::int64_t>(), p.pad_bottom = padding[1].cast<std::int64_t>();
   p.pad_left = padding[2].cast<std::int64_t>(), p.pad_right = padding[3].cast<std::int64_t>();
+  p.dilation_h = dilation[0].cast<std::int64_t>(), p.dilation_w = dilation[1].cast<std::int64_t>();
+  p.groups = groups;
+  return p;
+}
+
+foveal::ConvTranspose2dParams convt_params(py::tuple stride, py::tuple padding, py::tuple output_padding,
+                                           py::tuple dilation, std::int64_t groups) {
+  foveal::ConvTranspose2dParams p;
+  p.stride_h = stride[0].cast<std::int64_t>(), p.stride_w = stride[1].cast<std::int64_t>();
+  p.pad_h = padding[0].cast<std::int64_t>(), p.pad_w = padding[1].cast<std::int64_t>();
+  p.output_padding_h = output_padding[0].cast<std::int64_t>();
+  p.output_padding_w = output_padding[1].cast<std::int64_t>();
   p.dilation_h = dilation[0].cast<std::int64_t>(), p.dilation_w = dilation[1].cast<std::int64_t>();
   p.groups = groups;
   return p;
@@ -161,6 +174,54 @@ void bind_nn(py::module_& m) {
       py::kw_only(), py::arg("stream") = 0,
       "Kernel entry point (padding (top, bottom, left, right); activation 0 none, 1 relu, 2 leaky_relu, 3 silu, "
       "4 sigmoid). Use foveal.nn.conv2d.");
+
+  m.def(
+      "conv_transpose2d_output_size",
+      [](std::int64_t h, std::int64_t w, std::int64_t kh, std::int64_t kw, py::tuple stride, py::tuple padding,
+         py::tuple output_padding, py::tuple dilation, std::int64_t groups) {
+        const auto s = foveal::conv_transpose2d_output_size(
+            "conv_transpose2d", h, w, kh, kw, convt_params(stride, padding, output_padding, dilation, groups));
+        return std::make_tuple(s.h, s.w);
+      },
+      py::arg("h"), py::arg("w"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride"), py::arg("padding"),
+      py::arg("output_padding"), py::arg("dilation"), py::arg("groups"),
+      "Transposed-convolution (H, W). Raises ValueError naming a bad parameter.");
+
+  m.def(
+      "conv_transpose2d",
+      [](py::handle input, py::handle weight, py::handle bias, py::handle residual, py::handle out, py::tuple stride,
+         py::tuple padding, py::tuple output_padding, py::tuple dilation, std::int64_t groups, int activation,
+         double slope, std::uintptr_t stream) {
+        const auto p = convt_params(stride, padding, output_padding, dilation, groups);
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto w = foveal::interop::borrow(weight, "weight", false, stream);
+        const auto b = borrow_opt(bias, "bias", stream);
+        const auto r = borrow_opt(residual, "residual", stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::conv_transpose2d(x.view, w.view, maybe(b.get()), maybe(r.get()), o.view, p,
+                                 epilogue(activation, slope), foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("out"), py::arg("stride"),
+      py::arg("padding"), py::arg("output_padding"), py::arg("dilation"), py::arg("groups"), py::arg("activation"),
+      py::arg("negative_slope"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.conv_transpose2d.");
+
+  m.def(
+      "interpolate",
+      [](py::handle input, py::handle out, int mode, bool align_corners, double scale_h, double scale_w,
+         std::uintptr_t stream) {
+        foveal::InterpolateParams p;
+        p.mode = static_cast<foveal::InterpolateMode>(mode);
+        p.align_corners = align_corners, p.scale_h = scale_h, p.scale_w = scale_w;
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::interpolate(x.view, o.view, p, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("out"), py::arg("mode"), py::arg("align_corners"), py::arg("scale_h"),
+      py::arg("scale_w"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point (mode 0 nearest, 1 bilinear; scale 0: none). Use foveal.nn.interpolate.");
 
   m.def(
       "linear",

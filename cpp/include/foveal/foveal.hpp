@@ -17,6 +17,7 @@
 #include "foveal/ops/rl.hpp"
 #include "foveal/ops/pool.hpp"
 #include "foveal/ops/conv2d.hpp"
+#include "foveal/ops/interpolate.hpp"
 #include "foveal/ops/anchors.hpp"
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
