@@ -29,12 +29,18 @@ from ._errors import FovealTypeError, FovealValueError
 __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_max_pool2d",
+    "add",
     "avg_pool2d",
+    "batch_norm",
     "conv2d",
     "conv_transpose2d",
+    "fold_batch_norm",
     "interpolate",
     "linear",
     "max_pool2d",
+    "relu",
+    "sigmoid",
+    "softmax",
 ]
 
 
@@ -661,4 +667,186 @@ def interpolate(
     shape = (*x.shape[:2], *out_hw) if x.ndim == 4 else (0,)
     out = call.empty(shape)
     call.run(_core.interpolate, x, out, 0 if mode == "nearest" else 1, bool(align_corners), *scales)
+    return call.wrap(out)
+
+
+# -- element-wise ------------------------------------------------------------------------------
+
+
+def _eps(op: str, eps: Any) -> float:
+    e = real(op, "eps", eps)
+    if not 0 <= e < math.inf:
+        raise FovealValueError(f"{op}: eps must be finite and non-negative, got {eps!r}")
+    return e
+
+
+def batch_norm(
+    input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> Any:
+    """Inference batch normalisation over channel axis 1 (``torch.nn.functional.batch_norm`` with
+    ``training=False``).
+
+    ``out = (input - running_mean) / sqrt(running_var + eps) * weight + bias``, per channel,
+    computed as ``input * scale + shift`` with ``scale = weight / sqrt(running_var + eps)``.
+
+    Parameters
+    ----------
+    input : array, shape (N, C, ...)
+    running_mean, running_var : arrays, shape (C,)
+    weight, bias : arrays, shape (C,), optional
+        1 and 0 when omitted.
+    eps : float
+        Added to the variance.
+
+    Returns
+    -------
+    out : array, shape and dtype of ``input``
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.array([[[[1.0]], [[4.0]]]], dtype=np.float32)
+    >>> m, v = np.array([1.0, 2.0], np.float32), np.array([1.0, 4.0], np.float32)
+    >>> foveal.nn.batch_norm(x, m, v, eps=0.0)[:, :, 0, 0]
+    array([[0., 1.]], dtype=float32)
+    """
+    op = "batch_norm"
+    e = _eps(op, eps)
+    call = Call(op, policy="same", input=input, running_mean=running_mean, running_var=running_var, weight=weight,
+                bias=bias)
+    x, m, v, w, b = _floats(call, input=input, running_mean=running_mean, running_var=running_var, weight=weight,
+                            bias=bias)
+    out = call.empty(x.shape)
+    call.run(_core.batch_norm, x, m, v, w, b, out, e)
+    return call.wrap(out)
+
+
+def fold_batch_norm(
+    conv_weight: Any,
+    conv_bias: Any,
+    running_mean: Any,
+    running_var: Any,
+    bn_weight: Any,
+    bn_bias: Any,
+    eps: float = 1e-5,
+) -> tuple:
+    """Fold a frozen batch norm that follows a convolution into the convolution's weight and bias.
+
+    ``scale = bn_weight / sqrt(running_var + eps)``; ``weight = conv_weight * scale`` (per output
+    channel), ``bias = (conv_bias - running_mean) * scale + bn_bias``. ``eps`` defaults to 1e-5,
+    torchvision's ``FrozenBatchNorm2d`` default.
+
+    Parameters
+    ----------
+    conv_weight : array, shape (C_out, ...)
+    conv_bias : array, shape (C_out,), or None (zero)
+    running_mean, running_var, bn_weight, bn_bias : arrays, shape (C_out,)
+    eps : float
+
+    Returns
+    -------
+    weight : array, shape of ``conv_weight``
+    bias : array, shape (C_out,)
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> w = np.ones((2, 1, 1, 1), np.float32)
+    >>> one, zero = np.ones(2, np.float32), np.zeros(2, np.float32)
+    >>> wf, bf = foveal.nn.fold_batch_norm(w, None, one, np.array([3.0, 0.0], np.float32), one, zero, eps=1.0)
+    >>> wf.ravel(), bf
+    (array([0.5, 1. ], dtype=float32), array([-0.5, -1. ], dtype=float32))
+    """
+    op = "fold_batch_norm"
+    e = _eps(op, eps)
+    call = Call(op, policy="same", conv_weight=conv_weight, conv_bias=conv_bias, running_mean=running_mean,
+                running_var=running_var, bn_weight=bn_weight, bn_bias=bn_bias)
+    w, b, m, v, g, h = _floats(call, conv_weight=conv_weight, conv_bias=conv_bias, running_mean=running_mean,
+                               running_var=running_var, bn_weight=bn_weight, bn_bias=bn_bias)
+    ow = call.empty(w.shape)
+    ob = call.empty((w.shape[0],) if w.ndim >= 1 else (0,))
+    call.run(_core.fold_batch_norm, w, b, m, v, g, h, ow, ob, e)
+    return call.wrap(ow), call.wrap(ob)
+
+
+def _unary(op: str, code: int, input: Any) -> Any:
+    call = Call(op, policy="same", input=input)
+    x = call.floats("input")
+    out = call.empty(x.shape)
+    call.run(_core.unary, code, x, out)
+    return call.wrap(out)
+
+
+def relu(input: Any) -> Any:
+    """``max(input, 0)`` element-wise (NaN stays NaN), as ``torch.nn.functional.relu``.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> foveal.nn.relu(np.array([-1.0, 0.5], np.float32))
+    array([0. , 0.5], dtype=float32)
+    """
+    return _unary("relu", 0, input)
+
+
+def sigmoid(input: Any) -> Any:
+    """``1 / (1 + exp(-input))`` element-wise, as ``torch.sigmoid``.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> foveal.nn.sigmoid(np.array([0.0], np.float32))
+    array([0.5], dtype=float32)
+    """
+    return _unary("sigmoid", 1, input)
+
+
+def softmax(input: Any, dim: int) -> Any:
+    """Softmax along ``dim``, numerically stable: ``exp(x - max) / sum(exp(x - max))``.
+
+    Parameters
+    ----------
+    input : array, any shape with at least one dimension
+    dim : int
+        The axis; negative counts from the end.
+
+    Returns
+    -------
+    out : array, shape and dtype of ``input``
+        As ``torch.softmax`` (a line holding NaN, or +inf, gives NaN).
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> foveal.nn.softmax(np.array([[1000.0, 1000.0]], np.float32), dim=1)
+    array([[0.5, 0.5]], dtype=float32)
+    """
+    op = "softmax"
+    if not _is_int(dim):
+        raise FovealTypeError(f"{op}: dim must be an int, got {dim!r}")
+    call = Call(op, policy="same", input=input)
+    x = call.floats("input")
+    nd = x.ndim
+    d = int(dim) + nd if -nd <= int(dim) < 0 else int(dim)
+    if not 0 <= d < max(nd, 1) or nd == 0:
+        raise FovealValueError(f"{op}: dim must be in [-{nd}, {nd}) for an input of {nd} dimensions, got {dim}")
+    out = call.empty(x.shape)
+    call.run(_core.softmax, x, d, out)
+    return call.wrap(out)
+
+
+def add(a: Any, b: Any) -> Any:
+    """``a + b`` element-wise for two arrays of one shape and dtype (no broadcasting).
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> foveal.nn.add(np.array([1.0, 2.0], np.float32), np.array([0.5, 0.5], np.float32))
+    array([1.5, 2.5], dtype=float32)
+    """
+    op = "add"
+    call = Call(op, policy="same", a=a, b=b)
+    x, y = call.floats("a", "b")
+    out = call.empty(x.shape)
+    call.run(_core.add, x, y, out)
     return call.wrap(out)

@@ -7,6 +7,7 @@
 
 #include "foveal/ops/conv2d.hpp"
 #include "foveal/ops/interpolate.hpp"
+#include "foveal/ops/elementwise.hpp"
 #include "foveal/ops/pool.hpp"
 #include "interop.hpp"
 
@@ -222,6 +223,78 @@ void bind_nn(py::module_& m) {
       py::arg("input"), py::arg("out"), py::arg("mode"), py::arg("align_corners"), py::arg("scale_h"),
       py::arg("scale_w"), py::kw_only(), py::arg("stream") = 0,
       "Kernel entry point (mode 0 nearest, 1 bilinear; scale 0: none). Use foveal.nn.interpolate.");
+
+  m.def(
+      "batch_norm",
+      [](py::handle input, py::handle mean, py::handle var, py::handle weight, py::handle bias, py::handle out,
+         double eps, std::uintptr_t stream) {
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto m_ = foveal::interop::borrow(mean, "running_mean", false, stream);
+        const auto v = foveal::interop::borrow(var, "running_var", false, stream);
+        const auto w = borrow_opt(weight, "weight", stream);
+        const auto b = borrow_opt(bias, "bias", stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::batch_norm(x.view, m_.view, v.view, maybe(w.get()), maybe(b.get()), o.view, eps,
+                           foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("running_mean"), py::arg("running_var"), py::arg("weight"), py::arg("bias"),
+      py::arg("out"), py::arg("eps"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.batch_norm.");
+
+  m.def(
+      "fold_batch_norm",
+      [](py::handle cw, py::handle cb, py::handle mean, py::handle var, py::handle bw, py::handle bb, py::handle ow,
+         py::handle ob, double eps, std::uintptr_t stream) {
+        const auto w = foveal::interop::borrow(cw, "conv_weight", false, stream);
+        const auto b = borrow_opt(cb, "conv_bias", stream);
+        const auto m_ = foveal::interop::borrow(mean, "running_mean", false, stream);
+        const auto v = foveal::interop::borrow(var, "running_var", false, stream);
+        const auto g = foveal::interop::borrow(bw, "bn_weight", false, stream);
+        const auto h = foveal::interop::borrow(bb, "bn_bias", false, stream);
+        const auto o1 = foveal::interop::borrow(ow, "out_weight", true, stream);
+        const auto o2 = foveal::interop::borrow(ob, "out_bias", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::fold_batch_norm(w.view, maybe(b.get()), m_.view, v.view, g.view, h.view, o1.view, o2.view, eps,
+                                foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("conv_weight"), py::arg("conv_bias"), py::arg("running_mean"), py::arg("running_var"),
+      py::arg("bn_weight"), py::arg("bn_bias"), py::arg("out_weight"), py::arg("out_bias"), py::arg("eps"),
+      py::kw_only(), py::arg("stream") = 0, "Kernel entry point. Use foveal.nn.fold_batch_norm.");
+
+  m.def(
+      "unary",
+      [](int op, py::handle input, py::handle out, std::uintptr_t stream) {
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::unary(static_cast<foveal::UnaryOp>(op), x.view, o.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("op"), py::arg("input"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point (op 0 relu, 1 sigmoid). Use foveal.nn.relu / sigmoid.");
+
+  m.def(
+      "softmax",
+      [](py::handle input, int dim, py::handle out, std::uintptr_t stream) {
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::softmax(x.view, dim, o.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("dim"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.softmax.");
+
+  m.def(
+      "add",
+      [](py::handle a, py::handle b, py::handle out, std::uintptr_t stream) {
+        const auto av = foveal::interop::borrow(a, "a", false, stream);
+        const auto bv = foveal::interop::borrow(b, "b", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::add(av.view, bv.view, o.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.add.");
 
   m.def(
       "linear",
