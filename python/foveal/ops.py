@@ -29,25 +29,37 @@ from ._arrays import Call, dim, dtype_name, library_of, real
 from ._errors import FovealTypeError, FovealValueError
 
 __all__ = [
-    "AnchorGenerator",
-    "BoxCoder",
     "anchor_grid",
-    "decode_boxes",
-    "encode_boxes",
-    "matterport_anchors",
-    "soft_nms",
+    "AnchorGenerator",
+    "batched_nms",
+    "batched_nms_rotated",
     "box_area",
     "box_convert",
+    "box_head_postprocess",
     "box_iou",
+    "box_iou_rotated",
+    "BoxCoder",
     "clip_boxes_to_image",
     "complete_box_iou",
     "complete_box_iou_loss",
+    "decode_boxes",
     "distance_box_iou",
     "distance_box_iou_loss",
+    "encode_boxes",
     "generalized_box_iou",
     "generalized_box_iou_loss",
+    "matterport_anchors",
     "nms",
+    "nms_rotated",
     "remove_small_boxes",
+    "roi_align",
+    "roi_align_backward",
+    "roi_align_rotated",
+    "roi_align_rotated_backward",
+    "roi_pool",
+    "roi_pool_backward",
+    "rpn_postprocess",
+    "soft_nms",
 ]
 
 
@@ -61,11 +73,12 @@ def box_iou(boxes1: Any, boxes2: Any, fmt: str = "xyxy") -> Any:
     boxes2 : array, shape (M, 4) or (..., M, 4)
         Same library and device as ``boxes1``. Leading (batch) dimensions of the two broadcast
         against each other, as in torchvision.
-    fmt : {'xyxy', 'xywh', 'cxcywh'}, optional
-        Format of both inputs (see :func:`box_convert`); other formats are converted to
-        ``'xyxy'`` first. The rotated formats ``'xywhr'``, ``'cxcywhr'`` and ``'xyxyxyxy'``, which
-        torchvision sends to its rotated-box kernel, raise :class:`foveal.FovealValueError`:
-        rotated IoU comes with ``box_iou_rotated``.
+    fmt : {'xyxy', 'xywh', 'cxcywh', 'cxcywhr', 'xywhr', 'xyxyxyxy'}, optional
+        Format of both inputs (see :func:`box_convert`); other axis-aligned formats are converted
+        to ``'xyxy'`` first. The rotated formats go, as in torchvision, to the rotated-box IoU
+        (:func:`box_iou_rotated`, 2-D inputs only) after conversion to ``'cxcywhr'``; torchvision's
+        angle (degrees, counter-clockwise in the image) is detectron2's, so no angle conversion
+        is needed (tested against both).
 
     Returns
     -------
@@ -88,6 +101,13 @@ def box_iou(boxes1: Any, boxes2: Any, fmt: str = "xyxy") -> Any:
     >>> foveal.ops.box_iou(a, b)
     array([[0.2857143, 0.       ]], dtype=float32)
     """
+    if fmt in _ROTATED_FMTS:
+        _check_boxes("box_iou", "boxes1", boxes1, _FMT_WIDTH[fmt], "N")
+        _check_boxes("box_iou", "boxes2", boxes2, _FMT_WIDTH[fmt], "M")
+        if fmt != "cxcywhr":
+            boxes1 = box_convert(boxes1, fmt, "cxcywhr")
+            boxes2 = box_convert(boxes2, fmt, "cxcywhr")
+        return box_iou_rotated(boxes1, boxes2)
     fmt = _axis_aligned_fmt("box_iou", fmt)
     if fmt != "xyxy":
         _check_boxes("box_iou", "boxes1", boxes1, 4, "N")
@@ -320,11 +340,11 @@ def _axis_aligned_fmt(op: str, fmt: Any) -> str:
     if fmt in _AXIS_FMTS:
         return fmt
     if fmt in _ROTATED_FMTS:
+        raise FovealValueError(f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh', got the rotated format {fmt!r}")
+    if op == "box_iou":
         raise FovealValueError(
-            f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh', got the rotated format {fmt!r}; "
-            "IoU of rotated boxes comes with box_iou_rotated"
-            if op == "box_iou"
-            else f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh', got the rotated format {fmt!r}"
+            f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh' (or a rotated format: 'cxcywhr', 'xywhr', "
+            f"'xyxyxyxy'), got {fmt!r}"
         )
     raise FovealValueError(f"{op}: fmt must be 'xyxy', 'xywh' or 'cxcywh', got {fmt!r}")
 
@@ -1489,15 +1509,6 @@ def matterport_anchors(
 _BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
 
-def _weights(op: str, weights: Any) -> tuple:
-    try:
-        ws = tuple(weights)
-    except TypeError:
-        raise FovealValueError(f"{op}: weights must be a sequence of 4 numbers, got {weights!r}") from None
-    if len(ws) != 4:
-        raise FovealValueError(f"{op}: weights must be a sequence of 4 numbers, got {len(ws)}: {weights!r}")
-    return tuple(real(op, "weights", v) for v in ws)
-
 
 def encode_boxes(reference_boxes: Any, proposals: Any, weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0)) -> Any:
     """Encode boxes relative to proposals (anchors): Faster R-CNN regression targets.
@@ -1751,3 +1762,556 @@ def soft_nms(
     kept = call.empty((n,))
     count = call.run(_core.soft_nms, b, s, ix, thr, sig, sthr, _SOFT_NMS_METHODS[method], keep, kept)
     return call.head(keep, count), call.head(kept, count)
+
+
+# -- rotated boxes -----------------------------------------------------------------------------
+
+__all__ += ["box_iou_rotated", "nms_rotated", "batched_nms_rotated", "roi_align_rotated",
+            "roi_align_rotated_backward"]
+
+
+def _rotated_policy(op: str, dtypes: dict[str, str], cuda: bool) -> str:
+    """Rotated-box ops compute in float64 when any float argument is float64, else float32
+    (float16 and bfloat16 included, on every device)."""
+    return "float64" if "float64" in dtypes.values() else "float32"
+
+
+from ._arrays import register_policy  # noqa: E402
+
+register_policy("rotated", _rotated_policy)
+
+
+def box_iou_rotated(boxes1: Any, boxes2: Any) -> Any:
+    """Intersection over union of every pair of rotated boxes.
+
+    Parameters
+    ----------
+    boxes1 : array, shape (N, 5)
+        Boxes ``(cx, cy, w, h, angle)``, angle in degrees, counter-clockwise as seen in an image
+        (y axis down): the convention of detectron2's ``pairwise_iou_rotated`` and of
+        torchvision's ``box_iou(..., fmt='cxcywhr')`` (they agree; tested). numpy, or cupy / torch
+        / jax (CPU or CUDA).
+    boxes2 : array, shape (M, 5)
+        Same library and device as ``boxes1``.
+
+    Returns
+    -------
+    iou : array, shape (N, M)
+        float64 for float64 inputs, float32 otherwise (torchvision's rotated IoU is float32 even
+        for float64 boxes); in the library and on the device of the inputs.
+
+    Notes
+    -----
+    The intersection is the exact convex polygon: box 1 is clipped by the four sides of box 2 in
+    box 2's own frame (Sutherland-Hodgman), and the shoelace formula gives its area; identical,
+    nested, touching and near-parallel boxes need no special case. The intersection is clamped
+    to the smaller area, so the IoU lies in [0, 1]. A box of zero or negative width or height
+    has IoU 0 with every box (as detectron2 and torchvision); a box with a NaN or infinite value
+    has IoU NaN. On the CPU most pairs of spread-out boxes are settled by a vectorised
+    bounding-box test before the polygon is clipped.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> a = np.array([[0, 0, 2, 2, 0]], dtype=np.float32)
+    >>> b = np.array([[0, 0, 2, 2, 45], [1, 0, 2, 2, 0]], dtype=np.float32)
+    >>> foveal.ops.box_iou_rotated(a, b).round(4)
+    array([[0.7071, 0.3333]], dtype=float32)
+    """
+    call = Call("box_iou_rotated", policy="rotated", boxes1=boxes1, boxes2=boxes2)
+    b1, b2 = call.floats("boxes1", "boxes2")
+    out = call.empty((dim(b1, 0, 2), dim(b2, 0, 2)))
+    call.run(_core.box_iou_rotated, b1, b2, out)
+    return call.wrap(out)
+
+
+def nms_rotated(boxes: Any, scores: Any, iou_threshold: float) -> Any:
+    """Greedy non-maximum suppression of rotated boxes.
+
+    Parameters
+    ----------
+    boxes : array, shape (N, 5)
+        Boxes ``(cx, cy, w, h, angle)`` as in :func:`box_iou_rotated`. CPU arrays (numpy, torch or
+        jax on the CPU); there is no CUDA backend yet.
+    scores : array, shape (N,)
+        Score of each box; same library.
+    iou_threshold : float
+        Any real number: a kept box suppresses a lower-ranked one with IoU strictly greater. Below
+        0 every pair with a numeric IoU suppresses, from 1 up nothing does; NaN is refused.
+
+    Returns
+    -------
+    keep : array of int64, shape (K,)
+        Indices of the kept boxes, by decreasing score.
+
+    Notes
+    -----
+    The rules of :func:`nms`: equal scores are visited lower index first, NaN scores after every
+    other score; IoU is :func:`box_iou_rotated`'s, so a box with a NaN or infinite value, or zero
+    or negative width or height, is kept when reached and suppresses nothing (for thresholds >=
+    0). detectron2's ``nms_rotated`` has the same semantics (it sorts scores without a tie rule).
+    The CPU backend buckets centres into one grid per size level and tests only pairs whose
+    circumscribed circles meet and whose bounding-box overlap and area ratio allow an IoU above
+    the threshold, before the exact polygon IoU.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> boxes = np.array([[0, 0, 4, 2, 0], [0, 0, 4, 2, 10], [0, 0, 4, 2, 90]], dtype=np.float32)
+    >>> scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
+    >>> foveal.ops.nms_rotated(boxes, scores, 0.5)
+    array([0, 2])
+    """
+    call = Call("nms_rotated", policy="rotated", boxes=boxes, scores=scores)
+    thr = real("nms_rotated", "iou_threshold", iou_threshold)
+    b, s = call.floats("boxes", "scores")
+    keep = call.empty((dim(b, 0, 2),), "int64")
+    count = call.run(_core.nms_rotated, b, s, thr, keep)
+    return call.head(keep, count)
+
+
+def batched_nms_rotated(boxes: Any, scores: Any, idxs: Any, iou_threshold: float) -> Any:
+    """:func:`nms_rotated` within each category: boxes with different ``idxs`` never suppress
+    each other.
+
+    Parameters
+    ----------
+    boxes : array, shape (N, 5)
+        Boxes ``(cx, cy, w, h, angle)``; CPU arrays.
+    scores : array, shape (N,)
+        Score of each box.
+    idxs : array of integers, shape (N,)
+        Category of each box.
+    iou_threshold : float
+        As in :func:`nms_rotated`.
+
+    Returns
+    -------
+    keep : array of int64, shape (K,)
+        Indices of the kept boxes, by decreasing score over all categories.
+
+    Notes
+    -----
+    detectron2's ``batched_nms_rotated`` shifts each category's boxes far apart and runs one NMS;
+    here the category is compared directly, which is exact for any coordinates.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> boxes = np.array([[0, 0, 4, 2, 0], [0, 0, 4, 2, 5], [0, 0, 4, 2, 5]], dtype=np.float32)
+    >>> scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
+    >>> foveal.ops.batched_nms_rotated(boxes, scores, np.array([0, 0, 1]), 0.5)
+    array([0, 2])
+    """
+    op = "batched_nms_rotated"
+    call = Call(op, policy="rotated", boxes=boxes, scores=scores, idxs=idxs)
+    thr = real(op, "iou_threshold", iou_threshold)
+    dt = dtype_name(idxs)
+    if not dt.startswith(("int", "uint")):
+        raise FovealTypeError(f"{op}: idxs must have an integer dtype, got {dt}")
+    b, s = call.floats("boxes", "scores")
+    i = call.ints("idxs", "int64")
+    keep = call.empty((dim(b, 0, 2),), "int64")
+    count = call.run(_core.batched_nms_rotated, b, s, i, thr, keep)
+    return call.head(keep, count)
+
+
+def _rotated_roi_call(op: str, main: str, x: Any, rois: Any) -> tuple[Call, Any, Any]:
+    call = Call(op, policy="rotated", **{main: x}, rois=rois)
+    xs = call.floats(main)
+    rdt = dtype_name(rois)
+    if not (rdt.startswith(("float", "int", "uint")) or rdt == "bfloat16"):
+        raise FovealTypeError(f"{op}: rois must have a real numeric dtype, got {rdt}")
+    return call, xs, call.prepare("rois", call.dtype)
+
+
+def roi_align_rotated(
+    input: Any,
+    rois: Any,
+    output_size: Any,
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = True,
+) -> Any:
+    """RoIAlign over rotated regions (detectron2's ``ROIAlignRotated``).
+
+    Parameters
+    ----------
+    input : array, shape (N, C, H, W)
+        Feature maps, float32 or float64 (other dtypes compute in float32).
+    rois : array, shape (K, 6)
+        Regions ``[batch_index, cx, cy, w, h, angle]`` in image coordinates, angle in degrees
+        counter-clockwise (:func:`box_iou_rotated`'s convention). On the CPU batch indices must
+        be integers in ``[0, N)``, values finite and ``w, h >= 0``.
+    output_size : int or (int, int)
+        ``(PH, PW)`` bins per region, each >= 1.
+    spatial_scale : float
+        Map coordinate = image coordinate * ``spatial_scale``; > 0.
+    sampling_ratio : int
+        Samples per bin along each axis; <= 0 picks ``ceil(region extent / output extent)``.
+    aligned : bool
+        Shift the centre by -0.5 pixel (default, and the only behaviour of detectron2); False
+        keeps the centre and makes the region at least 1x1, as ``roi_align(aligned=False)``.
+
+    Returns
+    -------
+    out : array, shape (K, C, PH, PW)
+        float64 for float64 input, float32 otherwise.
+
+    Notes
+    -----
+    Bin ``(ph, pw)`` averages the bilinear samples at the RoI-frame points
+    ``(yy, xx) = (-h/2 + (ph + (iy + .5) / gh) * h / PH, -w/2 + (pw + (ix + .5) / gw) * w / PW)``
+    turned to ``y = yy cos - xx sin + cy``, ``x = yy sin + xx cos + cx``; sampling and boundary
+    rules are those of :func:`roi_align`. With angle 0 and ``aligned=True`` it equals
+    ``roi_align(aligned=True)`` of the box ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)`` (tested).
+    The adaptive sampling grid is not separable here: a huge region with ``sampling_ratio <= 0``
+    costs (extent / output)**2 samples per bin, as in detectron2.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> rois = np.array([[0, 2, 2, 2, 2, 90]], dtype=np.float32)
+    >>> foveal.ops.roi_align_rotated(x, rois[:, [0, 1, 2, 3, 4, 2]] * [1, 1, 1, 1, 1, 0], 2, sampling_ratio=1)
+    array([[[[ 5.,  6.],
+             [ 9., 10.]]]], dtype=float32)
+    >>> foveal.ops.roi_align_rotated(x, rois, 2, sampling_ratio=1)  # turned 90 degrees
+    array([[[[ 9.,  5.],
+             [10.,  6.]]]], dtype=float32)
+    """
+    op = "roi_align_rotated"
+    ph, pw = _output_size(op, output_size)
+    scale = real(op, "spatial_scale", spatial_scale)
+    ratio = _int_arg(op, "sampling_ratio", sampling_ratio)
+    call, x, r = _rotated_roi_call(op, "input", input, rois)
+    out = call.empty((dim(r, 0, 2), dim(x, 1, 4), ph, pw))
+    call.run(_core.roi_align_rotated, x, r, out, scale, ratio, bool(aligned))
+    return call.wrap(out)
+
+
+def roi_align_rotated_backward(
+    grad_output: Any,
+    rois: Any,
+    input_shape: Any,
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = True,
+) -> Any:
+    """Gradient of :func:`roi_align_rotated` with respect to its input.
+
+    Parameters
+    ----------
+    grad_output : array, shape (K, C, PH, PW)
+        Gradient of the loss with respect to ``roi_align_rotated``'s output.
+    rois : array, shape (K, 6)
+        As given to :func:`roi_align_rotated`.
+    input_shape : (int, int, int, int)
+        ``(N, C, H, W)`` of the forward input.
+    spatial_scale, sampling_ratio, aligned
+        As given to :func:`roi_align_rotated`.
+
+    Returns
+    -------
+    grad_input : array, shape input_shape
+        The adjoint of :func:`roi_align_rotated` applied to ``grad_output``.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> rois = np.array([[0, 1.5, 1.5, 2, 2, 30]], dtype=np.float32)  # centre on pixel (1, 1)
+    >>> g = foveal.ops.roi_align_rotated_backward(np.ones((1, 1, 1, 1), np.float32), rois, (1, 1, 3, 3),
+    ...                                           sampling_ratio=1)
+    >>> g[0, 0]
+    array([[0., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 0.]], dtype=float32)
+    """
+    op = "roi_align_rotated_backward"
+    shape = _input_shape(op, input_shape)
+    scale = real(op, "spatial_scale", spatial_scale)
+    ratio = _int_arg(op, "sampling_ratio", sampling_ratio)
+    call, g, r = _rotated_roi_call(op, "grad_output", grad_output, rois)
+    grad_input = call.empty(shape)
+    call.run(_core.roi_align_rotated_backward, g, r, grad_input, scale, ratio, bool(aligned))
+    return call.wrap(grad_input)
+
+def batched_nms(boxes: Any, scores: Any, idxs: Any, iou_threshold: float) -> Any:
+    """Greedy non-maximum suppression within each class.
+
+    As :func:`nms`, but a box only suppresses boxes of its own class (``idxs``).
+
+    Parameters
+    ----------
+    boxes : array, shape (N, 4)
+        Boxes ``(x1, y1, x2, y2)``: numpy, or cupy / torch / jax (CPU or CUDA).
+    scores : array, shape (N,)
+        Score of each box. Same library and device as ``boxes``.
+    idxs : array of integers, shape (N,)
+        Class (or image, or level) of each box: any integer values, negative ones included. Same
+        library and device as ``boxes``; float arrays are refused.
+    iou_threshold : float
+        Any real number, as in :func:`nms`.
+
+    Returns
+    -------
+    keep : array of int64, shape (K,)
+        Indices of the kept boxes, by decreasing score over all classes, in the inputs' library
+        and device. For jax inputs the indices are int32 unless ``jax_enable_x64`` is on.
+
+    Notes
+    -----
+    Same signature as ``torchvision.ops.batched_nms`` and the same keep list on ordinary inputs,
+    with :func:`nms`'s rules for ties (equal scores: lower index first) and NaN scores (last).
+    Classes are separated by sorting, not by torchvision's trick of offsetting each class's
+    coordinates (which loses precision on large or negative coordinates and in float16).
+    The CPU backend runs the classes in parallel, each with :func:`nms`'s grid search (small
+    classes with a plain scan); the CUDA backend builds IoU bitmasks only between boxes of one
+    class.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> boxes = np.array([[0, 0, 4, 4], [1, 1, 4, 4], [0, 0, 4, 4.5]], dtype=np.float32)
+    >>> scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
+    >>> idxs = np.array([0, 0, 1])
+    >>> foveal.ops.batched_nms(boxes, scores, idxs, 0.5)
+    array([0, 2])
+    """
+    call = Call("batched_nms", boxes=boxes, scores=scores, idxs=idxs)
+    thr = real("batched_nms", "iou_threshold", iou_threshold)
+    b, s = call.floats("boxes", "scores")
+    # int64; jax without x64 has int32 only (the core takes both)
+    c = call.ints("idxs", "int32" if call.lib == "jax" and dtype_name(idxs) == "int32" else "int64")
+    keep = call.empty((dim(b, 0, 2),), "int64")
+    count = call.run(_core.batched_nms, b, s, c, thr, keep)
+    return call.head(keep, count)
+
+
+# -- fused detection post-processing ---------------------------------------------------------
+
+_BBOX_XFORM_CLIP = math.log(1000.0 / 16)  # torchvision's BoxCoder default
+
+
+def _integer(op: str, name: str, value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise FovealTypeError(f"{op}: {name} must be an integer, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _host_array(op: str, name: str, x: Any) -> np.ndarray:
+    """A small host-side argument (image sizes, counts) as numpy, from any library."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch
+        x = x.detach().cpu()
+    try:
+        return np.asarray(x)
+    except Exception as exc:  # noqa: BLE001 - ragged lists, odd objects
+        raise FovealTypeError(f"{op}: {name} must be an array or a sequence of numbers ({exc})") from None
+
+
+def _image_sizes(op: str, image_sizes: Any) -> np.ndarray:
+    a = _host_array(op, "image_sizes", image_sizes)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise FovealTypeError(f"{op}: image_sizes must hold real numbers (height, width), got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _weights(op: str, weights: Any) -> tuple:
+    try:
+        w = tuple(weights)
+    except TypeError:
+        raise FovealTypeError(f"{op}: weights must be a sequence of 4 numbers, got {weights!r}") from None
+    if len(w) != 4:
+        raise FovealValueError(f"{op}: weights must be a sequence of 4 numbers, got {len(w)}")
+    return tuple(real(op, "weights", v) for v in w)
+
+
+def rpn_postprocess(
+    anchors: Any,
+    objectness: Any,
+    deltas: Any,
+    image_sizes: Any,
+    num_anchors_per_level: Sequence[int],
+    pre_nms_top_n: int = 1000,
+    post_nms_top_n: int = 1000,
+    nms_thresh: float = 0.7,
+    min_size: float = 1e-3,
+    score_thresh: float = 0.0,
+    weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+) -> tuple:
+    """Region proposals from RPN outputs, for a batch of images, in one native call.
+
+    torchvision's ``BoxCoder.decode`` followed by ``RegionProposalNetwork.filter_proposals``:
+    per image and level, the ``pre_nms_top_n`` anchors of highest objectness, decoded against
+    their anchors, clipped to the image, those with a side below ``min_size`` or a
+    ``sigmoid(objectness)`` below ``score_thresh`` dropped, NMS at ``nms_thresh`` within each
+    level; then the kept proposals of all levels by decreasing score, at most ``post_nms_top_n``.
+
+    Parameters
+    ----------
+    anchors : array, shape (A, 4)
+        Anchors ``(x1, y1, x2, y2)``, shared by every image (as torchvision's AnchorGenerator makes
+        them for a batch), level after level.
+    objectness : array, shape (B, A)
+        Objectness logits, in the anchors' order. Same library and device as ``anchors``.
+    deltas : array, shape (B, A, 4)
+        Box regression ``(dx, dy, dw, dh)`` of each anchor.
+    image_sizes : array or sequence, shape (B, 2)
+        ``(height, width)`` of each image: finite, >= 0.
+    num_anchors_per_level : sequence of int
+        Anchors of each level, summing to A.
+    pre_nms_top_n, post_nms_top_n : int
+        Candidates per level and image before NMS (>= 0); proposals per image kept after it.
+    nms_thresh, min_size, score_thresh : float
+        torchvision's parameters of the same names (eval defaults of ``fasterrcnn_resnet50_fpn``).
+    weights : 4 floats
+        BoxCoder weights ``(wx, wy, ww, wh)``; ``dw`` and ``dh`` are clamped at log(1000 / 16).
+
+    Returns
+    -------
+    boxes : array, shape (B, K, 4)
+        Proposals of image b in rows ``[0, counts[b])`` by decreasing score, zeros after;
+        ``K = min(post_nms_top_n, sum over levels of min(pre_nms_top_n, level size))``.
+    scores : array, shape (B, K)
+        ``sigmoid(objectness)`` of each proposal (0 in padding rows).
+    counts : array of int64, shape (B,)
+
+    Notes
+    -----
+    The same proposals as torchvision on ordinary inputs (tested), with foveal's tie rules:
+    equal logits select the lower anchor index first, equal scores are visited in torchvision's
+    candidate order (level by level, by decreasing logit); NaN logits rank last (torch.topk ranks
+    them first). CPU only for now: CUDA arrays are refused.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> anchors = np.array([[0, 0, 10, 10], [0.5, 0.5, 10.5, 10.5], [20, 20, 30, 30]], np.float32)
+    >>> objectness = np.array([[2.0, 1.0, 0.0]], np.float32)
+    >>> deltas = np.zeros((1, 3, 4), np.float32)
+    >>> boxes, scores, counts = foveal.ops.rpn_postprocess(anchors, objectness, deltas, [(100, 100)], [3])
+    >>> counts
+    array([2])
+    >>> boxes[0, :2]
+    array([[ 0.,  0., 10., 10.],
+           [20., 20., 30., 30.]], dtype=float32)
+    """
+    op = "rpn_postprocess"
+    call = Call(op, anchors=anchors, objectness=objectness, deltas=deltas)
+    pre = _integer(op, "pre_nms_top_n", pre_nms_top_n)
+    post = _integer(op, "post_nms_top_n", post_nms_top_n)
+    try:
+        levels = [_integer(op, "num_anchors_per_level", n) for n in num_anchors_per_level]
+    except TypeError:
+        raise FovealTypeError(
+            f"{op}: num_anchors_per_level must be a sequence of integers, got {num_anchors_per_level!r}"
+        ) from None
+    thr = real(op, "nms_thresh", nms_thresh)
+    ms = real(op, "min_size", min_size)
+    st = real(op, "score_thresh", score_thresh)
+    w = _weights(op, weights)
+    sizes = _image_sizes(op, image_sizes)
+    a, o, d = call.floats("anchors", "objectness", "deltas")
+    b = dim(o, 0, 2)
+    k = max(0, min(post, sum(min(pre, n) for n in levels)))
+    boxes = call.empty((b, k, 4))
+    scores = call.empty((b, k))
+    counts = call.empty((b,), "int64")
+    call.run(
+        _core.rpn_postprocess, a, o, d, sizes, levels, pre, post, thr, ms, st, w, _BBOX_XFORM_CLIP, boxes, scores, counts
+    )
+    return call.wrap(boxes), call.wrap(scores), call.wrap(counts)
+
+
+def box_head_postprocess(
+    proposals: Any,
+    class_logits: Any,
+    box_regression: Any,
+    image_sizes: Any,
+    proposal_counts: Any = None,
+    score_thresh: float = 0.05,
+    nms_thresh: float = 0.5,
+    detections_per_img: int = 100,
+    min_size: float = 1e-2,
+    weights: Sequence[float] = (10.0, 10.0, 5.0, 5.0),
+) -> tuple:
+    """Final detections from the box head, for a batch of images, in one native call.
+
+    torchvision's ``RoIHeads.postprocess_detections``: softmax over the classes of each
+    proposal, each class's box decoded against the proposal and clipped to the image; the
+    background class 0 dropped, then scores ``<= score_thresh`` and boxes with a side below
+    ``min_size``; NMS at ``nms_thresh`` within each class; the kept detections by decreasing
+    score, at most ``detections_per_img``.
+
+    Parameters
+    ----------
+    proposals : array, shape (B, P, 4)
+        Proposals of each image, padded (as :func:`rpn_postprocess` returns them).
+    class_logits : array, shape (B, P, C)
+        Class logits of each proposal, class 0 the background. Same library and device.
+    box_regression : array, shape (B, P, 4 C)
+        Box deltas of each proposal and class.
+    image_sizes : array or sequence, shape (B, 2)
+        ``(height, width)`` of each image: finite, >= 0.
+    proposal_counts : array of int, shape (B,), optional
+        Image b uses its first ``proposal_counts[b]`` proposals (default: all P).
+    score_thresh, nms_thresh : float
+        torchvision's ``box_score_thresh`` and ``box_nms_thresh``.
+    detections_per_img : int
+        At most this many detections per image (>= 0).
+    min_size : float
+        Smallest side kept (torchvision hard-codes 1e-2).
+    weights : 4 floats
+        BoxCoder weights, torchvision's (10, 10, 5, 5) by default.
+
+    Returns
+    -------
+    boxes : array, shape (B, D, 4)
+        Detections of image b in rows ``[0, counts[b])`` by decreasing score, zeros after;
+        ``D = min(detections_per_img, P (C - 1))``.
+    scores : array, shape (B, D)
+    labels : array of int64, shape (B, D)
+    counts : array of int64, shape (B,)
+
+    Notes
+    -----
+    The same detections as torchvision on ordinary inputs (tested); equal scores are visited in
+    torchvision's flattened (proposal, class) order. CPU only for now: CUDA arrays are refused.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> proposals = np.array([[[10, 10, 50, 50]]], np.float32)
+    >>> logits = np.array([[[0.0, 4.0, 0.0]]], np.float32)   # background, class 1, class 2
+    >>> regression = np.zeros((1, 1, 12), np.float32)
+    >>> boxes, scores, labels, counts = foveal.ops.box_head_postprocess(
+    ...     proposals, logits, regression, [(100, 100)])
+    >>> counts, labels[0, :1], boxes[0, 0]
+    (array([1]), array([1]), array([10., 10., 50., 50.], dtype=float32))
+    """
+    op = "box_head_postprocess"
+    call = Call(op, proposals=proposals, class_logits=class_logits, box_regression=box_regression)
+    dets = _integer(op, "detections_per_img", detections_per_img)
+    st = real(op, "score_thresh", score_thresh)
+    thr = real(op, "nms_thresh", nms_thresh)
+    ms = real(op, "min_size", min_size)
+    w = _weights(op, weights)
+    sizes = _image_sizes(op, image_sizes)
+    counts_in = None
+    if proposal_counts is not None:
+        counts_in = _host_array(op, "proposal_counts", proposal_counts)
+        if not np.issubdtype(counts_in.dtype, np.integer):
+            raise FovealTypeError(f"{op}: proposal_counts must have an integer dtype, got {counts_in.dtype}")
+        counts_in = np.ascontiguousarray(counts_in, dtype=np.int64)
+    p, c, r = call.floats("proposals", "class_logits", "box_regression")
+    b, n = dim(p, 0, 3), dim(p, 1, 3)
+    k = max(0, min(dets, n * (dim(c, 2, 3) - 1)))
+    boxes = call.empty((b, k, 4))
+    scores = call.empty((b, k))
+    labels = call.empty((b, k), "int64")
+    counts = call.empty((b,), "int64")
+    call.run(
+        _core.box_head_postprocess, p, counts_in, c, r, sizes, st, thr, dets, ms, w, _BBOX_XFORM_CLIP,
+        boxes, scores, labels, counts,
+    )
+    return call.wrap(boxes), call.wrap(scores), call.wrap(labels), call.wrap(counts)

@@ -12,6 +12,7 @@ void bind_roi(py::module_& m);
 void bind_restoration(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_anchors(py::module_& m);
+void bind_rotated(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "foveal native core (C++/CUDA kernels). The public API is in foveal.*";
@@ -76,4 +77,5 @@ PYBIND11_MODULE(_core, m) {
   bind_restoration(m);
   bind_nn(m);
   bind_anchors(m);
+  bind_rotated(m);
 }

@@ -239,13 +239,16 @@ def test_box_iou_fmt_matches_torchvision(fmt, lib, dtype):
 
 
 @pytest.mark.parametrize("fmt", ROTATED_FMTS)
-def test_box_iou_rotated_fmt_is_a_clear_error(fmt):
-    with pytest.raises(FovealValueError, match=r"box_iou: fmt .*rotated.*box_iou_rotated"):
-        fo.box_iou(np.zeros((2, 5)), np.zeros((2, 5)), fmt=fmt)
+def test_box_iou_rotated_fmt_goes_to_box_iou_rotated(fmt):
+    # formerly a clear error; now torchvision's routing (tested in depth in test_rotated.py)
+    b = np.array([[2.0, 3.0, 4.0, 2.0, 30.0], [3.0, 3.0, 4.0, 2.0, 0.0]])
+    b_fmt = fo.box_convert(b, "cxcywhr", fmt)
+    np.testing.assert_allclose(fo.box_iou(b_fmt, b_fmt, fmt=fmt), fo.box_iou_rotated(b, b), atol=1e-12)
 
 
 def test_box_iou_unknown_fmt_is_a_clear_error():
-    with pytest.raises(FovealValueError, match=r"box_iou: fmt must be 'xyxy', 'xywh' or 'cxcywh', got 'xxyy'"):
+    msg = r"box_iou: fmt must be 'xyxy', 'xywh' or 'cxcywh' \(or a rotated format: 'cxcywhr', 'xywhr', 'xyxyxyxy'\)"
+    with pytest.raises(FovealValueError, match=msg + r", got 'xxyy'"):
         fo.box_iou(np.zeros((2, 4)), np.zeros((2, 4)), fmt="xxyy")
 
 

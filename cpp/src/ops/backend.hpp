@@ -18,6 +18,8 @@
 #include "foveal/ops/anchors.hpp"
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
+#include "foveal/ops/postprocess.hpp"
+#include "foveal/math/bilateral.hpp"
 
 namespace foveal {
 
@@ -36,6 +38,16 @@ namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                         TensorView keep, const ExecContext& ctx);
+void rpn_postprocess(ConstTensorView anchors, ConstTensorView objectness, ConstTensorView deltas,
+                     ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
+                     const RpnPostprocessParams& params, TensorView boxes, TensorView scores, TensorView counts,
+                     const ExecContext& ctx);
+void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_counts, ConstTensorView class_logits,
+                          ConstTensorView box_regression, ConstTensorView image_sizes,
+                          const BoxHeadPostprocessParams& params, TensorView boxes, TensorView scores,
+                          TensorView labels, TensorView counts, const ExecContext& ctx);
 void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
                const ExecContext& ctx);
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
@@ -54,6 +66,14 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void box_iou_rotated(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
+void roi_align_rotated(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+                       const ExecContext& ctx);
+void roi_align_rotated_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                                const RoiAlignParams& params, const ExecContext& ctx);
+/// `idxs` null: plain nms_rotated; else batched (categories never suppress each other).
+std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, const std::int64_t* idxs,
+                         double iou_threshold, TensorView keep, const ExecContext& ctx);
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
 void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
@@ -81,12 +101,15 @@ void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::a
 std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                       double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
                       TensorView kept_scores, const ExecContext& ctx);
+void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                         TensorView keep, const ExecContext& ctx);
 void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
                const ExecContext& ctx);
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
@@ -105,6 +128,11 @@ void avg_pool2d(ConstTensorView input, TensorView out, const Pool2dParams& p, bo
                 std::int64_t divisor_override, const ExecContext& ctx);
 void adaptive_max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const ExecContext& ctx);
 void adaptive_avg_pool2d(ConstTensorView input, TensorView out, const ExecContext& ctx);
+void box_iou_rotated(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
+void roi_align_rotated(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
+                       const ExecContext& ctx);
+void roi_align_rotated_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
+                                const RoiAlignParams& params, const ExecContext& ctx);
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
 void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
@@ -132,6 +160,7 @@ void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::a
 std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                       double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
                       TensorView kept_scores, const ExecContext& ctx);
+void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda
