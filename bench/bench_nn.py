@@ -8,6 +8,10 @@ torch F.conv2d) and ``fc6_boxhead`` (foveal.nn.linear against F.linear): inputs 
 from numpy.random.default_rng(0), drawn in the order x, weight, bias; fc6's weight scaled by 0.01
 as BENCHMARKS.md says. Throughput in FLOP/s (2 per multiply-add). foveal must be allclose to
 torch (sums round differently) before it is timed.
+
+``convT_mask`` and ``convT_k4s2`` (foveal.nn.conv_transpose2d against F.conv_transpose2d; inputs
+as for conv, weight (C_in, C_out, kH, kW)) and ``upsample_nearest2x`` (foveal.nn.interpolate
+against F.interpolate, which must agree exactly).
 """
 
 import numpy as np
@@ -64,6 +68,24 @@ def _conv(name, x_shape, w_shape, out_hw, bias, **kw):
     )
 
 
+def _conv_t(name, x_shape, w_shape, **kw):
+    macs = x_shape[0] * x_shape[1] * x_shape[2] * x_shape[3] * w_shape[1] * w_shape[2] * w_shape[3]
+    return Workload(
+        name=name,
+        definition=f"x {x_shape}, w {w_shape}, {kw}; N(0,1) float32 (rng(0): x, w); conv_transpose2d",
+        inputs=_dense(x_shape, w_shape, False),
+        impls=[
+            Impl("foveal", lambda x, w, b: _fnn().conv_transpose2d(x, w, b, **kw)),
+            Impl("torch", lambda x, w, b: _F().conv_transpose2d(x, w, b, **kw), lib="torch"),
+        ],
+        reference="torch",
+        check=allclose(rtol=1e-4, atol=1e-3),
+        items=2 * macs,
+        unit="FLOP/s",
+        extra=dict(kw),
+    )
+
+
 WORKLOADS = [
     Workload(
         name="maxpool_resnet",
@@ -97,6 +119,22 @@ WORKLOADS = [
     _conv("conv1x1_256_64", (8, 256, 56, 56), (64, 256, 1, 1), (56, 56), False),
     _conv("conv7x7_stem", (8, 3, 224, 224), (64, 3, 7, 7), (112, 112), False, stride=2, padding=3),
     _conv("dwconv3x3_128", (8, 128, 56, 56), (128, 1, 3, 3), (56, 56), False, padding=1, groups=128),
+    _conv_t("convT_mask", (100, 256, 14, 14), (256, 256, 2, 2), stride=2),
+    _conv_t("convT_k4s2", (8, 64, 64, 64), (64, 32, 4, 4), stride=2, padding=1),
+    Workload(
+        name="upsample_nearest2x",
+        definition="x (2,256,100,152) N(0,1) float32 (rng(0)), interpolate nearest, scale_factor 2",
+        inputs=_normal((2, 256, 100, 152)),
+        impls=[
+            Impl("foveal", lambda x: _fnn().interpolate(x, scale_factor=2)),
+            Impl("torch", lambda x: _F().interpolate(x, scale_factor=2), lib="torch"),
+        ],
+        reference="torch",
+        check=allclose(rtol=0, atol=0),
+        items=2 * 256 * 200 * 304,
+        unit="outputs/s",
+        extra={"mode": "nearest", "scale_factor": 2},
+    ),
     Workload(
         name="fc6_boxhead",
         definition="x (1000, 12544) N(0,1), w (1024, 12544) N(0,1)*0.01, bias N(0,1); float32 (rng(0): x, w, b); linear",

@@ -16,6 +16,7 @@ Errors: bad shapes and parameters raise :class:`foveal.FovealValueError`, bad ty
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -25,7 +26,22 @@ from . import _core
 from ._arrays import Call, real
 from ._errors import FovealTypeError, FovealValueError
 
-__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "conv2d", "linear", "max_pool2d"]
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "add",
+    "avg_pool2d",
+    "batch_norm",
+    "conv2d",
+    "conv_transpose2d",
+    "fold_batch_norm",
+    "interpolate",
+    "linear",
+    "max_pool2d",
+    "relu",
+    "sigmoid",
+    "softmax",
+]
 
 
 def _is_int(v: Any) -> bool:
@@ -458,4 +474,379 @@ def conv2d(
         shape = (*x.shape[:-3], w.shape[0], oh, ow)
     out = call.empty(shape)
     call.run(_core.conv2d, x, w, b, r, out, s, pad, d, int(groups), act, slope)
+    return call.wrap(out)
+
+
+def _groups(op: str, groups: Any) -> int:
+    if not _is_int(groups):
+        raise FovealTypeError(f"{op}: groups must be an int, got {groups!r}")
+    if not 1 <= groups <= 2**31 - 1:
+        raise FovealValueError(f"{op}: groups must be positive, got {groups}")
+    return int(groups)
+
+
+def conv_transpose2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+    *,
+    activation: Any = None,
+    residual: Any = None,
+) -> Any:
+    """2-D transposed convolution (the adjoint of :func:`conv2d`) with a fused epilogue.
+
+    Each input pixel scatters its kernel, scaled, onto the output:
+    ``out[n, g C_out/groups + o, y stride + i dilation - padding, x stride + j dilation - padding]
+    += input[n, c, y, x] * weight[c, o, i, j]`` for ``c`` in group ``g``; then
+    ``act(out + bias[o] + residual)``.
+
+    Parameters
+    ----------
+    input : array, shape (N, C_in, H, W) or (C_in, H, W)
+        numpy, or cupy / torch / jax (CPU or CUDA).
+    weight : array, shape (C_in, C_out / groups, kH, kW)
+        torch's layout for transposed convolutions.
+    bias : array, shape (C_out,), optional
+    stride : int or (int, int)
+    padding : int or (int, int)
+        Removed from both sides of the full output (``dilation (k - 1) - padding`` zero padding of
+        the equivalent direct convolution).
+    output_padding : int or (int, int)
+        Extra rows / columns at the bottom / right; each must be smaller than its stride or its
+        dilation (torch's rule).
+    groups : int
+        Must divide C_in.
+    dilation : int or (int, int)
+    activation : None, 'relu', 'leaky_relu', ('leaky_relu', negative_slope), 'silu' or 'sigmoid'
+        Applied last.
+    residual : array, shape of the output, optional
+        Added after the bias and before the activation.
+
+    Returns
+    -------
+    out : array, shape (N, C_out, H_out, W_out) (or unbatched), dtype of ``input``
+        ``H_out = (H - 1) stride - 2 padding + dilation (kH - 1) + output_padding + 1``, the same for W.
+
+    Notes
+    -----
+    Matches ``torch.nn.functional.conv_transpose2d`` within float tolerance (tested, with the
+    adjoint identity ``<conv2d(x, w), y> = <x, conv_transpose2d(y, w)>``). On the CPU it is the
+    packed GEMM ``W^T X`` into a column buffer, one band of input rows at a time, then a
+    scatter-add of the columns (col2im); with stride equal to the kernel and no padding or dilation
+    (Mask R-CNN's 2x2 stride-2 head) the columns are written directly, as the taps never overlap.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.array([[[0, 1], [2, 3]]], dtype=np.float32)
+    >>> k = np.array([[[[0, 1], [2, 3]]]], dtype=np.float32)
+    >>> foveal.nn.conv_transpose2d(x, k)
+    array([[[ 0.,  0.,  1.],
+            [ 0.,  4.,  6.],
+            [ 4., 12.,  9.]]], dtype=float32)
+    """
+    op = "conv_transpose2d"
+    act, slope = _activation(op, activation)
+    g = _groups(op, groups)
+    s, d = _pair(op, "stride", stride), _pair(op, "dilation", dilation)
+    p, op_ = _pair(op, "padding", padding), _pair(op, "output_padding", output_padding)
+    call = Call(op, policy="same", input=input, weight=weight, bias=bias, residual=residual)
+    x, w, b, r = _floats(call, input=input, weight=weight, bias=bias, residual=residual)
+    shape: tuple = (0,)
+    if x.ndim in (3, 4) and all(v > 0 for v in x.shape[-3:]) and w.ndim == 4 and all(v > 0 for v in w.shape):
+        oh, ow = _core.conv_transpose2d_output_size(x.shape[-2], x.shape[-1], w.shape[2], w.shape[3], s, p, op_, d, g)
+        shape = (*x.shape[:-3], w.shape[1] * g, oh, ow)
+    out = call.empty(shape)
+    call.run(_core.conv_transpose2d, x, w, b, r, out, s, p, op_, d, g, act, slope)
+    return call.wrap(out)
+
+
+def _size_pair(op: str, size: Any) -> tuple:
+    hw = _pair(op, "size", size)
+    if hw[0] < 1 or hw[1] < 1:
+        raise FovealValueError(f"{op}: size must be positive, got {size!r}")
+    return hw
+
+
+def _scale_pair(op: str, scale_factor: Any) -> tuple:
+    items = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,)
+    if len(items) not in (1, 2):
+        raise FovealValueError(f"{op}: scale_factor must be a number or a pair of numbers, got {scale_factor!r}")
+    scales = tuple(real(op, "scale_factor", v) for v in items)
+    if not all(0 < v < math.inf for v in scales):
+        raise FovealValueError(f"{op}: scale_factor must be finite and positive, got {scale_factor!r}")
+    return scales * 2 if len(scales) == 1 else scales
+
+
+def interpolate(
+    input: Any,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+) -> Any:
+    """Resize the last two dimensions of an (N, C, H, W) array, as ``torch.nn.functional.interpolate``.
+
+    Parameters
+    ----------
+    input : array, shape (N, C, H, W)
+        numpy, or cupy / torch / jax (CPU or CUDA).
+    size : int or (int, int), optional
+        Output (H_out, W_out). Exactly one of ``size`` and ``scale_factor``.
+    scale_factor : float or (float, float), optional
+        Output size ``floor(H * scale_factor)`` (the same for W). Unless
+        ``recompute_scale_factor`` is True, the index rule uses ``1 / scale_factor`` itself, not
+        ``H / H_out`` (as torch does; they differ for non-integer factors).
+    mode : 'nearest' or 'bilinear'
+        'nearest': source ``min(floor(dst * scale), H - 1)`` with ``scale`` in float32 (torch's
+        legacy nearest, not 'nearest-exact'). 'bilinear': a 2x2 blend.
+    align_corners : bool, optional
+        Bilinear only (None is False): True maps the corner pixels' centres onto each other
+        (``scale = (H - 1) / (H_out - 1)``, ``src = dst * scale``); False maps pixel areas
+        (``src = max((dst + 0.5) scale - 0.5, 0)``).
+    recompute_scale_factor : bool, optional
+        True: compute the index rule's scale from the sizes, ignoring ``scale_factor``'s value.
+
+    Returns
+    -------
+    out : array, shape (N, C, H_out, W_out), dtype of ``input``
+
+    Notes
+    -----
+    Matches ``torch.nn.functional.interpolate`` (tested; bilinear within float rounding, as the
+    CPU blends rows first). Nearest 2x (the FPN top-down upsample) is a fast path.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.array([[[[1, 2], [3, 4]]]], dtype=np.float32)
+    >>> foveal.nn.interpolate(x, scale_factor=2)[0, 0]
+    array([[1., 1., 2., 2.],
+           [1., 1., 2., 2.],
+           [3., 3., 4., 4.],
+           [3., 3., 4., 4.]], dtype=float32)
+    >>> foveal.nn.interpolate(x, size=3, mode="bilinear", align_corners=True)[0, 0]
+    array([[1. , 1.5, 2. ],
+           [2. , 2.5, 3. ],
+           [3. , 3.5, 4. ]], dtype=float32)
+    """
+    op = "interpolate"
+    if mode not in ("nearest", "bilinear"):
+        raise FovealValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if align_corners is not None and not isinstance(align_corners, (bool, np.bool_)):
+        raise FovealTypeError(f"{op}: align_corners must be None or a bool, got {align_corners!r}")
+    if mode == "nearest" and align_corners is not None:
+        raise FovealValueError(f"{op}: align_corners must be None with mode 'nearest' (it is for 'bilinear'), "
+                               f"got {align_corners!r}")
+    if (size is None) == (scale_factor is None):
+        raise FovealValueError(f"{op}: give exactly one of size and scale_factor, got size={size!r}, "
+                               f"scale_factor={scale_factor!r}")
+    call = Call(op, policy="same", input=input)
+    x = call.floats("input")
+    scales = (0.0, 0.0)
+    if size is not None:
+        if recompute_scale_factor is not None:
+            raise FovealValueError(f"{op}: recompute_scale_factor needs scale_factor, not size")
+        out_hw = _size_pair(op, size)
+    else:
+        scales = _scale_pair(op, scale_factor)
+        out_hw = (0, 0)
+        if x.ndim == 4:
+            out_hw = tuple(math.floor(float(x.shape[2 + i]) * scales[i]) for i in range(2))
+            if min(out_hw) < 1:
+                raise FovealValueError(f"{op}: scale_factor {scale_factor!r} gives an empty output {out_hw} for "
+                                       f"input size {tuple(x.shape[2:])}")
+        if recompute_scale_factor:
+            scales = (0.0, 0.0)
+    shape = (*x.shape[:2], *out_hw) if x.ndim == 4 else (0,)
+    out = call.empty(shape)
+    call.run(_core.interpolate, x, out, 0 if mode == "nearest" else 1, bool(align_corners), *scales)
+    return call.wrap(out)
+
+
+# -- element-wise ------------------------------------------------------------------------------
+
+
+def _eps(op: str, eps: Any) -> float:
+    e = real(op, "eps", eps)
+    if not 0 <= e < math.inf:
+        raise FovealValueError(f"{op}: eps must be finite and non-negative, got {eps!r}")
+    return e
+
+
+def batch_norm(
+    input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> Any:
+    """Inference batch normalisation over channel axis 1 (``torch.nn.functional.batch_norm`` with
+    ``training=False``).
+
+    ``out = (input - running_mean) / sqrt(running_var + eps) * weight + bias``, per channel,
+    computed as ``input * scale + shift`` with ``scale = weight / sqrt(running_var + eps)``.
+
+    Parameters
+    ----------
+    input : array, shape (N, C, ...)
+    running_mean, running_var : arrays, shape (C,)
+    weight, bias : arrays, shape (C,), optional
+        1 and 0 when omitted.
+    eps : float
+        Added to the variance.
+
+    Returns
+    -------
+    out : array, shape and dtype of ``input``
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> x = np.array([[[[1.0]], [[4.0]]]], dtype=np.float32)
+    >>> m, v = np.array([1.0, 2.0], np.float32), np.array([1.0, 4.0], np.float32)
+    >>> foveal.nn.batch_norm(x, m, v, eps=0.0)[:, :, 0, 0]
+    array([[0., 1.]], dtype=float32)
+    """
+    op = "batch_norm"
+    e = _eps(op, eps)
+    call = Call(op, policy="same", input=input, running_mean=running_mean, running_var=running_var, weight=weight,
+                bias=bias)
+    x, m, v, w, b = _floats(call, input=input, running_mean=running_mean, running_var=running_var, weight=weight,
+                            bias=bias)
+    out = call.empty(x.shape)
+    call.run(_core.batch_norm, x, m, v, w, b, out, e)
+    return call.wrap(out)
+
+
+def fold_batch_norm(
+    conv_weight: Any,
+    conv_bias: Any,
+    running_mean: Any,
+    running_var: Any,
+    bn_weight: Any,
+    bn_bias: Any,
+    eps: float = 1e-5,
+) -> tuple:
+    """Fold a frozen batch norm that follows a convolution into the convolution's weight and bias.
+
+    ``scale = bn_weight / sqrt(running_var + eps)``; ``weight = conv_weight * scale`` (per output
+    channel), ``bias = (conv_bias - running_mean) * scale + bn_bias``. ``eps`` defaults to 1e-5,
+    torchvision's ``FrozenBatchNorm2d`` default.
+
+    Parameters
+    ----------
+    conv_weight : array, shape (C_out, ...)
+    conv_bias : array, shape (C_out,), or None (zero)
+    running_mean, running_var, bn_weight, bn_bias : arrays, shape (C_out,)
+    eps : float
+
+    Returns
+    -------
+    weight : array, shape of ``conv_weight``
+    bias : array, shape (C_out,)
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> w = np.ones((2, 1, 1, 1), np.float32)
+    >>> one, zero = np.ones(2, np.float32), np.zeros(2, np.float32)
+    >>> wf, bf = foveal.nn.fold_batch_norm(w, None, one, np.array([3.0, 0.0], np.float32), one, zero, eps=1.0)
+    >>> wf.ravel(), bf
+    (array([0.5, 1. ], dtype=float32), array([-0.5, -1. ], dtype=float32))
+    """
+    op = "fold_batch_norm"
+    e = _eps(op, eps)
+    call = Call(op, policy="same", conv_weight=conv_weight, conv_bias=conv_bias, running_mean=running_mean,
+                running_var=running_var, bn_weight=bn_weight, bn_bias=bn_bias)
+    w, b, m, v, g, h = _floats(call, conv_weight=conv_weight, conv_bias=conv_bias, running_mean=running_mean,
+                               running_var=running_var, bn_weight=bn_weight, bn_bias=bn_bias)
+    ow = call.empty(w.shape)
+    ob = call.empty((w.shape[0],) if w.ndim >= 1 else (0,))
+    call.run(_core.fold_batch_norm, w, b, m, v, g, h, ow, ob, e)
+    return call.wrap(ow), call.wrap(ob)
+
+
+def _unary(op: str, code: int, input: Any) -> Any:
+    call = Call(op, policy="same", input=input)
+    x = call.floats("input")
+    out = call.empty(x.shape)
+    call.run(_core.unary, code, x, out)
+    return call.wrap(out)
+
+
+def relu(input: Any) -> Any:
+    """``max(input, 0)`` element-wise (NaN stays NaN), as ``torch.nn.functional.relu``.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> foveal.nn.relu(np.array([-1.0, 0.5], np.float32))
+    array([0. , 0.5], dtype=float32)
+    """
+    return _unary("relu", 0, input)
+
+
+def sigmoid(input: Any) -> Any:
+    """``1 / (1 + exp(-input))`` element-wise, as ``torch.sigmoid``.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> foveal.nn.sigmoid(np.array([0.0], np.float32))
+    array([0.5], dtype=float32)
+    """
+    return _unary("sigmoid", 1, input)
+
+
+def softmax(input: Any, dim: int) -> Any:
+    """Softmax along ``dim``, numerically stable: ``exp(x - max) / sum(exp(x - max))``.
+
+    Parameters
+    ----------
+    input : array, any shape with at least one dimension
+    dim : int
+        The axis; negative counts from the end.
+
+    Returns
+    -------
+    out : array, shape and dtype of ``input``
+        As ``torch.softmax`` (a line holding NaN, or +inf, gives NaN).
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> foveal.nn.softmax(np.array([[1000.0, 1000.0]], np.float32), dim=1)
+    array([[0.5, 0.5]], dtype=float32)
+    """
+    op = "softmax"
+    if not _is_int(dim):
+        raise FovealTypeError(f"{op}: dim must be an int, got {dim!r}")
+    call = Call(op, policy="same", input=input)
+    x = call.floats("input")
+    nd = x.ndim
+    d = int(dim) + nd if -nd <= int(dim) < 0 else int(dim)
+    if not 0 <= d < max(nd, 1) or nd == 0:
+        raise FovealValueError(f"{op}: dim must be in [-{nd}, {nd}) for an input of {nd} dimensions, got {dim}")
+    out = call.empty(x.shape)
+    call.run(_core.softmax, x, d, out)
+    return call.wrap(out)
+
+
+def add(a: Any, b: Any) -> Any:
+    """``a + b`` element-wise for two arrays of one shape and dtype (no broadcasting).
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> foveal.nn.add(np.array([1.0, 2.0], np.float32), np.array([0.5, 0.5], np.float32))
+    array([1.5, 2.5], dtype=float32)
+    """
+    op = "add"
+    call = Call(op, policy="same", a=a, b=b)
+    x, y = call.floats("a", "b")
+    out = call.empty(x.shape)
+    call.run(_core.add, x, y, out)
     return call.wrap(out)

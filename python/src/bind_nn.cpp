@@ -6,6 +6,8 @@
 #include <tuple>
 
 #include "foveal/ops/conv2d.hpp"
+#include "foveal/ops/interpolate.hpp"
+#include "foveal/ops/elementwise.hpp"
 #include "foveal/ops/pool.hpp"
 #include "interop.hpp"
 
@@ -32,6 +34,18 @@ foveal::Conv2dParams conv_params(py::tuple stride, py::tuple padding, py::tuple 
   p.stride_h = stride[0].cast<std::int64_t>(), p.stride_w = stride[1].cast<std::int64_t>();
   p.pad_top = padding[0].cast<std::int64_t>(), p.pad_bottom = padding[1].cast<std::int64_t>();
   p.pad_left = padding[2].cast<std::int64_t>(), p.pad_right = padding[3].cast<std::int64_t>();
+  p.dilation_h = dilation[0].cast<std::int64_t>(), p.dilation_w = dilation[1].cast<std::int64_t>();
+  p.groups = groups;
+  return p;
+}
+
+foveal::ConvTranspose2dParams convt_params(py::tuple stride, py::tuple padding, py::tuple output_padding,
+                                           py::tuple dilation, std::int64_t groups) {
+  foveal::ConvTranspose2dParams p;
+  p.stride_h = stride[0].cast<std::int64_t>(), p.stride_w = stride[1].cast<std::int64_t>();
+  p.pad_h = padding[0].cast<std::int64_t>(), p.pad_w = padding[1].cast<std::int64_t>();
+  p.output_padding_h = output_padding[0].cast<std::int64_t>();
+  p.output_padding_w = output_padding[1].cast<std::int64_t>();
   p.dilation_h = dilation[0].cast<std::int64_t>(), p.dilation_w = dilation[1].cast<std::int64_t>();
   p.groups = groups;
   return p;
@@ -161,6 +175,126 @@ void bind_nn(py::module_& m) {
       py::kw_only(), py::arg("stream") = 0,
       "Kernel entry point (padding (top, bottom, left, right); activation 0 none, 1 relu, 2 leaky_relu, 3 silu, "
       "4 sigmoid). Use foveal.nn.conv2d.");
+
+  m.def(
+      "conv_transpose2d_output_size",
+      [](std::int64_t h, std::int64_t w, std::int64_t kh, std::int64_t kw, py::tuple stride, py::tuple padding,
+         py::tuple output_padding, py::tuple dilation, std::int64_t groups) {
+        const auto s = foveal::conv_transpose2d_output_size(
+            "conv_transpose2d", h, w, kh, kw, convt_params(stride, padding, output_padding, dilation, groups));
+        return std::make_tuple(s.h, s.w);
+      },
+      py::arg("h"), py::arg("w"), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride"), py::arg("padding"),
+      py::arg("output_padding"), py::arg("dilation"), py::arg("groups"),
+      "Transposed-convolution (H, W). Raises ValueError naming a bad parameter.");
+
+  m.def(
+      "conv_transpose2d",
+      [](py::handle input, py::handle weight, py::handle bias, py::handle residual, py::handle out, py::tuple stride,
+         py::tuple padding, py::tuple output_padding, py::tuple dilation, std::int64_t groups, int activation,
+         double slope, std::uintptr_t stream) {
+        const auto p = convt_params(stride, padding, output_padding, dilation, groups);
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto w = foveal::interop::borrow(weight, "weight", false, stream);
+        const auto b = borrow_opt(bias, "bias", stream);
+        const auto r = borrow_opt(residual, "residual", stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::conv_transpose2d(x.view, w.view, maybe(b.get()), maybe(r.get()), o.view, p,
+                                 epilogue(activation, slope), foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("out"), py::arg("stride"),
+      py::arg("padding"), py::arg("output_padding"), py::arg("dilation"), py::arg("groups"), py::arg("activation"),
+      py::arg("negative_slope"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.conv_transpose2d.");
+
+  m.def(
+      "interpolate",
+      [](py::handle input, py::handle out, int mode, bool align_corners, double scale_h, double scale_w,
+         std::uintptr_t stream) {
+        foveal::InterpolateParams p;
+        p.mode = static_cast<foveal::InterpolateMode>(mode);
+        p.align_corners = align_corners, p.scale_h = scale_h, p.scale_w = scale_w;
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::interpolate(x.view, o.view, p, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("out"), py::arg("mode"), py::arg("align_corners"), py::arg("scale_h"),
+      py::arg("scale_w"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point (mode 0 nearest, 1 bilinear; scale 0: none). Use foveal.nn.interpolate.");
+
+  m.def(
+      "batch_norm",
+      [](py::handle input, py::handle mean, py::handle var, py::handle weight, py::handle bias, py::handle out,
+         double eps, std::uintptr_t stream) {
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto m_ = foveal::interop::borrow(mean, "running_mean", false, stream);
+        const auto v = foveal::interop::borrow(var, "running_var", false, stream);
+        const auto w = borrow_opt(weight, "weight", stream);
+        const auto b = borrow_opt(bias, "bias", stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::batch_norm(x.view, m_.view, v.view, maybe(w.get()), maybe(b.get()), o.view, eps,
+                           foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("running_mean"), py::arg("running_var"), py::arg("weight"), py::arg("bias"),
+      py::arg("out"), py::arg("eps"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.batch_norm.");
+
+  m.def(
+      "fold_batch_norm",
+      [](py::handle cw, py::handle cb, py::handle mean, py::handle var, py::handle bw, py::handle bb, py::handle ow,
+         py::handle ob, double eps, std::uintptr_t stream) {
+        const auto w = foveal::interop::borrow(cw, "conv_weight", false, stream);
+        const auto b = borrow_opt(cb, "conv_bias", stream);
+        const auto m_ = foveal::interop::borrow(mean, "running_mean", false, stream);
+        const auto v = foveal::interop::borrow(var, "running_var", false, stream);
+        const auto g = foveal::interop::borrow(bw, "bn_weight", false, stream);
+        const auto h = foveal::interop::borrow(bb, "bn_bias", false, stream);
+        const auto o1 = foveal::interop::borrow(ow, "out_weight", true, stream);
+        const auto o2 = foveal::interop::borrow(ob, "out_bias", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::fold_batch_norm(w.view, maybe(b.get()), m_.view, v.view, g.view, h.view, o1.view, o2.view, eps,
+                                foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("conv_weight"), py::arg("conv_bias"), py::arg("running_mean"), py::arg("running_var"),
+      py::arg("bn_weight"), py::arg("bn_bias"), py::arg("out_weight"), py::arg("out_bias"), py::arg("eps"),
+      py::kw_only(), py::arg("stream") = 0, "Kernel entry point. Use foveal.nn.fold_batch_norm.");
+
+  m.def(
+      "unary",
+      [](int op, py::handle input, py::handle out, std::uintptr_t stream) {
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::unary(static_cast<foveal::UnaryOp>(op), x.view, o.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("op"), py::arg("input"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point (op 0 relu, 1 sigmoid). Use foveal.nn.relu / sigmoid.");
+
+  m.def(
+      "softmax",
+      [](py::handle input, int dim, py::handle out, std::uintptr_t stream) {
+        const auto x = foveal::interop::borrow(input, "input", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::softmax(x.view, dim, o.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("input"), py::arg("dim"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.softmax.");
+
+  m.def(
+      "add",
+      [](py::handle a, py::handle b, py::handle out, std::uintptr_t stream) {
+        const auto av = foveal::interop::borrow(a, "a", false, stream);
+        const auto bv = foveal::interop::borrow(b, "b", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::add(av.view, bv.view, o.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point. Use foveal.nn.add.");
 
   m.def(
       "linear",

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // Host tests of math/conv.hpp (output sizes, torch's 'same' padding, activations) and of the C++
-// SDK conv2d / linear / gemm on the seed worked example C1 and small hand-computed cases.
+// SDK conv2d / linear / gemm on the seed worked example C1 and small hand-computed cases; SDK
+// conv_transpose2d on the seed examples T2 (stride 1) and T3 (stride 2) and interpolate nearest 2x.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "foveal/core/error.hpp"
 #include "foveal/math/conv.hpp"
 #include "foveal/ops/conv2d.hpp"
+#include "foveal/ops/interpolate.hpp"
 
 namespace m = foveal::math;
 
@@ -92,8 +95,43 @@ void test_linear_gemm() {
   for (int i = 0; i < 4; ++i) EXPECT(c[i] == wc[i], "gemm[%d] = %g, want %g", i, c[i], wc[i]);
 }
 
+void test_conv_transpose_seeds() {
+  EXPECT(m::conv_transpose_output_size(2, 2, 1, 0, 0, 1) == 3, "T2 size");
+  EXPECT(m::conv_transpose_output_size(14, 2, 2, 0, 0, 1) == 28, "mask head size");
+  EXPECT(m::conv_transpose_output_size(64, 4, 2, 1, 0, 1) == 128, "k4s2 size");
+  float v[4] = {0, 1, 2, 3};
+  const auto cpu = foveal::Device::cpu();
+  const foveal::ConstTensorView x(v, foveal::DType::Float32, cpu, {1, 1, 2, 2});
+  const foveal::ConstTensorView k(v, foveal::DType::Float32, cpu, {1, 1, 2, 2});
+  float t2[9] = {};
+  foveal::conv_transpose2d(x, k, {}, {}, foveal::TensorView(t2, foveal::DType::Float32, cpu, {1, 1, 3, 3}),
+                           foveal::ConvTranspose2dParams{});
+  const float w2[9] = {0, 0, 1, 0, 4, 6, 4, 12, 9};
+  for (int i = 0; i < 9; ++i) EXPECT(t2[i] == w2[i], "T2[%d] = %g, want %g", i, t2[i], w2[i]);
+  float t3[16] = {};
+  foveal::ConvTranspose2dParams s2;
+  s2.stride_h = s2.stride_w = 2;
+  foveal::conv_transpose2d(x, k, {}, {}, foveal::TensorView(t3, foveal::DType::Float32, cpu, {1, 1, 4, 4}), s2);
+  const float w3[16] = {0, 0, 0, 1, 0, 0, 2, 3, 0, 2, 0, 3, 4, 6, 6, 9};
+  for (int i = 0; i < 16; ++i) EXPECT(t3[i] == w3[i], "T3[%d] = %g, want %g", i, t3[i], w3[i]);
+  float up[16] = {};
+  foveal::interpolate(x, foveal::TensorView(up, foveal::DType::Float32, cpu, {1, 1, 4, 4}), {});
+  const float wu[16] = {0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3};
+  for (int i = 0; i < 16; ++i) EXPECT(up[i] == wu[i], "nearest2x[%d] = %g, want %g", i, up[i], wu[i]);
+  bool threw = false;
+  try {
+    foveal::ConvTranspose2dParams bad;
+    bad.output_padding_h = 1;  // stride 1, dilation 1: not allowed
+    foveal::conv_transpose2d(x, k, {}, {}, foveal::TensorView(t2, foveal::DType::Float32, cpu, {1, 1, 4, 3}), bad);
+  } catch (const foveal::ValueError& e) {
+    threw = std::string(e.what()).find("output_padding must be smaller") != std::string::npos;
+  }
+  EXPECT(threw, "output_padding >= stride and dilation must throw ValueError naming output_padding");
+}
+
 int main() {
   test_sizes();
+  test_conv_transpose_seeds();
   test_seed_c1();
   test_linear_gemm();
   if (failures) std::fprintf(stderr, "%d failure(s)\n", failures);

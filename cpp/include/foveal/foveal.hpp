@@ -18,6 +18,8 @@
 #include "foveal/ops/bilateral.hpp"
 #include "foveal/ops/pool.hpp"
 #include "foveal/ops/conv2d.hpp"
+#include "foveal/ops/interpolate.hpp"
+#include "foveal/ops/elementwise.hpp"
 #include "foveal/ops/anchors.hpp"
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"

@@ -211,4 +211,117 @@ void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecCont
   matmul_typed<float>(a, b, out, ctx);
 }
 
+// -- conv_transpose2d --------------------------------------------------------------------------
+// Per (image, group): columns = W_g^T (C_out/g kH kW, C_in/g) times X_g (C_in/g, rows of H W) on
+// the packed GEMM, a band of input rows at a time (the column buffer stays in cache), then the
+// band's columns are added into the output at their taps (col2im). When stride == kernel with no
+// padding or dilation (the Mask R-CNN 2x2 stride-2 head) the taps never overlap: the columns are
+// written straight to their places, no zeroing and no adds. The epilogue runs last per plane.
+namespace {
+
+/// o[x * sw] += c[x] over x in [0, n).
+template <typename T>
+FOVEAL_ALWAYS_INLINE void col_add_body(T* o, const T* c, i64 sw, i64 n) {
+  if (sw == 1) {
+#pragma omp simd
+    for (i64 x = 0; x < n; ++x) o[x] += c[x];
+  } else {
+#pragma omp simd
+    for (i64 x = 0; x < n; ++x) o[x * sw] += c[x];
+  }
+}
+FOVEAL_SIMD_VARIANTS(col_add, col_add_body, (T * o, const T* c, i64 sw, i64 n), (o, c, sw, n))
+
+template <typename T>
+void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
+                            ConstTensorView residual, TensorView out, const ConvTranspose2dParams& p,
+                            const Epilogue& e, const ExecContext& ctx) {
+  const int nd = input.ndim();
+  const i64 H = input.size(nd - 2), W = input.size(nd - 1), Cin = input.size(nd - 3);
+  const i64 N = nd == 4 ? input.size(0) : 1;
+  const i64 KH = weight.size(2), KW = weight.size(3), G = p.groups;
+  const i64 cin_g = Cin / G, cout_g = weight.size(1), Cout = cout_g * G;
+  const i64 OH = out.size(nd - 2), OW = out.size(nd - 1), HW = H * W, OHW = OH * OW;
+  const i64 Mc = cout_g * KH * KW;  // column-buffer rows: (channel, kh, kw)
+  const i64 sh = p.stride_h, sw = p.stride_w, dh = p.dilation_h, dw = p.dilation_w;
+  const bool tiled = sh == KH && sw == KW && p.pad_h == 0 && p.pad_w == 0 && dh == 1 && dw == 1 &&
+                     p.output_padding_h == 0 && p.output_padding_w == 0;
+  // Input rows per band: about 256K column-buffer elements, at least one row.
+  const i64 band = std::clamp<i64>((i64(1) << 18) / (Mc * W), 1, H);
+  // Per kw: the input columns [lo, hi) whose tap lands inside the output.
+  std::vector<i64> wlo(KW), whi(KW);
+  for (i64 kw = 0; kw < KW; ++kw) {
+    const i64 off = kw * dw - p.pad_w;  // ox = w sw + off
+    wlo[kw] = std::clamp<i64>(-math::floor_div(off, sw), 0, W);
+    whi[kw] = std::clamp<i64>(math::floor_div(OW - 1 - off, sw) + 1, wlo[kw], W);
+  }
+  const T* x = input.data_as<T>();
+  const T* wt = weight.data_as<T>();
+  const T* b = ptr_or_null<T>(bias);
+  const T* res = ptr_or_null<T>(residual);
+  T* y = out.data_as<T>();
+  const GemmEpilogue<T> base = make_epilogue<T>(e);
+  auto add = col_add<T>();
+  run_products(N * G, gemm_threads(ctx.num_threads), [&](i64 t, int threads) {
+    const i64 n = t / G, g = t % G;
+    const T* xg = x + (n * Cin + g * cin_g) * HW;
+    const T* a = wt + g * cin_g * Mc;  // A (i, k) = weight[g cin_g + k, i]
+    T* dst = y + (n * Cout + g * cout_g) * OHW;
+    thread_local std::vector<T> colbuf;
+    colbuf.resize(static_cast<std::size_t>(Mc * band * W));
+    T* col = colbuf.data();
+    if (!tiled) std::fill(dst, dst + cout_g * OHW, T(0));
+    for (i64 h0 = 0; h0 < H; h0 += band) {
+      const i64 rows = std::min(band, H - h0), nc = rows * W;
+      gemm(Mc, nc, cin_g, a, i64(1), Mc, MatrixB<T>{xg + h0 * W, HW, 1}, col, nc, GemmEpilogue<T>{}, threads);
+      for (i64 co = 0; co < cout_g; ++co) {
+        T* plane = dst + co * OHW;
+        const T* cc = col + co * KH * KW * nc;
+        if (tiled) {
+          for (i64 r = 0; r < rows; ++r)
+            for (i64 kh = 0; kh < KH; ++kh) {
+              T* o = plane + ((h0 + r) * KH + kh) * OW;
+              const T* src = cc + kh * KW * nc + r * W;
+              if (KW == 2) {
+                const T* s0 = src;
+                const T* s1 = src + nc;
+#pragma omp simd
+                for (i64 w = 0; w < W; ++w) o[2 * w] = s0[w], o[2 * w + 1] = s1[w];
+              } else {
+                for (i64 w = 0; w < W; ++w)
+                  for (i64 kw = 0; kw < KW; ++kw) o[w * KW + kw] = src[kw * nc + w];
+              }
+            }
+          continue;
+        }
+        for (i64 kh = 0; kh < KH; ++kh)
+          for (i64 r = 0; r < rows; ++r) {
+            const i64 oy = (h0 + r) * sh - p.pad_h + kh * dh;
+            if (oy < 0 || oy >= OH) continue;
+            for (i64 kw = 0; kw < KW; ++kw) {
+              const i64 lo = wlo[kw], cnt = whi[kw] - lo;
+              if (cnt <= 0) continue;
+              add(plane + oy * OW + lo * sw - p.pad_w + kw * dw, cc + (kh * KW + kw) * nc + r * W + lo, sw, cnt);
+            }
+          }
+      }
+    }
+    GemmEpilogue<T> epi = base;
+    epi.bias = b ? b + g * cout_g : nullptr;
+    epi.residual = res ? res + (n * Cout + g * cout_g) * OHW : nullptr;
+    epi.ldr = OHW;
+    if (epi.bias || epi.residual || epi.activation != math::Activation::None)
+      apply_epilogue(dst, OHW, cout_g, OHW, epi);
+  });
+}
+
+}  // namespace
+
+void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+                      TensorView out, const ConvTranspose2dParams& p, const Epilogue& e, const ExecContext& ctx) {
+  if (input.dtype() == DType::Float64)
+    return conv_transpose2d_typed<double>(input, weight, bias, residual, out, p, e, ctx);
+  conv_transpose2d_typed<float>(input, weight, bias, residual, out, p, e, ctx);
+}
+
 }  // namespace foveal::cpu

@@ -13,6 +13,8 @@
 #include "foveal/ops/pool.hpp"
 #include "ops/rl_plan.hpp"
 #include "foveal/ops/conv2d.hpp"
+#include "foveal/ops/interpolate.hpp"
+#include "foveal/ops/elementwise.hpp"
 #include "foveal/ops/anchors.hpp"
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
@@ -82,6 +84,17 @@ void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
 void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
             const ExecContext& ctx);
 void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
+void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+                      TensorView out, const ConvTranspose2dParams& p, const Epilogue& epi, const ExecContext& ctx);
+void interpolate(ConstTensorView input, TensorView out, const InterpolateParams& p, const ExecContext& ctx);
+void batch_norm(ConstTensorView input, ConstTensorView running_mean, ConstTensorView running_var,
+                ConstTensorView weight, ConstTensorView bias, TensorView out, double eps, const ExecContext& ctx);
+void fold_batch_norm(ConstTensorView conv_weight, ConstTensorView conv_bias, ConstTensorView running_mean,
+                     ConstTensorView running_var, ConstTensorView bn_weight, ConstTensorView bn_bias,
+                     TensorView out_weight, TensorView out_bias, double eps, const ExecContext& ctx);
+void unary(UnaryOp op, ConstTensorView input, TensorView out, const ExecContext& ctx);
+void softmax(ConstTensorView input, int dim, TensorView out, const ExecContext& ctx);
+void add(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
 void anchor_grid(ConstTensorView cells, const std::vector<AnchorLevel>& levels, AnchorStyle style, TensorView out,
                  const ExecContext& ctx);
 void encode_boxes(ConstTensorView reference_boxes, ConstTensorView proposals, const std::array<double, 4>& weights,
@@ -133,6 +146,17 @@ void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
 void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
             const ExecContext& ctx);
 void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
+void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+                      TensorView out, const ConvTranspose2dParams& p, const Epilogue& epi, const ExecContext& ctx);
+void interpolate(ConstTensorView input, TensorView out, const InterpolateParams& p, const ExecContext& ctx);
+void batch_norm(ConstTensorView input, ConstTensorView running_mean, ConstTensorView running_var,
+                ConstTensorView weight, ConstTensorView bias, TensorView out, double eps, const ExecContext& ctx);
+void fold_batch_norm(ConstTensorView conv_weight, ConstTensorView conv_bias, ConstTensorView running_mean,
+                     ConstTensorView running_var, ConstTensorView bn_weight, ConstTensorView bn_bias,
+                     TensorView out_weight, TensorView out_bias, double eps, const ExecContext& ctx);
+void unary(UnaryOp op, ConstTensorView input, TensorView out, const ExecContext& ctx);
+void softmax(ConstTensorView input, int dim, TensorView out, const ExecContext& ctx);
+void add(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx);
 void anchor_grid(ConstTensorView cells, const std::vector<AnchorLevel>& levels, AnchorStyle style, TensorView out,
                  const ExecContext& ctx);
 void encode_boxes(ConstTensorView reference_boxes, ConstTensorView proposals, const std::array<double, 4>& weights,

@@ -114,6 +114,69 @@ void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
   }
 }
 
+ConvOutputSize conv_transpose2d_output_size(const char* op, std::int64_t in_h, std::int64_t in_w,
+                                            std::int64_t kernel_h, std::int64_t kernel_w,
+                                            const ConvTranspose2dParams& p) {
+  check_pair(op, "stride", p.stride_h, p.stride_w, 1);
+  check_pair(op, "padding", p.pad_h, p.pad_w, 0);
+  check_pair(op, "output_padding", p.output_padding_h, p.output_padding_w, 0);
+  check_pair(op, "dilation", p.dilation_h, p.dilation_w, 1);
+  check_pair(op, "kernel size", kernel_h, kernel_w, 1);
+  FOVEAL_CHECK_VALUE(p.groups >= 1 && p.groups <= kMaxParam, op, ": groups must be positive, got ", p.groups);
+  // torch's rule: each output_padding below its stride or its dilation.
+  FOVEAL_CHECK_VALUE((p.output_padding_h < p.stride_h || p.output_padding_h < p.dilation_h) &&
+                         (p.output_padding_w < p.stride_w || p.output_padding_w < p.dilation_w),
+                     op, ": output_padding must be smaller than stride or dilation, got output_padding (",
+                     p.output_padding_h, ", ", p.output_padding_w, "), stride (", p.stride_h, ", ", p.stride_w,
+                     "), dilation (", p.dilation_h, ", ", p.dilation_w, ")");
+  const std::int64_t oh = math::conv_transpose_output_size(in_h, kernel_h, p.stride_h, p.pad_h,
+                                                           p.output_padding_h, p.dilation_h);
+  const std::int64_t ow = math::conv_transpose_output_size(in_w, kernel_w, p.stride_w, p.pad_w,
+                                                           p.output_padding_w, p.dilation_w);
+  FOVEAL_CHECK_VALUE(oh >= 1 && ow >= 1, op, ": padding (", p.pad_h, ", ", p.pad_w,
+                     ") crops the whole output: its size would be (", oh, ", ", ow, "); it must be at least 1");
+  return {oh, ow};
+}
+
+void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+                      TensorView out, const ConvTranspose2dParams& p, const Epilogue& epi, const ExecContext& ctx) {
+  constexpr const char* op = "conv_transpose2d";
+  const int nd = input.ndim();
+  bool ok = nd == 3 || nd == 4;
+  for (int i = nd == 4 ? 1 : 0; ok && i < nd; ++i) ok = input.size(i) > 0;
+  FOVEAL_CHECK_VALUE(ok, op, ": input must have shape (N, C_in, H, W) or (C_in, H, W) with C_in, H and W positive, got ",
+                     input.shape().str());
+  ok = weight.ndim() == 4;
+  for (int i = 0; ok && i < 4; ++i) ok = weight.size(i) > 0;
+  FOVEAL_CHECK_VALUE(ok, op, ": weight must have shape (C_in, C_out / groups, kH, kW) with positive sizes, got ",
+                     weight.shape().str());
+  const std::int64_t cin = input.size(nd - 3);
+  FOVEAL_CHECK_VALUE(p.groups >= 1, op, ": groups must be positive, got ", p.groups);
+  FOVEAL_CHECK_VALUE(cin % p.groups == 0, op, ": groups (", p.groups, ") must divide input's channels (C_in = ", cin,
+                     ")");
+  FOVEAL_CHECK_VALUE(weight.size(0) == cin, op, ": weight must have C_in = ", cin,
+                     " rows (input's channels), got weight shape ", weight.shape().str());
+  const std::int64_t cout = weight.size(1) * p.groups;
+  if (given(bias))
+    FOVEAL_CHECK_VALUE(bias.ndim() == 1 && bias.size(0) == cout, op, ": bias must have shape (", cout,
+                       ",) (one value per output channel), got ", bias.shape().str());
+  const ConvOutputSize o =
+      conv_transpose2d_output_size(op, input.size(nd - 2), input.size(nd - 1), weight.size(2), weight.size(3), p);
+  Shape want = input.shape();
+  want[nd - 3] = cout, want[nd - 2] = o.h, want[nd - 1] = o.w;
+  FOVEAL_CHECK_VALUE(out.shape() == want, op, ": out must have shape ", want.str(), ", got ", out.shape().str());
+  if (given(residual))
+    FOVEAL_CHECK_VALUE(residual.shape() == want, op, ": residual must have the output's shape ", want.str(),
+                       ", got ", residual.shape().str());
+  check_common(op, {{"input", input}, {"weight", weight}, {"bias", bias}, {"residual", residual}, {"out", out}});
+  check_epilogue(op, epi);
+  if (out.numel() == 0) return;
+  switch (input.device().type) {
+    case DeviceType::CPU: return cpu::conv_transpose2d(input, weight, bias, residual, out, p, epi, ctx);
+    case DeviceType::CUDA: return FOVEAL_CUDA_CALL(conv_transpose2d, input, weight, bias, residual, out, p, epi, ctx);
+  }
+}
+
 void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,
             const ExecContext& ctx) {
   constexpr const char* op = "linear";

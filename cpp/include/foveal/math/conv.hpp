@@ -20,6 +20,15 @@ FOVEAL_HD_INLINE std::int64_t conv_output_size(std::int64_t in, std::int64_t ker
   return floor_div(in + pad_lo + pad_hi - dilation * (kernel - 1) - 1, stride) + 1;
 }
 
+/// Output extent of a transposed convolution along one axis (torch.nn.functional.conv_transpose2d):
+///   (in - 1) stride - 2 pad + dilation (kernel - 1) + output_padding + 1.
+/// May be <= 0 when the padding crops everything; front ends refuse that.
+FOVEAL_HD_INLINE std::int64_t conv_transpose_output_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
+                                                         std::int64_t pad, std::int64_t output_padding,
+                                                         std::int64_t dilation) {
+  return (in - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_padding + 1;
+}
+
 /// torch's padding="same" (stride 1): dilation (kernel - 1) in all, the odd one on the high side.
 FOVEAL_HD_INLINE std::int64_t same_pad_lo(std::int64_t kernel, std::int64_t dilation) {
   return dilation * (kernel - 1) / 2;

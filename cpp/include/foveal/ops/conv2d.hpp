@@ -54,4 +54,27 @@ void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, Ten
 void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
             TensorView out, const Conv2dParams& p, const Epilogue& epi = {}, const ExecContext& ctx = {});
 
+/// Geometry of a transposed 2-D convolution (torch.nn.functional.conv_transpose2d): input pixel
+/// (y, x) scatters the kernel onto output (y stride + i dilation - pad, x stride + j dilation - pad);
+/// output_padding adds rows / columns at the bottom / right (each less than stride or dilation).
+struct ConvTranspose2dParams {
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t output_padding_h = 0, output_padding_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  std::int64_t groups = 1;
+};
+
+/// Output (H, W) of a transposed convolution; ValueError naming a bad parameter or an empty output.
+ConvOutputSize conv_transpose2d_output_size(const char* op, std::int64_t in_h, std::int64_t in_w,
+                                            std::int64_t kernel_h, std::int64_t kernel_w,
+                                            const ConvTranspose2dParams& p);
+
+/// torch.nn.functional.conv_transpose2d (the adjoint of conv2d, a scatter-add) with the fused
+/// epilogue: input (N, C_in, H, W) or (C_in, H, W); weight (C_in, C_out / groups, kH, kW); bias
+/// (C_out,) or empty; residual empty or of out's shape; out (N, C_out, H_out, W_out).
+void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
+                      TensorView out, const ConvTranspose2dParams& p, const Epilogue& epi = {},
+                      const ExecContext& ctx = {});
+
 }  // namespace foveal

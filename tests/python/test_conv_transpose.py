@@ -1,0 +1,182 @@
+"""foveal.nn.conv_transpose2d against torch.nn.functional.conv_transpose2d and the float64
+scatter-add oracle (tests/reference/conv_ref.py), the adjoint identity with conv2d, the seed
+worked examples T1-T4 (/work/shared/spec/seed-detection.md 2.3) and bad input."""
+
+import numpy as np
+import pytest
+
+import foveal
+import foveal.nn as fnn
+from reference.conv_ref import conv_transpose2d_ref
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-4), np.float64: dict(rtol=1e-12, atol=1e-11)}
+
+# (N, C_in, H, W, C_out/groups, (kH, kW), stride, padding, output_padding, dilation, groups)
+CASES = [
+    (2, 6, 7, 5, 4, (2, 2), 2, 0, 0, 1, 1),  # stride == kernel: the direct-write path
+    (1, 5, 3, 4, 3, (3, 2), (3, 2), 0, 0, 1, 1),  # stride == kernel, non-square
+    (2, 4, 6, 7, 3, (4, 4), 2, 1, 0, 1, 1),  # the k4s2 upsampler
+    (1, 3, 5, 5, 2, (3, 3), 1, 0, 0, 1, 1),  # stride 1 (full correlation)
+    (1, 3, 5, 6, 2, (3, 3), 1, 1, 0, 1, 1),  # stride 1 "same"
+    (2, 4, 5, 3, 3, (3, 3), 2, 1, 1, 1, 1),  # output_padding
+    (1, 4, 4, 5, 2, (3, 3), (3, 2), (2, 0), (2, 1), 1, 1),  # asymmetric stride, padding, output_padding
+    (1, 3, 5, 4, 2, (3, 2), 1, 0, 0, 2, 1),  # dilation
+    (1, 2, 4, 4, 3, (2, 3), 1, (1, 2), (1, 0), (2, 3), 1),  # output_padding < dilation with stride 1
+    (2, 6, 5, 5, 2, (3, 3), 2, 1, 1, 1, 3),  # groups
+    (1, 4, 3, 3, 1, (3, 3), 2, 0, 0, 1, 4),  # depthwise
+    (1, 3, 1, 1, 5, (1, 1), 1, 0, 0, 1, 1),  # 1x1 input and kernel
+    (3, 2, 9, 1, 2, (2, 1), (2, 1), 0, 0, 1, 1),  # one column
+    (1, 2, 3, 3, 2, (5, 5), 1, 3, 0, 1, 1),  # padding larger than the input's reach on the border
+]
+
+
+def _torch(x, w, b=None, **kw):
+    t = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    return F.conv_transpose2d(t(x), t(w), t(b), **kw).numpy()
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_matches_torch_and_oracle(case, dtype):
+    n, c, h, wd, og, k, s, p, op, d, g = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
+    w = rng.standard_normal((c, og, *k)).astype(dtype)
+    b = rng.standard_normal(og * g).astype(dtype)
+    got = fnn.conv_transpose2d(x, w, b, stride=s, padding=p, output_padding=op, groups=g, dilation=d)
+    want = _torch(x, w, b, stride=s, padding=p, output_padding=op, groups=g, dilation=d)
+    assert got.shape == want.shape and got.dtype == dtype
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+    ref = conv_transpose2d_ref(x, w, b, _pair(s), _pair(p), _pair(op), _pair(d), g)
+    np.testing.assert_allclose(got, ref, **TOL[dtype])
+
+
+@pytest.mark.parametrize("activation", [None, "relu", ("leaky_relu", 0.2), "silu", "sigmoid"])
+@pytest.mark.parametrize("geometry", [dict(stride=2), dict(stride=2, padding=1)])
+def test_fused_epilogue(activation, geometry):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 6, 7))
+    k = 2 if geometry.get("padding", 0) == 0 else 4
+    w = rng.standard_normal((5, 3, k, k))
+    b = rng.standard_normal(3)
+    shape = fnn.conv_transpose2d(x, w, **geometry).shape
+    r = rng.standard_normal(shape)
+    name, slope = (activation if isinstance(activation, tuple) else (activation, 0.01))
+    got = fnn.conv_transpose2d(x, w, b, **geometry, residual=r, activation=activation)
+    s, p = _pair(geometry["stride"]), _pair(geometry.get("padding", 0))
+    want = conv_transpose2d_ref(x, w, b, s, p, residual=r, activation=name, slope=slope)
+    np.testing.assert_allclose(got, want, **TOL[np.float64])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_adjoint_of_conv2d(case):
+    """<conv2d(x, w), y> = <x, conv_transpose2d(y, w)> for conv2d's matching geometry (conv2d's
+    output cropped to y's size: with output_padding below the dilation at stride 1 it is larger)."""
+    n, c, h, wd, og, k, s, p, op, d, g = case
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal((n, c, h, wd))  # conv_transpose2d's input, conv2d's output
+    w = rng.standard_normal((c, og, *k))  # conv2d weight (C_out=c, C_in/g=og)
+    z = fnn.conv_transpose2d(y, w, stride=s, padding=p, output_padding=op, groups=g, dilation=d)
+    x = rng.standard_normal(z.shape)
+    cx = fnn.conv2d(x, w, stride=s, padding=p, dilation=d, groups=g)[:, :, :h, :wd]
+    assert cx.shape == y.shape
+    lhs, rhs = float(np.vdot(cx, y)), float(np.vdot(x, z))
+    assert lhs == pytest.approx(rhs, rel=1e-11, abs=1e-10)
+
+
+def test_seed_T1_one_dimensional():
+    a, b_, xx, yy, zz = 2.0, 3.0, 5.0, 7.0, 11.0
+    got = fnn.conv_transpose2d(np.array([[[a, b_]]]), np.array([[[[xx, yy, zz]]]]), stride=(1, 2))
+    np.testing.assert_array_equal(got, [[[a * xx, a * yy, a * zz + b_ * xx, b_ * yy, b_ * zz]]])
+
+
+def test_seed_T2_stride1():
+    v = np.array([[[0.0, 1.0], [2.0, 3.0]]], dtype=np.float32)
+    got = fnn.conv_transpose2d(v, v[None])
+    np.testing.assert_array_equal(got, [[[0, 0, 1], [0, 4, 6], [4, 12, 9]]])
+
+
+def test_seed_T3_stride2():
+    v = np.array([[[0.0, 1.0], [2.0, 3.0]]])
+    got = fnn.conv_transpose2d(v, v[None], stride=2)
+    np.testing.assert_array_equal(got, [[[0, 0, 0, 1], [0, 0, 2, 3], [0, 2, 0, 3], [4, 6, 6, 9]]])
+
+
+def test_seed_T4_partial_products():
+    """Each input pixel alone contributes input[y, x] * k at offset (y, x); their sum is T2."""
+    v = np.array([[0.0, 1.0], [2.0, 3.0]])
+    parts = {(0, 0): [[0, 0], [0, 0]], (0, 1): [[0, 1], [2, 3]], (1, 0): [[0, 2], [4, 6]], (1, 1): [[0, 3], [6, 9]]}
+    total = np.zeros((3, 3))
+    for (i, j), part in parts.items():
+        one = np.zeros((1, 2, 2))
+        one[0, i, j] = v[i, j]
+        got = fnn.conv_transpose2d(one, v[None, None])
+        want = np.zeros((1, 3, 3))
+        want[0, i:i + 2, j:j + 2] = part
+        np.testing.assert_array_equal(got, want)
+        total += got[0]
+    np.testing.assert_array_equal(total, [[0, 0, 1], [0, 4, 6], [4, 12, 9]])
+
+
+def test_unbatched_and_inputs_untouched():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 2, 2)).astype(np.float32)
+    x0, w0 = x.copy(), w.copy()
+    got = fnn.conv_transpose2d(x, w, stride=2)
+    np.testing.assert_allclose(got, _torch(x[None], w, stride=2)[0], **TOL[np.float32])
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(w, w0)
+
+
+def test_torch_input_gives_torch_output():
+    x = torch.randn(1, 3, 4, 4)
+    w = torch.randn(3, 2, 2, 2)
+    got = fnn.conv_transpose2d(x, w, stride=2)
+    assert isinstance(got, torch.Tensor)
+    torch.testing.assert_close(got, F.conv_transpose2d(x, w, stride=2), rtol=2e-5, atol=2e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(output_padding=2, stride=2), "output_padding must be smaller than stride or dilation"),
+        (dict(stride=0), "stride must be positive"),
+        (dict(padding=-1), "padding must be non-negative"),
+        (dict(dilation=0), "dilation must be positive"),
+        (dict(groups=0), "groups must be positive"),
+        (dict(groups=2), r"groups \(2\) must divide input's channels"),
+        (dict(padding=5), "padding .* crops the whole output"),
+        (dict(stride=1.5), "stride must be an int"),
+        (dict(activation="tanh"), "activation must be"),
+    ],
+)
+def test_bad_parameters(kwargs, match):
+    x = np.zeros((1, 3, 2, 2), np.float32)
+    w = np.zeros((3, 2, 2, 2), np.float32)
+    with pytest.raises((foveal.FovealValueError, foveal.FovealTypeError), match=f"conv_transpose2d: {match}"):
+        fnn.conv_transpose2d(x, w, **kwargs)
+
+
+def test_bad_arrays():
+    x = np.zeros((1, 3, 4, 4), np.float32)
+    w = np.zeros((3, 2, 2, 2), np.float32)
+    with pytest.raises(foveal.FovealValueError, match="conv_transpose2d: weight must have C_in = 3"):
+        fnn.conv_transpose2d(x, np.zeros((2, 3, 2, 2), np.float32))
+    with pytest.raises(foveal.FovealValueError, match="conv_transpose2d: weight must have shape"):
+        fnn.conv_transpose2d(x, np.zeros((3, 2, 2), np.float32))
+    with pytest.raises(foveal.FovealValueError, match="conv_transpose2d: input must have shape"):
+        fnn.conv_transpose2d(np.zeros((4, 4), np.float32), w)
+    with pytest.raises(foveal.FovealValueError, match=r"conv_transpose2d: bias must have shape \(2,\)"):
+        fnn.conv_transpose2d(x, w, np.zeros(3, np.float32))
+    with pytest.raises(foveal.FovealValueError, match="conv_transpose2d: residual must have the output's shape"):
+        fnn.conv_transpose2d(x, w, residual=np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(foveal.FovealTypeError, match="conv_transpose2d: .*dtype|conv_transpose2d: weight"):
+        fnn.conv_transpose2d(x, w.astype(np.float64))
