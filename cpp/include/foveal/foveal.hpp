@@ -20,3 +20,4 @@
 #include "foveal/ops/anchors.hpp"
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
+#include "foveal/ops/nlm.hpp"

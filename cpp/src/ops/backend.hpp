@@ -68,6 +68,8 @@ void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::a
 std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                       double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
                       TensorView kept_scores, const ExecContext& ctx);
+void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
+                      double h, double sigma, bool fast_mode, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -108,6 +110,8 @@ void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::a
 std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                       double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
                       TensorView kept_scores, const ExecContext& ctx);
+void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
+                      double h, double sigma, bool fast_mode, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda

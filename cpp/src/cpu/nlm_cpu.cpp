@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: Apache-2.0
+// Non-local means on the CPU. The image is copied once into a reflect-padded float64 buffer; 2-D
+// images run as (rows, 1, cols) and 3-D as (planes, rows, cols), so one code path serves both.
+// Work is split into bands along the first axis (parallel_for); every band owns its output
+// pixels, so no two threads write the same place.
+// - fast mode: for each shift, box sums of the squared differences by running sums (a prefix sum
+//   along the columns, then a running sum along each outer axis), so the cost does not depend on
+//   the patch size; the weight loop runs along contiguous rows and vectorises.
+// - classic mode: the direct Gaussian-weighted patch distance per pixel and shift.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "cpu/parallel.hpp"
+#include "foveal/math/nlm.hpp"
+#include "ops/backend.hpp"
+
+namespace foveal::cpu {
+namespace {
+
+struct Geometry {
+  std::int64_t n[3] = {1, 1, 1};    // sizes of the three (possibly dummy) spatial axes
+  std::int64_t pad[3] = {0, 0, 0};  // padding per side
+  std::int64_t pn[3] = {1, 1, 1};   // padded sizes
+  bool active[3] = {false, false, false};
+  std::int64_t C = 1;
+  int d = 0, o = 0, s = 1;
+  // Element offset of padded coordinate (a, b, c) (unpadded coordinates, may be negative).
+  std::int64_t at(std::int64_t a, std::int64_t b, std::int64_t c) const {
+    return (((a + pad[0]) * pn[1] + (b + pad[1])) * pn[2] + (c + pad[2])) * C;
+  }
+};
+
+template <typename T>
+std::vector<double> pad_image(const T* src, const Geometry& g, int num_threads) {
+  std::vector<double> p(static_cast<std::size_t>(g.pn[0] * g.pn[1] * g.pn[2] * g.C));
+  parallel_for(0, g.pn[0], num_threads, 4, [&](std::int64_t a) {
+    const std::int64_t sa = math::nlm_reflect(a - g.pad[0], g.n[0]);
+    for (std::int64_t b = 0; b < g.pn[1]; ++b) {
+      const std::int64_t sb = math::nlm_reflect(b - g.pad[1], g.n[1]);
+      double* dst = p.data() + ((a * g.pn[1] + b) * g.pn[2]) * g.C;
+      for (std::int64_t c = 0; c < g.pn[2]; ++c) {
+        const std::int64_t sc = math::nlm_reflect(c - g.pad[2], g.n[2]);
+        const T* s = src + ((sa * g.n[1] + sb) * g.n[2] + sc) * g.C;
+        for (std::int64_t ch = 0; ch < g.C; ++ch) dst[c * g.C + ch] = static_cast<double>(s[ch]);
+      }
+    }
+  });
+  return p;
+}
+
+// Band of outer indices [q0, q1) for one shift (t0, t1, t2), fast mode: accumulates weights into
+// den and weighted values into num (both indexed like the unpadded image).
+struct FastBand {
+  const Geometry& g;
+  const double* P;
+  double var2c;  // 2 C sigma^2, subtracted per pixel
+  double inv;    // 1 / (C h^2 s^2)
+  // scratch
+  std::vector<double> row, pre, hbox, slabs, acc;
+
+  FastBand(const Geometry& geo, const double* padded, double v, double iv) : g(geo), P(padded), var2c(v), inv(iv) {}
+
+  // Window [c - lo, c + hi] of an axis: s - 1 samples on an active axis, 1 on a dummy one.
+  std::int64_t lo(int a) const { return g.active[a] ? g.o - 1 : 0; }
+  std::int64_t hi(int a) const { return g.active[a] ? g.o : 0; }
+
+  // Box sum over the two inner axes of the squared differences at outer index k: slab[m * n2 + c].
+  void slab(std::int64_t k, int t0, int t1, int t2, double* out) {
+    const std::int64_t n1 = g.n[1], n2 = g.n[2], C = g.C;
+    const std::int64_t lo1 = lo(1), hi1 = hi(1), lo2 = lo(2), hi2 = hi(2);
+    const std::int64_t w = n2 + lo2 + hi2;  // columns [-lo2, n2 + hi2)
+    const std::int64_t rows = n1 + lo1 + hi1;
+    row.resize(static_cast<std::size_t>(w));
+    pre.resize(static_cast<std::size_t>(w + 1));
+    hbox.resize(static_cast<std::size_t>(rows * n2));
+    for (std::int64_t j = 0; j < rows; ++j) {
+      const std::int64_t b = j - lo1;
+      const double* x = P + g.at(k, b, -lo2);
+      const double* y = P + g.at(k + t0, b + t1, -lo2 + t2);
+      double* r = row.data();
+      if (C == 1) {
+#pragma omp simd
+        for (std::int64_t i = 0; i < w; ++i) {
+          const double e = x[i] - y[i];
+          r[i] = e * e - var2c;
+        }
+      } else {
+        for (std::int64_t i = 0; i < w; ++i) {
+          double acc2 = 0;
+          for (std::int64_t ch = 0; ch < C; ++ch) {
+            const double e = x[i * C + ch] - y[i * C + ch];
+            acc2 += e * e;
+          }
+          r[i] = acc2 - var2c;
+        }
+      }
+      double run = 0;
+      pre[0] = 0;
+      for (std::int64_t i = 0; i < w; ++i) pre[i + 1] = run += r[i];
+      double* hb = hbox.data() + j * n2;
+      const double* pa = pre.data() + lo2 + hi2 + 1;
+      const double* pb = pre.data();
+#pragma omp simd
+      for (std::int64_t c = 0; c < n2; ++c) hb[c] = pa[c] - pb[c];
+    }
+    // running sum along the middle axis
+    const std::int64_t cnt1 = lo1 + hi1 + 1;
+    std::fill(out, out + n1 * n2, 0.0);
+    for (std::int64_t j = 0; j < cnt1; ++j) {
+      const double* hb = hbox.data() + j * n2;
+#pragma omp simd
+      for (std::int64_t c = 0; c < n2; ++c) out[c] += hb[c];
+    }
+    for (std::int64_t m = 1; m < n1; ++m) {
+      double* o = out + m * n2;
+      const double* prev = out + (m - 1) * n2;
+      const double* add = hbox.data() + (m + cnt1 - 1) * n2;
+      const double* sub = hbox.data() + (m - 1) * n2;
+#pragma omp simd
+      for (std::int64_t c = 0; c < n2; ++c) o[c] = prev[c] + add[c] - sub[c];
+    }
+  }
+
+  void run(std::int64_t q0, std::int64_t q1, double* num, double* den) {
+    const std::int64_t n1 = g.n[1], n2 = g.n[2], C = g.C, plane = n1 * n2;
+    const bool zero = g.s == 1;  // skimage's box (p - o, p + o] is empty: every distance is 0
+    const std::int64_t lo0 = lo(0), hi0 = hi(0), cnt0 = lo0 + hi0 + 1;
+    const std::int64_t nk = (q1 - q0) + cnt0 - 1;
+    slabs.resize(static_cast<std::size_t>(zero ? plane : nk * plane));
+    acc.resize(static_cast<std::size_t>(plane));
+    const int d0 = g.active[0] ? g.d : 0, d1 = g.active[1] ? g.d : 0, d2 = g.d;
+    for (int t0 = -d0; t0 <= d0; ++t0)
+      for (int t1 = -d1; t1 <= d1; ++t1)
+        for (int t2 = -d2; t2 <= d2; ++t2) {
+          if (zero) {
+            std::fill(acc.begin(), acc.end(), 0.0);
+          } else {
+            for (std::int64_t k = 0; k < nk; ++k) slab(q0 - lo0 + k, t0, t1, t2, slabs.data() + k * plane);
+            std::fill(acc.begin(), acc.end(), 0.0);
+            for (std::int64_t k = 0; k < cnt0; ++k) {
+              const double* sk = slabs.data() + k * plane;
+#pragma omp simd
+              for (std::int64_t i = 0; i < plane; ++i) acc[i] += sk[i];
+            }
+          }
+          for (std::int64_t q = q0; q < q1; ++q) {
+            if (!zero && q > q0) {
+              const double* add = slabs.data() + (q - q0 + cnt0 - 1) * plane;
+              const double* sub = slabs.data() + (q - q0 - 1) * plane;
+              double* a = acc.data();
+#pragma omp simd
+              for (std::int64_t i = 0; i < plane; ++i) a[i] += add[i] - sub[i];
+            }
+            for (std::int64_t m = 0; m < n1; ++m) {
+              const double* a = acc.data() + m * n2;
+              const double* y = P + g.at(q + t0, m + t1, t2);
+              double* dn = den + (q * n1 + m) * n2;
+              double* nm = num + ((q * n1 + m) * n2) * C;
+              if (C == 1) {
+#pragma omp simd
+                for (std::int64_t c = 0; c < n2; ++c) {
+                  const double w = math::nlm_weight(std::max(a[c], 0.0) * inv);
+                  dn[c] += w;
+                  nm[c] += w * y[c];
+                }
+              } else {
+                for (std::int64_t c = 0; c < n2; ++c) {
+                  const double w = math::nlm_weight(std::max(a[c], 0.0) * inv);
+                  dn[c] += w;
+                  for (std::int64_t ch = 0; ch < C; ++ch) nm[c * C + ch] += w * y[c * C + ch];
+                }
+              }
+            }
+          }
+        }
+  }
+};
+
+// Classic mode for the pixels of outer index q.
+void classic_row(const Geometry& g, const double* P, const std::vector<double>& kern, double var2c, std::int64_t q,
+                 double* num, double* den) {
+  const std::int64_t n0 = g.n[0], n1 = g.n[1], n2 = g.n[2], C = g.C;
+  const int o = g.o, s = g.s;
+  const int o1 = g.active[1] ? o : 0, s1 = g.active[1] ? s : 1;
+  const std::int64_t d = g.d;
+  const std::int64_t d1 = g.active[1] ? d : 0;
+  for (std::int64_t m = 0; m < n1; ++m)
+    for (std::int64_t c = 0; c < n2; ++c) {
+      double wsum = 0;
+      double* nm = num + ((q * n1 + m) * n2 + c) * C;
+      for (std::int64_t a = std::max<std::int64_t>(q - d, 0); a <= std::min(q + d, n0 - 1); ++a)
+        for (std::int64_t b = std::max(m - d1, std::int64_t{0}); b <= std::min(m + d1, n1 - 1); ++b)
+          for (std::int64_t e = std::max(c - d, std::int64_t{0}); e <= std::min(c + d, n2 - 1); ++e) {
+            double dist = 0;
+            bool cut = false;
+            for (int i = 0; i < s && !cut; ++i) {
+              if (dist > math::kNlmCutoff) {  // skimage checks once per step of the first patch axis
+                cut = true;
+                break;
+              }
+              for (int j = 0; j < s1; ++j) {
+                const double* x = P + g.at(q - o + i, m - o1 + j, c - o);
+                const double* y = P + g.at(a - o + i, b - o1 + j, e - o);
+                const double* kr = kern.data() + (static_cast<std::int64_t>(i) * s1 + j) * s;
+                for (int k = 0; k < s; ++k) {
+                  double e2 = 0;
+                  for (std::int64_t ch = 0; ch < C; ++ch) {
+                    const double df = x[k * C + ch] - y[k * C + ch];
+                    e2 += df * df;
+                  }
+                  dist += kr[k] * (e2 - var2c);
+                }
+              }
+            }
+            if (cut) continue;
+            const double w = math::nlm_fast_exp(-std::max(dist, 0.0));
+            wsum += w;
+            const double* yv = P + g.at(a, b, e);
+            for (std::int64_t ch = 0; ch < C; ++ch) nm[ch] += w * yv[ch];
+          }
+      den[(q * n1 + m) * n2 + c] = wsum;
+    }
+}
+
+template <typename T>
+void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, bool fast, int nt) {
+  Geometry g;
+  const int spatial = image.ndim() - 1;
+  g.C = image.size(spatial);
+  if (spatial == 2) {
+    g.n[0] = image.size(0);
+    g.n[2] = image.size(1);
+    g.active[0] = g.active[2] = true;
+  } else {
+    for (int a = 0; a < 3; ++a) {
+      g.n[a] = image.size(a);
+      g.active[a] = true;
+    }
+  }
+  g.s = s;
+  g.o = s / 2;
+  g.d = d;
+  for (int a = 0; a < 3; ++a) {
+    g.pad[a] = g.active[a] ? g.o + d : 0;
+    g.pn[a] = g.n[a] + 2 * g.pad[a];
+  }
+  const std::vector<double> P = pad_image(image.data_as<T>(), g, nt);
+  const std::int64_t npix = g.n[0] * g.n[1] * g.n[2];
+  std::vector<double> num(static_cast<std::size_t>(npix * g.C), 0.0), den(static_cast<std::size_t>(npix), 0.0);
+  const double C = static_cast<double>(g.C);
+  const double var2c = 2.0 * C * sigma * sigma;
+  if (fast) {
+    const double inv = 1.0 / (C * h * h * std::pow(double(s), spatial));  // skimage: C h^2 s^D
+    // Bands long enough to amortise the (s - 1) extra slabs of each band, yet several per thread.
+    const std::int64_t plane = g.n[1] * g.n[2];
+    const std::int64_t want = std::max<std::int64_t>(s, (1 << 15) / std::max<std::int64_t>(plane, 1));
+    const std::int64_t per_thread = (g.n[0] + max_threads(nt) - 1) / max_threads(nt);
+    const std::int64_t band = std::max<std::int64_t>(1, std::min(want, per_thread));
+    const std::int64_t nb = (g.n[0] + band - 1) / band;
+    parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
+      FastBand fb(g, P.data(), var2c, inv);
+      const std::int64_t q0 = bi * band, q1 = std::min(g.n[0], q0 + band);
+      fb.run(q0, q1, num.data(), den.data());
+    });
+  } else {
+    const int s1 = spatial == 3 ? s : 1;
+    std::vector<double> kern(static_cast<std::size_t>(s) * s1 * s);
+    double ksum = 0;
+    for (int i = 0; i < s; ++i)
+      for (int j = 0; j < s1; ++j)
+        for (int k = 0; k < s; ++k)
+          ksum += kern[(static_cast<std::size_t>(i) * s1 + j) * s + k] =
+              spatial == 3 ? math::nlm_patch_kernel(i - g.o, j - g.o, k - g.o, s)
+                           : math::nlm_patch_kernel(i - g.o, 0, k - g.o, s);
+    const double scale = 1.0 / (C * ksum * h * h);
+    for (double& v : kern) v *= scale;
+    parallel_for_dynamic(0, g.n[0], nt, 2,
+                         [&](std::int64_t q) { classic_row(g, P.data(), kern, var2c, q, num.data(), den.data()); });
+  }
+  T* o = out.data_as<T>();
+  parallel_for(0, npix, nt, 1 << 14, [&](std::int64_t i) {
+    const double inv = 1.0 / den[i];
+    for (std::int64_t ch = 0; ch < g.C; ++ch) o[i * g.C + ch] = static_cast<T>(num[i * g.C + ch] * inv);
+  });
+}
+
+}  // namespace
+
+void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
+                      double h, double sigma, bool fast_mode, const ExecContext& ctx) {
+  const int s = static_cast<int>(patch_size), d = static_cast<int>(patch_distance);
+  if (image.dtype() == DType::Float32)
+    return nlm_impl<float>(image, out, s, d, h, sigma, fast_mode, ctx.num_threads);
+  nlm_impl<double>(image, out, s, d, h, sigma, fast_mode, ctx.num_threads);
+}
+
+}  // namespace foveal::cpu
