@@ -14,9 +14,6 @@ namespace foveal::cuda {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kMaxKernel = 32 * 32 * 32;  // classic-mode Gaussian taps held in constant memory
-
-__constant__ double c_kern[kMaxKernel];
 
 struct Geo {
   long long n0, n1, n2, C;  // (rows, 1, cols) for 2-D, (planes, rows, cols) for 3-D
@@ -41,7 +38,8 @@ __device__ __forceinline__ double pixel_d2(const T* img, const Geo& g, long long
 }
 
 template <typename T>
-__global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, Geo g, bool fast) {
+__global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, const double* __restrict__ kern, Geo g,
+                           bool fast) {
   const long long npix = g.n0 * g.n1 * g.n2;
   for (long long p = static_cast<long long>(blockIdx.x) * kThreads + threadIdx.x; p < npix;
        p += static_cast<long long>(gridDim.x) * kThreads) {
@@ -74,7 +72,7 @@ __global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, Geo g
               }
               for (int j = 0; j < s1; ++j)
                 for (int k = 0; k < g.s; ++k)
-                  dist += c_kern[(i * s1 + j) * g.s + k] *
+                  dist += kern[(i * s1 + j) * g.s + k] *
                           pixel_d2(img, g, q - g.o + i, m - o1 + j, c - g.o + k, a - g.o + i, b - o1 + j, e - g.o + k);
             }
             if (cut) continue;
@@ -117,11 +115,12 @@ void launch(ConstTensorView image, TensorView out, int s, int d, double h, doubl
   const double C = static_cast<double>(g.C);
   g.var2c = 2.0 * C * sigma * sigma;
   g.inv = 1.0 / (C * h * h * (g.three_d ? double(s) * s * s : double(s) * s));
+  // classic mode: the Gaussian patch taps, in stream-ordered device memory
+  const int s1k = g.three_d ? s : 1;
+  Workspace<double> kern_dev(fast ? 0 : static_cast<std::size_t>(s) * s1k * s, st);
   if (!fast) {
     const int s1 = g.three_d ? s : 1;
     const long long taps = static_cast<long long>(s) * s1 * s;
-    FOVEAL_CHECK_VALUE(taps <= kMaxKernel, "denoise_nl_means: patch_size must be <= 31 for 3-D classic mode on CUDA, got ",
-                       s);
     std::vector<double> kern(static_cast<std::size_t>(taps));
     double ksum = 0;
     for (int i = 0; i < s; ++i)
@@ -130,12 +129,13 @@ void launch(ConstTensorView image, TensorView out, int s, int d, double h, doubl
           ksum += kern[(static_cast<std::size_t>(i) * s1 + j) * s + k] =
               math::nlm_patch_kernel(i - g.o, g.three_d ? j - g.o : 0, k - g.o, s);
     for (double& v : kern) v /= C * ksum * h * h;
-    FOVEAL_CUDA_CHECK(cudaMemcpyToSymbolAsync(c_kern, kern.data(), kern.size() * sizeof(double), 0,
-                                              cudaMemcpyHostToDevice, st));
+    FOVEAL_CUDA_CHECK(cudaMemcpyAsync(kern_dev.get(), kern.data(), kern.size() * sizeof(double),
+                                      cudaMemcpyHostToDevice, st));
     FOVEAL_CUDA_CHECK(cudaStreamSynchronize(st));  // the host vector dies at scope end
   }
   const long long npix = g.n0 * g.n1 * g.n2;
-  nlm_kernel<T><<<blocks_for(npix, kThreads), kThreads, 0, st>>>(image.data_as<T>(), out.data_as<T>(), g, fast);
+  nlm_kernel<T><<<blocks_for(npix, kThreads), kThreads, 0, st>>>(image.data_as<T>(), out.data_as<T>(), kern_dev.get(),
+                                                                 g, fast);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
 
