@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "cpu/parallel.hpp"
+#include "cpu/simd.hpp"
 #include "foveal/math/nlm.hpp"
 #include "ops/backend.hpp"
 
@@ -49,6 +51,83 @@ std::vector<double> pad_image(const T* src, const Geometry& g, int num_threads) 
   });
   return p;
 }
+
+
+// One shift (t0, t2) over the band rows [q0, q1) of a grey 2-D image (fast mode, s >= 3): column
+// sums of d2 over the s - 1 window rows, updated by one row in and one out per output row, the
+// horizontal box as s - 1 shifted adds, then the weights (Schraudolph's exp by its bit pattern,
+// branch-free) and the accumulation. Compiled per ISA (FOVEAL_SIMD_VARIANTS).
+struct Gray2d {
+  const double* P;       // padded image
+  std::int64_t stride;   // padded row length
+  std::int64_t origin;   // offset of unpadded (0, 0)
+  std::int64_t n2, lo, hi, cnt, w, q0, q1;
+  double var2c, inv;
+  double *col, *rin, *rout, *wt, *keep;
+  std::int64_t* bits;
+  double *num, *den;
+};
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE void gray2d_body(const Gray2d* a, int t0, int t2) {
+  const std::int64_t w = a->w, n2 = a->n2, st = a->stride;
+  const double v = a->var2c, inv = a->inv;
+  double* col = a->col;
+  for (std::int64_t i = 0; i < w; ++i) col[i] = 0;
+  for (std::int64_t k = a->q0 - a->lo; k <= a->q0 + a->hi; ++k) {
+    const double* x = a->P + a->origin + k * st - a->lo;
+    const double* y = x + t0 * st + t2;
+#pragma omp simd
+    for (std::int64_t i = 0; i < w; ++i) {
+      const double e = x[i] - y[i];
+      col[i] += e * e - v;
+    }
+  }
+  for (std::int64_t q = a->q0; q < a->q1; ++q) {
+    if (q > a->q0) {
+      const double* xi = a->P + a->origin + (q + a->hi) * st - a->lo;
+      const double* yi = xi + t0 * st + t2;
+      const double* xo = a->P + a->origin + (q - a->lo - 1) * st - a->lo;
+      const double* yo = xo + t0 * st + t2;
+#pragma omp simd
+      for (std::int64_t i = 0; i < w; ++i) {
+        const double ei = xi[i] - yi[i], eo = xo[i] - yo[i];
+        col[i] += (ei * ei - v) - (eo * eo - v);
+      }
+    }
+    double* box = a->rin;
+#pragma omp simd
+    for (std::int64_t c = 0; c < n2; ++c) box[c] = col[c];
+    for (std::int64_t j = 1; j < a->cnt; ++j) {
+      const double* cj = col + j;
+#pragma omp simd
+      for (std::int64_t c = 0; c < n2; ++c) box[c] += cj[c];
+    }
+    std::int64_t* bits = a->bits;
+    double* keep = a->keep;
+#pragma omp simd
+    for (std::int64_t c = 0; c < n2; ++c) {
+      const double b = box[c] > 0.0 ? box[c] : 0.0;
+      const double dist = b * inv;
+      const double dc = dist < math::kNlmCutoff ? dist : math::kNlmCutoff;
+      const std::int32_t hi = static_cast<std::int32_t>(1512775.3951951856938 * -dc) + 1072632447;
+      bits[c] = static_cast<std::int64_t>(hi) << 32;
+      keep[c] = dist > math::kNlmCutoff ? 0.0 : 1.0;
+    }
+    std::memcpy(a->wt, bits, static_cast<std::size_t>(n2) * sizeof(double));
+    const double* wt = a->wt;
+    const double* yv = a->P + a->origin + (q + t0) * st + t2;
+    double* dn = a->den + q * n2;
+    double* nm = a->num + q * n2;
+#pragma omp simd
+    for (std::int64_t c = 0; c < n2; ++c) {
+      const double wv = wt[c] * keep[c];
+      dn[c] += wv;
+      nm[c] += wv * yv[c];
+    }
+  }
+}
+FOVEAL_SIMD_VARIANTS(gray2d, gray2d_body, (const Gray2d* a, int t0, int t2), (a, t0, t2))
 
 // Band of outer indices [q0, q1) for one shift (t0, t1, t2), fast mode: accumulates weights into
 // den and weighted values into num (both indexed like the unpadded image).
@@ -123,7 +202,98 @@ struct FastBand {
     }
   }
 
+  // Squared differences of row k against row k + t0 shifted by t2, columns [-lo2, n2 + hi2).
+  void d2_row(std::int64_t k, int t0, int t2, std::int64_t w, double* r) const {
+    const std::int64_t C = g.C;
+    const double* x = P + g.at(k, 0, -lo(2));
+    const double* y = P + g.at(k + t0, 0, -lo(2) + t2);
+    if (C == 1) {
+#pragma omp simd
+      for (std::int64_t i = 0; i < w; ++i) {
+        const double e = x[i] - y[i];
+        r[i] = e * e - var2c;
+      }
+      return;
+    }
+    for (std::int64_t i = 0; i < w; ++i) {
+      double a = 0;
+      for (std::int64_t ch = 0; ch < C; ++ch) {
+        const double e = x[i * C + ch] - y[i * C + ch];
+        a += e * e;
+      }
+      r[i] = a - var2c;
+    }
+  }
+
+  // 2-D images (s >= 3): per shift, column sums of d2 over the s - 1 window rows, updated by one
+  // row in and one out per output row, then the horizontal box as s - 1 shifted adds.
+  void run2d(std::int64_t q0, std::int64_t q1, double* num, double* den) {
+    const std::int64_t n2 = g.n[2], C = g.C, lo0 = lo(0), hi0 = hi(0), cnt = g.s - 1;
+    const std::int64_t w = n2 + cnt - 1;
+    std::vector<double> col(static_cast<std::size_t>(w)), rin(static_cast<std::size_t>(w)),
+        rout(static_cast<std::size_t>(w)), wt(static_cast<std::size_t>(n2));
+    if (C == 1) {
+      std::vector<double> keep(static_cast<std::size_t>(n2));
+      std::vector<std::int64_t> bits(static_cast<std::size_t>(n2));
+      const Gray2d a{P,         g.pn[2],    g.at(0, 0, 0), n2,         lo0,        hi0,        cnt,
+                     w,         q0,         q1,            var2c,      inv,        col.data(), rin.data(),
+                     rout.data(), wt.data(), keep.data(),  bits.data(), num,       den};
+      const auto fn = gray2d<double>();
+      for (int t0 = -g.d; t0 <= g.d; ++t0)
+        for (int t2 = -g.d; t2 <= g.d; ++t2) fn(&a, t0, t2);
+      return;
+    }
+    for (int t0 = -g.d; t0 <= g.d; ++t0)
+      for (int t2 = -g.d; t2 <= g.d; ++t2) {
+        std::fill(col.begin(), col.end(), 0.0);
+        for (std::int64_t k = q0 - lo0; k <= q0 + hi0; ++k) {
+          d2_row(k, t0, t2, w, rin.data());
+          double* cp = col.data();
+          const double* ri = rin.data();
+#pragma omp simd
+          for (std::int64_t i = 0; i < w; ++i) cp[i] += ri[i];
+        }
+        for (std::int64_t q = q0; q < q1; ++q) {
+          double* cp = col.data();
+          if (q > q0) {
+            d2_row(q + hi0, t0, t2, w, rin.data());
+            d2_row(q - lo0 - 1, t0, t2, w, rout.data());
+            const double* ri = rin.data();
+            const double* ro = rout.data();
+#pragma omp simd
+            for (std::int64_t i = 0; i < w; ++i) cp[i] += ri[i] - ro[i];
+          }
+          double* wp = wt.data();
+#pragma omp simd
+          for (std::int64_t c = 0; c < n2; ++c) wp[c] = cp[c];
+          for (std::int64_t j = 1; j < cnt; ++j) {
+            const double* cj = cp + j;
+#pragma omp simd
+            for (std::int64_t c = 0; c < n2; ++c) wp[c] += cj[c];
+          }
+          const double* y = P + g.at(q + t0, 0, t2);
+          double* dn = den + q * n2;
+          double* nm = num + q * n2 * C;
+          if (C == 1) {
+#pragma omp simd
+            for (std::int64_t c = 0; c < n2; ++c) {
+              const double wv = math::nlm_weight(std::max(wp[c], 0.0) * inv);
+              dn[c] += wv;
+              nm[c] += wv * y[c];
+            }
+          } else {
+            for (std::int64_t c = 0; c < n2; ++c) {
+              const double wv = math::nlm_weight(std::max(wp[c], 0.0) * inv);
+              dn[c] += wv;
+              for (std::int64_t ch = 0; ch < C; ++ch) nm[c * C + ch] += wv * y[c * C + ch];
+            }
+          }
+        }
+      }
+  }
+
   void run(std::int64_t q0, std::int64_t q1, double* num, double* den) {
+    if (!g.active[1] && g.s >= 3) return run2d(q0, q1, num, den);
     const std::int64_t n1 = g.n[1], n2 = g.n[2], C = g.C, plane = n1 * n2;
     const bool zero = g.s == 1;  // skimage's box (p - o, p + o] is empty: every distance is 0
     const std::int64_t lo0 = lo(0), hi0 = hi(0), cnt0 = lo0 + hi0 + 1;
