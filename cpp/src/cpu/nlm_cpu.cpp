@@ -53,77 +53,99 @@ std::vector<double> pad_image(const T* src, const Geometry& g, int num_threads) 
 }
 
 
-// One shift (t0, t2) over the band rows [q0, q1) of a grey 2-D image (fast mode, s >= 3): column
-// sums of d2 over the s - 1 window rows, updated by one row in and one out per output row, the
-// horizontal box as s - 1 shifted adds, then the weights (Schraudolph's exp by its bit pattern,
-// branch-free) and the accumulation. Compiled per ISA (FOVEAL_SIMD_VARIANTS).
+// One shift pair (t, -t) over the band rows [q0, q1) of a grey 2-D image (fast mode, s >= 3).
+// The weight of shift -t at p equals that of t at p - t (the same pairs of patches), so the
+// weights w_t are computed once, on rows and columns widened by |t|, and serve both: p gets
+// w_t(p) x(p + t) and w_t(p - t) x(p - t). Per weight row: column sums of d2 over the s - 1
+// window rows (one row in, one out), the horizontal box as s - 1 shifted adds, the weights
+// (Schraudolph's exp by its bit pattern, branch-free). Compiled per ISA (FOVEAL_SIMD_VARIANTS).
 struct Gray2d {
   const double* P;       // padded image
   std::int64_t stride;   // padded row length
   std::int64_t origin;   // offset of unpadded (0, 0)
-  std::int64_t n2, lo, hi, cnt, w, q0, q1;
+  std::int64_t n2, lo, hi, cnt, q0, q1;
   double var2c, inv;
-  double *col, *rin, *rout, *wt, *keep;
+  double *col, *box, *wt, *keep;  // scratch, n2 + 2 (d + s) long
   std::int64_t* bits;
   double *num, *den;
 };
 
+// t0 in [-d, d], t2 >= 0 (and t0 >= 0 when t2 == 0): one half of the shifts.
 template <typename T>
 FOVEAL_ALWAYS_INLINE void gray2d_body(const Gray2d* a, int t0, int t2) {
-  const std::int64_t w = a->w, n2 = a->n2, st = a->stride;
+  const std::int64_t n2 = a->n2, st = a->stride, lo = a->lo, hi = a->hi, q0 = a->q0, q1 = a->q1;
   const double v = a->var2c, inv = a->inv;
+  const bool self = t0 == 0 && t2 == 0;
+  const std::int64_t nw = n2 + t2;       // weights at columns [-t2, n2)
+  const std::int64_t w = nw + a->cnt - 1;  // column sums at [-t2 - lo, n2 + hi)
+  const std::int64_t rlo = self ? q0 : std::min(q0, q0 - t0), rhi = self ? q1 : std::max(q1, q1 - t0);
+  const double* base = a->P + a->origin - t2 - lo;  // column -t2 - lo of unpadded row 0
+  const std::int64_t sh = t0 * st + t2;
   double* col = a->col;
   for (std::int64_t i = 0; i < w; ++i) col[i] = 0;
-  for (std::int64_t k = a->q0 - a->lo; k <= a->q0 + a->hi; ++k) {
-    const double* x = a->P + a->origin + k * st - a->lo;
-    const double* y = x + t0 * st + t2;
+  for (std::int64_t k = rlo - lo; k <= rlo + hi; ++k) {
+    const double* x = base + k * st;
 #pragma omp simd
     for (std::int64_t i = 0; i < w; ++i) {
-      const double e = x[i] - y[i];
+      const double e = x[i] - x[i + sh];
       col[i] += e * e - v;
     }
   }
-  for (std::int64_t q = a->q0; q < a->q1; ++q) {
-    if (q > a->q0) {
-      const double* xi = a->P + a->origin + (q + a->hi) * st - a->lo;
-      const double* yi = xi + t0 * st + t2;
-      const double* xo = a->P + a->origin + (q - a->lo - 1) * st - a->lo;
-      const double* yo = xo + t0 * st + t2;
+  for (std::int64_t r = rlo; r < rhi; ++r) {
+    if (r > rlo) {
+      const double* xi = base + (r + hi) * st;
+      const double* xo = base + (r - lo - 1) * st;
 #pragma omp simd
       for (std::int64_t i = 0; i < w; ++i) {
-        const double ei = xi[i] - yi[i], eo = xo[i] - yo[i];
+        const double ei = xi[i] - xi[i + sh], eo = xo[i] - xo[i + sh];
         col[i] += (ei * ei - v) - (eo * eo - v);
       }
     }
-    double* box = a->rin;
+    double* box = a->box;
 #pragma omp simd
-    for (std::int64_t c = 0; c < n2; ++c) box[c] = col[c];
+    for (std::int64_t c = 0; c < nw; ++c) box[c] = col[c];
     for (std::int64_t j = 1; j < a->cnt; ++j) {
       const double* cj = col + j;
 #pragma omp simd
-      for (std::int64_t c = 0; c < n2; ++c) box[c] += cj[c];
+      for (std::int64_t c = 0; c < nw; ++c) box[c] += cj[c];
     }
     std::int64_t* bits = a->bits;
     double* keep = a->keep;
 #pragma omp simd
-    for (std::int64_t c = 0; c < n2; ++c) {
+    for (std::int64_t c = 0; c < nw; ++c) {
       const double b = box[c] > 0.0 ? box[c] : 0.0;
       const double dist = b * inv;
       const double dc = dist < math::kNlmCutoff ? dist : math::kNlmCutoff;
-      const std::int32_t hi = static_cast<std::int32_t>(1512775.3951951856938 * -dc) + 1072632447;
-      bits[c] = static_cast<std::int64_t>(hi) << 32;
+      const std::int32_t e = static_cast<std::int32_t>(1512775.3951951856938 * -dc) + 1072632447;
+      bits[c] = static_cast<std::int64_t>(e) << 32;
       keep[c] = dist > math::kNlmCutoff ? 0.0 : 1.0;
     }
-    std::memcpy(a->wt, bits, static_cast<std::size_t>(n2) * sizeof(double));
+    std::memcpy(a->wt, bits, static_cast<std::size_t>(nw) * sizeof(double));
     const double* wt = a->wt;
-    const double* yv = a->P + a->origin + (q + t0) * st + t2;
-    double* dn = a->den + q * n2;
-    double* nm = a->num + q * n2;
+    if (r >= q0 && r < q1) {  // p = (r, c) gets w_t(p) x(p + t)
+      const double* wp = wt + t2;
+      const double* kp = keep + t2;
+      const double* y = a->P + a->origin + (r + t0) * st + t2;
+      double* dn = a->den + r * n2;
+      double* nm = a->num + r * n2;
 #pragma omp simd
-    for (std::int64_t c = 0; c < n2; ++c) {
-      const double wv = wt[c] * keep[c];
-      dn[c] += wv;
-      nm[c] += wv * yv[c];
+      for (std::int64_t c = 0; c < n2; ++c) {
+        const double wv = wp[c] * kp[c];
+        dn[c] += wv;
+        nm[c] += wv * y[c];
+      }
+    }
+    const std::int64_t q = r + t0;
+    if (!self && q >= q0 && q < q1) {  // p = (q, c) gets w_t(p - t) x(p - t)
+      const double* y = a->P + a->origin + r * st - t2;
+      double* dn = a->den + q * n2;
+      double* nm = a->num + q * n2;
+#pragma omp simd
+      for (std::int64_t c = 0; c < n2; ++c) {
+        const double wv = wt[c] * keep[c];
+        dn[c] += wv;
+        nm[c] += wv * y[c];
+      }
     }
   }
 }
@@ -233,14 +255,14 @@ struct FastBand {
     std::vector<double> col(static_cast<std::size_t>(w)), rin(static_cast<std::size_t>(w)),
         rout(static_cast<std::size_t>(w)), wt(static_cast<std::size_t>(n2));
     if (C == 1) {
-      std::vector<double> keep(static_cast<std::size_t>(n2));
-      std::vector<std::int64_t> bits(static_cast<std::size_t>(n2));
-      const Gray2d a{P,         g.pn[2],    g.at(0, 0, 0), n2,         lo0,        hi0,        cnt,
-                     w,         q0,         q1,            var2c,      inv,        col.data(), rin.data(),
-                     rout.data(), wt.data(), keep.data(),  bits.data(), num,       den};
+      const std::size_t len = static_cast<std::size_t>(n2 + 2 * (g.d + g.s));
+      std::vector<double> c2(len), bx(len), w2(len), keep(len);
+      std::vector<std::int64_t> bits(len);
+      const Gray2d a{P,   g.pn[2], g.at(0, 0, 0), n2,        lo0,       hi0,         cnt, q0, q1,
+                     var2c, inv,   c2.data(),     bx.data(), w2.data(), keep.data(), bits.data(), num, den};
       const auto fn = gray2d<double>();
-      for (int t0 = -g.d; t0 <= g.d; ++t0)
-        for (int t2 = -g.d; t2 <= g.d; ++t2) fn(&a, t0, t2);
+      for (int t2 = 0; t2 <= g.d; ++t2)
+        for (int t0 = t2 == 0 ? 0 : -g.d; t0 <= g.d; ++t0) fn(&a, t0, t2);
       return;
     }
     for (int t0 = -g.d; t0 <= g.d; ++t0)
