@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/parallel.hpp"
@@ -34,18 +35,18 @@ struct Geometry {
   }
 };
 
-template <typename T>
-std::vector<double> pad_image(const T* src, const Geometry& g, int num_threads) {
-  std::vector<double> p(static_cast<std::size_t>(g.pn[0] * g.pn[1] * g.pn[2] * g.C));
+template <typename T, typename B = double>
+std::vector<B> pad_image(const T* src, const Geometry& g, int num_threads) {
+  std::vector<B> p(static_cast<std::size_t>(g.pn[0] * g.pn[1] * g.pn[2] * g.C));
   parallel_for(0, g.pn[0], num_threads, 4, [&](std::int64_t a) {
     const std::int64_t sa = math::nlm_reflect(a - g.pad[0], g.n[0]);
     for (std::int64_t b = 0; b < g.pn[1]; ++b) {
       const std::int64_t sb = math::nlm_reflect(b - g.pad[1], g.n[1]);
-      double* dst = p.data() + ((a * g.pn[1] + b) * g.pn[2]) * g.C;
+      B* dst = p.data() + ((a * g.pn[1] + b) * g.pn[2]) * g.C;
       for (std::int64_t c = 0; c < g.pn[2]; ++c) {
         const std::int64_t sc = math::nlm_reflect(c - g.pad[2], g.n[2]);
         const T* s = src + ((sa * g.n[1] + sb) * g.n[2] + sc) * g.C;
-        for (std::int64_t ch = 0; ch < g.C; ++ch) dst[c * g.C + ch] = static_cast<double>(s[ch]);
+        for (std::int64_t ch = 0; ch < g.C; ++ch) dst[c * g.C + ch] = static_cast<B>(s[ch]);
       }
     }
   });
@@ -59,97 +60,104 @@ std::vector<double> pad_image(const T* src, const Geometry& g, int num_threads) 
 // w_t(p) x(p + t) and w_t(p - t) x(p - t). Per weight row: column sums of d2 over the s - 1
 // window rows (one row in, one out), the horizontal box as s - 1 shifted adds, the weights
 // (Schraudolph's exp by its bit pattern, branch-free). Compiled per ISA (FOVEAL_SIMD_VARIANTS).
+template <typename T>
 struct Gray2d {
-  const double* P;       // padded image
+  const T* P;            // padded image
   std::int64_t stride;   // padded row length
   std::int64_t origin;   // offset of unpadded (0, 0)
   std::int64_t n2, lo, hi, cnt, q0, q1;
-  double var2c, inv;
-  double *col, *box, *wt, *keep;  // scratch, n2 + 2 (d + s) long
-  std::int64_t* bits;
-  double *num, *den;
+  T var2c, inv;
+  T *col, *box, *wt, *keep;  // scratch, n2 + 2 (d + s) long
+  std::conditional_t<sizeof(T) == 8, std::int64_t, std::int32_t>* bits;
+  T *num, *den;
 };
 
-// t0 in [-d, d], t2 >= 0 (and t0 >= 0 when t2 == 0): one half of the shifts.
+// t0 in [-d, d], t2 >= 0 (and t0 >= 0 when t2 == 0): one half of the shifts. In float32 the
+// weight is the float of skimage's double (its 20 mantissa bits fit): the double's high word with
+// the exponent rebased from 1023 to 127, shifted into float position.
 template <typename T>
-FOVEAL_ALWAYS_INLINE void gray2d_body(const Gray2d* a, int t0, int t2) {
+FOVEAL_ALWAYS_INLINE void gray2d_body(const Gray2d<T>* a, int t0, int t2) {
   const std::int64_t n2 = a->n2, st = a->stride, lo = a->lo, hi = a->hi, q0 = a->q0, q1 = a->q1;
-  const double v = a->var2c, inv = a->inv;
+  const T v = a->var2c, inv = a->inv;
+  const T cutoff = static_cast<T>(math::kNlmCutoff);
   const bool self = t0 == 0 && t2 == 0;
   const std::int64_t nw = n2 + t2;       // weights at columns [-t2, n2)
   const std::int64_t w = nw + a->cnt - 1;  // column sums at [-t2 - lo, n2 + hi)
   const std::int64_t rlo = self ? q0 : std::min(q0, q0 - t0), rhi = self ? q1 : std::max(q1, q1 - t0);
-  const double* base = a->P + a->origin - t2 - lo;  // column -t2 - lo of unpadded row 0
+  const T* base = a->P + a->origin - t2 - lo;  // column -t2 - lo of unpadded row 0
   const std::int64_t sh = t0 * st + t2;
-  double* col = a->col;
+  T* col = a->col;
   for (std::int64_t i = 0; i < w; ++i) col[i] = 0;
   for (std::int64_t k = rlo - lo; k <= rlo + hi; ++k) {
-    const double* x = base + k * st;
+    const T* x = base + k * st;
 #pragma omp simd
     for (std::int64_t i = 0; i < w; ++i) {
-      const double e = x[i] - x[i + sh];
+      const T e = x[i] - x[i + sh];
       col[i] += e * e - v;
     }
   }
   for (std::int64_t r = rlo; r < rhi; ++r) {
     if (r > rlo) {
-      const double* xi = base + (r + hi) * st;
-      const double* xo = base + (r - lo - 1) * st;
+      const T* xi = base + (r + hi) * st;
+      const T* xo = base + (r - lo - 1) * st;
 #pragma omp simd
       for (std::int64_t i = 0; i < w; ++i) {
-        const double ei = xi[i] - xi[i + sh], eo = xo[i] - xo[i + sh];
+        const T ei = xi[i] - xi[i + sh], eo = xo[i] - xo[i + sh];
         col[i] += (ei * ei - v) - (eo * eo - v);
       }
     }
-    double* box = a->box;
+    T* box = a->box;
 #pragma omp simd
     for (std::int64_t c = 0; c < nw; ++c) box[c] = col[c];
     for (std::int64_t j = 1; j < a->cnt; ++j) {
-      const double* cj = col + j;
+      const T* cj = col + j;
 #pragma omp simd
       for (std::int64_t c = 0; c < nw; ++c) box[c] += cj[c];
     }
-    std::int64_t* bits = a->bits;
-    double* keep = a->keep;
+    auto* bits = a->bits;
+    T* keep = a->keep;
 #pragma omp simd
     for (std::int64_t c = 0; c < nw; ++c) {
-      const double b = box[c] > 0.0 ? box[c] : 0.0;
-      const double dist = b * inv;
-      const double dc = dist < math::kNlmCutoff ? dist : math::kNlmCutoff;
-      const std::int32_t e = static_cast<std::int32_t>(1512775.3951951856938 * -dc) + 1072632447;
-      bits[c] = static_cast<std::int64_t>(e) << 32;
-      keep[c] = dist > math::kNlmCutoff ? 0.0 : 1.0;
+      const T b = box[c] > T(0) ? box[c] : T(0);
+      const T dist = b * inv;
+      const T dc = dist < cutoff ? dist : cutoff;
+      const std::int32_t e = static_cast<std::int32_t>(static_cast<T>(1512775.3951951856938) * -dc) + 1072632447;
+      if constexpr (sizeof(T) == 8)
+        bits[c] = static_cast<std::int64_t>(e) << 32;
+      else
+        bits[c] = (e - (896 << 20)) << 3;
+      keep[c] = dist > cutoff ? T(0) : T(1);
     }
-    std::memcpy(a->wt, bits, static_cast<std::size_t>(nw) * sizeof(double));
-    const double* wt = a->wt;
+    std::memcpy(a->wt, bits, static_cast<std::size_t>(nw) * sizeof(T));
+    const T* wt = a->wt;
     if (r >= q0 && r < q1) {  // p = (r, c) gets w_t(p) x(p + t)
-      const double* wp = wt + t2;
-      const double* kp = keep + t2;
-      const double* y = a->P + a->origin + (r + t0) * st + t2;
-      double* dn = a->den + r * n2;
-      double* nm = a->num + r * n2;
+      const T* wp = wt + t2;
+      const T* kp = keep + t2;
+      const T* y = a->P + a->origin + (r + t0) * st + t2;
+      T* dn = a->den + r * n2;
+      T* nm = a->num + r * n2;
 #pragma omp simd
       for (std::int64_t c = 0; c < n2; ++c) {
-        const double wv = wp[c] * kp[c];
+        const T wv = wp[c] * kp[c];
         dn[c] += wv;
         nm[c] += wv * y[c];
       }
     }
     const std::int64_t q = r + t0;
     if (!self && q >= q0 && q < q1) {  // p = (q, c) gets w_t(p - t) x(p - t)
-      const double* y = a->P + a->origin + r * st - t2;
-      double* dn = a->den + q * n2;
-      double* nm = a->num + q * n2;
+      const T* y = a->P + a->origin + r * st - t2;
+      T* dn = a->den + q * n2;
+      T* nm = a->num + q * n2;
 #pragma omp simd
       for (std::int64_t c = 0; c < n2; ++c) {
-        const double wv = wt[c] * keep[c];
+        const T wv = wt[c] * keep[c];
         dn[c] += wv;
         nm[c] += wv * y[c];
       }
     }
   }
 }
-FOVEAL_SIMD_VARIANTS(gray2d, gray2d_body, (const Gray2d* a, int t0, int t2), (a, t0, t2))
+FOVEAL_SIMD_VARIANTS(gray2d, gray2d_body, (const Gray2d<T>* a, int t0, int t2), (a, t0, t2))
 
 // Band of outer indices [q0, q1) for one shift (t0, t1, t2), fast mode: accumulates weights into
 // den and weighted values into num (both indexed like the unpadded image).
@@ -254,17 +262,6 @@ struct FastBand {
     const std::int64_t w = n2 + cnt - 1;
     std::vector<double> col(static_cast<std::size_t>(w)), rin(static_cast<std::size_t>(w)),
         rout(static_cast<std::size_t>(w)), wt(static_cast<std::size_t>(n2));
-    if (C == 1) {
-      const std::size_t len = static_cast<std::size_t>(n2 + 2 * (g.d + g.s));
-      std::vector<double> c2(len), bx(len), w2(len), keep(len);
-      std::vector<std::int64_t> bits(len);
-      const Gray2d a{P,   g.pn[2], g.at(0, 0, 0), n2,        lo0,       hi0,         cnt, q0, q1,
-                     var2c, inv,   c2.data(),     bx.data(), w2.data(), keep.data(), bits.data(), num, den};
-      const auto fn = gray2d<double>();
-      for (int t2 = 0; t2 <= g.d; ++t2)
-        for (int t0 = t2 == 0 ? 0 : -g.d; t0 <= g.d; ++t0) fn(&a, t0, t2);
-      return;
-    }
     for (int t0 = -g.d; t0 <= g.d; ++t0)
       for (int t2 = -g.d; t2 <= g.d; ++t2) {
         std::fill(col.begin(), col.end(), 0.0);
@@ -315,7 +312,7 @@ struct FastBand {
   }
 
   void run(std::int64_t q0, std::int64_t q1, double* num, double* den) {
-    if (!g.active[1] && g.s >= 3) return run2d(q0, q1, num, den);
+    if (!g.active[1] && g.s >= 3) return run2d(q0, q1, num, den);  // colour 2-D
     const std::int64_t n1 = g.n[1], n2 = g.n[2], C = g.C, plane = n1 * n2;
     const bool zero = g.s == 1;  // skimage's box (p - o, p + o] is empty: every distance is 0
     const std::int64_t lo0 = lo(0), hi0 = hi(0), cnt0 = lo0 + hi0 + 1;
@@ -369,6 +366,31 @@ struct FastBand {
         }
   }
 };
+
+
+// Grey 2-D fast mode in the image's own precision (float32 images: float32 sums and weights).
+template <typename T>
+void gray2d_fast(const T* src, T* dst, const Geometry& g, double var2c, double inv, int nt, std::int64_t band) {
+  const std::vector<T> P = pad_image<T, T>(src, g, nt);
+  const std::int64_t n0 = g.n[0], n2 = g.n[2];
+  std::vector<T> num(static_cast<std::size_t>(n0 * n2), T(0)), den(static_cast<std::size_t>(n0 * n2), T(0));
+  const std::int64_t nb = (n0 + band - 1) / band;
+  const auto fn = gray2d<T>();
+  parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
+    const std::size_t len = static_cast<std::size_t>(n2 + 2 * (g.d + g.s));
+    std::vector<T> c2(len), bx(len), w2(len), keep(len);
+    std::vector<std::conditional_t<sizeof(T) == 8, std::int64_t, std::int32_t>> bits(len);
+    const std::int64_t q0 = bi * band, q1 = std::min(n0, q0 + band);
+    const Gray2d<T> a{P.data(), g.pn[2], g.at(0, 0, 0) / g.C, n2, g.o - 1, g.o, g.s - 1, q0, q1,
+                      static_cast<T>(var2c), static_cast<T>(inv), c2.data(), bx.data(), w2.data(), keep.data(),
+                      bits.data(), num.data(), den.data()};
+    for (int t2 = 0; t2 <= g.d; ++t2)
+      for (int t0 = t2 == 0 ? 0 : -g.d; t0 <= g.d; ++t0) fn(&a, t0, t2);
+  });
+  parallel_for(0, n0, nt, 16, [&](std::int64_t r) {
+    for (std::int64_t c = 0; c < n2; ++c) dst[r * n2 + c] = num[r * n2 + c] / den[r * n2 + c];
+  });
+}
 
 // Classic mode for the pixels of outer index q.
 void classic_row(const Geometry& g, const double* P, const std::vector<double>& kern, double var2c, std::int64_t q,
@@ -437,6 +459,14 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
   for (int a = 0; a < 3; ++a) {
     g.pad[a] = g.active[a] ? g.o + d : 0;
     g.pn[a] = g.n[a] + 2 * g.pad[a];
+  }
+  const double C0 = static_cast<double>(g.C);
+  if (fast && spatial == 2 && g.C == 1 && s >= 3) {
+    const std::int64_t want = std::max<std::int64_t>(s, (1 << 15) / std::max<std::int64_t>(g.n[2], 1));
+    const std::int64_t per_thread = (g.n[0] + max_threads(nt) - 1) / max_threads(nt);
+    gray2d_fast<T>(image.data_as<T>(), out.data_as<T>(), g, 2.0 * C0 * sigma * sigma,
+                   1.0 / (C0 * h * h * double(s) * double(s)), nt, std::max<std::int64_t>(1, std::min(want, per_thread)));
+    return;
   }
   const std::vector<double> P = pad_image(image.data_as<T>(), g, nt);
   const std::int64_t npix = g.n[0] * g.n[1] * g.n[2];
