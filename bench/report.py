@@ -94,6 +94,19 @@ def ratios(rows):
     return out
 
 
+def base_ratios(rows):
+    """foveal on a scene with an outlier against the same scene without it: for every workload
+    ``W`` with a ``W_base`` peer, ``median(W) / median(W_base)`` (the goal is <= 2)."""
+    foveal = {(r["workload"], r["device"]): r for r in rows if r["implementation"] == "foveal"}
+    out = []
+    for (w, dev), r in foveal.items():
+        b = foveal.get((w + "_base", dev))
+        if b and b["median_ms"] and r["median_ms"] is not None:
+            out.append({"workload": w, "device": dev, "median_ms": r["median_ms"],
+                        "base_median_ms": b["median_ms"], "ratio": r["median_ms"] / b["median_ms"]})
+    return out
+
+
 def _fmt_ms(x):
     if x is None:
         return "-"
@@ -189,6 +202,7 @@ def summary(data, rows, rat, source):
         "foveal_build": {k: bi.get(k) for k in ("version", "simd_selected", "openmp", "omp_max_threads", "cuda_compiled", "cuda_archs") if k in bi},
         "results": [{k: v for k, v in r.items() if k != "check"} for r in rows],
         "ratios": rat,
+        "outlier_vs_base": base_ratios(rows),
     }
 
 
@@ -213,6 +227,9 @@ def main(argv=None):
     print(f"threads: {mi.get('threads')}")
     print(f"command: {data.get('command')}\n")
     print(render(rows, rat))
+    for b in base_ratios(rows):
+        print(f"{b['workload']} ({b['device']}): {b['median_ms']:.3f} ms vs {b['base_median_ms']:.3f} ms "
+              f"without the outlier: x{b['ratio']:.2f}")
     if not args.no_summary:
         out = args.summary or args.json.with_name(args.json.stem + ".summary.json")
         out.write_text(json.dumps(summary(data, rows, rat, args.json.name), indent=1) + "\n")

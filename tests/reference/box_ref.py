@@ -361,3 +361,19 @@ def rotated_corners(cx, cy, w, h, r_degrees):
     for ox, oy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)):
         out += [cx + c * ox + s * oy, cy - s * ox + c * oy]
     return out
+
+
+def batched_nms_ref(boxes, scores, idxs, iou_threshold, dtype=np.float64) -> np.ndarray:
+    """Greedy NMS within each class of ``idxs``: :func:`nms_ref` on each class's boxes, the
+    kept boxes of all classes listed in :func:`nms_order` (score descending, ties lower index
+    first, NaN last)."""
+    b = np.asarray(boxes).astype(dtype).reshape(-1, 4)
+    s = np.asarray(scores)
+    c = np.asarray(idxs)
+    assert c.shape == s.shape == (b.shape[0],), (c.shape, s.shape, b.shape)
+    kept = np.zeros(b.shape[0], dtype=bool)
+    for label in np.unique(c):
+        members = np.nonzero(c == label)[0]
+        kept[members[nms_ref(b[members], s[members], iou_threshold, dtype)]] = True
+    order = np.asarray(nms_order(s), dtype=np.int64)
+    return order[kept[order]]

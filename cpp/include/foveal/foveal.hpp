@@ -21,3 +21,4 @@
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
 #include "foveal/ops/nlm.hpp"
+#include "foveal/ops/postprocess.hpp"

@@ -21,11 +21,14 @@
 //    windows with IoU > t as suppressed (its area set to NaN: a NaN area makes every later IoU
 //    NaN, which never exceeds t). The window loop is SIMD-dispatched.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
+#include "cpu/nms_cpu.hpp"
+#include "cpu/parallel.hpp"
 #include "cpu/simd.hpp"
 #include "foveal/math/box.hpp"
 #include "foveal/math/nms.hpp"
@@ -295,10 +298,11 @@ double sampled_median(std::int64_t m, F&& v, std::vector<double>& buf) {
   return buf[buf.size() / 2];
 }
 
+// Greedy NMS of boxes[0, n) visited in `order` (a permutation of 0..n-1); writes kept indices.
 template <typename T>
-std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t, std::int64_t* keep) {
+std::int64_t nms_ordered(const T* boxes, const std::vector<std::uint32_t>& order, double t, std::int64_t* keep) {
+  const std::int64_t n = static_cast<std::int64_t>(order.size());
   if (n == 0) return 0;
-  const std::vector<std::uint32_t> order = rank_order(scores, n);
   const T tf = math::nms_threshold<T>(t);
   // IoU never exceeds 1: inter <= min(area_a, area_b) and the rounded union >= inter (rounding is
   // monotone), or a NaN/inf operand makes it NaN or 0. So t >= 1 suppresses nothing.
@@ -352,7 +356,8 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
     level_start.assign(static_cast<std::size_t>(hi - lo + 2), 0);
     for (std::int64_t e = 0; e < kECount; ++e) {
       level_of_e[e] = static_cast<std::int16_t>(floor_div4(e - e_med + 2) - lo);
-      level_start[level_of_e[e] + 1] += e_count[e];
+      // Only sizes that occur have a level in [lo, hi]: the others index outside level_start.
+      if (e_count[e]) level_start[level_of_e[e] + 1] += e_count[e];
     }
     for (std::size_t l = 1; l < level_start.size(); ++l) level_start[l] += level_start[l - 1];
     std::vector<std::int64_t> fill(level_start.begin(), level_start.end() - 1);
@@ -492,6 +497,133 @@ std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t,
   return count;
 }
 
+template <typename T>
+std::int64_t nms_impl(const T* boxes, const T* scores, std::int64_t n, double t, std::int64_t* keep) {
+  if (n == 0) return 0;
+  return nms_ordered(boxes, rank_order(scores, n), t, keep);
+}
+
+// -- batched (per-class) NMS -------------------------------------------------------------------
+
+// Classes this small run the plain greedy scan (each kept box against the later boxes of its
+// class): cheaper than building a grid.
+constexpr std::int64_t kBruteClass = 512;
+constexpr std::int64_t kParallelBoxes = 65536;
+
+template <typename T>
+struct ClassScratch {
+  std::vector<T> boxes, soa;
+  std::vector<std::uint8_t> nan_area;
+  std::vector<std::uint32_t> order;
+  std::vector<std::int64_t> keep;
+};
+
+// Greedy NMS of m boxes already in rank order (box q has rank q); writes kept positions.
+template <typename T>
+std::int64_t nms_presorted_impl(const T* boxes, std::int64_t m, double t, std::int64_t* keep, ClassScratch<T>& sc) {
+  if (m <= 1) {
+    if (m == 1) keep[0] = 0;
+    return m;
+  }
+  if (m > kBruteClass) {
+    sc.order.resize(static_cast<std::size_t>(m));
+    for (std::int64_t q = 0; q < m; ++q) sc.order[q] = static_cast<std::uint32_t>(q);
+    return nms_ordered(boxes, sc.order, t, keep);
+  }
+  const T tf = math::nms_threshold<T>(t);
+  sc.soa.resize(static_cast<std::size_t>(5 * m));
+  sc.nan_area.resize(static_cast<std::size_t>(m));
+  T *X1 = sc.soa.data(), *Y1 = X1 + m, *X2 = Y1 + m, *Y2 = X2 + m, *AR = Y2 + m;
+  for (std::int64_t q = 0; q < m; ++q) {
+    const T* b = boxes + 4 * q;
+    X1[q] = b[0], Y1[q] = b[1], X2[q] = b[2], Y2[q] = b[3];
+    AR[q] = math::box_area(b[0], b[1], b[2], b[3]);
+    sc.nan_area[q] = AR[q] != AR[q];  // IoU with it is NaN: kept, suppresses nothing
+  }
+  const auto suppress = suppress_span<T>();
+  std::int64_t count = 0;
+  for (std::int64_t q = 0; q < m; ++q) {
+    if (sc.nan_area[q]) {
+      keep[count++] = q;
+      continue;
+    }
+    if (AR[q] != AR[q]) continue;  // suppressed (area set to NaN)
+    keep[count++] = q;
+    const T a[4] = {X1[q], Y1[q], X2[q], Y2[q]};
+    suppress(a, AR[q], X1, Y1, X2, Y2, AR, q + 1, m, tf);
+  }
+  return count;
+}
+
+// Greedy NMS of one class: `ranks` (m of them, ascending) are global rank positions, `order`
+// maps a rank to its box. Sets kept[rank] for the class's kept boxes.
+template <typename T>
+void nms_class(const T* boxes, const std::uint32_t* order, const std::uint32_t* ranks, std::int64_t m, double t,
+               ClassScratch<T>& sc, std::uint8_t* kept) {
+  if (m == 1) {
+    kept[ranks[0]] = 1;
+    return;
+  }
+  sc.boxes.resize(static_cast<std::size_t>(4 * m));
+  sc.keep.resize(static_cast<std::size_t>(m));
+  for (std::int64_t q = 0; q < m; ++q) {
+    const T* b = boxes + 4 * std::int64_t(order[ranks[q]]);
+    std::copy(b, b + 4, sc.boxes.data() + 4 * q);
+  }
+  const std::int64_t count = nms_presorted_impl(sc.boxes.data(), m, t, sc.keep.data(), sc);
+  for (std::int64_t k = 0; k < count; ++k) kept[ranks[sc.keep[k]]] = 1;
+}
+
+// Rank every box, stable-sort the ranks by class (so each class's slice is in rank order), run
+// the greedy NMS of each class independently, then list the kept boxes in rank order.
+template <typename T, typename I>
+std::int64_t batched_nms_impl(const T* boxes, const T* scores, const I* idxs, std::int64_t n, double t,
+                              std::int64_t* keep, int num_threads) {
+  if (n == 0) return 0;
+  const std::vector<std::uint32_t> order = rank_order(scores, n);  // rank -> box
+  std::vector<std::uint64_t> ckeys(static_cast<std::size_t>(n));
+  std::vector<std::uint32_t> ranks(static_cast<std::size_t>(n));
+  for (std::int64_t r = 0; r < n; ++r) {
+    // Flipping the sign bit orders int64 classes as unsigned keys.
+    ckeys[r] = static_cast<std::uint64_t>(std::int64_t(idxs[order[r]])) ^ (std::uint64_t(1) << 63);
+    ranks[r] = static_cast<std::uint32_t>(r);
+  }
+  if (n < 64) {
+    std::vector<std::uint64_t> k0(ckeys);
+    std::stable_sort(ranks.begin(), ranks.end(), [&](std::uint32_t a, std::uint32_t b) { return k0[a] < k0[b]; });
+    for (std::int64_t r = 0; r < n; ++r) ckeys[r] = k0[ranks[r]];
+  } else {
+    radix_sort_by_key(ckeys, ranks);
+  }
+  std::vector<std::int64_t> start;
+  for (std::int64_t r = 0; r < n; ++r)
+    if (r == 0 || ckeys[r] != ckeys[r - 1]) start.push_back(r);
+  start.push_back(n);
+  const std::int64_t nc = static_cast<std::int64_t>(start.size()) - 1;
+
+  std::vector<std::uint8_t> kept(static_cast<std::size_t>(n), 0);  // by rank
+  // Largest classes first, handed out one at a time: class sizes can differ by orders of magnitude.
+  std::vector<std::uint32_t> todo(static_cast<std::size_t>(nc));
+  for (std::int64_t c = 0; c < nc; ++c) todo[c] = static_cast<std::uint32_t>(c);
+  std::stable_sort(todo.begin(), todo.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return start[a + 1] - start[a] > start[b + 1] - start[b];
+  });
+  std::atomic<std::int64_t> next{0};
+  // Threads only for work of a millisecond or more (waking the pool costs more than small work).
+  const std::int64_t workers = nc > 1 && n >= kParallelBoxes ? std::min<std::int64_t>(max_threads(num_threads), nc) : 1;
+  parallel_for(0, workers, num_threads, 2, [&](std::int64_t) {
+    ClassScratch<T> sc;
+    for (std::int64_t j; (j = next.fetch_add(1, std::memory_order_relaxed)) < nc;) {
+      const std::int64_t c = todo[j];
+      nms_class(boxes, order.data(), ranks.data() + start[c], start[c + 1] - start[c], t, sc, kept.data());
+    }
+  });
+  std::int64_t count = 0;
+  for (std::int64_t r = 0; r < n; ++r)
+    if (kept[r]) keep[count++] = order[r];
+  return count;
+}
+
 }  // namespace
 
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
@@ -500,6 +632,31 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
   if (boxes.dtype() == DType::Float32)
     return nms_impl(boxes.data_as<float>(), scores.data_as<float>(), n, iou_threshold, keep.data_as<std::int64_t>());
   return nms_impl(boxes.data_as<double>(), scores.data_as<double>(), n, iou_threshold, keep.data_as<std::int64_t>());
+}
+
+}  // namespace foveal::cpu
+
+namespace foveal::cpu {
+
+template <typename T>
+std::int64_t nms_presorted(const T* boxes, std::int64_t m, double t, std::int64_t* keep) {
+  ClassScratch<T> sc;
+  return nms_presorted_impl(boxes, m, t, keep, sc);
+}
+template std::int64_t nms_presorted<float>(const float*, std::int64_t, double, std::int64_t*);
+template std::int64_t nms_presorted<double>(const double*, std::int64_t, double, std::int64_t*);
+
+std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                         TensorView keep, const ExecContext& ctx) {
+  const std::int64_t n = boxes.size(0);
+  auto run = [&](const auto* ids) {
+    if (boxes.dtype() == DType::Float32)
+      return batched_nms_impl(boxes.data_as<float>(), scores.data_as<float>(), ids, n, iou_threshold,
+                              keep.data_as<std::int64_t>(), ctx.num_threads);
+    return batched_nms_impl(boxes.data_as<double>(), scores.data_as<double>(), ids, n, iou_threshold,
+                            keep.data_as<std::int64_t>(), ctx.num_threads);
+  };
+  return idxs.dtype() == DType::Int32 ? run(idxs.data_as<std::int32_t>()) : run(idxs.data_as<std::int64_t>());
 }
 
 }  // namespace foveal::cpu

@@ -16,6 +16,7 @@
 #include "foveal/ops/anchors.hpp"
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
+#include "foveal/ops/postprocess.hpp"
 
 namespace foveal {
 
@@ -34,6 +35,16 @@ namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                         TensorView keep, const ExecContext& ctx);
+void rpn_postprocess(ConstTensorView anchors, ConstTensorView objectness, ConstTensorView deltas,
+                     ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
+                     const RpnPostprocessParams& params, TensorView boxes, TensorView scores, TensorView counts,
+                     const ExecContext& ctx);
+void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_counts, ConstTensorView class_logits,
+                          ConstTensorView box_regression, ConstTensorView image_sizes,
+                          const BoxHeadPostprocessParams& params, TensorView boxes, TensorView scores,
+                          TensorView labels, TensorView counts, const ExecContext& ctx);
 void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
                const ExecContext& ctx);
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
@@ -76,6 +87,8 @@ namespace cuda {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx);
+std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                         TensorView keep, const ExecContext& ctx);
 void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
                const ExecContext& ctx);
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,

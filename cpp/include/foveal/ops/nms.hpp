@@ -24,4 +24,16 @@ namespace foveal {
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                  const ExecContext& ctx = {});
 
+/// Greedy non-maximum suppression within each class: boxes of different classes never suppress
+/// each other.
+///
+/// Same visiting order, tie rule and thresholds as nms; `idxs` (N,) int64 or int32 holds each
+/// box's class (any values). Writes the kept indices, by decreasing score over all classes (equal
+/// scores: lower index first), to the front of `keep` (int64, at least N elements) and returns
+/// how many there are; torchvision.ops.batched_nms's keep list. Classes are independent: the CPU
+/// backend runs them in parallel, the CUDA backend builds IoU bitmasks only within each class
+/// (after a segmented sort), never across classes. On CUDA the call waits for the stream.
+std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
+                         TensorView keep, const ExecContext& ctx = {});
+
 }  // namespace foveal

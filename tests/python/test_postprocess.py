@@ -1,0 +1,323 @@
+"""foveal.ops.rpn_postprocess and box_head_postprocess against torchvision's RPN
+(BoxCoder.decode + filter_proposals) and RoIHeads.postprocess_detections (tests/reference/
+postprocess_ref.py): the same proposals / detections in the same order, boxes and scores within
+an ulp or two (exp and softmax differ by an ulp between libm and torch's vectorised kernels)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import foveal
+from foveal.ops import box_head_postprocess, rpn_postprocess
+from reference.postprocess_ref import box_head_ref, fpn_anchors, rpn_ref
+
+DTYPES = [np.float32, np.float64]
+TORCH = {np.float32: torch.float32, np.float64: torch.float64}
+
+
+def assert_same_rows(got_boxes, got_scores, count, want_boxes, want_scores, dtype):
+    tol = dict(rtol=4e-7, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-10)
+    assert count == len(want_boxes), (count, len(want_boxes))
+    np.testing.assert_allclose(got_boxes[:count], want_boxes.numpy(), **tol)
+    np.testing.assert_allclose(got_scores[:count], want_scores.numpy(), rtol=tol["rtol"] * 8, atol=1e-7)
+    assert not got_boxes[count:].any() and not got_scores[count:].any()  # zero padding
+
+
+def rpn_inputs(dtype, batch=3, height=192, width=256, feats=((48, 64), (24, 32), (12, 16)), scale=0.1, seed=0):
+    anchors, levels = fpn_anchors(height, width, feats, dtype=TORCH[dtype])
+    g = torch.Generator().manual_seed(seed)
+    obj = torch.randn((batch, anchors.shape[0]), generator=g, dtype=TORCH[dtype])
+    deltas = torch.randn((batch, anchors.shape[0], 4), generator=g, dtype=TORCH[dtype]) * scale
+    return anchors, obj, deltas, levels
+
+
+def run_rpn(anchors, obj, deltas, shapes, levels, **kw):
+    return rpn_postprocess(anchors.numpy(), obj.numpy(), deltas.numpy(), shapes, levels, **kw)
+
+
+# ----------------------------------------------------------------- rpn_postprocess
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"pre_nms_top_n": 50, "post_nms_top_n": 70},
+        {"pre_nms_top_n": 300, "post_nms_top_n": 2000, "nms_thresh": 0.5, "score_thresh": 0.6},
+        {"pre_nms_top_n": 5000, "post_nms_top_n": 100, "min_size": 20.0},
+        {"pre_nms_top_n": 0},
+        {"post_nms_top_n": 0},
+        {"nms_thresh": 1.0, "post_nms_top_n": 400},
+    ],
+)
+def test_rpn_matches_torchvision(dtype, kw):
+    anchors, obj, deltas, levels = rpn_inputs(dtype)
+    # Images of different sizes (anchors shared); the last is 0 x 0: every box clips to nothing,
+    # min_size removes them all, and the image has no proposals.
+    shapes = [(192, 256), (150, 201), (0, 0)]
+    want_boxes, want_scores = rpn_ref(anchors, obj, deltas, shapes, levels, **kw)
+    boxes, scores, counts = run_rpn(anchors, obj, deltas, shapes, levels, **kw)
+    assert boxes.dtype == dtype and scores.dtype == dtype and counts.dtype == np.int64
+    assert counts[2] == 0
+    for i in range(3):
+        assert_same_rows(boxes[i], scores[i], counts[i], want_boxes[i], want_scores[i], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rpn_large_deltas_clip_and_remove_small(dtype):
+    # Deltas N(0, 1): many boxes leave the image (clipped), some collapse (removed), dw above the
+    # clamp log(1000/16) appears.
+    anchors, obj, deltas, levels = rpn_inputs(dtype, scale=1.0, seed=3)
+    deltas[0, :50, 2:] = 9.0
+    shapes = [(192, 256), (100, 80), (192, 256)]
+    kw = {"pre_nms_top_n": 400, "post_nms_top_n": 500, "min_size": 2.0}
+    want_boxes, want_scores = rpn_ref(anchors, obj, deltas, shapes, levels, **kw)
+    boxes, scores, counts = run_rpn(anchors, obj, deltas, shapes, levels, **kw)
+    for i in range(3):
+        assert_same_rows(boxes[i], scores[i], counts[i], want_boxes[i], want_scores[i], dtype)
+
+
+def test_rpn_benchmark_scene_matches_torchvision():
+    # The rpn_postprocess workload of BENCHMARKS.md: 2 images 800 x 1216, 242,991 anchors.
+    anchors, levels = fpn_anchors(800, 1216, [(200, 304), (100, 152), (50, 76), (25, 38), (13, 19)])
+    g = torch.Generator().manual_seed(0)
+    obj = torch.randn((2, anchors.shape[0]), generator=g)
+    deltas = torch.randn((2, anchors.shape[0], 4), generator=g) * 0.1
+    shapes = [(800, 1216)] * 2
+    want_boxes, want_scores = rpn_ref(anchors, obj, deltas, shapes, levels)
+    boxes, scores, counts = run_rpn(anchors, obj, deltas, shapes, levels)
+    for i in range(2):
+        assert_same_rows(boxes[i], scores[i], counts[i], want_boxes[i], want_scores[i], np.float32)
+
+
+def test_rpn_tie_rules():
+    # Equal logits: the lower anchor is selected (top-1 of the level) and visited first.
+    anchors = np.array([[0, 0, 10, 10], [0, 0, 10, 10.5], [30, 30, 40, 40]], np.float64)
+    obj = np.array([[1.0, 1.0, 1.0]])
+    deltas = np.zeros((1, 3, 4))
+    boxes, scores, counts = rpn_postprocess(anchors, obj, deltas, [(100, 100)], [2, 1], pre_nms_top_n=1)
+    assert counts.tolist() == [2]
+    np.testing.assert_array_equal(boxes[0], anchors[[0, 2]])
+    boxes, _, counts = rpn_postprocess(anchors, obj, deltas, [(100, 100)], [3])
+    assert counts.tolist() == [2]  # anchor 1 suppressed by anchor 0 (IoU 0.95)
+    np.testing.assert_array_equal(boxes[0, :2], anchors[[0, 2]])
+    assert not boxes[0, 2:].any()
+    # NaN logits rank last: selected only when nothing else is left, then dropped (score NaN).
+    obj = np.array([[np.nan, 0.0, 1.0]])
+    boxes, _, counts = rpn_postprocess(anchors, obj, deltas, [(100, 100)], [3], pre_nms_top_n=2)
+    np.testing.assert_array_equal(boxes[0, : counts[0]], anchors[[2, 1]])
+
+
+def test_rpn_torch_in_torch_out():
+    anchors, obj, deltas, levels = rpn_inputs(np.float32, batch=2)
+    boxes, scores, counts = rpn_postprocess(anchors, obj, deltas, torch.tensor([[192, 256], [100, 100]]), levels)
+    assert all(isinstance(x, torch.Tensor) for x in (boxes, scores, counts))
+    nb, ns, nc = run_rpn(anchors, obj, deltas, [(192, 256), (100, 100)], levels)
+    np.testing.assert_array_equal(boxes.numpy(), nb)
+    np.testing.assert_array_equal(counts.numpy(), nc)
+
+
+def test_rpn_empty_batch():
+    anchors, _, _, levels = rpn_inputs(np.float32)
+    boxes, scores, counts = rpn_postprocess(
+        anchors.numpy(), np.zeros((0, len(anchors)), np.float32), np.zeros((0, len(anchors), 4), np.float32),
+        np.zeros((0, 2)), levels,
+    )
+    assert boxes.shape == (0, 1000, 4) and counts.shape == (0,)
+
+
+def _rpn_ok():
+    anchors = np.array([[0, 0, 10, 10], [5, 5, 20, 20], [30, 30, 40, 40]], np.float32)
+    return anchors, np.zeros((2, 3), np.float32), np.zeros((2, 3, 4), np.float32), [(50, 50), (60, 60)], [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("change", "exc", "match"),
+    [
+        ({"pre_nms_top_n": -1}, foveal.FovealValueError, r"rpn_postprocess: pre_nms_top_n must be >= 0, got -1"),
+        ({"post_nms_top_n": -5}, foveal.FovealValueError, r"rpn_postprocess: post_nms_top_n must be >= 0, got -5"),
+        ({"pre_nms_top_n": 10.0}, foveal.FovealTypeError, r"rpn_postprocess: pre_nms_top_n must be an integer"),
+        ({"deltas": np.zeros((2, 4, 4), np.float32)}, foveal.FovealValueError, r"rpn_postprocess: deltas must have shape \(B, A, 4\) = \(2, 3, 4\)"),
+        ({"deltas": np.zeros((2, 3), np.float32)}, foveal.FovealValueError, r"rpn_postprocess: deltas must have shape"),
+        ({"objectness": np.zeros((2, 5), np.float32)}, foveal.FovealValueError, r"rpn_postprocess: objectness must have shape \(B, A\) with A = 3"),
+        ({"anchors": np.zeros((3, 5), np.float32)}, foveal.FovealValueError, r"rpn_postprocess: anchors must have shape \(A, 4\)"),
+        ({"image_sizes": [(50, np.inf), (60, 60)]}, foveal.FovealValueError, r"rpn_postprocess: image_sizes must be finite and >= 0, got inf for image 0"),
+        ({"image_sizes": [(50, 50), (np.nan, 60)]}, foveal.FovealValueError, r"rpn_postprocess: image_sizes must be finite and >= 0, got nan for image 1"),
+        ({"image_sizes": [(50, -1), (60, 60)]}, foveal.FovealValueError, r"rpn_postprocess: image_sizes must be finite and >= 0, got -1"),
+        ({"image_sizes": [(50, 50)]}, foveal.FovealValueError, r"rpn_postprocess: image_sizes must have shape \(B, 2\) with B = 2"),
+        ({"image_sizes": [("a", "b")] * 2}, foveal.FovealTypeError, r"rpn_postprocess: image_sizes must hold real numbers"),
+        ({"levels": [2, 2]}, foveal.FovealValueError, r"rpn_postprocess: num_anchors_per_level must sum to A = 3"),
+        ({"levels": [4, -1]}, foveal.FovealValueError, r"rpn_postprocess: num_anchors_per_level must be >= 0"),
+        ({"levels": 3}, foveal.FovealTypeError, r"rpn_postprocess: num_anchors_per_level must be a sequence of integers"),
+        ({"nms_thresh": math.nan}, foveal.FovealValueError, r"rpn_postprocess: nms_thresh must not be NaN, got nan"),
+        ({"weights": (1, 1, 1)}, foveal.FovealValueError, r"rpn_postprocess: weights must be a sequence of 4 numbers"),
+        ({"weights": (1, 1, 0, 1)}, foveal.FovealValueError, r"rpn_postprocess: weights must be 4 finite non-zero"),
+        ({"objectness": np.zeros((2, 3), np.int32) + 1j}, foveal.FovealTypeError, r"rpn_postprocess: objectness must have a real numeric dtype"),
+    ],
+)
+def test_rpn_bad_inputs_name_the_argument(change, exc, match):
+    anchors, obj, deltas, sizes, levels = _rpn_ok()
+    args = {"anchors": anchors, "objectness": obj, "deltas": deltas, "image_sizes": sizes, "levels": levels}
+    kw = {}
+    for key, value in change.items():
+        if key in args:
+            args[key] = value
+        else:
+            kw[key] = value
+    with pytest.raises(exc, match=match):
+        rpn_postprocess(args["anchors"], args["objectness"], args["deltas"], args["image_sizes"], args["levels"], **kw)
+
+
+def test_rpn_inputs_not_modified():
+    anchors, obj, deltas, levels = rpn_inputs(np.float32, batch=2)
+    a, o, d = anchors.numpy(), obj.numpy(), deltas.numpy()
+    copies = a.copy(), o.copy(), d.copy()
+    rpn_postprocess(a, o, d, [(192, 256)] * 2, levels)
+    for x, y in zip((a, o, d), copies):
+        np.testing.assert_array_equal(x, y)
+
+
+# ----------------------------------------------------------------- box_head_postprocess
+
+
+def head_inputs(dtype, counts, n_classes, seed=0, logit_scale=3.0, reg_scale=0.1, height=300, width=400):
+    g = torch.Generator().manual_seed(seed)
+    p = max(counts)
+    xy = torch.rand((len(counts), p, 2), generator=g, dtype=TORCH[dtype]) * torch.tensor([width, height], dtype=TORCH[dtype])
+    wh = torch.rand((len(counts), p, 2), generator=g, dtype=TORCH[dtype]) * 120 + 4
+    proposals = torch.cat([xy - wh / 2, xy + wh / 2], dim=2)  # some leave the image (negative too)
+    logits = torch.randn((len(counts), p, n_classes), generator=g, dtype=TORCH[dtype]) * logit_scale
+    reg = torch.randn((len(counts), p, 4 * n_classes), generator=g, dtype=TORCH[dtype]) * reg_scale
+    return proposals, logits, reg
+
+
+def head_ref(proposals, logits, reg, counts, shapes, **kw):
+    props = [proposals[i, :c] for i, c in enumerate(counts)]
+    cl = torch.cat([logits[i, :c] for i, c in enumerate(counts)])
+    br = torch.cat([reg[i, :c] for i, c in enumerate(counts)])
+    return box_head_ref(cl, br, props, shapes, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_classes", [2, 5, 91])
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"score_thresh": 0.0, "detections_per_img": 500}, {"nms_thresh": 0.3, "detections_per_img": 7}, {"score_thresh": 0.5}],
+)
+def test_box_head_matches_torchvision(dtype, n_classes, kw):
+    counts = [300, 211, 0, 300]
+    proposals, logits, reg = head_inputs(dtype, counts, n_classes, seed=n_classes)
+    # Image 3 is 0 x 0: every box clips to nothing and is removed; image 2 has no proposals.
+    shapes = [(300, 400), (250, 333), (300, 400), (0, 0)]
+    want = head_ref(proposals, logits, reg, counts, shapes, **kw)
+    fkw = {"score_thresh": kw.get("score_thresh", 0.05), "nms_thresh": kw.get("nms_thresh", 0.5),
+           "detections_per_img": kw.get("detections_per_img", 100)}
+    boxes, scores, labels, got_counts = box_head_postprocess(
+        proposals.numpy(), logits.numpy(), reg.numpy(), shapes, proposal_counts=np.array(counts), **fkw
+    )
+    assert boxes.dtype == dtype and labels.dtype == np.int64
+    assert got_counts[2] == 0 and got_counts[3] == 0
+    for i in range(len(counts)):
+        wb, ws, wl = want[0][i], want[1][i], want[2][i]
+        assert_same_rows(boxes[i], scores[i], got_counts[i], wb, ws, dtype)
+        np.testing.assert_array_equal(labels[i, : got_counts[i]], wl.numpy())
+        assert not labels[i, got_counts[i]:].any()
+
+
+def test_box_head_benchmark_scene_matches_torchvision():
+    # The box_head_postprocess workload of BENCHMARKS.md on torchvision's own proposals.
+    anchors, levels = fpn_anchors(800, 1216, [(200, 304), (100, 152), (50, 76), (25, 38), (13, 19)])
+    g = torch.Generator().manual_seed(0)
+    obj = torch.randn((2, anchors.shape[0]), generator=g)
+    deltas = torch.randn((2, anchors.shape[0], 4), generator=g) * 0.1
+    shapes = [(800, 1216)] * 2
+    props, _ = rpn_ref(anchors, obj, deltas, shapes, levels)
+    cl = torch.randn((2000, 91), generator=g) * 3
+    br = torch.randn((2000, 364), generator=g) * 0.1
+    want = box_head_ref(cl, br, props, shapes)
+    boxes, scores, labels, counts = box_head_postprocess(
+        torch.stack(props).numpy(), cl.reshape(2, 1000, 91).numpy(), br.reshape(2, 1000, 364).numpy(), shapes
+    )
+    for i in range(2):
+        assert_same_rows(boxes[i], scores[i], counts[i], want[0][i], want[1][i], np.float32)
+        np.testing.assert_array_equal(labels[i, : counts[i]], want[2][i].numpy())
+
+
+def test_box_head_after_rpn_postprocess_padded():
+    # rpn_postprocess's padded output feeds box_head_postprocess directly.
+    anchors, obj, deltas, levels = rpn_inputs(np.float32, batch=2)
+    shapes = [(192, 256), (40, 50)]
+    props, _, pcounts = rpn_postprocess(anchors.numpy(), obj.numpy(), deltas.numpy(), shapes, levels,
+                                        post_nms_top_n=300)
+    assert pcounts[1] < props.shape[1]  # padded
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn((2, props.shape[1], 11), generator=g) * 3
+    reg = torch.randn((2, props.shape[1], 44), generator=g) * 0.1
+    want = head_ref(torch.from_numpy(props), logits, reg, pcounts.tolist(), shapes)
+    boxes, scores, labels, counts = box_head_postprocess(props, logits.numpy(), reg.numpy(), shapes,
+                                                         proposal_counts=pcounts)
+    for i in range(2):
+        assert_same_rows(boxes[i], scores[i], counts[i], want[0][i], want[1][i], np.float32)
+        np.testing.assert_array_equal(labels[i, : counts[i]], want[2][i].numpy())
+
+
+def test_box_head_ties_follow_flattened_order():
+    # Two classes with identical logits and boxes far apart: equal scores, listed (proposal,
+    # class) in flattened order; one class only background -> nothing.
+    proposals = np.array([[[0, 0, 10, 10], [50, 50, 60, 60]]], np.float64)
+    logits = np.array([[[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]])
+    reg = np.zeros((1, 2, 12))
+    boxes, scores, labels, counts = box_head_postprocess(proposals, logits, reg, [(100, 100)])
+    assert counts.tolist() == [4]
+    np.testing.assert_array_equal(labels[0], [1, 2, 1, 2])
+    np.testing.assert_array_equal(boxes[0], proposals[0][[0, 0, 1, 1]])
+    boxes, scores, labels, counts = box_head_postprocess(proposals, logits[..., :1], reg[..., :4], [(100, 100)])
+    assert counts.tolist() == [0] and boxes.shape == (1, 0, 4)
+
+
+def _head_ok():
+    return (np.zeros((2, 3, 4), np.float32), np.zeros((2, 3, 5), np.float32), np.zeros((2, 3, 20), np.float32),
+            [(50, 50), (60, 60)])
+
+
+@pytest.mark.parametrize(
+    ("change", "exc", "match"),
+    [
+        ({"box_regression": np.zeros((2, 3, 16), np.float32)}, foveal.FovealValueError, r"box_head_postprocess: box_regression must have shape \(B, P, 4 C\) = \(2, 3, 20\)"),
+        ({"class_logits": np.zeros((2, 4, 5), np.float32)}, foveal.FovealValueError, r"box_head_postprocess: class_logits must have shape \(B, P, C\)"),
+        ({"class_logits": np.zeros((2, 3, 0), np.float32)}, foveal.FovealValueError, r"box_head_postprocess: class_logits must have shape"),
+        ({"proposals": np.zeros((2, 3, 5), np.float32)}, foveal.FovealValueError, r"box_head_postprocess: proposals must have shape \(B, P, 4\)"),
+        ({"image_sizes": [(50, 50), (60, np.inf)]}, foveal.FovealValueError, r"box_head_postprocess: image_sizes must be finite and >= 0, got inf for image 1"),
+        ({"proposal_counts": np.array([3, 4])}, foveal.FovealValueError, r"box_head_postprocess: proposal_counts must lie in \[0, P\] = \[0, 3\], got 4 for image 1"),
+        ({"proposal_counts": np.array([3, -1])}, foveal.FovealValueError, r"box_head_postprocess: proposal_counts must lie in"),
+        ({"proposal_counts": np.array([3])}, foveal.FovealValueError, r"box_head_postprocess: proposal_counts must have shape \(B,\) with B = 2"),
+        ({"proposal_counts": np.array([3.0, 3.0])}, foveal.FovealTypeError, r"box_head_postprocess: proposal_counts must have an integer dtype"),
+        ({"detections_per_img": -1}, foveal.FovealValueError, r"box_head_postprocess: detections_per_img must be >= 0, got -1"),
+        ({"detections_per_img": 1.5}, foveal.FovealTypeError, r"box_head_postprocess: detections_per_img must be an integer"),
+        ({"score_thresh": math.nan}, foveal.FovealValueError, r"box_head_postprocess: score_thresh must not be NaN, got nan"),
+        ({"class_logits": torch.zeros(2, 3, 5)}, foveal.FovealTypeError, r"box_head_postprocess: arrays must come from the same array library"),
+    ],
+)
+def test_box_head_bad_inputs_name_the_argument(change, exc, match):
+    p, c, r, s = _head_ok()
+    args = {"proposals": p, "class_logits": c, "box_regression": r, "image_sizes": s}
+    kw = {}
+    for key, value in change.items():
+        if key in args:
+            args[key] = value
+        else:
+            kw[key] = value
+    with pytest.raises(exc, match=match):
+        box_head_postprocess(args["proposals"], args["class_logits"], args["box_regression"], args["image_sizes"], **kw)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_refused_clearly():
+    p, c, r = (torch.from_numpy(x).cuda() for x in _head_ok()[:3])
+    with pytest.raises(foveal.FovealValueError, match="box_head_postprocess: CUDA arrays are not supported yet"):
+        box_head_postprocess(p, c, r, [(50, 50), (60, 60)])
