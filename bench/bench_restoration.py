@@ -1,10 +1,12 @@
 """Restoration workloads of BENCHMARKS.md: ``tv_chambolle``, ``tv_chambolle_3d``, ``rl_gauss``,
-``rl_motion`` and ``rl_3d``.
+``rl_motion``, ``rl_3d`` and ``nlm_gray``.
 
 foveal.restoration.denoise_tv_chambolle against skimage.restoration.denoise_tv_chambolle (the
 reference; it runs on the CPU only), with eps=0 so that both run exactly the stated number of
 iterations; foveal.restoration.richardson_lucy against skimage.restoration.richardson_lucy.
-foveal must agree with skimage to 1e-4.
+foveal.restoration.denoise_nl_means against skimage.restoration.denoise_nl_means (fast_mode, the
+reference) and cv2.fastNlMeansDenoising on the uint8 image (OpenCV's own weights, so its output is
+only compared, not required to agree). foveal must agree with skimage to 1e-4.
 """
 
 import pytest
@@ -100,6 +102,44 @@ def _rl_impls(num_iter, clip):
     return [Impl("foveal", fov), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
 
 
+def _nlm_gray_inputs():
+    """``camera`` 512x512 float32 + N(0, 0.08) (rng(0)), clipped to [0, 1]."""
+    import numpy as np
+    from skimage import data, img_as_float
+
+    img = img_as_float(data.camera())
+    noisy = np.clip(img + np.random.default_rng(0).normal(0.0, 0.08, img.shape), 0.0, 1.0)
+    return (noisy.astype(np.float32),)
+
+
+def _nlm_impls():
+    def fov(x):
+        import foveal.restoration
+
+        return foveal.restoration.denoise_nl_means(x, patch_size=7, patch_distance=10, h=0.08, sigma=0.08)
+
+    def sk(x):
+        from skimage.restoration import denoise_nl_means
+
+        return denoise_nl_means(x, patch_size=7, patch_distance=10, h=0.08, sigma=0.08, fast_mode=True)
+
+    def to_u8(x):
+        import numpy as np
+
+        return (np.round(x * 255.0).astype(np.uint8),)
+
+    def cv(x):
+        import cv2
+
+        return cv2.fastNlMeansDenoising(x, None, h=10, templateWindowSize=7, searchWindowSize=21).astype("float32") / 255
+
+    return [
+        Impl("foveal", fov),
+        Impl("skimage", sk, lib="numpy", devices=("cpu",)),
+        Impl("opencv", cv, lib="numpy", devices=("cpu",), prepare=to_u8),
+    ]
+
+
 WORKLOADS = [
     Workload(
         name="tv_chambolle",
@@ -156,6 +196,18 @@ WORKLOADS = [
         items=96**3 * 20,
         unit="voxel-iterations/s",
         extra={"num_iter": 20, "clip": False, "psf": "box 5x5x5"},
+    ),
+    Workload(
+        name="nlm_gray",
+        definition="camera 512x512 float32 + N(0,0.08) clipped; patch 7, search distance 10 (window 21), "
+        "h = sigma = 0.08, fast mode (cv2: the uint8 image, h 10, 7, 21)",
+        inputs=_nlm_gray_inputs,
+        impls=_nlm_impls(),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=512 * 512,
+        unit="pixels/s",
+        extra={"patch_size": 7, "patch_distance": 10, "h": 0.08, "sigma": 0.08, "fast_mode": True},
     ),
 ]
 
