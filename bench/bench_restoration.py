@@ -1,12 +1,23 @@
 """Restoration workloads of BENCHMARKS.md: ``tv_chambolle``, ``tv_chambolle_3d``, ``rl_gauss``,
-``rl_motion``, ``rl_3d`` and ``nlm_gray``.
+``rl_motion``, ``rl_3d``, ``bilateral_gray``, ``bilateral_rgb_u8`` and ``nlm_gray``.
 
 foveal.restoration.denoise_tv_chambolle against skimage.restoration.denoise_tv_chambolle (the
 reference; it runs on the CPU only), with eps=0 so that both run exactly the stated number of
 iterations; foveal.restoration.richardson_lucy against skimage.restoration.richardson_lucy.
-foveal.restoration.denoise_nl_means against skimage.restoration.denoise_nl_means (fast_mode, the
-reference) and cv2.fastNlMeansDenoising on the uint8 image (OpenCV's own weights, so its output is
-only compared, not required to agree). foveal must agree with skimage to 1e-4.
+foveal must agree with skimage to 1e-4.
+
+Bilateral: ``bilateral_gray`` times foveal.restoration.bilateral_filter in its exact mode
+(OpenCV's parameters and disk window, exp evaluated without a table) against cv2.bilateralFilter
+(the reference, to 1e-5) and skimage's denoise_bilateral(win_size=9, sigma_color=0.1,
+sigma_spatial=3) (its square window differs: recorded, not checked). ``bilateral_gray_skimage``
+(not in BENCHMARKS.md) times foveal.restoration.denoise_bilateral with the same parameters against
+skimage, which it must match to 1e-4. ``bilateral_rgb_u8`` times bilateral_filter (OpenCV's uint8
+table) against cv2, which it must match up to rare rounding ties (|diff| <= 1 on at most 1e-4 of
+the values).
+
+NLM: foveal.restoration.denoise_nl_means against skimage.restoration.denoise_nl_means (fast_mode,
+the reference, to 1e-4) and cv2.fastNlMeansDenoising on the uint8 image (OpenCV's own weights:
+recorded, not checked).
 """
 
 import pytest
@@ -100,6 +111,69 @@ def _rl_impls(num_iter, clip):
         return richardson_lucy(x, psf, num_iter=num_iter, clip=clip)
 
     return [Impl("foveal", fov), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
+
+
+def _camera_noisy_1024():
+    """``camera`` bilinear-resized to 1024x1024 in [0, 1], + N(0, 0.05) (rng(0)), clipped, float32."""
+    import numpy as np
+    from skimage import data, img_as_float
+    from skimage.transform import resize
+
+    img = resize(img_as_float(data.camera()), (1024, 1024), order=1)
+    rng = np.random.default_rng(0)
+    return (np.clip(img + rng.normal(0.0, 0.05, img.shape), 0.0, 1.0).astype(np.float32),)
+
+
+def _astronaut_u8_1024():
+    """``astronaut`` bilinear-resized to 1024x1024x3 (0..255), + N(0, 10) (rng(0)), rounded and
+    clipped to uint8."""
+    import numpy as np
+    from skimage import data
+    from skimage.transform import resize
+
+    img = resize(data.astronaut(), (1024, 1024), order=1, preserve_range=True)
+    rng = np.random.default_rng(0)
+    return (np.clip(np.rint(img + rng.normal(0.0, 10.0, img.shape)), 0, 255).astype(np.uint8),)
+
+
+def _bilateral_filter(x, d, sc, ss, exact):
+    import foveal.restoration
+
+    return foveal.restoration.bilateral_filter(x, d, sc, ss, exact=exact)
+
+
+def _denoise_bilateral(x, win, sc, ss):
+    import foveal.restoration
+
+    return foveal.restoration.denoise_bilateral(x, win_size=win, sigma_color=sc, sigma_spatial=ss)
+
+
+def _cv2_bilateral(x, d, sc, ss):
+    import cv2
+
+    return cv2.bilateralFilter(x, d, sc, ss)
+
+
+def _sk_bilateral(x, win, sc, ss):
+    from skimage.restoration import denoise_bilateral
+
+    return denoise_bilateral(x, win_size=win, sigma_color=sc, sigma_spatial=ss)
+
+
+def _rounding_ties(max_fraction=1e-4):
+    """uint8 results equal but for rare rounding ties: |diff| <= 1 on at most ``max_fraction``."""
+    import numpy as np
+
+    def check(got, want, workload):
+        got, want = np.asarray(got), np.asarray(want)
+        if got.shape != want.shape or got.dtype != want.dtype:
+            return False, f"shape/dtype {got.shape} {got.dtype}, reference {want.shape} {want.dtype}"
+        diff = np.abs(got.astype(np.int64) - want)
+        n = int(np.count_nonzero(diff))
+        ok = int(diff.max(initial=0)) <= 1 and n <= max_fraction * diff.size
+        return ok, f"{n} of {diff.size} values differ, max |diff| {int(diff.max(initial=0))}"
+
+    return check
 
 
 def _nlm_gray_inputs():
@@ -196,6 +270,51 @@ WORKLOADS = [
         items=96**3 * 20,
         unit="voxel-iterations/s",
         extra={"num_iter": 20, "clip": False, "psf": "box 5x5x5"},
+    ),
+    Workload(
+        name="bilateral_gray",
+        definition="camera bilinear-resized to 1024x1024 float32 in [0,1] + N(0,0.05) clipped; diameter 9, "
+        "sigma_color 0.1, sigma_space 3 (foveal: bilateral_filter exact=True)",
+        inputs=_camera_noisy_1024,
+        impls=[
+            Impl("foveal", lambda x: _bilateral_filter(x, 9, 0.1, 3.0, True)),
+            Impl("opencv", lambda x: _cv2_bilateral(x, 9, 0.1, 3.0), lib="numpy", devices=("cpu",)),
+            Impl("skimage", lambda x: _sk_bilateral(x, 9, 0.1, 3.0), lib="numpy", devices=("cpu",)),
+        ],
+        reference="opencv",
+        check=allclose(rtol=0, atol=1e-5),
+        items=1024 * 1024,
+        unit="pixels/s",
+        extra={"d": 9, "sigma_color": 0.1, "sigma_space": 3.0, "exact": True},
+    ),
+    Workload(
+        name="bilateral_gray_skimage",
+        definition="bilateral_gray's image; skimage denoise_bilateral semantics, win_size 9, sigma_color 0.1, "
+        "sigma_spatial 3, bins 10000 (foveal: denoise_bilateral)",
+        inputs=_camera_noisy_1024,
+        impls=[
+            Impl("foveal", lambda x: _denoise_bilateral(x, 9, 0.1, 3.0)),
+            Impl("skimage", lambda x: _sk_bilateral(x, 9, 0.1, 3.0), lib="numpy", devices=("cpu",)),
+        ],
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=1024 * 1024,
+        unit="pixels/s",
+        extra={"win_size": 9, "sigma_color": 0.1, "sigma_spatial": 3.0, "bins": 10000},
+    ),
+    Workload(
+        name="bilateral_rgb_u8",
+        definition="astronaut resized to 1024x1024x3 uint8 + N(0,10); d 9, sigmaColor 75, sigmaSpace 75",
+        inputs=_astronaut_u8_1024,
+        impls=[
+            Impl("foveal", lambda x: _bilateral_filter(x, 9, 75.0, 75.0, False)),
+            Impl("opencv", lambda x: _cv2_bilateral(x, 9, 75.0, 75.0), lib="numpy", devices=("cpu",)),
+        ],
+        reference="opencv",
+        check=_rounding_ties(1e-4),
+        items=1024 * 1024,
+        unit="pixels/s",
+        extra={"d": 9, "sigma_color": 75.0, "sigma_space": 75.0},
     ),
     Workload(
         name="nlm_gray",

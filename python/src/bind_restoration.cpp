@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "foveal/ops/bilateral.hpp"
 #include "foveal/ops/tv.hpp"
 #include "foveal/ops/rl.hpp"
 #include "interop.hpp"
@@ -44,4 +45,45 @@ void bind_restoration(py::module_& m) {
       "Kernel entry point: writes the Richardson-Lucy deconvolution into `out`; returns the convolution "
       "method used (1 direct, 2 separable). mode: 0 constant, 1 reflect, 2 wrap; method: 0 auto, 1 direct, "
       "2 separable. Use foveal.restoration.richardson_lucy.");
+
+  m.def(
+      "denoise_bilateral",
+      [](py::handle image, py::handle out, std::int64_t win_size, double sigma_color, double sigma_spatial,
+         std::int64_t bins, int border, double cval, double raw_min, double raw_max, std::uintptr_t stream) {
+        const auto im = foveal::interop::borrow(image, "image", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        foveal::DenoiseBilateralOptions opt;
+        opt.win_size = win_size;
+        opt.sigma_color = sigma_color;
+        opt.sigma_spatial = sigma_spatial;
+        opt.bins = bins;
+        opt.border = static_cast<foveal::BilateralBorder>(border);
+        opt.cval = cval;
+        opt.raw_min = raw_min;
+        opt.raw_max = raw_max;
+        py::gil_scoped_release nogil;
+        foveal::denoise_bilateral(im.view, o.view, opt, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("image"), py::arg("out"), py::arg("win_size"), py::arg("sigma_color"), py::arg("sigma_spatial"),
+      py::arg("bins"), py::arg("border"), py::arg("cval"), py::arg("raw_min"), py::arg("raw_max"), py::kw_only(),
+      py::arg("stream") = 0,
+      "Kernel entry point: writes scikit-image's bilateral filter of an (H, W, C) float image into `out` "
+      "(bins=0: exact). border: 0 constant, 1 edge, 2 symmetric, 3 reflect, 4 wrap. Use "
+      "foveal.restoration.denoise_bilateral.");
+  m.def(
+      "bilateral_filter",
+      [](py::handle image, py::handle out, int d, double sigma_color, double sigma_space, double value_min,
+         double value_max, int border, bool exact, std::uintptr_t stream) {
+        const auto im = foveal::interop::borrow(image, "image", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        py::gil_scoped_release nogil;
+        foveal::bilateral_filter(im.view, o.view, d, sigma_color, sigma_space, value_min, value_max,
+                                 static_cast<foveal::BilateralBorder>(border), exact,
+                                 foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("image"), py::arg("out"), py::arg("d"), py::arg("sigma_color"), py::arg("sigma_space"),
+      py::arg("value_min"), py::arg("value_max"), py::arg("border"), py::arg("exact"), py::kw_only(),
+      py::arg("stream") = 0,
+      "Kernel entry point: writes OpenCV's bilateralFilter of an (H, W, C) uint8/float32 image into `out`. "
+      "Use foveal.restoration.bilateral_filter.");
 }

@@ -17,6 +17,7 @@
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
 #include "foveal/ops/postprocess.hpp"
+#include "foveal/math/bilateral.hpp"
 
 namespace foveal {
 
@@ -81,6 +82,7 @@ std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensor
                       TensorView kept_scores, const ExecContext& ctx);
 void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
                       double h, double sigma, bool fast_mode, const ExecContext& ctx);
+void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -125,6 +127,7 @@ std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensor
                       TensorView kept_scores, const ExecContext& ctx);
 void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
                       double h, double sigma, bool fast_mode, const ExecContext& ctx);
+void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 int device_count();
 int runtime_version();
 }  // namespace cuda

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "foveal/math/activation.hpp"
 #include "foveal/math/hd.hpp"
 #include "foveal/math/pool.hpp"
 
@@ -29,15 +30,6 @@ FOVEAL_HD_INLINE std::int64_t same_pad_hi(std::int64_t kernel, std::int64_t dila
 
 /// Activations of the fused epilogue (bias, then residual, then the activation).
 enum class Activation : int { None = 0, Relu = 1, LeakyRelu = 2, Silu = 3, Sigmoid = 4 };
-
-template <typename T>
-FOVEAL_HD_INLINE T sigmoid(T v) {
-#ifdef __CUDA_ARCH__
-  return T(1) / (T(1) + ::exp(-v));
-#else
-  return T(1) / (T(1) + std::exp(-v));
-#endif
-}
 
 /// f(v) for activation `a`; `slope` is leaky_relu's negative slope. NaN stays NaN.
 template <typename T>

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 
+#include "foveal/math/activation.hpp"
 #include "foveal/math/hd.hpp"
 
 namespace foveal::math {
@@ -13,13 +14,6 @@ FOVEAL_HD_INLINE T clamp_to_image(T v, T hi) {
   if (v != v) return v;
   const T lo = v < T(0) ? T(0) : v;
   return lo > hi ? hi : lo;
-}
-
-/// Logistic sigmoid 1 / (1 + exp(-x)).
-template <typename T>
-FOVEAL_HD_INLINE T sigmoid(T x) {
-  using std::exp;
-  return T(1) / (T(1) + exp(-x));
 }
 
 /// remove_small_boxes' test: both sides at least min_size (NaN sides fail).
