@@ -206,3 +206,62 @@ _IMG = np.zeros((16, 16))
 def test_bad_input(image, kw, exc, msg):
     with pytest.raises(exc, match=__import__("re").escape(msg)):
         denoise_nl_means(image, **kw)
+
+
+# -- fast_nl_means (OpenCV's fastNlMeansDenoising) --------------------------------------------------
+
+cv2 = pytest.importorskip("cv2")
+
+
+def _u8_noisy(seed=0):
+    img = data.camera()[150:278, 180:308]
+    return np.clip(img + np.random.default_rng(seed).normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("h,t,s", [(10, 7, 21), (3, 7, 21), (20, 5, 11), (7, 3, 9), (15, 1, 5), (40, 9, 3)])
+def test_fast_nl_means_equals_opencv(h, t, s):
+    from foveal.restoration import fast_nl_means
+
+    x = _u8_noisy()
+    got = fast_nl_means(x, h, t, s)
+    assert got.dtype == np.uint8 and got.shape == x.shape
+    np.testing.assert_array_equal(got, cv2.fastNlMeansDenoising(x, None, h, t, s))
+
+
+def test_fast_nl_means_random_and_small():
+    from foveal.restoration import fast_nl_means
+
+    rng = np.random.default_rng(1)
+    for shape in [(37, 41), (5, 6), (1, 9)]:
+        x = rng.integers(0, 256, shape, dtype=np.uint8)
+        np.testing.assert_array_equal(fast_nl_means(x, 30.0, 7, 21), cv2.fastNlMeansDenoising(x, None, 30.0, 7, 21))
+
+
+def test_fast_nl_means_default_and_torch():
+    from foveal.restoration import fast_nl_means
+
+    x = _u8_noisy(2)
+    np.testing.assert_array_equal(fast_nl_means(x), cv2.fastNlMeansDenoising(x))
+    torch = pytest.importorskip("torch")
+    y = fast_nl_means(torch.from_numpy(x), h=10)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.uint8
+    np.testing.assert_array_equal(y.numpy(), fast_nl_means(x, h=10))
+
+
+@pytest.mark.parametrize(
+    "image,kw,exc,msg",
+    [
+        (np.zeros((8, 8), np.uint8), dict(h=-1), foveal.FovealValueError, "fast_nl_means: h must be a finite number > 0, got -1"),
+        (np.zeros((8, 8), np.uint8), dict(template_window_size=6), foveal.FovealValueError, "template_window_size must be an odd integer"),
+        (np.zeros((8, 8), np.uint8), dict(search_window_size=0), foveal.FovealValueError, "search_window_size must be >= 1"),
+        (np.zeros((8, 8), np.uint8), dict(h_color=3), foveal.FovealValueError, "h_color must be None"),
+        (np.zeros((8, 8, 3), np.uint8), {}, foveal.FovealValueError, "image must be a 2-D grey image"),
+        (np.zeros((8, 8), np.float32), {}, foveal.FovealTypeError, "fast_nl_means: image must be uint8, got float32"),
+        (np.zeros((8, 8), np.uint16), {}, foveal.FovealTypeError, "image must be uint8, got uint16"),
+    ],
+)
+def test_fast_nl_means_bad_input(image, kw, exc, msg):
+    from foveal.restoration import fast_nl_means
+
+    with pytest.raises(exc, match=__import__("re").escape(msg)):
+        fast_nl_means(image, **kw)

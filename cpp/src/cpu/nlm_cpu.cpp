@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -516,6 +517,90 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
   if (image.dtype() == DType::Float32)
     return nlm_impl<float>(image, out, s, d, h, sigma, fast_mode, ctx.num_threads);
   nlm_impl<double>(image, out, s, d, h, sigma, fast_mode, ctx.num_threads);
+}
+
+
+void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
+                   std::int64_t search_window_size, const ExecContext& ctx) {
+  const std::int64_t H = image.size(0), W = image.size(1);
+  const int th = static_cast<int>(template_window_size / 2), sh = static_cast<int>(search_window_size / 2);
+  const int tws = 2 * th + 1, sws = 2 * sh + 1, pad = th + sh;
+  // OpenCV's fixed-point weight table over the "almost average" distance ssd >> shift
+  const int fpm = std::numeric_limits<int>::max() / (sws * sws * 255);
+  int shift = 0;
+  while ((1 << shift) < tws * tws) ++shift;
+  const double mult = static_cast<double>(1 << shift) / (tws * tws);
+  const int max_dist = 255 * 255;
+  const int table_len = static_cast<int>(max_dist / mult + 1);
+  std::vector<std::int32_t> table(static_cast<std::size_t>(table_len));
+  for (int a = 0; a < table_len; ++a) {
+    const double dist = a * mult;
+    int wgt = static_cast<int>(std::nearbyint(fpm * std::exp(-dist / (h * h))));
+    if (wgt < 0.001 * fpm) wgt = 0;
+    table[static_cast<std::size_t>(a)] = wgt;
+  }
+  // reflect-101 padded copy in int32
+  const std::int64_t PW = W + 2 * pad, PH = H + 2 * pad;
+  std::vector<std::int32_t> P(static_cast<std::size_t>(PW * PH));
+  const std::uint8_t* src = image.data_as<std::uint8_t>();
+  for (std::int64_t r = 0; r < PH; ++r) {
+    const std::int64_t sr = math::nlm_reflect(r - pad, H);
+    for (std::int64_t c = 0; c < PW; ++c) P[r * PW + c] = src[sr * W + math::nlm_reflect(c - pad, W)];
+  }
+  std::vector<std::int64_t> num(static_cast<std::size_t>(H * W), 0), den(static_cast<std::size_t>(H * W), 0);
+  const std::int64_t band = std::max<std::int64_t>(tws, 64);
+  const std::int64_t nb = (H + band - 1) / band;
+  const int nt = ctx.num_threads;
+  parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
+    const std::int64_t q0 = bi * band, q1 = std::min(H, q0 + band);
+    const std::int64_t w = W + tws - 1;  // column sums at columns [-th, W + th)
+    std::vector<std::int32_t> col(static_cast<std::size_t>(w)), box(static_cast<std::size_t>(W));
+    const std::int32_t* base = P.data() + pad * PW + pad - th;  // unpadded (0, -th)
+    for (int ty = -sh; ty <= sh; ++ty)
+      for (int tx = -sh; tx <= sh; ++tx) {
+        const std::int64_t s2 = ty * PW + tx;
+        std::fill(col.begin(), col.end(), 0);
+        for (std::int64_t k = q0 - th; k <= q0 + th; ++k) {
+          const std::int32_t* x = base + k * PW;
+#pragma omp simd
+          for (std::int64_t i = 0; i < w; ++i) {
+            const std::int32_t e = x[i] - x[i + s2];
+            col[i] += e * e;
+          }
+        }
+        for (std::int64_t q = q0; q < q1; ++q) {
+          if (q > q0) {
+            const std::int32_t* xi = base + (q + th) * PW;
+            const std::int32_t* xo = base + (q - th - 1) * PW;
+#pragma omp simd
+            for (std::int64_t i = 0; i < w; ++i) {
+              const std::int32_t ei = xi[i] - xi[i + s2], eo = xo[i] - xo[i + s2];
+              col[i] += ei * ei - eo * eo;
+            }
+          }
+#pragma omp simd
+          for (std::int64_t c = 0; c < W; ++c) box[c] = col[c];
+          for (int j = 1; j < tws; ++j)
+#pragma omp simd
+            for (std::int64_t c = 0; c < W; ++c) box[c] += col[c + j];
+          const std::int32_t* y = P.data() + (q + pad + ty) * PW + pad + tx;
+          std::int64_t* nm = num.data() + q * W;
+          std::int64_t* dn = den.data() + q * W;
+          for (std::int64_t c = 0; c < W; ++c) {
+            const std::int64_t wgt = table[static_cast<std::size_t>(box[c] >> shift)];
+            dn[c] += wgt;
+            nm[c] += wgt * y[c];
+          }
+        }
+      }
+  });
+  std::uint8_t* dst = out.data_as<std::uint8_t>();
+  for (std::int64_t i = 0; i < H * W; ++i) {
+    // OpenCV divides in unsigned 32-bit arithmetic
+    const std::uint32_t e = static_cast<std::uint32_t>(num[i]), ws = static_cast<std::uint32_t>(den[i]);
+    const std::uint32_t v = (e + ws / 2) / ws;
+    dst[i] = static_cast<std::uint8_t>(v > 255 ? 255 : v);
+  }
 }
 
 }  // namespace foveal::cpu

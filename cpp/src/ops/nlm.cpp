@@ -44,4 +44,26 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
   }
 }
 
+void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
+                   std::int64_t search_window_size, const ExecContext& ctx) {
+  constexpr const char* op = "fast_nl_means";
+  const check::Named im{"image", image}, o{"out", out};
+  FOVEAL_CHECK_VALUE(image.ndim() == 2, op, ": image must be a 2-D grey image (rows, cols), got ", image.shape().str());
+  FOVEAL_CHECK_VALUE(out.shape() == image.shape(), op, ": out must have shape ", image.shape().str(), ", got ",
+                     out.shape().str());
+  FOVEAL_CHECK_VALUE(std::isfinite(h) && h > 0, op, ": h must be a finite number > 0, got ", h);
+  FOVEAL_CHECK_VALUE(template_window_size >= 1 && template_window_size % 2 == 1 && template_window_size <= 255, op,
+                     ": template_window_size must be an odd integer in [1, 255], got ", template_window_size);
+  FOVEAL_CHECK_VALUE(search_window_size >= 1 && search_window_size % 2 == 1 && search_window_size <= 255, op,
+                     ": search_window_size must be an odd integer in [1, 255], got ", search_window_size);
+  check::same_device(op, {im, o});
+  FOVEAL_CHECK_TYPE(image.dtype() == DType::UInt8, op, ": image must be uint8, got ", dtype_name(image.dtype()));
+  check::same_dtype(op, {im, o});
+  check::contiguous(op, {im, o});
+  check::not_null(op, {im, o});
+  FOVEAL_CHECK_VALUE(image.device().type == DeviceType::CPU, op, ": runs on the CPU only; image is on CUDA");
+  if (image.numel() == 0) return;
+  cpu::fast_nl_means(image, out, h, template_window_size, search_window_size, ctx);
+}
+
 }  // namespace foveal

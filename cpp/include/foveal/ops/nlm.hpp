@@ -26,4 +26,16 @@ namespace foveal {
 void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
                       double h, double sigma, bool fast_mode, const ExecContext& ctx = {});
 
+/// OpenCV's fastNlMeansDenoising (L2 distance) on a grey uint8 image, bit for bit.
+///
+/// `image`, `out`: (rows, cols) uint8, C-contiguous, CPU. Border: reflect-101 (OpenCV's
+/// BORDER_DEFAULT). With t = template_window_size, S = search_window_size (both odd),
+/// M = INT_MAX / (S^2 255) and k = ceil(log2 t^2), each pixel's weights over the S x S search
+/// window are W[ssd >> k] (ssd: sum of squared differences of the t x t patches) from the table
+/// W[a] = round(M exp(-a 2^k / t^2 / h^2)), 0 where below 0.001 M; the result is
+/// (sum W x + sum W / 2) / sum W in integers. `h` > 0 finite, t and S odd >= 1.
+/// Throws ValueError (shapes, arguments, CUDA arrays), TypeError (dtypes).
+void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
+                   std::int64_t search_window_size, const ExecContext& ctx = {});
+
 }  // namespace foveal
