@@ -520,12 +520,97 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
 }
 
 
+namespace {
+
+// OpenCV-style NLM, one shift pair (t, -t) (integer SSDs are exactly symmetric: ssd_-t(p) =
+// ssd_t(p - t)) over the band rows [q0, q1): column sums of squared differences over the t x t
+// window rows, the horizontal box as shifted adds, the weight by table lookup.
+struct U8Nlm {
+  const std::int32_t* P;  // reflect-101 padded image
+  std::int64_t stride, origin, W, th, tws, q0, q1;
+  int shift;
+  const std::int32_t* table;
+  std::int32_t *col, *box, *wt;  // scratch
+  std::int32_t *num, *den;
+};
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE void u8nlm_body(const U8Nlm* a, int ty, int tx) {
+  const std::int64_t W = a->W, st = a->stride, th = a->th, q0 = a->q0, q1 = a->q1;
+  const bool self = ty == 0 && tx == 0;
+  const std::int64_t nw = W + tx;               // weights at columns [-tx, W)
+  const std::int64_t w = nw + a->tws - 1;       // column sums at [-tx - th, W + th)
+  const std::int64_t rlo = self ? q0 : std::min(q0, q0 - ty), rhi = self ? q1 : std::max(q1, q1 - ty);
+  const std::int32_t* base = a->P + a->origin - tx - th;
+  const std::int64_t sh = ty * st + tx;
+  std::int32_t* col = a->col;
+  for (std::int64_t i = 0; i < w; ++i) col[i] = 0;
+  for (std::int64_t k = rlo - th; k <= rlo + th; ++k) {
+    const std::int32_t* x = base + k * st;
+#pragma omp simd
+    for (std::int64_t i = 0; i < w; ++i) {
+      const std::int32_t e = x[i] - x[i + sh];
+      col[i] += e * e;
+    }
+  }
+  for (std::int64_t r = rlo; r < rhi; ++r) {
+    if (r > rlo) {
+      const std::int32_t* xi = base + (r + th) * st;
+      const std::int32_t* xo = base + (r - th - 1) * st;
+#pragma omp simd
+      for (std::int64_t i = 0; i < w; ++i) {
+        const std::int32_t ei = xi[i] - xi[i + sh], eo = xo[i] - xo[i + sh];
+        col[i] += ei * ei - eo * eo;
+      }
+    }
+    std::int32_t* box = a->box;
+#pragma omp simd
+    for (std::int64_t c = 0; c < nw; ++c) box[c] = col[c];
+    for (std::int64_t j = 1; j < a->tws; ++j) {
+      const std::int32_t* cj = col + j;
+#pragma omp simd
+      for (std::int64_t c = 0; c < nw; ++c) box[c] += cj[c];
+    }
+    std::int32_t* wt = a->wt;
+    const std::int32_t* table = a->table;
+    const int shift = a->shift;
+#pragma omp simd
+    for (std::int64_t c = 0; c < nw; ++c) wt[c] = table[box[c] >> shift];
+    if (r >= q0 && r < q1) {  // p = (r, c) gets w_t(p) x(p + t)
+      const std::int32_t* wp = wt + tx;
+      const std::int32_t* y = a->P + a->origin + (r + ty) * st + tx;
+      std::int32_t* dn = a->den + r * W;
+      std::int32_t* nm = a->num + r * W;
+#pragma omp simd
+      for (std::int64_t c = 0; c < W; ++c) {
+        dn[c] += wp[c];
+        nm[c] += wp[c] * y[c];
+      }
+    }
+    const std::int64_t q = r + ty;
+    if (!self && q >= q0 && q < q1) {  // p = (q, c) gets w_t(p - t) x(p - t)
+      const std::int32_t* y = a->P + a->origin + r * st - tx;
+      std::int32_t* dn = a->den + q * W;
+      std::int32_t* nm = a->num + q * W;
+#pragma omp simd
+      for (std::int64_t c = 0; c < W; ++c) {
+        dn[c] += wt[c];
+        nm[c] += wt[c] * y[c];
+      }
+    }
+  }
+}
+FOVEAL_SIMD_VARIANTS(u8nlm, u8nlm_body, (const U8Nlm* a, int ty, int tx), (a, ty, tx))
+
+}  // namespace
+
 void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
                    std::int64_t search_window_size, const ExecContext& ctx) {
   const std::int64_t H = image.size(0), W = image.size(1);
   const int th = static_cast<int>(template_window_size / 2), sh = static_cast<int>(search_window_size / 2);
   const int tws = 2 * th + 1, sws = 2 * sh + 1, pad = th + sh;
-  // OpenCV's fixed-point weight table over the "almost average" distance ssd >> shift
+  // OpenCV's fixed-point weight table over the "almost average" distance ssd >> shift; with
+  // M = INT_MAX / (S^2 255), sum W x and sum W fit in int32 (OpenCV's own bound).
   const int fpm = std::numeric_limits<int>::max() / (sws * sws * 255);
   int shift = 0;
   while ((1 << shift) < tws * tws) ++shift;
@@ -547,52 +632,19 @@ void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t
     const std::int64_t sr = math::nlm_reflect(r - pad, H);
     for (std::int64_t c = 0; c < PW; ++c) P[r * PW + c] = src[sr * W + math::nlm_reflect(c - pad, W)];
   }
-  std::vector<std::int64_t> num(static_cast<std::size_t>(H * W), 0), den(static_cast<std::size_t>(H * W), 0);
-  const std::int64_t band = std::max<std::int64_t>(tws, 64);
-  const std::int64_t nb = (H + band - 1) / band;
+  std::vector<std::int32_t> num(static_cast<std::size_t>(H * W), 0), den(static_cast<std::size_t>(H * W), 0);
   const int nt = ctx.num_threads;
+  const std::int64_t per_thread = (H + max_threads(nt) - 1) / max_threads(nt);
+  const std::int64_t band = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max(tws, 64), per_thread));
+  const std::int64_t nb = (H + band - 1) / band;
+  const auto fn = u8nlm<std::int32_t>();
   parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
-    const std::int64_t q0 = bi * band, q1 = std::min(H, q0 + band);
-    const std::int64_t w = W + tws - 1;  // column sums at columns [-th, W + th)
-    std::vector<std::int32_t> col(static_cast<std::size_t>(w)), box(static_cast<std::size_t>(W));
-    const std::int32_t* base = P.data() + pad * PW + pad - th;  // unpadded (0, -th)
-    for (int ty = -sh; ty <= sh; ++ty)
-      for (int tx = -sh; tx <= sh; ++tx) {
-        const std::int64_t s2 = ty * PW + tx;
-        std::fill(col.begin(), col.end(), 0);
-        for (std::int64_t k = q0 - th; k <= q0 + th; ++k) {
-          const std::int32_t* x = base + k * PW;
-#pragma omp simd
-          for (std::int64_t i = 0; i < w; ++i) {
-            const std::int32_t e = x[i] - x[i + s2];
-            col[i] += e * e;
-          }
-        }
-        for (std::int64_t q = q0; q < q1; ++q) {
-          if (q > q0) {
-            const std::int32_t* xi = base + (q + th) * PW;
-            const std::int32_t* xo = base + (q - th - 1) * PW;
-#pragma omp simd
-            for (std::int64_t i = 0; i < w; ++i) {
-              const std::int32_t ei = xi[i] - xi[i + s2], eo = xo[i] - xo[i + s2];
-              col[i] += ei * ei - eo * eo;
-            }
-          }
-#pragma omp simd
-          for (std::int64_t c = 0; c < W; ++c) box[c] = col[c];
-          for (int j = 1; j < tws; ++j)
-#pragma omp simd
-            for (std::int64_t c = 0; c < W; ++c) box[c] += col[c + j];
-          const std::int32_t* y = P.data() + (q + pad + ty) * PW + pad + tx;
-          std::int64_t* nm = num.data() + q * W;
-          std::int64_t* dn = den.data() + q * W;
-          for (std::int64_t c = 0; c < W; ++c) {
-            const std::int64_t wgt = table[static_cast<std::size_t>(box[c] >> shift)];
-            dn[c] += wgt;
-            nm[c] += wgt * y[c];
-          }
-        }
-      }
+    const std::size_t len = static_cast<std::size_t>(W + 2 * (sws + tws));
+    std::vector<std::int32_t> col(len), box(len), wt(len);
+    const U8Nlm a{P.data(), PW,        pad * PW + pad, W,         th,        tws, bi * band, std::min(H, bi * band + band),
+                  shift,    table.data(), col.data(),  box.data(), wt.data(), num.data(), den.data()};
+    for (int tx = 0; tx <= sh; ++tx)
+      for (int ty = tx == 0 ? 0 : -sh; ty <= sh; ++ty) fn(&a, ty, tx);
   });
   std::uint8_t* dst = out.data_as<std::uint8_t>();
   for (std::int64_t i = 0; i < H * W; ++i) {
