@@ -17,12 +17,14 @@ the values).
 
 NLM: foveal.restoration.denoise_nl_means against skimage.restoration.denoise_nl_means (fast_mode,
 the reference, to 1e-4) and cv2.fastNlMeansDenoising on the uint8 image (OpenCV's own weights:
-recorded, not checked).
+recorded, not checked). ``nlm_gray_u8`` (the same image as uint8) times
+foveal.restoration.fast_nl_means against cv2.fastNlMeansDenoising (h 10, 7, 21), which it must
+equal pixel for pixel.
 """
 
 import pytest
 
-from _harness import Impl, Workload, allclose, cases, run_case
+from _harness import Impl, Workload, allclose, cases, exact, run_case
 
 
 def _image_1024():
@@ -214,6 +216,27 @@ def _nlm_impls():
     ]
 
 
+def _nlm_gray_u8_inputs():
+    """The nlm_gray image rounded to uint8 (x 255)."""
+    import numpy as np
+
+    return (np.round(_nlm_gray_inputs()[0] * 255.0).astype(np.uint8),)
+
+
+def _nlm_u8_impls():
+    def fov(x):
+        import foveal.restoration
+
+        return foveal.restoration.fast_nl_means(x, h=10, template_window_size=7, search_window_size=21)
+
+    def cv(x):
+        import cv2
+
+        return cv2.fastNlMeansDenoising(x, None, h=10, templateWindowSize=7, searchWindowSize=21)
+
+    return [Impl("foveal", fov, lib="numpy", devices=("cpu",)), Impl("opencv", cv, lib="numpy", devices=("cpu",))]
+
+
 WORKLOADS = [
     Workload(
         name="tv_chambolle",
@@ -327,6 +350,17 @@ WORKLOADS = [
         items=512 * 512,
         unit="pixels/s",
         extra={"patch_size": 7, "patch_distance": 10, "h": 0.08, "sigma": 0.08, "fast_mode": True},
+    ),
+    Workload(
+        name="nlm_gray_u8",
+        definition="the nlm_gray image as uint8 (x 255, rounded); h 10, template 7, search 21 (OpenCV's fastNlMeansDenoising)",
+        inputs=_nlm_gray_u8_inputs,
+        impls=_nlm_u8_impls(),
+        reference="opencv",
+        check=exact(),
+        items=512 * 512,
+        unit="pixels/s",
+        extra={"h": 10, "template_window_size": 7, "search_window_size": 21},
     ),
 ]
 
