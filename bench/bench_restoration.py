@@ -1,5 +1,5 @@
 """Restoration workloads of BENCHMARKS.md: ``tv_chambolle``, ``tv_chambolle_3d``, ``tv_bregman``,
-``rl_gauss``, ``rl_motion``, ``rl_3d``, ``bilateral_gray`` and ``bilateral_rgb_u8``.
+``rl_gauss``, ``rl_motion``, ``rl_3d``, ``bilateral_gray``, ``bilateral_rgb_u8`` and ``nlm_gray``.
 
 foveal.restoration.denoise_tv_chambolle against skimage.restoration.denoise_tv_chambolle (the
 reference; it runs on the CPU only), with eps=0 so that both run exactly the stated number of
@@ -15,11 +15,17 @@ sigma_spatial=3) (its square window differs: recorded, not checked). ``bilateral
 skimage, which it must match to 1e-4. ``bilateral_rgb_u8`` times bilateral_filter (OpenCV's uint8
 table) against cv2, which it must match up to rare rounding ties (|diff| <= 1 on at most 1e-4 of
 the values).
+
+NLM: foveal.restoration.denoise_nl_means against skimage.restoration.denoise_nl_means (fast_mode,
+the reference, to 1e-4) and cv2.fastNlMeansDenoising on the uint8 image (OpenCV's own weights:
+recorded, not checked). ``nlm_gray_u8`` (the same image as uint8) times
+foveal.restoration.fast_nl_means against cv2.fastNlMeansDenoising (h 10, 7, 21), which it must
+equal pixel for pixel.
 """
 
 import pytest
 
-from _harness import Impl, Workload, allclose, cases, run_case
+from _harness import Impl, Workload, allclose, cases, exact, run_case
 
 
 def _image_1024():
@@ -187,6 +193,65 @@ def _rounding_ties(max_fraction=1e-4):
     return check
 
 
+def _nlm_gray_inputs():
+    """``camera`` 512x512 float32 + N(0, 0.08) (rng(0)), clipped to [0, 1]."""
+    import numpy as np
+    from skimage import data, img_as_float
+
+    img = img_as_float(data.camera())
+    noisy = np.clip(img + np.random.default_rng(0).normal(0.0, 0.08, img.shape), 0.0, 1.0)
+    return (noisy.astype(np.float32),)
+
+
+def _nlm_impls():
+    def fov(x):
+        import foveal.restoration
+
+        return foveal.restoration.denoise_nl_means(x, patch_size=7, patch_distance=10, h=0.08, sigma=0.08)
+
+    def sk(x):
+        from skimage.restoration import denoise_nl_means
+
+        return denoise_nl_means(x, patch_size=7, patch_distance=10, h=0.08, sigma=0.08, fast_mode=True)
+
+    def to_u8(x):
+        import numpy as np
+
+        return (np.round(x * 255.0).astype(np.uint8),)
+
+    def cv(x):
+        import cv2
+
+        return cv2.fastNlMeansDenoising(x, None, h=10, templateWindowSize=7, searchWindowSize=21).astype("float32") / 255
+
+    return [
+        Impl("foveal", fov),
+        Impl("skimage", sk, lib="numpy", devices=("cpu",)),
+        Impl("opencv", cv, lib="numpy", devices=("cpu",), prepare=to_u8),
+    ]
+
+
+def _nlm_gray_u8_inputs():
+    """The nlm_gray image rounded to uint8 (x 255)."""
+    import numpy as np
+
+    return (np.round(_nlm_gray_inputs()[0] * 255.0).astype(np.uint8),)
+
+
+def _nlm_u8_impls():
+    def fov(x):
+        import foveal.restoration
+
+        return foveal.restoration.fast_nl_means(x, h=10, template_window_size=7, search_window_size=21)
+
+    def cv(x):
+        import cv2
+
+        return cv2.fastNlMeansDenoising(x, None, h=10, templateWindowSize=7, searchWindowSize=21)
+
+    return [Impl("foveal", fov, lib="numpy", devices=("cpu",)), Impl("opencv", cv, lib="numpy", devices=("cpu",))]
+
+
 WORKLOADS = [
     Workload(
         name="tv_chambolle",
@@ -299,6 +364,29 @@ WORKLOADS = [
         items=1024 * 1024,
         unit="pixels/s",
         extra={"d": 9, "sigma_color": 75.0, "sigma_space": 75.0},
+    ),
+    Workload(
+        name="nlm_gray",
+        definition="camera 512x512 float32 + N(0,0.08) clipped; patch 7, search distance 10 (window 21), "
+        "h = sigma = 0.08, fast mode (cv2: the uint8 image, h 10, 7, 21)",
+        inputs=_nlm_gray_inputs,
+        impls=_nlm_impls(),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=512 * 512,
+        unit="pixels/s",
+        extra={"patch_size": 7, "patch_distance": 10, "h": 0.08, "sigma": 0.08, "fast_mode": True},
+    ),
+    Workload(
+        name="nlm_gray_u8",
+        definition="the nlm_gray image as uint8 (x 255, rounded); h 10, template 7, search 21 (OpenCV's fastNlMeansDenoising)",
+        inputs=_nlm_gray_u8_inputs,
+        impls=_nlm_u8_impls(),
+        reference="opencv",
+        check=exact(),
+        items=512 * 512,
+        unit="pixels/s",
+        extra={"h": 10, "template_window_size": 7, "search_window_size": 21},
     ),
 ]
 

@@ -10,6 +10,7 @@ namespace py = pybind11;
 void bind_detection(py::module_& m);
 void bind_roi(py::module_& m);
 void bind_restoration(py::module_& m);
+void bind_nlm(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_anchors(py::module_& m);
 void bind_rotated(py::module_& m);
@@ -75,6 +76,7 @@ PYBIND11_MODULE(_core, m) {
   bind_detection(m);
   bind_roi(m);
   bind_restoration(m);
+  bind_nlm(m);
   bind_nn(m);
   bind_anchors(m);
   bind_rotated(m);

@@ -23,6 +23,7 @@
 #include "foveal/ops/anchors.hpp"
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
+#include "foveal/ops/nlm.hpp"
 #include "foveal/ops/postprocess.hpp"
 #include "foveal/ops/box_iou_rotated.hpp"
 #include "foveal/ops/nms_rotated.hpp"

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "foveal/ops/nlm.hpp"
+
+#include <cmath>
+
+#include "ops/backend.hpp"
+#include "ops/validate.hpp"
+
+namespace foveal {
+
+void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
+                      double h, double sigma, bool fast_mode, const ExecContext& ctx) {
+  constexpr const char* op = "denoise_nl_means";
+  const check::Named im{"image", image}, o{"out", out};
+  FOVEAL_CHECK_VALUE(image.ndim() == 3 || image.ndim() == 4, op,
+                     ": image must have shape (rows, cols, channels) or (planes, rows, cols, channels), got ",
+                     image.shape().str());
+  FOVEAL_CHECK_VALUE(out.shape() == image.shape(), op, ": out must have shape ", image.shape().str(), ", got ",
+                     out.shape().str());
+  FOVEAL_CHECK_VALUE(patch_size >= 1 && patch_size % 2 == 1 && patch_size <= 255, op,
+                     ": patch_size must be an odd integer in [1, 255], got ", patch_size);
+  FOVEAL_CHECK_VALUE(patch_distance >= 0 && patch_distance <= 1024, op,
+                     ": patch_distance must be an integer in [0, 1024], got ", patch_distance);
+  FOVEAL_CHECK_VALUE(std::isfinite(h) && h > 0, op, ": h must be a finite number > 0, got ", h);
+  FOVEAL_CHECK_VALUE(std::isfinite(sigma) && sigma >= 0, op, ": sigma must be a finite number >= 0, got ", sigma);
+  const int spatial = image.ndim() - 1;
+  for (int a = 0; a < spatial; ++a)
+    FOVEAL_CHECK_VALUE(image.size(a) >= patch_size, op, ": image must be at least patch_size (", patch_size,
+                       ") along every spatial axis, got shape ", image.shape().str());
+  FOVEAL_CHECK_VALUE(image.size(spatial) >= 1, op, ": image must have at least one channel, got shape ",
+                     image.shape().str());
+  check::same_device(op, {im, o});
+  const DType t = image.dtype();
+  FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64, op, ": image must be float32 or float64, got ",
+                    dtype_name(t));
+  check::same_dtype(op, {im, o});
+  check::contiguous(op, {im, o});
+  check::not_null(op, {im, o});
+  switch (image.device().type) {
+    case DeviceType::CPU:
+      return cpu::denoise_nl_means(image, out, patch_size, patch_distance, h, sigma, fast_mode, ctx);
+    case DeviceType::CUDA:
+      return FOVEAL_CUDA_CALL(denoise_nl_means, image, out, patch_size, patch_distance, h, sigma, fast_mode, ctx);
+  }
+}
+
+void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
+                   std::int64_t search_window_size, const ExecContext& ctx) {
+  constexpr const char* op = "fast_nl_means";
+  const check::Named im{"image", image}, o{"out", out};
+  FOVEAL_CHECK_VALUE(image.ndim() == 2, op, ": image must be a 2-D grey image (rows, cols), got ", image.shape().str());
+  FOVEAL_CHECK_VALUE(out.shape() == image.shape(), op, ": out must have shape ", image.shape().str(), ", got ",
+                     out.shape().str());
+  FOVEAL_CHECK_VALUE(std::isfinite(h) && h > 0, op, ": h must be a finite number > 0, got ", h);
+  FOVEAL_CHECK_VALUE(template_window_size >= 1 && template_window_size % 2 == 1 && template_window_size <= 255, op,
+                     ": template_window_size must be an odd integer in [1, 255], got ", template_window_size);
+  FOVEAL_CHECK_VALUE(search_window_size >= 1 && search_window_size % 2 == 1 && search_window_size <= 255, op,
+                     ": search_window_size must be an odd integer in [1, 255], got ", search_window_size);
+  check::same_device(op, {im, o});
+  FOVEAL_CHECK_TYPE(image.dtype() == DType::UInt8, op, ": image must be uint8, got ", dtype_name(image.dtype()));
+  check::same_dtype(op, {im, o});
+  check::contiguous(op, {im, o});
+  check::not_null(op, {im, o});
+  FOVEAL_CHECK_VALUE(image.device().type == DeviceType::CPU, op, ": runs on the CPU only; image is on CUDA");
+  if (image.numel() == 0) return;
+  cpu::fast_nl_means(image, out, h, template_window_size, search_window_size, ctx);
+}
+
+}  // namespace foveal

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+// Non-local means on CUDA, a first version: one thread per output pixel loops over the search
+// window and sums each patch distance directly (reflect padding by index arithmetic, no padded
+// copy). Fast mode uses skimage's (s-1)^D box and cutoff, classic mode the Gaussian patch kernel
+// with its row-wise cutoff; both in float64, with the weights of foveal/math/nlm.hpp.
+#include <cstdint>
+#include <vector>
+
+#include "common.cuh"
+#include "foveal/math/nlm.hpp"
+#include "ops/backend.hpp"
+
+namespace foveal::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+
+struct Geo {
+  long long n0, n1, n2, C;  // (rows, 1, cols) for 2-D, (planes, rows, cols) for 3-D
+  int three_d, s, o, d;
+  double var2c, inv;  // 2 C sigma^2; fast mode: 1 / (C h^2 s^D)
+};
+
+template <typename T>
+__device__ __forceinline__ double pixel_d2(const T* img, const Geo& g, long long a, long long b, long long c,
+                                           long long a2, long long b2, long long c2) {
+  a = math::nlm_reflect(a, g.n0), a2 = math::nlm_reflect(a2, g.n0);
+  b = math::nlm_reflect(b, g.n1), b2 = math::nlm_reflect(b2, g.n1);
+  c = math::nlm_reflect(c, g.n2), c2 = math::nlm_reflect(c2, g.n2);
+  const T* x = img + ((a * g.n1 + b) * g.n2 + c) * g.C;
+  const T* y = img + ((a2 * g.n1 + b2) * g.n2 + c2) * g.C;
+  double e2 = 0;
+  for (long long ch = 0; ch < g.C; ++ch) {
+    const double df = static_cast<double>(x[ch]) - static_cast<double>(y[ch]);
+    e2 += df * df;
+  }
+  return e2 - g.var2c;
+}
+
+template <typename T>
+__global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, const double* __restrict__ kern, Geo g,
+                           bool fast) {
+  const long long npix = g.n0 * g.n1 * g.n2;
+  for (long long p = static_cast<long long>(blockIdx.x) * kThreads + threadIdx.x; p < npix;
+       p += static_cast<long long>(gridDim.x) * kThreads) {
+    const long long q = p / (g.n1 * g.n2), m = (p / g.n2) % g.n1, c = p % g.n2;
+    const int d1 = g.three_d ? g.d : 0, o1 = g.three_d ? g.o : 0, s1 = g.three_d ? g.s : 1;
+    double wsum = 0, acc[4] = {0, 0, 0, 0};
+    const bool small = g.C <= 4;
+    for (int t0 = -g.d; t0 <= g.d; ++t0)
+      for (int t1 = -d1; t1 <= d1; ++t1)
+        for (int t2 = -g.d; t2 <= g.d; ++t2) {
+          double w;
+          if (fast) {
+            // box [p - o + 1, p + o] on every active axis
+            double dist = 0;
+            const int lo1 = g.three_d ? g.o - 1 : 0, hi1 = g.three_d ? g.o : 0;
+            for (int i = -(g.o - 1); i <= g.o; ++i)
+              for (int j = -lo1; j <= hi1; ++j)
+                for (int k = -(g.o - 1); k <= g.o; ++k)
+                  dist += pixel_d2(img, g, q + i, m + j, c + k, q + i + t0, m + j + t1, c + k + t2);
+            w = math::nlm_weight(fmax(dist, 0.0) * g.inv);
+          } else {
+            const long long a = q + t0, b = m + t1, e = c + t2;
+            if (a < 0 || a >= g.n0 || b < 0 || b >= g.n1 || e < 0 || e >= g.n2) continue;
+            double dist = 0;
+            bool cut = false;
+            for (int i = 0; i < g.s; ++i) {
+              if (dist > math::kNlmCutoff) {
+                cut = true;
+                break;
+              }
+              for (int j = 0; j < s1; ++j)
+                for (int k = 0; k < g.s; ++k)
+                  dist += kern[(i * s1 + j) * g.s + k] *
+                          pixel_d2(img, g, q - g.o + i, m - o1 + j, c - g.o + k, a - g.o + i, b - o1 + j, e - g.o + k);
+            }
+            if (cut) continue;
+            w = math::nlm_fast_exp(-fmax(dist, 0.0));
+          }
+          if (w == 0.0) continue;
+          wsum += w;
+          const long long a = math::nlm_reflect(q + t0, g.n0), b = math::nlm_reflect(m + t1, g.n1),
+                          e = math::nlm_reflect(c + t2, g.n2);
+          const T* y = img + ((a * g.n1 + b) * g.n2 + e) * g.C;
+          if (small) {
+            for (long long ch = 0; ch < g.C; ++ch) acc[ch] += w * static_cast<double>(y[ch]);
+          } else {
+            // many channels: accumulate straight into the output (this thread owns the pixel)
+            for (long long ch = 0; ch < g.C; ++ch) {
+              const double prev = (wsum == w) ? 0.0 : static_cast<double>(out[p * g.C + ch]);
+              out[p * g.C + ch] = static_cast<T>(prev + w * static_cast<double>(y[ch]));
+            }
+          }
+        }
+    const double inv = 1.0 / wsum;
+    for (long long ch = 0; ch < g.C; ++ch)
+      out[p * g.C + ch] = static_cast<T>((small ? acc[ch] : static_cast<double>(out[p * g.C + ch])) * inv);
+  }
+}
+
+template <typename T>
+void launch(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, bool fast,
+            cudaStream_t st) {
+  const int spatial = image.ndim() - 1;
+  Geo g{};
+  g.C = image.size(spatial);
+  g.three_d = spatial == 3;
+  g.n0 = image.size(0);
+  g.n1 = g.three_d ? image.size(1) : 1;
+  g.n2 = image.size(spatial - 1);
+  g.s = s;
+  g.o = s / 2;
+  g.d = d;
+  const double C = static_cast<double>(g.C);
+  g.var2c = 2.0 * C * sigma * sigma;
+  g.inv = 1.0 / (C * h * h * (g.three_d ? double(s) * s * s : double(s) * s));
+  // classic mode: the Gaussian patch taps, in stream-ordered device memory
+  const int s1k = g.three_d ? s : 1;
+  Workspace<double> kern_dev(fast ? 0 : static_cast<std::size_t>(s) * s1k * s, st);
+  if (!fast) {
+    const int s1 = g.three_d ? s : 1;
+    const long long taps = static_cast<long long>(s) * s1 * s;
+    std::vector<double> kern(static_cast<std::size_t>(taps));
+    double ksum = 0;
+    for (int i = 0; i < s; ++i)
+      for (int j = 0; j < s1; ++j)
+        for (int k = 0; k < s; ++k)
+          ksum += kern[(static_cast<std::size_t>(i) * s1 + j) * s + k] =
+              math::nlm_patch_kernel(i - g.o, g.three_d ? j - g.o : 0, k - g.o, s);
+    for (double& v : kern) v /= C * ksum * h * h;
+    FOVEAL_CUDA_CHECK(cudaMemcpyAsync(kern_dev.get(), kern.data(), kern.size() * sizeof(double),
+                                      cudaMemcpyHostToDevice, st));
+    FOVEAL_CUDA_CHECK(cudaStreamSynchronize(st));  // the host vector dies at scope end
+  }
+  const long long npix = g.n0 * g.n1 * g.n2;
+  nlm_kernel<T><<<blocks_for(npix, kThreads), kThreads, 0, st>>>(image.data_as<T>(), out.data_as<T>(), kern_dev.get(),
+                                                                 g, fast);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace
+
+void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
+                      double h, double sigma, bool fast_mode, const ExecContext& ctx) {
+  DeviceGuard guard(image.device().index);
+  const cudaStream_t s = stream_of(ctx);
+  const int ps = static_cast<int>(patch_size), pd = static_cast<int>(patch_distance);
+  if (image.dtype() == DType::Float32) return launch<float>(image, out, ps, pd, h, sigma, fast_mode, s);
+  launch<double>(image, out, ps, pd, h, sigma, fast_mode, s);
+}
+
+}  // namespace foveal::cuda

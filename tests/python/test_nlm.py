@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: Apache-2.0
+"""foveal.restoration.denoise_nl_means against scikit-image (the oracle) on bundled images and a
+float64 NumPy reference (tests/reference/nlm_ref.py) on random inputs: both modes, 2-D, 2-D with
+channels and 3-D; dtype rules, properties and errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import foveal
+from foveal.restoration import denoise_nl_means
+from reference import nlm_ref
+
+skimage = pytest.importorskip("skimage")
+from skimage import data  # noqa: E402
+from skimage.restoration import denoise_nl_means as sk_nlm  # noqa: E402
+
+TOL = 1e-4
+
+
+def _noisy(img, sigma, seed=0):
+    x = skimage.img_as_float(img)
+    return x + np.random.default_rng(seed).normal(0, sigma, x.shape)
+
+
+@pytest.fixture(scope="module")
+def camera():
+    return _noisy(data.camera()[200:296, 220:316], 0.08)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return _noisy(data.astronaut()[100:148, 180:228], 0.08, seed=1)
+
+
+# -- against skimage -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [dict(), dict(h=0.06, sigma=0.08), dict(patch_size=5, patch_distance=6, h=0.15), dict(patch_size=1, patch_distance=2)],
+)
+def test_fast_matches_skimage_camera(camera, kw):
+    want = sk_nlm(camera, fast_mode=True, **kw)
+    got = denoise_nl_means(camera, fast_mode=True, **kw)
+    assert got.dtype == np.float64 and got.shape == camera.shape
+    np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+
+
+def test_fast_matches_skimage_float32(camera):
+    x = camera.astype(np.float32)
+    want = sk_nlm(x, patch_size=5, patch_distance=7, h=0.1)
+    got = denoise_nl_means(x, patch_size=5, patch_distance=7, h=0.1)
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("kw", [dict(patch_size=5, patch_distance=4, h=0.1), dict(patch_size=3, patch_distance=3, h=0.05, sigma=0.08)])
+def test_classic_matches_skimage_camera(camera, kw):
+    x = camera[:40, :44]
+    want = sk_nlm(x, fast_mode=False, **kw)
+    got = denoise_nl_means(x, fast_mode=False, **kw)
+    np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_colour_matches_skimage(astronaut, fast, axis):
+    x = np.moveaxis(astronaut[:32, :36] if not fast else astronaut, -1, axis)
+    kw = dict(patch_size=5, patch_distance=4 if not fast else 6, h=0.12, sigma=0.04)
+    want = sk_nlm(x, fast_mode=fast, channel_axis=axis, **kw)
+    got = denoise_nl_means(x, fast_mode=fast, channel_axis=axis, **kw)
+    assert got.shape == x.shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_3d_matches_skimage(fast):
+    rng = np.random.default_rng(3)
+    x = np.zeros((12, 13, 14))
+    x[3:9, 4:10, 4:11] = 1
+    x += 0.2 * rng.standard_normal(x.shape)
+    kw = dict(patch_size=3, patch_distance=2, h=0.3, sigma=0.1)
+    np.testing.assert_allclose(denoise_nl_means(x, fast_mode=fast, **kw), sk_nlm(x, fast_mode=fast, **kw), atol=TOL, rtol=0)
+
+
+def test_3d_colour_fast_matches_skimage():
+    x = np.random.default_rng(4).random((8, 9, 10, 2))
+    kw = dict(patch_size=3, patch_distance=2, h=0.4, channel_axis=-1)
+    np.testing.assert_allclose(denoise_nl_means(x, **kw), sk_nlm(x, **kw), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("preserve_range", [False, True])
+def test_integer_images_match_skimage(preserve_range):
+    x = data.camera()[100:150, 100:150]
+    h = 20.0 if preserve_range else 0.08
+    want = sk_nlm(x, patch_size=5, patch_distance=5, h=h, preserve_range=preserve_range)
+    got = denoise_nl_means(x, patch_size=5, patch_distance=5, h=h, preserve_range=preserve_range)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, atol=TOL * (255 if preserve_range else 1), rtol=0)
+
+
+def test_float16_computes_in_float32():
+    x = np.random.default_rng(5).random((20, 20)).astype(np.float16)
+    got = denoise_nl_means(x, patch_size=3, patch_distance=3, h=0.3)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, sk_nlm(x, patch_size=3, patch_distance=3, h=0.3), atol=TOL, rtol=0)
+
+
+# -- against the float64 reference -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize(
+    "shape,s,d,h,sigma",
+    [
+        ((17, 19, 1), 3, 3, 0.2, 0.0),
+        ((15, 16, 2), 5, 2, 0.3, 0.05),
+        ((9, 7, 1), 7, 4, 0.5, 0.1),  # search reaches past the reflected border
+        ((11, 12, 1), 1, 2, 0.1, 0.0),
+        ((6, 7, 8, 1), 3, 1, 0.3, 0.0),
+        ((5, 6, 7, 2), 3, 2, 0.4, 0.05),  # 3-D with channels (classic: beyond skimage)
+    ],
+)
+def test_matches_reference_random(fast, shape, s, d, h, sigma):
+    x = np.random.default_rng(sum(shape) + s).random(shape)
+    want = nlm_ref.nl_means(x, s, d, h, sigma, fast)
+    kw = dict(patch_size=s, patch_distance=d, h=h, sigma=sigma, fast_mode=fast)
+    got = denoise_nl_means(x, channel_axis=-1, **kw) if shape[-1] > 1 else denoise_nl_means(x[..., 0], **kw)[..., None]
+    np.testing.assert_allclose(got, want, atol=1e-10, rtol=0)
+
+
+def test_reference_fast_exp():
+    y = np.linspace(-8, 0, 1001)
+    assert np.max(np.abs(nlm_ref.fexp(y) / np.exp(y) - 1)) < 0.065
+    assert nlm_ref.fexp(np.array([-701.0]))[0] == 0.0
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_tiny_h_returns_input(camera, fast):
+    x = camera[:24, :24]
+    np.testing.assert_allclose(denoise_nl_means(x, patch_size=3, patch_distance=3, h=1e-6, fast_mode=fast), x, atol=1e-12)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_constant_image_unchanged(fast):
+    x = np.full((15, 16), 0.375)
+    np.testing.assert_allclose(denoise_nl_means(x, patch_size=5, patch_distance=3, fast_mode=fast), x, atol=1e-15, rtol=0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_output_within_input_range(fast):
+    x = np.random.default_rng(7).normal(size=(20, 21, 3))
+    y = denoise_nl_means(x, patch_size=3, patch_distance=3, h=2.0, fast_mode=fast, channel_axis=-1)
+    assert y.min() >= x.min() - 1e-12 and y.max() <= x.max() + 1e-12
+    assert np.abs(y - x).max() > 0.1  # it did smooth
+
+
+def test_denoises_and_leaves_input_alone(camera):
+    x = camera.copy()
+    y = denoise_nl_means(x, h=0.06, sigma=0.08)
+    np.testing.assert_array_equal(x, camera)
+    clean = skimage.img_as_float(data.camera()[200:296, 220:316])
+    assert np.mean((y - clean) ** 2) < 0.5 * np.mean((x - clean) ** 2)
+
+
+def test_torch_in_torch_out():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(8).random((16, 17)).astype(np.float32)
+    y = denoise_nl_means(torch.from_numpy(x), patch_size=3, patch_distance=2, h=0.3)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float32
+    np.testing.assert_allclose(y.numpy(), denoise_nl_means(x, patch_size=3, patch_distance=2, h=0.3), atol=0)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+_IMG = np.zeros((16, 16))
+
+
+@pytest.mark.parametrize(
+    "image,kw,exc,msg",
+    [
+        (_IMG, dict(h=-0.1), foveal.FovealValueError, "denoise_nl_means: h must be a finite number > 0, got -0.1"),
+        (_IMG, dict(h=0), foveal.FovealValueError, "h must be a finite number > 0"),
+        (_IMG, dict(h=float("nan")), foveal.FovealValueError, "h must not be NaN"),
+        (_IMG, dict(sigma=-1), foveal.FovealValueError, "sigma must be a finite number >= 0, got -1"),
+        (_IMG, dict(sigma=float("inf")), foveal.FovealValueError, "sigma must be a finite number >= 0"),
+        (_IMG, dict(patch_size=4), foveal.FovealValueError, "patch_size must be an odd integer >= 1, got 4"),
+        (_IMG, dict(patch_size=0), foveal.FovealValueError, "patch_size must be >= 1, got 0"),
+        (_IMG, dict(patch_size=-3), foveal.FovealValueError, "patch_size must be >= 1"),
+        (_IMG, dict(patch_size=2.0), foveal.FovealTypeError, "patch_size must be an integer"),
+        (_IMG, dict(patch_distance=-1), foveal.FovealValueError, "patch_distance must be >= 0, got -1"),
+        (_IMG, dict(channel_axis=2), foveal.FovealValueError, "channel_axis must be None or an axis"),
+        (_IMG, dict(channel_axis=1.0), foveal.FovealTypeError, "channel_axis must be None or an integer"),
+        (_IMG, dict(channel_axis=0), foveal.FovealValueError, "image must have 2 or 3 spatial dimensions"),
+        (np.zeros(16), {}, foveal.FovealValueError, "image must have 2 or 3 spatial dimensions"),
+        (np.zeros((4, 4, 4, 4)), dict(patch_size=3), foveal.FovealValueError, "2 or 3 spatial dimensions"),
+        (np.zeros((5, 16)), {}, foveal.FovealValueError, "image must be at least patch_size (7) along every spatial axis"),
+        (np.full((8, 8), np.nan), dict(patch_size=3), foveal.FovealValueError, "image must hold finite values, got NaN"),
+        (np.zeros((8, 8), np.complex64), dict(patch_size=3), foveal.FovealTypeError, "image must have a real numeric dtype"),
+    ],
+)
+def test_bad_input(image, kw, exc, msg):
+    with pytest.raises(exc, match=__import__("re").escape(msg)):
+        denoise_nl_means(image, **kw)
+
+
+# -- fast_nl_means (OpenCV's fastNlMeansDenoising) --------------------------------------------------
+
+cv2 = pytest.importorskip("cv2")
+
+
+def _u8_noisy(seed=0):
+    img = data.camera()[150:278, 180:308]
+    return np.clip(img + np.random.default_rng(seed).normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("h,t,s", [(10, 7, 21), (3, 7, 21), (20, 5, 11), (7, 3, 9), (15, 1, 5), (40, 9, 3)])
+def test_fast_nl_means_equals_opencv(h, t, s):
+    from foveal.restoration import fast_nl_means
+
+    x = _u8_noisy()
+    got = fast_nl_means(x, h, t, s)
+    assert got.dtype == np.uint8 and got.shape == x.shape
+    np.testing.assert_array_equal(got, cv2.fastNlMeansDenoising(x, None, h, t, s))
+
+
+def test_fast_nl_means_random_and_small():
+    from foveal.restoration import fast_nl_means
+
+    rng = np.random.default_rng(1)
+    for shape in [(37, 41), (5, 6), (1, 9)]:
+        x = rng.integers(0, 256, shape, dtype=np.uint8)
+        np.testing.assert_array_equal(fast_nl_means(x, 30.0, 7, 21), cv2.fastNlMeansDenoising(x, None, 30.0, 7, 21))
+
+
+def test_fast_nl_means_default_and_torch():
+    from foveal.restoration import fast_nl_means
+
+    x = _u8_noisy(2)
+    np.testing.assert_array_equal(fast_nl_means(x), cv2.fastNlMeansDenoising(x))
+    torch = pytest.importorskip("torch")
+    y = fast_nl_means(torch.from_numpy(x), h=10)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.uint8
+    np.testing.assert_array_equal(y.numpy(), fast_nl_means(x, h=10))
+
+
+@pytest.mark.parametrize(
+    "image,kw,exc,msg",
+    [
+        (np.zeros((8, 8), np.uint8), dict(h=-1), foveal.FovealValueError, "fast_nl_means: h must be a finite number > 0, got -1"),
+        (np.zeros((8, 8), np.uint8), dict(template_window_size=6), foveal.FovealValueError, "template_window_size must be an odd integer"),
+        (np.zeros((8, 8), np.uint8), dict(search_window_size=0), foveal.FovealValueError, "search_window_size must be >= 1"),
+        (np.zeros((8, 8), np.uint8), dict(h_color=3), foveal.FovealValueError, "h_color must be None"),
+        (np.zeros((8, 8, 3), np.uint8), {}, foveal.FovealValueError, "image must be a 2-D grey image"),
+        (np.zeros((8, 8), np.float32), {}, foveal.FovealTypeError, "fast_nl_means: image must be uint8, got float32"),
+        (np.zeros((8, 8), np.uint16), {}, foveal.FovealTypeError, "image must be uint8, got uint16"),
+    ],
+)
+def test_fast_nl_means_bad_input(image, kw, exc, msg):
+    from foveal.restoration import fast_nl_means
+
+    with pytest.raises(exc, match=__import__("re").escape(msg)):
+        fast_nl_means(image, **kw)
