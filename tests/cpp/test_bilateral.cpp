@@ -12,6 +12,8 @@
 #include "foveal/core/error.hpp"
 #include "foveal/ops/bilateral.hpp"
 
+#include "check.hpp"
+
 using foveal::BilateralBorder;
 using foveal::ConstTensorView;
 using foveal::DType;
@@ -19,16 +21,6 @@ using foveal::Shape;
 using foveal::TensorView;
 namespace math = foveal::math;
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      ++failures;                                                             \
-      std::fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                      \
-      std::fprintf(stderr, "\n");                                             \
-    }                                                                         \
-  } while (0)
 
 // numpy.pad's rules, by unrolling the padding one image-length at a time.
 std::int64_t pad_rule(std::int64_t i, std::int64_t n, BilateralBorder b) {

@@ -13,18 +13,10 @@
 #include "foveal/ops/conv2d.hpp"
 #include "foveal/ops/interpolate.hpp"
 
+#include "check.hpp"
+
 namespace m = foveal::math;
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      ++failures;                                                             \
-      std::fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                      \
-      std::fprintf(stderr, "\n");                                             \
-    }                                                                         \
-  } while (0)
 
 void test_sizes() {
   EXPECT(m::conv_output_size(5, 3, 1, 0, 0, 1) == 3, "C1");

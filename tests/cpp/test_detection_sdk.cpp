@@ -13,22 +13,14 @@
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
 
+#include "check.hpp"
+
 using foveal::ConstTensorView;
 using foveal::Device;
 using foveal::DType;
 using foveal::Shape;
 using foveal::TensorView;
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      ++failures;                                                             \
-      std::fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                      \
-      std::fprintf(stderr, "\n");                                             \
-    }                                                                         \
-  } while (0)
 
 template <typename T>
 TensorView view(std::vector<T>& v, DType t, std::initializer_list<std::int64_t> shape) {

@@ -9,16 +9,8 @@
 #include "foveal/ops/nms.hpp"
 #include "foveal/ops/postprocess.hpp"
 
-static int failures = 0;
-#define EXPECT(cond, ...)                                                     \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      ++failures;                                                             \
-      std::fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                      \
-      std::fprintf(stderr, "\n");                                             \
-    }                                                                         \
-  } while (0)
+#include "check.hpp"
+
 
 using foveal::ConstTensorView;
 using foveal::Device;
