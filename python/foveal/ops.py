@@ -2090,8 +2090,6 @@ def batched_nms(boxes: Any, scores: Any, idxs: Any, iou_threshold: float) -> Any
 
 # -- fused detection post-processing ---------------------------------------------------------
 
-_BBOX_XFORM_CLIP = math.log(1000.0 / 16)  # torchvision's BoxCoder default
-
 
 def _integer(op: str, name: str, value: Any) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):

@@ -3,7 +3,6 @@ tests/reference/detection_ref.py, and the seed's matterport oracle A1."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
