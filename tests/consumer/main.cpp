@@ -42,8 +42,8 @@ int main() {
 
   // Errors are exceptions of one hierarchy, with the argument named.
   try {
-    foveal::nms(b, s, 1.5, foveal::TensorView(keep.data(), foveal::DType::Int64, cpu, {n}));
-    std::fprintf(stderr, "nms accepted iou_threshold 1.5\n");
+    foveal::nms(b, s, std::nan(""), foveal::TensorView(keep.data(), foveal::DType::Int64, cpu, {n}));
+    std::fprintf(stderr, "nms accepted a NaN iou_threshold\n");
     return 1;
   } catch (const foveal::ValueError& e) {
     std::printf("expected error: %s\n", e.what());
