@@ -37,10 +37,13 @@ __all__ = [
 
 def restoration_policy(op: str, dtypes: dict[str, str], cuda: bool) -> str:
     """skimage's ``_supported_float_type`` after ``img_as_float``: float32/float64 kept, float16
-    -> float32, integers and bool -> float64 (rescaled by :func:`_float_image`)."""
+    -> float32, longdouble -> float64, integers and bool -> float64 (rescaled by
+    :func:`_float_image`)."""
     arg, dt = next(iter(dtypes.items()))
     if dt in ("float32", "float64"):
         return dt
+    if dt in ("float96", "float128", "longdouble"):
+        return "float64"
     if dt in ("float16", "bfloat16"):
         return "float32"
     if dt == "bool" or dt.startswith(("int", "uint")):

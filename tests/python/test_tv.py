@@ -299,3 +299,15 @@ def test_docstring_examples():
 def test_degenerate_shapes_and_extreme_weights(shape, weight):
     x = np.random.default_rng(16).random(shape)
     np.testing.assert_allclose(denoise_tv_chambolle(x, weight=weight), sk_tv(x, weight=weight), rtol=0, atol=1e-10)
+
+
+def test_longdouble_is_computed_in_float64_as_skimage():
+    # skimage's _supported_float_type maps longdouble to float64 (found by skimage's own tests)
+    import skimage.restoration
+
+    rng = np.random.default_rng(3)
+    img = rng.random((24, 20)).astype(np.longdouble)
+    got = foveal.restoration.denoise_tv_chambolle(img, weight=0.1)
+    want = skimage.restoration.denoise_tv_chambolle(img, weight=0.1)
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
