@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // CUDA helpers shared by the kernels: error checks, device guard, stream-ordered workspace.
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -78,7 +79,9 @@ inline unsigned blocks_for(std::int64_t n, int block, std::int64_t cap = 65535 *
 template <typename S> struct DeviceElem { using type = S; using acc = S; };
 template <> struct DeviceElem<foveal::half> { using type = __half; using acc = float; };
 
+// Storage -> arithmetic type and back: float16 / bfloat16 compute in float.
 __device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float to_acc(float v) { return v; }
 __device__ __forceinline__ double to_acc(double v) { return v; }
 template <typename S> struct FromAcc {
@@ -86,6 +89,9 @@ template <typename S> struct FromAcc {
 };
 template <> struct FromAcc<__half> {
   __device__ __forceinline__ static __half from(float v) { return __float2half_rn(v); }
+};
+template <> struct FromAcc<__nv_bfloat16> {
+  __device__ __forceinline__ static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
 };
 template <typename S, typename A> __device__ __forceinline__ S from_acc(A v) { return FromAcc<S>::from(v); }
 

@@ -10,11 +10,6 @@
 
 namespace foveal::cuda {
 
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <> struct FromAcc<__nv_bfloat16> {
-  __device__ __forceinline__ static __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
-};
-
 namespace {
 
 using i64 = std::int64_t;

@@ -13,15 +13,10 @@
 
 namespace foveal::cuda::roi {
 
-__device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
-__device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-__device__ __forceinline__ float load(const float* p) { return *p; }
-__device__ __forceinline__ double load(const double* p) { return *p; }
-
-__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
-__device__ __forceinline__ void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-__device__ __forceinline__ void store(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store(double* p, double v) { *p = v; }
+template <typename S>
+__device__ __forceinline__ auto load(const S* p) { return to_acc(*p); }
+template <typename S, typename A>
+__device__ __forceinline__ void store(S* p, A v) { *p = from_acc<S>(v); }
 
 /// Gradient accumulator type of storage type S: float for the 16-bit types, S otherwise.
 template <typename S> struct Grad { using type = S; };

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "foveal/math/expf_poly.hpp"
 #include "foveal/math/hd.hpp"
 
 namespace foveal::math {
@@ -77,15 +78,7 @@ FOVEAL_HD_INLINE float exp_neg(float x) {
   // n = nearest integer to x / ln 2: truncating y - 0.5 rounds y <= 0 to nearest.
   const std::int32_t ni = static_cast<std::int32_t>(x * 1.44269504088896341f - 0.5f);
   const float n = static_cast<float>(ni);
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  const float p = expf_reduced(x, n);
   return p * bits_float(static_cast<std::uint32_t>(ni + 127) << 23);
 }
 FOVEAL_HD_INLINE double exp_neg(double x) { return exp(x); }

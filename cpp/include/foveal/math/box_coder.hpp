@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "foveal/math/expf_poly.hpp"
 #include "foveal/math/hd.hpp"
 
 namespace foveal::math {
@@ -17,15 +18,7 @@ FOVEAL_HD_INLINE float exp_simd(float x) {
   const float hi = 88.72283905206835f, lo = -103.97207708f;
   const float xc = x > hi ? hi : (x < lo ? lo : x);
   const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
+  const float p = expf_reduced(xc, n);
   // 2^n as two factors, so that n in [-150, 128] never leaves the exponent range of one factor.
   const std::int32_t ni = static_cast<std::int32_t>(n);
   const std::int32_t n1 = ni / 2, n2 = ni - n1;
