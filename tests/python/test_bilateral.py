@@ -412,9 +412,8 @@ def test_core_validates():
 
 
 def test_docstring_examples():
-    import doctest
-
     import foveal.restoration
+    from reference import doctests
 
-    result = doctest.testmod(foveal.restoration)
+    result = doctests.run(foveal.restoration)
     assert result.attempted >= 10 and result.failed == 0

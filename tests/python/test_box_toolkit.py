@@ -551,7 +551,7 @@ def test_core_entry_points_validate_shapes_too():
 
 
 def test_docstring_examples():
-    import doctest
+    from reference import doctests
 
-    result = doctest.testmod(fo)
+    result = doctests.run(fo)
     assert result.attempted >= 20 and result.failed == 0

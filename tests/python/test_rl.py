@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import foveal
-from foveal.restoration import _rl, richardson_lucy
+from foveal.restoration import richardson_lucy
+from foveal.restoration._rl import _rl
 from reference import rl_ref
 
 skimage = pytest.importorskip("skimage")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import foveal
-from foveal.restoration import _tv_chambolle, denoise_tv_chambolle
+from foveal.restoration import denoise_tv_chambolle
+from foveal.restoration._tv import _tv_chambolle
 from reference import tv_ref
 
 skimage = pytest.importorskip("skimage")
@@ -202,7 +203,7 @@ def test_dtype_rules_match_skimage(dtype):
 def test_restoration_policy_registered():
     from foveal import _arrays
 
-    assert _arrays.POLICIES["restoration"] is foveal.restoration.restoration_policy
+    assert _arrays.POLICIES["restoration"] is foveal.restoration._common.restoration_policy
 
 
 def test_torch_cpu():
@@ -288,9 +289,9 @@ def test_bad_images():
 
 
 def test_docstring_examples():
-    import doctest
+    from reference import doctests
 
-    result = doctest.testmod(foveal.restoration)
+    result = doctests.run(foveal.restoration)
     assert result.attempted > 0 and result.failed == 0
 
 

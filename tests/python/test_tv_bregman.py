@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import foveal
-from foveal.restoration import _tv_bregman, denoise_tv_bregman
+from foveal.restoration import denoise_tv_bregman
+from foveal.restoration._tv import _tv_bregman
 
 skimage = pytest.importorskip("skimage")
 from skimage import data  # noqa: E402
@@ -285,7 +286,7 @@ def test_docstring_examples():
 
 _THREADS_SCRIPT = """
 import sys, numpy as np
-from foveal.restoration import _tv_bregman
+from foveal.restoration._tv import _tv_bregman
 x = np.random.default_rng(12).random((150, 90)).astype(np.float32)
 outs = [_tv_bregman(x, 2.0, 200, eps, True, None) for eps in (0.0, 2e-3, 3e-4)]
 np.save(sys.argv[1], np.stack([o for o, _ in outs]))
