@@ -61,6 +61,52 @@ void bind_restoration(py::module_& m) {
       "2 separable. Use foveal.restoration.richardson_lucy.");
 
   m.def(
+      "richardson_lucy_variant",
+      [](py::handle image, py::handle psf, py::handle out, std::int64_t num_iter, bool clip, double filter_epsilon,
+         int mode, int acceleration, double regularization, std::uintptr_t stream) {
+        const auto im = foveal::interop::borrow(image, "image", false, stream);
+        const auto ps = foveal::interop::borrow(psf, "psf", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        foveal::RlVariantOptions opt;
+        opt.num_iter = num_iter;
+        opt.clip = clip;
+        opt.filter_epsilon = filter_epsilon;
+        opt.mode = static_cast<foveal::RlBoundary>(mode);
+        opt.acceleration = static_cast<foveal::RlAcceleration>(acceleration);
+        opt.regularization = regularization;
+        py::gil_scoped_release nogil;
+        foveal::richardson_lucy_variant(im.view, ps.view, o.view, opt, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("image"), py::arg("psf"), py::arg("out"), py::arg("num_iter"), py::arg("clip"), py::arg("filter_epsilon"),
+      py::arg("mode"), py::arg("acceleration"), py::arg("regularization"), py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point: Richardson-Lucy with Biggs-Andrews acceleration (acceleration 1) and/or TV "
+      "regularisation (regularization > 0) into `out`. mode: 0 constant, 1 reflect, 2 wrap. Use "
+      "foveal.restoration.richardson_lucy.");
+  m.def(
+      "blind_richardson_lucy",
+      [](py::handle image, py::handle psf, py::handle out, std::int64_t num_iter, std::int64_t psf_iter,
+         std::int64_t image_iter, bool clip, double filter_epsilon, int mode, int acceleration, std::uintptr_t stream) {
+        const auto im = foveal::interop::borrow(image, "image", false, stream);
+        const auto ps = foveal::interop::borrow(psf, "psf", true, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        foveal::BlindRlOptions opt;
+        opt.num_iter = num_iter;
+        opt.psf_iter = psf_iter;
+        opt.image_iter = image_iter;
+        opt.clip = clip;
+        opt.filter_epsilon = filter_epsilon;
+        opt.mode = static_cast<foveal::RlBoundary>(mode);
+        opt.acceleration = static_cast<foveal::RlAcceleration>(acceleration);
+        py::gil_scoped_release nogil;
+        foveal::blind_richardson_lucy(im.view, ps.view, o.view, opt, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("image"), py::arg("psf"), py::arg("out"), py::arg("num_iter"), py::arg("psf_iter"),
+      py::arg("image_iter"), py::arg("clip"), py::arg("filter_epsilon"), py::arg("mode"), py::arg("acceleration"),
+      py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point: blind Richardson-Lucy; `psf` holds the initial psf and receives the estimate, "
+      "`out` the image. Use foveal.restoration.blind_richardson_lucy.");
+
+  m.def(
       "denoise_bilateral",
       [](py::handle image, py::handle out, std::int64_t win_size, double sigma_color, double sigma_spatial,
          std::int64_t bins, int border, double cval, double raw_min, double raw_max, std::uintptr_t stream) {

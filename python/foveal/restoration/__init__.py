@@ -14,6 +14,7 @@ from __future__ import annotations
 from . import _common  # noqa: F401  (registers the "restoration" dtype policy)
 from ._tv import denoise_tv_bregman, denoise_tv_chambolle  # noqa: F401
 from ._rl import richardson_lucy  # noqa: F401
+from ._rl import blind_richardson_lucy  # noqa: F401
 from ._psf import box_psf, disk_psf, gaussian_psf, motion_psf  # noqa: F401
 from ._noise import add_noise  # noqa: F401
 from ._bilateral import bilateral_filter, denoise_bilateral  # noqa: F401
@@ -22,6 +23,7 @@ from ._nlm import denoise_nl_means, fast_nl_means  # noqa: F401
 __all__ = [
     "add_noise",
     "bilateral_filter",
+    "blind_richardson_lucy",
     "box_psf",
     "denoise_bilateral",
     "denoise_nl_means",

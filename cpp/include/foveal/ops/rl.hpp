@@ -33,4 +33,60 @@ RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView 
                          bool clip = true, double filter_epsilon = 0.0, RlBoundary mode = RlBoundary::Constant,
                          RlMethod method = RlMethod::Auto, const ExecContext& ctx = {});
 
+// ---- Variants beside the scikit-image-compatible richardson_lucy ------------------------------
+
+/// Extrapolation of the RL iterations: None, or Biggs & Andrews (1997) vector extrapolation
+/// y_k = x_k + alpha_k (x_k - x_{k-1}), alpha_k = sum(g_{k-1} g_{k-2}) / sum(g_{k-2}^2) clamped to
+/// [0, 1], g the RL step difference x_{k+1} - y_k (alpha = 0 for the first two iterations); y is
+/// kept >= min(x, 0), so it stays non-negative where x is.
+enum class RlAcceleration : int { None = 0, Biggs = 1 };
+
+struct RlVariantOptions {
+  std::int64_t num_iter = 50;  ///< RL corrections, >= 1 (each costs one forward and one adjoint convolution)
+  bool clip = true;            ///< clamp the result to [-1, 1], as richardson_lucy
+  double filter_epsilon = 0.0; ///< as richardson_lucy (0: no filtering)
+  RlBoundary mode = RlBoundary::Constant;
+  RlAcceleration acceleration = RlAcceleration::None;
+  /// TV weight lambda of Dey et al. (2006): x_{k+1} = x_k conv(ratio, flip(psf)) /
+  /// (1 - lambda div(grad x_k / |grad x_k|_eps)), |grad|_eps = sqrt(|grad|^2 + 1e-6) (eps 1e-3 in
+  /// image units, math::rl_tv_eps). 0 <= lambda < 1 / (2 ndim): each unit-vector component lies in
+  /// [-1, 1], so |div| <= 2 ndim and the divisor stays >= 1 - 2 ndim lambda > 0 (a larger lambda
+  /// could make it <= 0 and is a ValueError; the divisor is clamped at that bound against rounding).
+  double regularization = 0.0;
+};
+
+/// Richardson-Lucy with Biggs-Andrews acceleration and/or TV regularisation, from f_0 = 0.5 with
+/// richardson_lucy's ratio, filter_epsilon, boundary modes and final clip. With acceleration None
+/// and regularization 0 it computes richardson_lucy's iteration (direct convolutions; use
+/// richardson_lucy for that, the scikit-image-compatible fast path). When both are on, the TV
+/// divisor is taken at the extrapolated point. Same tensor rules as richardson_lucy; psf values
+/// must be finite with a sum > 0. Convolutions are direct (zero psf taps skipped).
+/// CPU only for now: a CUDA tensor raises NotCompiledError ("not available on CUDA yet").
+void richardson_lucy_variant(ConstTensorView image, ConstTensorView psf, TensorView out,
+                             const RlVariantOptions& options, const ExecContext& ctx = {});
+
+struct BlindRlOptions {
+  std::int64_t num_iter = 30;  ///< outer iterations, >= 1
+  std::int64_t psf_iter = 10;  ///< psf updates per outer iteration (image fixed), >= 1
+  std::int64_t image_iter = 1; ///< image updates per outer iteration (psf fixed), >= 1
+  bool clip = true;            ///< clamp the returned image to [-1, 1]
+  double filter_epsilon = 0.0;
+  RlBoundary mode = RlBoundary::Constant;
+  /// Biggs-Andrews extrapolation of the image and of the psf iterations (restarted each outer
+  /// iteration, since the other factor changed).
+  RlAcceleration acceleration = RlAcceleration::Biggs;
+};
+
+/// Blind Richardson-Lucy: estimates the image and the psf. x starts as the image clamped at 0 and
+/// k as `psf` (normalised to sum 1). Each outer iteration runs `image_iter` RL image updates with
+/// the current k, then `psf_iter` psf updates with the current x:
+///   k <- max(k * corr(image / (conv(x, k) + 1e-12), x) / sum(x), 0), then k /= sum(k),
+/// corr being the correlation cropped to k's support around its centre (the gradient of conv(x, k)
+/// with respect to k). `psf`: odd size along every axis, no larger than the image, finite,
+/// non-negative values with a sum > 0; it is read as the initial psf and overwritten with the
+/// estimate. `out` receives the image. Same dtype / device rules as richardson_lucy.
+/// CPU only for now: a CUDA tensor raises NotCompiledError ("not available on CUDA yet").
+void blind_richardson_lucy(ConstTensorView image, TensorView psf, TensorView out, const BlindRlOptions& options,
+                           const ExecContext& ctx = {});
+
 }  // namespace foveal

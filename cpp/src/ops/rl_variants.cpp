@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+// Richardson-Lucy variants: validation and the iteration loops (accelerated, TV-regularised,
+// blind), over a backend's RlKernels primitives. The loops, the Biggs-Andrews weights and the
+// psf updates (a few hundred host values) live here, once for every backend.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "foveal/math/rl.hpp"
+#include "foveal/ops/rl.hpp"
+#include "ops/rl_variants.hpp"
+#include "ops/validate.hpp"
+#include "ops/workspace.hpp"
+
+namespace foveal {
+namespace {
+
+using detail::RlKernels;
+using detail::RlVariantArgs;
+
+// Shared checks of the image / psf / out tensors (names as in the Python API).
+void check_tensors(const char* op, ConstTensorView image, ConstTensorView psf, ConstTensorView out, bool odd_psf) {
+  const check::Named im{"image", image}, ps{"psf", psf}, o{"out", out};
+  const int nd = image.ndim();
+  FOVEAL_CHECK_VALUE(nd >= 1 && nd <= 3, op, ": image must have 1 to 3 dimensions, got shape ", image.shape().str());
+  FOVEAL_CHECK_VALUE(psf.ndim() == nd, op, ": psf must have as many dimensions as image (", nd, "), got shape ",
+                     psf.shape().str());
+  for (int a = 0; a < nd; ++a) {
+    FOVEAL_CHECK_VALUE(image.size(a) >= 1, op, ": image must not be empty, got shape ", image.shape().str());
+    FOVEAL_CHECK_VALUE(psf.size(a) >= 1 && psf.size(a) <= image.size(a), op,
+                       ": psf must be non-empty and no larger than image along every axis, got psf shape ",
+                       psf.shape().str(), " for image shape ", image.shape().str());
+    if (odd_psf)
+      FOVEAL_CHECK_VALUE(psf.size(a) % 2 == 1, op,
+                         ": psf must have an odd size along every axis (its centre is a pixel), got shape ",
+                         psf.shape().str());
+  }
+  FOVEAL_CHECK_VALUE(out.shape() == image.shape(), op, ": out must have shape ", image.shape().str(), ", got ",
+                     out.shape().str());
+  check::same_device(op, {im, ps, o});
+  const DType t = image.dtype();
+  FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64, op, ": image must be float32 or float64, got ",
+                    dtype_name(t));
+  check::same_dtype(op, {im, ps, o});
+  check::contiguous(op, {im, ps, o});
+  check::not_null(op, {im, ps, o});
+  FOVEAL_CHECK(NotCompiledError, image.device().type == DeviceType::CPU, op,
+               ": not available on CUDA yet (the CPU backend runs it; pass host arrays)");
+}
+
+void check_common(const char* op, std::int64_t num_iter, double filter_epsilon, RlBoundary mode,
+                  RlAcceleration acceleration) {
+  FOVEAL_CHECK_VALUE(num_iter >= 1, op, ": num_iter must be >= 1, got ", num_iter);
+  FOVEAL_CHECK_VALUE(std::isfinite(filter_epsilon), op, ": filter_epsilon must be a finite number, got ",
+                     filter_epsilon);
+  const int m = static_cast<int>(mode), a = static_cast<int>(acceleration);
+  FOVEAL_CHECK_VALUE(m >= 0 && m <= 2, op, ": mode must be Constant, Reflect or Wrap, got ", m);
+  FOVEAL_CHECK_VALUE(a >= 0 && a <= 1, op, ": acceleration must be None or Biggs, got ", a);
+}
+
+template <typename T>
+std::vector<double> host_values(ConstTensorView v) {
+  const T* p = v.data_as<T>();
+  return std::vector<double>(p, p + v.numel());
+}
+
+RlVariantArgs variant_args(ConstTensorView image, ConstTensorView psf, double filter_epsilon, RlBoundary mode) {
+  RlVariantArgs a;
+  const int nd = image.ndim();
+  for (int i = 0; i < nd; ++i) {
+    a.n[3 - nd + i] = image.size(i);
+    a.k[3 - nd + i] = psf.size(i);
+  }
+  a.filter_epsilon = filter_epsilon;
+  a.mode = mode;
+  return a;
+}
+
+// Iterations of (accelerated, TV-regularised) RL from the estimate in x, in place. The
+// acceleration state starts afresh (alpha = 0 for the first two iterations).
+template <typename T>
+class RlLoop {
+ public:
+  RlLoop(RlKernels<T>& k, bool accelerate, double lambda, double floor)
+      : k_(k), accelerate_(accelerate), lambda_(lambda), floor_(floor) {
+    ratio_ = k.alloc();
+    if (lambda > 0) divisor_ = k.alloc();
+    if (accelerate) {
+      prev_ = k.alloc();
+      y_ = k.alloc();
+      g1_ = k.alloc();
+      g2_ = k.alloc();
+    }
+  }
+
+  T* ratio_buffer() const { return ratio_; }
+
+  // Returns the estimate's buffer (x, or another buffer of this loop once accelerated).
+  T* run(T* x, std::int64_t n) {
+    if (!accelerate_) {
+      for (std::int64_t it = 0; it < n; ++it) {
+        if (divisor_) k_.tv_divisor(x, lambda_, floor_, divisor_);
+        k_.ratio(x, ratio_);
+        k_.correct(x, ratio_, divisor_, x);
+      }
+      return x;
+    }
+    // Buffers rotate: x (current), prev (previous), y (extrapolated), g1 / g2 (last two steps).
+    T* cur = x;
+    T* prev = prev_;
+    k_.copy(cur, prev);
+    for (std::int64_t it = 0; it < n; ++it) {
+      const double alpha = it >= 2 ? math::rl_biggs_alpha(k_.dot(g1_, g2_), k_.dot(g2_, g2_)) : 0.0;
+      k_.extrapolate(cur, prev, alpha, y_);
+      if (divisor_) k_.tv_divisor(y_, lambda_, floor_, divisor_);
+      k_.ratio(y_, ratio_);
+      std::swap(prev, cur);  // prev = the estimate before this step; cur is overwritten
+      k_.correct(y_, ratio_, divisor_, cur);
+      std::swap(g1_, g2_);
+      k_.subtract(cur, y_, g1_);
+    }
+    // Keep the caller's buffer as the estimate's home.
+    if (cur != x) k_.copy(cur, x);
+    prev_ = prev == x ? cur : prev;
+    return x;
+  }
+
+ private:
+  RlKernels<T>& k_;
+  bool accelerate_;
+  double lambda_, floor_;
+  T* ratio_ = nullptr;
+  T* divisor_ = nullptr;
+  T* prev_ = nullptr;
+  T* y_ = nullptr;
+  T* g1_ = nullptr;
+  T* g2_ = nullptr;
+};
+
+std::unique_ptr<RlKernels<float>> make_kernels(const float* image, float* out, const RlVariantArgs& a,
+                                               const ExecContext& ctx) {
+  return cpu::rl_kernels_f32(image, out, a, ctx);
+}
+std::unique_ptr<RlKernels<double>> make_kernels(const double* image, double* out, const RlVariantArgs& a,
+                                                const ExecContext& ctx) {
+  return cpu::rl_kernels_f64(image, out, a, ctx);
+}
+
+template <typename T>
+void variant_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const RlVariantOptions& o,
+                  const RlVariantArgs& args, double floor, const ExecContext& ctx) {
+  auto k = make_kernels(image.data_as<T>(), out.data_as<T>(), args, ctx);
+  k->set_psf(host_values<T>(psf));
+  T* x = k->alloc();
+  k->fill(x, 0.5);
+  RlLoop<T> loop(*k, o.acceleration == RlAcceleration::Biggs, o.regularization, floor);
+  loop.run(x, o.num_iter);
+  k->finish(x, o.clip);
+}
+
+// Biggs-Andrews on the host psf vector: the same rule as RlLoop.
+struct HostAccel {
+  std::vector<double> prev, g1, g2;
+  std::int64_t steps = 0;
+  void reset(const std::vector<double>& k) {
+    prev = k;
+    g1.assign(k.size(), 0.0);
+    g2.assign(k.size(), 0.0);
+    steps = 0;
+  }
+  double alpha() const {
+    if (steps < 2) return 0.0;
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < g1.size(); ++i) num += g1[i] * g2[i], den += g2[i] * g2[i];
+    return math::rl_biggs_alpha(num, den);
+  }
+};
+
+template <typename T>
+void blind_impl(ConstTensorView image, TensorView psf, TensorView out, const BlindRlOptions& o,
+                const RlVariantArgs& args, std::vector<double> kv, const ExecContext& ctx) {
+  auto k = make_kernels(image.data_as<T>(), out.data_as<T>(), args, ctx);
+  const bool acc = o.acceleration == RlAcceleration::Biggs;
+  T* x = k->alloc();
+  k->init_from_image(x);
+  RlLoop<T> loop(*k, acc, 0.0, 0.0);
+  T* ratio = loop.ratio_buffer();
+  HostAccel ha;
+  std::vector<double> y(kv.size()), kn(kv.size());
+  for (std::int64_t outer = 0; outer < o.num_iter; ++outer) {
+    k->set_psf(kv);
+    loop.run(x, o.image_iter);
+    const double xsum = k->sum(x);
+    if (!(xsum > 0)) break;  // an all-zero estimate carries no information about the psf
+    ha.reset(kv);
+    for (std::int64_t it = 0; it < o.psf_iter; ++it) {
+      const double alpha = acc ? ha.alpha() : 0.0;
+      for (std::size_t j = 0; j < kv.size(); ++j) y[j] = math::rl_extrapolate(kv[j], ha.prev[j], alpha);
+      k->set_psf(y);
+      k->ratio(x, ratio);
+      const std::vector<double> corr = k->psf_correlation(ratio, x);
+      double s = 0;
+      for (std::size_t j = 0; j < kv.size(); ++j) {
+        kn[j] = math::rl_psf_update(y[j], corr[j], xsum);
+        s += kn[j];
+      }
+      if (!(s > 0) || !std::isfinite(s)) break;  // keep the last valid psf
+      for (double& v : kn) v /= s;
+      ha.prev = kv;
+      std::swap(ha.g1, ha.g2);
+      for (std::size_t j = 0; j < kv.size(); ++j) ha.g1[j] = kn[j] - y[j];
+      ++ha.steps;
+      kv = kn;
+    }
+  }
+  k->finish(x, o.clip);
+  T* p = psf.data_as<T>();
+  for (std::size_t j = 0; j < kv.size(); ++j) p[j] = static_cast<T>(kv[j]);
+}
+
+}  // namespace
+
+void richardson_lucy_variant(ConstTensorView image, ConstTensorView psf, TensorView out,
+                             const RlVariantOptions& options, const ExecContext& ctx) {
+  constexpr const char* op = "richardson_lucy";
+  check_common(op, options.num_iter, options.filter_epsilon, options.mode, options.acceleration);
+  const double lam = options.regularization;
+  const int nd = image.ndim();
+  FOVEAL_CHECK_VALUE(std::isfinite(lam) && lam >= 0, op, ": regularization must be a finite number >= 0, got ", lam);
+  FOVEAL_CHECK_VALUE(nd < 1 || nd > 3 || lam < 1.0 / (2 * nd), op, ": regularization must be < 1 / (2 ndim) = ",
+                     1.0 / (2 * nd), " for a ", nd,
+                     "-D image (a larger weight can make the TV divisor 1 - regularization * div <= 0), got ", lam);
+  check_tensors(op, image, psf, out, false);
+  const bool f32 = image.dtype() == DType::Float32;
+  const std::vector<double> pv = f32 ? host_values<float>(psf) : host_values<double>(psf);
+  double sum = 0;
+  for (double v : pv) {
+    FOVEAL_CHECK_VALUE(std::isfinite(v), op, ": psf must hold finite values, got ", v);
+    sum += v;
+  }
+  FOVEAL_CHECK_VALUE(sum > 0, op, ": psf must have a sum > 0, got ", sum);
+  const RlVariantArgs args = variant_args(image, psf, options.filter_epsilon, options.mode);
+  const double floor = 1.0 - 2.0 * nd * lam;
+  const double bytes = static_cast<double>(image.numel()) * (f32 ? 4 : 8) * 8;
+  detail::with_workspace(op, bytes, image.numel(), "pixels", [&] {
+    if (f32) {
+      variant_impl<float>(image, psf, out, options, args, floor, ctx);
+    } else {
+      variant_impl<double>(image, psf, out, options, args, floor, ctx);
+    }
+  });
+}
+
+void blind_richardson_lucy(ConstTensorView image, TensorView psf, TensorView out, const BlindRlOptions& options,
+                           const ExecContext& ctx) {
+  constexpr const char* op = "blind_richardson_lucy";
+  check_common(op, options.num_iter, options.filter_epsilon, options.mode, options.acceleration);
+  FOVEAL_CHECK_VALUE(options.psf_iter >= 1, op, ": psf_iter must be >= 1, got ", options.psf_iter);
+  FOVEAL_CHECK_VALUE(options.image_iter >= 1, op, ": image_iter must be >= 1, got ", options.image_iter);
+  check_tensors(op, image, psf, out, true);
+  const bool f32 = image.dtype() == DType::Float32;
+  std::vector<double> kv = f32 ? host_values<float>(ConstTensorView(psf)) : host_values<double>(ConstTensorView(psf));
+  double sum = 0;
+  for (double v : kv) {
+    FOVEAL_CHECK_VALUE(std::isfinite(v) && v >= 0, op, ": psf must hold finite values >= 0, got ", v);
+    sum += v;
+  }
+  FOVEAL_CHECK_VALUE(sum > 0, op, ": psf must have a sum > 0, got ", sum);
+  for (double& v : kv) v /= sum;
+  const RlVariantArgs args = variant_args(image, psf, options.filter_epsilon, options.mode);
+  const double bytes = static_cast<double>(image.numel()) * (f32 ? 4 : 8) * 8;
+  detail::with_workspace(op, bytes, image.numel(), "pixels", [&] {
+    if (f32) {
+      blind_impl<float>(image, psf, out, options, args, std::move(kv), ctx);
+    } else {
+      blind_impl<double>(image, psf, out, options, args, std::move(kv), ctx);
+    }
+  });
+}
+
+}  // namespace foveal
