@@ -126,6 +126,6 @@ def richardson_lucy_variant(
     regularization: float, *, stream: int = 0
 ) -> None: ...
 def blind_richardson_lucy(
-    image: Any, psf: Any, out: Any, num_iter: int, psf_iter: int, image_iter: int, clip: bool,
+    image: Any, psf: Any, out: Any, psf_out: Any, num_iter: int, psf_iter: int, image_iter: int, clip: bool,
     filter_epsilon: float, mode: int, acceleration: int, *, stream: int = 0
 ) -> None: ...

@@ -84,11 +84,13 @@ void bind_restoration(py::module_& m) {
       "foveal.restoration.richardson_lucy.");
   m.def(
       "blind_richardson_lucy",
-      [](py::handle image, py::handle psf, py::handle out, std::int64_t num_iter, std::int64_t psf_iter,
-         std::int64_t image_iter, bool clip, double filter_epsilon, int mode, int acceleration, std::uintptr_t stream) {
+      [](py::handle image, py::handle psf, py::handle out, py::handle psf_out, std::int64_t num_iter,
+         std::int64_t psf_iter, std::int64_t image_iter, bool clip, double filter_epsilon, int mode, int acceleration,
+         std::uintptr_t stream) {
         const auto im = foveal::interop::borrow(image, "image", false, stream);
-        const auto ps = foveal::interop::borrow(psf, "psf", true, stream);
+        const auto ps = foveal::interop::borrow(psf, "psf", false, stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
+        const auto po = foveal::interop::borrow(psf_out, "psf_out", true, stream);
         foveal::BlindRlOptions opt;
         opt.num_iter = num_iter;
         opt.psf_iter = psf_iter;
@@ -98,13 +100,13 @@ void bind_restoration(py::module_& m) {
         opt.mode = static_cast<foveal::RlBoundary>(mode);
         opt.acceleration = static_cast<foveal::RlAcceleration>(acceleration);
         py::gil_scoped_release nogil;
-        foveal::blind_richardson_lucy(im.view, ps.view, o.view, opt, foveal::ExecContext::on_stream(stream));
+        foveal::blind_richardson_lucy(im.view, ps.view, o.view, po.view, opt, foveal::ExecContext::on_stream(stream));
       },
-      py::arg("image"), py::arg("psf"), py::arg("out"), py::arg("num_iter"), py::arg("psf_iter"),
+      py::arg("image"), py::arg("psf"), py::arg("out"), py::arg("psf_out"), py::arg("num_iter"), py::arg("psf_iter"),
       py::arg("image_iter"), py::arg("clip"), py::arg("filter_epsilon"), py::arg("mode"), py::arg("acceleration"),
       py::kw_only(), py::arg("stream") = 0,
-      "Kernel entry point: blind Richardson-Lucy; `psf` holds the initial psf and receives the estimate, "
-      "`out` the image. Use foveal.restoration.blind_richardson_lucy.");
+      "Kernel entry point: blind Richardson-Lucy from the initial `psf`; writes the image into `out` and the "
+      "estimated psf into `psf_out`. Use foveal.restoration.blind_richardson_lucy.");
 
   m.def(
       "denoise_bilateral",

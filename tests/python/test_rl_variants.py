@@ -316,3 +316,30 @@ def test_blind_errors_image():
         blind_richardson_lucy(np.where(IMG > 0.5, np.inf, IMG), (3, 3))
     with pytest.raises(foveal.FovealTypeError, match="psf_iter must be an integer"):
         blind_richardson_lucy(IMG, (3, 3), psf_iter=2.5)
+
+
+# -- CUDA (skipped without a GPU; these kernels have not run in development) ----------------------
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 3e-3)])
+def test_cuda_matches_cpu(dtype, tol):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(15)
+    img, psf = rng.random((37, 41)).astype(dtype), gaussian_psf((7, 5), 1.3, dtype)
+    for mode in ("constant", "reflect", "wrap"):
+        for acc, lam in VARIANTS + [(None, 0.0)]:
+            cpu = richardson_lucy(img, psf, 12, clip=False, mode=mode, acceleration=acc, regularization=lam)
+            gpu = richardson_lucy(torch.from_numpy(img).cuda(), torch.from_numpy(psf).cuda(), 12, clip=False,
+                                  mode=mode, acceleration=acc, regularization=lam)
+            np.testing.assert_allclose(gpu.cpu().numpy(), cpu, rtol=tol, atol=tol)
+        x, k = blind_richardson_lucy(img, (5, 5), 4, 3, image_iter=2, mode=mode, acceleration="biggs")
+        xg, kg = blind_richardson_lucy(torch.from_numpy(img).cuda(), (5, 5), 4, 3, image_iter=2, mode=mode,
+                                       acceleration="biggs")
+        assert xg.is_cuda and kg.is_cuda
+        np.testing.assert_allclose(xg.cpu().numpy(), x, rtol=tol, atol=tol)
+        np.testing.assert_allclose(kg.cpu().numpy(), k, rtol=tol, atol=tol)
+        x3, k3 = blind_richardson_lucy(img[:8, :9, None].repeat(6, 2), (3, 3, 3), 3, 2, mode=mode)
+        xg3, kg3 = blind_richardson_lucy(torch.from_numpy(img[:8, :9, None].repeat(6, 2)).cuda(), (3, 3, 3), 3, 2,
+                                         mode=mode)
+        np.testing.assert_allclose(kg3.cpu().numpy(), k3, rtol=tol, atol=tol)

@@ -186,6 +186,12 @@ class CpuRlKernels final : public ::foveal::detail::RlKernels<T> {
     });
   }
 
+  std::vector<double> to_host(const T* p, std::int64_t count) override { return std::vector<double>(p, p + count); }
+
+  void from_host(const std::vector<double>& v, T* p) override {
+    for (std::size_t i = 0; i < v.size(); ++i) p[i] = static_cast<T>(v[i]);
+  }
+
  private:
   // f(lo, hi) over the flat range, in blocks of whole rows.
   template <typename F>

@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <numeric>
 #include <utility>
 #include <vector>
 
 #include "foveal/math/rl.hpp"
 #include "foveal/ops/rl.hpp"
+#include "ops/backend.hpp"
 #include "ops/rl_variants.hpp"
 #include "ops/validate.hpp"
 #include "ops/workspace.hpp"
@@ -46,8 +48,6 @@ void check_tensors(const char* op, ConstTensorView image, ConstTensorView psf, C
   check::same_dtype(op, {im, ps, o});
   check::contiguous(op, {im, ps, o});
   check::not_null(op, {im, ps, o});
-  FOVEAL_CHECK(NotCompiledError, image.device().type == DeviceType::CPU, op,
-               ": not available on CUDA yet (the CPU backend runs it; pass host arrays)");
 }
 
 void check_common(const char* op, std::int64_t num_iter, double filter_epsilon, RlBoundary mode,
@@ -60,12 +60,6 @@ void check_common(const char* op, std::int64_t num_iter, double filter_epsilon, 
   FOVEAL_CHECK_VALUE(a >= 0 && a <= 1, op, ": acceleration must be None or Biggs, got ", a);
 }
 
-template <typename T>
-std::vector<double> host_values(ConstTensorView v) {
-  const T* p = v.data_as<T>();
-  return std::vector<double>(p, p + v.numel());
-}
-
 RlVariantArgs variant_args(ConstTensorView image, ConstTensorView psf, double filter_epsilon, RlBoundary mode) {
   RlVariantArgs a;
   const int nd = image.ndim();
@@ -75,6 +69,7 @@ RlVariantArgs variant_args(ConstTensorView image, ConstTensorView psf, double fi
   }
   a.filter_epsilon = filter_epsilon;
   a.mode = mode;
+  a.device = image.device().index;
   return a;
 }
 
@@ -140,19 +135,38 @@ class RlLoop {
 };
 
 std::unique_ptr<RlKernels<float>> make_kernels(const float* image, float* out, const RlVariantArgs& a,
-                                               const ExecContext& ctx) {
-  return cpu::rl_kernels_f32(image, out, a, ctx);
+                                               DeviceType dev, const ExecContext& ctx) {
+  if (dev == DeviceType::CPU) return cpu::rl_kernels_f32(image, out, a, ctx);
+  return FOVEAL_CUDA_CALL(rl_kernels_f32, image, out, a, ctx);
 }
 std::unique_ptr<RlKernels<double>> make_kernels(const double* image, double* out, const RlVariantArgs& a,
-                                                const ExecContext& ctx) {
-  return cpu::rl_kernels_f64(image, out, a, ctx);
+                                                DeviceType dev, const ExecContext& ctx) {
+  if (dev == DeviceType::CPU) return cpu::rl_kernels_f64(image, out, a, ctx);
+  return FOVEAL_CUDA_CALL(rl_kernels_f64, image, out, a, ctx);
+}
+
+// The psf's values on the host, checked: finite (and >= 0 for blind RL) with a sum > 0.
+template <typename T>
+std::vector<double> checked_psf(const char* op, RlKernels<T>& k, ConstTensorView psf, bool non_negative) {
+  std::vector<double> v = k.to_host(psf.data_as<T>(), psf.numel());
+  double sum = 0;
+  for (double x : v) {
+    if (non_negative) {
+      FOVEAL_CHECK_VALUE(std::isfinite(x) && x >= 0, op, ": psf must hold finite values >= 0, got ", x);
+    } else {
+      FOVEAL_CHECK_VALUE(std::isfinite(x), op, ": psf must hold finite values, got ", x);
+    }
+    sum += x;
+  }
+  FOVEAL_CHECK_VALUE(sum > 0, op, ": psf must have a sum > 0, got ", sum);
+  return v;
 }
 
 template <typename T>
 void variant_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const RlVariantOptions& o,
                   const RlVariantArgs& args, double floor, const ExecContext& ctx) {
-  auto k = make_kernels(image.data_as<T>(), out.data_as<T>(), args, ctx);
-  k->set_psf(host_values<T>(psf));
+  auto k = make_kernels(image.data_as<T>(), out.data_as<T>(), args, image.device().type, ctx);
+  k->set_psf(checked_psf<T>("richardson_lucy", *k, psf, false));
   T* x = k->alloc();
   k->fill(x, 0.5);
   RlLoop<T> loop(*k, o.acceleration == RlAcceleration::Biggs, o.regularization, floor);
@@ -179,9 +193,12 @@ struct HostAccel {
 };
 
 template <typename T>
-void blind_impl(ConstTensorView image, TensorView psf, TensorView out, const BlindRlOptions& o,
-                const RlVariantArgs& args, std::vector<double> kv, const ExecContext& ctx) {
-  auto k = make_kernels(image.data_as<T>(), out.data_as<T>(), args, ctx);
+void blind_impl(ConstTensorView image, ConstTensorView psf, TensorView out, TensorView psf_out,
+                const BlindRlOptions& o, const RlVariantArgs& args, const ExecContext& ctx) {
+  auto k = make_kernels(image.data_as<T>(), out.data_as<T>(), args, image.device().type, ctx);
+  std::vector<double> kv = checked_psf<T>("blind_richardson_lucy", *k, psf, true);
+  const double sum0 = std::accumulate(kv.begin(), kv.end(), 0.0);
+  for (double& v : kv) v /= sum0;
   const bool acc = o.acceleration == RlAcceleration::Biggs;
   T* x = k->alloc();
   k->init_from_image(x);
@@ -216,8 +233,7 @@ void blind_impl(ConstTensorView image, TensorView psf, TensorView out, const Bli
     }
   }
   k->finish(x, o.clip);
-  T* p = psf.data_as<T>();
-  for (std::size_t j = 0; j < kv.size(); ++j) p[j] = static_cast<T>(kv[j]);
+  k->from_host(kv, psf_out.data_as<T>());
 }
 
 }  // namespace
@@ -234,13 +250,6 @@ void richardson_lucy_variant(ConstTensorView image, ConstTensorView psf, TensorV
                      "-D image (a larger weight can make the TV divisor 1 - regularization * div <= 0), got ", lam);
   check_tensors(op, image, psf, out, false);
   const bool f32 = image.dtype() == DType::Float32;
-  const std::vector<double> pv = f32 ? host_values<float>(psf) : host_values<double>(psf);
-  double sum = 0;
-  for (double v : pv) {
-    FOVEAL_CHECK_VALUE(std::isfinite(v), op, ": psf must hold finite values, got ", v);
-    sum += v;
-  }
-  FOVEAL_CHECK_VALUE(sum > 0, op, ": psf must have a sum > 0, got ", sum);
   const RlVariantArgs args = variant_args(image, psf, options.filter_epsilon, options.mode);
   const double floor = 1.0 - 2.0 * nd * lam;
   const double bytes = static_cast<double>(image.numel()) * (f32 ? 4 : 8) * 8;
@@ -253,29 +262,28 @@ void richardson_lucy_variant(ConstTensorView image, ConstTensorView psf, TensorV
   });
 }
 
-void blind_richardson_lucy(ConstTensorView image, TensorView psf, TensorView out, const BlindRlOptions& options,
-                           const ExecContext& ctx) {
+void blind_richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, TensorView psf_out,
+                           const BlindRlOptions& options, const ExecContext& ctx) {
   constexpr const char* op = "blind_richardson_lucy";
   check_common(op, options.num_iter, options.filter_epsilon, options.mode, options.acceleration);
   FOVEAL_CHECK_VALUE(options.psf_iter >= 1, op, ": psf_iter must be >= 1, got ", options.psf_iter);
   FOVEAL_CHECK_VALUE(options.image_iter >= 1, op, ": image_iter must be >= 1, got ", options.image_iter);
   check_tensors(op, image, psf, out, true);
+  const check::Named ps{"psf", psf}, po{"psf_out", psf_out};
+  FOVEAL_CHECK_VALUE(psf_out.shape() == psf.shape(), op, ": psf_out must have shape ", psf.shape().str(), ", got ",
+                     psf_out.shape().str());
+  check::same_device(op, {ps, po});
+  check::same_dtype(op, {ps, po});
+  check::contiguous(op, {ps, po});
+  check::not_null(op, {ps, po});
   const bool f32 = image.dtype() == DType::Float32;
-  std::vector<double> kv = f32 ? host_values<float>(ConstTensorView(psf)) : host_values<double>(ConstTensorView(psf));
-  double sum = 0;
-  for (double v : kv) {
-    FOVEAL_CHECK_VALUE(std::isfinite(v) && v >= 0, op, ": psf must hold finite values >= 0, got ", v);
-    sum += v;
-  }
-  FOVEAL_CHECK_VALUE(sum > 0, op, ": psf must have a sum > 0, got ", sum);
-  for (double& v : kv) v /= sum;
   const RlVariantArgs args = variant_args(image, psf, options.filter_epsilon, options.mode);
   const double bytes = static_cast<double>(image.numel()) * (f32 ? 4 : 8) * 8;
   detail::with_workspace(op, bytes, image.numel(), "pixels", [&] {
     if (f32) {
-      blind_impl<float>(image, psf, out, options, args, std::move(kv), ctx);
+      blind_impl<float>(image, psf, out, psf_out, options, args, ctx);
     } else {
-      blind_impl<double>(image, psf, out, options, args, std::move(kv), ctx);
+      blind_impl<double>(image, psf, out, psf_out, options, args, ctx);
     }
   });
 }

@@ -46,6 +46,9 @@ class RlKernels {
   virtual std::vector<double> psf_correlation(const T* ratio, const T* x) = 0;
   /// Writes x (clamped to [-1, 1] when clip) into the caller's output.
   virtual void finish(const T* x, bool clip) = 0;
+  /// `count` values of a device array (the psf) on the host, and back.
+  virtual std::vector<double> to_host(const T* p, std::int64_t count) = 0;
+  virtual void from_host(const std::vector<double>& v, T* p) = 0;
 };
 
 struct RlVariantArgs {
@@ -53,6 +56,7 @@ struct RlVariantArgs {
   std::int64_t k[3] = {1, 1, 1};  // psf shape as 3-D
   double filter_epsilon = 0.0;
   RlBoundary mode = RlBoundary::Constant;
+  int device = 0;  // CUDA device index
 };
 
 }  // namespace foveal::detail
@@ -66,3 +70,13 @@ std::unique_ptr<::foveal::detail::RlKernels<double>> rl_kernels_f64(const double
                                                                      const ::foveal::detail::RlVariantArgs& args,
                                                                      const ExecContext& ctx);
 }  // namespace foveal::cpu
+
+namespace foveal::cuda {
+/// The CUDA primitives (device memory, work on ctx.stream); defined when built with CUDA.
+std::unique_ptr<::foveal::detail::RlKernels<float>> rl_kernels_f32(const float* image, float* out,
+                                                                    const ::foveal::detail::RlVariantArgs& args,
+                                                                    const ExecContext& ctx);
+std::unique_ptr<::foveal::detail::RlKernels<double>> rl_kernels_f64(const double* image, double* out,
+                                                                     const ::foveal::detail::RlVariantArgs& args,
+                                                                     const ExecContext& ctx);
+}  // namespace foveal::cuda

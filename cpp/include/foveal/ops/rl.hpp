@@ -61,7 +61,7 @@ struct RlVariantOptions {
 /// richardson_lucy for that, the scikit-image-compatible fast path). When both are on, the TV
 /// divisor is taken at the extrapolated point. Same tensor rules as richardson_lucy; psf values
 /// must be finite with a sum > 0. Convolutions are direct (zero psf taps skipped).
-/// CPU only for now: a CUDA tensor raises NotCompiledError ("not available on CUDA yet").
+/// CUDA: kernels in cuda/rl_variants_cuda.cu (compiled in CI, never run in development).
 void richardson_lucy_variant(ConstTensorView image, ConstTensorView psf, TensorView out,
                              const RlVariantOptions& options, const ExecContext& ctx = {});
 
@@ -82,11 +82,11 @@ struct BlindRlOptions {
 /// the current k, then `psf_iter` psf updates with the current x:
 ///   k <- max(k * corr(image / (conv(x, k) + 1e-12), x) / sum(x), 0), then k /= sum(k),
 /// corr being the correlation cropped to k's support around its centre (the gradient of conv(x, k)
-/// with respect to k). `psf`: odd size along every axis, no larger than the image, finite,
-/// non-negative values with a sum > 0; it is read as the initial psf and overwritten with the
-/// estimate. `out` receives the image. Same dtype / device rules as richardson_lucy.
-/// CPU only for now: a CUDA tensor raises NotCompiledError ("not available on CUDA yet").
-void blind_richardson_lucy(ConstTensorView image, TensorView psf, TensorView out, const BlindRlOptions& options,
-                           const ExecContext& ctx = {});
+/// with respect to k). `psf`: the initial psf, odd size along every axis, no larger than the
+/// image, finite non-negative values with a sum > 0. `out` receives the image, `psf_out` (psf's
+/// shape) the estimated psf. All tensors share one dtype (float32 / float64) and device.
+/// CUDA: kernels in cuda/rl_variants_cuda.cu (compiled in CI, never run in development).
+void blind_richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, TensorView psf_out,
+                           const BlindRlOptions& options, const ExecContext& ctx = {});
 
 }  // namespace foveal
