@@ -248,7 +248,18 @@ class CpuRlKernels final : public ::foveal::detail::RlKernels<T> {
       T* __restrict acc = scratch.data();
       const T* base = p + (r / n_[1]) * S0_ + (r % n_[1]) * S1_;
       std::fill(acc, acc + n2, T(0));
-      for (int t = 0; t < taps; ++t) {
+      int t = 0;
+      // Four taps per sweep over the row: a quarter of the accumulator traffic.
+      for (; t + 4 <= taps; t += 4) {
+        const T* __restrict s0 = base + off[t];
+        const T* __restrict s1 = base + off[t + 1];
+        const T* __restrict s2 = base + off[t + 2];
+        const T* __restrict s3 = base + off[t + 3];
+        const T w0 = w[t], w1 = w[t + 1], w2 = w[t + 2], w3 = w[t + 3];
+#pragma omp simd
+        for (std::int64_t q = 0; q < n2; ++q) acc[q] += (w0 * s0[q] + w1 * s1[q]) + (w2 * s2[q] + w3 * s3[q]);
+      }
+      for (; t < taps; ++t) {
         const T* __restrict s = base + off[t];
         const T wt = w[t];
 #pragma omp simd
