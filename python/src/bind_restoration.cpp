@@ -63,7 +63,7 @@ void bind_restoration(py::module_& m) {
   m.def(
       "richardson_lucy_variant",
       [](py::handle image, py::handle psf, py::handle out, std::int64_t num_iter, bool clip, double filter_epsilon,
-         int mode, int acceleration, double regularization, std::uintptr_t stream) {
+         int mode, int acceleration, double regularization, int method, std::uintptr_t stream) {
         const auto im = foveal::interop::borrow(image, "image", false, stream);
         const auto ps = foveal::interop::borrow(psf, "psf", false, stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
@@ -74,13 +74,16 @@ void bind_restoration(py::module_& m) {
         opt.mode = static_cast<foveal::RlBoundary>(mode);
         opt.acceleration = static_cast<foveal::RlAcceleration>(acceleration);
         opt.regularization = regularization;
+        opt.method = static_cast<foveal::RlMethod>(method);
         py::gil_scoped_release nogil;
         foveal::richardson_lucy_variant(im.view, ps.view, o.view, opt, foveal::ExecContext::on_stream(stream));
       },
       py::arg("image"), py::arg("psf"), py::arg("out"), py::arg("num_iter"), py::arg("clip"), py::arg("filter_epsilon"),
-      py::arg("mode"), py::arg("acceleration"), py::arg("regularization"), py::kw_only(), py::arg("stream") = 0,
+      py::arg("mode"), py::arg("acceleration"), py::arg("regularization"), py::arg("method") = 0, py::kw_only(),
+      py::arg("stream") = 0,
       "Kernel entry point: Richardson-Lucy with Biggs-Andrews acceleration (acceleration 1) and/or TV "
-      "regularisation (regularization > 0) into `out`. mode: 0 constant, 1 reflect, 2 wrap. Use "
+      "regularisation (regularization > 0) into `out`. mode: 0 constant, 1 reflect, 2 wrap; method: 0 auto, "
+      "1 direct, 2 separable. Use "
       "foveal.restoration.richardson_lucy.");
   m.def(
       "blind_richardson_lucy",

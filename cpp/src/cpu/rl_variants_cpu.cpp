@@ -13,6 +13,7 @@
 
 #include "cpu/parallel.hpp"
 #include "foveal/math/rl.hpp"
+#include "ops/rl_plan.hpp"
 #include "ops/rl_variants.hpp"
 
 namespace foveal::cpu {
@@ -59,6 +60,20 @@ class CpuRlKernels final : public ::foveal::detail::RlKernels<T> {
           const double b = psf[static_cast<std::size_t>((i * k_[1] + j) * k_[2] + l)];
           if (f != 0.0) off_[0].push_back(off), w_[0].push_back(static_cast<T>(f));
           if (b != 0.0) off_[1].push_back(off), w_[1].push_back(static_cast<T>(b));
+        }
+      // Rank-1 psfs (Gaussian, box, axis-aligned motion) convolve one axis at a time when that
+    // needs fewer taps: rl_plan's exact-reconstruction test and factors.
+    ::foveal::detail::RlArgs pa;
+    pa.method = args_.method;
+    const std::int64_t n3[3] = {n_[0], n_[1], n_[2]};
+    const ::foveal::detail::RlPlan plan = ::foveal::detail::rl_plan(psf, n3, k_, 3, sizeof(T) == 4, pa);
+    separable_ = plan.method == RlMethod::Separable;
+    if (separable_)
+      for (int ps = 0; ps < 2; ++ps)
+        for (int a = 0; a < 3; ++a) {
+          fac_[ps][a].clear();
+          for (std::int64_t m = 0; m < k_[a]; ++m)
+            fac_[ps][a].push_back(static_cast<T>(plan.factor[a][ps == 0 ? k_[a] - 1 - m : m]));
         }
   }
 
@@ -233,10 +248,60 @@ class CpuRlKernels final : public ::foveal::detail::RlKernels<T> {
     });
   }
 
+  // out[q] = sum_m w[m] src[q + m * stride] for q < len.
+  static void axis_row(const T* src, std::int64_t stride, const std::vector<T>& w, T* __restrict out,
+                       std::int64_t len) {
+    const T w0 = w[0];
+    const T* __restrict s0 = src;
+#pragma omp simd
+    for (std::int64_t q = 0; q < len; ++q) out[q] = w0 * s0[q];
+    for (std::size_t m = 1; m < w.size(); ++m) {
+      const T wm = w[m];
+      if (wm == T(0)) continue;
+      const T* __restrict sm = src + static_cast<std::int64_t>(m) * stride;
+#pragma omp simd
+      for (std::int64_t q = 0; q < len; ++q) out[q] += wm * sm[q];
+    }
+  }
+
+  // Separable: axis 0 over the padded scratch into t0_ (n0 x N1 x N2; skipped when k0 = 1, the
+  // scratch then is that volume), axis 1 into t1_ (n0 x n1 x N2), axis 2 into each output row.
+  template <typename E>
+  void conv_separable(int ps, E&& emit) {
+    const std::int64_t n0 = n_[0], n1 = n_[1], n2 = n_[2], N1 = N_[1], N2 = N_[2];
+    const std::vector<T>* f = fac_[ps];
+    const T* a0 = pad_.data();
+    std::vector<T> w1 = f[1];
+    if (k_[0] == 1) {
+      for (T& v : w1) v *= f[0][0];
+    } else {
+      t0_.resize(static_cast<std::size_t>(n0 * N1 * N2));
+      T* t0 = t0_.data();
+      parallel_for(0, n0 * N1, nt_, 16, [&](std::int64_t r) {
+        const std::int64_t z = r / N1, y = r % N1;
+        axis_row(pad_.data() + z * S0_ + y * S1_, S0_, f[0], t0 + r * N2, N2);
+      });
+      a0 = t0;
+    }
+    t1_.resize(static_cast<std::size_t>(n0 * n1 * N2));
+    T* t1 = t1_.data();
+    parallel_for(0, n0 * n1, nt_, 16, [&](std::int64_t r) {
+      const std::int64_t z = r / n1, y = r % n1;
+      axis_row(a0 + (z * N1 + y) * N2, N2, w1, t1 + r * N2, N2);
+    });
+    parallel_for(0, rows_, nt_, 16, [&](std::int64_t r) {
+      static thread_local std::vector<T> scratch;
+      if (scratch.size() < static_cast<std::size_t>(n2)) scratch.resize(static_cast<std::size_t>(n2));
+      axis_row(t1 + r * N2, 1, f[2], scratch.data(), n2);
+      emit(r, scratch.data());
+    });
+  }
+
   // For every output row r: acc = correlation of the padded scratch with pass ps's taps, then
   // emit(r, acc).
   template <typename E>
   void conv_rows(int ps, E&& emit) {
+    if (separable_) return conv_separable(ps, emit);
     const std::int64_t* off = off_[ps].data();
     const T* w = w_[ps].data();
     const int taps = static_cast<int>(w_[ps].size());
@@ -281,6 +346,9 @@ class CpuRlKernels final : public ::foveal::detail::RlKernels<T> {
   std::vector<std::vector<T>> bufs_;
   std::vector<std::int64_t> off_[2];
   std::vector<T> w_[2];
+  bool separable_ = false;
+  std::vector<T> fac_[2][3];  // pass -> axis -> weights by offset (pass 0 flipped)
+  std::vector<T> t0_, t1_;
 };
 
 }  // namespace

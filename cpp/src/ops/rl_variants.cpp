@@ -250,7 +250,10 @@ void richardson_lucy_variant(ConstTensorView image, ConstTensorView psf, TensorV
                      "-D image (a larger weight can make the TV divisor 1 - regularization * div <= 0), got ", lam);
   check_tensors(op, image, psf, out, false);
   const bool f32 = image.dtype() == DType::Float32;
-  const RlVariantArgs args = variant_args(image, psf, options.filter_epsilon, options.mode);
+  const int me = static_cast<int>(options.method);
+  FOVEAL_CHECK_VALUE(me >= 0 && me <= 2, op, ": method must be Auto, Direct or Separable, got ", me);
+  RlVariantArgs args = variant_args(image, psf, options.filter_epsilon, options.mode);
+  args.method = options.method;
   const double floor = 1.0 - 2.0 * nd * lam;
   const double bytes = static_cast<double>(image.numel()) * (f32 ? 4 : 8) * 8;
   detail::with_workspace(op, bytes, image.numel(), "pixels", [&] {

@@ -56,6 +56,7 @@ struct RlVariantArgs {
   std::int64_t k[3] = {1, 1, 1};  // psf shape as 3-D
   double filter_epsilon = 0.0;
   RlBoundary mode = RlBoundary::Constant;
+  RlMethod method = RlMethod::Auto;  // the CPU's convolution path
   int device = 0;  // CUDA device index
 };
 

@@ -80,8 +80,8 @@ def richardson_lucy(
         Convolution path. 'auto' takes 'separable' when the psf is rank 1 (a product of one
         vector per axis: Gaussian, box, axis-aligned motion; checked by exact reconstruction) and
         that needs fewer taps, else 'direct' (which skips zero taps). 'separable' on a psf that is
-        not rank 1 raises. All paths give the same result up to rounding. With ``acceleration`` or
-        ``regularization`` the convolutions are direct ('separable' raises).
+        not rank 1 raises. All paths give the same result up to rounding. The same holds with
+        ``acceleration`` or ``regularization`` (on CUDA these run the direct sum).
     acceleration : {None, 'biggs'}, optional
         None: plain RL (scikit-image's result). 'biggs': Biggs & Andrews (1997) vector
         extrapolation. Each iteration corrects the extrapolated point
@@ -178,15 +178,13 @@ def _rl_variant(image, psf, num_iter, clip, filter_epsilon, mode, method, acc, l
     op = "richardson_lucy"
     call = Call(op, policy="restoration", image=image, psf=psf)
     n, fe, m = _rl_args(op, call, psf, num_iter, filter_epsilon, mode)
-    if _choice(op, "method", method, _RL_METHODS) == 2:
-        raise FovealValueError(f"{op}: method 'separable' is not available with acceleration or regularization "
-                               "(their convolutions are direct), use 'auto' or 'direct'")
+    me = _choice(op, "method", method, _RL_METHODS)
     if not (0 <= lam < float("inf")):
         raise FovealValueError(f"{op}: regularization must be a finite number >= 0, got {lam}")
     x, p = call.floats("image", "psf")
     _check_image(op, x)
     out = call.empty(tuple(x.shape))
-    call.run(_core.richardson_lucy_variant, x, p, out, n, bool(clip), fe, m, acc, lam)
+    call.run(_core.richardson_lucy_variant, x, p, out, n, bool(clip), fe, m, acc, lam, me)
     return call.wrap(out)
 
 

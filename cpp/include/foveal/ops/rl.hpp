@@ -47,6 +47,8 @@ struct RlVariantOptions {
   double filter_epsilon = 0.0; ///< as richardson_lucy (0: no filtering)
   RlBoundary mode = RlBoundary::Constant;
   RlAcceleration acceleration = RlAcceleration::None;
+  /// Convolution path on the CPU, as richardson_lucy's (CUDA runs the direct sum).
+  RlMethod method = RlMethod::Auto;
   /// TV weight lambda of Dey et al. (2006): x_{k+1} = x_k conv(ratio, flip(psf)) /
   /// (1 - lambda div(grad x_k / |grad x_k|_eps)), |grad|_eps = sqrt(|grad|^2 + 1e-6) (eps 1e-3 in
   /// image units, math::rl_tv_eps). 0 <= lambda < 1 / (2 ndim): each unit-vector component lies in
@@ -60,7 +62,8 @@ struct RlVariantOptions {
 /// and regularization 0 it computes richardson_lucy's iteration (direct convolutions; use
 /// richardson_lucy for that, the scikit-image-compatible fast path). When both are on, the TV
 /// divisor is taken at the extrapolated point. Same tensor rules as richardson_lucy; psf values
-/// must be finite with a sum > 0. Convolutions are direct (zero psf taps skipped).
+/// must be finite with a sum > 0. CPU convolutions follow `method` (Separable on a psf that is not
+/// rank 1 is a ValueError); blind RL's psf estimates run Auto.
 /// CUDA: kernels in cuda/rl_variants_cuda.cu (compiled in CI, never run in development).
 void richardson_lucy_variant(ConstTensorView image, ConstTensorView psf, TensorView out,
                              const RlVariantOptions& options, const ExecContext& ctx = {});
