@@ -101,7 +101,10 @@ def richardson_lucy(
         flat regions). Every component of the unit vector lies in [-1, 1], so ``|div| <= 2 ndim``:
         a larger ``lambda`` could make the divisor ``<= 0`` (sign flips, division by zero) and is
         refused; below the bound the divisor is ``>= 1 - 2 ndim lambda > 0`` (and clamped there
-        against rounding). Useful values are small, about 0.002 to 0.02 for images in [0, 1].
+        against rounding). Useful values are small, about 0.002 to 0.02 for images in [0, 1]: on
+        the noisy camera of the tests 0.01 is best (22.9 dB against 20.7 for plain RL), while
+        0.05 and 0.1 make the multiplicative TV step overshoot (the image's TV rises above plain
+        RL's, 21.3 and 18.6 dB).
         0 (the default) is plain RL, the very same computation. With acceleration, the divisor is
         taken at the extrapolated point.
 
