@@ -110,11 +110,16 @@ def _tv_bregman(
         raise FovealValueError(
             f"{op}: image must have shape (rows, cols) or (rows, cols, channels) when channel_axis is None, got {shape}"
         )
-    if ax is not None and len(shape) != 3:
-        raise FovealValueError(f"{op}: image must have 3 dimensions when channel_axis is given, got shape {shape}")
+    if ax is not None and len(shape) not in (2, 3):
+        raise FovealValueError(
+            f"{op}: image must have 2 or 3 dimensions when channel_axis is given, got shape {shape}"
+        )
     x = _float_image(call, "image")
     if ax is not None:
         x = _moveaxis(x, ax, -1)
+    # skimage: a 2-D image with channel_axis is one channel, the channel axis moved last (a
+    # transpose for channel_axis=0) and back
+    gray_ax = ax if ax is not None and x.ndim == 2 else None
     if x.shape[0] < 2 or x.shape[1] < 2:
         raise FovealValueError(f"{op}: image must have at least 2 rows and 2 columns, got shape {shape}")
     if not _all_finite(x):
@@ -125,6 +130,10 @@ def _tv_bregman(
     iters = call.run(_core.denoise_tv_bregman, planes, out, w, e, n, bool(isotropic), ax is None)
     if out.shape[0] == 1:  # skimage squeezes a single channel away
         out = out.reshape(tuple(out.shape[1:]))
+        if gray_ax is not None:
+            out = _moveaxis(out, -1, gray_ax)
+            if isinstance(out, np.ndarray):
+                out = np.ascontiguousarray(out)
     else:
         out = _moveaxis(out, 0, -1 if ax is None else ax)
         if isinstance(out, np.ndarray):
@@ -167,6 +176,8 @@ def denoise_tv_bregman(
     channel_axis : int or None, optional
         Axis of a 3-D image holding channels, each denoised on its own with its own stopping
         rule (in parallel on the CPU): each channel's result is skimage's for that channel alone.
+        A 2-D image with ``channel_axis`` is a single channel, as in skimage: the channel axis is
+        moved last for the sweep (``channel_axis=0`` denoises the transposed image) and back.
         skimage's own channel loop agrees on the first channel only, because it starts the d and
         b variables of every later channel from the previous channel's result (a reused buffer).
 
