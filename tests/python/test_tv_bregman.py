@@ -130,6 +130,22 @@ def test_2d_image_with_channel_axis(channel_axis):
     np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
 
 
+def test_eps0_stops_on_an_unchanged_sweep():
+    """eps=0 stops at the first sweep that leaves u exactly unchanged (skimage loops while
+    rmse > eps): a constant image after one sweep; small float32 images reach a fixed point
+    mid-block, where foveal reruns from the start (it keeps no snapshot with eps=0)."""
+    c = np.full((40, 70), 0.3, np.float32)
+    assert _count(c, eps=0.0) == [1]
+    np.testing.assert_array_equal(denoise_tv_bregman(c, eps=0.0), sk_tv(c, eps=0.0))
+    for seed, shape, weight in [(0, (6, 7), 20.0), (1, (6, 7), 5.0), (5, (12, 9), 5.0)]:
+        x = np.random.default_rng(seed).random(shape).astype(np.float32)
+        k = _count(x, weight, 3000, eps=0.0)[0]
+        assert 16 < k < 3000 and k % 16 != 0
+        got = denoise_tv_bregman(x, weight=weight, max_num_iter=3000, eps=0.0)
+        np.testing.assert_array_equal(got, denoise_tv_bregman(x, weight=weight, max_num_iter=k, eps=0.0))
+        np.testing.assert_allclose(got, sk_tv(x, weight=weight, max_num_iter=k, eps=0.0), atol=TOL)
+
+
 def test_joint_channels_share_one_stop():
     x = _noisy(data.astronaut()[::4, ::4], 0.1, np.float64)
     counts = _count(x, 4.0)
