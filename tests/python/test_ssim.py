@@ -100,6 +100,13 @@ def test_3d_volume():
     _close(structural_similarity(x, y, **kw), sk_ssim(x, y, **kw))
 
 
+def test_wide_planes_take_the_whole_image_path():
+    """A plane of axis 0 too large for the slab buffers (> 128 MB with halos) runs on whole-image maps."""
+    x, y = _pair((9, 110_000), seed=9)
+    kw = {"data_range": 1.0, "gradient": True, "full": True}
+    _close(structural_similarity(x, y, **kw), sk_ssim(x, y, **kw))
+
+
 def test_float32_and_float16():
     """skimage computes float32 images in float32; foveal in float64: close, same dtypes."""
     x, y = _pair((50, 61), seed=7, dtype=np.float32)
