@@ -193,8 +193,10 @@ def denoise_tv_bregman(
     -----
     CPU: Gauss-Seidel's dependency order is kept exactly; the sum in each update is reassociated
     and the stopping statistic is summed in float64, so results agree with skimage to about 1e-6
-    rather than bit for bit (the tests hold them to 1e-4, with the same sweep count). A single
-    plane runs on one thread (a Gauss-Seidel sweep is sequential); channels run in parallel.
+    rather than bit for bit (the tests hold them to 1e-4, with the same sweep count). Sweeps run
+    in pipelined blocks (sweep k + 1 follows sweep k row by row); a single plane splits each block
+    between two threads, channels run in parallel. With ``eps=0`` a stop (a sweep that leaves the
+    image exactly unchanged) recomputes from the start instead of keeping a per-block snapshot.
     CUDA: the same sweep, one image row at a time across the GPU's threads, so it is no faster
     per plane than the CPU; planes run concurrently. It has not been run on a GPU yet.
 
