@@ -1,5 +1,6 @@
 """Restoration workloads of BENCHMARKS.md: ``tv_chambolle``, ``tv_chambolle_3d``, ``tv_bregman``,
-``rl_gauss``, ``rl_motion``, ``rl_3d``, ``bilateral_gray``, ``bilateral_rgb_u8`` and ``nlm_gray``.
+``rl_gauss``, ``rl_motion``, ``rl_3d``, ``bilateral_gray``, ``bilateral_rgb_u8`` and ``nlm_gray``, and
+``ssim_1024`` (foveal.metrics.structural_similarity against skimage.metrics', to 1e-7).
 
 foveal.restoration.denoise_tv_chambolle against skimage.restoration.denoise_tv_chambolle (the
 reference; it runs on the CPU only), with eps=0 so that both run exactly the stated number of
@@ -252,7 +253,44 @@ def _nlm_u8_impls():
     return [Impl("foveal", fov, lib="numpy", devices=("cpu",)), Impl("opencv", cv, lib="numpy", devices=("cpu",))]
 
 
+def _ssim_inputs():
+    """``camera`` resized (bilinear) to 1024x1024 float64 and the same + N(0, 0.08) (rng(0))."""
+    import numpy as np
+    from skimage import data, img_as_float
+    from skimage.transform import resize
+
+    img = resize(img_as_float(data.camera()), (1024, 1024), order=1)
+    noisy = img + np.random.default_rng(0).normal(0.0, 0.08, img.shape)
+    return img, noisy
+
+
+def _ssim_impls():
+    def fov(a, b):
+        import foveal.metrics
+
+        return foveal.metrics.structural_similarity(a, b, data_range=1.0)
+
+    def sk(a, b):
+        from skimage.metrics import structural_similarity
+
+        return structural_similarity(a, b, data_range=1.0)
+
+    return [Impl("foveal", fov, lib="numpy", devices=("cpu",)), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
+
+
 WORKLOADS = [
+    Workload(
+        name="ssim_1024",
+        definition="camera resized (bilinear) to 1024x1024 float64 vs the same + N(0,0.08); data_range 1, "
+        "default 7x7 uniform window (not in BENCHMARKS.md)",
+        inputs=_ssim_inputs,
+        impls=_ssim_impls(),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-7),
+        items=1024 * 1024,
+        unit="pixels/s",
+        extra={"data_range": 1.0, "win_size": 7},
+    ),
     Workload(
         name="tv_chambolle",
         definition="camera resized (bilinear) to 1024x1024 float32 + N(0,0.08); weight 0.1, exactly 100 iterations",

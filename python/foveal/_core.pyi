@@ -39,6 +39,10 @@ def denoise_tv_chambolle(
 def denoise_tv_bregman(
     image: Any, out: Any, weight: float, eps: float, max_num_iter: int, isotropic: bool, joint: bool, *, stream: int = 0
 ) -> list[int]: ...
+def structural_similarity(
+    im1: Any, im2: Any, full: Any | None, grad: Any | None, win_size: int, gaussian_weights: bool, sigma: float,
+    truncate: float, data_range: float, k1: float, k2: float, use_sample_covariance: bool
+) -> float: ...
 def richardson_lucy(
     image: Any, psf: Any, out: Any, num_iter: int, clip: bool, filter_epsilon: float, mode: int = 0, method: int = 0,
     *, stream: int = 0

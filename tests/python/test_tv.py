@@ -312,3 +312,17 @@ def test_longdouble_is_computed_in_float64_as_skimage():
     want = skimage.restoration.denoise_tv_chambolle(img, weight=0.1)
     assert got.dtype == want.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((64, 96), np.float32), ((67, 45), np.float32), ((40, 3, 50), np.float32), ((20, 24, 33), np.float32),
+     ((300,), np.float32), ((5, 6, 7, 8), np.float32), ((40, 50), np.float64)],
+)
+@pytest.mark.parametrize("eps", [0.0, 2e-4])
+def test_bit_exact_with_skimage(shape, dtype, eps):
+    """The wavefront blocks and masked row ends keep skimage's operation order exactly."""
+    x = np.random.default_rng(sum(shape)).random(shape).astype(dtype)
+    np.testing.assert_array_equal(
+        denoise_tv_chambolle(x, weight=0.1, eps=eps, max_num_iter=60), sk_tv(x, weight=0.1, eps=eps, max_num_iter=60)
+    )

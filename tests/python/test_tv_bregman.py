@@ -118,6 +118,34 @@ def test_skimage_channel_loop_quirk():
     np.testing.assert_allclose(denoise_tv_bregman(x, weight=4.0, channel_axis=-1), sk_tv(x, weight=4.0, channel_axis=-1), atol=TOL)
 
 
+@pytest.mark.parametrize("channel_axis", [-1, 1, 0, -2])
+def test_2d_image_with_channel_axis(channel_axis):
+    """skimage takes a 2-D image with channel_axis as one channel, with that axis moved last
+    (channel_axis=0 sweeps the transpose)."""
+    x = _noisy(data.camera()[::8, ::6], 0.1, np.float32)  # (64, 86), not square
+    want = sk_tv(x, weight=4.0, channel_axis=channel_axis)
+    got = denoise_tv_bregman(x, weight=4.0, channel_axis=channel_axis)
+    assert got.shape == want.shape == x.shape and got.dtype == want.dtype
+    assert got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
+
+
+def test_eps0_stops_on_an_unchanged_sweep():
+    """eps=0 stops at the first sweep that leaves u exactly unchanged (skimage loops while
+    rmse > eps): a constant image after one sweep; small float32 images reach a fixed point
+    mid-block, where foveal reruns from the start (it keeps no snapshot with eps=0)."""
+    c = np.full((40, 70), 0.3, np.float32)
+    assert _count(c, eps=0.0) == [1]
+    np.testing.assert_array_equal(denoise_tv_bregman(c, eps=0.0), sk_tv(c, eps=0.0))
+    for seed, shape, weight in [(0, (6, 7), 20.0), (1, (6, 7), 5.0), (5, (12, 9), 5.0)]:
+        x = np.random.default_rng(seed).random(shape).astype(np.float32)
+        k = _count(x, weight, 3000, eps=0.0)[0]
+        assert 16 < k < 3000 and k % 16 != 0
+        got = denoise_tv_bregman(x, weight=weight, max_num_iter=3000, eps=0.0)
+        np.testing.assert_array_equal(got, denoise_tv_bregman(x, weight=weight, max_num_iter=k, eps=0.0))
+        np.testing.assert_allclose(got, sk_tv(x, weight=weight, max_num_iter=k, eps=0.0), atol=TOL)
+
+
 def test_joint_channels_share_one_stop():
     x = _noisy(data.astronaut()[::4, ::4], 0.1, np.float64)
     counts = _count(x, 4.0)
@@ -224,7 +252,6 @@ _IMG = np.zeros((8, 8), np.float32)
         ({"isotropic": "yes"}, foveal.FovealTypeError, "isotropic must be a bool"),
         ({"channel_axis": 2}, foveal.FovealValueError, "channel_axis"),
         ({"channel_axis": 1.0}, foveal.FovealTypeError, "channel_axis"),
-        ({"channel_axis": -1}, foveal.FovealValueError, "3 dimensions when channel_axis is given"),
     ],
 )
 def test_bad_arguments(kwargs, err, match):
@@ -244,6 +271,10 @@ def test_bad_images():
         denoise_tv_bregman(np.zeros((10, 1)))
     with pytest.raises(foveal.FovealValueError, match="at least 2 rows and 2 columns"):
         denoise_tv_bregman(np.zeros((3, 1, 5)), channel_axis=0)
+    with pytest.raises(foveal.FovealValueError, match="2 or 3 dimensions when channel_axis is given"):
+        denoise_tv_bregman(np.zeros((4, 4, 4, 2)), channel_axis=-1)
+    with pytest.raises(foveal.FovealValueError, match="at least 2 rows and 2 columns"):
+        denoise_tv_bregman(np.zeros((1, 10)), channel_axis=1)
     bad = np.zeros((5, 5))
     bad[2, 2] = np.nan
     with pytest.raises(foveal.FovealValueError, match="finite"):

@@ -14,6 +14,7 @@
 #include "foveal/ops/roi_align.hpp"
 #include "foveal/ops/roi_pool.hpp"
 #include "foveal/ops/tv.hpp"
+#include "foveal/ops/ssim.hpp"
 #include "foveal/ops/rl.hpp"
 #include "foveal/ops/bilateral.hpp"
 #include "foveal/ops/pool.hpp"

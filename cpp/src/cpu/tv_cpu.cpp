@@ -4,8 +4,8 @@
 // neighbour at a fixed row offset. One iteration is two row-parallel passes: (1) u = image - div p
 // and sum (u - image)^2; (2) grad u, |grad u|, p update and sum |grad u|, each one loop per row
 // (per plane for 3-D) in skimage's order of operations, so float32 results are bit for bit
-// skimage's. Images of two or more dimensions run in temporal blocks (see Blocking) so that p
-// crosses memory once per block rather than twice per iteration.
+// skimage's. Images of two or more dimensions run as a wavefront over the planes of axis 0 (see
+// chambolle_wave): p and u cross memory once per block of iterations, not twice per iteration.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -41,9 +41,101 @@ struct Iter {
   T* p;
   T tau, tow;
   const T* zero = nullptr;   // zeros: a row long, a plane of axis 0 long for 3-D
-  const T* mprev = nullptr;  // 3-D: per element of a plane, 1 where the last axis has a previous element, else 0
-  const T* mnext = nullptr;  // 3-D: 1 where it has a next one
+  const T* mprev = nullptr;  // 2-D: per element of a row, 3-D: of a plane; 1 where the last axis has a previous element, else 0
+  const T* mnext = nullptr;  // 1 where it has a next one
+  bool energy = true;        // false: the energies are not needed (eps = 0) and not summed
 };
+
+// 2-D rows as one full-width loop (no scalar peel or tail for widths that are multiples of the
+// vector length): the last-axis neighbour is multiplied by a 0/1 mask at the row's ends (x * 1 is
+// exact, x * 0 adds or subtracts an exact 0), so results stay skimage's bit for bit. Pass 1 reads
+// pl[-1] (the previous element in memory, inside p) and pass 2 reads o[W] (the next row's first
+// element), so the image's last row goes through pass2_row instead.
+// Energy sums of the kernels below: kAcc independent float64 accumulators (a single one makes the
+// vector loop wait on its add every iteration), then the tail; E = false skips them.
+constexpr int kAcc = 32;
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE T pass1_elem2(const T* p0, const T* p1, const T* pu, const T* m, const T* im, T* o,
+                                   std::int64_t j) {
+  T d = -(p0[j] + p1[j]);
+  d += pu[j];
+  d += p1[j - 1] * m[j];
+  o[j] = im[j] + d;
+  return d;
+}
+
+template <typename T, bool E>
+FOVEAL_ALWAYS_INLINE double pass1_row2m(const Iter<T>* c, std::int64_t r) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size;
+  const T* p0 = c->p + r * W;
+  const T* p1 = p0 + N;
+  const T* pu = r > 0 ? p0 - W : c->zero;
+  const T* im = c->image + r * W;
+  const T* m = c->mprev;
+  T* o = c->out + r * W;
+  if (!E) {
+#pragma omp simd
+    for (std::int64_t j = 0; j < W; ++j) pass1_elem2(p0, p1, pu, m, im, o, j);
+    return 0;
+  }
+  double acc[kAcc] = {};
+  std::int64_t j = 0;
+  for (; j + kAcc <= W; j += kAcc) {
+#pragma omp simd
+    for (int k = 0; k < kAcc; ++k) {
+      const double d = static_cast<double>(pass1_elem2(p0, p1, pu, m, im, o, j + k));
+      acc[k] += d * d;
+    }
+  }
+  double e = 0;
+  for (; j < W; ++j) {
+    const double d = static_cast<double>(pass1_elem2(p0, p1, pu, m, im, o, j));
+    e += d * d;
+  }
+  for (int k = 0; k < kAcc; ++k) e += acc[k];
+  return e;
+}
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE T pass2_elem2(const T* o, const T* on, const T* m, T* p0, T* p1, T tau, T tow, std::int64_t j) {
+  const T g0 = on[j] - o[j], g1 = (o[j + 1] - o[j]) * m[j];
+  T s = g0 * g0;
+  s += g1 * g1;
+  const T n = std::sqrt(s);
+  const T sc = math::tv_scale(n, tow);
+  p0[j] = math::tv_dual_update(p0[j], g0, tau, sc);
+  p1[j] = math::tv_dual_update(p1[j], g1, tau, sc);
+  return n;
+}
+
+template <typename T, bool E>
+FOVEAL_ALWAYS_INLINE double pass2_row2m(const Iter<T>* c, std::int64_t r) {
+  const Grid& g = *c->g;
+  const std::int64_t W = g.width, N = g.size;
+  const T tau = c->tau, tow = c->tow;
+  const T* o = c->out + r * W;
+  const T* on = o + W;  // r + 1 < rows here
+  const T* m = c->mnext;
+  T* p0 = c->p + r * W;
+  T* p1 = p0 + N;
+  if (!E) {
+#pragma omp simd
+    for (std::int64_t j = 0; j < W; ++j) pass2_elem2(o, on, m, p0, p1, tau, tow, j);
+    return 0;
+  }
+  double acc[kAcc] = {};
+  std::int64_t j = 0;
+  for (; j + kAcc <= W; j += kAcc) {
+#pragma omp simd
+    for (int k = 0; k < kAcc; ++k) acc[k] += static_cast<double>(pass2_elem2(o, on, m, p0, p1, tau, tow, j + k));
+  }
+  double e = 0;
+  for (; j < W; ++j) e += static_cast<double>(pass2_elem2(o, on, m, p0, p1, tau, tow, j));
+  for (int k = 0; k < kAcc; ++k) e += acc[k];
+  return e;
+}
 // Fused rows for 2 and 3 dimensions: one loop per row and pass, same operation order as the
 // generic bodies. A missing neighbour (first plane along an axis) reads a row of zeros and a
 // missing forward neighbour reads the row itself (difference 0): x + 0 and p - tau * 0 are exact.
@@ -129,6 +221,18 @@ FOVEAL_ALWAYS_INLINE double pass2_row(const Iter<T>* c, std::int64_t r) {
 // row's set-up): the axis-1 neighbour is +-W inside the plane (the loops split where it is
 // missing) and the last-axis term is multiplied by a 0/1 mask (x * 1 is exact; x * 0 adds 0).
 template <typename T, bool Up1>
+FOVEAL_ALWAYS_INLINE T pass1_elem3(const T* p0, const T* p1, const T* p2, const T* u0, const T* m, const T* im, T* o,
+                                   std::int64_t W, std::int64_t j) {
+  const T s = (p0[j] + p1[j]) + p2[j];
+  T d = -s;
+  d += u0[j];
+  if (Up1) d += p1[j - W];
+  d += p2[j - 1] * m[j];
+  o[j] = im[j] + d;
+  return d;
+}
+
+template <typename T, bool Up1, bool E>
 FOVEAL_ALWAYS_INLINE double pass1_plane3_run(const Iter<T>* c, std::int64_t x, std::int64_t ja, std::int64_t jb) {
   const Grid& g = *c->g;
   const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
@@ -139,17 +243,26 @@ FOVEAL_ALWAYS_INLINE double pass1_plane3_run(const Iter<T>* c, std::int64_t x, s
   const T* im = c->image + x * P;
   T* o = c->out + x * P;
   const T* m = c->mprev;
-  double e = 0;
-#pragma omp simd reduction(+ : e)
-  for (std::int64_t j = ja; j < jb; ++j) {
-    const T s = (p0[j] + p1[j]) + p2[j];
-    T d = -s;
-    d += u0[j];
-    if (Up1) d += p1[j - W];
-    d += p2[j - 1] * m[j];
-    e += static_cast<double>(d) * static_cast<double>(d);
-    o[j] = im[j] + d;
+  if (!E) {
+#pragma omp simd
+    for (std::int64_t j = ja; j < jb; ++j) pass1_elem3<T, Up1>(p0, p1, p2, u0, m, im, o, W, j);
+    return 0;
   }
+  double acc[kAcc] = {};
+  std::int64_t j = ja;
+  for (; j + kAcc <= jb; j += kAcc) {
+#pragma omp simd
+    for (int k = 0; k < kAcc; ++k) {
+      const double d = static_cast<double>(pass1_elem3<T, Up1>(p0, p1, p2, u0, m, im, o, W, j + k));
+      acc[k] += d * d;
+    }
+  }
+  double e = 0;
+  for (; j < jb; ++j) {
+    const double d = static_cast<double>(pass1_elem3<T, Up1>(p0, p1, p2, u0, m, im, o, W, j));
+    e += d * d;
+  }
+  for (int k = 0; k < kAcc; ++k) e += acc[k];
   return e;
 }
 
@@ -166,12 +279,31 @@ FOVEAL_ALWAYS_INLINE double pass1_plane3(const Iter<T>* c, std::int64_t x, std::
     c->out[x * P] = c->image[x * P] + d;
     j0 = 1;
   }
-  if (j0 < std::min(j1, W)) e += pass1_plane3_run<T, false>(c, x, j0, std::min(j1, W));
-  if (std::max(j0, W) < j1) e += pass1_plane3_run<T, true>(c, x, std::max(j0, W), j1);
+  if (j0 < std::min(j1, W))
+    e += c->energy ? pass1_plane3_run<T, false, true>(c, x, j0, std::min(j1, W))
+                   : pass1_plane3_run<T, false, false>(c, x, j0, std::min(j1, W));
+  if (std::max(j0, W) < j1)
+    e += c->energy ? pass1_plane3_run<T, true, true>(c, x, std::max(j0, W), j1)
+                   : pass1_plane3_run<T, true, false>(c, x, std::max(j0, W), j1);
   return e;
 }
 
-template <typename T, bool Dn1>
+template <typename T>
+FOVEAL_ALWAYS_INLINE T pass2_elem3(const T* o, const T* on0, const T* on1, const T* m, T* p0, T* p1, T* p2, T tau,
+                                   T tow, std::int64_t j) {
+  const T g0 = on0[j] - o[j], g1 = on1[j] - o[j], g2 = (o[j + 1] - o[j]) * m[j];
+  T s = g0 * g0;
+  s += g1 * g1;
+  s += g2 * g2;
+  const T n = std::sqrt(s);
+  const T sc = math::tv_scale(n, tow);
+  p0[j] = math::tv_dual_update(p0[j], g0, tau, sc);
+  p1[j] = math::tv_dual_update(p1[j], g1, tau, sc);
+  p2[j] = math::tv_dual_update(p2[j], g2, tau, sc);
+  return n;
+}
+
+template <typename T, bool Dn1, bool E>
 FOVEAL_ALWAYS_INLINE double pass2_plane3_run(const Iter<T>* c, std::int64_t x, std::int64_t ja, std::int64_t jb) {
   const Grid& g = *c->g;
   const std::int64_t W = g.width, N = g.size, P = g.size / g.dims[0];
@@ -183,20 +315,20 @@ FOVEAL_ALWAYS_INLINE double pass2_plane3_run(const Iter<T>* c, std::int64_t x, s
   T* p1 = p0 + N;
   T* p2 = p1 + N;
   const T* m = c->mnext;
-  double e = 0;
-#pragma omp simd reduction(+ : e)
-  for (std::int64_t j = ja; j < jb; ++j) {
-    const T g0 = on0[j] - o[j], g1 = on1[j] - o[j], g2 = (o[j + 1] - o[j]) * m[j];
-    T s = g0 * g0;
-    s += g1 * g1;
-    s += g2 * g2;
-    const T n = std::sqrt(s);
-    e += static_cast<double>(n);
-    const T sc = math::tv_scale(n, tow);
-    p0[j] = math::tv_dual_update(p0[j], g0, tau, sc);
-    p1[j] = math::tv_dual_update(p1[j], g1, tau, sc);
-    p2[j] = math::tv_dual_update(p2[j], g2, tau, sc);
+  if (!E) {
+#pragma omp simd
+    for (std::int64_t j = ja; j < jb; ++j) pass2_elem3(o, on0, on1, m, p0, p1, p2, tau, tow, j);
+    return 0;
   }
+  double acc[kAcc] = {};
+  std::int64_t j = ja;
+  for (; j + kAcc <= jb; j += kAcc) {
+#pragma omp simd
+    for (int k = 0; k < kAcc; ++k) acc[k] += static_cast<double>(pass2_elem3(o, on0, on1, m, p0, p1, p2, tau, tow, j + k));
+  }
+  double e = 0;
+  for (; j < jb; ++j) e += static_cast<double>(pass2_elem3(o, on0, on1, m, p0, p1, p2, tau, tow, j));
+  for (int k = 0; k < kAcc; ++k) e += acc[k];
   return e;
 }
 
@@ -207,8 +339,12 @@ FOVEAL_ALWAYS_INLINE double pass2_plane3(const Iter<T>* c, std::int64_t x, std::
   double e = 0;
   const std::int64_t last = P - 1;  // no next element along axes 1 and 2
   const std::int64_t jl = std::min(j1, last);
-  if (j0 < std::min(jl, P - W)) e += pass2_plane3_run<T, true>(c, x, j0, std::min(jl, P - W));
-  if (std::max(j0, P - W) < jl) e += pass2_plane3_run<T, false>(c, x, std::max(j0, P - W), jl);
+  if (j0 < std::min(jl, P - W))
+    e += c->energy ? pass2_plane3_run<T, true, true>(c, x, j0, std::min(jl, P - W))
+                   : pass2_plane3_run<T, true, false>(c, x, j0, std::min(jl, P - W));
+  if (std::max(j0, P - W) < jl)
+    e += c->energy ? pass2_plane3_run<T, false, true>(c, x, std::max(j0, P - W), jl)
+                   : pass2_plane3_run<T, false, false>(c, x, std::max(j0, P - W), jl);
   if (j0 <= last && last < j1) {
     const T* o = c->out + x * P;
     T* p0 = c->p + x * P;
@@ -226,22 +362,23 @@ FOVEAL_ALWAYS_INLINE double pass2_plane3(const Iter<T>* c, std::int64_t x, std::
   return e;
 }
 
-// Rows [r0, r1) of a 3-D grid, plane by plane.
-template <typename T, typename F>
-FOVEAL_ALWAYS_INLINE double by_planes(const Iter<T>* c, std::int64_t r0, std::int64_t r1, F&& f) {
-  const Grid& g = *c->g;
-  const std::int64_t W = g.width, P = g.size / g.dims[0];
-  const std::int64_t q0 = r0 * W, q1 = r1 * W;
-  double e = 0;
-  for (std::int64_t x = q0 / P; x * P < q1; ++x) e += f(x, std::max<std::int64_t>(q0 - x * P, 0), std::min(q1 - x * P, P));
-  return e;
-}
-
 template <typename T>
 FOVEAL_ALWAYS_INLINE void pass1_body(const Iter<T>* c, std::int64_t r0, std::int64_t r1, double* energy) {
   const Grid& g = *c->g;
   if (g.ndim == 3 && c->mprev) {
-    *energy = by_planes(c, r0, r1, [c](std::int64_t x, std::int64_t j0, std::int64_t j1) { return pass1_plane3(c, x, j0, j1); });
+    // A plain loop, not a lambda: a lambda's body is a function of its own, compiled without this
+    // variant's target ISA (it ran as baseline SSE code).
+    const std::int64_t P = g.size / g.dims[0], q0 = r0 * g.width, q1 = r1 * g.width;
+    double e = 0;
+    for (std::int64_t x = q0 / P; x * P < q1; ++x)
+      e += pass1_plane3(c, x, std::max<std::int64_t>(q0 - x * P, 0), std::min(q1 - x * P, P));
+    *energy = e;
+    return;
+  }
+  if (g.ndim == 2 && c->mprev) {
+    double e = 0;
+    for (std::int64_t r = r0; r < r1; ++r) e += c->energy ? pass1_row2m<T, true>(c, r) : pass1_row2m<T, false>(c, r);
+    *energy = e;
     return;
   }
   if (g.ndim == 2 || g.ndim == 3) {
@@ -294,7 +431,19 @@ template <typename T>
 FOVEAL_ALWAYS_INLINE void pass2_body(const Iter<T>* c, std::int64_t r0, std::int64_t r1, T* s, double* energy) {
   const Grid& g = *c->g;
   if (g.ndim == 3 && c->mprev) {
-    *energy = by_planes(c, r0, r1, [c](std::int64_t x, std::int64_t j0, std::int64_t j1) { return pass2_plane3(c, x, j0, j1); });
+    const std::int64_t P = g.size / g.dims[0], q0 = r0 * g.width, q1 = r1 * g.width;
+    double e = 0;
+    for (std::int64_t x = q0 / P; x * P < q1; ++x)
+      e += pass2_plane3(c, x, std::max<std::int64_t>(q0 - x * P, 0), std::min(q1 - x * P, P));
+    *energy = e;
+    return;
+  }
+  if (g.ndim == 2 && c->mprev) {
+    double e = 0;
+    for (std::int64_t r = r0; r < r1; ++r)
+      e += r + 1 == g.rows ? pass2_row<T, 2>(c, r)
+                           : (c->energy ? pass2_row2m<T, true>(c, r) : pass2_row2m<T, false>(c, r));
+    *energy = e;
     return;
   }
   if (g.ndim == 2 || g.ndim == 3) {
@@ -363,7 +512,7 @@ struct PlaneMasks {
   explicit PlaneMasks(const Grid& g) {
     const std::int64_t W = g.width, P = g.ndim == 3 ? g.size / g.dims[0] : W;
     zero.assign(static_cast<std::size_t>(P), T(0));
-    if (g.ndim != 3) return;
+    if (g.ndim != 3 && g.ndim != 2) return;
     mp.resize(static_cast<std::size_t>(P));
     mn.resize(static_cast<std::size_t>(P));
     for (std::int64_t j = 0; j < P; ++j) {
@@ -381,7 +530,8 @@ std::int64_t chambolle_one(const T* image, T* out, T* p, T* scratch, const Grid&
   const std::int64_t W = g.width, R = g.rows, N = g.size;
   const double tau_d = math::tv_tau(g.ndim);
   const PlaneMasks<T> mk(g);
-  const Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight), mk.zero.data(), mk.prev(), mk.next()};
+  Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight), mk.zero.data(), mk.prev(), mk.next()};
+  c.energy = eps > 0;  // with eps = 0 the energies cannot stop the run
   const auto run1 = pass1<T>();
   const auto run2 = pass2<T>();
   std::fill(p, p + g.ndim * N, T(0));
@@ -411,112 +561,105 @@ std::int64_t chambolle_one(const T* image, T* out, T* p, T* scratch, const Grid&
   return max_num_iter;
 }
 
-// Temporal blocking: the image is cut into slabs along axis 0; a block of n iterations runs per
-// slab in a cache-sized private copy of p that carries n planes of halo on each side (one
-// iteration moves information one plane), shrinking the computed range by one plane per
-// iteration. p is double-buffered (pa -> pb), so the state at the block start survives and a stop
-// inside a block is replayed from it. Energies are summed over owned planes only, per slab and
-// iteration, then in slab order: they do not depend on the thread count.
-struct Blocking {
-  std::int64_t plane = 0, owned = 0, depth = 0, slabs = 0, local = 0;  // local: elements per slab buffer
+// Wavefront temporal blocking (2 or more dimensions): a block of n iterations sweeps the planes of
+// axis 0 once, iteration t running `t` steps behind iteration t - 1: at step i, iteration t does
+// pass 1 on plane r = i - 2t and pass 2 on plane r - 1. Pass 1 on r needs p of planes r and r - 1
+// from pass 2 of iteration t - 1, which ran one step earlier; pass 2 on r - 1 needs u of planes
+// r - 1 and r from pass 1 of the same iteration. u and p are updated in place (each plane's value
+// of iteration t - 1 is no longer read once iteration t reaches it), so the block touches each
+// array once, without halos or copies, and its working set is about 2n planes. On several threads
+// the n iterations are split into stages, one per thread, each following the one before it
+// plane by plane. Energies are summed per iteration in plane order, whatever the thread count.
+template <typename T>
+struct Wave {
+  const Iter<T>* c;
+  std::int64_t X, rpp;  // planes of axis 0, rows per plane
+  double* e1;           // per iteration: sum d^2, sum |grad u|
+  double* e2;
+  T* scratch;           // a row per stage
 };
 
 template <typename T>
-Blocking blocking_for(const Grid& g) {
-  Blocking b;
-  if (g.ndim < 2) return b;
-  b.plane = g.size / g.dims[0];
-  // p (ndim arrays), u and the image of one plane, against ~1 MiB of the 2 MiB L2.
-  const std::int64_t per_plane = b.plane * (g.ndim + 2) * static_cast<std::int64_t>(sizeof(T));
-  const std::int64_t fit = (std::int64_t(1) << 20) / per_plane;
-  b.depth = std::min<std::int64_t>(16, fit / 5);
-  if (b.depth < 2 || g.dims[0] < 4 * b.depth) return Blocking{};
-  b.owned = fit - 2 * b.depth;
-  b.slabs = (g.dims[0] + b.owned - 1) / b.owned;
-  b.owned = (g.dims[0] + b.slabs - 1) / b.slabs;  // even slabs
-  b.local = (b.owned + 2 * b.depth) * b.plane;
-  return b;
-}
-
-// Runs iterations [0, n) of a block on slab `s`: reads p from `pa`, writes the slab's owned p after
-// n updates to `pb` (when `update_last`, else the n-th update is skipped) and u of the last
-// iteration to `out`; energies[2t], energies[2t+1] = owned sum d^2, sum |grad u| of iteration t.
-template <typename T>
-void run_slab(const Grid& g, const Blocking& b, std::int64_t s, std::int64_t n, bool update_last, const T* image,
-              const T* pa, T* pb, T* out, T* lp, T* lu, T* srow, const PlaneMasks<T>& mk, T tau, T tow, double* energies) {
-  const int D = g.ndim;
-  const std::int64_t N = g.size, P = b.plane, rpp = g.row_step[0];
-  const std::int64_t a0 = s * b.owned, a1 = std::min(g.dims[0], a0 + b.owned);
-  const std::int64_t l0 = std::max<std::int64_t>(0, a0 - n), l1 = std::min(g.dims[0], a1 + n);
-  Grid lg = g;
-  lg.dims[0] = l1 - l0;
-  lg.size = (l1 - l0) * P;
-  lg.rows = lg.size / g.width;
-  const std::int64_t LN = lg.size;
-  for (int c = 0; c < D; ++c) std::copy(pa + c * N + l0 * P, pa + c * N + l1 * P, lp + c * LN);
-  const Iter<T> lc{&lg, image + l0 * P, lu, lp, tau, tow, mk.zero.data(), mk.prev(), mk.next()};
+void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_threads) {
   const auto run1 = pass1<T>();
   const auto run2 = pass2<T>();
-  const std::int64_t o0 = (a0 - l0) * rpp, o1 = (a1 - l0) * rpp;
-  double junk;
-  for (std::int64_t t = 0; t < n; ++t) {
-    const std::int64_t h = n - t;  // planes of this iteration's range outside the owned ones
-    const std::int64_t r0 = (std::max(l0, a0 - h) - l0) * rpp, r1 = (std::min(l1, a1 + h) - l0) * rpp;
-    run1(&lc, r0, o0, &junk);
-    run1(&lc, o0, o1, &energies[2 * t]);
-    run1(&lc, o1, r1, &junk);
-    energies[2 * t + 1] = 0;
-    if (t + 1 == n && !update_last) break;
-    run2(&lc, r0, o0, srow, &junk);
-    run2(&lc, o0, o1, srow, &energies[2 * t + 1]);
-    run2(&lc, o1, r1, srow, &junk);
+  const int K = static_cast<int>(std::min<std::int64_t>(max_threads(num_threads), std::max<std::int64_t>(1, n / 2)));
+  std::vector<std::atomic<std::int64_t>> progress(static_cast<std::size_t>(K));
+  for (auto& a : progress) a.store(0);
+  std::atomic<int> next{0};
+  for (std::int64_t t = 0; t < n; ++t) w.e1[t] = w.e2[t] = 0;
+  const std::int64_t X = w.X, rpp = w.rpp;
+  auto t_of = [&](int k) { return n * k / K; };
+  auto steps_of = [&](int k) { return X + 2 * (t_of(k + 1) - 1 - t_of(k)) + 1; };
+  auto stage = [&](int k) {
+    const std::int64_t t0 = t_of(k), t1 = t_of(k + 1), steps = steps_of(k);
+    T* srow = w.scratch + k * w.c->g->width;
+    for (std::int64_t i = 0; i < steps; ++i) {
+      if (k > 0) {
+        const std::int64_t need = std::min(i + 2 * (t0 - t_of(k - 1)), steps_of(k - 1));
+        for (int spin = 0; progress[k - 1].load(std::memory_order_acquire) < need; ++spin)
+          if (spin > 64) std::this_thread::yield();
+      }
+      for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t r = i - 2 * (t - t0);
+        double e;
+        if (r >= 0 && r < X) {
+          run1(w.c, r * rpp, (r + 1) * rpp, &e);
+          w.e1[t] += e;
+        }
+        if (r >= 1 && r <= X && (update_last || t + 1 < n)) {
+          run2(w.c, (r - 1) * rpp, r * rpp, srow, &e);
+          w.e2[t] += e;
+        }
+      }
+      progress[k].store(i + 1, std::memory_order_release);
+    }
+  };
+  if (K == 1) {
+    stage(0);
+    return;
   }
-  std::copy(lu + (a0 - l0) * P, lu + (a1 - l0) * P, out + a0 * P);
-  if (update_last)
-    for (int c = 0; c < D; ++c) std::copy(lp + c * LN + (a0 - l0) * P, lp + c * LN + (a1 - l0) * P, pb + c * N + a0 * P);
+  // Stages are claimed in order, so a thread only waits on a stage another thread is running.
+  parallel_for(0, K, num_threads, 2, [&](std::int64_t) {
+    for (int k = next.fetch_add(1); k < K; k = next.fetch_add(1)) stage(k);
+  });
 }
 
+constexpr std::int64_t kWaveDepth = 16;
+
 template <typename T>
-std::int64_t chambolle_blocked(const T* image, T* out, const Grid& g, const Blocking& b, double weight, double eps,
-                               std::int64_t max_num_iter, int num_threads) {
-  const std::int64_t N = g.size;
+std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, const Grid& g, double weight,
+                            double eps, std::int64_t max_num_iter, int num_threads) {
+  const std::int64_t N = g.size, X = g.dims[0];
   const double tau_d = math::tv_tau(g.ndim);
-  const T tau = static_cast<T>(tau_d), tow = static_cast<T>(tau_d / weight);
-  std::vector<T> pbuf(static_cast<std::size_t>(2 * g.ndim * N), T(0));
-  T* pa = pbuf.data();
-  T* pb = pa + g.ndim * N;
-  const std::int64_t S = b.slabs, LN = b.local;
-  std::vector<T> lp(static_cast<std::size_t>(S * g.ndim * LN)), lu(static_cast<std::size_t>(S * LN), T(0)),
-      srow(static_cast<std::size_t>(S * g.width));
-  std::vector<double> part(static_cast<std::size_t>(S * 2 * b.depth));
   const PlaneMasks<T> mk(g);
-  auto block = [&](std::int64_t n, bool update_last) {
-    parallel_for_dynamic(0, S, num_threads, 2, [&](std::int64_t s) {
-      run_slab<T>(g, b, s, n, update_last, image, pa, pb, out, lp.data() + s * g.ndim * LN, lu.data() + s * LN,
-                  srow.data() + s * g.width, mk, tau, tow, &part[s * 2 * b.depth]);
-    });
-  };
+  Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight), mk.zero.data(), mk.prev(), mk.next()};
+  c.energy = eps > 0;  // with eps = 0 the energies cannot stop the run
+  double e1[kWaveDepth], e2[kWaveDepth];
+  const Wave<T> w{&c, X, g.rows / X, e1, e2, scratch};
+  std::fill(p, p + g.ndim * N, T(0));
   double e_init = 0, e_prev = 0;
   for (std::int64_t k = 0; k < max_num_iter;) {
-    const std::int64_t n = std::min(b.depth, max_num_iter - k);
+    const std::int64_t n = std::min(kWaveDepth, max_num_iter - k);
     const bool last = k + n == max_num_iter;
-    block(n, !last);
+    if (eps > 0 && n > 1) std::copy(p, p + g.ndim * N, snap);  // a stop inside the block replays it
+    wave_block(w, n, !last, num_threads);
     for (std::int64_t t = 0; t < n; ++t) {
       const std::int64_t it = k + t;
       if (it + 1 == max_num_iter) return max_num_iter;
-      double d2 = 0, tv = 0;
-      for (std::int64_t s = 0; s < S; ++s) d2 += part[s * 2 * b.depth + 2 * t], tv += part[s * 2 * b.depth + 2 * t + 1];
-      const double energy = (d2 + weight * tv) / static_cast<double>(N);
+      const double energy = (e1[t] + weight * e2[t]) / static_cast<double>(N);
       if (it == 0) {
         e_init = e_prev = energy;
       } else if (std::abs(e_prev - energy) < eps * e_init) {
-        if (t + 1 < n) block(t + 1, false);  // replay to the stopping iteration for its u
+        if (t + 1 < n) {
+          std::copy(snap, snap + g.ndim * N, p);
+          wave_block(w, t + 1, false, num_threads);
+        }
         return it + 1;
       } else {
         e_prev = energy;
       }
     }
-    std::swap(pa, pb);
     k += n;
   }
   return max_num_iter;
@@ -538,15 +681,19 @@ std::vector<std::int64_t> chambolle_impl(ConstTensorView image, TensorView out, 
     step *= g.dims[a];
   }
   const std::int64_t batch = batch_dims ? image.size(0) : 1;
-  std::vector<T> p(static_cast<std::size_t>(g.ndim * g.size));
-  std::vector<T> scratch(static_cast<std::size_t>((g.rows + g.chunk() - 1) / g.chunk() * g.width));
   std::vector<std::int64_t> iters(static_cast<std::size_t>(batch));
-  const Blocking blk = blocking_for<T>(g);
+  if (g.ndim >= 2) {
+    std::vector<T> p(static_cast<std::size_t>(g.ndim * g.size)), snap(eps > 0 ? p.size() : 0),
+        scratch(static_cast<std::size_t>(max_threads(num_threads) * g.width));
+    for (std::int64_t b = 0; b < batch; ++b)
+      iters[b] = chambolle_wave(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, p.data(), snap.data(),
+                                scratch.data(), g, weight, eps, max_num_iter, num_threads);
+    return iters;
+  }
+  std::vector<T> p(static_cast<std::size_t>(g.size)), scratch(static_cast<std::size_t>(g.width));
   for (std::int64_t b = 0; b < batch; ++b)
-    iters[b] = blk.depth ? chambolle_blocked(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, g, blk,
-                                             weight, eps, max_num_iter, num_threads)
-                         : chambolle_one(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, p.data(), scratch.data(), g, weight,
-                             eps, max_num_iter, num_threads);
+    iters[b] = chambolle_one(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, p.data(), scratch.data(),
+                             g, weight, eps, max_num_iter, num_threads);
   return iters;
 }
 
@@ -574,7 +721,31 @@ struct BregmanPlane {
   T* snap = nullptr;               // u, dx, dy, bx, by at the start of a block
   std::int64_t UN = 0;             // (R + 2) (C + 2)
   void (*terms)(const BregmanPlane*, std::int64_t, const BregmanParams*) = nullptr;
+  void (*sqdiff)(const T*, const T*, std::int64_t, double*) = nullptr;
 };
+
+// sum (x - y)^2 in float64 over kAcc accumulators (one would serialise the vector loop on its add).
+template <typename T>
+FOVEAL_ALWAYS_INLINE void bregman_sqdiff_body(const T* x, const T* y, std::int64_t n, double* out) {
+  double acc[kAcc] = {};
+  std::int64_t c = 0;
+  for (; c + kAcc <= n; c += kAcc) {
+#pragma omp simd
+    for (int k = 0; k < kAcc; ++k) {
+      const double d = static_cast<double>(x[c + k]) - static_cast<double>(y[c + k]);
+      acc[k] += d * d;
+    }
+  }
+  double e = 0;
+  for (; c < n; ++c) {
+    const double d = static_cast<double>(x[c]) - static_cast<double>(y[c]);
+    e += d * d;
+  }
+  for (int k = 0; k < kAcc; ++k) e += acc[k];
+  *out = e;
+}
+FOVEAL_SIMD_VARIANTS(bregman_sqdiff, bregman_sqdiff_body, (const T* x, const T* y, std::int64_t n, double* out),
+                     (x, y, n, out))
 
 // Row r: new d and b in place, u before the sweep into uo, the recurrence's terms into g.
 template <typename T>
@@ -683,13 +854,8 @@ double bregman_row(const BregmanPlane<T>& s, const BregmanParams& bp, std::int64
     bregman_recur<T, 2>(s.g, x, C, x0, a);
   else
     bregman_recur<T, 1>(s.g, x, C, x0, a);
-  const T* uo = s.uo;
-  double e = 0;
-#pragma omp simd reduction(+ : e)
-  for (std::int64_t c = 0; c < C; ++c) {
-    const double d = static_cast<double>(x[c]) - static_cast<double>(uo[c]);
-    e += d * d;
-  }
+  double e;
+  s.sqdiff(x, s.uo, C, &e);
   return e;
 }
 
@@ -768,9 +934,29 @@ void bregman_block_split(const BregmanPlane<T>& s, T* scratch, const BregmanPara
 // inside a block restores the snapshot and reruns the block up to the stopping sweep.
 constexpr int kBregmanDepth = 16;
 
+// The state before the first sweep: u = the image on skimage's border (top = image row 1, left =
+// column 1, bottom = row R-1, right = column C-1), d = b = 0.
+template <typename T>
+void bregman_init(const BregmanPlane<T>& s) {
+  const std::int64_t R = s.R, C = s.C, CP = C + 2;
+  const T* f = s.f;
+  for (std::int64_t r = 0; r < R; ++r) {
+    std::copy(f + r * C, f + (r + 1) * C, s.u + (r + 1) * CP + 1);
+    s.u[(r + 1) * CP] = f[r * C + 1];
+    s.u[(r + 1) * CP + C + 1] = f[r * C + C - 1];
+  }
+  std::copy(f + C, f + 2 * C, s.u + 1);
+  std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
+  std::fill(s.dx, s.dx + 4 * R * C, T(0));  // dx, dy, bx, by are contiguous
+}
+
+// With eps = 0 a stop needs a sweep that leaves u exactly unchanged: rare enough that blocks then
+// skip the snapshot, and such a stop reruns from the start instead.
 template <typename T>
 std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const BregmanParams& bp, double eps,
                            std::int64_t max_num_iter, int num_threads) {
+  const bool can_stop = eps >= 0;  // eps < 0: internal, exactly max_num_iter sweeps
+  const bool snapshot = eps > 0;
   const T eps_t = static_cast<T>(eps);
   const std::int64_t total = count * planes[0].R * planes[0].C;
   std::vector<double> part(static_cast<std::size_t>(count * kBregmanDepth));
@@ -778,12 +964,16 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
   while (i < max_num_iter) {
     const int n = static_cast<int>(std::min<std::int64_t>(kBregmanDepth, max_num_iter - i));
     if (count == 1 && n >= 4 && planes[0].R >= 64 && max_threads(num_threads) >= 2)
-      bregman_block_split(planes[0], planes[0].snap + planes[0].UN + 4 * planes[0].R * planes[0].C, bp, n, n > 1,
-                          part.data(), num_threads);
+      bregman_block_split(planes[0], planes[0].snap + planes[0].UN + 4 * planes[0].R * planes[0].C, bp, n,
+                          snapshot && n > 1, part.data(), num_threads);
     else
       parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
-        bregman_block(planes[p], bp, n, n > 1, &part[p * kBregmanDepth]);
+        bregman_block(planes[p], bp, n, snapshot && n > 1, &part[p * kBregmanDepth]);
       });
+    if (!can_stop) {
+      i += n;
+      continue;
+    }
     for (int k = 0; k < n; ++k) {
       double sum = 0;
       for (std::int64_t p = 0; p < count; ++p) sum += part[p * kBregmanDepth + k];
@@ -791,7 +981,10 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
       const T q = static_cast<T>(sum) / static_cast<T>(total);
       const T rmse = static_cast<T>(std::sqrt(static_cast<double>(q)));
       if (!(rmse > eps_t)) {
-        if (k + 1 < n) {
+        if (k + 1 < n && !snapshot) {
+          parallel_for(0, count, num_threads, 2, [&](std::int64_t p) { bregman_init(planes[p]); });
+          bregman_group(planes, count, bp, -1.0, i + k + 1, num_threads);
+        } else if (k + 1 < n) {
           parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
             for (std::int64_t r = 0; r < planes[p].R; ++r) bregman_copy_row(planes[p], r, false);
             bregman_block(planes[p], bp, k + 1, false, &part[p * kBregmanDepth]);
@@ -834,15 +1027,8 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
     s.g = s.uo + C;
     s.snap = s.g + C;
     s.terms = terms;
-    // skimage's border: top = image row 1, left = column 1, bottom = row R-1, right = column C-1.
-    const T* f = s.f;
-    for (std::int64_t r = 0; r < R; ++r) {
-      std::copy(f + r * C, f + (r + 1) * C, s.u + (r + 1) * CP + 1);
-      s.u[(r + 1) * CP] = f[r * C + 1];
-      s.u[(r + 1) * CP + C + 1] = f[r * C + C - 1];
-    }
-    std::copy(f + C, f + 2 * C, s.u + 1);
-    std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
+    s.sqdiff = bregman_sqdiff<T>();
+    bregman_init(s);
   }
   const BregmanParams bp{weight, iso};
   std::vector<std::int64_t> iters(static_cast<std::size_t>(P), 0);

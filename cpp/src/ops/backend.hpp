@@ -19,6 +19,7 @@
 #include "foveal/ops/box_coder.hpp"
 #include "foveal/ops/soft_nms.hpp"
 #include "foveal/ops/postprocess.hpp"
+#include "foveal/ops/ssim.hpp"
 #include "foveal/math/bilateral.hpp"
 
 namespace foveal {
@@ -61,6 +62,8 @@ std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView
 std::vector<std::int64_t> denoise_tv_bregman(ConstTensorView image, TensorView out, double weight, double eps,
                                              std::int64_t max_num_iter, bool isotropic, bool joint,
                                              const ExecContext& ctx);
+double structural_similarity(ConstTensorView im1, ConstTensorView im2, TensorView full, TensorView grad,
+                             const SsimOptions& options, const ExecContext& ctx);
 void box_iou_variant(BoxIouVariant kind, ConstTensorView boxes1, ConstTensorView boxes2, double eps, TensorView out,
                      const ExecContext& ctx);
 void max_pool2d(ConstTensorView input, TensorView out, TensorView indices, const Pool2dParams& p,
