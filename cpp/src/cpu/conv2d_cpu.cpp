@@ -8,6 +8,7 @@
 // scratch plane, then each output row summed tap by tap with SIMD across output columns.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/gemm_cpu.hpp"
@@ -134,6 +135,151 @@ void depthwise(ConstTensorView input, ConstTensorView weight, ConstTensorView bi
   });
 }
 
+// -- Winograd F(2, 3) -------------------------------------------------------------------------
+// A 3x3 stride-1 convolution (groups 1, float32) as 2x2 output tiles: per block of tiles, the 16
+// transformed inputs V[xi] (C_in x tiles, laid out as the micro-kernel's packed B panels), the
+// 16 products M[xi] = U[xi] V[xi] on the GEMM micro-kernel (U: the transformed weights, packed
+// once per call), then the output transform and the epilogue. 16 multiply-adds per tile and
+// channel pair instead of 36. Transforms in math/conv.hpp.
+
+/// Worth it once the products dominate the transforms (they cost about C_in + C_out per tile).
+bool winograd_applies(i64 KH, i64 KW, const Conv2dParams& p, i64 cin, i64 cout) {
+  return KH == 3 && KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
+         p.groups == 1 && cin >= 16 && cout >= 16;
+}
+
+template <typename T>
+void conv3x3_winograd(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W,
+                      i64 Cout, i64 OH, i64 OW, i64 pt, i64 pl, const GemmEpilogue<T>& base, int threads) {
+  const MicroKernel<T> uk = micro_kernel<T>();
+  const i64 MR = uk.mr, NR = uk.nr, AP = (Cout + MR - 1) / MR, Coutp = AP * MR;
+  // U[xi][A panel][c][MR]; rows past C_out zero.
+  std::vector<T> U(static_cast<std::size_t>(16 * Coutp * Cin), T(0));
+  for (i64 co = 0; co < Cout; ++co)
+    for (i64 c = 0; c < Cin; ++c) {
+      const T* g = wt + (co * Cin + c) * 9;
+      T t[4][3], u[4][4];
+      for (int j = 0; j < 3; ++j) math::winograd_f23_kernel(g[j], g[3 + j], g[6 + j], t[0][j], t[1][j], t[2][j], t[3][j]);
+      for (int r = 0; r < 4; ++r) math::winograd_f23_kernel(t[r][0], t[r][1], t[r][2], u[r][0], u[r][1], u[r][2], u[r][3]);
+      for (int xi = 0; xi < 16; ++xi) U[((xi * AP + co / MR) * Cin + c) * MR + co % MR] = u[xi / 4][xi % 4];
+    }
+  const i64 TH = (OH + 1) / 2, TW = (OW + 1) / 2, TT = TH * TW;
+  // Tiles per block: its V and M (16 (C_in + C_out) values per tile) in about 3/4 of the L2.
+  const i64 per_tile = 16 * (Cin + Coutp) * static_cast<i64>(sizeof(T));
+  const i64 NB = std::clamp<i64>((i64(768) << 10) / per_tile / NR, 1, (TT + NR - 1) / NR) * NR;
+  const i64 blocks = (TT + NB - 1) / NB;
+  parallel_for_dynamic(0, N * blocks, threads, 1, [&](i64 task) {
+    const i64 n = task / blocks, t0 = (task % blocks) * NB, t1 = std::min(TT, t0 + NB);
+    const i64 nt = t1 - t0, np = (nt + NR - 1) / NR, ntp = np * NR;
+    thread_local std::vector<T> vbuf, mbuf, rbuf;
+    vbuf.resize(static_cast<std::size_t>(16 * Cin * ntp));
+    mbuf.resize(static_cast<std::size_t>(16 * Coutp * ntp));
+    const i64 R = TW + 1;  // row scratch: E (even) and O (odd) input columns of 4 rows, 4 transformed
+    rbuf.resize(static_cast<std::size_t>(16 * R + 4 * 2 * TW));
+    T* V = vbuf.data();
+    T* Mb = mbuf.data();
+    T* E[4], *O[4], *VE[4], *VO[4];
+    for (int r = 0; r < 4; ++r)
+      E[r] = rbuf.data() + r * R, O[r] = E[r] + 4 * R, VE[r] = O[r] + 4 * R, VO[r] = VE[r] + 4 * R;
+    // Input transform, channel by channel, tile row by tile row.
+    for (i64 c = 0; c < Cin; ++c) {
+      const T* xc = x + (n * Cin + c) * H * W;
+      for (i64 ty = t0 / TW; ty * TW < t1; ++ty) {
+        const i64 txa = std::max<i64>(t0 - ty * TW, 0), txb = std::min<i64>(t1 - ty * TW, TW), cnt = txb - txa;
+        const i64 L = cnt + 1, iw0 = 2 * txa - pl;  // input columns iw0 .. iw0 + 2 L
+        const i64 ja = std::clamp<i64>(-iw0, 0, 2 * L), jb = std::clamp<i64>(W - iw0, ja, 2 * L);
+        const i64 ma = (ja + 1) / 2, mb = std::max(ma, jb / 2);  // E[m], O[m] both inside for m in [ma, mb)
+        for (int r = 0; r < 4; ++r) {
+          const i64 ih = 2 * ty - pt + r;
+          T* e = E[r];
+          T* o = O[r];
+          if (ih < 0 || ih >= H) {
+            std::fill(e, e + L, T(0)), std::fill(o, o + L, T(0));
+            continue;
+          }
+          const T* src = xc + ih * W + iw0;
+          for (i64 m = ma; m < mb; ++m) e[m] = src[2 * m], o[m] = src[2 * m + 1];
+          auto edge = [&](i64 m) {  // reads only inside the row
+            e[m] = 2 * m >= ja && 2 * m < jb ? src[2 * m] : T(0);
+            o[m] = 2 * m + 1 >= ja && 2 * m + 1 < jb ? src[2 * m + 1] : T(0);
+          };
+          for (i64 m = 0; m < ma; ++m) edge(m);
+          for (i64 m = mb; m < L; ++m) edge(m);
+        }
+#pragma omp simd
+        for (i64 m = 0; m < L; ++m) {
+          math::winograd_f23_input(E[0][m], E[1][m], E[2][m], E[3][m], VE[0][m], VE[1][m], VE[2][m], VE[3][m]);
+          math::winograd_f23_input(O[0][m], O[1][m], O[2][m], O[3][m], VO[0][m], VO[1][m], VO[2][m], VO[3][m]);
+        }
+        // Runs of tiles inside one B panel: the destination is contiguous there.
+        for (i64 qa = 0; qa < cnt;) {
+          const i64 i = ty * TW + txa + qa - t0, lane = i % NR;
+          const i64 qb = std::min(cnt, qa + NR - lane);
+          T* dst = V + (i / NR * Cin + c) * NR + lane - qa;
+          const i64 xs = np * Cin * NR;  // stride between xi
+          for (int k = 0; k < 4; ++k) {
+            const T* ve = VE[k];
+            const T* vo = VO[k];
+            T* d0 = dst + (4 * k) * xs;
+            T* d1 = d0 + xs;
+            T* d2 = d1 + xs;
+            T* d3 = d2 + xs;
+#pragma omp simd
+            for (i64 q = qa; q < qb; ++q) math::winograd_f23_input(ve[q], vo[q], ve[q + 1], vo[q + 1], d0[q], d1[q], d2[q], d3[q]);
+          }
+          qa = qb;
+        }
+      }
+    }
+    if (nt % NR)  // lanes past the last tile: zeros, so the products there stay finite
+      for (i64 xi = 0; xi < 16; ++xi)
+        for (i64 c = 0; c < Cin; ++c) {
+          T* d = V + ((xi * np + np - 1) * Cin + c) * NR;
+          std::fill(d + nt % NR, d + NR, T(0));
+        }
+    // The 16 products: each B panel stays in L1 across the A panels.
+    for (i64 xi = 0; xi < 16; ++xi)
+      for (i64 p = 0; p < np; ++p) {
+        const T* bp = V + (xi * np + p) * Cin * NR;
+        for (i64 ap = 0; ap < AP; ++ap)
+          uk.fn(Cin, U.data() + (xi * AP + ap) * Cin * MR, bp, Mb + (xi * Coutp + ap * MR) * ntp + p * NR, ntp, false);
+      }
+    // Output transform and epilogue, channel by channel, tile row by tile row.
+    T* row0 = rbuf.data();  // two output rows of a tile row (reuses the input scratch)
+    T* row1 = row0 + 2 * TW;
+    for (i64 co = 0; co < Cout; ++co) {
+      T* yc = y + (n * Cout + co) * OH * OW;
+      for (i64 ty = t0 / TW; ty * TW < t1; ++ty) {
+        const i64 txa = std::max<i64>(t0 - ty * TW, 0), txb = std::min<i64>(t1 - ty * TW, TW), cnt = txb - txa;
+        const T* m = Mb + co * ntp + ty * TW + txa - t0;
+        const i64 xs = Coutp * ntp;
+#pragma omp simd
+        for (i64 q = 0; q < cnt; ++q) {
+          T s0[4], s1[4];
+          for (int l = 0; l < 4; ++l)
+            math::winograd_f23_output(m[l * xs + q], m[(4 + l) * xs + q], m[(8 + l) * xs + q], m[(12 + l) * xs + q],
+                                      s0[l], s1[l]);
+          math::winograd_f23_output(s0[0], s0[1], s0[2], s0[3], row0[2 * q], row0[2 * q + 1]);
+          math::winograd_f23_output(s1[0], s1[1], s1[2], s1[3], row1[2 * q], row1[2 * q + 1]);
+        }
+        const i64 ox = 2 * txa, w = std::min(2 * cnt, OW - ox);
+        for (i64 a = 0; a < 2 && 2 * ty + a < OH; ++a) {
+          const i64 oy = 2 * ty + a;
+          T* o = yc + oy * OW + ox;
+          std::copy(a ? row1 : row0, (a ? row1 : row0) + w, o);
+          if (b || res || base.activation != math::Activation::None) {
+            GemmEpilogue<T> e = base;
+            e.bias = b ? b + co : nullptr;
+            e.residual = res ? res + (n * Cout + co) * OH * OW + oy * OW + ox : nullptr;
+            e.ldr = OW;
+            apply_epilogue(o, OW, i64(1), w, e);
+          }
+        }
+      }
+    }
+  });
+}
+
 template <typename T>
 void conv2d_typed(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
                   TensorView out, const Conv2dParams& p, const Epilogue& e, const ExecContext& ctx) {
@@ -149,6 +295,9 @@ void conv2d_typed(ConstTensorView input, ConstTensorView weight, ConstTensorView
   const T* b = ptr_or_null<T>(bias);
   const T* res = ptr_or_null<T>(residual);
   T* y = out.data_as<T>();
+  if (std::is_same_v<T, float> && winograd_applies(KH, KW, p, Cin, Cout))
+    return conv3x3_winograd(x, wt, b, res, y, N, Cin, H, W, Cout, OH, OW, p.pad_top, p.pad_left,
+                            make_epilogue<T>(e), gemm_threads(ctx.num_threads));
   const bool direct = KH == 1 && KW == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
                       p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
   const GemmEpilogue<T> base = make_epilogue<T>(e);

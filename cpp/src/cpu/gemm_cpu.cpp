@@ -302,6 +302,14 @@ void gemm_serial(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& 
 int gemm_threads(int requested) { return max_threads(requested); }
 
 template <typename T>
+MicroKernel<T> micro_kernel() {
+  const Kernel<T> k = kernel_for<T>();
+  return {k.mr, k.nr, k.fn};
+}
+template MicroKernel<float> micro_kernel<float>();
+template MicroKernel<double> micro_kernel<double>();
+
+template <typename T>
 void apply_epilogue(T* c, i64 ldc, i64 m, i64 n, const GemmEpilogue<T>& epi) {
   epilogue(c, ldc, 0, 0, m, n, epi);
 }

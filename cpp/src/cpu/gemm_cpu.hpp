@@ -48,6 +48,17 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* a, std::int64
 template <typename T>
 void apply_epilogue(T* c, std::int64_t ldc, std::int64_t m, std::int64_t n, const GemmEpilogue<T>& epi);
 
+/// The register-tiled micro-kernel of the current SIMD level, for callers that lay out their own
+/// packed operands (Winograd's batched products): C (mr x nr, leading dimension ldc) (+)= sum over
+/// kc of a[k * mr + i] b[k * nr + j], with a and b packed as pack_a / the B panels do.
+template <typename T>
+struct MicroKernel {
+  int mr, nr;
+  void (*fn)(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, bool accumulate);
+};
+template <typename T>
+MicroKernel<T> micro_kernel();
+
 /// Threads the CPU backends use for `requested` (ExecContext::num_threads).
 int gemm_threads(int requested);
 
