@@ -148,10 +148,91 @@ bool winograd_applies(i64 KH, i64 KW, const Conv2dParams& p, i64 cin, i64 cout) 
          p.groups == 1 && cin >= 16 && cout >= 16;
 }
 
+/// Input transform of one tile row of one channel: `cnt` tiles whose 4x4 windows start at input
+/// (ih0, iw0) (outside the input: zeros). Tile q's 16 values go to dst[xi * xs + panel(i0 + q)
+/// * ps + lane(i0 + q)] (B panels of nr lanes, ps apart). Scratch: 16 (cnt + 1) values in s, R apart.
+template <typename T>
+FOVEAL_ALWAYS_INLINE void wino_in_row_body(const T* xc, i64 H, i64 W, i64 ih0, i64 iw0, i64 cnt, T* s, i64 R,
+                                           T* dst, i64 i0, i64 nr, i64 ps, i64 xs) {
+  T *E[4], *O[4], *VE[4], *VO[4];  // even / odd input columns of the 4 rows; their column transforms
+  for (int r = 0; r < 4; ++r) E[r] = s + r * R, O[r] = E[r] + 4 * R, VE[r] = O[r] + 4 * R, VO[r] = VE[r] + 4 * R;
+  const i64 L = cnt + 1;  // input columns iw0 .. iw0 + 2 L
+  const i64 ja = std::clamp<i64>(-iw0, 0, 2 * L), jb = std::clamp<i64>(W - iw0, ja, 2 * L);
+  const i64 ma = (ja + 1) / 2, mb = std::max(ma, jb / 2);  // E[m], O[m] both inside for m in [ma, mb)
+  for (int r = 0; r < 4; ++r) {
+    const i64 ih = ih0 + r;
+    T* e = E[r];
+    T* o = O[r];
+    if (ih < 0 || ih >= H) {
+      for (i64 m = 0; m < L; ++m) e[m] = T(0), o[m] = T(0);
+      continue;
+    }
+    const T* src = xc + ih * W + iw0;
+#pragma omp simd
+    for (i64 m = ma; m < mb; ++m) e[m] = src[2 * m], o[m] = src[2 * m + 1];
+    auto edge = [&](i64 m) {  // reads only inside the row
+      e[m] = 2 * m >= ja && 2 * m < jb ? src[2 * m] : T(0);
+      o[m] = 2 * m + 1 >= ja && 2 * m + 1 < jb ? src[2 * m + 1] : T(0);
+    };
+    for (i64 m = 0; m < ma; ++m) edge(m);
+    for (i64 m = mb; m < L; ++m) edge(m);
+  }
+#pragma omp simd
+  for (i64 m = 0; m < L; ++m) {
+    math::winograd_f23_input(E[0][m], E[1][m], E[2][m], E[3][m], VE[0][m], VE[1][m], VE[2][m], VE[3][m]);
+    math::winograd_f23_input(O[0][m], O[1][m], O[2][m], O[3][m], VO[0][m], VO[1][m], VO[2][m], VO[3][m]);
+  }
+  for (i64 qa = 0; qa < cnt;) {  // runs of tiles inside one B panel: contiguous there
+    const i64 i = i0 + qa, lane = i % nr, qb = std::min(cnt, qa + nr - lane);
+    T* d = dst + i / nr * ps + lane - qa;
+    for (int k = 0; k < 4; ++k) {
+      const T* ve = VE[k];
+      const T* vo = VO[k];
+      T* d0 = d + (4 * k) * xs;
+      T* d1 = d0 + xs;
+      T* d2 = d1 + xs;
+      T* d3 = d2 + xs;
+#pragma omp simd
+      for (i64 q = qa; q < qb; ++q)
+        math::winograd_f23_input(ve[q], vo[q], ve[q + 1], vo[q + 1], d0[q], d1[q], d2[q], d3[q]);
+    }
+    qa = qb;
+  }
+}
+FOVEAL_SIMD_VARIANTS(wino_in_row, wino_in_row_body,
+                     (const T* xc, i64 H, i64 W, i64 ih0, i64 iw0, i64 cnt, T* s, i64 R, T* dst, i64 i0, i64 nr,
+                      i64 ps, i64 xs),
+                     (xc, H, W, ih0, iw0, cnt, s, R, dst, i0, nr, ps, xs))
+
+/// Output transform of one tile row of one channel: products m[xi * xs + q] of `cnt` tiles into
+/// `rows` (1 or 2) output rows at o (ldo apart), `w` columns of each (scratch s: 4 cnt values).
+template <typename T>
+FOVEAL_ALWAYS_INLINE void wino_out_row_body(const T* m, i64 xs, i64 cnt, T* s, T* o, i64 ldo, i64 w, i64 rows) {
+  T* row0 = s;
+  T* row1 = s + 2 * cnt;
+#pragma omp simd
+  for (i64 q = 0; q < cnt; ++q) {
+    T s0[4], s1[4];
+    for (int l = 0; l < 4; ++l)
+      math::winograd_f23_output(m[l * xs + q], m[(4 + l) * xs + q], m[(8 + l) * xs + q], m[(12 + l) * xs + q], s0[l],
+                                s1[l]);
+    math::winograd_f23_output(s0[0], s0[1], s0[2], s0[3], row0[2 * q], row0[2 * q + 1]);
+    math::winograd_f23_output(s1[0], s1[1], s1[2], s1[3], row1[2 * q], row1[2 * q + 1]);
+  }
+  for (i64 j = 0; j < w; ++j) o[j] = row0[j];
+  if (rows > 1)
+    for (i64 j = 0; j < w; ++j) o[ldo + j] = row1[j];
+}
+FOVEAL_SIMD_VARIANTS(wino_out_row, wino_out_row_body,
+                     (const T* m, i64 xs, i64 cnt, T* s, T* o, i64 ldo, i64 w, i64 rows),
+                     (m, xs, cnt, s, o, ldo, w, rows))
+
 template <typename T>
 void conv3x3_winograd(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W,
                       i64 Cout, i64 OH, i64 OW, i64 pt, i64 pl, const GemmEpilogue<T>& base, int threads) {
   const MicroKernel<T> uk = micro_kernel<T>();
+  auto in_row = wino_in_row<T>();
+  auto out_row = wino_out_row<T>();
   const i64 MR = uk.mr, NR = uk.nr, AP = (Cout + MR - 1) / MR, Coutp = AP * MR;
   // U[xi][A panel][c][MR]; rows past C_out zero.
   std::vector<T> U(static_cast<std::size_t>(16 * Coutp * Cin), T(0));
@@ -178,57 +259,13 @@ void conv3x3_winograd(const T* x, const T* wt, const T* b, const T* res, T* y, i
     rbuf.resize(static_cast<std::size_t>(16 * R + 4 * 2 * TW));
     T* V = vbuf.data();
     T* Mb = mbuf.data();
-    T* E[4], *O[4], *VE[4], *VO[4];
-    for (int r = 0; r < 4; ++r)
-      E[r] = rbuf.data() + r * R, O[r] = E[r] + 4 * R, VE[r] = O[r] + 4 * R, VO[r] = VE[r] + 4 * R;
     // Input transform, channel by channel, tile row by tile row.
     for (i64 c = 0; c < Cin; ++c) {
       const T* xc = x + (n * Cin + c) * H * W;
       for (i64 ty = t0 / TW; ty * TW < t1; ++ty) {
-        const i64 txa = std::max<i64>(t0 - ty * TW, 0), txb = std::min<i64>(t1 - ty * TW, TW), cnt = txb - txa;
-        const i64 L = cnt + 1, iw0 = 2 * txa - pl;  // input columns iw0 .. iw0 + 2 L
-        const i64 ja = std::clamp<i64>(-iw0, 0, 2 * L), jb = std::clamp<i64>(W - iw0, ja, 2 * L);
-        const i64 ma = (ja + 1) / 2, mb = std::max(ma, jb / 2);  // E[m], O[m] both inside for m in [ma, mb)
-        for (int r = 0; r < 4; ++r) {
-          const i64 ih = 2 * ty - pt + r;
-          T* e = E[r];
-          T* o = O[r];
-          if (ih < 0 || ih >= H) {
-            std::fill(e, e + L, T(0)), std::fill(o, o + L, T(0));
-            continue;
-          }
-          const T* src = xc + ih * W + iw0;
-          for (i64 m = ma; m < mb; ++m) e[m] = src[2 * m], o[m] = src[2 * m + 1];
-          auto edge = [&](i64 m) {  // reads only inside the row
-            e[m] = 2 * m >= ja && 2 * m < jb ? src[2 * m] : T(0);
-            o[m] = 2 * m + 1 >= ja && 2 * m + 1 < jb ? src[2 * m + 1] : T(0);
-          };
-          for (i64 m = 0; m < ma; ++m) edge(m);
-          for (i64 m = mb; m < L; ++m) edge(m);
-        }
-#pragma omp simd
-        for (i64 m = 0; m < L; ++m) {
-          math::winograd_f23_input(E[0][m], E[1][m], E[2][m], E[3][m], VE[0][m], VE[1][m], VE[2][m], VE[3][m]);
-          math::winograd_f23_input(O[0][m], O[1][m], O[2][m], O[3][m], VO[0][m], VO[1][m], VO[2][m], VO[3][m]);
-        }
-        // Runs of tiles inside one B panel: the destination is contiguous there.
-        for (i64 qa = 0; qa < cnt;) {
-          const i64 i = ty * TW + txa + qa - t0, lane = i % NR;
-          const i64 qb = std::min(cnt, qa + NR - lane);
-          T* dst = V + (i / NR * Cin + c) * NR + lane - qa;
-          const i64 xs = np * Cin * NR;  // stride between xi
-          for (int k = 0; k < 4; ++k) {
-            const T* ve = VE[k];
-            const T* vo = VO[k];
-            T* d0 = dst + (4 * k) * xs;
-            T* d1 = d0 + xs;
-            T* d2 = d1 + xs;
-            T* d3 = d2 + xs;
-#pragma omp simd
-            for (i64 q = qa; q < qb; ++q) math::winograd_f23_input(ve[q], vo[q], ve[q + 1], vo[q + 1], d0[q], d1[q], d2[q], d3[q]);
-          }
-          qa = qb;
-        }
+        const i64 txa = std::max<i64>(t0 - ty * TW, 0), txb = std::min<i64>(t1 - ty * TW, TW);
+        in_row(xc, H, W, 2 * ty - pt, 2 * txa - pl, txb - txa, rbuf.data(), R, V + c * NR, ty * TW + txa - t0, NR,
+               Cin * NR, np * Cin * NR);
       }
     }
     if (nt % NR)  // lanes past the last tile: zeros, so the products there stay finite
@@ -245,35 +282,20 @@ void conv3x3_winograd(const T* x, const T* wt, const T* b, const T* res, T* y, i
           uk.fn(Cin, U.data() + (xi * AP + ap) * Cin * MR, bp, Mb + (xi * Coutp + ap * MR) * ntp + p * NR, ntp, false);
       }
     // Output transform and epilogue, channel by channel, tile row by tile row.
-    T* row0 = rbuf.data();  // two output rows of a tile row (reuses the input scratch)
-    T* row1 = row0 + 2 * TW;
+    const bool epi = b || res || base.activation != math::Activation::None;
     for (i64 co = 0; co < Cout; ++co) {
       T* yc = y + (n * Cout + co) * OH * OW;
       for (i64 ty = t0 / TW; ty * TW < t1; ++ty) {
         const i64 txa = std::max<i64>(t0 - ty * TW, 0), txb = std::min<i64>(t1 - ty * TW, TW), cnt = txb - txa;
-        const T* m = Mb + co * ntp + ty * TW + txa - t0;
-        const i64 xs = Coutp * ntp;
-#pragma omp simd
-        for (i64 q = 0; q < cnt; ++q) {
-          T s0[4], s1[4];
-          for (int l = 0; l < 4; ++l)
-            math::winograd_f23_output(m[l * xs + q], m[(4 + l) * xs + q], m[(8 + l) * xs + q], m[(12 + l) * xs + q],
-                                      s0[l], s1[l]);
-          math::winograd_f23_output(s0[0], s0[1], s0[2], s0[3], row0[2 * q], row0[2 * q + 1]);
-          math::winograd_f23_output(s1[0], s1[1], s1[2], s1[3], row1[2 * q], row1[2 * q + 1]);
-        }
-        const i64 ox = 2 * txa, w = std::min(2 * cnt, OW - ox);
-        for (i64 a = 0; a < 2 && 2 * ty + a < OH; ++a) {
-          const i64 oy = 2 * ty + a;
-          T* o = yc + oy * OW + ox;
-          std::copy(a ? row1 : row0, (a ? row1 : row0) + w, o);
-          if (b || res || base.activation != math::Activation::None) {
-            GemmEpilogue<T> e = base;
-            e.bias = b ? b + co : nullptr;
-            e.residual = res ? res + (n * Cout + co) * OH * OW + oy * OW + ox : nullptr;
-            e.ldr = OW;
-            apply_epilogue(o, OW, i64(1), w, e);
-          }
+        const i64 ox = 2 * txa, w = std::min(2 * cnt, OW - ox), rows = std::min<i64>(2, OH - 2 * ty);
+        T* o = yc + 2 * ty * OW + ox;
+        out_row(Mb + co * ntp + ty * TW + txa - t0, Coutp * ntp, cnt, rbuf.data(), o, OW, w, rows);
+        for (i64 a = 0; epi && a < rows; ++a) {  // one row at a time: the bias is per channel
+          GemmEpilogue<T> e = base;
+          e.bias = b ? b + co : nullptr;
+          e.residual = res ? res + (n * Cout + co) * OH * OW + (2 * ty + a) * OW + ox : nullptr;
+          e.ldr = OW;
+          apply_epilogue(o + a * OW, OW, i64(1), w, e);
         }
       }
     }
