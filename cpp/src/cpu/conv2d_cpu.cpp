@@ -383,11 +383,10 @@ void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecCont
 }
 
 // -- conv_transpose2d --------------------------------------------------------------------------
-// Per (image, group): columns = W_g^T (C_out/g kH kW, C_in/g) times X_g (C_in/g, rows of H W) on
-// the packed GEMM, a band of input rows at a time (the column buffer stays in cache), then the
-// band's columns are added into the output at their taps (col2im). When stride == kernel with no
-// padding or dilation (the Mask R-CNN 2x2 stride-2 head) the taps never overlap: the columns are
-// written straight to their places, no zeroing and no adds. The epilogue runs last per plane.
+// Dilation 1 (the usual case): sub-pixel decomposition (see sub_pixel below). Dilated: per (image,
+// group), columns = W_g^T (C_out/g kH kW, C_in/g) times X_g (C_in/g, rows of H W) on the packed
+// GEMM, a band of input rows at a time (the column buffer stays in cache), then the band's
+// columns are added into the output at their taps (col2im); the epilogue runs last per plane.
 namespace {
 
 /// o[x * sw] += c[x] over x in [0, n).
@@ -403,6 +402,134 @@ FOVEAL_ALWAYS_INLINE void col_add_body(T* o, const T* c, i64 sw, i64 n) {
 }
 FOVEAL_SIMD_VARIANTS(col_add, col_add_body, (T * o, const T* c, i64 sw, i64 n), (o, c, sw, n))
 
+/// Dilation 1: stride_h stride_w output phases (math::sub_pixel_phase), each a stride-1
+/// correlation of the input with the phase's taps (flipped and transposed weights, packed once
+/// per call) on the implicit-im2col GEMM, stored straight into its strided output places with
+/// the epilogue: every output written once, no column buffer, no zeroing, no adds.
+template <typename T>
+void sub_pixel(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W, i64 KH, i64 KW,
+               i64 cin_g, i64 cout_g, i64 OH, i64 OW, const ConvTranspose2dParams& p, const GemmEpilogue<T>& base,
+               const ExecContext& ctx) {
+  const i64 G = p.groups, sh = p.stride_h, sw = p.stride_w, P = sh * sw, Cout = cout_g * G, OHW = OH * OW;
+  std::vector<math::SubPixelPhase> ph(static_cast<std::size_t>(P)), pw(static_cast<std::size_t>(P));
+  std::vector<i64> aoff(static_cast<std::size_t>(P + 1), 0);  // phase weights: (G, cout_g, cin_g Th Tw) each
+  for (i64 f = 0; f < P; ++f) {
+    ph[f] = math::sub_pixel_phase(f / sw, KH, sh, p.pad_h, OH);
+    pw[f] = math::sub_pixel_phase(f % sw, KW, sw, p.pad_w, OW);
+    aoff[f + 1] = aoff[f] + G * cout_g * cin_g * ph[f].taps * pw[f].taps;
+  }
+  std::vector<T> A(static_cast<std::size_t>(aoff[P]));
+  for (i64 f = 0; f < P; ++f) {
+    const i64 th = ph[f].taps, tw = pw[f].taps, kg = cin_g * th * tw;
+    for (i64 g = 0; g < G; ++g)
+      for (i64 co = 0; co < cout_g; ++co)
+        for (i64 ci = 0; ci < cin_g; ++ci)
+          for (i64 a = 0; a < th; ++a)
+            for (i64 c = 0; c < tw; ++c) {
+              const i64 kh = ph[f].k0 + sh * (th - 1 - a), kw = pw[f].k0 + sw * (tw - 1 - c);
+              A[aoff[f] + (g * cout_g + co) * kg + (ci * th + a) * tw + c] =
+                  wt[(((g * cin_g + ci) * cout_g + co) * KH + kh) * KW + kw];
+            }
+  }
+  // Few output channels per group and wide phases: the packing of B would cost about as much as
+  // the products, so B is read in place from a zero-padded copy of the input (one pointer per
+  // row of the phase's im2col matrix); else the implicit-im2col GEMM.
+  const MicroKernel<T> uk = micro_kernel<T>();
+  const i64 NR = uk.nr, MR = uk.mr;
+  bool in_place = cout_g <= 128;
+  i64 pt = 0, pl = 0, hi_h = H, hi_w = W;  // padding of the copy, rows / columns read past the input
+  for (i64 f = 0; f < P; ++f) {
+    in_place = in_place && (pw[f].count == 0 || pw[f].count >= NR);
+    pt = std::max(pt, ph[f].lead), pl = std::max(pl, pw[f].lead);
+    hi_h = std::max(hi_h, ph[f].count - ph[f].lead + ph[f].taps - 1);
+    hi_w = std::max(hi_w, (pw[f].count + NR - 1) / NR * NR - pw[f].lead + pw[f].taps - 1);
+  }
+  const int threads = gemm_threads(ctx.num_threads);
+  if (!in_place) {
+    run_products(N * G * P, threads, [&](i64 t, int inner) {
+      const i64 f = t % P, g = t / P % G, n = t / (P * G);
+      const math::SubPixelPhase &vh = ph[f], &vw = pw[f];
+      if (vh.count == 0 || vw.count == 0) return;
+      const i64 kg = cin_g * vh.taps * vw.taps, base_off = (n * Cout + g * cout_g) * OHW + (f / sw) * OW + f % sw;
+      GemmEpilogue<T> epi = base;
+      epi.bias = b ? b + g * cout_g : nullptr;
+      epi.residual = res ? res + base_off : nullptr;
+      epi.ldr = OHW;
+      const StridedC<T> c{y + base_off, OHW, vw.count, sh * OW, sw};
+      const Im2colB<T> src{x + (n * Cin + g * cin_g) * H * W, H, W, vh.taps, vw.taps, 1, 1, vh.lead, vw.lead, 1, 1,
+                           vw.count};
+      gemm(cout_g, vh.count * vw.count, kg, A.data() + aoff[f] + g * cout_g * kg, kg, i64(1), src, c, epi, inner);
+    });
+    return;
+  }
+  // The padded input (grow-only per calling thread: no page faults on repeated calls).
+  const i64 Hp = pt + hi_h, Wp = pl + hi_w, plane = Hp * Wp;
+  thread_local std::vector<T> xpad_buf;
+  xpad_buf.resize(static_cast<std::size_t>(N * Cin * plane));
+  T* xp = xpad_buf.data();
+  parallel_for(0, N * Cin, threads, 4, [&](i64 c) {
+    const T* src = x + c * H * W;
+    T* d = xp + c * plane;
+    std::fill(d, d + pt * Wp, T(0));
+    for (i64 r = 0; r < H; ++r) {
+      T* row = d + (pt + r) * Wp;
+      std::fill(row, row + pl, T(0));
+      std::copy(src + r * W, src + (r + 1) * W, row + pl);
+      std::fill(row + pl + W, row + Wp, T(0));
+    }
+    std::fill(d + (pt + H) * Wp, d + plane, T(0));
+  });
+  // A of each (phase, group) as micro-kernel panels.
+  std::vector<i64> poff(static_cast<std::size_t>(P + 1), 0);
+  const i64 Mp = (cout_g + MR - 1) / MR * MR;
+  for (i64 f = 0; f < P; ++f) poff[f + 1] = poff[f] + G * Mp * cin_g * ph[f].taps * pw[f].taps;
+  std::vector<T> Ap(static_cast<std::size_t>(poff[P]));
+  for (i64 f = 0; f < P; ++f) {
+    const i64 kg = cin_g * ph[f].taps * pw[f].taps;
+    for (i64 g = 0; g < G && kg > 0; ++g)
+      pack_a_panels(A.data() + aoff[f] + g * cout_g * kg, kg, i64(1), cout_g, kg, MR, Ap.data() + poff[f] + g * Mp * kg);
+  }
+  // Tasks: (image, group, phase, band of phase rows).
+  const i64 band = 4, bands = (std::max<i64>(1, (OH + sh - 1) / sh) + band - 1) / band;
+  parallel_for_dynamic(0, N * G * P * bands, threads, 1, [&](i64 t) {
+    const i64 q0 = t % bands * band, f = t / bands % P, g = t / (bands * P) % G, n = t / (bands * P * G);
+    const math::SubPixelPhase &vh = ph[f], &vw = pw[f];
+    if (vh.count == 0 || vw.count == 0 || q0 >= vh.count) return;
+    const i64 q1 = std::min(vh.count, q0 + band), kg = cin_g * vh.taps * vw.taps;
+    const i64 base_off = (n * Cout + g * cout_g) * OHW + (f / sw) * OW + f % sw;
+    GemmEpilogue<T> epi = base;
+    epi.bias = b ? b + g * cout_g : nullptr;
+    epi.residual = res ? res + base_off : nullptr;
+    epi.ldr = OHW;
+    const StridedC<T> c{y + base_off, OHW, vw.count, sh * OW, sw};
+    if (kg == 0) {  // no tap reaches this phase: the epilogue of zeros
+      for (i64 q = q0; q < q1; ++q)
+        for (i64 r0 = 0; r0 < vw.count; r0 += NR) {
+          alignas(64) T zeros[8 * 32] = {};
+          for (i64 ap = 0; ap < cout_g; ap += MR)
+            store_tile(c, zeros, NR, ap, q * vw.count + r0, std::min(MR, cout_g - ap), std::min(NR, vw.count - r0), epi);
+        }
+      return;
+    }
+    // Row (ci, a, bb) of the phase's im2col matrix at output row 0: offset q Wp + r for row q, column r.
+    thread_local std::vector<const T*> rows;
+    rows.resize(static_cast<std::size_t>(kg));
+    const T* xg = xp + (n * Cin + g * cin_g) * plane;
+    for (i64 ci = 0, k = 0; ci < cin_g; ++ci)
+      for (i64 a = 0; a < vh.taps; ++a)
+        for (i64 bb = 0; bb < vw.taps; ++bb, ++k)
+          rows[k] = xg + ci * plane + (pt - vh.lead + a) * Wp + pl - vw.lead + bb;
+    const T* ap0 = Ap.data() + poff[f] + g * Mp * kg;
+    alignas(64) T tmp[8 * 32];
+    for (i64 q = q0; q < q1; ++q)
+      for (i64 r0 = 0; r0 < vw.count; r0 += NR)
+        for (i64 ap = 0; ap < cout_g; ap += MR) {
+          uk.rows(kg, ap0 + ap * kg, rows.data(), q * Wp + r0, tmp, NR, false);
+          store_tile(c, tmp, NR, ap, q * vw.count + r0, std::min(MR, cout_g - ap), std::min(NR, vw.count - r0), epi);
+        }
+  });
+}
+
 template <typename T>
 void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
                             ConstTensorView residual, TensorView out, const ConvTranspose2dParams& p,
@@ -415,8 +542,6 @@ void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, Const
   const i64 OH = out.size(nd - 2), OW = out.size(nd - 1), HW = H * W, OHW = OH * OW;
   const i64 Mc = cout_g * KH * KW;  // column-buffer rows: (channel, kh, kw)
   const i64 sh = p.stride_h, sw = p.stride_w, dh = p.dilation_h, dw = p.dilation_w;
-  const bool tiled = sh == KH && sw == KW && p.pad_h == 0 && p.pad_w == 0 && dh == 1 && dw == 1 &&
-                     p.output_padding_h == 0 && p.output_padding_w == 0;
   // Input rows per band: about 256K column-buffer elements, at least one row.
   const i64 band = std::clamp<i64>((i64(1) << 18) / (Mc * W), 1, H);
   // Per kw: the input columns [lo, hi) whose tap lands inside the output.
@@ -432,6 +557,7 @@ void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, Const
   const T* res = ptr_or_null<T>(residual);
   T* y = out.data_as<T>();
   const GemmEpilogue<T> base = make_epilogue<T>(e);
+  if (dh == 1 && dw == 1) return sub_pixel<T>(x, wt, b, res, y, N, Cin, H, W, KH, KW, cin_g, cout_g, OH, OW, p, base, ctx);
   auto add = col_add<T>();
   run_products(N * G, gemm_threads(ctx.num_threads), [&](i64 t, int threads) {
     const i64 n = t / G, g = t % G;
@@ -441,30 +567,13 @@ void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, Const
     thread_local std::vector<T> colbuf;
     colbuf.resize(static_cast<std::size_t>(Mc * band * W));
     T* col = colbuf.data();
-    if (!tiled) std::fill(dst, dst + cout_g * OHW, T(0));
+    std::fill(dst, dst + cout_g * OHW, T(0));
     for (i64 h0 = 0; h0 < H; h0 += band) {
       const i64 rows = std::min(band, H - h0), nc = rows * W;
       gemm(Mc, nc, cin_g, a, i64(1), Mc, MatrixB<T>{xg + h0 * W, HW, 1}, col, nc, GemmEpilogue<T>{}, threads);
       for (i64 co = 0; co < cout_g; ++co) {
         T* plane = dst + co * OHW;
         const T* cc = col + co * KH * KW * nc;
-        if (tiled) {
-          for (i64 r = 0; r < rows; ++r)
-            for (i64 kh = 0; kh < KH; ++kh) {
-              T* o = plane + ((h0 + r) * KH + kh) * OW;
-              const T* src = cc + kh * KW * nc + r * W;
-              if (KW == 2) {
-                const T* s0 = src;
-                const T* s1 = src + nc;
-#pragma omp simd
-                for (i64 w = 0; w < W; ++w) o[2 * w] = s0[w], o[2 * w + 1] = s1[w];
-              } else {
-                for (i64 w = 0; w < W; ++w)
-                  for (i64 kw = 0; kw < KW; ++kw) o[w * KW + kw] = src[kw * nc + w];
-              }
-            }
-          continue;
-        }
         for (i64 kh = 0; kh < KH; ++kh)
           for (i64 r = 0; r < rows; ++r) {
             const i64 oy = (h0 + r) * sh - p.pad_h + kh * dh;
