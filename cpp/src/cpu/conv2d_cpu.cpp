@@ -207,25 +207,43 @@ FOVEAL_SIMD_VARIANTS(wino_in_row, wino_in_row_body,
 /// Output transform of one tile row of one channel: products m[xi * xs + q] of `cnt` tiles into
 /// `rows` (1 or 2) output rows at o (ldo apart), `w` columns of each (scratch s: 4 cnt values).
 template <typename T>
-FOVEAL_ALWAYS_INLINE void wino_out_row_body(const T* m, i64 xs, i64 cnt, T* s, T* o, i64 ldo, i64 w, i64 rows) {
-  T* row0 = s;
-  T* row1 = s + 2 * cnt;
+FOVEAL_ALWAYS_INLINE void wino_out_row_body(const T* m, i64 xs, i64 cnt, T bias, T* s, T* o, i64 ldo, i64 w,
+                                            i64 rows) {
+  // Two passes, each a plain unit-stride loop the compiler vectorises: the 4 outputs of each
+  // tile into 4 arrays, then interleaved into the output rows.
+  T* y00 = s;
+  T* y01 = s + cnt;
+  T* y10 = s + 2 * cnt;
+  T* y11 = s + 3 * cnt;
+  const T *m0 = m, *m1 = m + xs, *m2 = m + 2 * xs, *m3 = m + 3 * xs, *m4 = m + 4 * xs, *m5 = m + 5 * xs,
+          *m6 = m + 6 * xs, *m7 = m + 7 * xs, *m8 = m + 8 * xs, *m9 = m + 9 * xs, *m10 = m + 10 * xs,
+          *m11 = m + 11 * xs, *m12 = m + 12 * xs, *m13 = m + 13 * xs, *m14 = m + 14 * xs, *m15 = m + 15 * xs;
 #pragma omp simd
   for (i64 q = 0; q < cnt; ++q) {
-    T s0[4], s1[4];
-    for (int l = 0; l < 4; ++l)
-      math::winograd_f23_output(m[l * xs + q], m[(4 + l) * xs + q], m[(8 + l) * xs + q], m[(12 + l) * xs + q], s0[l],
-                                s1[l]);
-    math::winograd_f23_output(s0[0], s0[1], s0[2], s0[3], row0[2 * q], row0[2 * q + 1]);
-    math::winograd_f23_output(s1[0], s1[1], s1[2], s1[3], row1[2 * q], row1[2 * q + 1]);
+    T a0, a1, a2, a3, b0, b1, b2, b3;  // A^T along the tile's rows, column by column
+    math::winograd_f23_output(m0[q], m4[q], m8[q], m12[q], a0, b0);
+    math::winograd_f23_output(m1[q], m5[q], m9[q], m13[q], a1, b1);
+    math::winograd_f23_output(m2[q], m6[q], m10[q], m14[q], a2, b2);
+    math::winograd_f23_output(m3[q], m7[q], m11[q], m15[q], a3, b3);
+    T v00, v01, v10, v11;
+    math::winograd_f23_output(a0, a1, a2, a3, v00, v01);
+    math::winograd_f23_output(b0, b1, b2, b3, v10, v11);
+    y00[q] = v00 + bias, y01[q] = v01 + bias, y10[q] = v10 + bias, y11[q] = v11 + bias;
   }
-  for (i64 j = 0; j < w; ++j) o[j] = row0[j];
-  if (rows > 1)
-    for (i64 j = 0; j < w; ++j) o[ldo + j] = row1[j];
+  const i64 full = w / 2;  // whole tiles inside the row
+  T* o1 = o + ldo;
+#pragma omp simd
+  for (i64 q = 0; q < full; ++q) o[2 * q] = y00[q], o[2 * q + 1] = y01[q];
+  if (w % 2) o[w - 1] = y00[full];
+  if (rows > 1) {
+#pragma omp simd
+    for (i64 q = 0; q < full; ++q) o1[2 * q] = y10[q], o1[2 * q + 1] = y11[q];
+    if (w % 2) o1[w - 1] = y10[full];
+  }
 }
 FOVEAL_SIMD_VARIANTS(wino_out_row, wino_out_row_body,
-                     (const T* m, i64 xs, i64 cnt, T* s, T* o, i64 ldo, i64 w, i64 rows),
-                     (m, xs, cnt, s, o, ldo, w, rows))
+                     (const T* m, i64 xs, i64 cnt, T bias, T* s, T* o, i64 ldo, i64 w, i64 rows),
+                     (m, xs, cnt, bias, s, o, ldo, w, rows))
 
 template <typename T>
 void conv3x3_winograd(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W,
@@ -282,20 +300,19 @@ void conv3x3_winograd(const T* x, const T* wt, const T* b, const T* res, T* y, i
           uk.fn(Cin, U.data() + (xi * AP + ap) * Cin * MR, bp, Mb + (xi * Coutp + ap * MR) * ntp + p * NR, ntp, false);
       }
     // Output transform and epilogue, channel by channel, tile row by tile row.
-    const bool epi = b || res || base.activation != math::Activation::None;
+    const bool epi = res || base.activation != math::Activation::None;  // the bias is added above
     for (i64 co = 0; co < Cout; ++co) {
       T* yc = y + (n * Cout + co) * OH * OW;
       for (i64 ty = t0 / TW; ty * TW < t1; ++ty) {
         const i64 txa = std::max<i64>(t0 - ty * TW, 0), txb = std::min<i64>(t1 - ty * TW, TW), cnt = txb - txa;
         const i64 ox = 2 * txa, w = std::min(2 * cnt, OW - ox), rows = std::min<i64>(2, OH - 2 * ty);
         T* o = yc + 2 * ty * OW + ox;
-        out_row(Mb + co * ntp + ty * TW + txa - t0, Coutp * ntp, cnt, rbuf.data(), o, OW, w, rows);
-        for (i64 a = 0; epi && a < rows; ++a) {  // one row at a time: the bias is per channel
+        out_row(Mb + co * ntp + ty * TW + txa - t0, Coutp * ntp, cnt, b ? b[co] : T(0), rbuf.data(), o, OW, w, rows);
+        if (epi) {
           GemmEpilogue<T> e = base;
-          e.bias = b ? b + co : nullptr;
-          e.residual = res ? res + (n * Cout + co) * OH * OW + (2 * ty + a) * OW + ox : nullptr;
+          e.residual = res ? res + (n * Cout + co) * OH * OW + 2 * ty * OW + ox : nullptr;
           e.ldr = OW;
-          apply_epilogue(o + a * OW, OW, i64(1), w, e);
+          apply_epilogue(o, OW, rows, w, e);
         }
       }
     }
