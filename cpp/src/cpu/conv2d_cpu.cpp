@@ -423,11 +423,41 @@ FOVEAL_SIMD_VARIANTS(col_add, col_add_body, (T * o, const T* c, i64 sw, i64 n), 
 /// correlation of the input with the phase's taps (flipped and transposed weights, packed once
 /// per call) on the implicit-im2col GEMM, stored straight into its strided output places with
 /// the epilogue: every output written once, no column buffer, no zeroing, no adds.
+/// Stride == kernel, no padding (Mask R-CNN's 2x2 stride-2 head): every phase has one tap, so
+/// the whole transposed convolution of a group is one product, rows (C_out/g kH kW) x (C_in/g)
+/// times the input planes of all images side by side, each C element stored at its pixel-shuffled
+/// place (row offsets per (channel, kh, kw)): B packed once for all taps, no lanes wasted at the
+/// end of an image's plane.
+template <typename T>
+void pixel_shuffle(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W, i64 KH,
+                   i64 KW, i64 cin_g, i64 cout_g, const GemmEpilogue<T>& base, const ExecContext& ctx) {
+  const i64 Mc = cout_g * KH * KW, Cout = cout_g * (Cin / cin_g), OH = H * KH, OW = W * KW, HW = H * W;
+  std::vector<i64> row_off(static_cast<std::size_t>(Mc));
+  std::vector<T> A(static_cast<std::size_t>(Mc * cin_g)), bias(static_cast<std::size_t>(b ? Mc : 0));
+  for (i64 co = 0; co < cout_g; ++co)
+    for (i64 kh = 0; kh < KH; ++kh)
+      for (i64 kw = 0; kw < KW; ++kw) row_off[(co * KH + kh) * KW + kw] = co * OH * OW + kh * OW + kw;
+  for (i64 g = 0; g < Cin / cin_g; ++g) {
+    for (i64 i = 0; i < Mc; ++i)  // A (i, ci) = weight[g cin_g + ci, i]: transposed once per call
+      for (i64 ci = 0; ci < cin_g; ++ci) A[i * cin_g + ci] = wt[(g * cin_g + ci) * Mc + i];
+    for (i64 i = 0; b && i < Mc; ++i) bias[i] = b[g * cout_g + i / (KH * KW)];
+    GemmEpilogue<T> epi = base;
+    epi.bias = b ? bias.data() : nullptr;
+    epi.residual = res ? res + g * cout_g * OH * OW : nullptr;
+    StridedC<T> c{y + g * cout_g * OH * OW, 0, W, KH * OW, KW};
+    c.row_off = row_off.data(), c.cpi = HW, c.is = Cout * OH * OW;
+    gemm(Mc, N * HW, cin_g, A.data(), cin_g, i64(1), PlanesB<T>{x + g * cin_g * HW, HW, HW, Cin * HW}, c, epi,
+         gemm_threads(ctx.num_threads));
+  }
+}
+
 template <typename T>
 void sub_pixel(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W, i64 KH, i64 KW,
                i64 cin_g, i64 cout_g, i64 OH, i64 OW, const ConvTranspose2dParams& p, const GemmEpilogue<T>& base,
                const ExecContext& ctx) {
   const i64 G = p.groups, sh = p.stride_h, sw = p.stride_w, P = sh * sw, Cout = cout_g * G, OHW = OH * OW;
+  if (sh == KH && sw == KW && p.pad_h == 0 && p.pad_w == 0 && p.output_padding_h == 0 && p.output_padding_w == 0)
+    return pixel_shuffle<T>(x, wt, b, res, y, N, Cin, H, W, KH, KW, cin_g, cout_g, base, ctx);
   std::vector<math::SubPixelPhase> ph(static_cast<std::size_t>(P)), pw(static_cast<std::size_t>(P));
   std::vector<i64> aoff(static_cast<std::size_t>(P + 1), 0);  // phase weights: (G, cout_g, cin_g Th Tw) each
   for (i64 f = 0; f < P; ++f) {

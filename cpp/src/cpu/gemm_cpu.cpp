@@ -243,6 +243,23 @@ void pack_b_panel(const Im2colB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* 
   im2col_panel<T>()(b, k0, kc, n, w, NR, d);
 }
 
+template <typename T>
+void pack_b_panel(const PlanesB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* d) {
+  const i64 img0 = n / b.cpi, p0 = n % b.cpi;
+  for (i64 k = 0; k < kc; ++k, d += NR) {
+    const T* plane = b.x + (k0 + k) * b.rs;
+    i64 img = img0, pix = p0;
+    for (i64 j = 0; j < w;) {  // runs inside one image
+      const i64 len = std::min(w - j, b.cpi - pix);
+      const T* src = plane + img * b.is + pix;
+#pragma omp simd
+      for (i64 t = 0; t < len; ++t) d[j + t] = src[t];
+      j += len, pix = 0, ++img;
+    }
+    for (i64 t = w; t < NR; ++t) d[t] = T(0);
+  }
+}
+
 // -- epilogue -------------------------------------------------------------------------------
 
 template <typename T, math::Activation A>
@@ -319,26 +336,50 @@ Blocking blocking(const Kernel<T>& kern) {
 template <typename T, math::Activation A>
 void store_strided_act(const StridedC<T>& c, const T* t, i64 nr, i64 i0, i64 j, i64 m, i64 n, bool first, bool last,
                        const GemmEpilogue<T>& e) {
-  const i64 q0 = j / c.cw, r0 = j % c.cw;
-  for (i64 i = 0; i < m; ++i) {
-    const T* ti = t + i * nr;
-    const T rb = e.bias && e.bias_per_row ? e.bias[i0 + i] : T(0);
-    i64 q = q0, r = r0;
+  const i64 img0 = c.cpi ? j / c.cpi : 0, jj = c.cpi ? j % c.cpi : j;
+  const i64 q0 = jj / c.cw, r0 = jj % c.cw, qpi = c.cpi / c.cw;  // rows of cw per image
+  for (i64 i = 0; i < m;) {
+    // Rows i, i + 1 one element apart at stride 2 (a 2-wide kernel's taps): stored as pairs, so
+    // the run is contiguous.
+    const bool pair = c.row_off && c.cs == 2 && i + 1 < m && c.row_off[i0 + i + 1] == c.row_off[i0 + i] + 1;
+    const i64 rows = pair ? 2 : 1;
+    const i64 base = c.row_off ? c.row_off[i0 + i] : (i0 + i) * c.ldc;
+    const i64 rbase = c.row_off ? c.row_off[i0 + i] : (i0 + i) * e.ldr;
+    const T* t0 = t + i * nr;
+    const T* t1 = t0 + nr;
+    const T rb0 = e.bias && e.bias_per_row ? e.bias[i0 + i] : T(0);
+    const T rb1 = pair && e.bias && e.bias_per_row ? e.bias[i0 + i + 1] : T(0);
+    i64 img = img0, q = q0, r = r0;
     for (i64 s = 0; s < n;) {  // runs along one row of cw
-      const i64 len = std::min(n - s, c.cw - r), off = q * c.rs + r * c.cs;
-      T* p = c.c + (i0 + i) * c.ldc + off;
-      const T* rp = e.residual ? e.residual + (i0 + i) * e.ldr + off : nullptr;
-      for (i64 u = 0; u < len; ++u) {
-        T v = first ? ti[s + u] : p[u * c.cs] + ti[s + u];
-        if (last) {
-          v += e.bias && !e.bias_per_row ? e.bias[j + s + u] : rb;
-          if (rp) v += rp[u * c.cs];
-          v = math::activate(A, v, e.slope);
+      const i64 len = std::min(n - s, c.cw - r), off = img * c.is + q * c.rs + r * c.cs;
+      T* p = c.c + base + off;
+      const T* rp = e.residual ? e.residual + rbase + off : nullptr;
+      if (pair) {
+        for (i64 u = 0; u < len; ++u) {
+          T v0 = first ? t0[s + u] : p[2 * u] + t0[s + u];
+          T v1 = first ? t1[s + u] : p[2 * u + 1] + t1[s + u];
+          if (last) {
+            v0 += rb0, v1 += rb1;
+            if (rp) v0 += rp[2 * u], v1 += rp[2 * u + 1];
+            v0 = math::activate(A, v0, e.slope), v1 = math::activate(A, v1, e.slope);
+          }
+          p[2 * u] = v0, p[2 * u + 1] = v1;
         }
-        p[u * c.cs] = v;
+      } else {
+        for (i64 u = 0; u < len; ++u) {
+          T v = first ? t0[s + u] : p[u * c.cs] + t0[s + u];
+          if (last) {
+            v += e.bias && !e.bias_per_row ? e.bias[j + s + u] : rb0;
+            if (rp) v += rp[u * c.cs];
+            v = math::activate(A, v, e.slope);
+          }
+          p[u * c.cs] = v;
+        }
       }
       s += len, r = 0, ++q;
+      if (c.cpi && q == qpi) q = 0, ++img;
     }
+    i += rows;
   }
 }
 
@@ -523,8 +564,12 @@ void gemm_any(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, 
       if (e.bias && e.bias_per_row) e.bias += lo;
       if (e.residual) e.residual += lo * e.ldr;
       CT cl = c;
-      if constexpr (strided) cl.c += lo * c.ldc;
-      else cl += lo * ldc;
+      if constexpr (strided) {
+        if (c.row_off) cl.row_off += lo, e.residual = epi.residual;  // row_off places the residual too
+        else cl.c += lo * c.ldc;
+      } else {
+        cl += lo * ldc;
+      }
       gemm_serial(hi - lo, N, K, a + lo * rsa, rsa, csa, b, cl, ldc, e, 0);
     }
   });
@@ -552,6 +597,10 @@ template void gemm<double, Im2colB<double>>(i64, i64, i64, const double*, i64, i
                                             double*, i64, const GemmEpilogue<double>&, int);
 template void gemm<float, Im2colB<float>>(i64, i64, i64, const float*, i64, i64, const Im2colB<float>&,
                                           const StridedC<float>&, const GemmEpilogue<float>&, int);
+template void gemm<float, PlanesB<float>>(i64, i64, i64, const float*, i64, i64, const PlanesB<float>&,
+                                          const StridedC<float>&, const GemmEpilogue<float>&, int);
+template void gemm<double, PlanesB<double>>(i64, i64, i64, const double*, i64, i64, const PlanesB<double>&,
+                                            const StridedC<double>&, const GemmEpilogue<double>&, int);
 template void gemm<double, Im2colB<double>>(i64, i64, i64, const double*, i64, i64, const Im2colB<double>&,
                                             const StridedC<double>&, const GemmEpilogue<double>&, int);
 

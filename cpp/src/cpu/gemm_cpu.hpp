@@ -39,11 +39,23 @@ struct Im2colB {
 
 /// A C whose element (i, j) lies at c[i * ldc + (j / cw) * rs + (j % cw) * cs]: the columns fill
 /// rows of cw elements cs apart, rs apart (a strided output phase of a transposed convolution).
-/// The epilogue's residual is read at the same place (leading dimension ldr for i).
+/// The epilogue's residual is read at the same place (leading dimension ldr for i). With row_off,
+/// row i starts at row_off[i] instead (for C and the residual); with cpi > 0, the columns are
+/// images of cpi columns each, `is` apart: j -> (j / cpi) is + the place of j % cpi.
 template <typename T>
 struct StridedC {
   T* c;
   std::int64_t ldc, cw, rs, cs;
+  const std::int64_t* row_off = nullptr;
+  std::int64_t cpi = 0, is = 0;
+};
+
+/// B element (k, j) = x[(j / cpi) * is + k * rs + j % cpi]: the planes of several images side by
+/// side (the NCHW input of a batch, as one matrix of channels x (image, pixel)).
+template <typename T>
+struct PlanesB {
+  const T* x;
+  std::int64_t rs, cpi, is;
 };
 
 /// C = A B with A element (i, k) = a[i * rsa + k * csa]; C row-major with leading dimension ldc.
