@@ -566,8 +566,9 @@ def conv_transpose2d(
     adjoint identity ``<conv2d(x, w), y> = <x, conv_transpose2d(y, w)>``). On the CPU, with
     dilation 1, it is split into ``stride_h * stride_w`` output phases (sub-pixel decomposition),
     each a small stride-1 convolution with its taps on the packed GEMM, stored straight into its
-    strided output places; dilated, it is the GEMM ``W^T X`` into a column buffer then a
-    scatter-add of the columns (col2im).
+    strided output places (with stride equal to the kernel and no padding, as in Mask R-CNN's
+    head, all phases are one product over the whole batch, stored pixel-shuffled); dilated, it is
+    the GEMM ``W^T X`` into a column buffer then a scatter-add of the columns (col2im).
 
     Examples
     --------

@@ -3,7 +3,8 @@
 // gemm_cpu.hpp. Convolution per (image, group) is one product: weight (C_out/g, C_in/g kH kW)
 // times the implicit im2col matrix (packed panel by panel from the input, never formed); a 1x1
 // stride-1 unpadded kernel reads the NCHW input directly as B. Independent products run in
-// parallel when there are enough of them, else each product is parallel inside. Depthwise
+// parallel when there are enough of them, else each product is parallel inside. float32 3x3
+// stride-1 kernels with enough channels use Winograd F(2, 3) on the GEMM micro-kernel. Depthwise
 // convolution (groups == C_in == C_out) is a direct kernel: each plane copied into a zero-padded
 // scratch plane, then each output row summed tap by tap with SIMD across output columns.
 #include <algorithm>

@@ -40,9 +40,10 @@ FOVEAL_HD_INLINE std::int64_t same_pad_hi(std::int64_t kernel, std::int64_t dila
 /// Winograd F(2, 3) (Lavin & Gray 2016), the 1-D transforms; a 2-D transform is the 1-D one along
 /// each axis of a tile. A 3x3 stride-1 correlation of a 4x4 input tile d with kernel g gives its
 /// 2x2 output as A^T [(G g G^T) .* (B^T d B)] A, 16 products instead of 36. The transforms only
-/// add, subtract and halve (exact in binary), so the result differs from the direct sum by a few
-/// roundings of the 4-term partial sums: |error| <= about 8 eps sum |g| |d| over the taps, the
-/// same order as the direct sum's (tests hold it to the float32 tolerance against float64).
+/// add, subtract and halve, so the result differs from the direct sum only by the roundings of
+/// the short transform sums: the error stays of the direct sum's order, a small multiple of
+/// eps * sum |g| |d| over the taps (test_conv.py holds each output to 8 eps (|w| * |x|) against
+/// float64; measured below 1 eps (|w| * |x|), like torch's direct kernel).
 /// Kernel g0..g2 -> u0..u3 = G g, G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
 template <typename T>
 FOVEAL_HD_INLINE void winograd_f23_kernel(T g0, T g1, T g2, T& u0, T& u1, T& u2, T& u3) {
