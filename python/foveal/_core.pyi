@@ -76,10 +76,11 @@ def conv2d_output_size(
 def conv2d_same_padding(kernel_h: int, kernel_w: int, dilation: tuple) -> tuple[int, int, int, int]: ...
 def conv2d(
     input: Any, weight: Any, bias: Any, residual: Any, out: Any, stride: tuple, padding: tuple, dilation: tuple,
-    groups: int, activation: int, negative_slope: float, *, stream: int = 0
+    groups: int, activation: int, negative_slope: float, *, stream: int = 0, allow_tf32: bool = False
 ) -> None: ...
 def linear(
-    input: Any, weight: Any, bias: Any, out: Any, activation: int, negative_slope: float, *, stream: int = 0
+    input: Any, weight: Any, bias: Any, out: Any, activation: int, negative_slope: float, *, stream: int = 0,
+    allow_tf32: bool = False
 ) -> None: ...
 def gemm(a: Any, b: Any, out: Any, *, stream: int = 0) -> None: ...
 def rpn_postprocess(anchors: Any, objectness: Any, deltas: Any, image_sizes: Any, num_anchors_per_level: list[int], pre_nms_top_n: int, post_nms_top_n: int, nms_thresh: float, min_size: float, score_thresh: float, weights: tuple[float, float, float, float], bbox_xform_clip: float, boxes: Any, scores: Any, counts: Any, *, stream: int = 0) -> None: ...
@@ -110,7 +111,8 @@ def conv_transpose2d_output_size(
 ) -> tuple[int, int]: ...
 def conv_transpose2d(
     input: Any, weight: Any, bias: Any, residual: Any, out: Any, stride: tuple, padding: tuple,
-    output_padding: tuple, dilation: tuple, groups: int, activation: int, negative_slope: float, *, stream: int = 0
+    output_padding: tuple, dilation: tuple, groups: int, activation: int, negative_slope: float, *, stream: int = 0,
+    allow_tf32: bool = False
 ) -> None: ...
 def interpolate(
     input: Any, out: Any, mode: int, align_corners: bool, scale_h: float, scale_w: float, *, stream: int = 0

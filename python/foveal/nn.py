@@ -336,7 +336,7 @@ def _floats(call: Call, **given: Any) -> list:
     return [next(it) if v is not None else None for v in given.values()]
 
 
-def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None) -> Any:
+def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None, allow_tf32: bool = False) -> Any:
     """Affine map of the last dimension, ``input @ weight.T + bias``, then an activation.
 
     Parameters
@@ -347,6 +347,11 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None)
     bias : array, shape (out_features,), optional
     activation : None, 'relu', 'leaky_relu', ('leaky_relu', negative_slope), 'silu' or 'sigmoid'
         Applied after the bias (fused). 'leaky_relu' alone uses torch's slope 0.01.
+    allow_tf32 : bool
+        CUDA, float32 only: the product may run on TF32 tensor cores (inputs rounded to a 10-bit
+        mantissa, float32 sums; about 1e-3 relative error, like torch's
+        ``torch.backends.cudnn.allow_tf32``). False (default) keeps exact float32 multiply-adds.
+        No effect on the CPU, which always computes in float32 (or float64).
 
     Returns
     -------
@@ -369,12 +374,19 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None)
     """
     op = "linear"
     act, slope = _activation(op, activation)
+    tf32 = _allow_tf32(op, allow_tf32)
     call = Call(op, policy="same", input=input, weight=weight, bias=bias)
     x, w, b = _floats(call, input=input, weight=weight, bias=bias)
     n = w.shape[0] if w.ndim == 2 else 0
     out = call.empty((*x.shape[:-1], n) if x.ndim >= 1 else (0,))
-    call.run(_core.linear, x, w, b, out, act, slope)
+    call.run(_core.linear, x, w, b, out, act, slope, allow_tf32=tf32)
     return call.wrap(out)
+
+
+def _allow_tf32(op: str, allow_tf32: Any) -> bool:
+    if not isinstance(allow_tf32, (bool, np.bool_)):
+        raise FovealTypeError(f"{op}: allow_tf32 must be a bool, got {allow_tf32!r}")
+    return bool(allow_tf32)
 
 
 def _conv_padding(op: str, padding: Any, weight: Any, stride: tuple, dilation: tuple) -> tuple:
@@ -404,6 +416,7 @@ def conv2d(
     *,
     activation: Any = None,
     residual: Any = None,
+    allow_tf32: bool = False,
 ) -> Any:
     """2-D convolution (cross-correlation, as in deep learning) with a fused epilogue.
 
@@ -431,6 +444,11 @@ def conv2d(
         Applied last. 'leaky_relu' alone uses torch's slope 0.01.
     residual : array, shape of the output, optional
         Added after the bias and before the activation (a ResNet block's skip connection).
+    allow_tf32 : bool
+        CUDA, float32 only: the product may run on TF32 tensor cores (inputs rounded to a 10-bit
+        mantissa, float32 sums; about 1e-3 relative error, like torch's
+        ``torch.backends.cudnn.allow_tf32``). False (default) keeps exact float32 multiply-adds.
+        No effect on the CPU, which always computes in float32 (or float64).
 
     Returns
     -------
@@ -443,7 +461,10 @@ def conv2d(
     Matches ``torch.nn.functional.conv2d`` (plus ``residual`` and the activation's torch function)
     within float tolerance (tested): the CPU computes it as a packed GEMM over implicit im2col
     panels (a 1x1 stride-1 kernel reads the input in place; depthwise is a direct kernel), with
-    fused multiply-adds, so sums round differently from torch's. Every array must have
+    fused multiply-adds, so sums round differently from torch's. float32 3x3 stride-1 kernels
+    (groups 1, at least 16 channels in and out) use Winograd F(2, 3): 2.25x fewer multiply-adds;
+    its transforms only add, subtract and halve, and its error stays within float32 tolerance of
+    the exact result (tested against float64; about the direct sum's size). Every array must have
     ``input``'s dtype (float32 or float64 on the CPU; also float16 / bfloat16 on CUDA, accumulated
     in float32). Non-contiguous inputs are copied first.
 
@@ -460,6 +481,7 @@ def conv2d(
     """
     op = "conv2d"
     act, slope = _activation(op, activation)
+    tf32 = _allow_tf32(op, allow_tf32)
     if not _is_int(groups):
         raise FovealTypeError(f"{op}: groups must be an int, got {groups!r}")
     if not 1 <= groups <= 2**31 - 1:
@@ -473,7 +495,7 @@ def conv2d(
         oh, ow = _core.conv2d_output_size(x.shape[-2], x.shape[-1], w.shape[2], w.shape[3], s, pad, d, int(groups))
         shape = (*x.shape[:-3], w.shape[0], oh, ow)
     out = call.empty(shape)
-    call.run(_core.conv2d, x, w, b, r, out, s, pad, d, int(groups), act, slope)
+    call.run(_core.conv2d, x, w, b, r, out, s, pad, d, int(groups), act, slope, allow_tf32=tf32)
     return call.wrap(out)
 
 
@@ -497,6 +519,7 @@ def conv_transpose2d(
     *,
     activation: Any = None,
     residual: Any = None,
+    allow_tf32: bool = False,
 ) -> Any:
     """2-D transposed convolution (the adjoint of :func:`conv2d`) with a fused epilogue.
 
@@ -526,6 +549,11 @@ def conv_transpose2d(
         Applied last.
     residual : array, shape of the output, optional
         Added after the bias and before the activation.
+    allow_tf32 : bool
+        CUDA, float32 only: the product may run on TF32 tensor cores (inputs rounded to a 10-bit
+        mantissa, float32 sums; about 1e-3 relative error, like torch's
+        ``torch.backends.cudnn.allow_tf32``). False (default) keeps exact float32 multiply-adds.
+        No effect on the CPU, which always computes in float32 (or float64).
 
     Returns
     -------
@@ -535,10 +563,12 @@ def conv_transpose2d(
     Notes
     -----
     Matches ``torch.nn.functional.conv_transpose2d`` within float tolerance (tested, with the
-    adjoint identity ``<conv2d(x, w), y> = <x, conv_transpose2d(y, w)>``). On the CPU it is the
-    packed GEMM ``W^T X`` into a column buffer, one band of input rows at a time, then a
-    scatter-add of the columns (col2im); with stride equal to the kernel and no padding or dilation
-    (Mask R-CNN's 2x2 stride-2 head) the columns are written directly, as the taps never overlap.
+    adjoint identity ``<conv2d(x, w), y> = <x, conv_transpose2d(y, w)>``). On the CPU, with
+    dilation 1, it is split into ``stride_h * stride_w`` output phases (sub-pixel decomposition),
+    each a small stride-1 convolution with its taps on the packed GEMM, stored straight into its
+    strided output places (with stride equal to the kernel and no padding, as in Mask R-CNN's
+    head, all phases are one product over the whole batch, stored pixel-shuffled); dilated, it is
+    the GEMM ``W^T X`` into a column buffer then a scatter-add of the columns (col2im).
 
     Examples
     --------
@@ -552,6 +582,7 @@ def conv_transpose2d(
     """
     op = "conv_transpose2d"
     act, slope = _activation(op, activation)
+    tf32 = _allow_tf32(op, allow_tf32)
     g = _groups(op, groups)
     s, d = _pair(op, "stride", stride), _pair(op, "dilation", dilation)
     p, op_ = _pair(op, "padding", padding), _pair(op, "output_padding", output_padding)
@@ -562,7 +593,7 @@ def conv_transpose2d(
         oh, ow = _core.conv_transpose2d_output_size(x.shape[-2], x.shape[-1], w.shape[2], w.shape[3], s, p, op_, d, g)
         shape = (*x.shape[:-3], w.shape[1] * g, oh, ow)
     out = call.empty(shape)
-    call.run(_core.conv_transpose2d, x, w, b, r, out, s, p, op_, d, g, act, slope)
+    call.run(_core.conv_transpose2d, x, w, b, r, out, s, p, op_, d, g, act, slope, allow_tf32=tf32)
     return call.wrap(out)
 
 

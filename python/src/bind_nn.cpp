@@ -51,10 +51,11 @@ foveal::ConvTranspose2dParams convt_params(py::tuple stride, py::tuple padding, 
   return p;
 }
 
-foveal::Epilogue epilogue(int activation, double slope) {
+foveal::Epilogue epilogue(int activation, double slope, bool allow_tf32 = false) {
   foveal::Epilogue e;
   e.activation = static_cast<foveal::Activation>(activation);
   e.negative_slope = slope;
+  e.allow_tf32 = allow_tf32;
   return e;
 }
 
@@ -159,7 +160,7 @@ void bind_nn(py::module_& m) {
       "conv2d",
       [](py::handle input, py::handle weight, py::handle bias, py::handle residual, py::handle out, py::tuple stride,
          py::tuple padding, py::tuple dilation, std::int64_t groups, int activation, double slope,
-         std::uintptr_t stream) {
+         std::uintptr_t stream, bool allow_tf32) {
         const auto p = conv_params(stride, padding, dilation, groups);
         const auto x = foveal::interop::borrow(input, "input", false, stream);
         const auto w = foveal::interop::borrow(weight, "weight", false, stream);
@@ -167,12 +168,12 @@ void bind_nn(py::module_& m) {
         const auto r = borrow_opt(residual, "residual", stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
         py::gil_scoped_release nogil;
-        foveal::conv2d(x.view, w.view, maybe(b.get()), maybe(r.get()), o.view, p, epilogue(activation, slope),
-                       foveal::ExecContext::on_stream(stream));
+        foveal::conv2d(x.view, w.view, maybe(b.get()), maybe(r.get()), o.view, p,
+                       epilogue(activation, slope, allow_tf32), foveal::ExecContext::on_stream(stream));
       },
       py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("out"), py::arg("stride"),
       py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("activation"), py::arg("negative_slope"),
-      py::kw_only(), py::arg("stream") = 0,
+      py::kw_only(), py::arg("stream") = 0, py::arg("allow_tf32") = false,
       "Kernel entry point (padding (top, bottom, left, right); activation 0 none, 1 relu, 2 leaky_relu, 3 silu, "
       "4 sigmoid). Use foveal.nn.conv2d.");
 
@@ -192,7 +193,7 @@ void bind_nn(py::module_& m) {
       "conv_transpose2d",
       [](py::handle input, py::handle weight, py::handle bias, py::handle residual, py::handle out, py::tuple stride,
          py::tuple padding, py::tuple output_padding, py::tuple dilation, std::int64_t groups, int activation,
-         double slope, std::uintptr_t stream) {
+         double slope, std::uintptr_t stream, bool allow_tf32) {
         const auto p = convt_params(stride, padding, output_padding, dilation, groups);
         const auto x = foveal::interop::borrow(input, "input", false, stream);
         const auto w = foveal::interop::borrow(weight, "weight", false, stream);
@@ -201,11 +202,11 @@ void bind_nn(py::module_& m) {
         const auto o = foveal::interop::borrow(out, "out", true, stream);
         py::gil_scoped_release nogil;
         foveal::conv_transpose2d(x.view, w.view, maybe(b.get()), maybe(r.get()), o.view, p,
-                                 epilogue(activation, slope), foveal::ExecContext::on_stream(stream));
+                                 epilogue(activation, slope, allow_tf32), foveal::ExecContext::on_stream(stream));
       },
       py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("residual"), py::arg("out"), py::arg("stride"),
       py::arg("padding"), py::arg("output_padding"), py::arg("dilation"), py::arg("groups"), py::arg("activation"),
-      py::arg("negative_slope"), py::kw_only(), py::arg("stream") = 0,
+      py::arg("negative_slope"), py::kw_only(), py::arg("stream") = 0, py::arg("allow_tf32") = false,
       "Kernel entry point. Use foveal.nn.conv_transpose2d.");
 
   m.def(
@@ -299,17 +300,17 @@ void bind_nn(py::module_& m) {
   m.def(
       "linear",
       [](py::handle input, py::handle weight, py::handle bias, py::handle out, int activation, double slope,
-         std::uintptr_t stream) {
+         std::uintptr_t stream, bool allow_tf32) {
         const auto x = foveal::interop::borrow(input, "input", false, stream);
         const auto w = foveal::interop::borrow(weight, "weight", false, stream);
         const auto b = borrow_opt(bias, "bias", stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
         py::gil_scoped_release nogil;
-        foveal::linear(x.view, w.view, maybe(b.get()), o.view, epilogue(activation, slope),
+        foveal::linear(x.view, w.view, maybe(b.get()), o.view, epilogue(activation, slope, allow_tf32),
                        foveal::ExecContext::on_stream(stream));
       },
       py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("activation"),
-      py::arg("negative_slope"), py::kw_only(), py::arg("stream") = 0,
+      py::arg("negative_slope"), py::kw_only(), py::arg("stream") = 0, py::arg("allow_tf32") = false,
       "Kernel entry point. Use foveal.nn.linear.");
 
   m.def(

@@ -269,3 +269,94 @@ def test_conv2d_random_shapes_match_torch(geo, dtype):
     y = fnn.conv2d(x, w, b, s, p, d, g, activation=act, residual=r)
     want = _torch_conv(x, w, b, residual=r, activation=name, slope=slope, stride=s, padding=p, dilation=d, groups=g)
     np.testing.assert_allclose(y, want, **TOL[dtype])
+
+
+# Winograd F(2, 3): float32, 3x3, stride 1, dilation 1, groups 1, C_in and C_out >= 16.
+# (N, C_in, H, W, C_out, padding): odd sizes (a last tile half outside), batch 1 and > 1, C_out
+# not a multiple of the micro-kernel's rows, enough tiles to span several tile blocks (a block
+# boundary falls inside a tile row), asymmetric and 'same' / 'valid' padding, padding past the
+# 4x4 window's reach, a 1x1 input.
+WINOGRAD = [
+    (2, 16, 40, 41, 24, 1),
+    (1, 17, 9, 8, 33, 1),
+    (3, 32, 7, 13, 16, (0, 2)),
+    (1, 16, 5, 5, 20, 2),
+    (2, 24, 12, 11, 40, "valid"),
+    (1, 20, 6, 9, 16, "same"),
+    (1, 16, 1, 1, 16, 1),
+    (1, 64, 30, 30, 64, 1),
+]
+
+
+def _winograd_case(case, rng):
+    n, c, h, w_, o, p = case
+    x = (rng.standard_normal((n, c, h, w_)) + 1.5).astype(np.float32)  # a mean: cancellation in the sums
+    w = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
+    return x, w, p
+
+
+@pytest.mark.parametrize("case", WINOGRAD, ids=lambda c: "x".join(map(str, c[:5])) + f"-p{c[5]}")
+def test_conv2d_winograd_error_bound(case):
+    """The Winograd path against the float64 oracle, elementwise: |error| <= 8 eps (|w| * |x|)
+    (the direct sum's error is of that order; measured below 1 eps (|w| * |x|)). A wrong transform
+    or a misplaced tile is off by O(|w| * |x|)."""
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x, w, p = _winograd_case(case, rng)
+    b = rng.standard_normal(w.shape[0]).astype(np.float32)
+    y = fnn.conv2d(x, w, b, padding=p)
+    pad = _pad4(p, w, 1)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    ref = conv2d_ref(x64, w64, b.astype(np.float64), (1, 1), pad)
+    mag = conv2d_ref(np.abs(x64), np.abs(w64), np.abs(b.astype(np.float64)), (1, 1), pad)
+    assert y.shape == ref.shape and y.dtype == np.float32
+    err = np.abs(y - ref)
+    assert np.all(err <= 8 * np.finfo(np.float32).eps * mag + 1e-30), float((err / mag).max())
+    np.testing.assert_allclose(y, _torch_conv(x, w, b, padding=p), rtol=2e-5, atol=2e-4)
+
+
+@pytest.mark.parametrize("activation", [None, "relu", ("leaky_relu", 0.2), "silu", "sigmoid"])
+@pytest.mark.parametrize("with_residual", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_conv2d_winograd_epilogue(activation, with_residual, with_bias):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 16, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((20, 16, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(20).astype(np.float32) if with_bias else None
+    r = rng.standard_normal((2, 20, 11, 9)).astype(np.float32) if with_residual else None
+    r0 = None if r is None else r.copy()
+    name, slope = (activation if isinstance(activation, tuple) else (activation, 0.01))
+    y = fnn.conv2d(x, w, b, padding=1, activation=activation, residual=r)
+    want = _torch_conv(x, w, b, residual=r, activation=name, slope=slope, padding=1)
+    np.testing.assert_allclose(y, want, rtol=2e-5, atol=1e-4)
+    if r is not None:
+        np.testing.assert_array_equal(r, r0)
+
+
+@pytest.mark.parametrize("case", [WINOGRAD[0], WINOGRAD[2], WINOGRAD[6]])
+def test_conv2d_winograd_every_simd_level(simd_level, case):
+    """Each level has its own micro-kernel width (tile lanes per panel) and transform code."""
+    rng = np.random.default_rng(5)
+    x, w, p = _winograd_case(case, rng)
+    b = rng.standard_normal(w.shape[0]).astype(np.float32)
+    y = fnn.conv2d(x, w, b, padding=p, activation="relu")
+    np.testing.assert_allclose(y, _torch_conv(x, w, b, activation="relu", padding=p), rtol=2e-5, atol=2e-4)
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d", "linear"])
+def test_allow_tf32_flag(op):
+    """allow_tf32 has no effect on the CPU (float32 always): bit-identical results either way."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 16, 9, 8)).astype(np.float32)
+    if op == "conv2d":
+        w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+        f = lambda **kw: fnn.conv2d(x, w, padding=1, **kw)  # noqa: E731
+    elif op == "conv_transpose2d":
+        w = rng.standard_normal((16, 4, 4, 4)).astype(np.float32)
+        f = lambda **kw: fnn.conv_transpose2d(x, w, stride=2, padding=1, **kw)  # noqa: E731
+    else:
+        w = rng.standard_normal((5, 8)).astype(np.float32)
+        f = lambda **kw: fnn.linear(x, w, **kw)  # noqa: E731
+    np.testing.assert_array_equal(f(allow_tf32=True), f(allow_tf32=False))
+    np.testing.assert_array_equal(f(allow_tf32=np.bool_(True)), f())
+    with pytest.raises(foveal.FovealTypeError, match=f"{op}: allow_tf32 must be a bool, got 1"):
+        f(allow_tf32=1)

@@ -30,6 +30,19 @@ CASES = [
     (1, 3, 1, 1, 5, (1, 1), 1, 0, 0, 1, 1),  # 1x1 input and kernel
     (3, 2, 9, 1, 2, (2, 1), (2, 1), 0, 0, 1, 1),  # one column
     (1, 2, 3, 3, 2, (5, 5), 1, 3, 0, 1, 1),  # padding larger than the input's reach on the border
+    # Sub-pixel phases (dilation 1). Wide ones (>= 32 outputs per phase row: every SIMD level's
+    # panel) read B in place from the padded input copy; narrow ones and > 128 output channels
+    # per group go through the packed implicit-im2col GEMM.
+    (2, 6, 5, 33, 5, (4, 4), 2, 1, 0, 1, 1),  # k4s2, wide: in place, C_out not a multiple of the tile
+    (1, 4, 4, 40, 3, (3, 3), 2, 1, 1, 1, 1),  # odd kernel: phases with 1 and 2 taps, output_padding
+    (1, 3, 3, 40, 2, (5, 5), 3, 2, 2, 1, 1),  # stride 3: nine phases of 1-2 taps, output_padding 2
+    (1, 3, 4, 40, 3, (1, 1), 2, 0, 1, 1, 1),  # kernel < stride, wide: phases with no tap (bias only)
+    (1, 3, 4, 5, 3, (1, 1), 2, 0, 1, 1, 1),  # the same, narrow (packed path)
+    (1, 70, 4, 40, 3, (4, 4), 2, 1, 0, 1, 1),  # in place with K = 280 taps x channels
+    (1, 70, 4, 5, 3, (4, 4), 2, 1, 0, 1, 1),  # packed with K > 256: two K blocks into a strided C
+    (2, 8, 5, 6, 130, (2, 2), 2, 0, 0, 1, 1),  # Mask R-CNN-like, > 128 outputs: packed
+    (1, 4, 3, 3, 150, (3, 3), 2, 1, 1, 1, 1),  # > 144 outputs: A in several blocks, strided C
+    (2, 4, 3, 36, 2, (4, 4), (2, 1), (1, 2), (1, 0), 1, 2),  # groups, wide, asymmetric stride and padding
 ]
 
 
@@ -73,6 +86,26 @@ def test_fused_epilogue(activation, geometry):
     s, p = _pair(geometry["stride"]), _pair(geometry.get("padding", 0))
     want = conv_transpose2d_ref(x, w, b, s, p, residual=r, activation=name, slope=slope)
     np.testing.assert_allclose(got, want, **TOL[np.float64])
+
+
+@pytest.mark.parametrize("activation", [None, ("leaky_relu", 0.2), "sigmoid"])
+@pytest.mark.parametrize("case", [CASES[14], CASES[17], CASES[18], CASES[21], CASES[22]])
+def test_sub_pixel_epilogue_every_simd_level(simd_level, case, activation):
+    """Bias, residual and activation fused into the strided store of every path, at each SIMD
+    level (each has its own panel width, so the in-place / packed choice differs)."""
+    n, c, h, wd, og, k, s, p, op, d, g = case
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
+    w = rng.standard_normal((c, og, *k)).astype(np.float32)
+    b = rng.standard_normal(og * g).astype(np.float32)
+    shape = _torch(x, w, stride=s, padding=p, output_padding=op, groups=g, dilation=d).shape
+    r = rng.standard_normal(shape).astype(np.float32)
+    name, slope = (activation if isinstance(activation, tuple) else (activation, 0.01))
+    got = fnn.conv_transpose2d(x, w, b, stride=s, padding=p, output_padding=op, groups=g, dilation=d,
+                               residual=r, activation=activation)
+    want = conv_transpose2d_ref(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), _pair(s), _pair(p),
+                                _pair(op), _pair(d), g, residual=r.astype(np.float64), activation=name, slope=slope)
+    np.testing.assert_allclose(got, want, **TOL[np.float32])
 
 
 @pytest.mark.parametrize("case", CASES)

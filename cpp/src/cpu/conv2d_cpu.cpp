@@ -3,11 +3,13 @@
 // gemm_cpu.hpp. Convolution per (image, group) is one product: weight (C_out/g, C_in/g kH kW)
 // times the implicit im2col matrix (packed panel by panel from the input, never formed); a 1x1
 // stride-1 unpadded kernel reads the NCHW input directly as B. Independent products run in
-// parallel when there are enough of them, else each product is parallel inside. Depthwise
+// parallel when there are enough of them, else each product is parallel inside. float32 3x3
+// stride-1 kernels with enough channels use Winograd F(2, 3) on the GEMM micro-kernel. Depthwise
 // convolution (groups == C_in == C_out) is a direct kernel: each plane copied into a zero-padded
 // scratch plane, then each output row summed tap by tap with SIMD across output columns.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/gemm_cpu.hpp"
@@ -134,6 +136,190 @@ void depthwise(ConstTensorView input, ConstTensorView weight, ConstTensorView bi
   });
 }
 
+// -- Winograd F(2, 3) -------------------------------------------------------------------------
+// A 3x3 stride-1 convolution (groups 1, float32) as 2x2 output tiles: per block of tiles, the 16
+// transformed inputs V[xi] (C_in x tiles, laid out as the micro-kernel's packed B panels), the
+// 16 products M[xi] = U[xi] V[xi] on the GEMM micro-kernel (U: the transformed weights, packed
+// once per call), then the output transform and the epilogue. 16 multiply-adds per tile and
+// channel pair instead of 36. Transforms in math/conv.hpp.
+
+/// Worth it once the products dominate the transforms (they cost about C_in + C_out per tile).
+bool winograd_applies(i64 KH, i64 KW, const Conv2dParams& p, i64 cin, i64 cout) {
+  return KH == 3 && KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
+         p.groups == 1 && cin >= 16 && cout >= 16;
+}
+
+/// Input transform of one tile row of one channel: `cnt` tiles whose 4x4 windows start at input
+/// (ih0, iw0) (outside the input: zeros). Tile q's 16 values go to dst[xi * xs + panel(i0 + q)
+/// * ps + lane(i0 + q)] (B panels of nr lanes, ps apart). Scratch: 16 (cnt + 1) values in s, R apart.
+template <typename T>
+FOVEAL_ALWAYS_INLINE void wino_in_row_body(const T* xc, i64 H, i64 W, i64 ih0, i64 iw0, i64 cnt, T* s, i64 R,
+                                           T* dst, i64 i0, i64 nr, i64 ps, i64 xs) {
+  T *E[4], *O[4], *VE[4], *VO[4];  // even / odd input columns of the 4 rows; their column transforms
+  for (int r = 0; r < 4; ++r) E[r] = s + r * R, O[r] = E[r] + 4 * R, VE[r] = O[r] + 4 * R, VO[r] = VE[r] + 4 * R;
+  const i64 L = cnt + 1;  // input columns iw0 .. iw0 + 2 L
+  const i64 ja = std::clamp<i64>(-iw0, 0, 2 * L), jb = std::clamp<i64>(W - iw0, ja, 2 * L);
+  const i64 ma = (ja + 1) / 2, mb = std::max(ma, jb / 2);  // E[m], O[m] both inside for m in [ma, mb)
+  for (int r = 0; r < 4; ++r) {
+    const i64 ih = ih0 + r;
+    T* e = E[r];
+    T* o = O[r];
+    if (ih < 0 || ih >= H) {
+      for (i64 m = 0; m < L; ++m) e[m] = T(0), o[m] = T(0);
+      continue;
+    }
+    const T* src = xc + ih * W + iw0;
+#pragma omp simd
+    for (i64 m = ma; m < mb; ++m) e[m] = src[2 * m], o[m] = src[2 * m + 1];
+    auto edge = [&](i64 m) {  // reads only inside the row
+      e[m] = 2 * m >= ja && 2 * m < jb ? src[2 * m] : T(0);
+      o[m] = 2 * m + 1 >= ja && 2 * m + 1 < jb ? src[2 * m + 1] : T(0);
+    };
+    for (i64 m = 0; m < ma; ++m) edge(m);
+    for (i64 m = mb; m < L; ++m) edge(m);
+  }
+#pragma omp simd
+  for (i64 m = 0; m < L; ++m) {
+    math::winograd_f23_input(E[0][m], E[1][m], E[2][m], E[3][m], VE[0][m], VE[1][m], VE[2][m], VE[3][m]);
+    math::winograd_f23_input(O[0][m], O[1][m], O[2][m], O[3][m], VO[0][m], VO[1][m], VO[2][m], VO[3][m]);
+  }
+  for (i64 qa = 0; qa < cnt;) {  // runs of tiles inside one B panel: contiguous there
+    const i64 i = i0 + qa, lane = i % nr, qb = std::min(cnt, qa + nr - lane);
+    T* d = dst + i / nr * ps + lane - qa;
+    for (int k = 0; k < 4; ++k) {
+      const T* ve = VE[k];
+      const T* vo = VO[k];
+      T* d0 = d + (4 * k) * xs;
+      T* d1 = d0 + xs;
+      T* d2 = d1 + xs;
+      T* d3 = d2 + xs;
+#pragma omp simd
+      for (i64 q = qa; q < qb; ++q)
+        math::winograd_f23_input(ve[q], vo[q], ve[q + 1], vo[q + 1], d0[q], d1[q], d2[q], d3[q]);
+    }
+    qa = qb;
+  }
+}
+FOVEAL_SIMD_VARIANTS(wino_in_row, wino_in_row_body,
+                     (const T* xc, i64 H, i64 W, i64 ih0, i64 iw0, i64 cnt, T* s, i64 R, T* dst, i64 i0, i64 nr,
+                      i64 ps, i64 xs),
+                     (xc, H, W, ih0, iw0, cnt, s, R, dst, i0, nr, ps, xs))
+
+/// Output transform of one tile row of one channel: products m[xi * xs + q] of `cnt` tiles into
+/// `rows` (1 or 2) output rows at o (ldo apart), `w` columns of each (scratch s: 4 cnt values).
+template <typename T>
+FOVEAL_ALWAYS_INLINE void wino_out_row_body(const T* m, i64 xs, i64 cnt, T bias, T* s, T* o, i64 ldo, i64 w,
+                                            i64 rows) {
+  // Two passes, each a plain unit-stride loop the compiler vectorises: the 4 outputs of each
+  // tile into 4 arrays, then interleaved into the output rows.
+  T* y00 = s;
+  T* y01 = s + cnt;
+  T* y10 = s + 2 * cnt;
+  T* y11 = s + 3 * cnt;
+  const T *m0 = m, *m1 = m + xs, *m2 = m + 2 * xs, *m3 = m + 3 * xs, *m4 = m + 4 * xs, *m5 = m + 5 * xs,
+          *m6 = m + 6 * xs, *m7 = m + 7 * xs, *m8 = m + 8 * xs, *m9 = m + 9 * xs, *m10 = m + 10 * xs,
+          *m11 = m + 11 * xs, *m12 = m + 12 * xs, *m13 = m + 13 * xs, *m14 = m + 14 * xs, *m15 = m + 15 * xs;
+#pragma omp simd
+  for (i64 q = 0; q < cnt; ++q) {
+    T a0, a1, a2, a3, b0, b1, b2, b3;  // A^T along the tile's rows, column by column
+    math::winograd_f23_output(m0[q], m4[q], m8[q], m12[q], a0, b0);
+    math::winograd_f23_output(m1[q], m5[q], m9[q], m13[q], a1, b1);
+    math::winograd_f23_output(m2[q], m6[q], m10[q], m14[q], a2, b2);
+    math::winograd_f23_output(m3[q], m7[q], m11[q], m15[q], a3, b3);
+    T v00, v01, v10, v11;
+    math::winograd_f23_output(a0, a1, a2, a3, v00, v01);
+    math::winograd_f23_output(b0, b1, b2, b3, v10, v11);
+    y00[q] = v00 + bias, y01[q] = v01 + bias, y10[q] = v10 + bias, y11[q] = v11 + bias;
+  }
+  const i64 full = w / 2;  // whole tiles inside the row
+  T* o1 = o + ldo;
+#pragma omp simd
+  for (i64 q = 0; q < full; ++q) o[2 * q] = y00[q], o[2 * q + 1] = y01[q];
+  if (w % 2) o[w - 1] = y00[full];
+  if (rows > 1) {
+#pragma omp simd
+    for (i64 q = 0; q < full; ++q) o1[2 * q] = y10[q], o1[2 * q + 1] = y11[q];
+    if (w % 2) o1[w - 1] = y10[full];
+  }
+}
+FOVEAL_SIMD_VARIANTS(wino_out_row, wino_out_row_body,
+                     (const T* m, i64 xs, i64 cnt, T bias, T* s, T* o, i64 ldo, i64 w, i64 rows),
+                     (m, xs, cnt, bias, s, o, ldo, w, rows))
+
+template <typename T>
+void conv3x3_winograd(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W,
+                      i64 Cout, i64 OH, i64 OW, i64 pt, i64 pl, const GemmEpilogue<T>& base, int threads) {
+  const MicroKernel<T> uk = micro_kernel<T>();
+  auto in_row = wino_in_row<T>();
+  auto out_row = wino_out_row<T>();
+  const i64 MR = uk.mr, NR = uk.nr, AP = (Cout + MR - 1) / MR, Coutp = AP * MR;
+  // U[xi][A panel][c][MR]; rows past C_out zero.
+  std::vector<T> U(static_cast<std::size_t>(16 * Coutp * Cin), T(0));
+  for (i64 co = 0; co < Cout; ++co)
+    for (i64 c = 0; c < Cin; ++c) {
+      const T* g = wt + (co * Cin + c) * 9;
+      T t[4][3], u[4][4];
+      for (int j = 0; j < 3; ++j) math::winograd_f23_kernel(g[j], g[3 + j], g[6 + j], t[0][j], t[1][j], t[2][j], t[3][j]);
+      for (int r = 0; r < 4; ++r) math::winograd_f23_kernel(t[r][0], t[r][1], t[r][2], u[r][0], u[r][1], u[r][2], u[r][3]);
+      for (int xi = 0; xi < 16; ++xi) U[((xi * AP + co / MR) * Cin + c) * MR + co % MR] = u[xi / 4][xi % 4];
+    }
+  const i64 TH = (OH + 1) / 2, TW = (OW + 1) / 2, TT = TH * TW;
+  // Tiles per block: its V and M (16 (C_in + C_out) values per tile) in about 3/4 of the L2.
+  const i64 per_tile = 16 * (Cin + Coutp) * static_cast<i64>(sizeof(T));
+  const i64 NB = std::clamp<i64>((i64(768) << 10) / per_tile / NR, 1, (TT + NR - 1) / NR) * NR;
+  const i64 blocks = (TT + NB - 1) / NB;
+  parallel_for_dynamic(0, N * blocks, threads, 1, [&](i64 task) {
+    const i64 n = task / blocks, t0 = (task % blocks) * NB, t1 = std::min(TT, t0 + NB);
+    const i64 nt = t1 - t0, np = (nt + NR - 1) / NR, ntp = np * NR;
+    thread_local std::vector<T> vbuf, mbuf, rbuf;
+    vbuf.resize(static_cast<std::size_t>(16 * Cin * ntp));
+    mbuf.resize(static_cast<std::size_t>(16 * Coutp * ntp));
+    const i64 R = TW + 1;  // row scratch: E (even) and O (odd) input columns of 4 rows, 4 transformed
+    rbuf.resize(static_cast<std::size_t>(16 * R + 4 * 2 * TW));
+    T* V = vbuf.data();
+    T* Mb = mbuf.data();
+    // Input transform, channel by channel, tile row by tile row.
+    for (i64 c = 0; c < Cin; ++c) {
+      const T* xc = x + (n * Cin + c) * H * W;
+      for (i64 ty = t0 / TW; ty * TW < t1; ++ty) {
+        const i64 txa = std::max<i64>(t0 - ty * TW, 0), txb = std::min<i64>(t1 - ty * TW, TW);
+        in_row(xc, H, W, 2 * ty - pt, 2 * txa - pl, txb - txa, rbuf.data(), R, V + c * NR, ty * TW + txa - t0, NR,
+               Cin * NR, np * Cin * NR);
+      }
+    }
+    if (nt % NR)  // lanes past the last tile: zeros, so the products there stay finite
+      for (i64 xi = 0; xi < 16; ++xi)
+        for (i64 c = 0; c < Cin; ++c) {
+          T* d = V + ((xi * np + np - 1) * Cin + c) * NR;
+          std::fill(d + nt % NR, d + NR, T(0));
+        }
+    // The 16 products: each B panel stays in L1 across the A panels.
+    for (i64 xi = 0; xi < 16; ++xi)
+      for (i64 p = 0; p < np; ++p) {
+        const T* bp = V + (xi * np + p) * Cin * NR;
+        for (i64 ap = 0; ap < AP; ++ap)
+          uk.fn(Cin, U.data() + (xi * AP + ap) * Cin * MR, bp, Mb + (xi * Coutp + ap * MR) * ntp + p * NR, ntp, false);
+      }
+    // Output transform and epilogue, channel by channel, tile row by tile row.
+    const bool epi = res || base.activation != math::Activation::None;  // the bias is added above
+    for (i64 co = 0; co < Cout; ++co) {
+      T* yc = y + (n * Cout + co) * OH * OW;
+      for (i64 ty = t0 / TW; ty * TW < t1; ++ty) {
+        const i64 txa = std::max<i64>(t0 - ty * TW, 0), txb = std::min<i64>(t1 - ty * TW, TW), cnt = txb - txa;
+        const i64 ox = 2 * txa, w = std::min(2 * cnt, OW - ox), rows = std::min<i64>(2, OH - 2 * ty);
+        T* o = yc + 2 * ty * OW + ox;
+        out_row(Mb + co * ntp + ty * TW + txa - t0, Coutp * ntp, cnt, b ? b[co] : T(0), rbuf.data(), o, OW, w, rows);
+        if (epi) {
+          GemmEpilogue<T> e = base;
+          e.residual = res ? res + (n * Cout + co) * OH * OW + 2 * ty * OW + ox : nullptr;
+          e.ldr = OW;
+          apply_epilogue(o, OW, rows, w, e);
+        }
+      }
+    }
+  });
+}
+
 template <typename T>
 void conv2d_typed(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
                   TensorView out, const Conv2dParams& p, const Epilogue& e, const ExecContext& ctx) {
@@ -149,6 +335,9 @@ void conv2d_typed(ConstTensorView input, ConstTensorView weight, ConstTensorView
   const T* b = ptr_or_null<T>(bias);
   const T* res = ptr_or_null<T>(residual);
   T* y = out.data_as<T>();
+  if (std::is_same_v<T, float> && winograd_applies(KH, KW, p, Cin, Cout))
+    return conv3x3_winograd(x, wt, b, res, y, N, Cin, H, W, Cout, OH, OW, p.pad_top, p.pad_left,
+                            make_epilogue<T>(e), gemm_threads(ctx.num_threads));
   const bool direct = KH == 1 && KW == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
                       p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
   const GemmEpilogue<T> base = make_epilogue<T>(e);
@@ -212,11 +401,10 @@ void matmul(ConstTensorView a, ConstTensorView b, TensorView out, const ExecCont
 }
 
 // -- conv_transpose2d --------------------------------------------------------------------------
-// Per (image, group): columns = W_g^T (C_out/g kH kW, C_in/g) times X_g (C_in/g, rows of H W) on
-// the packed GEMM, a band of input rows at a time (the column buffer stays in cache), then the
-// band's columns are added into the output at their taps (col2im). When stride == kernel with no
-// padding or dilation (the Mask R-CNN 2x2 stride-2 head) the taps never overlap: the columns are
-// written straight to their places, no zeroing and no adds. The epilogue runs last per plane.
+// Dilation 1 (the usual case): sub-pixel decomposition (see sub_pixel below). Dilated: per (image,
+// group), columns = W_g^T (C_out/g kH kW, C_in/g) times X_g (C_in/g, rows of H W) on the packed
+// GEMM, a band of input rows at a time (the column buffer stays in cache), then the band's
+// columns are added into the output at their taps (col2im); the epilogue runs last per plane.
 namespace {
 
 /// o[x * sw] += c[x] over x in [0, n).
@@ -232,6 +420,164 @@ FOVEAL_ALWAYS_INLINE void col_add_body(T* o, const T* c, i64 sw, i64 n) {
 }
 FOVEAL_SIMD_VARIANTS(col_add, col_add_body, (T * o, const T* c, i64 sw, i64 n), (o, c, sw, n))
 
+/// Dilation 1: stride_h stride_w output phases (math::sub_pixel_phase), each a stride-1
+/// correlation of the input with the phase's taps (flipped and transposed weights, packed once
+/// per call) on the implicit-im2col GEMM, stored straight into its strided output places with
+/// the epilogue: every output written once, no column buffer, no zeroing, no adds.
+/// Stride == kernel, no padding (Mask R-CNN's 2x2 stride-2 head): every phase has one tap, so
+/// the whole transposed convolution of a group is one product, rows (C_out/g kH kW) x (C_in/g)
+/// times the input planes of all images side by side, each C element stored at its pixel-shuffled
+/// place (row offsets per (channel, kh, kw)): B packed once for all taps, no lanes wasted at the
+/// end of an image's plane.
+template <typename T>
+void pixel_shuffle(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W, i64 KH,
+                   i64 KW, i64 cin_g, i64 cout_g, const GemmEpilogue<T>& base, const ExecContext& ctx) {
+  const i64 Mc = cout_g * KH * KW, Cout = cout_g * (Cin / cin_g), OH = H * KH, OW = W * KW, HW = H * W;
+  std::vector<i64> row_off(static_cast<std::size_t>(Mc));
+  std::vector<T> A(static_cast<std::size_t>(Mc * cin_g)), bias(static_cast<std::size_t>(b ? Mc : 0));
+  for (i64 co = 0; co < cout_g; ++co)
+    for (i64 kh = 0; kh < KH; ++kh)
+      for (i64 kw = 0; kw < KW; ++kw) row_off[(co * KH + kh) * KW + kw] = co * OH * OW + kh * OW + kw;
+  for (i64 g = 0; g < Cin / cin_g; ++g) {
+    for (i64 i = 0; i < Mc; ++i)  // A (i, ci) = weight[g cin_g + ci, i]: transposed once per call
+      for (i64 ci = 0; ci < cin_g; ++ci) A[i * cin_g + ci] = wt[(g * cin_g + ci) * Mc + i];
+    for (i64 i = 0; b && i < Mc; ++i) bias[i] = b[g * cout_g + i / (KH * KW)];
+    GemmEpilogue<T> epi = base;
+    epi.bias = b ? bias.data() : nullptr;
+    epi.residual = res ? res + g * cout_g * OH * OW : nullptr;
+    StridedC<T> c{y + g * cout_g * OH * OW, 0, W, KH * OW, KW};
+    c.row_off = row_off.data(), c.cpi = HW, c.is = Cout * OH * OW;
+    gemm(Mc, N * HW, cin_g, A.data(), cin_g, i64(1), PlanesB<T>{x + g * cin_g * HW, HW, HW, Cin * HW}, c, epi,
+         gemm_threads(ctx.num_threads));
+  }
+}
+
+template <typename T>
+void sub_pixel(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i64 Cin, i64 H, i64 W, i64 KH, i64 KW,
+               i64 cin_g, i64 cout_g, i64 OH, i64 OW, const ConvTranspose2dParams& p, const GemmEpilogue<T>& base,
+               const ExecContext& ctx) {
+  const i64 G = p.groups, sh = p.stride_h, sw = p.stride_w, P = sh * sw, Cout = cout_g * G, OHW = OH * OW;
+  if (sh == KH && sw == KW && p.pad_h == 0 && p.pad_w == 0 && p.output_padding_h == 0 && p.output_padding_w == 0)
+    return pixel_shuffle<T>(x, wt, b, res, y, N, Cin, H, W, KH, KW, cin_g, cout_g, base, ctx);
+  std::vector<math::SubPixelPhase> ph(static_cast<std::size_t>(P)), pw(static_cast<std::size_t>(P));
+  std::vector<i64> aoff(static_cast<std::size_t>(P + 1), 0);  // phase weights: (G, cout_g, cin_g Th Tw) each
+  for (i64 f = 0; f < P; ++f) {
+    ph[f] = math::sub_pixel_phase(f / sw, KH, sh, p.pad_h, OH);
+    pw[f] = math::sub_pixel_phase(f % sw, KW, sw, p.pad_w, OW);
+    aoff[f + 1] = aoff[f] + G * cout_g * cin_g * ph[f].taps * pw[f].taps;
+  }
+  std::vector<T> A(static_cast<std::size_t>(aoff[P]));
+  for (i64 f = 0; f < P; ++f) {
+    const i64 th = ph[f].taps, tw = pw[f].taps, kg = cin_g * th * tw;
+    for (i64 g = 0; g < G; ++g)
+      for (i64 co = 0; co < cout_g; ++co)
+        for (i64 ci = 0; ci < cin_g; ++ci)
+          for (i64 a = 0; a < th; ++a)
+            for (i64 c = 0; c < tw; ++c) {
+              const i64 kh = ph[f].k0 + sh * (th - 1 - a), kw = pw[f].k0 + sw * (tw - 1 - c);
+              A[aoff[f] + (g * cout_g + co) * kg + (ci * th + a) * tw + c] =
+                  wt[(((g * cin_g + ci) * cout_g + co) * KH + kh) * KW + kw];
+            }
+  }
+  // Few output channels per group and wide phases: the packing of B would cost about as much as
+  // the products, so B is read in place from a zero-padded copy of the input (one pointer per
+  // row of the phase's im2col matrix); else the implicit-im2col GEMM.
+  const MicroKernel<T> uk = micro_kernel<T>();
+  const i64 NR = uk.nr, MR = uk.mr;
+  bool in_place = cout_g <= 128;
+  i64 pt = 0, pl = 0, hi_h = H, hi_w = W;  // padding of the copy, rows / columns read past the input
+  for (i64 f = 0; f < P; ++f) {
+    in_place = in_place && (pw[f].count == 0 || pw[f].count >= NR);
+    pt = std::max(pt, ph[f].lead), pl = std::max(pl, pw[f].lead);
+    hi_h = std::max(hi_h, ph[f].count - ph[f].lead + ph[f].taps - 1);
+    hi_w = std::max(hi_w, (pw[f].count + NR - 1) / NR * NR - pw[f].lead + pw[f].taps - 1);
+  }
+  const int threads = gemm_threads(ctx.num_threads);
+  if (!in_place) {
+    run_products(N * G * P, threads, [&](i64 t, int inner) {
+      const i64 f = t % P, g = t / P % G, n = t / (P * G);
+      const math::SubPixelPhase &vh = ph[f], &vw = pw[f];
+      if (vh.count == 0 || vw.count == 0) return;
+      const i64 kg = cin_g * vh.taps * vw.taps, base_off = (n * Cout + g * cout_g) * OHW + (f / sw) * OW + f % sw;
+      GemmEpilogue<T> epi = base;
+      epi.bias = b ? b + g * cout_g : nullptr;
+      epi.residual = res ? res + base_off : nullptr;
+      epi.ldr = OHW;
+      const StridedC<T> c{y + base_off, OHW, vw.count, sh * OW, sw};
+      const Im2colB<T> src{x + (n * Cin + g * cin_g) * H * W, H, W, vh.taps, vw.taps, 1, 1, vh.lead, vw.lead, 1, 1,
+                           vw.count};
+      gemm(cout_g, vh.count * vw.count, kg, A.data() + aoff[f] + g * cout_g * kg, kg, i64(1), src, c, epi, inner);
+    });
+    return;
+  }
+  // The padded input (grow-only per calling thread: no page faults on repeated calls).
+  const i64 Hp = pt + hi_h, Wp = pl + hi_w, plane = Hp * Wp;
+  thread_local std::vector<T> xpad_buf;
+  xpad_buf.resize(static_cast<std::size_t>(N * Cin * plane));
+  T* xp = xpad_buf.data();
+  parallel_for(0, N * Cin, threads, 4, [&](i64 c) {
+    const T* src = x + c * H * W;
+    T* d = xp + c * plane;
+    std::fill(d, d + pt * Wp, T(0));
+    for (i64 r = 0; r < H; ++r) {
+      T* row = d + (pt + r) * Wp;
+      std::fill(row, row + pl, T(0));
+      std::copy(src + r * W, src + (r + 1) * W, row + pl);
+      std::fill(row + pl + W, row + Wp, T(0));
+    }
+    std::fill(d + (pt + H) * Wp, d + plane, T(0));
+  });
+  // A of each (phase, group) as micro-kernel panels.
+  std::vector<i64> poff(static_cast<std::size_t>(P + 1), 0);
+  const i64 Mp = (cout_g + MR - 1) / MR * MR;
+  for (i64 f = 0; f < P; ++f) poff[f + 1] = poff[f] + G * Mp * cin_g * ph[f].taps * pw[f].taps;
+  std::vector<T> Ap(static_cast<std::size_t>(poff[P]));
+  for (i64 f = 0; f < P; ++f) {
+    const i64 kg = cin_g * ph[f].taps * pw[f].taps;
+    for (i64 g = 0; g < G && kg > 0; ++g)
+      pack_a_panels(A.data() + aoff[f] + g * cout_g * kg, kg, i64(1), cout_g, kg, MR, Ap.data() + poff[f] + g * Mp * kg);
+  }
+  // Tasks: (image, group, phase, band of phase rows).
+  const i64 band = 4, bands = (std::max<i64>(1, (OH + sh - 1) / sh) + band - 1) / band;
+  parallel_for_dynamic(0, N * G * P * bands, threads, 1, [&](i64 t) {
+    const i64 q0 = t % bands * band, f = t / bands % P, g = t / (bands * P) % G, n = t / (bands * P * G);
+    const math::SubPixelPhase &vh = ph[f], &vw = pw[f];
+    if (vh.count == 0 || vw.count == 0 || q0 >= vh.count) return;
+    const i64 q1 = std::min(vh.count, q0 + band), kg = cin_g * vh.taps * vw.taps;
+    const i64 base_off = (n * Cout + g * cout_g) * OHW + (f / sw) * OW + f % sw;
+    GemmEpilogue<T> epi = base;
+    epi.bias = b ? b + g * cout_g : nullptr;
+    epi.residual = res ? res + base_off : nullptr;
+    epi.ldr = OHW;
+    const StridedC<T> c{y + base_off, OHW, vw.count, sh * OW, sw};
+    if (kg == 0) {  // no tap reaches this phase: the epilogue of zeros
+      for (i64 q = q0; q < q1; ++q)
+        for (i64 r0 = 0; r0 < vw.count; r0 += NR) {
+          alignas(64) T zeros[8 * 32] = {};
+          for (i64 ap = 0; ap < cout_g; ap += MR)
+            store_tile(c, zeros, NR, ap, q * vw.count + r0, std::min(MR, cout_g - ap), std::min(NR, vw.count - r0), epi);
+        }
+      return;
+    }
+    // Row (ci, a, bb) of the phase's im2col matrix at output row 0: offset q Wp + r for row q, column r.
+    thread_local std::vector<const T*> rows;
+    rows.resize(static_cast<std::size_t>(kg));
+    const T* xg = xp + (n * Cin + g * cin_g) * plane;
+    for (i64 ci = 0, k = 0; ci < cin_g; ++ci)
+      for (i64 a = 0; a < vh.taps; ++a)
+        for (i64 bb = 0; bb < vw.taps; ++bb, ++k)
+          rows[k] = xg + ci * plane + (pt - vh.lead + a) * Wp + pl - vw.lead + bb;
+    const T* ap0 = Ap.data() + poff[f] + g * Mp * kg;
+    alignas(64) T tmp[8 * 32];
+    for (i64 q = q0; q < q1; ++q)
+      for (i64 r0 = 0; r0 < vw.count; r0 += NR)
+        for (i64 ap = 0; ap < cout_g; ap += MR) {
+          uk.rows(kg, ap0 + ap * kg, rows.data(), q * Wp + r0, tmp, NR, false);
+          store_tile(c, tmp, NR, ap, q * vw.count + r0, std::min(MR, cout_g - ap), std::min(NR, vw.count - r0), epi);
+        }
+  });
+}
+
 template <typename T>
 void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
                             ConstTensorView residual, TensorView out, const ConvTranspose2dParams& p,
@@ -244,8 +590,6 @@ void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, Const
   const i64 OH = out.size(nd - 2), OW = out.size(nd - 1), HW = H * W, OHW = OH * OW;
   const i64 Mc = cout_g * KH * KW;  // column-buffer rows: (channel, kh, kw)
   const i64 sh = p.stride_h, sw = p.stride_w, dh = p.dilation_h, dw = p.dilation_w;
-  const bool tiled = sh == KH && sw == KW && p.pad_h == 0 && p.pad_w == 0 && dh == 1 && dw == 1 &&
-                     p.output_padding_h == 0 && p.output_padding_w == 0;
   // Input rows per band: about 256K column-buffer elements, at least one row.
   const i64 band = std::clamp<i64>((i64(1) << 18) / (Mc * W), 1, H);
   // Per kw: the input columns [lo, hi) whose tap lands inside the output.
@@ -261,6 +605,7 @@ void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, Const
   const T* res = ptr_or_null<T>(residual);
   T* y = out.data_as<T>();
   const GemmEpilogue<T> base = make_epilogue<T>(e);
+  if (dh == 1 && dw == 1) return sub_pixel<T>(x, wt, b, res, y, N, Cin, H, W, KH, KW, cin_g, cout_g, OH, OW, p, base, ctx);
   auto add = col_add<T>();
   run_products(N * G, gemm_threads(ctx.num_threads), [&](i64 t, int threads) {
     const i64 n = t / G, g = t % G;
@@ -270,30 +615,13 @@ void conv_transpose2d_typed(ConstTensorView input, ConstTensorView weight, Const
     thread_local std::vector<T> colbuf;
     colbuf.resize(static_cast<std::size_t>(Mc * band * W));
     T* col = colbuf.data();
-    if (!tiled) std::fill(dst, dst + cout_g * OHW, T(0));
+    std::fill(dst, dst + cout_g * OHW, T(0));
     for (i64 h0 = 0; h0 < H; h0 += band) {
       const i64 rows = std::min(band, H - h0), nc = rows * W;
       gemm(Mc, nc, cin_g, a, i64(1), Mc, MatrixB<T>{xg + h0 * W, HW, 1}, col, nc, GemmEpilogue<T>{}, threads);
       for (i64 co = 0; co < cout_g; ++co) {
         T* plane = dst + co * OHW;
         const T* cc = col + co * KH * KW * nc;
-        if (tiled) {
-          for (i64 r = 0; r < rows; ++r)
-            for (i64 kh = 0; kh < KH; ++kh) {
-              T* o = plane + ((h0 + r) * KH + kh) * OW;
-              const T* src = cc + kh * KW * nc + r * W;
-              if (KW == 2) {
-                const T* s0 = src;
-                const T* s1 = src + nc;
-#pragma omp simd
-                for (i64 w = 0; w < W; ++w) o[2 * w] = s0[w], o[2 * w + 1] = s1[w];
-              } else {
-                for (i64 w = 0; w < W; ++w)
-                  for (i64 kw = 0; kw < KW; ++kw) o[w * KW + kw] = src[kw * nc + w];
-              }
-            }
-          continue;
-        }
         for (i64 kh = 0; kh < KH; ++kh)
           for (i64 r = 0; r < rows; ++r) {
             const i64 oy = (h0 + r) * sh - p.pad_h + kh * dh;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/parallel.hpp"
@@ -29,9 +30,13 @@ template <typename T>
 using UKernel = void (*)(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool accumulate);
 
 template <typename T>
+using UKernelRows = void (*)(i64 kc, const T* a, const T* const* rows, i64 off, T* c, i64 ldc, bool accumulate);
+
+template <typename T>
 struct Kernel {
   int mr, nr;
   UKernel<T> fn;
+  UKernelRows<T> rows;
 };
 
 // -- micro-kernels: C (MR x NR) (+)= sum_k a[k][0..MR) (outer) b[k][0..NR) ---------------------
@@ -45,6 +50,22 @@ void ukernel_baseline(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool accumu
 #pragma omp simd
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
     }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+/// The same product with B row k read in place at rows[k] + off (no packing).
+template <typename T, int MR, int NR>
+void ukernel_rows_baseline(i64 kc, const T* a, const T* const* rows, i64 off, T* c, i64 ldc, bool accumulate) {
+  T acc[MR][NR] = {};
+  for (i64 k = 0; k < kc; ++k, a += MR) {
+    const T* b = rows[k] + off;
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[i];
+#pragma omp simd
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+    }
+  }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
@@ -72,6 +93,27 @@ void ukernel_baseline(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool accumu
       }                                                                                            \
   }
 
+#define FOVEAL_UKERNEL_ROWS(NAME, TARGET, T, VT, L, MR, NV, LOAD, STORE, SET1, FMA, ADD, ZERO)                 \
+  TARGET void NAME(i64 kc, const T* a, const T* const* rows, i64 off, T* c, i64 ldc, bool accumulate) {            \
+    VT acc[MR][NV];                                                                                                \
+    for (int i = 0; i < MR; ++i)                                                                                   \
+      for (int j = 0; j < NV; ++j) acc[i][j] = ZERO();                                                             \
+    for (i64 k = 0; k < kc; ++k, a += MR) {                                                                        \
+      const T* b = rows[k] + off;                                                                                  \
+      VT bv[NV];                                                                                                   \
+      for (int j = 0; j < NV; ++j) bv[j] = LOAD(b + j * L);                                                        \
+      for (int i = 0; i < MR; ++i) {                                                                               \
+        const VT ai = SET1(a[i]);                                                                                  \
+        for (int j = 0; j < NV; ++j) acc[i][j] = FMA(ai, bv[j], acc[i][j]);                                        \
+      }                                                                                                            \
+    }                                                                                                              \
+    for (int i = 0; i < MR; ++i)                                                                                   \
+      for (int j = 0; j < NV; ++j) {                                                                               \
+        T* p = c + i * ldc + j * L;                                                                                \
+        STORE(p, accumulate ? ADD(LOAD(p), acc[i][j]) : acc[i][j]);                                                \
+      }                                                                                                            \
+  }
+
 // Packed panels are 64-byte aligned, C rows are not: unaligned loads and stores throughout.
 FOVEAL_UKERNEL(uk_avx512_f, FOVEAL_TARGET_AVX512, float, __m512, 16, 8, 2, _mm512_loadu_ps, _mm512_storeu_ps,
                _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
@@ -81,7 +123,16 @@ FOVEAL_UKERNEL(uk_avx2_f, __attribute__((target("avx2,fma"))), float, __m256, 8,
                _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)
 FOVEAL_UKERNEL(uk_avx2_d, __attribute__((target("avx2,fma"))), double, __m256d, 4, 6, 2, _mm256_loadu_pd,
                _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
+FOVEAL_UKERNEL_ROWS(ukr_avx512_f, FOVEAL_TARGET_AVX512, float, __m512, 16, 8, 2, _mm512_loadu_ps, _mm512_storeu_ps,
+                    _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
+FOVEAL_UKERNEL_ROWS(ukr_avx512_d, FOVEAL_TARGET_AVX512, double, __m512d, 8, 8, 2, _mm512_loadu_pd, _mm512_storeu_pd,
+                    _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd)
+FOVEAL_UKERNEL_ROWS(ukr_avx2_f, __attribute__((target("avx2,fma"))), float, __m256, 8, 6, 2, _mm256_loadu_ps,
+                    _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)
+FOVEAL_UKERNEL_ROWS(ukr_avx2_d, __attribute__((target("avx2,fma"))), double, __m256d, 4, 6, 2, _mm256_loadu_pd,
+                    _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
 #undef FOVEAL_UKERNEL
+#undef FOVEAL_UKERNEL_ROWS
 #endif
 
 template <typename T>
@@ -89,15 +140,15 @@ Kernel<T> kernel_for() {
 #if FOVEAL_X86_DISPATCH
   const SimdLevel level = simd_level();
   if constexpr (sizeof(T) == 4) {
-    if (level == SimdLevel::Avx512) return {8, 32, &uk_avx512_f};
-    if (level == SimdLevel::Avx2) return {6, 16, &uk_avx2_f};
+    if (level == SimdLevel::Avx512) return {8, 32, &uk_avx512_f, &ukr_avx512_f};
+    if (level == SimdLevel::Avx2) return {6, 16, &uk_avx2_f, &ukr_avx2_f};
   } else {
-    if (level == SimdLevel::Avx512) return {8, 16, &uk_avx512_d};
-    if (level == SimdLevel::Avx2) return {6, 8, &uk_avx2_d};
+    if (level == SimdLevel::Avx512) return {8, 16, &uk_avx512_d, &ukr_avx512_d};
+    if (level == SimdLevel::Avx2) return {6, 8, &uk_avx2_d, &ukr_avx2_d};
   }
 #endif
-  if constexpr (sizeof(T) == 4) return {4, 8, &ukernel_baseline<T, 4, 8>};
-  else return {4, 4, &ukernel_baseline<T, 4, 4>};
+  if constexpr (sizeof(T) == 4) return {4, 8, &ukernel_baseline<T, 4, 8>, &ukernel_rows_baseline<T, 4, 8>};
+  else return {4, 4, &ukernel_baseline<T, 4, 4>, &ukernel_rows_baseline<T, 4, 4>};
 }
 
 // -- packing --------------------------------------------------------------------------------
@@ -142,13 +193,14 @@ void pack_b_panel(const MatrixB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* 
     for (i64 j = w; j < NR; ++j) d[k * NR + j] = T(0);
 }
 
+/// The im2col source's panel: compiled per SIMD level (with few rows of A this packing is a
+/// large share of the work); tap counters instead of a division per row.
 template <typename T>
-void pack_b_panel(const Im2colB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* d) {
+FOVEAL_ALWAYS_INLINE void im2col_panel_body(const Im2colB<T>& b, i64 k0, i64 kc, i64 n, i64 w, i64 NR, T* d) {
   const i64 taps = b.KH * b.KW;
   const i64 oh0 = n / b.OW, ow0 = n % b.OW;
-  i64 c = k0 / taps, r = k0 % taps;
+  i64 c = k0 / taps, kh = k0 % taps / b.KW, kw = k0 % b.KW;
   for (i64 k = 0; k < kc; ++k, d += NR) {
-    const i64 kh = r / b.KW, kw = r % b.KW;
     const T* plane = b.x + c * b.H * b.W;
     i64 oh = oh0, ow = ow0, j = 0;
     while (j < w) {  // one output row's run of columns at a time
@@ -162,8 +214,10 @@ void pack_b_panel(const Im2colB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* 
         const i64 iw0 = ow * b.sw - b.pl + kw * b.dw;
         if (b.sw == 1) {
           const i64 lo = std::clamp<i64>(-iw0, 0, seg), hi = std::clamp<i64>(b.W - iw0, lo, seg);
+          const T* sr = row + iw0;
           for (i64 t = 0; t < lo; ++t) dj[t] = T(0);
-          if (hi > lo) std::memcpy(dj + lo, row + iw0 + lo, sizeof(T) * (hi - lo));
+#pragma omp simd
+          for (i64 t = lo; t < hi; ++t) dj[t] = sr[t];
           for (i64 t = hi; t < seg; ++t) dj[t] = T(0);
         } else {
           for (i64 t = 0; t < seg; ++t) {
@@ -175,7 +229,34 @@ void pack_b_panel(const Im2colB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* 
       j += seg, ow = 0, ++oh;
     }
     for (i64 t = w; t < NR; ++t) d[t] = T(0);
-    if (++r == taps) r = 0, ++c;
+    if (++kw == b.KW) {
+      kw = 0;
+      if (++kh == b.KH) kh = 0, ++c;
+    }
+  }
+}
+FOVEAL_SIMD_VARIANTS(im2col_panel, im2col_panel_body,
+                     (const Im2colB<T>& b, i64 k0, i64 kc, i64 n, i64 w, i64 NR, T* d), (b, k0, kc, n, w, NR, d))
+
+template <typename T>
+void pack_b_panel(const Im2colB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* d) {
+  im2col_panel<T>()(b, k0, kc, n, w, NR, d);
+}
+
+template <typename T>
+void pack_b_panel(const PlanesB<T>& b, i64 k0, i64 kc, i64 n, i64 w, int NR, T* d) {
+  const i64 img0 = n / b.cpi, p0 = n % b.cpi;
+  for (i64 k = 0; k < kc; ++k, d += NR) {
+    const T* plane = b.x + (k0 + k) * b.rs;
+    i64 img = img0, pix = p0;
+    for (i64 j = 0; j < w;) {  // runs inside one image
+      const i64 len = std::min(w - j, b.cpi - pix);
+      const T* src = plane + img * b.is + pix;
+#pragma omp simd
+      for (i64 t = 0; t < len; ++t) d[j + t] = src[t];
+      j += len, pix = 0, ++img;
+    }
+    for (i64 t = w; t < NR; ++t) d[t] = T(0);
   }
 }
 
@@ -250,10 +331,78 @@ Blocking blocking(const Kernel<T>& kern) {
   return {mc, kc, nc};
 }
 
-/// The product on the calling thread.
-template <typename T, class BSrc>
-void gemm_serial(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, T* c, i64 ldc,
+/// Tile (m x n, rows from i0, columns from j) of a strided C from its MR x NR sums `t` (leading
+/// dimension nr): stored (first K block) or added, then the epilogue (last K block).
+template <typename T, math::Activation A>
+void store_strided_act(const StridedC<T>& c, const T* t, i64 nr, i64 i0, i64 j, i64 m, i64 n, bool first, bool last,
+                       const GemmEpilogue<T>& e) {
+  const i64 img0 = c.cpi ? j / c.cpi : 0, jj = c.cpi ? j % c.cpi : j;
+  const i64 q0 = jj / c.cw, r0 = jj % c.cw, qpi = c.cpi / c.cw;  // rows of cw per image
+  for (i64 i = 0; i < m;) {
+    // Rows i, i + 1 one element apart at stride 2 (a 2-wide kernel's taps): stored as pairs, so
+    // the run is contiguous.
+    const bool pair = c.row_off && c.cs == 2 && i + 1 < m && c.row_off[i0 + i + 1] == c.row_off[i0 + i] + 1;
+    const i64 rows = pair ? 2 : 1;
+    const i64 base = c.row_off ? c.row_off[i0 + i] : (i0 + i) * c.ldc;
+    const i64 rbase = c.row_off ? c.row_off[i0 + i] : (i0 + i) * e.ldr;
+    const T* t0 = t + i * nr;
+    const T* t1 = t0 + nr;
+    const T rb0 = e.bias && e.bias_per_row ? e.bias[i0 + i] : T(0);
+    const T rb1 = pair && e.bias && e.bias_per_row ? e.bias[i0 + i + 1] : T(0);
+    i64 img = img0, q = q0, r = r0;
+    for (i64 s = 0; s < n;) {  // runs along one row of cw
+      const i64 len = std::min(n - s, c.cw - r), off = img * c.is + q * c.rs + r * c.cs;
+      T* p = c.c + base + off;
+      const T* rp = e.residual ? e.residual + rbase + off : nullptr;
+      if (pair) {
+        for (i64 u = 0; u < len; ++u) {
+          T v0 = first ? t0[s + u] : p[2 * u] + t0[s + u];
+          T v1 = first ? t1[s + u] : p[2 * u + 1] + t1[s + u];
+          if (last) {
+            v0 += rb0, v1 += rb1;
+            if (rp) v0 += rp[2 * u], v1 += rp[2 * u + 1];
+            v0 = math::activate(A, v0, e.slope), v1 = math::activate(A, v1, e.slope);
+          }
+          p[2 * u] = v0, p[2 * u + 1] = v1;
+        }
+      } else {
+        for (i64 u = 0; u < len; ++u) {
+          T v = first ? t0[s + u] : p[u * c.cs] + t0[s + u];
+          if (last) {
+            v += e.bias && !e.bias_per_row ? e.bias[j + s + u] : rb0;
+            if (rp) v += rp[u * c.cs];
+            v = math::activate(A, v, e.slope);
+          }
+          p[u * c.cs] = v;
+        }
+      }
+      s += len, r = 0, ++q;
+      if (c.cpi && q == qpi) q = 0, ++img;
+    }
+    i += rows;
+  }
+}
+
+template <typename T>
+void store_strided(const StridedC<T>& c, const T* t, i64 nr, i64 i0, i64 j, i64 m, i64 n, bool first, bool last,
+                   const GemmEpilogue<T>& e) {
+  using math::Activation;
+  switch (last ? e.activation : Activation::None) {
+    case Activation::Relu: return store_strided_act<T, Activation::Relu>(c, t, nr, i0, j, m, n, first, last, e);
+    case Activation::LeakyRelu:
+      return store_strided_act<T, Activation::LeakyRelu>(c, t, nr, i0, j, m, n, first, last, e);
+    case Activation::Silu: return store_strided_act<T, Activation::Silu>(c, t, nr, i0, j, m, n, first, last, e);
+    case Activation::Sigmoid: return store_strided_act<T, Activation::Sigmoid>(c, t, nr, i0, j, m, n, first, last, e);
+    default: return store_strided_act<T, Activation::None>(c, t, nr, i0, j, m, n, first, last, e);
+  }
+}
+
+/// The product on the calling thread. CT: T* (row-major, leading dimension ldc) or StridedC<T>
+/// (global: columns offset by j_off).
+template <typename T, class BSrc, class CT>
+void gemm_serial(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, CT c, i64 ldc,
                  const GemmEpilogue<T>& epi, i64 j_off) {
+  constexpr bool strided = !std::is_pointer_v<CT>;
   const Kernel<T> kern = kernel_for<T>();
   const int MR = kern.mr, NR = kern.nr;
   const Blocking bl = blocking(kern);
@@ -262,13 +411,70 @@ void gemm_serial(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& 
   const i64 mc_max = std::min(bl.mc, (M + MR - 1) / MR * MR);
   T* bbuf = scratch<T, 0>(kc_max * nc_max);
   T* abuf = scratch<T, 1>(mc_max * kc_max);
+  const T** rowp = reinterpret_cast<const T**>(scratch<const T*, 2>(kc_max));
   alignas(64) T tmp[8 * 32];
+  // One tile: C rows [i, i + m) x columns [jr, jr + n) from packed A rows and a packed B panel.
+  auto tile = [&](const T* ap, const T* bp, i64 i, i64 jr, i64 m, i64 n, bool first, bool last, i64 kc) {
+    if constexpr (strided) {
+      kern.fn(kc, ap, bp, tmp, NR, false);
+      store_strided(c, tmp, NR, i, jr + j_off, m, n, first, last, epi);
+    } else {
+      T* ct = c + i * ldc + jr;
+      if (m == MR && n == NR) {
+        kern.fn(kc, ap, bp, ct, ldc, !first);
+      } else {
+        kern.fn(kc, ap, bp, tmp, NR, false);
+        for (i64 r = 0; r < m; ++r)
+          for (i64 j = 0; j < n; ++j) ct[r * ldc + j] = first ? tmp[r * NR + j] : ct[r * ldc + j] + tmp[r * NR + j];
+      }
+      if (last) epilogue(ct, ldc, i, jr + j_off, m, n, epi);
+    }
+  };
+  // A short A (one MC block): each B panel is packed right before its tiles, so it is still in L1
+  // when the micro-kernel reads it (with few rows of A the packing is a large share of the work).
+  const bool short_a = M <= bl.mc;
   for (i64 jc = 0; jc < N; jc += bl.nc) {
     const i64 nc = std::min(bl.nc, N - jc);
     const i64 panels = (nc + NR - 1) / NR;
     for (i64 pc = 0; pc < K; pc += bl.kc) {
       const i64 kc = std::min(bl.kc, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;
+      if (short_a) {
+        pack_a(a, rsa, csa, 0, M, pc, kc, MR, abuf);
+        // A row-major B (the NCHW input of a 1x1 convolution) is read in place, but for a last
+        // panel that would read past its end: no packing at all.
+        bool in_place = false;
+        if constexpr (std::is_same_v<BSrc, MatrixB<T>>) {
+          in_place = b.cs == 1 && !strided;
+          if (in_place)
+            for (i64 k = 0; k < kc; ++k) rowp[k] = b.p + (pc + k) * b.rs;
+        }
+        for (i64 p = 0; p < panels; ++p) {
+          const i64 jr = jc + p * NR, n = std::min<i64>(NR, N - jr);
+          if (in_place && jr + NR <= N) {
+            for (i64 ir = 0; ir < M; ir += MR) {
+              const i64 m = std::min<i64>(MR, M - ir);
+              if constexpr (!strided) {
+                T* ct = c + ir * ldc + jr;
+                if (m == MR) {
+                  kern.rows(kc, abuf + ir * kc, rowp, j_off + jr, ct, ldc, !first);
+                } else {
+                  kern.rows(kc, abuf + ir * kc, rowp, j_off + jr, tmp, NR, false);
+                  for (i64 r = 0; r < m; ++r)
+                    for (i64 j = 0; j < n; ++j)
+                      ct[r * ldc + j] = first ? tmp[r * NR + j] : ct[r * ldc + j] + tmp[r * NR + j];
+                }
+                if (last) epilogue(ct, ldc, ir, jr + j_off, m, n, epi);
+              }
+            }
+            continue;
+          }
+          pack_b_panel(b, pc, kc, j_off + jr, n, NR, bbuf);
+          for (i64 ir = 0; ir < M; ir += MR)
+            tile(abuf + ir * kc, bbuf, ir, jr, std::min<i64>(MR, M - ir), n, first, last, kc);
+        }
+        continue;
+      }
       for (i64 p = 0; p < panels; ++p)
         pack_b_panel(b, pc, kc, j_off + jc + p * NR, std::min<i64>(NR, nc - p * NR), NR, bbuf + p * kc * NR);
       for (i64 ic = 0; ic < M; ic += bl.mc) {
@@ -277,20 +483,8 @@ void gemm_serial(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& 
         for (i64 p = 0; p < panels; ++p) {  // the B micro-panel stays in L1 across the A block
           const i64 jr = jc + p * NR, n = std::min<i64>(NR, N - jr);
           const T* bp = bbuf + p * kc * NR;
-          for (i64 ir = 0; ir < mc; ir += MR) {
-            const i64 m = std::min<i64>(MR, mc - ir);
-            T* ct = c + (ic + ir) * ldc + jr;
-            const T* ap = abuf + ir * kc;
-            if (m == MR && n == NR) {
-              kern.fn(kc, ap, bp, ct, ldc, !first);
-            } else {
-              kern.fn(kc, ap, bp, tmp, NR, false);
-              for (i64 i = 0; i < m; ++i)
-                for (i64 j = 0; j < n; ++j)
-                  ct[i * ldc + j] = first ? tmp[i * NR + j] : ct[i * ldc + j] + tmp[i * NR + j];
-            }
-            if (last) epilogue(ct, ldc, ic + ir, jr + j_off, m, n, epi);
-          }
+          for (i64 ir = 0; ir < mc; ir += MR)
+            tile(abuf + ir * kc, bp, ic + ir, jr, std::min<i64>(MR, mc - ir), n, first, last, kc);
         }
       }
     }
@@ -302,19 +496,50 @@ void gemm_serial(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& 
 int gemm_threads(int requested) { return max_threads(requested); }
 
 template <typename T>
+MicroKernel<T> micro_kernel() {
+  const Kernel<T> k = kernel_for<T>();
+  return {k.mr, k.nr, k.fn, k.rows};
+}
+template MicroKernel<float> micro_kernel<float>();
+template MicroKernel<double> micro_kernel<double>();
+
+template <typename T>
+void pack_a_panels(const T* a, i64 rsa, i64 csa, i64 m, i64 k, int mr, T* dst) {
+  pack_a(a, rsa, csa, 0, m, 0, k, mr, dst);
+}
+template void pack_a_panels<float>(const float*, i64, i64, i64, i64, int, float*);
+template void pack_a_panels<double>(const double*, i64, i64, i64, i64, int, double*);
+
+template <typename T>
+void store_tile(const StridedC<T>& c, const T* t, i64 nr, i64 i0, i64 j, i64 m, i64 n, const GemmEpilogue<T>& epi) {
+  store_strided(c, t, nr, i0, j, m, n, true, true, epi);
+}
+template void store_tile<float>(const StridedC<float>&, const float*, i64, i64, i64, i64, i64,
+                                const GemmEpilogue<float>&);
+template void store_tile<double>(const StridedC<double>&, const double*, i64, i64, i64, i64, i64,
+                                 const GemmEpilogue<double>&);
+
+template <typename T>
 void apply_epilogue(T* c, i64 ldc, i64 m, i64 n, const GemmEpilogue<T>& epi) {
   epilogue(c, ldc, 0, 0, m, n, epi);
 }
 template void apply_epilogue<float>(float*, i64, i64, i64, const GemmEpilogue<float>&);
 template void apply_epilogue<double>(double*, i64, i64, i64, const GemmEpilogue<double>&);
 
-template <typename T, class BSrc>
-void gemm(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, T* c, i64 ldc,
-          const GemmEpilogue<T>& epi, int threads) {
+template <typename T, class BSrc, class CT>
+void gemm_any(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, CT c, i64 ldc,
+              const GemmEpilogue<T>& epi, int threads) {
+  constexpr bool strided = !std::is_pointer_v<CT>;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {  // empty sum: the epilogue of zeros
-    for (i64 i = 0; i < M; ++i) std::fill(c + i * ldc, c + i * ldc + N, T(0));
-    epilogue(c, ldc, 0, 0, M, N, epi);
+    if constexpr (strided) {
+      const T zeros[32] = {};
+      for (i64 i = 0; i < M; ++i)
+        for (i64 j = 0; j < N; j += 32) store_strided(c, zeros, 0, i, j, 1, std::min<i64>(32, N - j), true, true, epi);
+    } else {
+      for (i64 i = 0; i < M; ++i) std::fill(c + i * ldc, c + i * ldc + N, T(0));
+      epilogue(c, ldc, 0, 0, M, N, epi);
+    }
     return;
   }
   const Kernel<T> kern = kernel_for<T>();
@@ -332,14 +557,34 @@ void gemm(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, T* c
     const i64 lo = t * per, hi = std::min(extent, lo + per);
     if (lo >= hi) return;
     if (by_cols) {
-      gemm_serial(M, hi - lo, K, a, rsa, csa, b, c + lo, ldc, epi, lo);  // epilogue columns stay global
+      if constexpr (strided) gemm_serial(M, hi - lo, K, a, rsa, csa, b, c, ldc, epi, lo);
+      else gemm_serial(M, hi - lo, K, a, rsa, csa, b, c + lo, ldc, epi, lo);  // epilogue columns stay global
     } else {
       GemmEpilogue<T> e = epi;
       if (e.bias && e.bias_per_row) e.bias += lo;
       if (e.residual) e.residual += lo * e.ldr;
-      gemm_serial(hi - lo, N, K, a + lo * rsa, rsa, csa, b, c + lo * ldc, ldc, e, 0);
+      CT cl = c;
+      if constexpr (strided) {
+        if (c.row_off) cl.row_off += lo, e.residual = epi.residual;  // row_off places the residual too
+        else cl.c += lo * c.ldc;
+      } else {
+        cl += lo * ldc;
+      }
+      gemm_serial(hi - lo, N, K, a + lo * rsa, rsa, csa, b, cl, ldc, e, 0);
     }
   });
+}
+
+template <typename T, class BSrc>
+void gemm(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, T* c, i64 ldc,
+          const GemmEpilogue<T>& epi, int threads) {
+  gemm_any(M, N, K, a, rsa, csa, b, c, ldc, epi, threads);
+}
+
+template <typename T, class BSrc>
+void gemm(i64 M, i64 N, i64 K, const T* a, i64 rsa, i64 csa, const BSrc& b, const StridedC<T>& c,
+          const GemmEpilogue<T>& epi, int threads) {
+  gemm_any(M, N, K, a, rsa, csa, b, c, i64(0), epi, threads);
 }
 
 template void gemm<float, MatrixB<float>>(i64, i64, i64, const float*, i64, i64, const MatrixB<float>&, float*,
@@ -350,5 +595,13 @@ template void gemm<float, Im2colB<float>>(i64, i64, i64, const float*, i64, i64,
                                           i64, const GemmEpilogue<float>&, int);
 template void gemm<double, Im2colB<double>>(i64, i64, i64, const double*, i64, i64, const Im2colB<double>&,
                                             double*, i64, const GemmEpilogue<double>&, int);
+template void gemm<float, Im2colB<float>>(i64, i64, i64, const float*, i64, i64, const Im2colB<float>&,
+                                          const StridedC<float>&, const GemmEpilogue<float>&, int);
+template void gemm<float, PlanesB<float>>(i64, i64, i64, const float*, i64, i64, const PlanesB<float>&,
+                                          const StridedC<float>&, const GemmEpilogue<float>&, int);
+template void gemm<double, PlanesB<double>>(i64, i64, i64, const double*, i64, i64, const PlanesB<double>&,
+                                            const StridedC<double>&, const GemmEpilogue<double>&, int);
+template void gemm<double, Im2colB<double>>(i64, i64, i64, const double*, i64, i64, const Im2colB<double>&,
+                                            const StridedC<double>&, const GemmEpilogue<double>&, int);
 
 }  // namespace foveal::cpu

@@ -37,6 +37,27 @@ struct Im2colB {
   std::int64_t H, W, KH, KW, sh, sw, pt, pl, dh, dw, OW;
 };
 
+/// A C whose element (i, j) lies at c[i * ldc + (j / cw) * rs + (j % cw) * cs]: the columns fill
+/// rows of cw elements cs apart, rs apart (a strided output phase of a transposed convolution).
+/// The epilogue's residual is read at the same place (leading dimension ldr for i). With row_off,
+/// row i starts at row_off[i] instead (for C and the residual); with cpi > 0, the columns are
+/// images of cpi columns each, `is` apart: j -> (j / cpi) is + the place of j % cpi.
+template <typename T>
+struct StridedC {
+  T* c;
+  std::int64_t ldc, cw, rs, cs;
+  const std::int64_t* row_off = nullptr;
+  std::int64_t cpi = 0, is = 0;
+};
+
+/// B element (k, j) = x[(j / cpi) * is + k * rs + j % cpi]: the planes of several images side by
+/// side (the NCHW input of a batch, as one matrix of channels x (image, pixel)).
+template <typename T>
+struct PlanesB {
+  const T* x;
+  std::int64_t rs, cpi, is;
+};
+
 /// C = A B with A element (i, k) = a[i * rsa + k * csa]; C row-major with leading dimension ldc.
 /// `threads` > 1 parallelises inside the product (else it runs on the calling thread, for callers
 /// that parallelise over independent products).
@@ -44,9 +65,40 @@ template <typename T, class BSrc>
 void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* a, std::int64_t rsa, std::int64_t csa,
           const BSrc& b, T* c, std::int64_t ldc, const GemmEpilogue<T>& epi, int threads);
 
+/// The same product stored into a strided C.
+template <typename T, class BSrc>
+void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* a, std::int64_t rsa, std::int64_t csa,
+          const BSrc& b, const StridedC<T>& c, const GemmEpilogue<T>& epi, int threads);
+
 /// The epilogue on an (m, n) block of C at its origin (rows and columns counted from 0).
 template <typename T>
 void apply_epilogue(T* c, std::int64_t ldc, std::int64_t m, std::int64_t n, const GemmEpilogue<T>& epi);
+
+/// The register-tiled micro-kernel of the current SIMD level, for callers that lay out their own
+/// packed operands (Winograd's batched products): C (mr x nr, leading dimension ldc) (+)= sum over
+/// kc of a[k * mr + i] b[k * nr + j], with a and b packed as pack_a / the B panels do.
+/// `rows`: the same with B unpacked, row k read in place at rows[k] + off (nr values each, all
+/// readable; lanes past the wanted columns are simply not used).
+template <typename T>
+struct MicroKernel {
+  int mr, nr;
+  void (*fn)(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, bool accumulate);
+  void (*rows)(std::int64_t kc, const T* a, const T* const* rows, std::int64_t off, T* c, std::int64_t ldc,
+               bool accumulate);
+};
+
+/// Rows [0, m) x depth [0, k) of A (element (i, k) at a[i * rsa + k * csa]) as the micro-kernel's
+/// MR-row panels, panel p at dst[p * k * mr] (rows past m zero).
+template <typename T>
+void pack_a_panels(const T* a, std::int64_t rsa, std::int64_t csa, std::int64_t m, std::int64_t k, int mr, T* dst);
+
+/// Stores an (m x n) tile of sums t (leading dimension nr) at rows [i0, ...) and columns [j, ...)
+/// of a strided C, with the epilogue.
+template <typename T>
+void store_tile(const StridedC<T>& c, const T* t, std::int64_t nr, std::int64_t i0, std::int64_t j, std::int64_t m,
+                std::int64_t n, const GemmEpilogue<T>& epi);
+template <typename T>
+MicroKernel<T> micro_kernel();
 
 /// Threads the CPU backends use for `requested` (ExecContext::num_threads).
 int gemm_threads(int requested);

@@ -11,10 +11,16 @@ namespace foveal {
 
 using math::Activation;
 
-/// What runs on each output after the product: + bias, + residual, then the activation.
+/// What runs on each output after the product: + bias, + residual, then the activation; and how
+/// the product itself may round.
 struct Epilogue {
   Activation activation = Activation::None;
   double negative_slope = 0.01;  ///< leaky_relu only
+  /// CUDA, float32 data: the product may run on TF32 tensor cores (inputs rounded to a 10-bit
+  /// mantissa, float32 sums; about 1e-3 relative error, as torch's allow_tf32). false (default):
+  /// exact float32 multiply-adds. No effect on the CPU, which always computes in float32 (or
+  /// float64), nor on float64 / float16 / bfloat16 data.
+  bool allow_tf32 = false;
 };
 
 /// Geometry of a 2-D convolution (torch.nn.functional.conv2d); padding may differ per side
