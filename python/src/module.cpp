@@ -14,6 +14,7 @@ void bind_nlm(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_anchors(py::module_& m);
 void bind_rotated(py::module_& m);
+void bind_fft(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "foveal native core (C++/CUDA kernels). The public API is in foveal.*";
@@ -80,4 +81,5 @@ PYBIND11_MODULE(_core, m) {
   bind_nn(m);
   bind_anchors(m);
   bind_rotated(m);
+  bind_fft(m);
 }

@@ -370,9 +370,18 @@ void PlanNd<T>::complex_axes(Cx<T>* data, int first, int last, bool inverse, T s
   const std::int64_t total = complex_size();
   if (total == 0) return;
   const std::int64_t min_par = total >= kSerialElements ? 2 : (std::int64_t(1) << 62);
+  int final_axis = -1;  // the last axis processed (length > 1) applies the scale
+  for (int a = first; a < last && final_axis < 0; ++a)
+    if (cshape_[a] > 1) final_axis = a;
+  if (final_axis < 0 && scale != T(1) && first < last) {
+    parallel_for(0, total, num_threads, total >= kSerialElements ? 2 : total + 1,
+                 [&](std::int64_t i) { data[i] = scal(data[i], scale); });
+    return;
+  }
   for (int a = last - 1; a >= first; --a) {
+    if (cshape_[a] == 1) continue;
     const Plan<T>& plan = *plans_[a];
-    const T s = a == first ? scale : T(1);
+    const T s = a == final_axis ? scale : T(1);
     const std::int64_t n = cshape_[a];
     const std::int64_t outer = product(cshape_, 0, a), inner = product(cshape_, a + 1, cshape_.size());
     const std::size_t need = static_cast<std::size_t>(plan.scratch_size());

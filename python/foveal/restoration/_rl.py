@@ -11,7 +11,7 @@ from ._common import _all_finite, _choice, _int_arg
 
 
 _RL_MODES = {"constant": 0, "reflect": 1, "wrap": 2}
-_RL_METHODS = {"auto": 0, "direct": 1, "separable": 2}
+_RL_METHODS = {"auto": 0, "direct": 1, "separable": 2, "fft": 3}
 
 
 def _rl(image: Any, psf: Any, num_iter: Any, clip: Any, filter_epsilon: Any, mode: Any, method: Any) -> tuple[Any, str]:
@@ -34,7 +34,7 @@ def _rl(image: Any, psf: Any, num_iter: Any, clip: Any, filter_epsilon: Any, mod
         raise FovealValueError(f"{op}: image must hold finite values, got NaN or infinity")
     out = call.empty(tuple(x.shape))
     used = call.run(_core.richardson_lucy, x, p, out, n, bool(clip), fe, m, me)
-    return call.wrap(out), ("direct", "direct", "separable")[used]
+    return call.wrap(out), ("direct", "direct", "separable", "fft")[used]
 
 
 def richardson_lucy(
