@@ -40,13 +40,15 @@ template <typename T>
 double dft_error(const std::vector<fft::Cx<T>>& x, const std::vector<fft::Cx<T>>& got, bool inverse) {
   const std::int64_t n = static_cast<std::int64_t>(x.size());
   const long double pi = 3.141592653589793238462643383279502884L;
+  std::vector<LC> root(static_cast<std::size_t>(n));
+  for (std::int64_t m = 0; m < n; ++m) {
+    const long double a = (inverse ? 2 : -2) * pi * static_cast<long double>(m) / n;
+    root[m] = LC(std::cos(a), std::sin(a));
+  }
   long double err = 0, peak = 0;
   for (std::int64_t k = 0; k < n; ++k) {
     LC s = 0;
-    for (std::int64_t j = 0; j < n; ++j) {
-      const long double a = (inverse ? 2 : -2) * pi * static_cast<long double>((j * k) % n) / n;
-      s += LC(x[j].re, x[j].im) * LC(std::cos(a), std::sin(a));
-    }
+    for (std::int64_t j = 0; j < n; ++j) s += LC(x[j].re, x[j].im) * root[(j * k) % n];
     err = std::max(err, std::abs(s - LC(got[k].re, got[k].im)));
     peak = std::max(peak, std::abs(s));
   }

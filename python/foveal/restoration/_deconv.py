@@ -30,9 +30,17 @@ def _tf_shape(shape: tuple[int, ...], is_real: bool) -> tuple[int, ...]:
     return shape[:-1] + (shape[-1] // 2 + 1,) if is_real else shape
 
 
-def _ir2tf(op: str, name: str, ir: np.ndarray, shape: tuple[int, ...], is_real: bool) -> np.ndarray:
+def _ir2tf(op: str, name: str, ir: np.ndarray, shape: tuple[int, ...], is_real: bool, wrap: bool = False) -> np.ndarray:
     """Transfer function of an impulse response centred on the origin of the image grid (as
-    skimage's uft.ir2tf: ir[m] sits at (m - k // 2) mod n per axis), unnormalised transform."""
+    skimage's uft.ir2tf: ir[m] sits at (m - k // 2) mod n per axis), unnormalised transform.
+    `wrap`: an impulse response longer than the image wraps around (sums) instead of failing."""
+    if wrap:
+        ft = _float_type(ir.dtype)
+        pad = np.zeros(shape, dtype=ft)
+        idx = np.ix_(*[(np.arange(k) - k // 2) % n for k, n in zip(ir.shape, shape)])
+        np.add.at(pad, idx, ir)
+        tf = _fft.rfftn(pad) if is_real else _fft.fftn(pad)
+        return tf.astype(np.promote_types(ft, np.complex64), copy=False)
     if ir.ndim != len(shape) or any(k > n for k, n in zip(ir.shape, shape)):
         raise FovealValueError(
             f"{op}: {name} as an impulse response must have the image's {len(shape)} dimensions and be no "
@@ -47,14 +55,15 @@ def _ir2tf(op: str, name: str, ir: np.ndarray, shape: tuple[int, ...], is_real: 
 
 
 def _laplacian_tf(shape: tuple[int, ...], is_real: bool) -> np.ndarray:
-    """Transfer function of the discrete Laplacian (2 ndim at the centre, -1 at each axis neighbour)."""
+    """Transfer function of the discrete Laplacian (2 ndim at the centre, -1 at each axis neighbour;
+    periodic on axes shorter than 3, where skimage fails)."""
     nd = len(shape)
     ir = np.zeros((3,) * nd)
     for a in range(nd):
         for side in (0, 2):
             ir[tuple(side if b == a else 1 for b in range(nd))] = -1.0
     ir[(1,) * nd] = 2.0 * nd
-    return _ir2tf("laplacian", "reg", ir, shape, is_real)
+    return _ir2tf("laplacian", "reg", ir, shape, is_real, wrap=True)
 
 
 def _real_image(op: str, image: Any, ndims: tuple[int, ...]) -> np.ndarray:
@@ -135,7 +144,8 @@ def wiener(image: Any, psf: Any, balance: float, reg: Any = None, is_real: bool 
     reg : array_like, optional
         Regulariser: a real impulse response or a complex transfer function (same layout as
         ``psf``; only its real part is used). Default: the discrete Laplacian (``2 ndim`` at the
-        centre, ``-1`` at each axis neighbour), ``skimage.restoration.uft.laplacian``'s.
+        centre, ``-1`` at each axis neighbour), ``skimage.restoration.uft.laplacian``'s (periodic
+        along axes shorter than 3, where skimage's fails).
     is_real : bool, optional
         Use the real-input transforms (half spectra); with False the full complex transforms run
         and, as in skimage, the result is complex.
