@@ -45,7 +45,8 @@ def test_1d_complex_and_real(n, dtype):
 
 
 @pytest.mark.parametrize("shape,naxes", [((5, 6, 7), 3), ((4, 9, 10), 2), ((3, 2, 8, 12), 2), ((13, 17), 2),
-                                         ((1, 1, 5), 3), ((6, 1), 2), ((2, 3, 4, 5), 4), ((8, 1, 9), 1)])
+                                         ((1, 1, 5), 3), ((6, 1), 2), ((2, 3, 4, 5), 4), ((8, 1, 9), 1),
+                                         ((67, 6), 2), ((3, 127, 5), 2), ((49, 20, 3), 3)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("norm", ["backward", "ortho", "forward"])
 def test_nd_against_numpy(shape, naxes, dtype, norm):

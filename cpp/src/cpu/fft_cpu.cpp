@@ -107,6 +107,38 @@ void stage(const Cx<T>* __restrict x, Cx<T>* __restrict y, std::int64_t l, std::
   }
 }
 
+// The same stage on V interleaved signals (element e of signal b at e * V + b).
+template <int P, bool Inv, typename T>
+void stage_many(const Cx<T>* __restrict x, Cx<T>* __restrict y, std::int64_t l, std::int64_t r, std::int64_t V,
+                const Cx<T>* tw) {
+  const std::int64_t in_q = r * V, out_t = l * r * V;
+  for (std::int64_t j = 0; j < l; ++j) {
+    Cx<T> w[P];
+    w[0] = {T(1), T(0)};
+    for (int q = 1; q < P; ++q) w[q] = Inv ? conj(tw[j * (P - 1) + q - 1]) : tw[j * (P - 1) + q - 1];
+    for (std::int64_t k = 0; k < r; ++k) {
+      const Cx<T>* xk = x + (j * P * r + k) * V;
+      Cx<T>* yk = y + (j * r + k) * V;
+      if (j == 0) {
+        for (std::int64_t b = 0; b < V; ++b) {
+          Cx<T> a[P];
+          for (int q = 0; q < P; ++q) a[q] = xk[q * in_q + b];
+          butterfly<P, Inv>(a);
+          for (int t = 0; t < P; ++t) yk[t * out_t + b] = a[t];
+        }
+      } else {
+        for (std::int64_t b = 0; b < V; ++b) {
+          Cx<T> a[P];
+          a[0] = xk[b];
+          for (int q = 1; q < P; ++q) a[q] = mul(xk[q * in_q + b], w[q]);
+          butterfly<P, Inv>(a);
+          for (int t = 0; t < P; ++t) yk[t * out_t + b] = a[t];
+        }
+      }
+    }
+  }
+}
+
 // Odd prime p: pairs (q, p - q) share their cosines, y_t and y_(p-t) share the sums.
 template <bool Inv, typename T>
 void stage_generic(const Cx<T>* __restrict x, Cx<T>* __restrict y, std::int64_t l, std::int64_t r, int p,
@@ -208,6 +240,7 @@ Plan<T>::Plan(std::int64_t n) : n_(n) {
     stages_.push_back(s);
     l *= p;
   }
+  generic_free_ = std::all_of(radix.begin(), radix.end(), [](int p) { return p <= 5; });
 }
 
 template <typename T>
@@ -224,6 +257,42 @@ void Plan<T>::execute(Cx<T>* data, Cx<T>* scratch, bool inverse, T scale) const 
     bluestein(data, scratch, inverse, scale);
   } else {
     stockham(data, scratch, inverse, scale);
+  }
+}
+
+template <typename T>
+std::int64_t Plan<T>::scratch_size_many(std::int64_t v) const {
+  return inner_ || !generic_free_ ? n_ + scratch_size() : n_ * v;
+}
+
+template <typename T>
+void Plan<T>::execute_many(Cx<T>* data, Cx<T>* scratch, std::int64_t v, bool inverse, T scale) const {
+  if (inner_ || !generic_free_) {  // one signal at a time through a line buffer
+    Cx<T>* line = scratch;
+    for (std::int64_t b = 0; b < v; ++b) {
+      for (std::int64_t i = 0; i < n_; ++i) line[i] = data[i * v + b];
+      execute(line, scratch + n_, inverse, scale);
+      for (std::int64_t i = 0; i < n_; ++i) data[i * v + b] = line[i];
+    }
+    return;
+  }
+  Cx<T>* src = data;
+  Cx<T>* dst = scratch;
+  for (const Stage& s : stages_) {
+    const Cx<T>* tw = tw_.data() + s.tw;
+    switch (s.p) {
+      case 2: inverse ? stage_many<2, true>(src, dst, s.l, s.r, v, tw) : stage_many<2, false>(src, dst, s.l, s.r, v, tw); break;
+      case 3: inverse ? stage_many<3, true>(src, dst, s.l, s.r, v, tw) : stage_many<3, false>(src, dst, s.l, s.r, v, tw); break;
+      case 4: inverse ? stage_many<4, true>(src, dst, s.l, s.r, v, tw) : stage_many<4, false>(src, dst, s.l, s.r, v, tw); break;
+      default: inverse ? stage_many<5, true>(src, dst, s.l, s.r, v, tw) : stage_many<5, false>(src, dst, s.l, s.r, v, tw);
+    }
+    std::swap(src, dst);
+  }
+  const std::int64_t total = n_ * v;
+  if (src != data) {
+    for (std::int64_t i = 0; i < total; ++i) data[i] = scal(src[i], scale);
+  } else if (scale != T(1)) {
+    for (std::int64_t i = 0; i < total; ++i) data[i] = scal(data[i], scale);
   }
 }
 
@@ -391,19 +460,18 @@ void PlanNd<T>::complex_axes(Cx<T>* data, int first, int last, bool inverse, T s
       });
       continue;
     }
-    // Strided lines: gather a block of up to B neighbouring columns, transform each, scatter.
+    // Strided lines: copy a block of up to B neighbouring columns (B contiguous values per row),
+    // transform them together (innermost loops over the columns), copy back.
     constexpr std::int64_t B = 16;
     const std::int64_t nb = (inner + B - 1) / B;
     parallel_for(0, outer * nb, num_threads, min_par, [&](std::int64_t task) {
       const std::int64_t o = task / nb, c0 = (task % nb) * B, bw = std::min(B, inner - c0);
       Cx<T>* buf = tls_buffer<T>(1, static_cast<std::size_t>(B * n)).data();
-      Cx<T>* scr = tls_buffer<T>(0, need).data();
+      Cx<T>* scr = tls_buffer<T>(0, static_cast<std::size_t>(plan.scratch_size_many(B))).data();
       Cx<T>* base = data + o * n * inner + c0;
-      for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t b = 0; b < bw; ++b) buf[b * n + i] = base[i * inner + b];
-      for (std::int64_t b = 0; b < bw; ++b) plan.execute(buf + b * n, scr, inverse, s);
-      for (std::int64_t i = 0; i < n; ++i)
-        for (std::int64_t b = 0; b < bw; ++b) base[i * inner + b] = buf[b * n + i];
+      for (std::int64_t i = 0; i < n; ++i) std::copy(base + i * inner, base + i * inner + bw, buf + i * bw);
+      plan.execute_many(buf, scr, bw, inverse, s);
+      for (std::int64_t i = 0; i < n; ++i) std::copy(buf + i * bw, buf + (i + 1) * bw, base + i * inner);
     });
   }
 }

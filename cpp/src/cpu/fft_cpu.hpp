@@ -37,6 +37,11 @@ class Plan {
   std::int64_t scratch_size() const;
   /// Transforms `n` contiguous values in place (inverse: sign +1), then multiplies by `scale`.
   void execute(Cx<T>* data, Cx<T>* scratch, bool inverse, T scale = T(1)) const;
+  /// Cx<T> elements of scratch `execute_many` needs for `v` interleaved signals.
+  std::int64_t scratch_size_many(std::int64_t v) const;
+  /// Transforms `v` interleaved signals in place: element i of signal b at data[i * v + b] (a block
+  /// of columns of a row-major array); the innermost loops run over b.
+  void execute_many(Cx<T>* data, Cx<T>* scratch, std::int64_t v, bool inverse, T scale = T(1)) const;
 
  private:
   struct Stage {
@@ -47,6 +52,7 @@ class Plan {
   void bluestein(Cx<T>* data, Cx<T>* scratch, bool inverse, T scale) const;
 
   std::int64_t n_;
+  bool generic_free_ = true;  // every stage has radix <= 5 (execute_many runs them interleaved)
   std::vector<Stage> stages_;
   std::vector<Cx<T>> tw_;  // stage s, j < l, 1 <= q < p: exp(-2 pi i j q / (l p)) at tw + j (p-1) + q-1
   std::vector<Cx<T>> roots_[kMaxGenericRadix + 1];  // generic radix p: exp(-2 pi i m / p), m < p
