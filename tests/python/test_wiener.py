@@ -145,6 +145,14 @@ def test_unsupervised_wiener_generator_params_callback():
     _close(a, b, 1e-6)
 
 
+def test_torch_cpu_inputs_are_read():
+    torch = pytest.importorskip("torch")
+    y, psf = _camera()
+    out = wiener(torch.from_numpy(y), torch.from_numpy(psf), 0.1)
+    assert isinstance(out, np.ndarray)
+    _close(out, sk_wiener(y, psf, 0.1), 1e-10)
+
+
 def test_errors():
     y, psf = _camera()
     with pytest.raises(FovealTypeError, match="wiener: image must have a real numeric dtype"):
