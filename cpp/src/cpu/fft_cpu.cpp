@@ -406,6 +406,66 @@ void RealPlan<T>::backward(const Cx<T>* in, T* out, Cx<T>* scratch, T scale) con
 }
 
 template <typename T>
+std::int64_t RealPlan<T>::scratch_size_many(std::int64_t v) const {
+  if (n_ % 2 || !plan_->interleaves()) return scratch_size();
+  return plan_->size() * v + plan_->scratch_size_many(v);
+}
+
+template <typename T>
+void RealPlan<T>::forward_many(const T* in, Cx<T>* out, std::int64_t v, Cx<T>* scratch, T scale) const {
+  const std::int64_t m = plan_->size();
+  if (n_ % 2 || !plan_->interleaves()) {
+    for (std::int64_t b = 0; b < v; ++b) forward(in + b * n_, out + b * (n_ / 2 + 1), scratch, scale);
+    return;
+  }
+  Cx<T>* z = scratch;  // z[j][b]
+  for (std::int64_t b = 0; b < v; ++b) {
+    const T* x = in + b * n_;
+    for (std::int64_t j = 0; j < m; ++j) z[j * v + b] = {x[2 * j], x[2 * j + 1]};
+  }
+  plan_->execute_many(z, scratch + m * v, v, false);
+  const T half = T(0.5) * scale;
+  for (std::int64_t k = 0; k <= m; ++k) {
+    const Cx<T>* zk = z + (k == m ? 0 : k) * v;
+    const Cx<T>* zm = z + (k == 0 ? 0 : m - k) * v;
+    const Cx<T> w = tw_[k];
+    for (std::int64_t b = 0; b < v; ++b) {
+      const Cx<T> zc = conj(zm[b]);
+      const Cx<T> e = add(zk[b], zc);
+      const Cx<T> o = rot<false>(sub(zk[b], zc));
+      out[b * (m + 1) + k] = scal(add(e, mul(w, o)), half);
+    }
+  }
+}
+
+template <typename T>
+void RealPlan<T>::backward_many(const Cx<T>* in, T* out, std::int64_t v, Cx<T>* scratch, T scale) const {
+  const std::int64_t m = plan_->size();
+  if (n_ % 2 || !plan_->interleaves()) {
+    for (std::int64_t b = 0; b < v; ++b) backward(in + b * (n_ / 2 + 1), out + b * n_, scratch, scale);
+    return;
+  }
+  Cx<T>* z = scratch;
+  for (std::int64_t k = 0; k < m; ++k) {
+    const Cx<T> w = conj(tw_[k]);
+    for (std::int64_t b = 0; b < v; ++b) {
+      const Cx<T>* x = in + b * (m + 1);
+      Cx<T> xk = x[k], xc = conj(x[m - k]);
+      if (k == 0) xk.im = T(0), xc.im = T(0);
+      z[k * v + b] = add(add(xk, xc), rot<true>(mul(w, sub(xk, xc))));
+    }
+  }
+  plan_->execute_many(z, scratch + m * v, v, true);
+  for (std::int64_t b = 0; b < v; ++b) {
+    T* y = out + b * n_;
+    for (std::int64_t j = 0; j < m; ++j) {
+      y[2 * j] = z[j * v + b].re * scale;
+      y[2 * j + 1] = z[j * v + b].im * scale;
+    }
+  }
+}
+
+template <typename T>
 PlanNd<T>::PlanNd(const std::vector<std::int64_t>& shape, int naxes, bool real)
     : shape_(shape), cshape_(shape), naxes_(naxes), real_(real) {
   const int d = static_cast<int>(shape.size());
@@ -454,9 +514,25 @@ void PlanNd<T>::complex_axes(Cx<T>* data, int first, int last, bool inverse, T s
     const std::int64_t n = cshape_[a];
     const std::int64_t outer = product(cshape_, 0, a), inner = product(cshape_, a + 1, cshape_.size());
     const std::size_t need = static_cast<std::size_t>(plan.scratch_size());
-    if (inner == 1) {
+    if (inner == 1 && !plan.interleaves()) {
       parallel_for(0, outer, num_threads, min_par, [&](std::int64_t o) {
         plan.execute(data + o * n, tls_buffer<T>(0, need).data(), inverse, s);
+      });
+      continue;
+    }
+    if (inner == 1) {  // contiguous lines: transpose blocks of B lines in, transform together, back
+      constexpr std::int64_t B = 16;
+      const std::int64_t nb = (outer + B - 1) / B;
+      parallel_for(0, nb, num_threads, min_par, [&](std::int64_t task) {
+        const std::int64_t o0 = task * B, bw = std::min(B, outer - o0);
+        Cx<T>* buf = tls_buffer<T>(1, static_cast<std::size_t>(B * n)).data();
+        Cx<T>* scr = tls_buffer<T>(0, static_cast<std::size_t>(plan.scratch_size_many(B))).data();
+        Cx<T>* base = data + o0 * n;
+        for (std::int64_t b = 0; b < bw; ++b)
+          for (std::int64_t i = 0; i < n; ++i) buf[i * bw + b] = base[b * n + i];
+        plan.execute_many(buf, scr, bw, inverse, s);
+        for (std::int64_t b = 0; b < bw; ++b)
+          for (std::int64_t i = 0; i < n; ++i) base[b * n + i] = buf[i * bw + b];
       });
       continue;
     }
@@ -487,10 +563,14 @@ void PlanNd<T>::r2c(const T* in, Cx<T>* out, T scale, int num_threads) const {
   const int d = static_cast<int>(shape_.size());
   const std::int64_t n = shape_[d - 1], h = cshape_[d - 1], lines = product(shape_, 0, d - 1);
   if (lines * n == 0) return;
-  const std::size_t need = static_cast<std::size_t>(rplan_->scratch_size());
+  constexpr std::int64_t B = 16;
+  const std::size_t need = static_cast<std::size_t>(rplan_->scratch_size_many(B));
   const T s = naxes_ == 1 ? scale : T(1);
-  parallel_for(0, lines, num_threads, lines * n >= kSerialElements ? 2 : (std::int64_t(1) << 62),
-               [&](std::int64_t i) { rplan_->forward(in + i * n, out + i * h, tls_buffer<T>(0, need).data(), s); });
+  parallel_for(0, (lines + B - 1) / B, num_threads, lines * n >= kSerialElements ? 2 : (std::int64_t(1) << 62),
+               [&](std::int64_t t) {
+                 const std::int64_t l0 = t * B, bw = std::min(B, lines - l0);
+                 rplan_->forward_many(in + l0 * n, out + l0 * h, bw, tls_buffer<T>(0, need).data(), s);
+               });
   complex_axes(out, d - naxes_, d - 1, false, scale, num_threads);
 }
 
@@ -500,9 +580,13 @@ void PlanNd<T>::c2r(Cx<T>* in, T* out, T scale, int num_threads) const {
   const std::int64_t n = shape_[d - 1], h = cshape_[d - 1], lines = product(shape_, 0, d - 1);
   if (lines * n == 0) return;
   complex_axes(in, d - naxes_, d - 1, true, T(1), num_threads);
-  const std::size_t need = static_cast<std::size_t>(rplan_->scratch_size());
-  parallel_for(0, lines, num_threads, lines * n >= kSerialElements ? 2 : (std::int64_t(1) << 62),
-               [&](std::int64_t i) { rplan_->backward(in + i * h, out + i * n, tls_buffer<T>(0, need).data(), scale); });
+  constexpr std::int64_t B = 16;
+  const std::size_t need = static_cast<std::size_t>(rplan_->scratch_size_many(B));
+  parallel_for(0, (lines + B - 1) / B, num_threads, lines * n >= kSerialElements ? 2 : (std::int64_t(1) << 62),
+               [&](std::int64_t t) {
+                 const std::int64_t l0 = t * B, bw = std::min(B, lines - l0);
+                 rplan_->backward_many(in + l0 * h, out + l0 * n, bw, tls_buffer<T>(0, need).data(), scale);
+               });
 }
 
 template class Plan<float>;

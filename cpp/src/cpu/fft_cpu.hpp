@@ -53,6 +53,12 @@ class Plan {
 
   std::int64_t n_;
   bool generic_free_ = true;  // every stage has radix <= 5 (execute_many runs them interleaved)
+
+ public:
+  /// execute_many runs the stages interleaved (else one signal at a time).
+  bool interleaves() const { return !inner_ && generic_free_; }
+
+ private:
   std::vector<Stage> stages_;
   std::vector<Cx<T>> tw_;  // stage s, j < l, 1 <= q < p: exp(-2 pi i j q / (l p)) at tw + j (p-1) + q-1
   std::vector<Cx<T>> roots_[kMaxGenericRadix + 1];  // generic radix p: exp(-2 pi i m / p), m < p
@@ -72,6 +78,10 @@ class RealPlan {
   std::int64_t scratch_size() const;
   void forward(const T* in, Cx<T>* out, Cx<T>* scratch, T scale = T(1)) const;
   void backward(const Cx<T>* in, T* out, Cx<T>* scratch, T scale = T(1)) const;
+  /// The same on `v` consecutive rows (n reals, n / 2 + 1 complex each), transformed together.
+  std::int64_t scratch_size_many(std::int64_t v) const;
+  void forward_many(const T* in, Cx<T>* out, std::int64_t v, Cx<T>* scratch, T scale = T(1)) const;
+  void backward_many(const Cx<T>* in, T* out, std::int64_t v, Cx<T>* scratch, T scale = T(1)) const;
 
  private:
   std::int64_t n_;
