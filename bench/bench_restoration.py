@@ -1,6 +1,6 @@
 """Restoration workloads of BENCHMARKS.md: ``tv_chambolle``, ``tv_chambolle_3d``, ``tv_bregman``,
-``rl_gauss``, ``rl_motion``, ``rl_3d``, ``bilateral_gray``, ``bilateral_rgb_u8`` and ``nlm_gray``, and
-``ssim_1024`` (foveal.metrics.structural_similarity against skimage.metrics', to 1e-7).
+``rl_gauss``, ``rl_motion``, ``rl_3d``, ``rl_disk_fft``, ``wiener_512``, ``bilateral_gray``, ``bilateral_rgb_u8`` and
+``nlm_gray``, and ``ssim_1024`` (foveal.metrics.structural_similarity against skimage.metrics', to 1e-7).
 
 foveal.restoration.denoise_tv_chambolle against skimage.restoration.denoise_tv_chambolle (the
 reference; it runs on the CPU only), with eps=0 so that both run exactly the stated number of
@@ -129,6 +129,43 @@ def _rl_impls(num_iter, clip):
         return richardson_lucy(x, psf, num_iter=num_iter, clip=clip)
 
     return [Impl("foveal", fov), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
+
+
+def _rl_disk_inputs():
+    """The rl_gauss image (1024x1024 camera, Poisson noise, peak 1000) blurred by a normalised
+    31x31 binary disk psf (skimage.morphology.disk(15): 709 non-zero taps, not separable)."""
+    import numpy as np
+    from skimage.morphology import disk
+
+    psf = disk(15).astype(np.float64)
+    return _blurred_poisson(1024, psf / psf.sum())
+
+
+def _wiener_inputs():
+    """camera resized to 512x512 float32, blurred by a 5x5 box (scipy 'same'), + N(0, 0.01) (rng(0))."""
+    import numpy as np
+    from scipy.signal import convolve
+    from skimage import data, img_as_float
+    from skimage.transform import resize
+
+    img = resize(img_as_float(data.camera()), (512, 512), order=1)
+    psf = np.full((5, 5), 1 / 25)
+    y = convolve(img, psf, mode="same") + np.random.default_rng(0).normal(0.0, 0.01, img.shape)
+    return y.astype(np.float32), psf.astype(np.float32)
+
+
+def _wiener_impls(balance):
+    def fov(x, psf):
+        import foveal.restoration
+
+        return foveal.restoration.wiener(x, psf, balance)
+
+    def sk(x, psf):
+        from skimage.restoration import wiener
+
+        return wiener(x, psf, balance)
+
+    return [Impl("foveal", fov, lib="numpy", devices=("cpu",)), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
 
 
 def _camera_noisy_1024():
@@ -357,6 +394,29 @@ WORKLOADS = [
         items=96**3 * 20,
         unit="voxel-iterations/s",
         extra={"num_iter": 20, "clip": False, "psf": "box 5x5x5"},
+    ),
+    Workload(
+        name="rl_disk_fft",
+        definition="the rl_gauss image blurred by a normalised 31x31 disk psf (skimage disk(15)), Poisson noise "
+        "(peak 1000); 30 iterations, clip=False (foveal's auto picks its FFT path)",
+        inputs=_rl_disk_inputs,
+        impls=_rl_impls(30, False),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=1024 * 1024 * 30,
+        unit="pixel-iterations/s",
+        extra={"num_iter": 30, "clip": False, "psf": "disk 31x31"},
+    ),
+    Workload(
+        name="wiener_512",
+        definition="camera resized to 512x512 float32, 5x5 box blur, + N(0, 0.01); wiener balance 0.1 (Laplacian reg)",
+        inputs=_wiener_inputs,
+        impls=_wiener_impls(0.1),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=512 * 512,
+        unit="pixels/s",
+        extra={"balance": 0.1},
     ),
     Workload(
         name="bilateral_gray",

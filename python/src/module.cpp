@@ -15,6 +15,7 @@ void bind_nn(py::module_& m);
 void bind_anchors(py::module_& m);
 void bind_rotated(py::module_& m);
 void bind_metrics(py::module_& m);
+void bind_fft(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "foveal native core (C++/CUDA kernels). The public API is in foveal.*";
@@ -82,4 +83,5 @@ PYBIND11_MODULE(_core, m) {
   bind_anchors(m);
   bind_rotated(m);
   bind_metrics(m);
+  bind_fft(m);
 }

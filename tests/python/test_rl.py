@@ -303,7 +303,7 @@ P = np.full((3, 3), 1 / 9)
         (dict(filter_epsilon=float("inf")), foveal.FovealValueError, "filter_epsilon must be None or a finite"),
         (dict(filter_epsilon="1"), foveal.FovealTypeError, "filter_epsilon must be a real number"),
         (dict(mode="nearest"), foveal.FovealValueError, "mode must be one of 'constant', 'reflect', 'wrap'"),
-        (dict(method="fft"), foveal.FovealValueError, "method must be one of 'auto', 'direct', 'separable'"),
+        (dict(method="fourier"), foveal.FovealValueError, "method must be one of 'auto', 'direct', 'separable'"),
     ],
 )
 def test_bad_input(kwargs, exc, match):

@@ -16,6 +16,7 @@
 #include "foveal/ops/tv.hpp"
 #include "foveal/ops/ssim.hpp"
 #include "foveal/ops/rl.hpp"
+#include "foveal/ops/fft.hpp"
 #include "foveal/ops/bilateral.hpp"
 #include "foveal/ops/pool.hpp"
 #include "foveal/ops/conv2d.hpp"

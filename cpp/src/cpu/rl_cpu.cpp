@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cpu/parallel.hpp"
+#include "cpu/rl_fft_cpu.hpp"
 #include "cpu/simd.hpp"
 #include "foveal/math/rl.hpp"
 #include "ops/backend.hpp"
@@ -307,7 +308,8 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
   const T* pv = psf.data_as<T>();
   const std::vector<double> values(pv, pv + psf.numel());
   const ::foveal::detail::RlPlan plan =
-      ::foveal::detail::rl_plan(values, image.shape().data(), psf.shape().data(), nd, sizeof(T) == 4, args);
+      ::foveal::detail::rl_plan(values, image.shape().data(), psf.shape().data(), nd, sizeof(T) == 4, args, true);
+  if (plan.method == RlMethod::Fft) return rl_fft<T>(image.data_as<T>(), plan, out.data_as<T>(), num_threads);
   Rl<T> c;
   c.p = &plan;
   for (int a = 0; a < 3; ++a) c.n[a] = plan.n[a], c.N[a] = plan.padded(a);

@@ -21,6 +21,7 @@
 #include "foveal/ops/postprocess.hpp"
 #include "foveal/ops/ssim.hpp"
 #include "foveal/math/bilateral.hpp"
+#include "foveal/ops/fft.hpp"
 
 namespace foveal {
 
@@ -82,6 +83,11 @@ std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, const st
                          double iou_threshold, TensorView keep, const ExecContext& ctx);
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx);
+/// FFTs (validated by ops/fft.cpp); `shape` is the real-domain shape (complex: less the trailing 2).
+void fft_c2c(ConstTensorView in, TensorView out, const Shape& shape, int naxes, bool inverse, FftNorm norm,
+             const ExecContext& ctx);
+void fft_r2c(ConstTensorView in, TensorView out, const Shape& shape, int naxes, FftNorm norm, const ExecContext& ctx);
+void fft_c2r(ConstTensorView in, TensorView out, const Shape& shape, int naxes, FftNorm norm, const ExecContext& ctx);
 void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
             TensorView out, const Conv2dParams& p, const Epilogue& epi, const ExecContext& ctx);
 void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, TensorView out, const Epilogue& epi,

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu/fft_cpu.hpp"
 #include "ops/backend.hpp"
 #include "ops/rl_plan.hpp"
 #include "ops/validate.hpp"
@@ -19,7 +20,7 @@ std::int64_t nonzero(const std::vector<double>& v) {
 }  // namespace
 
 RlPlan rl_plan(const std::vector<double>& psf_values, const std::int64_t* image_shape, const std::int64_t* psf_shape,
-               int ndim, bool float32, const RlArgs& args) {
+               int ndim, bool float32, const RlArgs& args, bool fft_available) {
   constexpr const char* op = "richardson_lucy";
   RlPlan p;
   p.args = args;
@@ -69,6 +70,21 @@ RlPlan rl_plan(const std::vector<double>& psf_values, const std::int64_t* image_
     case RlMethod::Auto:
       p.method = rank1 && sep_taps < nonzero(p.psf) ? RlMethod::Separable : RlMethod::Direct;
       break;
+    case RlMethod::Fft: p.method = RlMethod::Fft; break;
+  }
+  // Fft lengths: 'same' outputs of a zero-padded signal need n + k / 2 (the kernel sits centred on
+  // the circle); reflect pads both sides in full; wrap is the circular convolution itself. The last
+  // axis even, for the half-length real transform.
+  for (int a = 0; a < 3; ++a) {
+    const std::int64_t n = p.n[a], k = p.k[a];
+    const std::int64_t need = args.mode == RlBoundary::Wrap ? n : n + (args.mode == RlBoundary::Reflect ? k - 1 : k / 2);
+    p.fft_n[a] = args.mode == RlBoundary::Wrap || need == 1 ? need : cpu::fft::good_size(need, a == 2);
+  }
+  if (args.method == RlMethod::Auto && fft_available) {
+    const double N = static_cast<double>(p.n[0] * p.n[1] * p.n[2]);
+    const double P = static_cast<double>(p.fft_n[0] * p.fft_n[1] * p.fft_n[2]);
+    const double taps = static_cast<double>(p.method == RlMethod::Separable ? sep_taps : nonzero(p.psf));
+    if (4 * 2.5 * P * std::log2(std::max(P, 2.0)) + 8 * P < 0.5 * 2 * N * taps) p.method = RlMethod::Fft;
   }
   if (p.method == RlMethod::Separable)
     for (int a = 0; a < 3; ++a) p.factor[a] = std::move(m[a]);
@@ -98,7 +114,10 @@ RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView 
                      filter_epsilon);
   const int m = static_cast<int>(mode), me = static_cast<int>(method);
   FOVEAL_CHECK_VALUE(m >= 0 && m <= 2, op, ": mode must be Constant, Reflect or Wrap, got ", m);
-  FOVEAL_CHECK_VALUE(me >= 0 && me <= 2, op, ": method must be Auto, Direct or Separable, got ", me);
+  FOVEAL_CHECK_VALUE(me >= 0 && me <= 3, op, ": method must be Auto, Direct, Separable or Fft, got ", me);
+  FOVEAL_CHECK_VALUE(method != RlMethod::Fft || image.device().type == DeviceType::CPU, op,
+                     ": method 'fft' is CPU-only (no CUDA FFT yet), use 'auto', 'direct' or 'separable' on ",
+                     image.device().str());
   check::same_device(op, {im, ps, o});
   const DType t = image.dtype();
   FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64, op, ": image must be float32 or float64, got ",

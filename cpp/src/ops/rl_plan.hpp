@@ -28,6 +28,7 @@ struct RlPlan {
   RlMethod method = RlMethod::Direct;
   std::vector<double> psf;        // k[0] * k[1] * k[2], row-major
   std::vector<double> factor[3];  // separable only
+  std::int64_t fft_n[3] = {1, 1, 1};  // fft: the padded transform lengths
 
   std::int64_t padded(int a) const { return n[a] + k[a] - 1; }
   /// Leading pad along axis a of the padded buffers (f and the ratio image).
@@ -37,7 +38,8 @@ struct RlPlan {
 
 /// Checks the psf values (finite, sum > 0) and plans. `psf_values` is the psf in row-major order,
 /// `image_shape` and `psf_shape` have `ndim` (1 to 3) entries, already validated.
+/// `fft_available`: the backend has the Fft path (the CPU's); Auto considers it only then.
 RlPlan rl_plan(const std::vector<double>& psf_values, const std::int64_t* image_shape, const std::int64_t* psf_shape,
-               int ndim, bool float32, const RlArgs& args);
+               int ndim, bool float32, const RlArgs& args, bool fft_available = false);
 
 }  // namespace foveal::detail

@@ -19,6 +19,7 @@ from ._psf import box_psf, disk_psf, gaussian_psf, motion_psf  # noqa: F401
 from ._noise import add_noise  # noqa: F401
 from ._bilateral import bilateral_filter, denoise_bilateral  # noqa: F401
 from ._nlm import denoise_nl_means, fast_nl_means  # noqa: F401
+from ._deconv import unsupervised_wiener, wiener  # noqa: F401
 
 __all__ = [
     "add_noise",
@@ -34,4 +35,6 @@ __all__ = [
     "gaussian_psf",
     "motion_psf",
     "richardson_lucy",
+    "unsupervised_wiener",
+    "wiener",
 ]
