@@ -131,6 +131,10 @@ def richardson_lucy(
     or 'wrap', the second convolution is the adjoint of the first, so the total flux ``sum(f)``
     equals ``sum(image)`` after every iteration (up to the 1e-12 regulariser); an even-sized psf
     (scipy's 'same' centring shifts one step against the other) or 'reflect' does not keep it.
+    An even-sized psf has no centre tap: its 'same' convolution and the flipped-psf correlation are
+    offset by half a pixel, and RL may then blow up to inf at the borders within tens of
+    iterations (scikit-image's does too; Biggs acceleration makes it sooner). Use odd psfs.
+
     The FFT path computes the psf's spectrum once per call (the flipped psf's is its conjugate for
     odd sizes); it matches the direct path to ~1e-12 relative in float64.
     The CUDA kernels of the accelerated and regularised variants (cuda/rl_variants_cuda.cu) have
