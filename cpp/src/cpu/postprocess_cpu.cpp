@@ -6,8 +6,9 @@
 //   raised whenever the candidate buffer fills (select_top). Only the selected are decoded.
 // - The box head computes each proposal's softmax denominator and decodes only the classes whose
 //   probability passes score_thresh.
-// - NMS runs per level or per class on candidates already in visiting order
-//   (cpu::nms_presorted); an image's output is a partial sort of its kept detections.
+// - NMS (per level or per class) and the output of an image are one visit of its candidates in
+//   score order across all groups, stopping once the output is full (nms_merged): candidates
+//   ranked below that point are never sorted nor compared.
 // - Threads: (image, level) or (image, block of proposals) tasks, then one task per image.
 #include <algorithm>
 #include <cmath>
@@ -18,9 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/nms_cpu.hpp"
 #include "cpu/parallel.hpp"
 #include "cpu/simd.hpp"
+#include "foveal/math/box.hpp"
 #include "foveal/math/box_coder.hpp"
 #include "foveal/math/nms.hpp"
 #include "foveal/math/postprocess.hpp"
@@ -91,9 +92,10 @@ FOVEAL_SIMD_VARIANTS(first_at_least, first_at_least_body,
 
 // Softmax of `rows` rows of nc logits as torch computes it, exp(x - row max) times 1 / row sum,
 // into `prob`. The exponentials run over the whole block at once (no per-row loop tails). A NaN
-// or +inf logit makes its row NaN, as torch's.
+// or +inf logit makes its row NaN, as torch's. pass[r nc + c] = prob > thresh, for c >= 1.
 template <typename T>
-FOVEAL_ALWAYS_INLINE void softmax_rows_body(const T* x, std::int64_t rows, std::int64_t nc, T* prob) {
+FOVEAL_ALWAYS_INLINE void softmax_rows_body(const T* x, std::int64_t rows, std::int64_t nc, T thresh, T* prob,
+                                            std::uint8_t* pass) {
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * nc;
     T* pr = prob + r * nc;
@@ -112,12 +114,50 @@ FOVEAL_ALWAYS_INLINE void softmax_rows_body(const T* x, std::int64_t rows, std::
 #pragma omp simd reduction(+ : sum)
     for (std::int64_t c = 0; c < nc; ++c) sum += pr[c];
     const T inv = T(1) / sum;
+    std::uint8_t* ps = pass + r * nc;
 #pragma omp simd
-    for (std::int64_t c = 0; c < nc; ++c) pr[c] *= inv;
+    for (std::int64_t c = 0; c < nc; ++c) {
+      pr[c] *= inv;
+      ps[c] = pr[c] > thresh ? 1 : 0;
+    }
+    ps[0] = 0;  // the background
   }
 }
-FOVEAL_SIMD_VARIANTS(softmax_rows, softmax_rows_body, (const T* x, std::int64_t rows, std::int64_t nc, T* prob),
-                     (x, rows, nc, prob))
+// The variants by hand, to let the softmax contract into FMAs (the build turns contraction off
+// so that the box coder repeats torch's operations exactly; probabilities differ from torch's in
+// the last bits either way, and FMAs make the exponentials a third cheaper).
+#if FOVEAL_X86_DISPATCH && defined(__GNUC__) && !defined(__clang__)
+#define FOVEAL_SOFTMAX_ATTR __attribute__((optimize("fp-contract=fast")))
+#else
+#define FOVEAL_SOFTMAX_ATTR
+#endif
+#define FOVEAL_SOFTMAX_SIG (const T* x, std::int64_t rows, std::int64_t nc, T thresh, T* prob, std::uint8_t* pass)
+template <typename T>
+FOVEAL_SOFTMAX_ATTR void softmax_rows_baseline FOVEAL_SOFTMAX_SIG {
+  softmax_rows_body<T>(x, rows, nc, thresh, prob, pass);
+}
+#if FOVEAL_X86_DISPATCH
+template <typename T>
+FOVEAL_SOFTMAX_ATTR FOVEAL_TARGET_AVX2 void softmax_rows_avx2 FOVEAL_SOFTMAX_SIG {
+  softmax_rows_body<T>(x, rows, nc, thresh, prob, pass);
+}
+template <typename T>
+FOVEAL_SOFTMAX_ATTR FOVEAL_TARGET_AVX512 void softmax_rows_avx512 FOVEAL_SOFTMAX_SIG {
+  softmax_rows_body<T>(x, rows, nc, thresh, prob, pass);
+}
+#endif
+#undef FOVEAL_SOFTMAX_SIG
+template <typename T>
+auto softmax_rows() {
+#if FOVEAL_X86_DISPATCH
+  switch (simd_level()) {
+    case SimdLevel::Avx512: return &softmax_rows_avx512<T>;
+    case SimdLevel::Avx2: return &softmax_rows_avx2<T>;
+    default: break;
+  }
+#endif
+  return &softmax_rows_baseline<T>;
+}
 
 // Decode n boxes: deltas d and references a (n rows of 4 each) into out (n rows of 4).
 template <typename T>
@@ -204,83 +244,94 @@ void select_top(const T* x, std::int64_t len, std::int64_t k, T lo, Score score,
   std::sort(out.begin(), out.end());
 }
 
-// A candidate detection: rank key of its score, tie index (lower first), box, score, label.
+// A candidate detection: rank key of its score, box, score, label. An image's candidates are
+// listed in torchvision's order (levels concatenated, or proposal-major (proposal, class)), so
+// equal scores are visited in list order.
 template <typename T>
 struct Det {
   typename RankKey<T>::type key;
-  std::int64_t tie;
   T box[4];
   T score;
   std::int64_t label;
 };
 
 template <typename T>
-bool det_before(const Det<T>& a, const Det<T>& b) {
-  return a.key != b.key ? a.key < b.key : a.tie < b.tie;
-}
-
-template <typename T>
 struct Scratch {
   std::vector<Pick<T>> picks;
-  std::vector<T> sample, boxes, prob;
-  std::vector<std::int64_t> keep, start;
-  std::vector<Det<T>> grouped;
+  std::vector<T> sample;
 };
 
-// Greedy NMS of candidates already in det_before order; appends the kept ones to `out`.
+// Whether a box (b, area_b) overlaps any of m kept boxes (SoA) with IoU > tf: nms's test, IoU
+// computed as math::box_iou (NaN never exceeds tf).
 template <typename T>
-void nms_sorted(const Det<T>* first, std::int64_t m, double t, Scratch<T>& sc, std::vector<Det<T>>& out) {
-  if (m <= 1) {
-    if (m == 1) out.push_back(first[0]);
-    return;
-  }
-  sc.boxes.resize(static_cast<std::size_t>(4 * m));
-  sc.keep.resize(static_cast<std::size_t>(m));
-  for (std::int64_t q = 0; q < m; ++q) std::memcpy(sc.boxes.data() + 4 * q, first[q].box, 4 * sizeof(T));
-  const std::int64_t count = nms_presorted(sc.boxes.data(), m, t, sc.keep.data());
-  for (std::int64_t k = 0; k < count; ++k) out.push_back(first[sc.keep[k]]);
+FOVEAL_ALWAYS_INLINE void overlaps_any_body(const T* x1, const T* y1, const T* x2, const T* y2, const T* area,
+                                            std::int64_t m, const T* b, T area_b, T tf, int* hit) {
+  const T bx1 = b[0], by1 = b[1], bx2 = b[2], by2 = b[3];
+  int any = 0;
+#pragma omp simd reduction(| : any)
+  for (std::int64_t k = 0; k < m; ++k)
+    any |= math::box_iou(x1[k], y1[k], x2[k], y2[k], area[k], bx1, by1, bx2, by2, area_b) > tf ? 1 : 0;
+  *hit = any;
 }
+FOVEAL_SIMD_VARIANTS(overlaps_any, overlaps_any_body,
+                     (const T* x1, const T* y1, const T* x2, const T* y2, const T* area, std::int64_t m, const T* b,
+                      T area_b, T tf, int* hit),
+                     (x1, y1, x2, y2, area, m, b, area_b, tf, hit))
 
-// Greedy NMS within each label (labels in [0, nl)) of `cands`, in any order; appends the kept
-// ones to `out`. A stable counting sort by label, then each label's run sorted by det_before.
+/// Greedy NMS within each label (in [0, nl)) of one image's candidates, and its output: the
+/// first `limit` kept in visiting order (score, then list position), into rows [0, count) (zeros after, up to cap).
+/// `cands` must be in tie order (their positions order equal keys as their ties do).
+///
+/// Equivalent to NMS per label followed by a sort of everything kept: a candidate's fate
+/// depends only on the higher-ranked candidates of its label, so all labels are visited
+/// together in visiting order (score, then list position), each candidate against the kept boxes of its label, and the
+/// visit stops once `limit` are kept. The order is built a chunk at a time (partial sorts), so
+/// most candidates are never sorted or compared.
 template <typename T>
-void nms_by_label(const std::vector<Det<T>>& cands, std::int64_t nl, double t, Scratch<T>& sc,
-                  std::vector<Det<T>>& out) {
-  auto& start = sc.start;
-  start.assign(static_cast<std::size_t>(nl + 1), 0);
-  for (const Det<T>& d : cands) ++start[d.label + 1];
-  for (std::int64_t l = 0; l < nl; ++l) start[l + 1] += start[l];
-  sc.grouped.resize(cands.size());
-  {
-    std::vector<std::int64_t> pos(start.begin(), start.end() - 1);
-    for (const Det<T>& d : cands) sc.grouped[pos[d.label]++] = d;
+std::int64_t nms_merged(const std::vector<Det<T>>& cands, std::int64_t nl, double t, std::int64_t limit,
+                        std::int64_t cap, T* boxes, T* scores, std::int64_t* labels) {
+  const std::int64_t n = static_cast<std::int64_t>(cands.size());
+  std::int64_t kept = 0;
+  if (n > 0 && limit > 0) {
+    std::vector<Pick<T>> order(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) order[i] = make_pick<T>(cands[i].key, i);
+    // Kept boxes per label, SoA: label l owns [off[l], off[l] + room[l]) of each of 5 arrays.
+    std::vector<std::int64_t> off(static_cast<std::size_t>(nl + 1), 0), fill(static_cast<std::size_t>(nl), 0);
+    for (const Det<T>& d : cands) ++off[d.label + 1];
+    for (std::int64_t l = 0; l < nl; ++l) off[l + 1] = off[l] + std::min(off[l + 1], limit);
+    const std::int64_t room = off[nl];
+    std::vector<T> soa(static_cast<std::size_t>(5 * room));
+    T *X1 = soa.data(), *Y1 = X1 + room, *X2 = Y1 + room, *Y2 = X2 + room, *AR = Y2 + room;
+    const T tf = math::nms_threshold<T>(t);
+    const auto overlaps = overlaps_any<T>();
+    std::int64_t done = 0, chunk = 2 * limit + 64;
+    while (kept < limit && done < n) {
+      const std::int64_t end = std::min(n, done + chunk);
+      if (end < n) std::nth_element(order.begin() + done, order.begin() + end, order.end());
+      std::sort(order.begin() + done, order.begin() + end);
+      for (std::int64_t j = done; j < end && kept < limit; ++j) {
+        const Det<T>& d = cands[pick_idx<T>(order[j])];
+        const std::int64_t l = d.label, base = off[l], m = fill[l];
+        const T area = math::box_area(d.box[0], d.box[1], d.box[2], d.box[3]);
+        int hit = 0;
+        if (m > 0) overlaps(X1 + base, Y1 + base, X2 + base, Y2 + base, AR + base, m, d.box, area, tf, &hit);
+        if (hit) continue;
+        X1[base + m] = d.box[0], Y1[base + m] = d.box[1], X2[base + m] = d.box[2], Y2[base + m] = d.box[3];
+        AR[base + m] = area;
+        fill[l] = m + 1;
+        std::memcpy(boxes + 4 * kept, d.box, 4 * sizeof(T));
+        scores[kept] = d.score;
+        if (labels) labels[kept] = d.label;
+        ++kept;
+      }
+      done = end;
+      chunk *= 2;
+    }
   }
-  for (std::int64_t l = 0; l < nl; ++l) {
-    Det<T>* first = sc.grouped.data() + start[l];
-    const std::int64_t m = start[l + 1] - start[l];
-    std::sort(first, first + m, det_before<T>);
-    nms_sorted(first, m, t, sc, out);
-  }
-}
-
-// Image b's output rows: the first `limit` of `dets` in det_before order, zero padding after.
-template <typename T>
-std::int64_t write_image(std::vector<Det<T>>& dets, std::int64_t limit, std::int64_t cap, T* boxes, T* scores,
-                         std::int64_t* labels) {
-  const std::int64_t n = std::min<std::int64_t>(static_cast<std::int64_t>(dets.size()), limit);
-  if (n < static_cast<std::int64_t>(dets.size()))
-    std::partial_sort(dets.begin(), dets.begin() + n, dets.end(), det_before<T>);
-  else
-    std::sort(dets.begin(), dets.end(), det_before<T>);
-  std::fill(boxes + 4 * n, boxes + 4 * cap, T(0));
-  std::fill(scores + n, scores + cap, T(0));
-  if (labels) std::fill(labels + n, labels + cap, std::int64_t(0));
-  for (std::int64_t q = 0; q < n; ++q) {
-    std::memcpy(boxes + 4 * q, dets[q].box, 4 * sizeof(T));
-    scores[q] = dets[q].score;
-    if (labels) labels[q] = dets[q].label;
-  }
-  return n;
+  std::fill(boxes + 4 * kept, boxes + 4 * cap, T(0));
+  std::fill(scores + kept, scores + cap, T(0));
+  if (labels) std::fill(labels + kept, labels + cap, std::int64_t(0));
+  return kept;
 }
 
 template <typename T>
@@ -303,10 +354,10 @@ struct Coder {
 template <typename T>
 struct DecodeBatch {
   std::vector<T> d, a, out;
-  void clear() { d.clear(), a.clear(); }
-  void add(const T* delta, const T* ref) {
-    d.insert(d.end(), delta, delta + 4);
-    a.insert(a.end(), ref, ref + 4);
+  void resize(std::size_t n) { d.resize(4 * n), a.resize(4 * n); }
+  void set(std::size_t i, const T* delta, const T* ref) {
+    std::memcpy(d.data() + 4 * i, delta, 4 * sizeof(T));
+    std::memcpy(a.data() + 4 * i, ref, 4 * sizeof(T));
   }
   std::int64_t size() const { return static_cast<std::int64_t>(d.size() / 4); }
   // Decoded boxes, row i at out[4 i].
@@ -317,26 +368,25 @@ struct DecodeBatch {
   }
 };
 
-// Level offsets and, per level, how many candidates the top-k keeps at most.
-struct Levels {
-  std::vector<std::int64_t> off, cand_off;
-  Levels(const std::vector<std::int64_t>& sizes, std::int64_t per_level, std::int64_t scale = 1)
-      : off(sizes.size() + 1, 0), cand_off(sizes.size() + 1, 0) {
-    for (std::size_t l = 0; l < sizes.size(); ++l) {
-      off[l + 1] = off[l] + sizes[l];
-      cand_off[l + 1] = cand_off[l] + std::min(per_level, sizes[l] * scale);
-    }
-  }
-};
+// Offset of each level's first anchor.
+inline std::vector<std::int64_t> level_offsets(const std::vector<std::int64_t>& sizes) {
+  std::vector<std::int64_t> off(sizes.size() + 1, 0);
+  for (std::size_t l = 0; l < sizes.size(); ++l) off[l + 1] = off[l] + sizes[l];
+  return off;
+}
 
-// The selected rows are scattered over megabytes: fetch them a few iterations ahead.
-constexpr std::size_t kAhead = 8;
+// The selected rows are scattered over megabytes: fetch them some iterations ahead.
+constexpr std::size_t kAhead = 16;
+template <typename T>
+inline void prefetch_row(const T* row) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(row);
+#endif
+}
 template <typename T>
 inline void prefetch_rows(const T* anchors, const T* deltas, std::int64_t a) {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(anchors + 4 * a);
-  __builtin_prefetch(deltas + 4 * a);
-#endif
+  prefetch_row(anchors + 4 * a);
+  prefetch_row(deltas + 4 * a);
 }
 
 template <typename T>
@@ -349,14 +399,14 @@ void rpn_impl(const T* anchors, const T* objectness, const T* deltas, const doub
               std::int64_t na, const std::vector<std::int64_t>& levels, const RpnPostprocessParams& p, T* out_boxes,
               T* out_scores, std::int64_t* counts, std::int64_t cap, int num_threads) {
   const std::int64_t nl = static_cast<std::int64_t>(levels.size());
-  const Levels lv(levels, p.pre_nms_top_n);
+  const std::vector<std::int64_t> loff = level_offsets(levels);
   const Coder<T> coder(p.weights, p.bbox_xform_clip);
   const T min_size = T(p.min_size), score_thresh = T(p.score_thresh);  // torch compares in T
-  std::vector<std::vector<Det<T>>> kept(static_cast<std::size_t>(nb * nl));  // per (image, level)
+  std::vector<std::vector<Det<T>>> kept(static_cast<std::size_t>(nb * nl));  // candidates per (image, level)
   // Level-major jobs: the big first levels of all images are handed out first.
   auto task = [&](std::int64_t job) {
     const std::int64_t l = job / nb, b = job % nb;
-    const std::int64_t off = lv.off[l], len = levels[l], k = std::min(p.pre_nms_top_n, len);
+    const std::int64_t off = loff[l], len = levels[l], k = std::min(p.pre_nms_top_n, len);
     if (k == 0) return;
     const T* obj = objectness + b * na + off;
     const T height = T(sizes[2 * b]), width = T(sizes[2 * b + 1]);
@@ -366,12 +416,13 @@ void rpn_impl(const T* anchors, const T* objectness, const T* deltas, const doub
     // NaN logits rank last (select_top skips them): they fill what is left, lower index first.
     for (std::int64_t i = 0; i < len && static_cast<std::int64_t>(sel.size()) < k; ++i)
       if (obj[i] != obj[i]) sel.push_back(make_pick<T>(math::score_rank_key(obj[i]), i));
-    // In logit order, which is also det_before order (sigmoid is monotone, ties by position).
+    // In logit order, which is also the visiting order (sigmoid is monotone; ties by position).
     DecodeBatch<T> batch;
+    batch.resize(sel.size());
     for (std::size_t j = 0; j < sel.size(); ++j) {
       if (j + kAhead < sel.size()) prefetch_rows(anchors, deltas + 4 * b * na, off + pick_idx<T>(sel[j + kAhead]));
       const std::int64_t a = off + pick_idx<T>(sel[j]);
-      batch.add(deltas + 4 * (b * na + a), anchors + 4 * a);
+      batch.set(j, deltas + 4 * (b * na + a), anchors + 4 * a);
     }
     const T* boxes = batch.run(coder);
     std::vector<Det<T>> cands;
@@ -384,19 +435,20 @@ void rpn_impl(const T* anchors, const T* objectness, const T* deltas, const doub
       c.score = math::sigmoid(obj[pick_idx<T>(sel[j])]);
       if (!(c.score >= score_thresh)) continue;
       c.key = math::score_rank_key(c.score);
-      c.tie = lv.cand_off[l] + static_cast<std::int64_t>(j);  // position in torchvision's concatenated top-k list
       c.label = l;
       cands.push_back(c);
     }
-    nms_sorted(cands.data(), static_cast<std::int64_t>(cands.size()), p.nms_thresh, sc, kept[l * nb + b]);
+    kept[l * nb + b] = std::move(cands);
   };
   parallel_for_dynamic(0, nb * nl, num_threads, nb * na >= kParallelWork ? 2 : INT64_MAX, task);
-  for (std::int64_t b = 0; b < nb; ++b) {
-    std::vector<Det<T>> dets;
-    for (std::int64_t l = 0; l < nl; ++l) dets.insert(dets.end(), kept[l * nb + b].begin(), kept[l * nb + b].end());
-    counts[b] = write_image(dets, p.post_nms_top_n, cap, out_boxes + 4 * cap * b, out_scores + cap * b,
-                            static_cast<std::int64_t*>(nullptr));
-  }
+  // NMS within each level and the output: one image per task.
+  auto image = [&](std::int64_t b) {
+    std::vector<Det<T>> all;
+    for (std::int64_t l = 0; l < nl; ++l) all.insert(all.end(), kept[l * nb + b].begin(), kept[l * nb + b].end());
+    counts[b] = nms_merged(all, nl, p.nms_thresh, p.post_nms_top_n, cap, out_boxes + 4 * cap * b,
+                           out_scores + cap * b, static_cast<std::int64_t*>(nullptr));
+  };
+  parallel_for_dynamic(0, nb, num_threads, nb * na >= kParallelWork ? 2 : INT64_MAX, image);
 }
 
 // Proposals per task of the box head's candidate phase.
@@ -421,47 +473,70 @@ void box_head_impl(const T* proposals, const std::int64_t* pcounts, const T* log
     const T height = T(sizes[2 * b]), width = T(sizes[2 * b + 1]);
     std::vector<Det<T>>& out = cands[job];
     const auto softmax = softmax_rows<T>();
-    std::vector<T> prob(static_cast<std::size_t>(kSoftmaxRows * nc));
-    std::vector<std::int64_t> which;  // q * nc + c of each candidate of the batch
+    // Software pipeline: the passing classes of one group of rows are found (and their
+    // regression rows prefetched) while the previous group's are decoded.
+    struct Group {
+      std::vector<T> prob;
+      std::vector<std::uint8_t> pass;  // padded to whole 8-byte words
+      std::vector<std::int64_t> which;  // r * nc + c of each passing (row, class)
+      std::int64_t r0 = 0;
+    } groups[2];
+    for (Group& g : groups) {
+      g.prob.resize(static_cast<std::size_t>(kSoftmaxRows * nc));
+      g.pass.assign(static_cast<std::size_t>((kSoftmaxRows * nc + 7) / 8 * 8), 0);
+    }
     DecodeBatch<T> batch;
-    for (std::int64_t r0 = q0; r0 < q1; r0 += kSoftmaxRows) {
-      const std::int64_t rows = std::min(kSoftmaxRows, q1 - r0);
-      softmax(logits + (b * np + r0) * nc, rows, nc, prob.data());
-      which.clear();
-      batch.clear();
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const T* pr = prob.data() + r * nc;
-        const std::int64_t q = r0 + r;
-        for (std::int64_t c = 1; c < nc; ++c) {  // class 0 is the background
-          if (!(pr[c] > score_thresh)) continue;
-          which.push_back(r * nc + c);
-          batch.add(regression + 4 * (nc * (b * np + q) + c), proposals + 4 * (b * np + q));
-        }
+    auto emit = [&](const Group& g) {
+      batch.resize(g.which.size());
+      for (std::size_t j = 0; j < g.which.size(); ++j) {
+        const std::int64_t q = g.r0 + g.which[j] / nc, c = g.which[j] % nc;
+        batch.set(j, regression + 4 * (nc * (b * np + q) + c), proposals + 4 * (b * np + q));
       }
       const T* boxes = batch.run(coder);
-      for (std::size_t j = 0; j < which.size(); ++j) {
-        const std::int64_t r = which[j] / nc, c = which[j] % nc, q = r0 + r;
+      for (std::size_t j = 0; j < g.which.size(); ++j) {
         Det<T> det;
         std::memcpy(det.box, boxes + 4 * j, 4 * sizeof(T));
         clip_box(det.box, height, width);
         if (!math::box_not_small(det.box[0], det.box[1], det.box[2], det.box[3], min_size)) continue;
-        det.score = prob[which[j]];
+        det.score = g.prob[g.which[j]];
         det.key = math::score_rank_key(det.score);
-        det.tie = q * (nc - 1) + (c - 1);  // torchvision's flattened (proposal, class) order
-        det.label = c;
+        det.label = g.which[j] % nc;
         out.push_back(det);
       }
+    };
+    int cur = 0;
+    bool pending = false;
+    for (std::int64_t r0 = q0; r0 < q1; r0 += kSoftmaxRows) {
+      Group& g = groups[cur];
+      const std::int64_t rows = std::min(kSoftmaxRows, q1 - r0);
+      softmax(logits + (b * np + r0) * nc, rows, nc, score_thresh, g.prob.data(), g.pass.data());
+      g.r0 = r0;
+      g.which.clear();
+      // The passing (row, class) pairs in order, 8 flags at a time (most words are zero).
+      const std::int64_t n = rows * nc;
+      for (std::int64_t w = 0; w < n; w += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, g.pass.data() + w, 8);
+        if (word == 0) continue;
+        for (std::int64_t i = w; i < std::min(w + 8, n); ++i) {
+          if (!g.pass[i]) continue;
+          g.which.push_back(i);
+          prefetch_row(regression + 4 * (nc * (b * np + r0) + i));
+        }
+      }
+      if (pending) emit(groups[cur ^ 1]);
+      pending = true;
+      cur ^= 1;
     }
+    if (pending) emit(groups[cur ^ 1]);
   };
   parallel_for_dynamic(0, nb * nblk, num_threads, min_parallel, block);
   // NMS per class and output: one image per task.
   auto image = [&](std::int64_t b) {
-    std::vector<Det<T>> all, dets;
+    std::vector<Det<T>> all;
     for (std::int64_t j = 0; j < nblk; ++j) all.insert(all.end(), cands[b * nblk + j].begin(), cands[b * nblk + j].end());
-    Scratch<T> sc;
-    nms_by_label(all, nc, p.nms_thresh, sc, dets);
-    counts[b] = write_image(dets, p.detections_per_img, cap, out_boxes + 4 * cap * b, out_scores + cap * b,
-                            out_labels + cap * b);
+    counts[b] = nms_merged(all, nc, p.nms_thresh, p.detections_per_img, cap, out_boxes + 4 * cap * b,
+                           out_scores + cap * b, out_labels + cap * b);
   };
   parallel_for_dynamic(0, nb, num_threads, min_parallel, image);
 }
@@ -503,25 +578,26 @@ void retinanet_impl(const T* anchors, const T* logits, const T* regression, cons
                     const RetinaNetPostprocessParams& p, T* out_boxes, T* out_scores, std::int64_t* out_labels,
                     std::int64_t* counts, std::int64_t cap, int num_threads) {
   const std::int64_t nl = static_cast<std::int64_t>(levels.size());
-  const Levels lv(levels, p.topk_candidates, nc);
+  const std::vector<std::int64_t> loff = level_offsets(levels);
   const Coder<T> coder(p.weights, p.bbox_xform_clip);
   const T lo = lowest_passing_logit(T(p.score_thresh));  // torch compares in T
   std::vector<std::vector<Det<T>>> cands(static_cast<std::size_t>(nb * nl));  // per (image, level)
   auto task = [&](std::int64_t job) {
     const std::int64_t l = job / nb, b = job % nb;
     const std::int64_t len = levels[l] * nc;
-    const T* x = logits + (b * na + lv.off[l]) * nc;
+    const T* x = logits + (b * na + loff[l]) * nc;
     const T height = T(sizes[2 * b]), width = T(sizes[2 * b + 1]);
     Scratch<T> sc;
     select_top(x, len, p.topk_candidates, lo, math::sigmoid<T>, sc.picks, sc.sample);
     std::vector<Det<T>>& out = cands[l * nb + b];
     out.resize(sc.picks.size());
     DecodeBatch<T> batch;
+    batch.resize(sc.picks.size());
     for (std::size_t j = 0; j < sc.picks.size(); ++j) {
       if (j + kAhead < sc.picks.size())
-        prefetch_rows(anchors, regression + 4 * b * na, lv.off[l] + pick_idx<T>(sc.picks[j + kAhead]) / nc);
-      const std::int64_t a = lv.off[l] + pick_idx<T>(sc.picks[j]) / nc;
-      batch.add(regression + 4 * (b * na + a), anchors + 4 * a);
+        prefetch_rows(anchors, regression + 4 * b * na, loff[l] + pick_idx<T>(sc.picks[j + kAhead]) / nc);
+      const std::int64_t a = loff[l] + pick_idx<T>(sc.picks[j]) / nc;
+      batch.set(j, regression + 4 * (b * na + a), anchors + 4 * a);
     }
     const T* boxes = batch.run(coder);
     for (std::size_t j = 0; j < sc.picks.size(); ++j) {
@@ -531,19 +607,16 @@ void retinanet_impl(const T* anchors, const T* logits, const T* regression, cons
       clip_box(d.box, height, width);
       d.score = math::sigmoid(x[i]);
       d.key = pick_key<T>(sc.picks[j]);
-      d.tie = lv.cand_off[l] + static_cast<std::int64_t>(j);  // position in torchvision's concatenation
       d.label = i % nc;
     }
   };
   const std::int64_t min_parallel = nb * na * nc >= kParallelWork ? 2 : INT64_MAX;
   parallel_for_dynamic(0, nb * nl, num_threads, min_parallel, task);
   auto image = [&](std::int64_t b) {
-    std::vector<Det<T>> all, dets;
+    std::vector<Det<T>> all;
     for (std::int64_t l = 0; l < nl; ++l) all.insert(all.end(), cands[l * nb + b].begin(), cands[l * nb + b].end());
-    Scratch<T> sc;
-    nms_by_label(all, nc, p.nms_thresh, sc, dets);
-    counts[b] = write_image(dets, p.detections_per_img, cap, out_boxes + 4 * cap * b, out_scores + cap * b,
-                            out_labels + cap * b);
+    counts[b] = nms_merged(all, nc, p.nms_thresh, p.detections_per_img, cap, out_boxes + 4 * cap * b,
+                           out_scores + cap * b, out_labels + cap * b);
   };
   parallel_for_dynamic(0, nb, num_threads, min_parallel, image);
 }
