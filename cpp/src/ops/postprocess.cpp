@@ -111,6 +111,8 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
                      op, ": class_logits must have shape (B, P, C) with (B, P) = (", nb, ", ", np,
                      ") like proposals and C >= 1, got ", class_logits.shape().str());
   const std::int64_t nc = class_logits.size(2);
+  FOVEAL_CHECK_VALUE(np * nc <= std::int64_t(UINT32_MAX), op,
+                     ": at most 4294967295 (proposal, class) pairs per image are supported, got ", np, " x ", nc);
   FOVEAL_CHECK_VALUE(box_regression.ndim() == 3 && box_regression.size(0) == nb && box_regression.size(1) == np &&
                          box_regression.size(2) == 4 * nc,
                      op, ": box_regression must have shape (B, P, 4 C) = (", nb, ", ", np, ", ", 4 * nc,

@@ -78,7 +78,8 @@ def rpn_postprocess(
     pre_nms_top_n, post_nms_top_n : int
         Candidates per level and image before NMS (>= 0); proposals per image kept after it.
     nms_thresh, min_size, score_thresh : float
-        torchvision's parameters of the same names (eval defaults of ``fasterrcnn_resnet50_fpn``).
+        torchvision's parameters of the same names (eval defaults of ``fasterrcnn_resnet50_fpn``);
+        ``score_thresh`` is compared in the dtype of the scores, as torch does.
     weights : 4 floats
         BoxCoder weights ``(wx, wy, ww, wh)``; ``dw`` and ``dh`` are clamped at log(1000 / 16).
 
@@ -171,7 +172,8 @@ def box_head_postprocess(
     proposal_counts : array of int, shape (B,), optional
         Image b uses its first ``proposal_counts[b]`` proposals (default: all P).
     score_thresh, nms_thresh : float
-        torchvision's ``box_score_thresh`` and ``box_nms_thresh``.
+        torchvision's ``box_score_thresh`` and ``box_nms_thresh``; ``score_thresh`` is compared in
+        the dtype of the logits, as torch does.
     detections_per_img : int
         At most this many detections per image (>= 0).
     min_size : float
