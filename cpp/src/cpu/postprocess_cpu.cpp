@@ -465,7 +465,8 @@ void box_head_impl(const T* proposals, const std::int64_t* pcounts, const T* log
   const T min_size = T(p.min_size), score_thresh = T(p.score_thresh);  // torch compares in T
   const std::int64_t nblk = (np + kBoxHeadBlock - 1) / kBoxHeadBlock;
   std::vector<std::vector<Det<T>>> cands(static_cast<std::size_t>(nb * nblk));
-  const std::int64_t min_parallel = nb * np * nc >= kParallelWork ? 2 : INT64_MAX;
+  // A softmax over 2^16 logits already costs a few hundred microseconds.
+  const std::int64_t min_parallel = nb * np * nc >= kParallelWork / 4 ? 2 : INT64_MAX;
   // Candidates: a block of proposals of one image per task.
   auto block = [&](std::int64_t job) {
     const std::int64_t b = job / nblk, q0 = (job % nblk) * kBoxHeadBlock;
