@@ -375,6 +375,16 @@ inline std::vector<std::int64_t> level_offsets(const std::vector<std::int64_t>& 
   return off;
 }
 
+inline int count_trailing_zeros(std::uint64_t v) {  // v != 0
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_ctzll(v);
+#else
+  int n = 0;
+  for (; !(v & 1); v >>= 1) ++n;
+  return n;
+#endif
+}
+
 // The selected rows are scattered over megabytes: fetch them some iterations ahead.
 constexpr std::size_t kAhead = 16;
 template <typename T>
@@ -518,9 +528,12 @@ void box_head_impl(const T* proposals, const std::int64_t* pcounts, const T* log
       for (std::int64_t w = 0; w < n; w += 8) {
         std::uint64_t word;
         std::memcpy(&word, g.pass.data() + w, 8);
-        if (word == 0) continue;
-        for (std::int64_t i = w; i < std::min(w + 8, n); ++i) {
-          if (!g.pass[i]) continue;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        word = __builtin_bswap64(word);
+#endif
+        if (w + 8 > n) word &= ~std::uint64_t(0) >> (8 * (w + 8 - n));  // bytes past n are stale
+        for (; word != 0; word &= word - 1) {  // each set flag byte, lowest first
+          const std::int64_t i = w + (count_trailing_zeros(word) >> 3);
           g.which.push_back(i);
           prefetch_row(regression + 4 * (nc * (b * np + r0) + i));
         }
