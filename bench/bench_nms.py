@@ -1,6 +1,6 @@
 """NMS workloads of BENCHMARKS.md (``nms_1k``, ``nms_10k``, ``nms_100k``,
-``batched_nms_10k_80cls``, and the fused post-processing rows ``rpn_postprocess`` and
-``box_head_postprocess``) and the per-call overhead row ``nms_100_torch`` (100 boxes as torch
+``batched_nms_10k_80cls``, and the fused post-processing rows ``rpn_postprocess``,
+``box_head_postprocess`` and ``retinanet_postprocess``) and the per-call overhead row ``nms_100_torch`` (100 boxes as torch
 CPU tensors, as per-image / per-class loops call it).
 
 Implementations side by side: foveal, torchvision.ops.nms and cv2.dnn.NMSBoxes on the CPU;
@@ -297,6 +297,96 @@ WORKLOADS += [
         items=2,
         unit="images/s",
         extra={"images": 2, "classes": 91, "score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_img": 100},
+    ),
+]
+
+
+
+# -- fused RetinaNet post-processing ----------------------------------------------------------
+
+RETINA_FEATURES = [(100, 152), (50, 76), (25, 38), (13, 19), (7, 10)]  # 800 x 1216, strides 8..128
+RETINA_CLASSES = 91
+RETINA_PRIOR = -4.59512  # -log((1 - 0.01) / 0.01): RetinaNet's classification bias init
+
+
+@functools.lru_cache(maxsize=None)
+def _retina_scene():
+    """retinanet_postprocess inputs, as numpy: anchors (A, 4), logits (2, A, 91), regression
+    (2, A, 4), image sizes, anchors per level."""
+    import torch
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    sizes = tuple((x, int(x * 2 ** (1 / 3)), int(x * 2 ** (2 / 3))) for x in (32, 64, 128, 256, 512))
+    gen = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5)
+    images = ImageList(torch.empty(2, 3, *IMAGE), [IMAGE] * 2)
+    anchors = gen(images, [torch.empty(2, 1, h, w) for h, w in RETINA_FEATURES])[0]
+    levels = [9 * h * w for h, w in RETINA_FEATURES]
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn((2, anchors.shape[0], RETINA_CLASSES), generator=g) + RETINA_PRIOR
+    regression = torch.randn((2, anchors.shape[0], 4), generator=g) * 0.1
+    return anchors.numpy(), logits.numpy(), regression.numpy(), np.array([IMAGE] * 2, np.float64), levels
+
+
+def _tv_retina(anchors, logits, regression, sizes, levels):
+    """torchvision RetinaNet.postprocess_detections (defaults: score_thresh 0.05, NMS 0.5, 300
+    detections, 1000 candidates per level) on the head outputs split by level, as its forward."""
+    from torchvision.models.detection._utils import BoxCoder
+    from torchvision.models.detection.retinanet import RetinaNet
+
+    net = types.SimpleNamespace(
+        box_coder=BoxCoder((1.0, 1.0, 1.0, 1.0)), score_thresh=0.05, nms_thresh=0.5, detections_per_img=300,
+        topk_candidates=1000,
+    )
+    head = {"cls_logits": list(logits.split(levels, dim=1)), "bbox_regression": list(regression.split(levels, dim=1))}
+    shapes = [(int(h), int(w)) for h, w in sizes]
+    dets = RetinaNet.postprocess_detections(net, head, [list(anchors.split(levels))] * logits.shape[0], shapes)
+    return [d["boxes"] for d in dets], [d["scores"] for d in dets], [d["labels"] for d in dets]
+
+
+def _same_detections_up_to_ties(rtol=1e-6, atol=1e-4):
+    """Like _same_detections, rows of equal score compared as sets (torch.topk orders ties
+    arbitrarily)."""
+    plain = _same_detections(rtol, atol)
+
+    def check(got, want, workload):
+        counts = np.asarray(got[-1])
+        got_c, want_c = [np.asarray(x).copy() for x in got[:3]], [[np.asarray(x) for x in lst] for lst in want]
+        for i, c in enumerate(counts):
+            if c != len(want_c[0][i]):
+                return False, f"image {i}: {c} rows, torchvision {len(want_c[0][i])}"
+            go = np.lexsort((got_c[0][i, :c, 0], got_c[2][i, :c], -got_c[1][i, :c]))
+            wo = np.lexsort((want_c[0][i][:, 0], want_c[2][i], -want_c[1][i]))
+            for j in range(3):
+                got_c[j][i, :c] = got_c[j][i, :c][go]
+                want_c[j][i] = want_c[j][i][wo]
+        return plain((*got_c, counts), want_c, workload)
+
+    return check
+
+
+WORKLOADS += [
+    Workload(
+        name="retinanet_postprocess",
+        definition=(
+            "2 images 800x1216; torchvision RetinaNet AnchorGenerator anchors on P3..P7 (feature maps 100x152 .. "
+            "7x10, sizes x*2^(0,1/3,2/3) for x = 32..512, ratios 0.5,1,2: 9 per location, 182,403), 91 classes; "
+            "class logits N(0,1) - 4.59512 (the focal-loss prior: ~5% of scores pass 0.05), box regression "
+            "N(0,1)*0.1, from torch.Generator().manual_seed(0) (logits first); score_thresh 0.05, "
+            "topk_candidates 1000 per level, NMS 0.5 by class, 300 detections per image; anchor: "
+            "RetinaNet.postprocess_detections"
+        ),
+        inputs=_retina_scene,
+        impls=[
+            Impl("foveal", lambda a, c, r, s, lv: _fops().retinanet_postprocess(a, c, r, s, lv), devices=("cpu",)),
+            Impl("torchvision", _tv_retina, lib="torch", devices=("cpu",)),
+        ],
+        reference="torchvision",
+        check=_same_detections_up_to_ties(),
+        items=2,
+        unit="images/s",
+        extra={"images": 2, "anchors": 182_403, "classes": RETINA_CLASSES, "score_thresh": 0.05, "nms_thresh": 0.5,
+               "detections_per_img": 300, "topk_candidates": 1000},
     ),
 ]
 

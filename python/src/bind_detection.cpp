@@ -117,6 +117,35 @@ void bind_detection(py::module_& m) {
       py::arg("labels"), py::arg("counts"), py::kw_only(), py::arg("stream") = 0,
       "Kernel entry point: fills the padded detections and their counts. Use foveal.ops.box_head_postprocess.");
   m.def(
+      "retinanet_postprocess",
+      [](py::handle anchors, py::handle class_logits, py::handle box_regression, py::handle image_sizes,
+         const std::vector<std::int64_t>& num_anchors_per_level, double score_thresh, double nms_thresh,
+         std::int64_t detections_per_img, std::int64_t topk_candidates, const std::array<double, 4>& weights,
+         double bbox_xform_clip, py::handle boxes, py::handle scores, py::handle labels, py::handle counts,
+         std::uintptr_t stream) {
+        const auto a = foveal::interop::borrow(anchors, "anchors", false, stream);
+        const auto cl = foveal::interop::borrow(class_logits, "class_logits", false, stream);
+        const auto re = foveal::interop::borrow(box_regression, "box_regression", false, stream);
+        const auto sz = foveal::interop::borrow(image_sizes, "image_sizes", false, stream);
+        const auto b = foveal::interop::borrow(boxes, "boxes", true, stream);
+        const auto s = foveal::interop::borrow(scores, "scores", true, stream);
+        const auto l = foveal::interop::borrow(labels, "labels", true, stream);
+        const auto c = foveal::interop::borrow(counts, "counts", true, stream);
+        foveal::RetinaNetPostprocessParams p;
+        p.score_thresh = score_thresh, p.nms_thresh = nms_thresh, p.detections_per_img = detections_per_img;
+        p.topk_candidates = topk_candidates, p.bbox_xform_clip = bbox_xform_clip;
+        for (int i = 0; i < 4; ++i) p.weights[i] = weights[i];
+        py::gil_scoped_release nogil;
+        foveal::retinanet_postprocess(a.view, cl.view, re.view, sz.view, num_anchors_per_level, p, b.view, s.view,
+                                      l.view, c.view, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("anchors"), py::arg("class_logits"), py::arg("box_regression"), py::arg("image_sizes"),
+      py::arg("num_anchors_per_level"), py::arg("score_thresh"), py::arg("nms_thresh"),
+      py::arg("detections_per_img"), py::arg("topk_candidates"), py::arg("weights"), py::arg("bbox_xform_clip"),
+      py::arg("boxes"), py::arg("scores"), py::arg("labels"), py::arg("counts"), py::kw_only(),
+      py::arg("stream") = 0,
+      "Kernel entry point: fills the padded detections and their counts. Use foveal.ops.retinanet_postprocess.");
+  m.def(
       "generalized_box_iou",
       [](py::handle boxes1, py::handle boxes2, py::handle out, std::uintptr_t stream) {
         const auto a = foveal::interop::borrow(boxes1, "boxes1", false, stream);

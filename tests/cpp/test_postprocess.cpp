@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// C++ SDK entry points of batched_nms, rpn_postprocess and box_head_postprocess on small worked
-// examples (capacity + count outputs, padding, errors).
+// C++ SDK entry points of batched_nms, rpn_postprocess, box_head_postprocess and
+// retinanet_postprocess on small worked examples (capacity + count outputs, padding, errors).
 #include <cstdint>
 #include <cstdio>
 #include <vector>
@@ -99,10 +99,46 @@ void test_box_head_postprocess() {
   EXPECT(boxes[0] == 10 && boxes[3] == 50 && labels[1] == 0 && scores[1] == 0, "box %g %g", boxes[0], boxes[3]);
 }
 
+void test_retinanet_postprocess() {
+  // Anchors 0 and 1 (IoU 0.68 > 0.5) both score best in class 0: 1 goes; anchor 2 is class 1's.
+  const float anchors[] = {0, 0, 10, 10, 1, 1, 11, 11, 20, 20, 40, 40};
+  const float logits[] = {3, -9, 2, -9, -9, 1};  // (anchor, class)
+  const float regression[12] = {};
+  const double sizes[] = {100, 100};
+  float boxes[6 * 4], scores[6];  // room for every (anchor, class) pair
+  std::int64_t labels[6], counts[1];
+  auto run = [&](const foveal::RetinaNetPostprocessParams& p) {
+    foveal::retinanet_postprocess(ConstTensorView(anchors, DType::Float32, Device::cpu(), {3, 4}),
+                                  ConstTensorView(logits, DType::Float32, Device::cpu(), {1, 3, 2}),
+                                  ConstTensorView(regression, DType::Float32, Device::cpu(), {1, 3, 4}),
+                                  ConstTensorView(sizes, DType::Float64, Device::cpu(), {1, 2}), {3}, p,
+                                  TensorView(boxes, DType::Float32, Device::cpu(), {1, 6, 4}),
+                                  TensorView(scores, DType::Float32, Device::cpu(), {1, 6}),
+                                  TensorView(labels, DType::Int64, Device::cpu(), {1, 6}),
+                                  TensorView(counts, DType::Int64, Device::cpu(), {1}));
+  };
+  run({});
+  EXPECT(counts[0] == 2 && labels[0] == 0 && labels[1] == 1, "count %lld labels %lld %lld", (long long)counts[0],
+         (long long)labels[0], (long long)labels[1]);
+  EXPECT(boxes[0] == 0 && boxes[2] == 10 && boxes[4] == 20 && boxes[7] == 40, "boxes %g %g %g %g", boxes[0],
+         boxes[2], boxes[4], boxes[7]);
+  EXPECT(boxes[8] == 0 && boxes[23] == 0 && scores[2] == 0 && labels[5] == 0, "padding must be zero");
+  foveal::RetinaNetPostprocessParams bad;
+  bad.topk_candidates = -1;
+  bool threw = false;
+  try {
+    run(bad);
+  } catch (const foveal::ValueError&) {
+    threw = true;
+  }
+  EXPECT(threw, "negative topk_candidates must throw ValueError");
+}
+
 int main() {
   test_batched_nms();
   test_rpn_postprocess();
   test_box_head_postprocess();
+  test_retinanet_postprocess();
   if (failures) std::fprintf(stderr, "%d failure(s)\n", failures);
   return failures ? 1 : 0;
 }

@@ -1,6 +1,6 @@
-"""foveal.ops.rpn_postprocess and box_head_postprocess against torchvision's RPN
-(BoxCoder.decode + filter_proposals) and RoIHeads.postprocess_detections (tests/reference/
-postprocess_ref.py): the same proposals / detections in the same order, boxes and scores within
+"""foveal.ops.rpn_postprocess, box_head_postprocess and retinanet_postprocess against
+torchvision's RPN (BoxCoder.decode + filter_proposals), RoIHeads.postprocess_detections and
+RetinaNet.postprocess_detections (tests/reference/postprocess_ref.py): the same proposals / detections in the same order, boxes and scores within
 an ulp or two (exp and softmax differ by an ulp between libm and torch's vectorised kernels)."""
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ import pytest
 import torch
 
 import foveal
-from foveal.ops import box_head_postprocess, rpn_postprocess
-from reference.postprocess_ref import box_head_ref, fpn_anchors, rpn_ref
+from foveal.ops import box_head_postprocess, retinanet_postprocess, rpn_postprocess
+from reference.postprocess_ref import (
+    box_head_ref,
+    fpn_anchors,
+    retina_anchors,
+    retinanet_np,
+    retinanet_ref,
+    rpn_ref,
+)
 
 DTYPES = [np.float32, np.float64]
 TORCH = {np.float32: torch.float32, np.float64: torch.float64}
@@ -321,3 +328,206 @@ def test_cuda_refused_clearly():
     p, c, r = (torch.from_numpy(x).cuda() for x in _head_ok()[:3])
     with pytest.raises(foveal.FovealValueError, match="box_head_postprocess: CUDA arrays are not supported yet"):
         box_head_postprocess(p, c, r, [(50, 50), (60, 60)])
+
+
+# ----------------------------------------------------------------- retinanet_postprocess
+
+RETINA_FEATS = ((16, 20), (8, 10), (4, 5), (2, 3), (1, 2))  # 128 x 160, strides 8 .. 128
+
+
+def retina_inputs(dtype, batch=3, n_classes=91, seed=0, logit_shift=-4.0, reg_scale=0.2, feats=RETINA_FEATS):
+    anchors, levels = retina_anchors(128, 160, feats, dtype=TORCH[dtype])
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn((batch, anchors.shape[0], n_classes), generator=g, dtype=TORCH[dtype]) + logit_shift
+    reg = torch.randn((batch, anchors.shape[0], 4), generator=g, dtype=TORCH[dtype]) * reg_scale
+    return anchors, logits, reg, levels
+
+
+def run_retina(anchors, logits, reg, shapes, levels, **kw):
+    return retinanet_postprocess(anchors.numpy(), logits.numpy(), reg.numpy(), shapes, levels, **kw)
+
+
+def assert_same_detections(got, want, dtype, canonical=False):
+    """foveal's padded outputs against torchvision's list of dicts, row for row; canonical=True
+    compares rows of equal score as sets (torch.topk orders ties arbitrarily)."""
+    boxes, scores, labels, counts = got
+    tol = dict(rtol=4e-7, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-10)
+    for i, w in enumerate(want):
+        c = counts[i]
+        wb, ws, wl = (w[k].numpy() for k in ("boxes", "scores", "labels"))
+        assert c == len(wb), (i, c, len(wb))
+        gb, gs, gl = boxes[i, :c], scores[i, :c], labels[i, :c]
+        if canonical:
+            go = np.lexsort((gb[:, 1], gb[:, 0], gl, -gs))
+            wo = np.lexsort((wb[:, 1], wb[:, 0], wl, -ws))
+            gb, gs, gl, wb, ws, wl = gb[go], gs[go], gl[go], wb[wo], ws[wo], wl[wo]
+        np.testing.assert_array_equal(gl, wl)
+        np.testing.assert_allclose(gb, wb, **tol)
+        np.testing.assert_allclose(gs, ws, rtol=tol["rtol"] * 8, atol=1e-7)
+        assert not boxes[i, c:].any() and not scores[i, c:].any() and not labels[i, c:].any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"topk_candidates": 50, "detections_per_img": 40},
+        {"score_thresh": 0.3, "nms_thresh": 0.3},
+        {"score_thresh": 0.0, "topk_candidates": 3000, "detections_per_img": 5000},
+        {"nms_thresh": 1.0, "detections_per_img": 10},
+        {"topk_candidates": 0},
+        {"detections_per_img": 0},
+    ],
+)
+def test_retinanet_matches_torchvision(dtype, kw):
+    anchors, logits, reg, levels = retina_inputs(dtype)
+    logits[2] -= 12.0  # image 2: no score passes, no detections
+    shapes = [(128, 160), (100, 131), (128, 160)]
+    want = retinanet_ref(anchors, logits, reg, shapes, levels, **kw)
+    got = run_retina(anchors, logits, reg, shapes, levels, **kw)
+    assert got[0].dtype == dtype and got[1].dtype == dtype and got[2].dtype == np.int64
+    if kw.get("topk_candidates", 1) and kw.get("detections_per_img", 1):
+        assert got[3][0] > 0 and got[3][1] > 0
+    if kw.get("score_thresh", 0.05) > 0:
+        assert got[3][2] == 0
+    # Tiny scores of image 2 (score_thresh 0) tie in float32: compared as sets where equal.
+    assert_same_detections(got, want, dtype, canonical=True)
+
+
+@pytest.mark.parametrize("n_classes", [1, 3, 91])
+def test_retinanet_classes_and_many_candidates(n_classes):
+    # Logits around 0: most scores pass, the top-k cut and the sampled threshold are exercised
+    # on every level; regression N(0, 1) clips many boxes at the border.
+    anchors, logits, reg, levels = retina_inputs(np.float32, batch=2, n_classes=n_classes, logit_shift=0.0,
+                                                 reg_scale=1.0, seed=5)
+    shapes = [(128, 160), (77, 60)]
+    for kw in ({}, {"topk_candidates": 200, "nms_thresh": 0.6}):
+        want = retinanet_ref(anchors, logits, reg, shapes, levels, **kw)
+        assert_same_detections(run_retina(anchors, logits, reg, shapes, levels, **kw), want, np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_retinanet_matches_float64_numpy_reference(dtype):
+    anchors, logits, reg, levels = retina_inputs(dtype, batch=2, n_classes=7, logit_shift=-2.0, seed=11)
+    shapes = [(128, 160), (90, 100)]
+    kw = {"topk_candidates": 300, "detections_per_img": 150, "nms_thresh": 0.45}
+    boxes, scores, labels, counts = run_retina(anchors, logits, reg, shapes, levels, **kw)
+    want = retinanet_np(anchors.numpy(), logits.numpy(), reg.numpy(), shapes, levels, **kw)
+    tol = dict(rtol=2e-6, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-9)
+    for i, (wb, ws, wl) in enumerate(want):
+        assert counts[i] == len(wb)
+        np.testing.assert_array_equal(labels[i, : counts[i]], wl)
+        np.testing.assert_allclose(boxes[i, : counts[i]], wb, **tol)
+        np.testing.assert_allclose(scores[i, : counts[i]], ws, rtol=tol["rtol"], atol=1e-7)
+
+
+def test_retinanet_ties_match_torchvision_as_sets():
+    # Every class of an anchor has the same logit: equal scores for the same box under different
+    # labels (which never suppress one another), listed in torchvision's arbitrary order among
+    # themselves, so rows of equal score are compared as sets.
+    anchors, logits, reg, levels = retina_inputs(np.float32, batch=2, n_classes=20, logit_shift=-1.0, seed=7)
+    logits = logits[:, :, :1].expand(-1, -1, 20).contiguous()
+    shapes = [(128, 160), (128, 160)]
+    kw = {"topk_candidates": 100000, "detections_per_img": 100000, "score_thresh": 0.3}
+    want = retinanet_ref(anchors, logits, reg, shapes, levels, **kw)
+    got = run_retina(anchors, logits, reg, shapes, levels, **kw)
+    assert got[3].min() > 1000
+    assert_same_detections(got, want, np.float32, canonical=True)
+
+
+def test_retinanet_tie_rules():
+    # Equal scores at the top-k cut: the lower flattened (anchor, class) index is selected, and
+    # equal scores are listed in that order. Saturated logits (sigmoid == 1 in float32) tie too,
+    # whatever the logit: the sampled threshold must not skip lower-index ties.
+    n_anchors, n_classes = 200, 91
+    anchors = np.tile(np.array([[0, 0, 10, 10]], np.float32), (n_anchors, 1))
+    anchors += np.arange(n_anchors, dtype=np.float32)[:, None] * 20  # far apart: no suppression
+    logits = np.full((1, n_anchors, n_classes), -20.0, np.float32)
+    flat = logits.reshape(-1)
+    rng = np.random.default_rng(0)
+    hot = np.sort(rng.choice(flat.size, 400, replace=False))
+    flat[hot] = rng.uniform(20, 40, 400).astype(np.float32)  # sigmoid(x) == 1.0f for all of them
+    reg = np.zeros((1, n_anchors, 4), np.float32)
+    boxes, scores, labels, counts = retinanet_postprocess(
+        anchors, logits, reg, [(5000, 5000)], [n_anchors], topk_candidates=50, detections_per_img=1000)
+    assert counts.tolist() == [50]
+    np.testing.assert_array_equal(scores[0, :50], 1.0)
+    np.testing.assert_array_equal(labels[0, :50], hot[:50] % n_classes)
+    np.testing.assert_array_equal(boxes[0, :50], anchors[hot[:50] // n_classes])
+
+
+def test_retinanet_nan_and_threshold_in_dtype():
+    # NaN logits never pass; a score equal to float32(score_thresh) does not pass (torch compares
+    # in the tensor's dtype: float32(0.05) > 0.05 in float64, yet is not > the threshold).
+    x = np.float32(-2.944439)  # near logit(0.05)
+    while torch.sigmoid(torch.tensor(x)).item() != np.float32(0.05):
+        x = np.nextafter(x, np.float32(np.inf) if torch.sigmoid(torch.tensor(x)).item() < np.float32(0.05) else np.float32(-np.inf))
+    anchors = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
+    logits = np.array([[[x], [np.nan], [1.0]]], np.float32)
+    reg = np.zeros((1, 3, 4), np.float32)
+    got = retinanet_postprocess(anchors, logits, reg, [(100, 100)], [3])
+    want = retinanet_ref(torch.from_numpy(anchors), torch.from_numpy(logits), torch.from_numpy(reg), [(100, 100)], [3])
+    assert got[3].tolist() == [1]
+    assert_same_detections(got, want, np.float32)
+
+
+def test_retinanet_torch_in_torch_out_and_inputs_not_modified():
+    anchors, logits, reg, levels = retina_inputs(np.float32, batch=2)
+    copies = anchors.clone(), logits.clone(), reg.clone()
+    boxes, scores, labels, counts = retinanet_postprocess(anchors, logits, reg, torch.tensor([[128, 160]] * 2), levels)
+    assert all(isinstance(x, torch.Tensor) for x in (boxes, scores, labels, counts))
+    nb, ns, nl, nc = run_retina(anchors, logits, reg, [(128, 160)] * 2, levels)
+    np.testing.assert_array_equal(boxes.numpy(), nb)
+    np.testing.assert_array_equal(labels.numpy(), nl)
+    for x, y in zip((anchors, logits, reg), copies):
+        assert torch.equal(x, y)
+
+
+def test_retinanet_empty_batch():
+    anchors, _, _, levels = retina_inputs(np.float32, batch=1)
+    a = len(anchors)
+    boxes, scores, labels, counts = retinanet_postprocess(
+        anchors.numpy(), np.zeros((0, a, 4), np.float32), np.zeros((0, a, 4), np.float32), np.zeros((0, 2)), levels)
+    assert boxes.shape == (0, 300, 4) and counts.shape == (0,)
+
+
+def _retina_ok():
+    anchors = np.array([[0, 0, 10, 10], [5, 5, 20, 20], [30, 30, 40, 40]], np.float32)
+    return anchors, np.zeros((2, 3, 5), np.float32), np.zeros((2, 3, 4), np.float32), [(50, 50), (60, 60)], [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("change", "exc", "match"),
+    [
+        ({"topk_candidates": -1}, foveal.FovealValueError, r"retinanet_postprocess: topk_candidates must be >= 0, got -1"),
+        ({"detections_per_img": -2}, foveal.FovealValueError, r"retinanet_postprocess: detections_per_img must be >= 0, got -2"),
+        ({"topk_candidates": 1.5}, foveal.FovealTypeError, r"retinanet_postprocess: topk_candidates must be an integer"),
+        ({"class_logits": np.zeros((2, 4, 5), np.float32)}, foveal.FovealValueError, r"retinanet_postprocess: class_logits must have shape \(B, A, C\) with A = 3"),
+        ({"class_logits": np.zeros((2, 3, 0), np.float32)}, foveal.FovealValueError, r"retinanet_postprocess: class_logits must have shape"),
+        ({"box_regression": np.zeros((2, 3, 5), np.float32)}, foveal.FovealValueError, r"retinanet_postprocess: box_regression must have shape \(B, A, 4\) = \(2, 3, 4\)"),
+        ({"box_regression": np.zeros((1, 3, 4), np.float32)}, foveal.FovealValueError, r"retinanet_postprocess: box_regression must have shape"),
+        ({"anchors": np.zeros((3, 2), np.float32)}, foveal.FovealValueError, r"retinanet_postprocess: anchors must have shape \(A, 4\)"),
+        ({"image_sizes": [(50, 50)]}, foveal.FovealValueError, r"retinanet_postprocess: image_sizes must have shape \(B, 2\) with B = 2"),
+        ({"image_sizes": [(50, 50), (60, -3)]}, foveal.FovealValueError, r"retinanet_postprocess: image_sizes must be finite and >= 0, got -3"),
+        ({"levels": [1, 1]}, foveal.FovealValueError, r"retinanet_postprocess: num_anchors_per_level must sum to A = 3"),
+        ({"levels": [4, -1]}, foveal.FovealValueError, r"retinanet_postprocess: num_anchors_per_level must be >= 0"),
+        ({"levels": "ab"}, foveal.FovealTypeError, r"retinanet_postprocess: num_anchors_per_level must be a sequence of integers"),
+        ({"score_thresh": math.nan}, foveal.FovealValueError, r"retinanet_postprocess: score_thresh must not be NaN, got nan"),
+        ({"nms_thresh": math.nan}, foveal.FovealValueError, r"retinanet_postprocess: nms_thresh must not be NaN, got nan"),
+        ({"weights": (1, 1, 1, math.inf)}, foveal.FovealValueError, r"retinanet_postprocess: weights must be 4 finite non-zero"),
+        ({"class_logits": torch.zeros(2, 3, 5)}, foveal.FovealTypeError, r"retinanet_postprocess: arrays must come from the same array library"),
+    ],
+)
+def test_retinanet_bad_inputs_name_the_argument(change, exc, match):
+    anchors, logits, reg, sizes, levels = _retina_ok()
+    args = {"anchors": anchors, "class_logits": logits, "box_regression": reg, "image_sizes": sizes, "levels": levels}
+    kw = {}
+    for key, value in change.items():
+        if key in args:
+            args[key] = value
+        else:
+            kw[key] = value
+    with pytest.raises(exc, match=match):
+        retinanet_postprocess(args["anchors"], args["class_logits"], args["box_regression"], args["image_sizes"],
+                              args["levels"], **kw)

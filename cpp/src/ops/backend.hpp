@@ -50,6 +50,10 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
                           ConstTensorView box_regression, ConstTensorView image_sizes,
                           const BoxHeadPostprocessParams& params, TensorView boxes, TensorView scores,
                           TensorView labels, TensorView counts, const ExecContext& ctx);
+void retinanet_postprocess(ConstTensorView anchors, ConstTensorView class_logits, ConstTensorView box_regression,
+                           ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
+                           const RetinaNetPostprocessParams& params, TensorView boxes, TensorView scores,
+                           TensorView labels, TensorView counts, const ExecContext& ctx);
 void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
                const ExecContext& ctx);
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,

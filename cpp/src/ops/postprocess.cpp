@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "ops/backend.hpp"
 #include "ops/validate.hpp"
@@ -110,6 +111,8 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
                      op, ": class_logits must have shape (B, P, C) with (B, P) = (", nb, ", ", np,
                      ") like proposals and C >= 1, got ", class_logits.shape().str());
   const std::int64_t nc = class_logits.size(2);
+  FOVEAL_CHECK_VALUE(np * nc <= std::int64_t(UINT32_MAX), op,
+                     ": at most 4294967295 (proposal, class) pairs per image are supported, got ", np, " x ", nc);
   FOVEAL_CHECK_VALUE(box_regression.ndim() == 3 && box_regression.size(0) == nb && box_regression.size(1) == np &&
                          box_regression.size(2) == 4 * nc,
                      op, ": box_regression must have shape (B, P, 4 C) = (", nb, ", ", np, ", ", 4 * nc,
@@ -154,6 +157,63 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
   if (nb == 0) return;
   cpu::box_head_postprocess(proposals, has_counts ? proposal_counts : ConstTensorView{}, class_logits, box_regression,
                             image_sizes, p, boxes, scores, labels, counts, ctx);
+}
+
+void retinanet_postprocess(ConstTensorView anchors, ConstTensorView class_logits, ConstTensorView box_regression,
+                           ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
+                           const RetinaNetPostprocessParams& p, TensorView boxes, TensorView scores, TensorView labels,
+                           TensorView counts, const ExecContext& ctx) {
+  constexpr const char* op = "retinanet_postprocess";
+  const check::Named an{"anchors", anchors}, cl{"class_logits", class_logits}, re{"box_regression", box_regression},
+      bo{"boxes", boxes}, sc{"scores", scores}, la{"labels", labels}, co{"counts", counts};
+  check::shape(op, an, {-1, 4}, "(A, 4)");
+  const std::int64_t na = anchors.size(0);
+  FOVEAL_CHECK_VALUE(class_logits.ndim() == 3 && class_logits.size(1) == na && class_logits.size(2) >= 1, op,
+                     ": class_logits must have shape (B, A, C) with A = ", na, " (the number of anchors) and C >= 1, got ",
+                     class_logits.shape().str());
+  const std::int64_t nb = class_logits.size(0), nc = class_logits.size(2);
+  FOVEAL_CHECK_VALUE(box_regression.ndim() == 3 && box_regression.size(0) == nb && box_regression.size(1) == na &&
+                         box_regression.size(2) == 4,
+                     op, ": box_regression must have shape (B, A, 4) = (", nb, ", ", na,
+                     ", 4) like class_logits and anchors, got ", box_regression.shape().str());
+  check_image_sizes(op, image_sizes, nb);
+  std::int64_t total = 0, candidates = 0;
+  for (std::size_t l = 0; l < num_anchors_per_level.size(); ++l) {
+    const std::int64_t n = num_anchors_per_level[l];
+    FOVEAL_CHECK_VALUE(n >= 0, op, ": num_anchors_per_level must be >= 0, got ", n, " for level ", l);
+    FOVEAL_CHECK_VALUE(n <= std::int64_t(UINT32_MAX) / nc, op,
+                       ": at most 4294967295 scores (anchors x classes) per level are supported, got ", n, " x ", nc,
+                       " for level ", l);
+    total += n;
+  }
+  FOVEAL_CHECK_VALUE(total == na, op, ": num_anchors_per_level must sum to A = ", na,
+                     " (the number of anchors), got ", total);
+  FOVEAL_CHECK_VALUE(p.topk_candidates >= 0, op, ": topk_candidates must be >= 0, got ", p.topk_candidates);
+  FOVEAL_CHECK_VALUE(p.detections_per_img >= 0, op, ": detections_per_img must be >= 0, got ", p.detections_per_img);
+  check_common(op, p.nms_thresh, 0.0, p.score_thresh, p.weights, p.bbox_xform_clip);
+  for (std::int64_t n : num_anchors_per_level) candidates += std::min(n * nc, p.topk_candidates);
+  const std::int64_t need = std::min(p.detections_per_img, candidates);
+  FOVEAL_CHECK_VALUE(boxes.ndim() == 3 && boxes.size(0) == nb && boxes.size(1) >= need && boxes.size(2) == 4, op,
+                     ": boxes must have shape (B, D, 4) with B = ", nb, " and D >= ", need, ", got ",
+                     boxes.shape().str());
+  const std::int64_t cap = boxes.size(1);
+  FOVEAL_CHECK_VALUE(scores.ndim() == 2 && scores.size(0) == nb && scores.size(1) == cap, op,
+                     ": scores must have shape (B, D) = (", nb, ", ", cap, "), got ", scores.shape().str());
+  FOVEAL_CHECK_VALUE(labels.ndim() == 2 && labels.size(0) == nb && labels.size(1) == cap, op,
+                     ": labels must have shape (B, D) = (", nb, ", ", cap, "), got ", labels.shape().str());
+  FOVEAL_CHECK_VALUE(counts.ndim() == 1 && counts.size(0) == nb, op, ": counts must have shape (B,) with B = ", nb,
+                     ", got ", counts.shape().str());
+  check::same_device(op, {an, cl, re, bo, sc, la, co});
+  check_cpu(op, an);
+  check::box_float_dtype(op, an);
+  check::same_dtype(op, {an, cl, re, bo, sc});
+  FOVEAL_CHECK_TYPE(labels.dtype() == DType::Int64, op, ": labels must be int64, got ", dtype_name(labels.dtype()));
+  FOVEAL_CHECK_TYPE(counts.dtype() == DType::Int64, op, ": counts must be int64, got ", dtype_name(counts.dtype()));
+  check::contiguous(op, {an, cl, re, bo, sc, la, co});
+  check::not_null(op, {an, cl, re, bo, sc, la, co});
+  if (nb == 0) return;
+  cpu::retinanet_postprocess(anchors, class_logits, box_regression, image_sizes, num_anchors_per_level, p, boxes,
+                             scores, labels, counts, ctx);
 }
 
 }  // namespace foveal

@@ -22,6 +22,7 @@ from ._anchors import AnchorGenerator, BoxCoder, anchor_grid, decode_boxes, enco
 from ._soft_nms import soft_nms  # noqa: F401
 from ._rotated import batched_nms_rotated, box_iou_rotated, nms_rotated, roi_align_rotated, roi_align_rotated_backward  # noqa: F401
 from ._postprocess import box_head_postprocess, rpn_postprocess  # noqa: F401
+from ._postprocess import retinanet_postprocess  # noqa: F401
 
 __all__ = [
     "anchor_grid",
@@ -53,6 +54,7 @@ __all__ = [
     "roi_align_rotated_backward",
     "roi_pool",
     "roi_pool_backward",
+    "retinanet_postprocess",
     "rpn_postprocess",
     "soft_nms",
 ]

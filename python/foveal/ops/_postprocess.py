@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Fused detection post-processing: RPN proposals and box-head detections."""
+"""Fused detection post-processing: RPN proposals, box-head detections (Faster R-CNN) and
+single-stage detections (RetinaNet)."""
 from __future__ import annotations
 
 import numbers
@@ -77,7 +78,8 @@ def rpn_postprocess(
     pre_nms_top_n, post_nms_top_n : int
         Candidates per level and image before NMS (>= 0); proposals per image kept after it.
     nms_thresh, min_size, score_thresh : float
-        torchvision's parameters of the same names (eval defaults of ``fasterrcnn_resnet50_fpn``).
+        torchvision's parameters of the same names (eval defaults of ``fasterrcnn_resnet50_fpn``);
+        ``score_thresh`` is compared in the dtype of the scores, as torch does.
     weights : 4 floats
         BoxCoder weights ``(wx, wy, ww, wh)``; ``dw`` and ``dh`` are clamped at log(1000 / 16).
 
@@ -170,7 +172,8 @@ def box_head_postprocess(
     proposal_counts : array of int, shape (B,), optional
         Image b uses its first ``proposal_counts[b]`` proposals (default: all P).
     score_thresh, nms_thresh : float
-        torchvision's ``box_score_thresh`` and ``box_nms_thresh``.
+        torchvision's ``box_score_thresh`` and ``box_nms_thresh``; ``score_thresh`` is compared in
+        the dtype of the logits, as torch does.
     detections_per_img : int
         At most this many detections per image (>= 0).
     min_size : float
@@ -226,6 +229,108 @@ def box_head_postprocess(
     counts = call.empty((b,), "int64")
     call.run(
         _core.box_head_postprocess, p, counts_in, c, r, sizes, st, thr, dets, ms, w, _BBOX_XFORM_CLIP,
+        boxes, scores, labels, counts,
+    )
+    return call.wrap(boxes), call.wrap(scores), call.wrap(labels), call.wrap(counts)
+
+
+def retinanet_postprocess(
+    anchors: Any,
+    class_logits: Any,
+    box_regression: Any,
+    image_sizes: Any,
+    num_anchors_per_level: Sequence[int],
+    score_thresh: float = 0.05,
+    nms_thresh: float = 0.5,
+    detections_per_img: int = 300,
+    topk_candidates: int = 1000,
+    weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+) -> tuple:
+    """Final detections of a single-stage detector (RetinaNet), for a batch of images, in one
+    native call.
+
+    torchvision's ``RetinaNet.postprocess_detections``: per image and level, the sigmoid scores
+    of every (anchor, class) pair, those ``> score_thresh`` kept, the ``topk_candidates`` best
+    decoded against their anchors (BoxCoder, ``weights``) and clipped to the image; then NMS at
+    ``nms_thresh`` within each class over all levels, the kept detections by decreasing score,
+    at most ``detections_per_img``.
+
+    Parameters
+    ----------
+    anchors : array, shape (A, 4)
+        Anchors ``(x1, y1, x2, y2)``, shared by every image, level after level.
+    class_logits : array, shape (B, A, C)
+        Class logits of each anchor (no background class), in the anchors' order: torchvision's
+        ``head_outputs["cls_logits"]`` before its split by level. Same library and device.
+    box_regression : array, shape (B, A, 4)
+        Box deltas ``(dx, dy, dw, dh)`` of each anchor (``head_outputs["bbox_regression"]``).
+    image_sizes : array or sequence, shape (B, 2)
+        ``(height, width)`` of each image: finite, >= 0.
+    num_anchors_per_level : sequence of int
+        Anchors of each level, summing to A.
+    score_thresh, nms_thresh : float
+        torchvision's parameters of the same names; ``score_thresh`` is compared in the dtype of
+        the logits, as torch does.
+    detections_per_img, topk_candidates : int
+        At most this many detections per image, and candidates per level and image (>= 0).
+    weights : 4 floats
+        BoxCoder weights; ``dw`` and ``dh`` are clamped at log(1000 / 16).
+
+    Returns
+    -------
+    boxes : array, shape (B, D, 4)
+        Detections of image b in rows ``[0, counts[b])`` by decreasing score, zeros after;
+        ``D = min(detections_per_img, sum over levels of min(topk_candidates, level size * C))``.
+    scores : array, shape (B, D)
+        Sigmoid of the class logit.
+    labels : array of int64, shape (B, D)
+        Class index in ``[0, C)``.
+    counts : array of int64, shape (B,)
+
+    Notes
+    -----
+    The same detections as torchvision on ordinary inputs (tested). Equal scores at the
+    ``topk_candidates`` cut select the lower (anchor, class) index first, and equal scores are
+    listed in that order (``torch.topk`` leaves the order of ties unspecified). NaN logits never
+    pass ``score_thresh``. CPU only for now: CUDA arrays are refused.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> anchors = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 40, 40]], np.float32)
+    >>> logits = np.array([[[3.0, -9.0], [2.0, -9.0], [-9.0, 1.0]]], np.float32)  # 2 classes
+    >>> regression = np.zeros((1, 3, 4), np.float32)
+    >>> boxes, scores, labels, counts = foveal.ops.retinanet_postprocess(
+    ...     anchors, logits, regression, [(100, 100)], [3])
+    >>> counts, labels[0, :2]
+    (array([2]), array([0, 1]))
+    >>> boxes[0, :2]
+    array([[ 0.,  0., 10., 10.],
+           [20., 20., 40., 40.]], dtype=float32)
+    """
+    op = "retinanet_postprocess"
+    call = Call(op, anchors=anchors, class_logits=class_logits, box_regression=box_regression)
+    dets = _integer(op, "detections_per_img", detections_per_img)
+    topk = _integer(op, "topk_candidates", topk_candidates)
+    try:
+        levels = [_integer(op, "num_anchors_per_level", n) for n in num_anchors_per_level]
+    except TypeError:
+        raise FovealTypeError(
+            f"{op}: num_anchors_per_level must be a sequence of integers, got {num_anchors_per_level!r}"
+        ) from None
+    st = real(op, "score_thresh", score_thresh)
+    thr = real(op, "nms_thresh", nms_thresh)
+    w = _weights(op, weights)
+    sizes = _image_sizes(op, image_sizes)
+    a, c, r = call.floats("anchors", "class_logits", "box_regression")
+    b, nc = dim(c, 0, 3), dim(c, 2, 3)
+    k = max(0, min(dets, sum(min(topk, n * nc) for n in levels)))
+    boxes = call.empty((b, k, 4))
+    scores = call.empty((b, k))
+    labels = call.empty((b, k), "int64")
+    counts = call.empty((b,), "int64")
+    call.run(
+        _core.retinanet_postprocess, a, c, r, sizes, levels, st, thr, dets, topk, w, _BBOX_XFORM_CLIP,
         boxes, scores, labels, counts,
     )
     return call.wrap(boxes), call.wrap(scores), call.wrap(labels), call.wrap(counts)

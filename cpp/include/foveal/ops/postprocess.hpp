@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Fused Faster R-CNN post-processing, batched over images, with padded outputs and counts.
+// Fused detection post-processing (Faster R-CNN RPN and box head, RetinaNet), batched over
+// images, with padded outputs and counts.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -68,5 +69,37 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
                           ConstTensorView box_regression, ConstTensorView image_sizes,
                           const BoxHeadPostprocessParams& params, TensorView boxes, TensorView scores,
                           TensorView labels, TensorView counts, const ExecContext& ctx = {});
+
+/// Parameters of retinanet_postprocess (torchvision RetinaNet's names and defaults).
+struct RetinaNetPostprocessParams {
+  double score_thresh = 0.05;
+  double nms_thresh = 0.5;
+  std::int64_t detections_per_img = 300;
+  std::int64_t topk_candidates = 1000;  // per level and image
+  double weights[4] = {1.0, 1.0, 1.0, 1.0};
+  double bbox_xform_clip = std::log(1000.0 / 16.0);
+};
+
+/// Detections of a single-stage detector: torchvision's RetinaNet.postprocess_detections in one
+/// call over a batch of images.
+///
+/// Per image and level: sigmoid scores over (anchor, class) flattened, those > score_thresh
+/// kept (compared in the inputs' dtype, as torch), the topk_candidates best (equal scores: lower
+/// flattened index first; torch.topk leaves that order unspecified), decoded against their
+/// anchors and clipped to the image. Then greedy NMS at nms_thresh within each class over all
+/// levels (nms's rules; equal scores: the earlier in the level-by-level concatenation first), the
+/// kept detections by decreasing score, at most detections_per_img.
+///
+/// `anchors` (A, 4), shared by the images; `class_logits` (B, A, C) and `box_regression`
+/// (B, A, 4) with the anchors in level order (torchvision's head outputs before its split);
+/// `image_sizes` (B, 2) float64 (height, width), finite, >= 0, on the CPU; levels are the
+/// consecutive runs of `num_anchors_per_level` anchors (sum A), each with at most 2^32 - 1
+/// scores. Outputs: `boxes` (B, D, 4), `scores` (B, D) of the inputs' dtype, `labels` (B, D)
+/// int64 (class index in [0, C)), `counts` (B,) int64, D >= min(detections_per_img, sum over
+/// levels of min(topk_candidates, level size * C)); rows past counts[b] are zero. CPU only for now.
+void retinanet_postprocess(ConstTensorView anchors, ConstTensorView class_logits, ConstTensorView box_regression,
+                           ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
+                           const RetinaNetPostprocessParams& params, TensorView boxes, TensorView scores,
+                           TensorView labels, TensorView counts, const ExecContext& ctx = {});
 
 }  // namespace foveal
