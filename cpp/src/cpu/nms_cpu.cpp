@@ -27,7 +27,6 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/nms_cpu.hpp"
 #include "cpu/parallel.hpp"
 #include "cpu/simd.hpp"
 #include "foveal/math/box.hpp"
@@ -637,14 +636,6 @@ std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_thres
 }  // namespace foveal::cpu
 
 namespace foveal::cpu {
-
-template <typename T>
-std::int64_t nms_presorted(const T* boxes, std::int64_t m, double t, std::int64_t* keep) {
-  ClassScratch<T> sc;
-  return nms_presorted_impl(boxes, m, t, keep, sc);
-}
-template std::int64_t nms_presorted<float>(const float*, std::int64_t, double, std::int64_t*);
-template std::int64_t nms_presorted<double>(const double*, std::int64_t, double, std::int64_t*);
 
 std::int64_t batched_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                          TensorView keep, const ExecContext& ctx) {
