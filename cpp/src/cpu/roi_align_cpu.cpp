@@ -33,12 +33,30 @@ struct AlignTables {
 
   AlignTables(const T* rois, std::int64_t k_n, std::int64_t height, std::int64_t width, std::int64_t ph_n,
               std::int64_t pw_n, const RoiAlignParams& p)
+      : AlignTables(rois, k_n, ph_n, pw_n, p.sampling_ratio, p.aligned,
+                    [&](std::int64_t, double& scale, std::int64_t& h, std::int64_t& w) {
+                      scale = p.spatial_scale, h = height, w = width;
+                      return true;
+                    }) {}
+
+  /// RoIs on maps of their own: geom(k, scale, height, width) gives RoI k's map and scale, or
+  /// returns false for a RoI that has no map (no taps).
+  template <typename Geom>
+  AlignTables(const T* rois, std::int64_t k_n, std::int64_t ph_n, std::int64_t pw_n, int sampling_ratio,
+              bool aligned, Geom geom)
       : y_begin(static_cast<std::size_t>(k_n * (ph_n + 1))),
         x_begin(static_cast<std::size_t>(k_n * (pw_n + 1))),
-        count(static_cast<std::size_t>(k_n)) {
-    const T scale = static_cast<T>(p.spatial_scale);
+        count(static_cast<std::size_t>(k_n), T(1)) {
     for (std::int64_t k = 0; k < k_n; ++k) {
-      const auto b = math::roi_align_bins(rois + 5 * k, scale, ph_n, pw_n, p.sampling_ratio, p.aligned);
+      double scale = 1.0;
+      std::int64_t height = 0, width = 0;
+      if (!geom(k, scale, height, width)) {
+        std::fill_n(y_begin.data() + k * (ph_n + 1), ph_n + 1, static_cast<std::int64_t>(y_taps.size()));
+        std::fill_n(x_begin.data() + k * (pw_n + 1), pw_n + 1, static_cast<std::int64_t>(x_taps.size()));
+        continue;
+      }
+      const auto b =
+          math::roi_align_bins(rois + 5 * k, static_cast<T>(scale), ph_n, pw_n, sampling_ratio, aligned);
       count[k] = b.count;
       axis(b.start_h, b.bin_h, b.grid_h, ph_n, height, y_taps, y_begin.data() + k * (ph_n + 1));
       axis(b.start_w, b.bin_w, b.grid_w, pw_n, width, x_taps, x_begin.data() + k * (pw_n + 1));
@@ -147,6 +165,47 @@ void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64
   });
 }
 
+// Multi-scale: tasks over (level, image, channel, RoI chunk); each RoI of the group is pooled from
+// its level's plane straight into its own row of `out` (no per-level outputs, no gather).
+template <typename T>
+void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& plan, const T* rois, T* out,
+                         std::int64_t k_n, std::int64_t ph_n, std::int64_t pw_n, const MultiScaleRoiAlignParams& p,
+                         int num_threads) {
+  const std::int64_t n_n = features[0].size(0), c_n = features[0].size(1);
+  const T* maps[kMaxPyramidLevels];
+  std::int64_t heights[kMaxPyramidLevels], widths[kMaxPyramidLevels];
+  for (int l = 0; l < plan.levels; ++l)
+    maps[l] = features[l].data_as<T>(), heights[l] = features[l].size(2), widths[l] = features[l].size(3);
+  const std::int64_t bins = ph_n * pw_n, groups = plan.levels * n_n;
+  std::vector<std::int64_t> level(static_cast<std::size_t>(k_n)), key(static_cast<std::size_t>(k_n));
+  for (std::int64_t k = 0; k < k_n; ++k) {
+    const T* r = rois + 5 * k;
+    level[k] = math::fpn_roi_level(r, plan.k_min, plan.k_max, p.canonical_scale, p.canonical_level, plan.levels);
+    key[k] = level[k] < 0 ? -1 : level[k] * n_n + static_cast<std::int64_t>(r[0]);
+    if (level[k] < 0) std::fill_n(out + k * c_n * bins, c_n * bins, T(0));  // pooled from no level
+  }
+  const AlignTables<T> tab(rois, k_n, ph_n, pw_n, p.sampling_ratio, p.aligned,
+                           [&](std::int64_t k, double& scale, std::int64_t& h, std::int64_t& w) {
+                             if (level[k] < 0) return false;
+                             scale = plan.scale[level[k]], h = heights[level[k]], w = widths[level[k]];
+                             return true;
+                           });
+  const RoisByImage by_group(key.data(), k_n, groups);
+  const std::int64_t chunks = ForwardSplit(groups, c_n, k_n, num_threads).chunks;
+  const std::int64_t max_width = *std::max_element(widths, widths + plan.levels);
+  const auto body = align_plane<T>();
+  parallel_for_dynamic(0, groups * c_n * chunks, num_threads, 2, [&](std::int64_t task) {
+    const std::int64_t chunk = task % chunks, c = (task / chunks) % c_n, g = task / chunks / c_n;
+    const std::int64_t r0 = by_group.first[g], r_n = by_group.first[g + 1] - r0;
+    if (r_n == 0) return;
+    const std::int64_t l = g / n_n, b = g % n_n, width = widths[l];
+    std::vector<T> row(static_cast<std::size_t>(max_width + kPad));
+    body(maps[l] + (b * c_n + c) * heights[l] * width, width, tab.y_taps.data(), tab.x_taps.data(),
+         tab.y_begin.data(), tab.x_begin.data(), tab.count.data(), by_group.order.data(), r0 + r_n * chunk / chunks,
+         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data());
+  });
+}
+
 template <typename T>
 void backward(const T* grad_out, const T* rois, T* grad_in, std::int64_t n_n, std::int64_t k_n, std::int64_t c_n,
               std::int64_t height, std::int64_t width, std::int64_t ph_n, std::int64_t pw_n, const RoiAlignParams& p,
@@ -195,6 +254,17 @@ void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, cons
   else
     forward(input.data_as<double>(), rois.data_as<double>(), out.data_as<double>(), n, k, c, h, w, ph, pw, params,
             ctx.num_threads);
+}
+
+void multi_scale_roi_align(const ConstTensorView* features, const PyramidPlan& plan, ConstTensorView rois,
+                           TensorView out, const MultiScaleRoiAlignParams& params, const ExecContext& ctx) {
+  const std::int64_t k = rois.size(0), ph = out.size(2), pw = out.size(3);
+  if (out.dtype() == DType::Float32)
+    multi_scale_forward(features, plan, rois.data_as<float>(), out.data_as<float>(), k, ph, pw, params,
+                        ctx.num_threads);
+  else
+    multi_scale_forward(features, plan, rois.data_as<double>(), out.data_as<double>(), k, ph, pw, params,
+                        ctx.num_threads);
 }
 
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
