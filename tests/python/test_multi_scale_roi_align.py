@@ -13,7 +13,7 @@ import torchvision
 
 from foveal.ops import multi_scale_roi_align, roi_align
 
-C = 3
+C = 4  # a channel block of 4 on the CPU (test_roi.py covers 1 and 2)
 TOL = {np.float32: dict(rtol=1e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
@@ -154,7 +154,7 @@ def test_bad_features():
     with pytest.raises(TypeError, match=f"{op}: features must be a dict or a list of arrays"):
         multi_scale_roi_align(F["p2"], B, SIZES, 2, 2)
     bad_c = [F["p2"], np.zeros((2, C + 1, 8, 8), np.float32)]
-    with pytest.raises(ValueError, match=rf"{op}: features\[1\] must have shape \(N, C, H, W\) with N = 2 and C = 3"):
+    with pytest.raises(ValueError, match=rf"{op}: features\[1\] must have shape \(N, C, H, W\) with N = 2 and C = 4"):
         multi_scale_roi_align(bad_c, B, SIZES, 2, 2)
     bad_n = [F["p2"], np.zeros((1, C, 8, 8), np.float32)]
     with pytest.raises(ValueError, match=rf"{op}: features\[1\] must have shape .* N = 2"):

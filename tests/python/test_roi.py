@@ -423,3 +423,18 @@ def test_cuda_matches_cpu(dtype):
         np.testing.assert_array_equal(am.cpu().numpy(), want_am)
     gi = roi_pool_backward(torch.ones_like(out), rc, am, xc.shape)
     assert gi.dtype == dtype
+
+
+@pytest.mark.parametrize("channels", [2, 4, 6, 8])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roi_align_channel_blocks_match_torchvision(channels, dtype):
+    """The CPU kernel pools 4, 2 or 1 channels per task (by C and plane size): every block size
+    and a plane too large for a block of 4 (300 x 310) give torchvision's result."""
+    rng = np.random.default_rng([channels, dtype == np.float64])
+    for h, w in [(H, W), (300, 310)]:
+        x = rng.standard_normal((2, channels, h, w)).astype(dtype)
+        rois = np.stack([rng.integers(0, 2, 40), *(rng.uniform(-20, 1.1 * max(h, w), (4, 40)))], 1).astype(dtype)
+        rois[:, 3:] = np.maximum(rois[:, 3:], rois[:, 1:3] + rng.uniform(-2, 90, (40, 2)))
+        for sr, aligned in [(2, False), (-1, True)]:
+            np.testing.assert_allclose(roi_align(x, rois, (7, 5), 1.0, sr, aligned),
+                                       tv_align(x, rois, (7, 5), 1.0, sr, aligned), **TOL[dtype])

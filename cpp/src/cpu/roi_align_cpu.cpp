@@ -84,18 +84,21 @@ struct AlignTables {
 // that the contiguous loops run without scalar tails. Padded columns are never read back.
 constexpr std::int64_t kPad = 16;
 
-// All RoIs [r0, r1) of one channel plane `v`. Bilinear interpolation is separable, and the
-// column taps of a bin row are the same for all its sample rows: so per bin row, the blended
-// sample rows are summed over the RoI's column span first (contiguous: it vectorises), and each
-// column tap then reads that sum once. That is 2 ops per column per sample row plus 2 per
-// column tap per bin, instead of 12 per sample. It rounds differently from torchvision's
-// four-corner sums, within a few float ulps (tested against it and a float64 reference).
-template <typename T>
-FOVEAL_ALWAYS_INLINE void align_plane_body(const T* v, std::int64_t width, const Tap<T>* y_taps, const Tap<T>* x_taps,
-                                           const std::int64_t* y_begin, const std::int64_t* x_begin, const T* count,
-                                           const std::int64_t* order, std::int64_t r0, std::int64_t r1,
-                                           std::int64_t ph_n, std::int64_t pw_n, T* out, std::int64_t k_stride,
-                                           T* row) {
+// All RoIs [r0, r1) of NC consecutive channel planes v, v + plane, ... Bilinear interpolation is
+// separable, and the column taps of a bin row are the same for all its sample rows: so per bin
+// row, the blended sample rows are summed over the RoI's column span first (contiguous: it
+// vectorises), and each column tap then reads that sum once. That is 2 ops per column per sample
+// row plus 2 per column tap per bin, instead of 12 per sample. It rounds differently from
+// torchvision's four-corner sums, within a few float ulps (tested against it and a float64
+// reference). The NC channels share each RoI's setup and column taps, and give the tap loop NC
+// independent sums.
+template <typename T, int NC>
+FOVEAL_ALWAYS_INLINE void align_block(const T* v, std::int64_t plane, std::int64_t width, const Tap<T>* y_taps,
+                                      const Tap<T>* x_taps, const std::int64_t* y_begin, const std::int64_t* x_begin,
+                                      const T* count, const std::int64_t* order, std::int64_t r0, std::int64_t r1,
+                                      std::int64_t ph_n, std::int64_t pw_n, T* out, std::int64_t k_stride, T* row,
+                                      std::int64_t row_cap) {
+  const std::int64_t bins = ph_n * pw_n;
   for (std::int64_t r = r0; r < r1; ++r) {
     const std::int64_t k = order[r];
     const std::int64_t* yb = y_begin + k * (ph_n + 1);
@@ -111,40 +114,76 @@ FOVEAL_ALWAYS_INLINE void align_plane_body(const T* v, std::int64_t width, const
     const T inv = T(1) / count[k];  // a multiply per bin instead of a divide: within an ulp
     for (std::int64_t ph = 0; ph < ph_n; ++ph) {
       if (span <= 0 || yb[ph] == yb[ph + 1]) {  // no sample of this bin row lies on the map
-        for (std::int64_t pw = 0; pw < pw_n; ++pw) o[ph * pw_n + pw] = T(0);
+        for (int ch = 0; ch < NC; ++ch)
+          for (std::int64_t pw = 0; pw < pw_n; ++pw) o[ch * bins + ph * pw_n + pw] = T(0);
         continue;
       }
-      for (std::int64_t i = yb[ph]; i < yb[ph + 1]; ++i) {
-        const Tap<T>& ty = y_taps[i];
-        const T* lo = v + ty.lo * width + c_lo;
-        const T* hi = v + ty.hi * width + c_lo;
-        const T wl = ty.w_lo, wh = ty.w_hi;
-        if (i == yb[ph]) {
+      for (int ch = 0; ch < NC; ++ch) {
+        const T* vc = v + ch * plane + c_lo;
+        T* rc = row + ch * row_cap;
+        for (std::int64_t i = yb[ph]; i < yb[ph + 1]; ++i) {
+          const Tap<T>& ty = y_taps[i];
+          const T* lo = vc + ty.lo * width;
+          const T* hi = vc + ty.hi * width;
+          const T wl = ty.w_lo, wh = ty.w_hi;
+          if (i == yb[ph]) {
 #pragma omp simd
-          for (std::int64_t c = 0; c < span; ++c) row[c] = wl * lo[c] + wh * hi[c];
-        } else {
+            for (std::int64_t c = 0; c < span; ++c) rc[c] = wl * lo[c] + wh * hi[c];
+          } else {
 #pragma omp simd
-          for (std::int64_t c = 0; c < span; ++c) row[c] += wl * lo[c] + wh * hi[c];
+            for (std::int64_t c = 0; c < span; ++c) rc[c] += wl * lo[c] + wh * hi[c];
+          }
         }
       }
       for (std::int64_t pw = 0; pw < pw_n; ++pw) {
-        T a = T(0);
+        T a[NC];
+        for (int ch = 0; ch < NC; ++ch) a[ch] = T(0);
         for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j) {
           const Tap<T>& tx = x_taps[j];
-          a += tx.w_lo * row[tx.lo - c_lo] + tx.w_hi * row[tx.hi - c_lo];
+          const std::int64_t lo = tx.lo - c_lo, hi = tx.hi - c_lo;
+          for (int ch = 0; ch < NC; ++ch) a[ch] += tx.w_lo * row[ch * row_cap + lo] + tx.w_hi * row[ch * row_cap + hi];
         }
-        o[ph * pw_n + pw] = a * inv;
+        for (int ch = 0; ch < NC; ++ch) o[ch * bins + ph * pw_n + pw] = a[ch] * inv;
       }
     }
   }
 }
+
+// Channel blocks of 4, 2 or 1 (the caller picks the block so that its planes fit in L2).
+template <typename T>
+FOVEAL_ALWAYS_INLINE void align_plane_body(const T* v, std::int64_t plane, int nc, std::int64_t width,
+                                           const Tap<T>* y_taps, const Tap<T>* x_taps, const std::int64_t* y_begin,
+                                           const std::int64_t* x_begin, const T* count, const std::int64_t* order,
+                                           std::int64_t r0, std::int64_t r1, std::int64_t ph_n, std::int64_t pw_n,
+                                           T* out, std::int64_t k_stride, T* row, std::int64_t row_cap) {
+  switch (nc) {
+    case 4:
+      return align_block<T, 4>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                               out, k_stride, row, row_cap);
+    case 2:
+      return align_block<T, 2>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                               out, k_stride, row, row_cap);
+    default:
+      return align_block<T, 1>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                               out, k_stride, row, row_cap);
+  }
+}
 FOVEAL_SIMD_VARIANTS(align_plane, align_plane_body,
-                     (const T* v, std::int64_t width, const Tap<T>* y_taps, const Tap<T>* x_taps,
-                      const std::int64_t* y_begin, const std::int64_t* x_begin, const T* count,
+                     (const T* v, std::int64_t plane, int nc, std::int64_t width, const Tap<T>* y_taps,
+                      const Tap<T>* x_taps, const std::int64_t* y_begin, const std::int64_t* x_begin, const T* count,
                       const std::int64_t* order, std::int64_t r0, std::int64_t r1, std::int64_t ph_n,
-                      std::int64_t pw_n, T* out, std::int64_t k_stride, T* row),
-                     (v, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n, out, k_stride,
-                      row))
+                      std::int64_t pw_n, T* out, std::int64_t k_stride, T* row, std::int64_t row_cap),
+                     (v, plane, nc, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n, out,
+                      k_stride, row, row_cap))
+
+/// Channels per task: the largest of 4, 2, 1 whose planes fit in half of a typical L2 (512 KiB),
+/// and that divides C.
+template <typename T>
+int channel_block(std::int64_t plane, std::int64_t c_n) {
+  for (int nc : {4, 2})
+    if (c_n % nc == 0 && nc * plane * static_cast<std::int64_t>(sizeof(T)) <= (std::int64_t(1) << 19)) return nc;
+  return 1;
+}
 
 template <typename T>
 void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64_t k_n, std::int64_t c_n,
@@ -152,16 +191,19 @@ void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64
              int num_threads) {
   const AlignTables<T> tab(rois, k_n, height, width, ph_n, pw_n, p);
   const RoisByImage by_image(rois, k_n, n_n);
-  const std::int64_t chunks = ForwardSplit(n_n, c_n, k_n, num_threads).chunks;
   const std::int64_t plane = height * width, bins = ph_n * pw_n;
+  const int nc = channel_block<T>(plane, c_n);
+  const std::int64_t blocks = c_n / nc, chunks = ForwardSplit(n_n, blocks, k_n, num_threads).chunks;
   const auto body = align_plane<T>();
-  parallel_for_dynamic(0, n_n * c_n * chunks, num_threads, 2, [&](std::int64_t task) {
-    const std::int64_t chunk = task % chunks, c = (task / chunks) % c_n, b = task / chunks / c_n;
+  parallel_for_dynamic(0, n_n * blocks * chunks, num_threads, 2, [&](std::int64_t task) {
+    const std::int64_t chunk = task % chunks, c = (task / chunks) % blocks * nc, b = task / chunks / blocks;
     const std::int64_t r0 = by_image.first[b], r_n = by_image.first[b + 1] - r0;
-    std::vector<T> row(static_cast<std::size_t>(width + kPad));
-    body(input + (b * c_n + c) * plane, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
+    const std::int64_t cap = width + kPad;
+    std::vector<T> row(static_cast<std::size_t>(nc * cap));
+    prefetch_planes(input + (b * c_n + c) * plane, plane, nc);
+    body(input + (b * c_n + c) * plane, plane, nc, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
          tab.x_begin.data(), tab.count.data(), by_image.order.data(), r0 + r_n * chunk / chunks,
-         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data());
+         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data(), cap);
   });
 }
 
@@ -191,18 +233,22 @@ void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& pla
                              return true;
                            });
   const RoisByImage by_group(key.data(), k_n, groups);
-  const std::int64_t chunks = ForwardSplit(groups, c_n, k_n, num_threads).chunks;
+  // One channel block for all levels (the finest map's), so that tasks index simply.
+  const int nc = channel_block<T>(heights[0] * widths[0], c_n);
+  const std::int64_t blocks = c_n / nc, chunks = ForwardSplit(groups, blocks, k_n, num_threads).chunks;
   const std::int64_t max_width = *std::max_element(widths, widths + plan.levels);
   const auto body = align_plane<T>();
-  parallel_for_dynamic(0, groups * c_n * chunks, num_threads, 2, [&](std::int64_t task) {
-    const std::int64_t chunk = task % chunks, c = (task / chunks) % c_n, g = task / chunks / c_n;
+  parallel_for_dynamic(0, groups * blocks * chunks, num_threads, 2, [&](std::int64_t task) {
+    const std::int64_t chunk = task % chunks, c = (task / chunks) % blocks * nc, g = task / chunks / blocks;
     const std::int64_t r0 = by_group.first[g], r_n = by_group.first[g + 1] - r0;
     if (r_n == 0) return;
-    const std::int64_t l = g / n_n, b = g % n_n, width = widths[l];
-    std::vector<T> row(static_cast<std::size_t>(max_width + kPad));
-    body(maps[l] + (b * c_n + c) * heights[l] * width, width, tab.y_taps.data(), tab.x_taps.data(),
-         tab.y_begin.data(), tab.x_begin.data(), tab.count.data(), by_group.order.data(), r0 + r_n * chunk / chunks,
-         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data());
+    const std::int64_t l = g / n_n, b = g % n_n, width = widths[l], plane = heights[l] * width;
+    const std::int64_t cap = max_width + kPad;
+    std::vector<T> row(static_cast<std::size_t>(nc * cap));
+    prefetch_planes(maps[l] + (b * c_n + c) * plane, plane, nc);
+    body(maps[l] + (b * c_n + c) * plane, plane, nc, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
+         tab.x_begin.data(), tab.count.data(), by_group.order.data(), r0 + r_n * chunk / chunks,
+         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data(), cap);
   });
 }
 

@@ -136,6 +136,7 @@ void forward(const T* input, const T* rois, T* out, std::int64_t* argmax, std::i
       return;
     }
     std::vector<T> colmax(static_cast<std::size_t>(width + kPad));
+    prefetch_planes(v, plane, 1);
     body(v, width, ys.data(), xs.data(), by_image.order.data(), r0, r1, ph_n, pw_n, out + c * bins, c_n * bins,
          colmax.data());
   });
