@@ -187,6 +187,9 @@ int device_count();
 int runtime_version();
 void multi_scale_roi_align(const ConstTensorView* features, const PyramidPlan& plan, ConstTensorView rois,
                            TensorView out, const MultiScaleRoiAlignParams& params, const ExecContext& ctx);
+/// `idxs` (device pointer) null: plain nms_rotated; else batched.
+std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, const std::int64_t* idxs,
+                         double iou_threshold, TensorView keep, const ExecContext& ctx);
 }  // namespace cuda
 
 namespace detail {
