@@ -71,7 +71,7 @@ def test_matches_torchvision(size, sr, image_sizes, levels, dtype):
     np.testing.assert_array_equal(multi_scale_roi_align(list(feats.values()), boxes, image_sizes, size, sr, 56, 3), got)
 
 
-def test_default_canonical_level_and_fpn_sizes():
+def test_default_canonical_level_and_fpn_sizes(simd_level):
     """The Faster R-CNN layout at a small scale: strides 4..32, boxes of every FPN level."""
     rng = np.random.default_rng(1)
     image_sizes = [(320, 480), (300, 500)]

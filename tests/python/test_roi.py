@@ -427,7 +427,7 @@ def test_cuda_matches_cpu(dtype):
 
 @pytest.mark.parametrize("channels", [2, 4, 6, 8])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_roi_align_channel_blocks_match_torchvision(channels, dtype):
+def test_roi_align_channel_blocks_match_torchvision(channels, dtype, simd_level):
     """The CPU kernel pools 4, 2 or 1 channels per task (by C and plane size): every block size
     and a plane too large for a block of 4 (300 x 310) give torchvision's result."""
     rng = np.random.default_rng([channels, dtype == np.float64])
@@ -441,7 +441,7 @@ def test_roi_align_channel_blocks_match_torchvision(channels, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_roi_pool_non_finite_maps_and_wide_bins_match_torchvision(dtype):
+def test_roi_pool_non_finite_maps_and_wide_bins_match_torchvision(dtype, simd_level):
     """Bins up to and past 16 columns (the CPU's vector and scalar maxima), on maps holding NaN,
     +-inf and -FLT_MAX: torchvision's values exactly."""
     rng = np.random.default_rng(13)
