@@ -6,6 +6,11 @@ Inputs, from ``numpy.random.default_rng(0)`` in this order: the features (2, 256
 standard normal float32; then for image 0 and image 1 in turn, 1000 RoI widths w and heights h
 uniform in [16, 400), then u_x and u_y uniform in [0, 1): x1 = u_x (1216 - w), y1 = u_y (800 - h),
 x2 = x1 + w, y2 = y1 + h; rows [batch, x1, y1, x2, y2] float32, image 0's first.
+
+``multi_scale_roi_align`` (BENCHMARKS.md: one 800x1216 image): from a fresh
+``numpy.random.default_rng(0)``, the FPN maps P2..P5 (1, 256, 200x304 / 100x152 / 50x76 / 25x38)
+standard normal float32 in that order, then 1000 boxes drawn as above (w, h, u_x, u_y), as one
+(1000, 4) array; output 7x7, sampling_ratio 2, against torchvision.ops.MultiScaleRoIAlign.
 """
 
 import functools
@@ -78,6 +83,50 @@ WORKLOADS = [
         extra={"spatial_scale": 0.25, "output_size": 7},
     ),
 ]
+
+
+FPN_SHAPES = [(1, 256, 200, 304), (1, 256, 100, 152), (1, 256, 50, 76), (1, 256, 25, 38)]
+
+
+@functools.lru_cache(maxsize=1)
+def _pyramid_inputs():
+    rng = np.random.default_rng(0)
+    maps = [rng.standard_normal(shape, dtype=np.float32) for shape in FPN_SHAPES]
+    w = rng.uniform(16, 400, ROIS_PER_IMAGE)
+    h = rng.uniform(16, 400, ROIS_PER_IMAGE)
+    x1 = rng.uniform(0, 1, ROIS_PER_IMAGE) * (IMG_W - w)
+    y1 = rng.uniform(0, 1, ROIS_PER_IMAGE) * (IMG_H - h)
+    return (*maps, np.stack([x1, y1, x1 + w, y1 + h], 1).astype(np.float32))
+
+
+@functools.lru_cache(maxsize=1)
+def _tv_pooler():
+    return _tv().MultiScaleRoIAlign(["p2", "p3", "p4", "p5"], 7, 2)
+
+
+def _tv_msroi(p2, p3, p4, p5, boxes):
+    return _tv_pooler()({"p2": p2, "p3": p3, "p4": p4, "p5": p5}, [boxes], [(IMG_H, IMG_W)])
+
+
+WORKLOADS.append(
+    Workload(
+        name="multi_scale_roi_align",
+        definition="FPN maps P2..P5 of one 800x1216 image (1,256,200x304 ... 25x38) N(0,1) float32; 1000 boxes "
+                   "w,h U(16,400), x1 = u(1216-w), y1 = u(800-h) (rng(0), order in bench_roi.py); output 7x7, "
+                   "sampling_ratio 2",
+        inputs=_pyramid_inputs,
+        impls=[
+            Impl("foveal", lambda p2, p3, p4, p5, b: _fops().multi_scale_roi_align(
+                [p2, p3, p4, p5], [b], [(IMG_H, IMG_W)], 7, 2)),
+            Impl("torchvision", _tv_msroi, lib="torch"),
+        ],
+        reference="torchvision",
+        check=allclose(rtol=1e-5, atol=1e-5),
+        items=ROIS_PER_IMAGE * 256 * 49,
+        unit="outputs/s",
+        extra={"output_size": 7, "sampling_ratio": 2, "canonical_scale": 224, "canonical_level": 4},
+    )
+)
 
 
 @pytest.mark.parametrize(("workload", "impl", "device"), cases(WORKLOADS))

@@ -15,6 +15,30 @@ struct Dims {
   std::int64_t n, c, h, w, ph, pw, total;
 };
 
+// Sum of the bilinear samples of bin (ph, pw) of a RoI on the map `v` (h x w).
+template <typename S, typename A>
+__device__ __forceinline__ A align_bin_sum(const S* __restrict__ v, std::int64_t h, std::int64_t w,
+                                           const math::RoiAlignBins<A>& bins, std::int64_t ph, std::int64_t pw) {
+  A acc = A(0);
+  std::int64_t y0, y1, x0, x1;
+  math::roi_align_sample_range(bins.start_h, bins.bin_h, ph, bins.grid_h, h, y0, y1);
+  math::roi_align_sample_range(bins.start_w, bins.bin_w, pw, bins.grid_w, w, x0, x1);
+  for (std::int64_t iy = y0; iy < y1; ++iy) {
+    math::AxisTap<A> ty;
+    if (!math::bilinear_axis(math::roi_align_sample(bins.start_h, bins.bin_h, ph, iy, bins.grid_h), h, ty)) continue;
+    for (std::int64_t ix = x0; ix < x1; ++ix) {
+      math::AxisTap<A> tx;
+      if (!math::bilinear_axis(math::roi_align_sample(bins.start_w, bins.bin_w, pw, ix, bins.grid_w), w, tx))
+        continue;
+      A w1, w2, w3, w4;
+      math::bilinear_weights(ty, tx, w1, w2, w3, w4);
+      acc += w1 * roi::load(v + ty.lo * w + tx.lo) + w2 * roi::load(v + ty.lo * w + tx.hi) +
+             w3 * roi::load(v + ty.hi * w + tx.lo) + w4 * roi::load(v + ty.hi * w + tx.hi);
+    }
+  }
+  return acc;
+}
+
 template <typename S, typename A>
 __global__ void roi_align_kernel(const S* __restrict__ input, const A* __restrict__ rois, S* __restrict__ out,
                                  Dims d, A scale, int sampling_ratio, bool aligned) {
@@ -28,24 +52,39 @@ __global__ void roi_align_kernel(const S* __restrict__ input, const A* __restric
     if (b >= 0) {
       const auto bins = math::roi_align_bins(roi, scale, d.ph, d.pw, sampling_ratio, aligned);
       count = bins.count;
-      const S* v = input + (b * d.c + c) * d.h * d.w;
-      std::int64_t y0, y1, x0, x1;
-      math::roi_align_sample_range(bins.start_h, bins.bin_h, ph, bins.grid_h, d.h, y0, y1);
-      math::roi_align_sample_range(bins.start_w, bins.bin_w, pw, bins.grid_w, d.w, x0, x1);
-      for (std::int64_t iy = y0; iy < y1; ++iy) {
-        math::AxisTap<A> ty;
-        if (!math::bilinear_axis(math::roi_align_sample(bins.start_h, bins.bin_h, ph, iy, bins.grid_h), d.h, ty))
-          continue;
-        for (std::int64_t ix = x0; ix < x1; ++ix) {
-          math::AxisTap<A> tx;
-          if (!math::bilinear_axis(math::roi_align_sample(bins.start_w, bins.bin_w, pw, ix, bins.grid_w), d.w, tx))
-            continue;
-          A w1, w2, w3, w4;
-          math::bilinear_weights(ty, tx, w1, w2, w3, w4);
-          acc += w1 * roi::load(v + ty.lo * d.w + tx.lo) + w2 * roi::load(v + ty.lo * d.w + tx.hi) +
-                 w3 * roi::load(v + ty.hi * d.w + tx.lo) + w4 * roi::load(v + ty.hi * d.w + tx.hi);
-        }
-      }
+      acc = align_bin_sum(input + (b * d.c + c) * d.h * d.w, d.h, d.w, bins, ph, pw);
+    }
+    roi::store(out + idx, acc / count);
+  }
+}
+
+// The pyramid of multi_scale_roi_align, by value (kernel parameter space).
+struct Pyramid {
+  const void* maps[kMaxPyramidLevels];
+  std::int64_t h[kMaxPyramidLevels], w[kMaxPyramidLevels];
+  double scale[kMaxPyramidLevels];
+  int levels, k_min, k_max, canonical_scale, canonical_level;
+};
+
+// One thread per output element: the RoI's level (math::fpn_roi_level), then roi_align's bin on
+// that level's map, written at the RoI's own row of `out`.
+template <typename S, typename A>
+__global__ void multi_scale_roi_align_kernel(Pyramid pyr, const A* __restrict__ rois, S* __restrict__ out, Dims d,
+                                             int sampling_ratio, bool aligned) {
+  for (std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < d.total;
+       idx += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t pw = idx % d.pw, ph = (idx / d.pw) % d.ph, c = (idx / d.pw / d.ph) % d.c;
+    const std::int64_t k = idx / d.pw / d.ph / d.c;
+    const A* roi = rois + 5 * k;
+    const std::int64_t b = roi::batch_index(roi[0], d.n);
+    const int l = math::fpn_roi_level(roi, pyr.k_min, pyr.k_max, pyr.canonical_scale, pyr.canonical_level,
+                                      pyr.levels);
+    A acc = A(0), count = A(1);
+    if (b >= 0 && l >= 0) {
+      const auto bins = math::roi_align_bins(roi, static_cast<A>(pyr.scale[l]), d.ph, d.pw, sampling_ratio, aligned);
+      count = bins.count;
+      const S* map = static_cast<const S*>(pyr.maps[l]);
+      acc = align_bin_sum(map + (b * d.c + c) * pyr.h[l] * pyr.w[l], pyr.h[l], pyr.w[l], bins, ph, pw);
     }
     roi::store(out + idx, acc / count);
   }
@@ -97,6 +136,22 @@ void forward(ConstTensorView input, ConstTensorView rois, TensorView out, const 
 }
 
 template <typename S, typename A>
+void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& plan, ConstTensorView rois,
+                         TensorView out, const MultiScaleRoiAlignParams& p, cudaStream_t st) {
+  Pyramid pyr{};
+  for (int l = 0; l < plan.levels; ++l) {
+    pyr.maps[l] = features[l].data();
+    pyr.h[l] = features[l].size(2), pyr.w[l] = features[l].size(3), pyr.scale[l] = plan.scale[l];
+  }
+  pyr.levels = plan.levels, pyr.k_min = plan.k_min, pyr.k_max = plan.k_max;
+  pyr.canonical_scale = p.canonical_scale, pyr.canonical_level = p.canonical_level;
+  const Dims d{features[0].size(0), features[0].size(1), 0, 0, out.size(2), out.size(3), out.numel()};
+  multi_scale_roi_align_kernel<S, A><<<blocks_for(d.total, kThreads), kThreads, 0, st>>>(
+      pyr, static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), d, p.sampling_ratio, p.aligned);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename S, typename A>
 void backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input, const RoiAlignParams& p,
               cudaStream_t st) {
   const Dims d{grad_input.size(0), grad_input.size(1), grad_input.size(2), grad_input.size(3),
@@ -122,6 +177,18 @@ void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, cons
     case DType::BFloat16: return forward<__nv_bfloat16, float>(input, rois, out, params, st);
     case DType::Float32: return forward<float, float>(input, rois, out, params, st);
     default: return forward<double, double>(input, rois, out, params, st);
+  }
+}
+
+void multi_scale_roi_align(const ConstTensorView* features, const PyramidPlan& plan, ConstTensorView rois,
+                           TensorView out, const MultiScaleRoiAlignParams& params, const ExecContext& ctx) {
+  DeviceGuard guard(out.device().index);
+  const cudaStream_t st = stream_of(ctx);
+  switch (out.dtype()) {
+    case DType::Float16: return multi_scale_forward<__half, float>(features, plan, rois, out, params, st);
+    case DType::BFloat16: return multi_scale_forward<__nv_bfloat16, float>(features, plan, rois, out, params, st);
+    case DType::Float32: return multi_scale_forward<float, float>(features, plan, rois, out, params, st);
+    default: return multi_scale_forward<double, double>(features, plan, rois, out, params, st);
   }
 }
 

@@ -32,6 +32,10 @@ def roi_align_backward(
 def roi_pool(
     input: Any, rois: Any, out: Any, argmax: Any | None, spatial_scale: float, bins: str, *, stream: int = 0
 ) -> None: ...
+def multi_scale_roi_align(
+    features: list[Any], rois: Any, out: Any, image_height: int, image_width: int, sampling_ratio: int,
+    canonical_scale: int, canonical_level: int, aligned: bool, *, stream: int = 0
+) -> None: ...
 def roi_pool_backward(grad_output: Any, rois: Any, argmax: Any, grad_input: Any, *, stream: int = 0) -> None: ...
 def denoise_tv_chambolle(
     image: Any, out: Any, weight: float, eps: float, max_num_iter: int, batch_dims: int = 0, *, stream: int = 0

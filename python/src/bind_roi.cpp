@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <vector>
 
 #include "foveal/core/error.hpp"
 #include "foveal/ops/roi_align.hpp"
@@ -82,4 +83,29 @@ void bind_roi(py::module_& m) {
       py::arg("grad_output"), py::arg("rois"), py::arg("argmax"), py::arg("grad_input"), py::kw_only(),
       py::arg("stream") = 0,
       "Kernel entry point: overwrites `grad_input` with the RoIPool gradient. Use foveal.ops.roi_pool_backward.");
+
+  m.def(
+      "multi_scale_roi_align",
+      [](py::sequence features, py::handle rois, py::handle out, std::int64_t image_height, std::int64_t image_width,
+         int sampling_ratio, int canonical_scale, int canonical_level, bool aligned, std::uintptr_t stream) {
+        std::vector<std::string> names;
+        std::vector<foveal::interop::Borrowed> held;
+        std::vector<foveal::ConstTensorView> views;
+        for (std::size_t l = 0; l < features.size(); ++l) {
+          names.push_back("features[" + std::to_string(l) + "]");
+          held.push_back(foveal::interop::borrow(features[l], names.back().c_str(), false, stream));
+          views.push_back(held.back().view);
+        }
+        const auto r = foveal::interop::borrow(rois, "rois", false, stream);
+        const auto o = foveal::interop::borrow(out, "out", true, stream);
+        const foveal::MultiScaleRoiAlignParams params{sampling_ratio, canonical_scale, canonical_level, aligned};
+        py::gil_scoped_release nogil;
+        foveal::multi_scale_roi_align(views.data(), static_cast<int>(views.size()), r.view, image_height, image_width,
+                                      o.view, params, foveal::ExecContext::on_stream(stream));
+      },
+      py::arg("features"), py::arg("rois"), py::arg("out"), py::arg("image_height"), py::arg("image_width"),
+      py::arg("sampling_ratio"), py::arg("canonical_scale"), py::arg("canonical_level"), py::arg("aligned"),
+      py::kw_only(), py::arg("stream") = 0,
+      "Kernel entry point: writes multi-scale RoIAlign of the pyramid `features` into `out`. Use "
+      "foveal.ops.multi_scale_roi_align.");
 }

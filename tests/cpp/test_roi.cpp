@@ -85,11 +85,60 @@ void test_sdk_r1() {
   EXPECT(threw, "batch index out of range must throw ValueError");
 }
 
+void test_fpn_levels() {
+  // torchvision's _infer_scale: 2**round(log2(feature / image)), half to even in the exponent
+  EXPECT(m::fpn_level_scale(200, 800) == 0.25 && m::fpn_level_scale(25, 800) == 0.03125, "exact strides");
+  EXPECT(m::fpn_level_scale(51, 800) == 0.0625 && m::fpn_level_scale(13, 800) == 0.015625, "ceil-divided maps");
+  EXPECT(m::fpn_level_of_scale(0.25) == 2 && m::fpn_level_of_scale(0.03125) == 5 && m::fpn_level_of_scale(2.0) == -1,
+         "level of a scale");
+  // LevelMapper, canonical 224 / 4, levels 2..5: sqrt(area) 112 -> 3, 111.9 -> 2, 224 -> 4, 10000 -> 5
+  const float a[5] = {0, 0, 0, 112, 112}, b[5] = {0, 0, 0, 111.9f, 111.9f}, c[5] = {0, 10, 10, 234, 234};
+  const float d[5] = {0, 0, 0, 10000, 10000}, tiny[5] = {0, 5, 5, 5, 5}, neg[5] = {0, 10, 0, 0, 10};
+  EXPECT(m::fpn_roi_level(a, 2, 5, 224, 4, 4) == 1 && m::fpn_roi_level(b, 2, 5, 224, 4, 4) == 0, "P3 / P2 edge");
+  EXPECT(m::fpn_roi_level(c, 2, 5, 224, 4, 4) == 2 && m::fpn_roi_level(d, 2, 5, 224, 4, 4) == 3, "P4, clamped P5");
+  EXPECT(m::fpn_roi_level(tiny, 2, 5, 224, 4, 4) == 0, "zero area: the finest level");
+  EXPECT(m::fpn_roi_level(neg, 2, 5, 224, 4, 4) == -1 && m::fpn_roi_level(neg, 2, 2, 224, 4, 1) == 0,
+         "negative area: no level, except with a single map");
+  EXPECT(m::fpn_roi_level(d, 2, 4, 224, 4, 2) == -1, "an index past the list (gapped maps): no level");
+}
+
+void test_sdk_multi_scale() {
+  // Constant maps (level l holds l + 1) of a 64 x 64 image at strides 4 and 8: a RoI well inside
+  // its level's map pools that constant; canonical_scale 64 sends a 16 px box to level 2 (the first)
+  // and a 40 px box to level 3.
+  const foveal::Device cpu{};
+  std::vector<float> p2(2 * 16 * 16, 1.0f), p3(2 * 8 * 8, 2.0f);
+  const foveal::ConstTensorView feats[2] = {
+      foveal::ConstTensorView(p2.data(), foveal::DType::Float32, cpu, {1, 2, 16, 16}),
+      foveal::ConstTensorView(p3.data(), foveal::DType::Float32, cpu, {1, 2, 8, 8})};
+  const float rois[15] = {0, 8, 8, 24, 24, 0, 8, 8, 48, 48, 0, 20, 20, 10, 30};  // last: negative area
+  std::vector<float> out(3 * 2 * 2 * 2, -1.0f);
+  foveal::MultiScaleRoiAlignParams params;
+  params.sampling_ratio = 2;
+  params.canonical_scale = 64;
+  foveal::multi_scale_roi_align(feats, 2, foveal::ConstTensorView(rois, foveal::DType::Float32, cpu, {3, 5}), 64, 64,
+                                foveal::TensorView(out.data(), foveal::DType::Float32, cpu, {3, 2, 2, 2}), params);
+  bool ok = true;
+  for (int i = 0; i < 8; ++i) ok = ok && out[i] == 1.0f && out[8 + i] == 2.0f && out[16 + i] == 0.0f;
+  EXPECT(ok, "levels 1, 2 and none: %g %g %g", out[0], out[8], out[16]);
+  bool threw = false;
+  try {
+    foveal::multi_scale_roi_align(feats, 0, foveal::ConstTensorView(rois, foveal::DType::Float32, cpu, {3, 5}), 64,
+                                  64, foveal::TensorView(out.data(), foveal::DType::Float32, cpu, {3, 2, 2, 2}),
+                                  params);
+  } catch (const foveal::ValueError&) {
+    threw = true;
+  }
+  EXPECT(threw, "no levels must throw ValueError");
+}
+
 int main() {
   test_bilinear_axis();
   test_roi_align_bins();
   test_roi_pool_spans();
   test_sdk_r1();
+  test_fpn_levels();
+  test_sdk_multi_scale();
   if (failures) std::fprintf(stderr, "%d failure(s)\n", failures);
   return failures ? 1 : 0;
 }

@@ -423,3 +423,35 @@ def test_cuda_matches_cpu(dtype):
         np.testing.assert_array_equal(am.cpu().numpy(), want_am)
     gi = roi_pool_backward(torch.ones_like(out), rc, am, xc.shape)
     assert gi.dtype == dtype
+
+
+@pytest.mark.parametrize("channels", [2, 4, 6, 8])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roi_align_channel_blocks_match_torchvision(channels, dtype, simd_level):
+    """The CPU kernel pools 4, 2 or 1 channels per task (by C and plane size): every block size
+    and a plane too large for a block of 4 (300 x 310) give torchvision's result."""
+    rng = np.random.default_rng([channels, dtype == np.float64])
+    for h, w in [(H, W), (300, 310)]:
+        x = rng.standard_normal((2, channels, h, w)).astype(dtype)
+        rois = np.stack([rng.integers(0, 2, 40), *(rng.uniform(-20, 1.1 * max(h, w), (4, 40)))], 1).astype(dtype)
+        rois[:, 3:] = np.maximum(rois[:, 3:], rois[:, 1:3] + rng.uniform(-2, 90, (40, 2)))
+        for sr, aligned in [(2, False), (-1, True)]:
+            np.testing.assert_allclose(roi_align(x, rois, (7, 5), 1.0, sr, aligned),
+                                       tv_align(x, rois, (7, 5), 1.0, sr, aligned), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roi_pool_non_finite_maps_and_wide_bins_match_torchvision(dtype, simd_level):
+    """Bins up to and past 16 columns (the CPU's vector and scalar maxima), on maps holding NaN,
+    +-inf and -FLT_MAX: torchvision's values exactly."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 40, 90)).astype(dtype)
+    for value in (np.nan, np.inf, -np.inf, -np.finfo(np.float32).max):
+        x.flat[rng.integers(0, x.size, 300)] = value
+    x[1, :, 5:20, 10:60] = np.nan  # whole bins of NaN
+    w = rng.uniform(0, 90, 60)
+    rois = np.stack([rng.integers(0, 2, 60), rng.uniform(-5, 60, 60), rng.uniform(-5, 30, 60),
+                     np.zeros(60), rng.uniform(0, 45, 60)], 1).astype(dtype)
+    rois[:, 3] = rois[:, 1] + w
+    for size in [(3, 2), (5, 5), (2, 7)]:
+        np.testing.assert_array_equal(roi_pool(x, rois, size), tv_pool(x, rois, size, 1.0))

@@ -423,6 +423,23 @@ def test_cuda_parity():
     assert foveal.cuda_available()
 
 
+@pytest.mark.usefixtures("needs_cuda")
+def test_cuda_nms_rotated_parity():
+    """The CUDA bitmask NMS keeps the CPU's boxes in the CPU's order: every threshold regime,
+    invalid boxes, tied scores, categories."""
+    rng = np.random.default_rng(16)
+    boxes = np.concatenate([random_boxes(rng, 300), edge_boxes()])
+    scores = rng.uniform(0, 1, len(boxes)).round(2)  # ties
+    scores[:5] = np.nan
+    idxs = rng.integers(0, 3, len(boxes))
+    for dt in (torch.float32, torch.float64):
+        b, s, i = torch.from_numpy(boxes).to(dt), torch.from_numpy(scores).to(dt), torch.from_numpy(idxs)
+        for thr in (-0.5, 0.0, 0.3, 0.7, 1.0):
+            torch.testing.assert_close(nms_rotated(b.cuda(), s.cuda(), thr).cpu(), nms_rotated(b, s, thr))
+            torch.testing.assert_close(batched_nms_rotated(b.cuda(), s.cuda(), i.cuda(), thr).cpu(),
+                                       batched_nms_rotated(b, s, i, thr))
+
+
 @pytest.mark.parametrize("fn", [box_iou_rotated, nms_rotated, batched_nms_rotated, roi_align_rotated,
                                 roi_align_rotated_backward])
 def test_docstring_examples(fn):

@@ -33,12 +33,30 @@ struct AlignTables {
 
   AlignTables(const T* rois, std::int64_t k_n, std::int64_t height, std::int64_t width, std::int64_t ph_n,
               std::int64_t pw_n, const RoiAlignParams& p)
+      : AlignTables(rois, k_n, ph_n, pw_n, p.sampling_ratio, p.aligned,
+                    [&](std::int64_t, double& scale, std::int64_t& h, std::int64_t& w) {
+                      scale = p.spatial_scale, h = height, w = width;
+                      return true;
+                    }) {}
+
+  /// RoIs on maps of their own: geom(k, scale, height, width) gives RoI k's map and scale, or
+  /// returns false for a RoI that has no map (no taps).
+  template <typename Geom>
+  AlignTables(const T* rois, std::int64_t k_n, std::int64_t ph_n, std::int64_t pw_n, int sampling_ratio,
+              bool aligned, Geom geom)
       : y_begin(static_cast<std::size_t>(k_n * (ph_n + 1))),
         x_begin(static_cast<std::size_t>(k_n * (pw_n + 1))),
-        count(static_cast<std::size_t>(k_n)) {
-    const T scale = static_cast<T>(p.spatial_scale);
+        count(static_cast<std::size_t>(k_n), T(1)) {
     for (std::int64_t k = 0; k < k_n; ++k) {
-      const auto b = math::roi_align_bins(rois + 5 * k, scale, ph_n, pw_n, p.sampling_ratio, p.aligned);
+      double scale = 1.0;
+      std::int64_t height = 0, width = 0;
+      if (!geom(k, scale, height, width)) {
+        std::fill_n(y_begin.data() + k * (ph_n + 1), ph_n + 1, static_cast<std::int64_t>(y_taps.size()));
+        std::fill_n(x_begin.data() + k * (pw_n + 1), pw_n + 1, static_cast<std::int64_t>(x_taps.size()));
+        continue;
+      }
+      const auto b =
+          math::roi_align_bins(rois + 5 * k, static_cast<T>(scale), ph_n, pw_n, sampling_ratio, aligned);
       count[k] = b.count;
       axis(b.start_h, b.bin_h, b.grid_h, ph_n, height, y_taps, y_begin.data() + k * (ph_n + 1));
       axis(b.start_w, b.bin_w, b.grid_w, pw_n, width, x_taps, x_begin.data() + k * (pw_n + 1));
@@ -66,18 +84,21 @@ struct AlignTables {
 // that the contiguous loops run without scalar tails. Padded columns are never read back.
 constexpr std::int64_t kPad = 16;
 
-// All RoIs [r0, r1) of one channel plane `v`. Bilinear interpolation is separable, and the
-// column taps of a bin row are the same for all its sample rows: so per bin row, the blended
-// sample rows are summed over the RoI's column span first (contiguous: it vectorises), and each
-// column tap then reads that sum once. That is 2 ops per column per sample row plus 2 per
-// column tap per bin, instead of 12 per sample. It rounds differently from torchvision's
-// four-corner sums, within a few float ulps (tested against it and a float64 reference).
-template <typename T>
-FOVEAL_ALWAYS_INLINE void align_plane_body(const T* v, std::int64_t width, const Tap<T>* y_taps, const Tap<T>* x_taps,
-                                           const std::int64_t* y_begin, const std::int64_t* x_begin, const T* count,
-                                           const std::int64_t* order, std::int64_t r0, std::int64_t r1,
-                                           std::int64_t ph_n, std::int64_t pw_n, T* out, std::int64_t k_stride,
-                                           T* row) {
+// All RoIs [r0, r1) of NC consecutive channel planes v, v + plane, ... Bilinear interpolation is
+// separable, and the column taps of a bin row are the same for all its sample rows: so per bin
+// row, the blended sample rows are summed over the RoI's column span first (contiguous: it
+// vectorises), and each column tap then reads that sum once. That is 2 ops per column per sample
+// row plus 2 per column tap per bin, instead of 12 per sample. It rounds differently from
+// torchvision's four-corner sums, within a few float ulps (tested against it and a float64
+// reference). The NC channels share each RoI's setup and column taps, and give the tap loop NC
+// independent sums.
+template <typename T, int NC>
+FOVEAL_ALWAYS_INLINE void align_block(const T* v, std::int64_t plane, std::int64_t width, const Tap<T>* y_taps,
+                                      const Tap<T>* x_taps, const std::int64_t* y_begin, const std::int64_t* x_begin,
+                                      const T* count, const std::int64_t* order, std::int64_t r0, std::int64_t r1,
+                                      std::int64_t ph_n, std::int64_t pw_n, T* out, std::int64_t k_stride, T* row,
+                                      std::int64_t row_cap) {
+  const std::int64_t bins = ph_n * pw_n;
   for (std::int64_t r = r0; r < r1; ++r) {
     const std::int64_t k = order[r];
     const std::int64_t* yb = y_begin + k * (ph_n + 1);
@@ -93,40 +114,76 @@ FOVEAL_ALWAYS_INLINE void align_plane_body(const T* v, std::int64_t width, const
     const T inv = T(1) / count[k];  // a multiply per bin instead of a divide: within an ulp
     for (std::int64_t ph = 0; ph < ph_n; ++ph) {
       if (span <= 0 || yb[ph] == yb[ph + 1]) {  // no sample of this bin row lies on the map
-        for (std::int64_t pw = 0; pw < pw_n; ++pw) o[ph * pw_n + pw] = T(0);
+        for (int ch = 0; ch < NC; ++ch)
+          for (std::int64_t pw = 0; pw < pw_n; ++pw) o[ch * bins + ph * pw_n + pw] = T(0);
         continue;
       }
-      for (std::int64_t i = yb[ph]; i < yb[ph + 1]; ++i) {
-        const Tap<T>& ty = y_taps[i];
-        const T* lo = v + ty.lo * width + c_lo;
-        const T* hi = v + ty.hi * width + c_lo;
-        const T wl = ty.w_lo, wh = ty.w_hi;
-        if (i == yb[ph]) {
+      for (int ch = 0; ch < NC; ++ch) {
+        const T* vc = v + ch * plane + c_lo;
+        T* rc = row + ch * row_cap;
+        for (std::int64_t i = yb[ph]; i < yb[ph + 1]; ++i) {
+          const Tap<T>& ty = y_taps[i];
+          const T* lo = vc + ty.lo * width;
+          const T* hi = vc + ty.hi * width;
+          const T wl = ty.w_lo, wh = ty.w_hi;
+          if (i == yb[ph]) {
 #pragma omp simd
-          for (std::int64_t c = 0; c < span; ++c) row[c] = wl * lo[c] + wh * hi[c];
-        } else {
+            for (std::int64_t c = 0; c < span; ++c) rc[c] = wl * lo[c] + wh * hi[c];
+          } else {
 #pragma omp simd
-          for (std::int64_t c = 0; c < span; ++c) row[c] += wl * lo[c] + wh * hi[c];
+            for (std::int64_t c = 0; c < span; ++c) rc[c] += wl * lo[c] + wh * hi[c];
+          }
         }
       }
       for (std::int64_t pw = 0; pw < pw_n; ++pw) {
-        T a = T(0);
+        T a[NC];
+        for (int ch = 0; ch < NC; ++ch) a[ch] = T(0);
         for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j) {
           const Tap<T>& tx = x_taps[j];
-          a += tx.w_lo * row[tx.lo - c_lo] + tx.w_hi * row[tx.hi - c_lo];
+          const std::int64_t lo = tx.lo - c_lo, hi = tx.hi - c_lo;
+          for (int ch = 0; ch < NC; ++ch) a[ch] += tx.w_lo * row[ch * row_cap + lo] + tx.w_hi * row[ch * row_cap + hi];
         }
-        o[ph * pw_n + pw] = a * inv;
+        for (int ch = 0; ch < NC; ++ch) o[ch * bins + ph * pw_n + pw] = a[ch] * inv;
       }
     }
   }
 }
+
+// Channel blocks of 4, 2 or 1 (the caller picks the block so that its planes fit in L2).
+template <typename T>
+FOVEAL_ALWAYS_INLINE void align_plane_body(const T* v, std::int64_t plane, int nc, std::int64_t width,
+                                           const Tap<T>* y_taps, const Tap<T>* x_taps, const std::int64_t* y_begin,
+                                           const std::int64_t* x_begin, const T* count, const std::int64_t* order,
+                                           std::int64_t r0, std::int64_t r1, std::int64_t ph_n, std::int64_t pw_n,
+                                           T* out, std::int64_t k_stride, T* row, std::int64_t row_cap) {
+  switch (nc) {
+    case 4:
+      return align_block<T, 4>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                               out, k_stride, row, row_cap);
+    case 2:
+      return align_block<T, 2>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                               out, k_stride, row, row_cap);
+    default:
+      return align_block<T, 1>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                               out, k_stride, row, row_cap);
+  }
+}
 FOVEAL_SIMD_VARIANTS(align_plane, align_plane_body,
-                     (const T* v, std::int64_t width, const Tap<T>* y_taps, const Tap<T>* x_taps,
-                      const std::int64_t* y_begin, const std::int64_t* x_begin, const T* count,
+                     (const T* v, std::int64_t plane, int nc, std::int64_t width, const Tap<T>* y_taps,
+                      const Tap<T>* x_taps, const std::int64_t* y_begin, const std::int64_t* x_begin, const T* count,
                       const std::int64_t* order, std::int64_t r0, std::int64_t r1, std::int64_t ph_n,
-                      std::int64_t pw_n, T* out, std::int64_t k_stride, T* row),
-                     (v, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n, out, k_stride,
-                      row))
+                      std::int64_t pw_n, T* out, std::int64_t k_stride, T* row, std::int64_t row_cap),
+                     (v, plane, nc, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n, out,
+                      k_stride, row, row_cap))
+
+/// Channels per task: the largest of 4, 2, 1 whose planes fit in half of a typical L2 (512 KiB),
+/// and that divides C.
+template <typename T>
+int channel_block(std::int64_t plane, std::int64_t c_n) {
+  for (int nc : {4, 2})
+    if (c_n % nc == 0 && nc * plane * static_cast<std::int64_t>(sizeof(T)) <= (std::int64_t(1) << 19)) return nc;
+  return 1;
+}
 
 template <typename T>
 void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64_t k_n, std::int64_t c_n,
@@ -134,16 +191,64 @@ void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64
              int num_threads) {
   const AlignTables<T> tab(rois, k_n, height, width, ph_n, pw_n, p);
   const RoisByImage by_image(rois, k_n, n_n);
-  const std::int64_t chunks = ForwardSplit(n_n, c_n, k_n, num_threads).chunks;
   const std::int64_t plane = height * width, bins = ph_n * pw_n;
+  const int nc = channel_block<T>(plane, c_n);
+  const std::int64_t blocks = c_n / nc, chunks = ForwardSplit(n_n, blocks, k_n, num_threads).chunks;
   const auto body = align_plane<T>();
-  parallel_for_dynamic(0, n_n * c_n * chunks, num_threads, 2, [&](std::int64_t task) {
-    const std::int64_t chunk = task % chunks, c = (task / chunks) % c_n, b = task / chunks / c_n;
+  parallel_for_dynamic(0, n_n * blocks * chunks, num_threads, 2, [&](std::int64_t task) {
+    const std::int64_t chunk = task % chunks, c = (task / chunks) % blocks * nc, b = task / chunks / blocks;
     const std::int64_t r0 = by_image.first[b], r_n = by_image.first[b + 1] - r0;
-    std::vector<T> row(static_cast<std::size_t>(width + kPad));
-    body(input + (b * c_n + c) * plane, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
+    const std::int64_t cap = width + kPad;
+    std::vector<T> row(static_cast<std::size_t>(nc * cap));
+    prefetch_planes(input + (b * c_n + c) * plane, plane, nc);
+    body(input + (b * c_n + c) * plane, plane, nc, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
          tab.x_begin.data(), tab.count.data(), by_image.order.data(), r0 + r_n * chunk / chunks,
-         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data());
+         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data(), cap);
+  });
+}
+
+// Multi-scale: tasks over (level, image, channel, RoI chunk); each RoI of the group is pooled from
+// its level's plane straight into its own row of `out` (no per-level outputs, no gather).
+template <typename T>
+void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& plan, const T* rois, T* out,
+                         std::int64_t k_n, std::int64_t ph_n, std::int64_t pw_n, const MultiScaleRoiAlignParams& p,
+                         int num_threads) {
+  const std::int64_t n_n = features[0].size(0), c_n = features[0].size(1);
+  const T* maps[kMaxPyramidLevels];
+  std::int64_t heights[kMaxPyramidLevels], widths[kMaxPyramidLevels];
+  for (int l = 0; l < plan.levels; ++l)
+    maps[l] = features[l].data_as<T>(), heights[l] = features[l].size(2), widths[l] = features[l].size(3);
+  const std::int64_t bins = ph_n * pw_n, groups = plan.levels * n_n;
+  std::vector<std::int64_t> level(static_cast<std::size_t>(k_n)), key(static_cast<std::size_t>(k_n));
+  for (std::int64_t k = 0; k < k_n; ++k) {
+    const T* r = rois + 5 * k;
+    level[k] = math::fpn_roi_level(r, plan.k_min, plan.k_max, p.canonical_scale, p.canonical_level, plan.levels);
+    key[k] = level[k] < 0 ? -1 : level[k] * n_n + static_cast<std::int64_t>(r[0]);
+    if (level[k] < 0) std::fill_n(out + k * c_n * bins, c_n * bins, T(0));  // pooled from no level
+  }
+  const AlignTables<T> tab(rois, k_n, ph_n, pw_n, p.sampling_ratio, p.aligned,
+                           [&](std::int64_t k, double& scale, std::int64_t& h, std::int64_t& w) {
+                             if (level[k] < 0) return false;
+                             scale = plan.scale[level[k]], h = heights[level[k]], w = widths[level[k]];
+                             return true;
+                           });
+  const RoisByImage by_group(key.data(), k_n, groups);
+  // One channel block for all levels (the finest map's), so that tasks index simply.
+  const int nc = channel_block<T>(heights[0] * widths[0], c_n);
+  const std::int64_t blocks = c_n / nc, chunks = ForwardSplit(groups, blocks, k_n, num_threads).chunks;
+  const std::int64_t max_width = *std::max_element(widths, widths + plan.levels);
+  const auto body = align_plane<T>();
+  parallel_for_dynamic(0, groups * blocks * chunks, num_threads, 2, [&](std::int64_t task) {
+    const std::int64_t chunk = task % chunks, c = (task / chunks) % blocks * nc, g = task / chunks / blocks;
+    const std::int64_t r0 = by_group.first[g], r_n = by_group.first[g + 1] - r0;
+    if (r_n == 0) return;
+    const std::int64_t l = g / n_n, b = g % n_n, width = widths[l], plane = heights[l] * width;
+    const std::int64_t cap = max_width + kPad;
+    std::vector<T> row(static_cast<std::size_t>(nc * cap));
+    prefetch_planes(maps[l] + (b * c_n + c) * plane, plane, nc);
+    body(maps[l] + (b * c_n + c) * plane, plane, nc, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
+         tab.x_begin.data(), tab.count.data(), by_group.order.data(), r0 + r_n * chunk / chunks,
+         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data(), cap);
   });
 }
 
@@ -195,6 +300,17 @@ void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, cons
   else
     forward(input.data_as<double>(), rois.data_as<double>(), out.data_as<double>(), n, k, c, h, w, ph, pw, params,
             ctx.num_threads);
+}
+
+void multi_scale_roi_align(const ConstTensorView* features, const PyramidPlan& plan, ConstTensorView rois,
+                           TensorView out, const MultiScaleRoiAlignParams& params, const ExecContext& ctx) {
+  const std::int64_t k = rois.size(0), ph = out.size(2), pw = out.size(3);
+  if (out.dtype() == DType::Float32)
+    multi_scale_forward(features, plan, rois.data_as<float>(), out.data_as<float>(), k, ph, pw, params,
+                        ctx.num_threads);
+  else
+    multi_scale_forward(features, plan, rois.data_as<double>(), out.data_as<double>(), k, ph, pw, params,
+                        ctx.num_threads);
 }
 
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,

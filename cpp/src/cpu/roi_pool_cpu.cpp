@@ -60,9 +60,18 @@ FOVEAL_ALWAYS_INLINE void pool_plane_body(const T* v, std::int64_t width, const 
       for (std::int64_t pw = 0; pw < pw_n; ++pw) {
         const bool empty = !rows || x[pw].hi <= x[pw].lo;
         T m = empty ? T(0) : lowest;
-        if (!empty) {
-          // colmax holds no NaN, so four independent partial maxima (a short dependency chain)
-          // give the same value as a sequential scan
+        if (!empty && x[pw].hi - x[pw].lo <= kPad) {
+          // colmax holds no NaN, so any order of the maxima gives the sequential scan's value:
+          // one masked vector of kPad columns (colmax has kPad columns of room past the span)
+          const T* cm = colmax + (x[pw].lo - w_lo);
+          const std::int64_t len = x[pw].hi - x[pw].lo;
+#pragma omp simd reduction(max : m)
+          for (std::int64_t q = 0; q < kPad; ++q) {
+            const T v = q < len ? cm[q] : lowest;
+            m = v > m ? v : m;
+          }
+        } else if (!empty) {
+          // four independent partial maxima (a short dependency chain)
           T m4[4] = {lowest, lowest, lowest, lowest};
           std::int64_t w = x[pw].lo - w_lo;
           const std::int64_t w_end = x[pw].hi - w_lo;
@@ -136,6 +145,7 @@ void forward(const T* input, const T* rois, T* out, std::int64_t* argmax, std::i
       return;
     }
     std::vector<T> colmax(static_cast<std::size_t>(width + kPad));
+    prefetch_planes(v, plane, 1);
     body(v, width, ys.data(), xs.data(), by_image.order.data(), r0, r1, ph_n, pw_n, out + c * bins, c_n * bins,
          colmax.data());
   });

@@ -28,7 +28,29 @@ struct RoisByImage {
     std::vector<std::int64_t> next(first.begin(), first.end() - 1);
     for (std::int64_t k = 0; k < k_n; ++k) order[next[static_cast<std::int64_t>(rois[5 * k])]++] = k;
   }
+
+  /// The same for any grouping: RoI k belongs to group key[k] in [0, groups), or to none when
+  /// key[k] < 0 (multi-scale RoIAlign groups by (level, image)).
+  RoisByImage(const std::int64_t* key, std::int64_t k_n, std::int64_t groups)
+      : first(static_cast<std::size_t>(groups + 1), 0) {
+    for (std::int64_t k = 0; k < k_n; ++k)
+      if (key[k] >= 0) ++first[key[k] + 1];
+    for (std::int64_t g = 0; g < groups; ++g) first[g + 1] += first[g];
+    order.resize(static_cast<std::size_t>(first[groups]));
+    std::vector<std::int64_t> next(first.begin(), first.end() - 1);
+    for (std::int64_t k = 0; k < k_n; ++k)
+      if (key[k] >= 0) order[next[key[k]]++] = k;
+  }
 };
+
+/// Pulls `n` planes of `plane` elements from `v` towards the cache in memory order before the
+/// RoIs of a task visit them: the RoIs read a plane in a scattered order that the hardware
+/// prefetchers cannot follow, so without this every first touch of a line waits for memory.
+template <typename T>
+inline void prefetch_planes(const T* v, std::int64_t plane, int n) {
+  constexpr std::int64_t kLine = 64 / static_cast<std::int64_t>(sizeof(T));
+  for (std::int64_t i = 0, end = plane * n; i < end; i += kLine) __builtin_prefetch(v + i, 0, 2);
+}
 
 /// Work split of the forward kernels: (image, channel, chunk of that image's RoIs) triples, with
 /// enough chunks that every thread gets work even when N * C is small.

@@ -36,6 +36,14 @@ inline std::int64_t leading_count(const ConstTensorView& v, int trailing) {
 /// The generalised-IoU family of pairwise box metrics, one backend entry point for all three.
 enum class BoxIouVariant : int { Generalized = 0, Distance = 1, Complete = 2 };
 
+
+/// Pyramid of multi_scale_roi_align, worked out by the front end: the scale of every level and
+/// the LevelMapper's clamp range [k_min, k_max].
+struct PyramidPlan {
+  int levels = 0, k_min = 0, k_max = 0;
+  double scale[kMaxPyramidLevels] = {};
+};
+
 namespace cpu {
 void box_iou(ConstTensorView boxes1, ConstTensorView boxes2, TensorView out, const ExecContext& ctx);
 std::int64_t nms(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
@@ -122,6 +130,8 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
 void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
                    std::int64_t search_window_size, const ExecContext& ctx);
 void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
+void multi_scale_roi_align(const ConstTensorView* features, const PyramidPlan& plan, ConstTensorView rois,
+                           TensorView out, const MultiScaleRoiAlignParams& params, const ExecContext& ctx);
 }  // namespace cpu
 
 namespace cuda {
@@ -188,6 +198,11 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
 void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 int device_count();
 int runtime_version();
+void multi_scale_roi_align(const ConstTensorView* features, const PyramidPlan& plan, ConstTensorView rois,
+                           TensorView out, const MultiScaleRoiAlignParams& params, const ExecContext& ctx);
+/// `idxs` (device pointer) null: plain nms_rotated; else batched.
+std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, const std::int64_t* idxs,
+                         double iou_threshold, TensorView keep, const ExecContext& ctx);
 }  // namespace cuda
 
 namespace detail {

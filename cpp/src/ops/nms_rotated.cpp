@@ -24,8 +24,6 @@ std::int64_t run(const char* op, ConstTensorView boxes, ConstTensorView scores, 
   FOVEAL_CHECK_VALUE(iou_threshold == iou_threshold, op, ": iou_threshold must not be NaN, got nan");
   check::same_device(op, {b, s, k});
   if (idxs) check::same_device(op, {b, {"idxs", *idxs}});
-  FOVEAL_CHECK_DEVICE(boxes.device().type == DeviceType::CPU, op,
-                      ": boxes must be on the CPU (no CUDA backend yet), got ", boxes.device().str());
   FOVEAL_CHECK_TYPE(boxes.dtype() == DType::Float32 || boxes.dtype() == DType::Float64, op,
                     ": boxes must be float32 or float64, got ", dtype_name(boxes.dtype()));
   check::same_dtype(op, {b, s});
@@ -39,7 +37,13 @@ std::int64_t run(const char* op, ConstTensorView boxes, ConstTensorView scores, 
     check::not_null(op, {{"idxs", *idxs}});
   }
   if (n == 0) return 0;
-  return cpu::nms_rotated(boxes, scores, idxs ? idxs->data_as<std::int64_t>() : nullptr, iou_threshold, keep, ctx);
+  const std::int64_t* categories = idxs ? idxs->data_as<std::int64_t>() : nullptr;
+  switch (boxes.device().type) {
+    case DeviceType::CPU: return cpu::nms_rotated(boxes, scores, categories, iou_threshold, keep, ctx);
+    case DeviceType::CUDA:
+      return FOVEAL_CUDA_CALL(nms_rotated, boxes, scores, categories, iou_threshold, keep, ctx);
+  }
+  return 0;
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ._box import batched_nms, box_area, box_convert, box_iou, clip_boxes_to_image, complete_box_iou, complete_box_iou_loss, distance_box_iou, distance_box_iou_loss, generalized_box_iou, generalized_box_iou_loss, nms, remove_small_boxes  # noqa: F401
 from ._roi import roi_align, roi_align_backward, roi_pool, roi_pool_backward  # noqa: F401
+from ._roi import multi_scale_roi_align  # noqa: F401
 from ._anchors import AnchorGenerator, BoxCoder, anchor_grid, decode_boxes, encode_boxes, matterport_anchors  # noqa: F401
 from ._soft_nms import soft_nms  # noqa: F401
 from ._rotated import batched_nms_rotated, box_iou_rotated, nms_rotated, roi_align_rotated, roi_align_rotated_backward  # noqa: F401
@@ -45,6 +46,7 @@ __all__ = [
     "generalized_box_iou",
     "generalized_box_iou_loss",
     "matterport_anchors",
+    "multi_scale_roi_align",
     "nms",
     "nms_rotated",
     "remove_small_boxes",

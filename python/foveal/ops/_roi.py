@@ -323,3 +323,116 @@ def roi_pool_backward(grad_output: Any, boxes: Any, argmax: Any, input_shape: An
     grad_input = call.empty(shape)
     call.run(_core.roi_pool_backward, g, rois, am, grad_input)
     return call.wrap(grad_input)
+
+
+# -- Multi-scale RoIAlign (FPN) -------------------------------------------------------------------
+
+
+def _image_size(op: str, image_sizes: Any) -> tuple[int, int]:
+    """(largest height, largest width) of ``image_sizes``, a non-empty sequence of (h, w) pairs."""
+    try:
+        pairs = [tuple(_int_arg(op, "image_sizes", v) for v in hw) for hw in image_sizes]
+    except TypeError:
+        raise FovealTypeError(
+            f"{op}: image_sizes must be a sequence of (height, width) pairs of ints, got {image_sizes!r}") from None
+    if not pairs or any(len(hw) != 2 or min(hw) < 1 for hw in pairs):
+        raise FovealValueError(
+            f"{op}: image_sizes must be a non-empty sequence of (height, width) pairs, each >= 1, got {image_sizes!r}")
+    return max(h for h, _ in pairs), max(w for _, w in pairs)
+
+
+def multi_scale_roi_align(
+    features: Any,
+    boxes: Any,
+    image_sizes: Any,
+    output_size: Any,
+    sampling_ratio: int,
+    canonical_scale: int = 224,
+    canonical_level: int = 4,
+    *,
+    aligned: bool = False,
+) -> Any:
+    """Multi-scale RoIAlign over a feature pyramid (FPN), as torchvision's MultiScaleRoIAlign.
+
+    Every region is pooled from one level of the pyramid, chosen from its size (FPN paper,
+    eq. 1), in one native call: each region's result is written straight into its row of the
+    output.
+
+    Parameters
+    ----------
+    features : dict or list of arrays, each of shape (N, C, Hl, Wl)
+        The pyramid, finest level first: a dict's values in its key order (torchvision's
+        ``featmap_names`` selection is the caller's ``{k: x[k] for k in names}``), or a list. One
+        dtype (float32 or float64; float16 / bfloat16 on CUDA), library and device; the same N
+        and C on every level.
+    boxes : list of arrays of shape (Ki, 4), or array of shape (K, 5)
+        One ``(x1, y1, x2, y2)`` array per image, in image pixels (or rows
+        ``[batch_index, x1, y1, x2, y2]``), as :func:`roi_align`.
+    image_sizes : sequence of (int, int)
+        ``(height, width)`` of every image before the backbone; the largest height fixes the
+        scales.
+    output_size : int or (int, int)
+        ``(PH, PW)`` bins per region, each >= 1.
+    sampling_ratio : int
+        Samples per bin along each axis; <= 0 is adaptive, as :func:`roi_align`.
+    canonical_scale : int
+        Regions of ``sqrt(area)`` = ``canonical_scale`` (>= 1) ...
+    canonical_level : int
+        ... are pooled from level ``canonical_level`` (the map of stride ``2**canonical_level``).
+    aligned : bool
+        As :func:`roi_align` (torchvision's MultiScaleRoIAlign uses False).
+
+    Returns
+    -------
+    out : array, shape (K, C, PH, PW)
+        Regions in the order of ``boxes``; same library, device and dtype as the features.
+
+    Notes
+    -----
+    torchvision's rules, tested against ``torchvision.ops.MultiScaleRoIAlign``: level l's scale
+    is ``2**round(log2(Hl / max height))``; region k goes to level ``floor(canonical_level +
+    log2(sqrt(area_k) / canonical_scale) + 1e-6)``, clamped to the levels of the first and last
+    map and counted from the first. A region mapped to no level (negative area, or an index past
+    the list when the maps skip a level) is all zeros; with a single map every region is pooled
+    from it. At most 16 levels.
+
+    Examples
+    --------
+    >>> import numpy as np, foveal
+    >>> p2 = np.ones((1, 1, 16, 16), dtype=np.float32)  # stride 4 for a 64x64 image
+    >>> p3 = np.full((1, 1, 8, 8), 2, dtype=np.float32)  # stride 8
+    >>> boxes = [np.array([[0, 0, 8, 8], [0, 0, 60, 60]], dtype=np.float32)]
+    >>> out = foveal.ops.multi_scale_roi_align([p2, p3], boxes, [(64, 64)], 2, 2, canonical_scale=32)
+    >>> out[:, 0, 0, 0]  # the small box from p2, the large one from p3
+    array([1., 2.], dtype=float32)
+    """
+    from collections.abc import Mapping
+
+    op = "multi_scale_roi_align"
+    ph, pw = _output_size(op, output_size)
+    ratio = _int_arg(op, "sampling_ratio", sampling_ratio)
+    cscale = _int_arg(op, "canonical_scale", canonical_scale)
+    clevel = _int_arg(op, "canonical_level", canonical_level)
+    if cscale < 1:
+        raise FovealValueError(f"{op}: canonical_scale must be >= 1, got {cscale}")
+    if isinstance(features, Mapping):
+        maps = list(features.values())
+    elif isinstance(features, (list, tuple)):
+        maps = list(features)
+    else:
+        raise FovealTypeError(f"{op}: features must be a dict or a list of arrays, got {type(features).__name__}")
+    if not maps:
+        raise FovealValueError(f"{op}: features must hold at least one feature map, got none")
+    img_h, img_w = _image_size(op, image_sizes)
+    rois = _rois(op, boxes)
+    names = [f"features[{i}]" for i in range(len(maps))]
+    call = Call(op, policy="same", **dict(zip(names, maps)), boxes=rois)
+    xs = call.floats(*names)
+    xs = list(xs) if len(names) > 1 else [xs]
+    rdt = dtype_name(rois)
+    if not (rdt.startswith(("float", "int", "uint")) or rdt == "bfloat16"):
+        raise FovealTypeError(f"{op}: boxes must have a real numeric dtype, got {rdt}")
+    rois = call.prepare("boxes", call.dtype if call.dtype in ("float32", "float64") else "float32")
+    out = call.empty((dim(rois, 0, 2), dim(xs[0], 1, 4), ph, pw))
+    call.run(_core.multi_scale_roi_align, xs, rois, out, img_h, img_w, ratio, cscale, clevel, bool(aligned))
+    return call.wrap(out)

@@ -73,8 +73,8 @@ def nms_rotated(boxes: Any, scores: Any, iou_threshold: float) -> Any:
     Parameters
     ----------
     boxes : array, shape (N, 5)
-        Boxes ``(cx, cy, w, h, angle)`` as in :func:`box_iou_rotated`. CPU arrays (numpy, torch or
-        jax on the CPU); there is no CUDA backend yet.
+        Boxes ``(cx, cy, w, h, angle)`` as in :func:`box_iou_rotated`, on the CPU or a CUDA
+        device.
     scores : array, shape (N,)
         Score of each box; same library.
     iou_threshold : float
@@ -94,7 +94,8 @@ def nms_rotated(boxes: Any, scores: Any, iou_threshold: float) -> Any:
     0). detectron2's ``nms_rotated`` has the same semantics (it sorts scores without a tie rule).
     The CPU backend buckets centres into one grid per size level and tests only pairs whose
     circumscribed circles meet and whose bounding-box overlap and area ratio allow an IoU above
-    the threshold, before the exact polygon IoU.
+    the threshold, before the exact polygon IoU; the CUDA backend tests every ranked pair with
+    the same rule (bitmask greedy, as :func:`nms`; at most 65535 * 64 boxes).
 
     Examples
     --------
@@ -119,7 +120,7 @@ def batched_nms_rotated(boxes: Any, scores: Any, idxs: Any, iou_threshold: float
     Parameters
     ----------
     boxes : array, shape (N, 5)
-        Boxes ``(cx, cy, w, h, angle)``; CPU arrays.
+        Boxes ``(cx, cy, w, h, angle)``, on the CPU or a CUDA device.
     scores : array, shape (N,)
         Score of each box.
     idxs : array of integers, shape (N,)

@@ -123,4 +123,37 @@ FOVEAL_HD_INLINE PoolSpan roi_pool_span(T c0, T c1, T spatial_scale, std::int64_
   return {clamp_index(lo + s, size), clamp_index(hi + s, size)};
 }
 
+// -- Multi-scale RoIAlign (torchvision's MultiScaleRoIAlign / LevelMapper) ------------------------
+
+/// Scale of a pyramid level whose map has `feature` rows for an image of `image` rows (the largest
+/// image of the batch): 2**round(log2(feature / image)), with the log2 and the rounding (half to
+/// even) in float32, as torchvision's _infer_scale does on a 0-d tensor.
+FOVEAL_HD_INLINE double fpn_level_scale(std::int64_t feature, std::int64_t image) {
+  const float approx = static_cast<float>(static_cast<double>(feature) / static_cast<double>(image));
+  return std::exp2(static_cast<double>(std::nearbyint(std::log2(approx))));
+}
+
+/// Pyramid level k of a scale (2**-k), as torchvision: int(-log2(scale)).
+FOVEAL_HD_INLINE int fpn_level_of_scale(double scale) {
+  return static_cast<int>(-std::log2(static_cast<float>(scale)));
+}
+
+/// Index into the level list of RoI row `roi` (LevelMapper, FPN paper eq. 1), or -1 when it has
+/// none: k = floor(canonical_level + log2(sqrt(area) / canonical_scale) + 1e-6) in the RoI dtype,
+/// clamped to [k_min, k_max] as torch.clamp (max wins when k_min > k_max), minus k_min. A RoI whose
+/// area is negative (sqrt NaN) or whose index falls outside [0, levels) is pooled from no level and
+/// stays zero, as in torchvision. With one level every RoI uses it (torchvision skips the mapper).
+template <typename T>
+FOVEAL_HD_INLINE int fpn_roi_level(const T* roi, int k_min, int k_max, int canonical_scale, int canonical_level,
+                                   int levels) {
+  if (levels == 1) return 0;
+  const T s = std::sqrt((roi[3] - roi[1]) * (roi[4] - roi[2]));
+  T k = std::floor(static_cast<T>(canonical_level) + std::log2(s / static_cast<T>(canonical_scale)) + T(1e-6));
+  if (!(k == k)) return -1;  // NaN
+  k = k < static_cast<T>(k_min) ? static_cast<T>(k_min) : k;
+  k = k > static_cast<T>(k_max) ? static_cast<T>(k_max) : k;
+  const int index = static_cast<int>(k) - k_min;
+  return index >= 0 && index < levels ? index : -1;
+}
+
 }  // namespace foveal::math

@@ -15,9 +15,10 @@ namespace foveal {
 /// returns their count.
 ///
 /// `boxes` (N, 5), `scores` (N,) of the same dtype (float32 or float64), `keep` int64 with at
-/// least N elements; CPU only (DeviceError for CUDA arrays), C-contiguous. The backend searches
-/// grids of box centres, one per size level, and tests only pairs whose circumscribed circles,
-/// bounding boxes and areas allow IoU > threshold before the exact polygon IoU.
+/// least N elements, C-contiguous, on one device. The CPU backend searches grids of box centres,
+/// one per size level, and tests only pairs whose circumscribed circles, bounding boxes and areas
+/// allow IoU > threshold before the exact polygon IoU; the CUDA backend builds the bitmask of all
+/// ranked pairs (as nms) with the same pair rule, at most 65535 * 64 boxes.
 std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, double iou_threshold, TensorView keep,
                          const ExecContext& ctx = {});
 

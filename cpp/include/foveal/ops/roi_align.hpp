@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
+#include <cstdint>
+
 #include "foveal/core/exec_context.hpp"
 #include "foveal/core/tensor_view.hpp"
 
@@ -28,5 +30,32 @@ void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, cons
 /// the adjoint of roi_align applied to `grad_output` (K, C, PH, PW). Same dtype rules.
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
                         const RoiAlignParams& params, const ExecContext& ctx = {});
+
+/// Parameters of multi-scale RoIAlign, with torchvision's MultiScaleRoIAlign meanings.
+struct MultiScaleRoiAlignParams {
+  int sampling_ratio = -1;    ///< as RoiAlignParams::sampling_ratio
+  int canonical_scale = 224;  ///< LevelMapper: a RoI of this sqrt(area) (image pixels) ...
+  int canonical_level = 4;    ///< ... is pooled from level 2**-canonical_level (FPN paper eq. 1)
+  bool aligned = false;       ///< as RoiAlignParams::aligned (torchvision's MultiScaleRoIAlign: false)
+};
+
+/// Most pyramid levels multi_scale_roi_align takes (a scale range of 2**16).
+constexpr int kMaxPyramidLevels = 16;
+
+/// Multi-scale RoIAlign over a feature pyramid, exactly as torchvision.ops.MultiScaleRoIAlign, in
+/// one pass: every RoI is pooled from its level straight into its row of `out`.
+///
+/// `features[0 .. levels)` (N, C, Hl, Wl), finest first, one dtype and device; `rois` (K, 5) rows
+/// [batch_index, x1, y1, x2, y2] in image pixels; `out` (K, C, PH, PW). `image_height`,
+/// `image_width`: the largest image of the batch. Level l's scale is 2**round(log2(Hl /
+/// image_height)) (torchvision infers it from the heights); RoI k goes to level
+/// floor(canonical_level + log2(sqrt(area_k) / canonical_scale) + 1e-6), clamped to the levels of
+/// features[0] and features[levels - 1], counted from the first. A RoI mapped to no level (negative
+/// area, or a level index past the list when the levels are not consecutive) is all zeros; with one
+/// level every RoI is pooled from it. dtypes and RoI values as roi_align; 1 to kMaxPyramidLevels
+/// levels, each with Hl, Wl >= 1.
+void multi_scale_roi_align(const ConstTensorView* features, int levels, ConstTensorView rois,
+                           std::int64_t image_height, std::int64_t image_width, TensorView out,
+                           const MultiScaleRoiAlignParams& params, const ExecContext& ctx = {});
 
 }  // namespace foveal

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+// Greedy rotated NMS (and its batched form) on the GPU, the bitmask scheme of nms_cuda.cu: rank by
+// a stable radix sort of math::score_rank_key, build the "suppresses" bitmask of every ranked pair
+// in 64-box tiles with the exact polygon IoU of math/rotated.hpp, then resolve the greedy order in
+// one block. The pair rule is the CPU's (nms_rotated_cpu.cpp), without its search grid: both boxes
+// valid (finite, w, h > 0), the same category, IoU > t; below threshold 0 every pair of finite
+// boxes of one category; from 1 up none. Categories are compared per pair (O(N^2) like nms).
+#include <cub/device/device_radix_sort.cuh>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "common.cuh"
+#include "foveal/math/nms.hpp"
+#include "foveal/math/rotated.hpp"
+#include "ops/backend.hpp"
+
+namespace foveal::cuda {
+namespace {
+
+constexpr int kTile = 64;  // boxes per mask word
+constexpr int kReduceThreads = 256;
+
+template <typename T>
+struct RBoxD {
+  T cx, cy, w, h, c, s;
+  std::int64_t cls;
+  int finite, valid;
+};
+
+enum class PairRule : int { Iou = 0, AnyFinite = 1, None = 2 };
+
+template <typename T, typename K>
+__global__ void rotated_rank_keys_kernel(const T* __restrict__ scores, std::int64_t n, K* __restrict__ keys,
+                                         std::uint32_t* __restrict__ idx) {
+  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    keys[i] = math::score_rank_key(scores[i]);
+    idx[i] = static_cast<std::uint32_t>(i);
+  }
+}
+
+// Ranked box r: the CPU's preparation (trig of the angle in double, validity).
+template <typename T>
+__global__ void rotated_gather_kernel(const T* __restrict__ boxes, const std::int64_t* __restrict__ idxs,
+                                      const std::uint32_t* __restrict__ order, std::int64_t n,
+                                      RBoxD<T>* __restrict__ sorted) {
+  for (std::int64_t r = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n;
+       r += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t i = order[r];
+    const T* p = boxes + 5 * i;
+    double cd, sd;
+    math::rotated_trig(static_cast<double>(p[4]), cd, sd);
+    RBoxD<T> b;
+    b.cx = p[0], b.cy = p[1], b.w = p[2], b.h = p[3], b.c = T(cd), b.s = T(sd);
+    b.finite = isfinite(p[0]) && isfinite(p[1]) && isfinite(p[2]) && isfinite(p[3]) && isfinite(p[4]);
+    b.valid = b.finite && b.w > T(0) && b.h > T(0);
+    b.cls = idxs ? idxs[i] : 0;
+    sorted[r] = b;
+  }
+}
+
+// mask[i * col_blocks + c] bit k: ranked box i suppresses ranked box c*64+k (> i).
+template <typename T>
+__global__ void rotated_mask_kernel(const RBoxD<T>* __restrict__ sorted, std::int64_t n, std::int64_t col_blocks,
+                                    T t, PairRule rule, unsigned long long* __restrict__ mask) {
+  const std::int64_t row_block = blockIdx.y, col_block = blockIdx.x;
+  if (row_block > col_block) return;
+  __shared__ RBoxD<T> tile[kTile];
+  const int row_size = static_cast<int>(min(n - row_block * kTile, std::int64_t(kTile)));
+  const int col_size = static_cast<int>(min(n - col_block * kTile, std::int64_t(kTile)));
+  if (threadIdx.x < col_size) tile[threadIdx.x] = sorted[col_block * kTile + threadIdx.x];
+  __syncthreads();
+  if (threadIdx.x >= row_size) return;
+  const std::int64_t i = row_block * kTile + threadIdx.x;
+  const RBoxD<T> a = sorted[i];
+  unsigned long long bits = 0;
+  for (int k = row_block == col_block ? threadIdx.x + 1 : 0; k < col_size; ++k) {
+    const RBoxD<T>& b = tile[k];
+    if (b.cls != a.cls) continue;
+    bool hit = false;
+    if (rule == PairRule::AnyFinite) {
+      hit = a.finite && b.finite;
+    } else if (rule == PairRule::Iou && a.valid && b.valid) {
+      hit = math::rotated_iou(a.cx, a.cy, a.w, a.h, a.c, a.s, b.cx, b.cy, b.w, b.h, b.c, b.s) > t;
+    }
+    if (hit) bits |= 1ull << k;
+  }
+  mask[i * col_blocks + col_block] = bits;
+}
+
+// One block walks the tiles in rank order: thread 0 resolves the 64 boxes of a tile serially,
+// then all threads fold the kept rows into later tiles' words (as nms_cuda.cu).
+__global__ void rotated_reduce_kernel(const unsigned long long* __restrict__ mask, std::int64_t n,
+                                      std::int64_t col_blocks, const std::uint32_t* __restrict__ order,
+                                      unsigned long long* __restrict__ removed, std::int64_t* __restrict__ keep,
+                                      std::int64_t* __restrict__ count) {
+  __shared__ std::int64_t kept_rows[kTile];
+  __shared__ int n_kept;
+  std::int64_t total = 0;  // meaningful in thread 0
+  for (std::int64_t c = 0; c < col_blocks; ++c) {
+    if (threadIdx.x == 0) {
+      unsigned long long rem = removed[c];
+      const int rows = static_cast<int>(min(n - c * kTile, std::int64_t(kTile)));
+      int nk = 0;
+      for (int k = 0; k < rows; ++k) {
+        if ((rem >> k) & 1ull) continue;
+        const std::int64_t i = c * kTile + k;
+        kept_rows[nk++] = i;
+        keep[total++] = order[i];
+        rem |= mask[i * col_blocks + c];
+      }
+      n_kept = nk;
+    }
+    __syncthreads();
+    const int nk = n_kept;
+    for (std::int64_t w = c + 1 + threadIdx.x; w < col_blocks; w += blockDim.x) {
+      unsigned long long acc = 0;
+      for (int q = 0; q < nk; ++q) acc |= mask[kept_rows[q] * col_blocks + w];
+      removed[w] |= acc;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *count = total;
+}
+
+template <typename T>
+std::int64_t impl(ConstTensorView boxes_v, ConstTensorView scores_v, const std::int64_t* idxs, double thr,
+                  TensorView keep_v, cudaStream_t st) {
+  using K = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+  const std::int64_t n = boxes_v.size(0);
+  const std::int64_t col_blocks = (n + kTile - 1) / kTile;
+  FOVEAL_CHECK_VALUE(col_blocks <= 65535, "nms_rotated: at most ", 65535 * kTile, " boxes are supported on CUDA, got ",
+                     n);
+  const auto* boxes = static_cast<const T*>(boxes_v.data());
+  const auto* scores = static_cast<const T*>(scores_v.data());
+
+  Workspace<K> keys(n, st), keys_sorted(n, st);
+  Workspace<std::uint32_t> idx(n, st), order(n, st);
+  const unsigned grid = blocks_for(n, 256);
+  rotated_rank_keys_kernel<<<grid, 256, 0, st>>>(scores, n, keys.get(), idx.get());
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  std::size_t temp_bytes = 0;  // ascending and stable: equal keys keep index order
+  FOVEAL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys.get(), keys_sorted.get(), idx.get(),
+                                                    order.get(), static_cast<int>(n), 0, int(8 * sizeof(K)), st));
+  {
+    Workspace<unsigned char> temp(temp_bytes, st);
+    FOVEAL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.get(), temp_bytes, keys.get(), keys_sorted.get(),
+                                                      idx.get(), order.get(), static_cast<int>(n), 0,
+                                                      int(8 * sizeof(K)), st));
+  }
+  Workspace<RBoxD<T>> sorted(n, st);
+  rotated_gather_kernel<<<grid, 256, 0, st>>>(boxes, idxs, order.get(), n, sorted.get());
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+
+  const PairRule rule = thr >= 1.0 ? PairRule::None : (thr < 0.0 ? PairRule::AnyFinite : PairRule::Iou);
+  Workspace<unsigned long long> mask(static_cast<std::size_t>(n * col_blocks), st);
+  const dim3 mgrid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(col_blocks));
+  rotated_mask_kernel<T><<<mgrid, kTile, 0, st>>>(sorted.get(), n, col_blocks, math::nms_threshold<T>(thr), rule,
+                                                  mask.get());
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+
+  Workspace<unsigned long long> removed(col_blocks, st);
+  Workspace<std::int64_t> d_count(1, st);
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(removed.get(), 0, col_blocks * sizeof(unsigned long long), st));
+  rotated_reduce_kernel<<<1, kReduceThreads, 0, st>>>(mask.get(), n, col_blocks, order.get(), removed.get(),
+                                                      keep_v.data_as<std::int64_t>(), d_count.get());
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  std::int64_t count = 0;
+  FOVEAL_CUDA_CHECK(cudaMemcpyAsync(&count, d_count.get(), sizeof count, cudaMemcpyDeviceToHost, st));
+  FOVEAL_CUDA_CHECK(cudaStreamSynchronize(st));
+  return count;
+}
+
+}  // namespace
+
+std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, const std::int64_t* idxs,
+                         double iou_threshold, TensorView keep, const ExecContext& ctx) {
+  DeviceGuard guard(boxes.device().index);
+  const cudaStream_t st = stream_of(ctx);
+  if (boxes.dtype() == DType::Float32) return impl<float>(boxes, scores, idxs, iou_threshold, keep, st);
+  return impl<double>(boxes, scores, idxs, iou_threshold, keep, st);
+}
+
+}  // namespace foveal::cuda
