@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Greedy NMS on the GPU: rank by a stable radix sort of math::score_rank_key, build the
-// "IoU > t" bitmask of every ranked pair in 64-box tiles, then resolve the greedy order on the
-// device in one block, 64 boxes at a time. Only the kept count travels to the host.
+// Greedy NMS on the GPU: rank (nms_common.cuh), build the "IoU > t" bitmask of every ranked pair
+// in 64-box tiles, then resolve the greedy order on the device (nms_common.cuh). Only the kept
+// count travels to the host.
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_select.cuh>
 #include <thrust/iterator/counting_iterator.h>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "nms_common.cuh"
 #include "foveal/math/box.hpp"
 #include "foveal/math/nms.hpp"
 #include "ops/backend.hpp"
@@ -16,20 +17,7 @@
 namespace foveal::cuda {
 namespace {
 
-constexpr int kTile = 64;  // boxes per mask word
-constexpr int kReduceThreads = 256;
-
 template <typename A> struct Box5 { A x1, y1, x2, y2, area; };
-
-template <typename S, typename K>
-__global__ void rank_keys_kernel(const S* __restrict__ scores, std::int64_t n, K* __restrict__ keys,
-                                 std::uint32_t* __restrict__ idx) {
-  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    keys[i] = math::score_rank_key(to_acc(scores[i]));
-    idx[i] = static_cast<std::uint32_t>(i);
-  }
-}
 
 template <typename S, typename A>
 __global__ void gather_boxes_kernel(const S* __restrict__ boxes, const std::uint32_t* __restrict__ order,
@@ -66,69 +54,20 @@ __global__ void nms_mask_kernel(const Box5<A>* __restrict__ sorted, std::int64_t
   mask[i * col_blocks + col_block] = bits;
 }
 
-// One block walks the tiles in rank order: thread 0 resolves the 64 boxes of a tile serially
-// (the tile's own mask words), then all threads fold the kept rows into later tiles' words.
-__global__ void nms_reduce_kernel(const unsigned long long* __restrict__ mask, std::int64_t n,
-                                  std::int64_t col_blocks, const std::uint32_t* __restrict__ order,
-                                  unsigned long long* __restrict__ removed, std::int64_t* __restrict__ keep,
-                                  std::int64_t* __restrict__ count) {
-  __shared__ std::int64_t kept_rows[kTile];
-  __shared__ int n_kept;
-  std::int64_t total = 0;  // meaningful in thread 0
-  for (std::int64_t c = 0; c < col_blocks; ++c) {
-    if (threadIdx.x == 0) {
-      unsigned long long rem = removed[c];
-      const int rows = static_cast<int>(min(n - c * kTile, std::int64_t(kTile)));
-      int nk = 0;
-      for (int k = 0; k < rows; ++k) {
-        if ((rem >> k) & 1ull) continue;
-        const std::int64_t i = c * kTile + k;
-        kept_rows[nk++] = i;
-        keep[total++] = order[i];
-        rem |= mask[i * col_blocks + c];
-      }
-      n_kept = nk;
-    }
-    __syncthreads();
-    const int nk = n_kept;
-    for (std::int64_t w = c + 1 + threadIdx.x; w < col_blocks; w += blockDim.x) {
-      unsigned long long acc = 0;
-      for (int q = 0; q < nk; ++q) acc |= mask[kept_rows[q] * col_blocks + w];
-      removed[w] |= acc;
-    }
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) *count = total;
-}
-
 template <typename H>
 std::int64_t nms_impl(ConstTensorView boxes_v, ConstTensorView scores_v, double t, TensorView keep_v,
                       cudaStream_t st) {
   using S = typename DeviceElem<H>::type;
   using A = typename DeviceElem<H>::acc;
-  using K = std::conditional_t<sizeof(A) == 8, std::uint64_t, std::uint32_t>;
   const std::int64_t n = boxes_v.size(0);
   const std::int64_t col_blocks = (n + kTile - 1) / kTile;
   FOVEAL_CHECK_VALUE(col_blocks <= 65535, "nms: at most ", 65535 * kTile, " boxes are supported on CUDA, got ", n);
   const auto* boxes = reinterpret_cast<const S*>(boxes_v.data());
   const auto* scores = reinterpret_cast<const S*>(scores_v.data());
 
-  Workspace<K> keys(n, st), keys_sorted(n, st);
-  Workspace<std::uint32_t> idx(n, st), order(n, st);
+  Workspace<std::uint32_t> order(n, st);
+  rank_order<A>(scores, n, order.get(), st);
   const unsigned grid = blocks_for(n, 256);
-  rank_keys_kernel<<<grid, 256, 0, st>>>(scores, n, keys.get(), idx.get());
-  FOVEAL_CUDA_CHECK(cudaGetLastError());
-
-  // Ascending, stable: equal keys keep index order.
-  std::size_t temp_bytes = 0;
-  FOVEAL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys.get(), keys_sorted.get(), idx.get(),
-                                                    order.get(), static_cast<int>(n), 0, int(8 * sizeof(K)), st));
-  {
-    Workspace<unsigned char> temp(temp_bytes, st);
-    FOVEAL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.get(), temp_bytes, keys.get(), keys_sorted.get(),
-                                                      idx.get(), order.get(), static_cast<int>(n), 0,
-                                                      int(8 * sizeof(K)), st));
-  }
 
   Workspace<Box5<A>> sorted(n, st);
   gather_boxes_kernel<<<grid, 256, 0, st>>>(boxes, order.get(), n, sorted.get());
@@ -139,17 +78,7 @@ std::int64_t nms_impl(ConstTensorView boxes_v, ConstTensorView scores_v, double 
   nms_mask_kernel<A><<<mgrid, kTile, 0, st>>>(sorted.get(), n, col_blocks, math::nms_threshold<A>(t), mask.get());
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 
-  Workspace<unsigned long long> removed(col_blocks, st);
-  Workspace<std::int64_t> d_count(1, st);
-  FOVEAL_CUDA_CHECK(cudaMemsetAsync(removed.get(), 0, col_blocks * sizeof(unsigned long long), st));
-  nms_reduce_kernel<<<1, kReduceThreads, 0, st>>>(mask.get(), n, col_blocks, order.get(), removed.get(),
-                                                   keep_v.data_as<std::int64_t>(), d_count.get());
-  FOVEAL_CUDA_CHECK(cudaGetLastError());
-
-  std::int64_t count = 0;
-  FOVEAL_CUDA_CHECK(cudaMemcpyAsync(&count, d_count.get(), sizeof count, cudaMemcpyDeviceToHost, st));
-  FOVEAL_CUDA_CHECK(cudaStreamSynchronize(st));
-  return count;
+  return resolve_greedy(mask.get(), n, col_blocks, order.get(), keep_v.data_as<std::int64_t>(), st);
 }
 
 
@@ -267,7 +196,6 @@ std::int64_t batched_nms_impl(ConstTensorView boxes_v, ConstTensorView scores_v,
                               TensorView keep_v, cudaStream_t st) {
   using S = typename DeviceElem<H>::type;
   using A = typename DeviceElem<H>::acc;
-  using K = std::conditional_t<sizeof(A) == 8, std::uint64_t, std::uint32_t>;
   const std::int64_t n = boxes_v.size(0);
   const int ni = static_cast<int>(n);
   const auto* boxes = reinterpret_cast<const S*>(boxes_v.data());
@@ -275,18 +203,8 @@ std::int64_t batched_nms_impl(ConstTensorView boxes_v, ConstTensorView scores_v,
   const unsigned grid = blocks_for(n, 256);
 
   // 1. Rank (as nms): order[r] = box of rank r.
-  Workspace<K> keys(n, st), keys_sorted(n, st);
-  Workspace<std::uint32_t> idx(n, st), order(n, st);
-  rank_keys_kernel<<<grid, 256, 0, st>>>(scores, n, keys.get(), idx.get());
-  FOVEAL_CUDA_CHECK(cudaGetLastError());
-  {
-    std::size_t temp_bytes = 0;
-    FOVEAL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys.get(), keys_sorted.get(), idx.get(),
-                                                      order.get(), ni, 0, int(8 * sizeof(K)), st));
-    Workspace<unsigned char> temp(temp_bytes, st);
-    FOVEAL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.get(), temp_bytes, keys.get(), keys_sorted.get(),
-                                                      idx.get(), order.get(), ni, 0, int(8 * sizeof(K)), st));
-  }
+  Workspace<std::uint32_t> order(n, st);
+  rank_order<A>(scores, n, order.get(), st);
 
   // 2. Stable sort of the ranks by class: each class a segment, in rank order.
   Workspace<std::uint64_t> ckeys(n, st), ckeys_sorted(n, st);

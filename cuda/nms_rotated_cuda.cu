@@ -1,25 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
-// Greedy rotated NMS (and its batched form) on the GPU, the bitmask scheme of nms_cuda.cu: rank by
-// a stable radix sort of math::score_rank_key, build the "suppresses" bitmask of every ranked pair
+// Greedy rotated NMS (and its batched form) on the GPU, the bitmask scheme of nms_cuda.cu: rank
+// (nms_common.cuh), build the "suppresses" bitmask of every ranked pair
 // in 64-box tiles with the exact polygon IoU of math/rotated.hpp, then resolve the greedy order in
 // one block. The pair rule is the CPU's (nms_rotated_cpu.cpp), without its search grid: both boxes
 // valid (finite, w, h > 0), the same category, IoU > t; below threshold 0 every pair of finite
 // boxes of one category; from 1 up none. Categories are compared per pair (O(N^2) like nms).
-#include <cub/device/device_radix_sort.cuh>
-
 #include <cstdint>
 #include <type_traits>
 
 #include "common.cuh"
+#include "nms_common.cuh"
 #include "foveal/math/nms.hpp"
 #include "foveal/math/rotated.hpp"
 #include "ops/backend.hpp"
 
 namespace foveal::cuda {
 namespace {
-
-constexpr int kTile = 64;  // boxes per mask word
-constexpr int kReduceThreads = 256;
 
 template <typename T>
 struct RBoxD {
@@ -29,16 +25,6 @@ struct RBoxD {
 };
 
 enum class PairRule : int { Iou = 0, AnyFinite = 1, None = 2 };
-
-template <typename T, typename K>
-__global__ void rotated_rank_keys_kernel(const T* __restrict__ scores, std::int64_t n, K* __restrict__ keys,
-                                         std::uint32_t* __restrict__ idx) {
-  for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    keys[i] = math::score_rank_key(scores[i]);
-    idx[i] = static_cast<std::uint32_t>(i);
-  }
-}
 
 // Ranked box r: the CPU's preparation (trig of the angle in double, validity).
 template <typename T>
@@ -89,45 +75,9 @@ __global__ void rotated_mask_kernel(const RBoxD<T>* __restrict__ sorted, std::in
   mask[i * col_blocks + col_block] = bits;
 }
 
-// One block walks the tiles in rank order: thread 0 resolves the 64 boxes of a tile serially,
-// then all threads fold the kept rows into later tiles' words (as nms_cuda.cu).
-__global__ void rotated_reduce_kernel(const unsigned long long* __restrict__ mask, std::int64_t n,
-                                      std::int64_t col_blocks, const std::uint32_t* __restrict__ order,
-                                      unsigned long long* __restrict__ removed, std::int64_t* __restrict__ keep,
-                                      std::int64_t* __restrict__ count) {
-  __shared__ std::int64_t kept_rows[kTile];
-  __shared__ int n_kept;
-  std::int64_t total = 0;  // meaningful in thread 0
-  for (std::int64_t c = 0; c < col_blocks; ++c) {
-    if (threadIdx.x == 0) {
-      unsigned long long rem = removed[c];
-      const int rows = static_cast<int>(min(n - c * kTile, std::int64_t(kTile)));
-      int nk = 0;
-      for (int k = 0; k < rows; ++k) {
-        if ((rem >> k) & 1ull) continue;
-        const std::int64_t i = c * kTile + k;
-        kept_rows[nk++] = i;
-        keep[total++] = order[i];
-        rem |= mask[i * col_blocks + c];
-      }
-      n_kept = nk;
-    }
-    __syncthreads();
-    const int nk = n_kept;
-    for (std::int64_t w = c + 1 + threadIdx.x; w < col_blocks; w += blockDim.x) {
-      unsigned long long acc = 0;
-      for (int q = 0; q < nk; ++q) acc |= mask[kept_rows[q] * col_blocks + w];
-      removed[w] |= acc;
-    }
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) *count = total;
-}
-
 template <typename T>
 std::int64_t impl(ConstTensorView boxes_v, ConstTensorView scores_v, const std::int64_t* idxs, double thr,
                   TensorView keep_v, cudaStream_t st) {
-  using K = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
   const std::int64_t n = boxes_v.size(0);
   const std::int64_t col_blocks = (n + kTile - 1) / kTile;
   FOVEAL_CHECK_VALUE(col_blocks <= 65535, "nms_rotated: at most ", 65535 * kTile, " boxes are supported on CUDA, got ",
@@ -135,20 +85,9 @@ std::int64_t impl(ConstTensorView boxes_v, ConstTensorView scores_v, const std::
   const auto* boxes = static_cast<const T*>(boxes_v.data());
   const auto* scores = static_cast<const T*>(scores_v.data());
 
-  Workspace<K> keys(n, st), keys_sorted(n, st);
-  Workspace<std::uint32_t> idx(n, st), order(n, st);
+  Workspace<std::uint32_t> order(n, st);
+  rank_order<T>(scores, n, order.get(), st);
   const unsigned grid = blocks_for(n, 256);
-  rotated_rank_keys_kernel<<<grid, 256, 0, st>>>(scores, n, keys.get(), idx.get());
-  FOVEAL_CUDA_CHECK(cudaGetLastError());
-  std::size_t temp_bytes = 0;  // ascending and stable: equal keys keep index order
-  FOVEAL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys.get(), keys_sorted.get(), idx.get(),
-                                                    order.get(), static_cast<int>(n), 0, int(8 * sizeof(K)), st));
-  {
-    Workspace<unsigned char> temp(temp_bytes, st);
-    FOVEAL_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.get(), temp_bytes, keys.get(), keys_sorted.get(),
-                                                      idx.get(), order.get(), static_cast<int>(n), 0,
-                                                      int(8 * sizeof(K)), st));
-  }
   Workspace<RBoxD<T>> sorted(n, st);
   rotated_gather_kernel<<<grid, 256, 0, st>>>(boxes, idxs, order.get(), n, sorted.get());
   FOVEAL_CUDA_CHECK(cudaGetLastError());
@@ -160,16 +99,7 @@ std::int64_t impl(ConstTensorView boxes_v, ConstTensorView scores_v, const std::
                                                   mask.get());
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 
-  Workspace<unsigned long long> removed(col_blocks, st);
-  Workspace<std::int64_t> d_count(1, st);
-  FOVEAL_CUDA_CHECK(cudaMemsetAsync(removed.get(), 0, col_blocks * sizeof(unsigned long long), st));
-  rotated_reduce_kernel<<<1, kReduceThreads, 0, st>>>(mask.get(), n, col_blocks, order.get(), removed.get(),
-                                                      keep_v.data_as<std::int64_t>(), d_count.get());
-  FOVEAL_CUDA_CHECK(cudaGetLastError());
-  std::int64_t count = 0;
-  FOVEAL_CUDA_CHECK(cudaMemcpyAsync(&count, d_count.get(), sizeof count, cudaMemcpyDeviceToHost, st));
-  FOVEAL_CUDA_CHECK(cudaStreamSynchronize(st));
-  return count;
+  return resolve_greedy(mask.get(), n, col_blocks, order.get(), keep_v.data_as<std::int64_t>(), st);
 }
 
 }  // namespace
