@@ -38,6 +38,21 @@ void check_common(const char* op, double nms_thresh, double min_size, double sco
   FOVEAL_CHECK_VALUE(clip == clip, op, ": bbox_xform_clip must not be NaN, got nan");
 }
 
+/// The padded detection outputs: scores and labels (B, D) beside boxes (B, D, 4), labels and
+/// counts int64, counts (B,).
+void check_detections(const char* op, std::int64_t nb, TensorView boxes, TensorView scores, TensorView labels,
+                      TensorView counts) {
+  const std::int64_t cap = boxes.size(1);
+  FOVEAL_CHECK_VALUE(scores.ndim() == 2 && scores.size(0) == nb && scores.size(1) == cap, op,
+                     ": scores must have shape (B, D) = (", nb, ", ", cap, "), got ", scores.shape().str());
+  FOVEAL_CHECK_VALUE(labels.ndim() == 2 && labels.size(0) == nb && labels.size(1) == cap, op,
+                     ": labels must have shape (B, D) = (", nb, ", ", cap, "), got ", labels.shape().str());
+  FOVEAL_CHECK_VALUE(counts.ndim() == 1 && counts.size(0) == nb, op, ": counts must have shape (B,) with B = ", nb,
+                     ", got ", counts.shape().str());
+  FOVEAL_CHECK_TYPE(labels.dtype() == DType::Int64, op, ": labels must be int64, got ", dtype_name(labels.dtype()));
+  FOVEAL_CHECK_TYPE(counts.dtype() == DType::Int64, op, ": counts must be int64, got ", dtype_name(counts.dtype()));
+}
+
 // CPU only for now: CUDA arrays get a clear error rather than a host read of device memory.
 void check_cpu(const char* op, const check::Named& a) {
   FOVEAL_CHECK_VALUE(a.view.device().type == DeviceType::CPU, op, ": CUDA arrays are not supported yet (CPU only), ",
@@ -139,19 +154,11 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
   FOVEAL_CHECK_VALUE(boxes.ndim() == 3 && boxes.size(0) == nb && boxes.size(1) >= need && boxes.size(2) == 4, op,
                      ": boxes must have shape (B, D, 4) with B = ", nb, " and D >= ", need, ", got ",
                      boxes.shape().str());
-  const std::int64_t cap = boxes.size(1);
-  FOVEAL_CHECK_VALUE(scores.ndim() == 2 && scores.size(0) == nb && scores.size(1) == cap, op,
-                     ": scores must have shape (B, D) = (", nb, ", ", cap, "), got ", scores.shape().str());
-  FOVEAL_CHECK_VALUE(labels.ndim() == 2 && labels.size(0) == nb && labels.size(1) == cap, op,
-                     ": labels must have shape (B, D) = (", nb, ", ", cap, "), got ", labels.shape().str());
-  FOVEAL_CHECK_VALUE(counts.ndim() == 1 && counts.size(0) == nb, op, ": counts must have shape (B,) with B = ", nb,
-                     ", got ", counts.shape().str());
+  check_detections(op, nb, boxes, scores, labels, counts);
   check::same_device(op, {pr, cl, re, bo, sc, la, co});
   check_cpu(op, pr);
   check::box_float_dtype(op, pr);
   check::same_dtype(op, {pr, cl, re, bo, sc});
-  FOVEAL_CHECK_TYPE(labels.dtype() == DType::Int64, op, ": labels must be int64, got ", dtype_name(labels.dtype()));
-  FOVEAL_CHECK_TYPE(counts.dtype() == DType::Int64, op, ": counts must be int64, got ", dtype_name(counts.dtype()));
   check::contiguous(op, {pr, cl, re, bo, sc, la, co});
   check::not_null(op, {pr, cl, re, bo, sc, la, co});
   if (nb == 0) return;
@@ -196,19 +203,11 @@ void retinanet_postprocess(ConstTensorView anchors, ConstTensorView class_logits
   FOVEAL_CHECK_VALUE(boxes.ndim() == 3 && boxes.size(0) == nb && boxes.size(1) >= need && boxes.size(2) == 4, op,
                      ": boxes must have shape (B, D, 4) with B = ", nb, " and D >= ", need, ", got ",
                      boxes.shape().str());
-  const std::int64_t cap = boxes.size(1);
-  FOVEAL_CHECK_VALUE(scores.ndim() == 2 && scores.size(0) == nb && scores.size(1) == cap, op,
-                     ": scores must have shape (B, D) = (", nb, ", ", cap, "), got ", scores.shape().str());
-  FOVEAL_CHECK_VALUE(labels.ndim() == 2 && labels.size(0) == nb && labels.size(1) == cap, op,
-                     ": labels must have shape (B, D) = (", nb, ", ", cap, "), got ", labels.shape().str());
-  FOVEAL_CHECK_VALUE(counts.ndim() == 1 && counts.size(0) == nb, op, ": counts must have shape (B,) with B = ", nb,
-                     ", got ", counts.shape().str());
+  check_detections(op, nb, boxes, scores, labels, counts);
   check::same_device(op, {an, cl, re, bo, sc, la, co});
   check_cpu(op, an);
   check::box_float_dtype(op, an);
   check::same_dtype(op, {an, cl, re, bo, sc});
-  FOVEAL_CHECK_TYPE(labels.dtype() == DType::Int64, op, ": labels must be int64, got ", dtype_name(labels.dtype()));
-  FOVEAL_CHECK_TYPE(counts.dtype() == DType::Int64, op, ": counts must be int64, got ", dtype_name(counts.dtype()));
   check::contiguous(op, {an, cl, re, bo, sc, la, co});
   check::not_null(op, {an, cl, re, bo, sc, la, co});
   if (nb == 0) return;

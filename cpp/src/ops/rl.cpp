@@ -91,11 +91,7 @@ RlPlan rl_plan(const std::vector<double>& psf_values, const std::int64_t* image_
   return p;
 }
 
-}  // namespace detail
-
-RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, std::int64_t num_iter, bool clip,
-                         double filter_epsilon, RlBoundary mode, RlMethod method, const ExecContext& ctx) {
-  constexpr const char* op = "richardson_lucy";
+void check_rl_tensors(const char* op, ConstTensorView image, ConstTensorView psf, ConstTensorView out, bool odd_psf) {
   const check::Named im{"image", image}, ps{"psf", psf}, o{"out", out};
   const int nd = image.ndim();
   FOVEAL_CHECK_VALUE(nd >= 1 && nd <= 3, op, ": image must have 1 to 3 dimensions, got shape ", image.shape().str());
@@ -106,18 +102,13 @@ RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView 
     FOVEAL_CHECK_VALUE(psf.size(a) >= 1 && psf.size(a) <= image.size(a), op,
                        ": psf must be non-empty and no larger than image along every axis, got psf shape ",
                        psf.shape().str(), " for image shape ", image.shape().str());
+    if (odd_psf)
+      FOVEAL_CHECK_VALUE(psf.size(a) % 2 == 1, op,
+                         ": psf must have an odd size along every axis (its centre is a pixel), got shape ",
+                         psf.shape().str());
   }
   FOVEAL_CHECK_VALUE(out.shape() == image.shape(), op, ": out must have shape ", image.shape().str(), ", got ",
                      out.shape().str());
-  FOVEAL_CHECK_VALUE(num_iter >= 1, op, ": num_iter must be >= 1, got ", num_iter);
-  FOVEAL_CHECK_VALUE(std::isfinite(filter_epsilon), op, ": filter_epsilon must be a finite number, got ",
-                     filter_epsilon);
-  const int m = static_cast<int>(mode), me = static_cast<int>(method);
-  FOVEAL_CHECK_VALUE(m >= 0 && m <= 2, op, ": mode must be Constant, Reflect or Wrap, got ", m);
-  FOVEAL_CHECK_VALUE(me >= 0 && me <= 3, op, ": method must be Auto, Direct, Separable or Fft, got ", me);
-  FOVEAL_CHECK_VALUE(method != RlMethod::Fft || image.device().type == DeviceType::CPU, op,
-                     ": method 'fft' is CPU-only (no CUDA FFT yet), use 'auto', 'direct' or 'separable' on ",
-                     image.device().str());
   check::same_device(op, {im, ps, o});
   const DType t = image.dtype();
   FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64, op, ": image must be float32 or float64, got ",
@@ -125,6 +116,28 @@ RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView 
   check::same_dtype(op, {im, ps, o});
   check::contiguous(op, {im, ps, o});
   check::not_null(op, {im, ps, o});
+}
+
+void check_rl_scalars(const char* op, std::int64_t num_iter, double filter_epsilon, RlBoundary mode) {
+  FOVEAL_CHECK_VALUE(num_iter >= 1, op, ": num_iter must be >= 1, got ", num_iter);
+  FOVEAL_CHECK_VALUE(std::isfinite(filter_epsilon), op, ": filter_epsilon must be a finite number, got ",
+                     filter_epsilon);
+  const int m = static_cast<int>(mode);
+  FOVEAL_CHECK_VALUE(m >= 0 && m <= 2, op, ": mode must be Constant, Reflect or Wrap, got ", m);
+}
+
+}  // namespace detail
+
+RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, std::int64_t num_iter, bool clip,
+                         double filter_epsilon, RlBoundary mode, RlMethod method, const ExecContext& ctx) {
+  constexpr const char* op = "richardson_lucy";
+  detail::check_rl_tensors(op, image, psf, out, false);
+  detail::check_rl_scalars(op, num_iter, filter_epsilon, mode);
+  const int me = static_cast<int>(method);
+  FOVEAL_CHECK_VALUE(me >= 0 && me <= 3, op, ": method must be Auto, Direct, Separable or Fft, got ", me);
+  FOVEAL_CHECK_VALUE(method != RlMethod::Fft || image.device().type == DeviceType::CPU, op,
+                     ": method 'fft' is CPU-only (no CUDA FFT yet), use 'auto', 'direct' or 'separable' on ",
+                     image.device().str());
   const detail::RlArgs args{num_iter, clip, filter_epsilon, mode, method};
   switch (image.device().type) {
     case DeviceType::CPU: return cpu::richardson_lucy(image, psf, out, args, ctx);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "foveal/core/tensor_view.hpp"
 #include "foveal/math/rl.hpp"
 #include "foveal/ops/rl.hpp"
 
@@ -41,5 +42,10 @@ struct RlPlan {
 /// `fft_available`: the backend has the Fft path (the CPU's); Auto considers it only then.
 RlPlan rl_plan(const std::vector<double>& psf_values, const std::int64_t* image_shape, const std::int64_t* psf_shape,
                int ndim, bool float32, const RlArgs& args, bool fft_available = false);
+
+/// The front ends' checks of image / psf / out (1 to 3 dims, psf no larger than image and, with
+/// `odd_psf`, odd along every axis; one float dtype, one device, contiguous) and of the scalars.
+void check_rl_tensors(const char* op, ConstTensorView image, ConstTensorView psf, ConstTensorView out, bool odd_psf);
+void check_rl_scalars(const char* op, std::int64_t num_iter, double filter_epsilon, RlBoundary mode);
 
 }  // namespace foveal::detail

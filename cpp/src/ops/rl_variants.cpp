@@ -12,6 +12,7 @@
 #include "foveal/math/rl.hpp"
 #include "foveal/ops/rl.hpp"
 #include "ops/backend.hpp"
+#include "ops/rl_plan.hpp"
 #include "ops/rl_variants.hpp"
 #include "ops/validate.hpp"
 #include "ops/workspace.hpp"
@@ -22,41 +23,10 @@ namespace {
 using detail::RlKernels;
 using detail::RlVariantArgs;
 
-// Shared checks of the image / psf / out tensors (names as in the Python API).
-void check_tensors(const char* op, ConstTensorView image, ConstTensorView psf, ConstTensorView out, bool odd_psf) {
-  const check::Named im{"image", image}, ps{"psf", psf}, o{"out", out};
-  const int nd = image.ndim();
-  FOVEAL_CHECK_VALUE(nd >= 1 && nd <= 3, op, ": image must have 1 to 3 dimensions, got shape ", image.shape().str());
-  FOVEAL_CHECK_VALUE(psf.ndim() == nd, op, ": psf must have as many dimensions as image (", nd, "), got shape ",
-                     psf.shape().str());
-  for (int a = 0; a < nd; ++a) {
-    FOVEAL_CHECK_VALUE(image.size(a) >= 1, op, ": image must not be empty, got shape ", image.shape().str());
-    FOVEAL_CHECK_VALUE(psf.size(a) >= 1 && psf.size(a) <= image.size(a), op,
-                       ": psf must be non-empty and no larger than image along every axis, got psf shape ",
-                       psf.shape().str(), " for image shape ", image.shape().str());
-    if (odd_psf)
-      FOVEAL_CHECK_VALUE(psf.size(a) % 2 == 1, op,
-                         ": psf must have an odd size along every axis (its centre is a pixel), got shape ",
-                         psf.shape().str());
-  }
-  FOVEAL_CHECK_VALUE(out.shape() == image.shape(), op, ": out must have shape ", image.shape().str(), ", got ",
-                     out.shape().str());
-  check::same_device(op, {im, ps, o});
-  const DType t = image.dtype();
-  FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64, op, ": image must be float32 or float64, got ",
-                    dtype_name(t));
-  check::same_dtype(op, {im, ps, o});
-  check::contiguous(op, {im, ps, o});
-  check::not_null(op, {im, ps, o});
-}
-
 void check_common(const char* op, std::int64_t num_iter, double filter_epsilon, RlBoundary mode,
                   RlAcceleration acceleration) {
-  FOVEAL_CHECK_VALUE(num_iter >= 1, op, ": num_iter must be >= 1, got ", num_iter);
-  FOVEAL_CHECK_VALUE(std::isfinite(filter_epsilon), op, ": filter_epsilon must be a finite number, got ",
-                     filter_epsilon);
-  const int m = static_cast<int>(mode), a = static_cast<int>(acceleration);
-  FOVEAL_CHECK_VALUE(m >= 0 && m <= 2, op, ": mode must be Constant, Reflect or Wrap, got ", m);
+  detail::check_rl_scalars(op, num_iter, filter_epsilon, mode);
+  const int a = static_cast<int>(acceleration);
   FOVEAL_CHECK_VALUE(a >= 0 && a <= 1, op, ": acceleration must be None or Biggs, got ", a);
 }
 
@@ -248,7 +218,7 @@ void richardson_lucy_variant(ConstTensorView image, ConstTensorView psf, TensorV
   FOVEAL_CHECK_VALUE(nd < 1 || nd > 3 || lam < 1.0 / (2 * nd), op, ": regularization must be < 1 / (2 ndim) = ",
                      1.0 / (2 * nd), " for a ", nd,
                      "-D image (a larger weight can make the TV divisor 1 - regularization * div <= 0), got ", lam);
-  check_tensors(op, image, psf, out, false);
+  detail::check_rl_tensors(op, image, psf, out, false);
   const bool f32 = image.dtype() == DType::Float32;
   const int me = static_cast<int>(options.method);
   FOVEAL_CHECK_VALUE(me >= 0 && me <= 2, op, ": method must be Auto, Direct or Separable, got ", me);
@@ -271,7 +241,7 @@ void blind_richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorVie
   check_common(op, options.num_iter, options.filter_epsilon, options.mode, options.acceleration);
   FOVEAL_CHECK_VALUE(options.psf_iter >= 1, op, ": psf_iter must be >= 1, got ", options.psf_iter);
   FOVEAL_CHECK_VALUE(options.image_iter >= 1, op, ": image_iter must be >= 1, got ", options.image_iter);
-  check_tensors(op, image, psf, out, true);
+  detail::check_rl_tensors(op, image, psf, out, true);
   const check::Named ps{"psf", psf}, po{"psf_out", psf_out};
   FOVEAL_CHECK_VALUE(psf_out.shape() == psf.shape(), op, ": psf_out must have shape ", psf.shape().str(), ", got ",
                      psf_out.shape().str());

@@ -23,6 +23,15 @@ def _integer(op: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def _levels(op: str, num_anchors_per_level: Any) -> list[int]:
+    try:
+        return [_integer(op, "num_anchors_per_level", n) for n in num_anchors_per_level]
+    except TypeError:
+        raise FovealTypeError(
+            f"{op}: num_anchors_per_level must be a sequence of integers, got {num_anchors_per_level!r}"
+        ) from None
+
+
 def _host_array(op: str, name: str, x: Any) -> np.ndarray:
     """A small host-side argument (image sizes, counts) as numpy, from any library."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch
@@ -116,12 +125,7 @@ def rpn_postprocess(
     call = Call(op, anchors=anchors, objectness=objectness, deltas=deltas)
     pre = _integer(op, "pre_nms_top_n", pre_nms_top_n)
     post = _integer(op, "post_nms_top_n", post_nms_top_n)
-    try:
-        levels = [_integer(op, "num_anchors_per_level", n) for n in num_anchors_per_level]
-    except TypeError:
-        raise FovealTypeError(
-            f"{op}: num_anchors_per_level must be a sequence of integers, got {num_anchors_per_level!r}"
-        ) from None
+    levels = _levels(op, num_anchors_per_level)
     thr = real(op, "nms_thresh", nms_thresh)
     ms = real(op, "min_size", min_size)
     st = real(op, "score_thresh", score_thresh)
@@ -312,12 +316,7 @@ def retinanet_postprocess(
     call = Call(op, anchors=anchors, class_logits=class_logits, box_regression=box_regression)
     dets = _integer(op, "detections_per_img", detections_per_img)
     topk = _integer(op, "topk_candidates", topk_candidates)
-    try:
-        levels = [_integer(op, "num_anchors_per_level", n) for n in num_anchors_per_level]
-    except TypeError:
-        raise FovealTypeError(
-            f"{op}: num_anchors_per_level must be a sequence of integers, got {num_anchors_per_level!r}"
-        ) from None
+    levels = _levels(op, num_anchors_per_level)
     st = real(op, "score_thresh", score_thresh)
     thr = real(op, "nms_thresh", nms_thresh)
     w = _weights(op, weights)
