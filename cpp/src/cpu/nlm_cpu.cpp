@@ -17,6 +17,7 @@
 
 #include "cpu/parallel.hpp"
 #include "cpu/simd.hpp"
+#include "foveal/math/lab8.hpp"
 #include "foveal/math/nlm.hpp"
 #include "ops/backend.hpp"
 
@@ -170,7 +171,9 @@ struct FastBand {
   // scratch
   std::vector<double> row, pre, hbox, slabs, acc;
 
-  FastBand(const Geometry& geo, const double* padded, double v, double iv) : g(geo), P(padded), var2c(v), inv(iv) {}
+  const ExecContext* ctx;
+  FastBand(const Geometry& geo, const double* padded, double v, double iv, const ExecContext* c)
+      : g(geo), P(padded), var2c(v), inv(iv), ctx(c) {}
 
   // Window [c - lo, c + hi] of an axis: s - 1 samples on an active axis, 1 on a dummy one.
   std::int64_t lo(int a) const { return g.active[a] ? g.o - 1 : 0; }
@@ -265,6 +268,7 @@ struct FastBand {
         rout(static_cast<std::size_t>(w)), wt(static_cast<std::size_t>(n2));
     for (int t0 = -g.d; t0 <= g.d; ++t0)
       for (int t2 = -g.d; t2 <= g.d; ++t2) {
+        ctx->throw_if_cancelled("denoise_nl_means");
         std::fill(col.begin(), col.end(), 0.0);
         for (std::int64_t k = q0 - lo0; k <= q0 + hi0; ++k) {
           d2_row(k, t0, t2, w, rin.data());
@@ -324,6 +328,7 @@ struct FastBand {
     for (int t0 = -d0; t0 <= d0; ++t0)
       for (int t1 = -d1; t1 <= d1; ++t1)
         for (int t2 = -d2; t2 <= d2; ++t2) {
+          ctx->throw_if_cancelled("denoise_nl_means");
           if (zero) {
             std::fill(acc.begin(), acc.end(), 0.0);
           } else {
@@ -371,7 +376,9 @@ struct FastBand {
 
 // Grey 2-D fast mode in the image's own precision (float32 images: float32 sums and weights).
 template <typename T>
-void gray2d_fast(const T* src, T* dst, const Geometry& g, double var2c, double inv, int nt, std::int64_t band) {
+void gray2d_fast(const T* src, T* dst, const Geometry& g, double var2c, double inv, const ExecContext& ctx,
+                 std::int64_t band) {
+  const int nt = ctx.num_threads;
   const std::vector<T> P = pad_image<T, T>(src, g, nt);
   const std::int64_t n0 = g.n[0], n2 = g.n[2];
   std::vector<T> num(static_cast<std::size_t>(n0 * n2), T(0)), den(static_cast<std::size_t>(n0 * n2), T(0));
@@ -386,7 +393,10 @@ void gray2d_fast(const T* src, T* dst, const Geometry& g, double var2c, double i
                       static_cast<T>(var2c), static_cast<T>(inv), c2.data(), bx.data(), w2.data(), keep.data(),
                       bits.data(), num.data(), den.data()};
     for (int t2 = 0; t2 <= g.d; ++t2)
-      for (int t0 = t2 == 0 ? 0 : -g.d; t0 <= g.d; ++t0) fn(&a, t0, t2);
+      for (int t0 = t2 == 0 ? 0 : -g.d; t0 <= g.d; ++t0) {
+        ctx.throw_if_cancelled("denoise_nl_means");
+        fn(&a, t0, t2);
+      }
   });
   parallel_for(0, n0, nt, 16, [&](std::int64_t r) {
     for (std::int64_t c = 0; c < n2; ++c) dst[r * n2 + c] = num[r * n2 + c] / den[r * n2 + c];
@@ -440,7 +450,9 @@ void classic_row(const Geometry& g, const double* P, const std::vector<double>& 
 }
 
 template <typename T>
-void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, bool fast, int nt) {
+void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, bool fast,
+              const ExecContext& ctx) {
+  const int nt = ctx.num_threads;
   Geometry g;
   const int spatial = image.ndim() - 1;
   g.C = image.size(spatial);
@@ -466,7 +478,7 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
     const std::int64_t want = std::max<std::int64_t>(s, (1 << 15) / std::max<std::int64_t>(g.n[2], 1));
     const std::int64_t per_thread = (g.n[0] + max_threads(nt) - 1) / max_threads(nt);
     gray2d_fast<T>(image.data_as<T>(), out.data_as<T>(), g, 2.0 * C0 * sigma * sigma,
-                   1.0 / (C0 * h * h * double(s) * double(s)), nt, std::max<std::int64_t>(1, std::min(want, per_thread)));
+                   1.0 / (C0 * h * h * double(s) * double(s)), ctx, std::max<std::int64_t>(1, std::min(want, per_thread)));
     return;
   }
   const std::vector<double> P = pad_image(image.data_as<T>(), g, nt);
@@ -483,7 +495,7 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
     const std::int64_t band = std::max<std::int64_t>(1, std::min(want, per_thread));
     const std::int64_t nb = (g.n[0] + band - 1) / band;
     parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
-      FastBand fb(g, P.data(), var2c, inv);
+      FastBand fb(g, P.data(), var2c, inv, &ctx);
       const std::int64_t q0 = bi * band, q1 = std::min(g.n[0], q0 + band);
       fb.run(q0, q1, num.data(), den.data());
     });
@@ -500,7 +512,10 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
     const double scale = 1.0 / (C * ksum * h * h);
     for (double& v : kern) v *= scale;
     parallel_for_dynamic(0, g.n[0], nt, 2,
-                         [&](std::int64_t q) { classic_row(g, P.data(), kern, var2c, q, num.data(), den.data()); });
+                         [&](std::int64_t q) {
+                           ctx.throw_if_cancelled("denoise_nl_means");
+                           classic_row(g, P.data(), kern, var2c, q, num.data(), den.data());
+                         });
   }
   T* o = out.data_as<T>();
   parallel_for(0, npix, nt, 1 << 14, [&](std::int64_t i) {
@@ -515,53 +530,78 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
                       double h, double sigma, bool fast_mode, const ExecContext& ctx) {
   const int s = static_cast<int>(patch_size), d = static_cast<int>(patch_distance);
   if (image.dtype() == DType::Float32)
-    return nlm_impl<float>(image, out, s, d, h, sigma, fast_mode, ctx.num_threads);
-  nlm_impl<double>(image, out, s, d, h, sigma, fast_mode, ctx.num_threads);
+    return nlm_impl<float>(image, out, s, d, h, sigma, fast_mode, ctx);
+  nlm_impl<double>(image, out, s, d, h, sigma, fast_mode, ctx);
 }
 
 
 namespace {
 
-// OpenCV-style NLM, one shift pair (t, -t) (integer SSDs are exactly symmetric: ssd_-t(p) =
-// ssd_t(p - t)) over the band rows [q0, q1): column sums of squared differences over the t x t
-// window rows, the horizontal box as shifted adds, the weight by table lookup.
-struct U8Nlm {
-  const std::int32_t* P;  // reflect-101 padded image
+// OpenCV-style NLM. A variant is C channels (planar int32 copies), the L1 (|d|, 16-bit images) or
+// L2 (d^2, 8-bit) pixel distance summed over the channels, and the accumulator of the weighted
+// sums (int32 for 8-bit, int64 for 16-bit, as OpenCV's IT).
+template <int C_, bool L1_, typename Acc_>
+struct CvVariant {
+  static constexpr int C = C_;
+  static constexpr bool L1 = L1_;
+  using Acc = Acc_;
+};
+
+// One shift pair (t, -t) over the band rows [q0, q1) (integer distances are exactly symmetric:
+// d_-t(p) = d_t(p - t)): column sums of the pixel distances over the t x t window rows, the
+// horizontal box as shifted adds, the weight by table lookup.
+template <typename V>
+struct CvNlm {
+  const std::int32_t* P[4];  // reflect-101 padded planes (same layout)
   std::int64_t stride, origin, W, th, tws, q0, q1;
   int shift;
   const std::int32_t* table;
   std::int32_t *col, *box, *wt;  // scratch
-  std::int32_t *num, *den;
+  typename V::Acc* num[4];
+  typename V::Acc* den;
 };
 
-template <typename T>
-FOVEAL_ALWAYS_INLINE void u8nlm_body(const U8Nlm* a, int ty, int tx) {
+template <typename V>
+FOVEAL_ALWAYS_INLINE std::int32_t cv_pixel_dist(const std::int32_t* const* x, std::int64_t i, std::int64_t sh) {
+  std::int32_t s = 0;
+  for (int c = 0; c < V::C; ++c) {
+    const std::int32_t e = x[c][i] - x[c][i + sh];
+    if constexpr (V::L1)
+      s += e < 0 ? -e : e;
+    else
+      s += e * e;
+  }
+  return s;
+}
+
+template <typename V>
+FOVEAL_ALWAYS_INLINE void cvnlm_body(const CvNlm<V>* a, int ty, int tx) {
+  using Acc = typename V::Acc;
+  constexpr int C = V::C;
   const std::int64_t W = a->W, st = a->stride, th = a->th, q0 = a->q0, q1 = a->q1;
   const bool self = ty == 0 && tx == 0;
-  const std::int64_t nw = W + tx;               // weights at columns [-tx, W)
-  const std::int64_t w = nw + a->tws - 1;       // column sums at [-tx - th, W + th)
+  const std::int64_t nw = W + tx;          // weights at columns [-tx, W)
+  const std::int64_t w = nw + a->tws - 1;  // column sums at [-tx - th, W + th)
   const std::int64_t rlo = self ? q0 : std::min(q0, q0 - ty), rhi = self ? q1 : std::max(q1, q1 - ty);
-  const std::int32_t* base = a->P + a->origin - tx - th;
+  const std::int64_t base = a->origin - tx - th;
   const std::int64_t sh = ty * st + tx;
   std::int32_t* col = a->col;
   for (std::int64_t i = 0; i < w; ++i) col[i] = 0;
+  const std::int32_t* x[C];
+  const std::int32_t* xo[C];
   for (std::int64_t k = rlo - th; k <= rlo + th; ++k) {
-    const std::int32_t* x = base + k * st;
+    for (int c = 0; c < C; ++c) x[c] = a->P[c] + base + k * st;
 #pragma omp simd
-    for (std::int64_t i = 0; i < w; ++i) {
-      const std::int32_t e = x[i] - x[i + sh];
-      col[i] += e * e;
-    }
+    for (std::int64_t i = 0; i < w; ++i) col[i] += cv_pixel_dist<V>(x, i, sh);
   }
   for (std::int64_t r = rlo; r < rhi; ++r) {
     if (r > rlo) {
-      const std::int32_t* xi = base + (r + th) * st;
-      const std::int32_t* xo = base + (r - th - 1) * st;
-#pragma omp simd
-      for (std::int64_t i = 0; i < w; ++i) {
-        const std::int32_t ei = xi[i] - xi[i + sh], eo = xo[i] - xo[i + sh];
-        col[i] += ei * ei - eo * eo;
+      for (int c = 0; c < C; ++c) {
+        x[c] = a->P[c] + base + (r + th) * st;
+        xo[c] = a->P[c] + base + (r - th - 1) * st;
       }
+#pragma omp simd
+      for (std::int64_t i = 0; i < w; ++i) col[i] += cv_pixel_dist<V>(x, i, sh) - cv_pixel_dist<V>(xo, i, sh);
     }
     std::int32_t* box = a->box;
 #pragma omp simd
@@ -578,81 +618,178 @@ FOVEAL_ALWAYS_INLINE void u8nlm_body(const U8Nlm* a, int ty, int tx) {
     for (std::int64_t c = 0; c < nw; ++c) wt[c] = table[box[c] >> shift];
     if (r >= q0 && r < q1) {  // p = (r, c) gets w_t(p) x(p + t)
       const std::int32_t* wp = wt + tx;
-      const std::int32_t* y = a->P + a->origin + (r + ty) * st + tx;
-      std::int32_t* dn = a->den + r * W;
-      std::int32_t* nm = a->num + r * W;
+      Acc* dn = a->den + r * W;
+      for (int ch = 0; ch < C; ++ch) {
+        const std::int32_t* y = a->P[ch] + a->origin + (r + ty) * st + tx;
+        Acc* nm = a->num[ch] + r * W;
 #pragma omp simd
-      for (std::int64_t c = 0; c < W; ++c) {
-        dn[c] += wp[c];
-        nm[c] += wp[c] * y[c];
+        for (std::int64_t c = 0; c < W; ++c) nm[c] += static_cast<Acc>(wp[c]) * y[c];
       }
+#pragma omp simd
+      for (std::int64_t c = 0; c < W; ++c) dn[c] += wp[c];
     }
     const std::int64_t q = r + ty;
     if (!self && q >= q0 && q < q1) {  // p = (q, c) gets w_t(p - t) x(p - t)
-      const std::int32_t* y = a->P + a->origin + r * st - tx;
-      std::int32_t* dn = a->den + q * W;
-      std::int32_t* nm = a->num + q * W;
+      Acc* dn = a->den + q * W;
+      for (int ch = 0; ch < C; ++ch) {
+        const std::int32_t* y = a->P[ch] + a->origin + r * st - tx;
+        Acc* nm = a->num[ch] + q * W;
 #pragma omp simd
-      for (std::int64_t c = 0; c < W; ++c) {
-        dn[c] += wt[c];
-        nm[c] += wt[c] * y[c];
+        for (std::int64_t c = 0; c < W; ++c) nm[c] += static_cast<Acc>(wt[c]) * y[c];
       }
+#pragma omp simd
+      for (std::int64_t c = 0; c < W; ++c) dn[c] += wt[c];
     }
   }
 }
-FOVEAL_SIMD_VARIANTS(u8nlm, u8nlm_body, (const U8Nlm* a, int ty, int tx), (a, ty, tx))
+FOVEAL_SIMD_VARIANTS(cvnlm, cvnlm_body, (const CvNlm<T>* a, int ty, int tx), (a, ty, tx))
+
+// Pixels of one image as C planes: element (r, c) of plane ch is base[(r * W + c) * pix + ch].
+template <typename S>
+struct Planes {
+  S* base;
+  std::int64_t H, W, pix;
+};
+
+// OpenCV's fastNlMeansDenoising of C planes (values in [0, vmax]) with one h; see ops/nlm.hpp.
+template <typename V, typename S>
+void cv_nlm(Planes<const S> src, Planes<S> dst, double h, int tws_in, int sws_in, int vmax, const ExecContext& ctx) {
+  using Acc = typename V::Acc;
+  constexpr int C = V::C;
+  const std::int64_t H = src.H, W = src.W;
+  const int th = tws_in / 2, sh = sws_in / 2;
+  const int tws = 2 * th + 1, sws = 2 * sh + 1, pad = th + sh;
+  // Fixed-point weights: M = min(max(Acc) / (S^2 vmax), INT_MAX), so that sum W x fits in Acc.
+  const double acc_max = static_cast<double>(std::numeric_limits<Acc>::max());
+  const std::int64_t fpm = static_cast<std::int64_t>(
+      std::min<double>(std::floor(acc_max / (static_cast<double>(sws) * sws * vmax)), std::numeric_limits<int>::max()));
+  int shift = 0;
+  while ((1 << shift) < tws * tws) ++shift;
+  const double mult = static_cast<double>(1 << shift) / (tws * tws);
+  const double max_dist = V::L1 ? static_cast<double>(vmax) * C : static_cast<double>(vmax) * vmax * C;
+  const int table_len = static_cast<int>(max_dist / mult + 1);
+  std::vector<std::int32_t> table(static_cast<std::size_t>(table_len));
+  for (int a = 0; a < table_len; ++a) {
+    const double dist = a * mult;  // the "almost average" pixel distance
+    const double e = V::L1 ? std::exp(-dist * dist / (h * h * C)) : std::exp(-dist / (h * h * C));
+    std::int64_t wgt = static_cast<std::int64_t>(std::nearbyint(static_cast<double>(fpm) * e));
+    if (wgt < 0.001 * static_cast<double>(fpm)) wgt = 0;
+    table[static_cast<std::size_t>(a)] = static_cast<std::int32_t>(wgt);
+  }
+  const std::int64_t PW = W + 2 * pad, PH = H + 2 * pad;
+  std::vector<std::int32_t> P(static_cast<std::size_t>(PW * PH * C));
+  const int nt = ctx.num_threads;
+  parallel_for(0, PH, nt, 64, [&](std::int64_t r) {
+    const std::int64_t sr = math::nlm_reflect(r - pad, H);
+    for (int ch = 0; ch < C; ++ch) {
+      std::int32_t* row = P.data() + (ch * PH + r) * PW;
+      const S* s = src.base + sr * W * src.pix + ch;
+      for (std::int64_t c = 0; c < PW; ++c) row[c] = s[math::nlm_reflect(c - pad, W) * src.pix];
+    }
+  });
+  std::vector<Acc> num(static_cast<std::size_t>(H * W * C), 0), den(static_cast<std::size_t>(H * W), 0);
+  const std::int64_t per_thread = (H + max_threads(nt) - 1) / max_threads(nt);
+  const std::int64_t band = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max(tws, 64), per_thread));
+  const std::int64_t nb = (H + band - 1) / band;
+  const auto fn = cvnlm<V>();
+  parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
+    const std::size_t len = static_cast<std::size_t>(W + 2 * (sws + tws));
+    std::vector<std::int32_t> col(len), box(len), wt(len);
+    CvNlm<V> a{};
+    for (int ch = 0; ch < C; ++ch) {
+      a.P[ch] = P.data() + ch * PH * PW;
+      a.num[ch] = num.data() + ch * H * W;
+    }
+    a.stride = PW;
+    a.origin = pad * PW + pad;
+    a.W = W;
+    a.th = th;
+    a.tws = tws;
+    a.q0 = bi * band;
+    a.q1 = std::min(H, bi * band + band);
+    a.shift = shift;
+    a.table = table.data();
+    a.col = col.data();
+    a.box = box.data();
+    a.wt = wt.data();
+    a.den = den.data();
+    for (int tx = 0; tx <= sh; ++tx)
+      for (int ty = tx == 0 ? 0 : -sh; ty <= sh; ++ty) {
+        ctx.throw_if_cancelled("fast_nl_means");
+        fn(&a, ty, tx);
+      }
+  });
+  // OpenCV divides in the unsigned type of the accumulator and saturates.
+  using U = std::make_unsigned_t<Acc>;
+  parallel_for(0, H, nt, 64, [&](std::int64_t r) {
+    for (std::int64_t c = 0; c < W; ++c) {
+      const U ws = static_cast<U>(den[r * W + c]);
+      S* d = dst.base + (r * W + c) * dst.pix;
+      for (int ch = 0; ch < C; ++ch) {
+        const U v = (static_cast<U>(num[(ch * H + r) * W + c]) + ws / 2) / ws;
+        d[ch] = static_cast<S>(v > static_cast<U>(vmax) ? vmax : v);
+      }
+    }
+  });
+}
+
+template <typename S, bool L1, typename Acc>
+void cv_nlm_channels(Planes<const S> src, Planes<S> dst, int C, double h, int t, int s, int vmax, const ExecContext& ctx) {
+  switch (C) {
+    case 1: return cv_nlm<CvVariant<1, L1, Acc>, S>(src, dst, h, t, s, vmax, ctx);
+    case 2: return cv_nlm<CvVariant<2, L1, Acc>, S>(src, dst, h, t, s, vmax, ctx);
+    case 3: return cv_nlm<CvVariant<3, L1, Acc>, S>(src, dst, h, t, s, vmax, ctx);
+    default: return cv_nlm<CvVariant<4, L1, Acc>, S>(src, dst, h, t, s, vmax, ctx);
+  }
+}
+
+const math::Lab8Tables& lab8_tables() {
+  static const math::Lab8Tables* t = [] {
+    auto* p = new math::Lab8Tables;  // leaked on purpose: used until exit
+    math::lab8_build(*p);
+    return p;
+  }();
+  return *t;
+}
 
 }  // namespace
 
 void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
                    std::int64_t search_window_size, const ExecContext& ctx) {
+  const std::int64_t H = image.size(0), W = image.size(1), C = image.ndim() == 3 ? image.size(2) : 1;
+  const int t = static_cast<int>(template_window_size), s = static_cast<int>(search_window_size);
+  if (image.dtype() == DType::UInt8) {
+    const Planes<const std::uint8_t> src{image.data_as<std::uint8_t>(), H, W, C};
+    const Planes<std::uint8_t> dst{out.data_as<std::uint8_t>(), H, W, C};
+    return cv_nlm_channels<std::uint8_t, false, std::int32_t>(src, dst, static_cast<int>(C), h, t, s, 255, ctx);
+  }
+  const Planes<const std::uint16_t> src{image.data_as<std::uint16_t>(), H, W, C};
+  const Planes<std::uint16_t> dst{out.data_as<std::uint16_t>(), H, W, C};
+  cv_nlm_channels<std::uint16_t, true, std::int64_t>(src, dst, static_cast<int>(C), h, t, s, 65535, ctx);
+}
+
+void fast_nl_means_colored(ConstTensorView image, TensorView out, double h, double h_color,
+                           std::int64_t template_window_size, std::int64_t search_window_size, const ExecContext& ctx) {
   const std::int64_t H = image.size(0), W = image.size(1);
-  const int th = static_cast<int>(template_window_size / 2), sh = static_cast<int>(search_window_size / 2);
-  const int tws = 2 * th + 1, sws = 2 * sh + 1, pad = th + sh;
-  // OpenCV's fixed-point weight table over the "almost average" distance ssd >> shift; with
-  // M = INT_MAX / (S^2 255), sum W x and sum W fit in int32 (OpenCV's own bound).
-  const int fpm = std::numeric_limits<int>::max() / (sws * sws * 255);
-  int shift = 0;
-  while ((1 << shift) < tws * tws) ++shift;
-  const double mult = static_cast<double>(1 << shift) / (tws * tws);
-  const int max_dist = 255 * 255;
-  const int table_len = static_cast<int>(max_dist / mult + 1);
-  std::vector<std::int32_t> table(static_cast<std::size_t>(table_len));
-  for (int a = 0; a < table_len; ++a) {
-    const double dist = a * mult;
-    int wgt = static_cast<int>(std::nearbyint(fpm * std::exp(-dist / (h * h))));
-    if (wgt < 0.001 * fpm) wgt = 0;
-    table[static_cast<std::size_t>(a)] = wgt;
-  }
-  // reflect-101 padded copy in int32
-  const std::int64_t PW = W + 2 * pad, PH = H + 2 * pad;
-  std::vector<std::int32_t> P(static_cast<std::size_t>(PW * PH));
+  const int t = static_cast<int>(template_window_size), s = static_cast<int>(search_window_size);
+  const math::Lab8Tables& tab = lab8_tables();
+  std::vector<std::uint8_t> lab(static_cast<std::size_t>(H * W * 3)), den(static_cast<std::size_t>(H * W * 3));
   const std::uint8_t* src = image.data_as<std::uint8_t>();
-  for (std::int64_t r = 0; r < PH; ++r) {
-    const std::int64_t sr = math::nlm_reflect(r - pad, H);
-    for (std::int64_t c = 0; c < PW; ++c) P[r * PW + c] = src[sr * W + math::nlm_reflect(c - pad, W)];
-  }
-  std::vector<std::int32_t> num(static_cast<std::size_t>(H * W), 0), den(static_cast<std::size_t>(H * W), 0);
   const int nt = ctx.num_threads;
-  const std::int64_t per_thread = (H + max_threads(nt) - 1) / max_threads(nt);
-  const std::int64_t band = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max(tws, 64), per_thread));
-  const std::int64_t nb = (H + band - 1) / band;
-  const auto fn = u8nlm<std::int32_t>();
-  parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
-    const std::size_t len = static_cast<std::size_t>(W + 2 * (sws + tws));
-    std::vector<std::int32_t> col(len), box(len), wt(len);
-    const U8Nlm a{P.data(), PW,        pad * PW + pad, W,         th,        tws, bi * band, std::min(H, bi * band + band),
-                  shift,    table.data(), col.data(),  box.data(), wt.data(), num.data(), den.data()};
-    for (int tx = 0; tx <= sh; ++tx)
-      for (int ty = tx == 0 ? 0 : -sh; ty <= sh; ++ty) fn(&a, ty, tx);
+  parallel_for(0, H, nt, 64, [&](std::int64_t r) {
+    for (std::int64_t i = r * W; i < (r + 1) * W; ++i)
+      math::lab8_from_bgr(tab, src[3 * i], src[3 * i + 1], src[3 * i + 2], lab.data() + 3 * i);
   });
+  // L alone with h, (a, b) together with h_color, as OpenCV's fastNlMeansDenoisingColored.
+  cv_nlm<CvVariant<1, false, std::int32_t>, std::uint8_t>({lab.data(), H, W, 3}, {den.data(), H, W, 3}, h, t, s, 255,
+                                                          ctx);
+  cv_nlm<CvVariant<2, false, std::int32_t>, std::uint8_t>({lab.data() + 1, H, W, 3}, {den.data() + 1, H, W, 3}, h_color,
+                                                          t, s, 255, ctx);
   std::uint8_t* dst = out.data_as<std::uint8_t>();
-  for (std::int64_t i = 0; i < H * W; ++i) {
-    // OpenCV divides in unsigned 32-bit arithmetic
-    const std::uint32_t e = static_cast<std::uint32_t>(num[i]), ws = static_cast<std::uint32_t>(den[i]);
-    const std::uint32_t v = (e + ws / 2) / ws;
-    dst[i] = static_cast<std::uint8_t>(v > 255 ? 255 : v);
-  }
+  parallel_for(0, H, nt, 64, [&](std::int64_t r) {
+    for (std::int64_t i = r * W; i < (r + 1) * W; ++i)
+      math::lab8_to_bgr(tab, den[3 * i], den[3 * i + 1], den[3 * i + 2], dst + 3 * i);
+  });
 }
 
 }  // namespace foveal::cpu

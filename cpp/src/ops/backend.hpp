@@ -108,6 +108,8 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
                       double h, double sigma, bool fast_mode, const ExecContext& ctx);
 void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
                    std::int64_t search_window_size, const ExecContext& ctx);
+void fast_nl_means_colored(ConstTensorView image, TensorView out, double h, double h_color,
+                           std::int64_t template_window_size, std::int64_t search_window_size, const ExecContext& ctx);
 void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 }  // namespace cpu
 
