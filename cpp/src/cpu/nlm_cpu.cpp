@@ -526,9 +526,114 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
 
 }  // namespace
 
+namespace {
+
+// Fast mode on 4-D images (scikit-image's _fast_nl_means_denoising_4d): per shift t, the
+// squared differences on the region the boxes need, box sums by running sums along each axis in
+// turn, the weights. Simple rather than tuned: 4-D images are small in practice.
+template <typename T>
+void nlm_fast_4d(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, const ExecContext& ctx) {
+  using i64 = std::int64_t;
+  const i64 C = image.size(4);
+  i64 n[4], pn[4], e[4];
+  const int o = s / 2, pad = o + d;
+  for (int a = 0; a < 4; ++a) {
+    n[a] = image.size(a);
+    pn[a] = n[a] + 2 * pad;
+    e[a] = n[a] + s - 2;  // box inputs: coordinates [-o + 1, n + o)
+  }
+  const i64 npix = n[0] * n[1] * n[2] * n[3];
+  const T* src = image.data_as<T>();
+  // reflect-padded float64 copy, (pn0, pn1, pn2, pn3, C)
+  std::vector<double> P(static_cast<std::size_t>(pn[0] * pn[1] * pn[2] * pn[3] * C));
+  const int nt = ctx.num_threads;
+  parallel_for(0, pn[0], nt, 2, [&](i64 a) {
+    const i64 sa = math::nlm_reflect(a - pad, n[0]);
+    for (i64 b = 0; b < pn[1]; ++b)
+      for (i64 c = 0; c < pn[2]; ++c)
+        for (i64 f = 0; f < pn[3]; ++f) {
+          const i64 si = ((sa * n[1] + math::nlm_reflect(b - pad, n[1])) * n[2] + math::nlm_reflect(c - pad, n[2])) * n[3] +
+                         math::nlm_reflect(f - pad, n[3]);
+          double* dst = P.data() + (((a * pn[1] + b) * pn[2] + c) * pn[3] + f) * C;
+          for (i64 ch = 0; ch < C; ++ch) dst[ch] = static_cast<double>(src[si * C + ch]);
+        }
+  });
+  auto at = [&](i64 a, i64 b, i64 c, i64 f) {  // element offset of unpadded coordinates
+    return (((a + pad) * pn[1] + (b + pad)) * pn[2] + (c + pad)) * pn[3] * C + (f + pad) * C;
+  };
+  const double var2c = 2.0 * C * sigma * sigma;
+  const double inv = 1.0 / (C * h * h * std::pow(double(s), 4));
+  std::vector<double> num(static_cast<std::size_t>(npix * C), 0.0), den(static_cast<std::size_t>(npix), 0.0);
+  std::vector<double> buf(s >= 2 ? static_cast<std::size_t>(e[0] * e[1] * e[2] * e[3]) : 1), tmp(buf.size());
+  const i64 L = s - 1;
+  for (int t0 = -d; t0 <= d; ++t0)
+    for (int t1 = -d; t1 <= d; ++t1)
+      for (int t2 = -d; t2 <= d; ++t2)
+        for (int t3 = -d; t3 <= d; ++t3) {
+          ctx.throw_if_cancelled("denoise_nl_means");
+          // box sums of d2 at every pixel, dims shrink from e to n axis by axis
+          i64 dims[4] = {e[0], e[1], e[2], e[3]};
+          if (s >= 2) {
+            parallel_for(0, e[0], nt, 2, [&](i64 a) {
+              for (i64 b = 0; b < e[1]; ++b)
+                for (i64 c = 0; c < e[2]; ++c)
+                  for (i64 f = 0; f < e[3]; ++f) {
+                    const double* x = P.data() + at(a - o + 1, b - o + 1, c - o + 1, f - o + 1);
+                    const double* y = P.data() + at(a - o + 1 + t0, b - o + 1 + t1, c - o + 1 + t2, f - o + 1 + t3);
+                    double acc = 0;
+                    for (i64 ch = 0; ch < C; ++ch) acc += (x[ch] - y[ch]) * (x[ch] - y[ch]);
+                    buf[((a * e[1] + b) * e[2] + c) * e[3] + f] = acc - var2c;
+                  }
+            });
+            for (int ax = 0; ax < 4; ++ax) {  // running sums of L samples along axis ax
+              i64 outer = 1, inner = 1;
+              for (int k = 0; k < ax; ++k) outer *= dims[k];
+              for (int k = ax + 1; k < 4; ++k) inner *= dims[k];
+              const i64 m = dims[ax], mo = m - L + 1;
+              parallel_for(0, outer, nt, 2, [&](i64 q) {
+                const double* in = buf.data() + q * m * inner;
+                double* res = tmp.data() + q * mo * inner;
+                for (i64 i = 0; i < inner; ++i) {
+                  double run = 0;
+                  for (i64 k = 0; k < L; ++k) run += in[k * inner + i];
+                  res[i] = run;
+                  for (i64 k = 1; k < mo; ++k) {
+                    run += in[(k + L - 1) * inner + i] - in[(k - 1) * inner + i];
+                    res[k * inner + i] = run;
+                  }
+                }
+              });
+              dims[ax] = mo;
+              std::swap(buf, tmp);
+            }
+          }
+          parallel_for(0, n[0], nt, 2, [&](i64 a) {
+            for (i64 b = 0; b < n[1]; ++b)
+              for (i64 c = 0; c < n[2]; ++c)
+                for (i64 f = 0; f < n[3]; ++f) {
+                  const i64 p = ((a * n[1] + b) * n[2] + c) * n[3] + f;
+                  const double dist = s >= 2 ? std::max(buf[p], 0.0) * inv : 0.0;
+                  const double w = math::nlm_weight(dist);
+                  const double* y = P.data() + at(a + t0, b + t1, c + t2, f + t3);
+                  den[p] += w;
+                  for (i64 ch = 0; ch < C; ++ch) num[p * C + ch] += w * y[ch];
+                }
+          });
+        }
+  T* dst = out.data_as<T>();
+  for (i64 p = 0; p < npix; ++p)
+    for (i64 ch = 0; ch < C; ++ch) dst[p * C + ch] = static_cast<T>(num[p * C + ch] / den[p]);
+}
+
+}  // namespace
+
 void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
                       double h, double sigma, bool fast_mode, const ExecContext& ctx) {
   const int s = static_cast<int>(patch_size), d = static_cast<int>(patch_distance);
+  if (image.ndim() == 5) {
+    if (image.dtype() == DType::Float32) return nlm_fast_4d<float>(image, out, s, d, h, sigma, ctx);
+    return nlm_fast_4d<double>(image, out, s, d, h, sigma, ctx);
+  }
   if (image.dtype() == DType::Float32)
     return nlm_impl<float>(image, out, s, d, h, sigma, fast_mode, ctx);
   nlm_impl<double>(image, out, s, d, h, sigma, fast_mode, ctx);

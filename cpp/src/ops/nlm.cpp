@@ -12,9 +12,13 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
                       double h, double sigma, bool fast_mode, const ExecContext& ctx) {
   constexpr const char* op = "denoise_nl_means";
   const check::Named im{"image", image}, o{"out", out};
-  FOVEAL_CHECK_VALUE(image.ndim() == 3 || image.ndim() == 4, op,
-                     ": image must have shape (rows, cols, channels) or (planes, rows, cols, channels), got ",
+  FOVEAL_CHECK_VALUE(image.ndim() == 3 || image.ndim() == 4 || image.ndim() == 5, op,
+                     ": image must have shape (rows, cols, channels), (planes, rows, cols, channels) or "
+                     "(4 spatial axes, channels), got ",
                      image.shape().str());
+  FOVEAL_CHECK_VALUE(image.ndim() < 5 || fast_mode, op, ": 4-D images need fast_mode=True");
+  FOVEAL_CHECK_VALUE(image.ndim() < 5 || image.device().type == DeviceType::CPU, op,
+                     ": 4-D images run on the CPU only; image is on CUDA");
   FOVEAL_CHECK_VALUE(out.shape() == image.shape(), op, ": out must have shape ", image.shape().str(), ", got ",
                      out.shape().str());
   FOVEAL_CHECK_VALUE(patch_size >= 1 && patch_size % 2 == 1 && patch_size <= 255, op,

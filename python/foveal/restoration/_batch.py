@@ -33,6 +33,17 @@ from .. import _core
 from .._errors import FovealTypeError, FovealValueError
 
 _LOCAL = threading.local()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The batch workers, created once (a pool per call would cost more than a small image)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_workers(1 << 30), thread_name_prefix="foveal-batch")
+        return _POOL
 
 
 def cancel_flag() -> Any:
@@ -52,7 +63,8 @@ def _workers(n: int) -> int:
 def run_batch(fn: Callable[[Any], Any], items: list[Any], op: str) -> list[Any]:
     """``[fn(x) for x in items]`` on a thread pool, cancellable as the module docstring says. The
     first error (in item order) is raised after every item has finished."""
-    if len(items) <= 1 or _workers(len(items)) == 1:
+    # A batch inside a batch worker runs in that worker (waiting on the shared pool could deadlock).
+    if len(items) <= 1 or _workers(len(items)) == 1 or cancel_flag() is not None:
         return [fn(x) for x in items]
     flag = _core.CancelFlag()
 
@@ -63,20 +75,16 @@ def run_batch(fn: Callable[[Any], Any], items: list[Any], op: str) -> list[Any]:
         finally:
             _LOCAL.flag = None
 
-    pool = ThreadPoolExecutor(max_workers=_workers(len(items)), thread_name_prefix=f"foveal-{op}")
+    futures = [_pool().submit(one, x) for x in items]
     try:
-        futures = [pool.submit(one, x) for x in items]
-        try:
-            wait(futures)
-        except BaseException:  # KeyboardInterrupt (or another signal handler's error): stop the kernels
-            flag.set()
-            for f in futures:
-                f.cancel()
-            wait(futures)
-            raise
-        return [f.result() for f in futures]
-    finally:
-        pool.shutdown(wait=True)
+        wait(futures)
+    except BaseException:  # KeyboardInterrupt (or another signal handler's error): stop the kernels
+        flag.set()
+        for f in futures:
+            f.cancel()
+        wait(futures)
+        raise
+    return [f.result() for f in futures]
 
 
 def _stack(results: list[Any], axis: int) -> Any:

@@ -48,7 +48,8 @@ def denoise_nl_means(
     Parameters
     ----------
     image : array
-        2-D or 3-D image, plus a channel axis when ``channel_axis`` is given (numpy, or cupy /
+        2-D or 3-D image (4-D with ``fast_mode=True``, on the CPU), plus a channel axis when
+        ``channel_axis`` is given (numpy, or cupy /
         torch / jax, CPU or CUDA). Values must be finite. Every spatial size must be at least
         ``patch_size``.
     patch_size : int, optional
@@ -82,8 +83,8 @@ def denoise_nl_means(
     Notes
     -----
     Tested against scikit-image 0.26 to 1e-4 in both modes (2-D, 2-D with channels, 3-D).
-    Differences from skimage: even ``patch_size`` and images smaller than the patch raise; 4-D
-    images are not supported; the classic mode also accepts 3-D images with channels; where
+    Differences from skimage: even ``patch_size`` and images smaller than the patch raise; the
+    classic mode also accepts 3-D images with channels; where
     skimage's fast exponential overflows (a classic-mode distance above ~700, i.e. a very
     small ``h``) foveal gives weight 0 and skimage a garbage value. On CUDA a first, direct
     version runs (one thread per pixel; fast mode there costs O(patch_size**D) per shift).
@@ -114,11 +115,11 @@ def denoise_nl_means(
     ax = _channel_axis(op, channel_axis, image.ndim)
     shape = tuple(image.shape)
     spatial = [n for i, n in enumerate(shape) if i != ax]
-    if len(spatial) not in (2, 3):
+    if len(spatial) not in (2, 3, 4) or (len(spatial) == 4 and not fast_mode):
         extra = " besides the channel axis" if ax is not None else " (pass channel_axis for a colour image)"
+        four = " (4 with fast_mode=True)" if len(spatial) == 4 else ""
         raise FovealNotImplementedError(
-            f"{op}: image must have 2 or 3 spatial dimensions{extra}, got shape {shape} "
-            f"(4-D non-local means is not implemented)"
+            f"{op}: image must have 2 or 3 spatial dimensions{four}{extra}, got shape {shape}"
         )
     if min(spatial) < ps:
         raise FovealValueError(f"{op}: image must be at least patch_size ({ps}) along every spatial axis, got shape {shape}")
