@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from typing import Any
 
 import numpy as np
@@ -155,6 +156,15 @@ def denoise_bilateral(
         raise FovealValueError(
             f"{op}: image must be 3-D (H, W, C) with channel_axis, got shape {tuple(raw.shape)}; for a "
             f"grayscale image use channel_axis=None"
+        )
+    if ax is not None and raw.shape[ax] > 4:
+        # as skimage, which filters it all the same
+        warnings.warn(
+            f"{op}: the channel axis of the image (shape {tuple(raw.shape)}) holds {raw.shape[ax]} channels; "
+            f"denoise_bilateral is meant for 2D grayscale and color images (a 3-D grayscale volume needs "
+            f"another filter)",
+            UserWarning,
+            stacklevel=3,
         )
     ss = _sigma(op, "sigma_spatial", sigma_spatial)
     if win_size is None:
