@@ -36,7 +36,7 @@ void bind_nlm(py::module_& m) {
         const int spatial = std::max(im.view.ndim() - 1, 1);
         const double work = static_cast<double>(im.view.numel()) * std::pow(2.0 * patch_distance + 1, spatial) *
                             (fast_mode ? 4.0 : std::pow(double(patch_size), spatial));
-        foveal::interop::run_cancellable(cancel, work, foveal::ExecContext::on_stream(stream),
+        foveal::interop::run_cancellable(cancel, im.view.device().type == foveal::DeviceType::CPU ? work : 0.0, foveal::ExecContext::on_stream(stream),
                                          [&](const foveal::ExecContext& ctx) {
                                            foveal::denoise_nl_means(im.view, o.view, patch_size, patch_distance, h,
                                                                     sigma, fast_mode, ctx);
@@ -53,7 +53,7 @@ void bind_nlm(py::module_& m) {
         const auto im = foveal::interop::borrow(image, "image", false, stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
         const double work = static_cast<double>(im.view.numel()) * double(search_window_size) * search_window_size * 2.0;
-        foveal::interop::run_cancellable(cancel, work, foveal::ExecContext::on_stream(stream),
+        foveal::interop::run_cancellable(cancel, im.view.device().type == foveal::DeviceType::CPU ? work : 0.0, foveal::ExecContext::on_stream(stream),
                                          [&](const foveal::ExecContext& ctx) {
                                            foveal::fast_nl_means(im.view, o.view, h, template_window_size,
                                                                  search_window_size, ctx);
@@ -70,7 +70,7 @@ void bind_nlm(py::module_& m) {
         const auto im = foveal::interop::borrow(image, "image", false, stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
         const double work = static_cast<double>(im.view.numel()) * double(search_window_size) * search_window_size * 2.0;
-        foveal::interop::run_cancellable(cancel, work, foveal::ExecContext::on_stream(stream),
+        foveal::interop::run_cancellable(cancel, im.view.device().type == foveal::DeviceType::CPU ? work : 0.0, foveal::ExecContext::on_stream(stream),
                                          [&](const foveal::ExecContext& ctx) {
                                            foveal::fast_nl_means_colored(im.view, o.view, h, h_color,
                                                                          template_window_size, search_window_size, ctx);

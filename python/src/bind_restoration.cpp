@@ -78,7 +78,7 @@ void bind_restoration(py::module_& m) {
         opt.raw_min = raw_min;
         opt.raw_max = raw_max;
         const double work = static_cast<double>(im.view.numel()) * double(win_size) * double(win_size);
-        foveal::interop::run_cancellable(cancel, work, foveal::ExecContext::on_stream(stream),
+        foveal::interop::run_cancellable(cancel, im.view.device().type == foveal::DeviceType::CPU ? work : 0.0, foveal::ExecContext::on_stream(stream),
                                          [&](const foveal::ExecContext& ctx) {
                                            foveal::denoise_bilateral(im.view, o.view, opt, ctx);
                                          });
@@ -96,7 +96,7 @@ void bind_restoration(py::module_& m) {
         const auto im = foveal::interop::borrow(image, "image", false, stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
         const double work = static_cast<double>(im.view.numel()) * (d > 0 ? double(d) * d : 25.0);
-        foveal::interop::run_cancellable(cancel, work, foveal::ExecContext::on_stream(stream),
+        foveal::interop::run_cancellable(cancel, im.view.device().type == foveal::DeviceType::CPU ? work : 0.0, foveal::ExecContext::on_stream(stream),
                                          [&](const foveal::ExecContext& ctx) {
                                            foveal::bilateral_filter(im.view, o.view, d, sigma_color, sigma_space,
                                                                     value_min, value_max,

@@ -37,7 +37,9 @@ bool on_main_thread();
 constexpr double kInterruptibleWork = 2e7;
 
 /// Runs fn(ctx') with the GIL released; ctx' carries a cancellation flag (the caller's `flag` if
-/// given). Called with the GIL held. Throws py::error_already_set when a signal handler raised.
+/// given). `work` is the size estimate of a CPU call (pass 0 for CUDA arrays: a CUDA call returns
+/// at once, and the helper thread would not have the caller's current device). Called with the
+/// GIL held. Throws py::error_already_set when a signal handler raised.
 template <typename F>
 void run_cancellable(CancelFlag* flag, double work, ExecContext ctx, F&& fn) {
   namespace py = pybind11;
