@@ -376,3 +376,22 @@ def test_4d_with_channels_matches_skimage(dtype):
     np.testing.assert_allclose(got, sk_nlm(x, 3, 2, 0.3, channel_axis=-1), rtol=0, atol=TOL)
     moved = denoise_nl_means(np.moveaxis(x, -1, 0), 3, 2, 0.3, channel_axis=0)
     np.testing.assert_allclose(np.moveaxis(moved, 0, -1), got, rtol=0, atol=1e-6)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("kind", ["gray_u8", "colour", "colour_rgb", "u16_c3"])
+def test_fast_nl_means_cuda_equals_cpu(kind):
+    # the direct CUDA kernel computes the same integers as the CPU's running sums
+    from foveal.restoration import fast_nl_means
+
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    if kind == "gray_u8":
+        x, kw = _u8_noisy(), dict(h=10)
+    elif kind.startswith("colour"):
+        x, kw = _bgr_noisy(), dict(h=10, h_color=7, channel_order="rgb" if kind == "colour_rgb" else "bgr")
+    else:
+        x, kw = rng.integers(0, 65536, (40, 47, 3), dtype=np.uint16), dict(h=20000)
+    got = fast_nl_means(torch.from_numpy(x).cuda(), template_window_size=5, search_window_size=11, **kw)
+    assert got.is_cuda
+    np.testing.assert_array_equal(got.cpu().numpy(), fast_nl_means(x, template_window_size=5, search_window_size=11, **kw))

@@ -765,22 +765,10 @@ void cv_nlm(Planes<const S> src, Planes<S> dst, double h, int tws_in, int sws_in
   const int th = tws_in / 2, sh = sws_in / 2;
   const int tws = 2 * th + 1, sws = 2 * sh + 1, pad = th + sh;
   // Fixed-point weights: M = min(max(Acc) / (S^2 vmax), INT_MAX), so that sum W x fits in Acc.
-  const double acc_max = static_cast<double>(std::numeric_limits<Acc>::max());
-  const std::int64_t fpm = static_cast<std::int64_t>(
-      std::min<double>(std::floor(acc_max / (static_cast<double>(sws) * sws * vmax)), std::numeric_limits<int>::max()));
-  int shift = 0;
-  while ((1 << shift) < tws * tws) ++shift;
-  const double mult = static_cast<double>(1 << shift) / (tws * tws);
-  const double max_dist = V::L1 ? static_cast<double>(vmax) * C : static_cast<double>(vmax) * vmax * C;
-  const int table_len = static_cast<int>(max_dist / mult + 1);
-  std::vector<std::int32_t> table(static_cast<std::size_t>(table_len));
-  for (int a = 0; a < table_len; ++a) {
-    const double dist = a * mult;  // the "almost average" pixel distance
-    const double e = V::L1 ? std::exp(-dist * dist / (h * h * C)) : std::exp(-dist / (h * h * C));
-    std::int64_t wgt = static_cast<std::int64_t>(std::nearbyint(static_cast<double>(fpm) * e));
-    if (wgt < 0.001 * static_cast<double>(fpm)) wgt = 0;
-    table[static_cast<std::size_t>(a)] = static_cast<std::int32_t>(wgt);
-  }
+  const math::CvNlmTable tab =
+      math::cv_nlm_table(h, C, V::L1, vmax, tws, sws, static_cast<double>(std::numeric_limits<Acc>::max()));
+  const std::vector<std::int32_t>& table = tab.w;
+  const int shift = tab.shift;
   const std::int64_t PW = W + 2 * pad, PH = H + 2 * pad;
   std::vector<std::int32_t> P(static_cast<std::size_t>(PW * PH * C));
   const int nt = ctx.num_threads;
@@ -831,8 +819,7 @@ void cv_nlm(Planes<const S> src, Planes<S> dst, double h, int tws_in, int sws_in
       const U ws = static_cast<U>(den[r * W + c]);
       S* d = dst.base + (r * W + c) * dst.pix;
       for (int ch = 0; ch < C; ++ch) {
-        const U v = (static_cast<U>(num[(ch * H + r) * W + c]) + ws / 2) / ws;
-        d[ch] = static_cast<S>(v > static_cast<U>(vmax) ? vmax : v);
+        d[ch] = static_cast<S>(math::cv_nlm_mean<U>(static_cast<U>(num[(ch * H + r) * W + c]), ws, static_cast<U>(vmax)));
       }
     }
   });

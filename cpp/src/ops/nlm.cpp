@@ -68,7 +68,6 @@ void check_fast_nl_means(const char* op, ConstTensorView image, TensorView out, 
   check::same_dtype(op, {im, o});
   check::contiguous(op, {im, o});
   check::not_null(op, {im, o});
-  FOVEAL_CHECK_VALUE(image.device().type == DeviceType::CPU, op, ": runs on the CPU only; image is on CUDA");
 }
 
 }  // namespace
@@ -87,6 +86,8 @@ void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t
                      " for ", C, "-channel ", dtype_name(image.dtype()), " images (the patch distances are int32), got ",
                      template_window_size);
   if (image.numel() == 0) return;
+  if (image.device().type == DeviceType::CUDA)
+    return FOVEAL_CUDA_CALL(fast_nl_means, image, out, h, template_window_size, search_window_size, ctx);
   cpu::fast_nl_means(image, out, h, template_window_size, search_window_size, ctx);
 }
 
@@ -103,6 +104,9 @@ void fast_nl_means_colored(ConstTensorView image, TensorView out, double h, doub
                      ": template_window_size must be at most 129 for colour images (the patch distances are int32), got ",
                      template_window_size);
   if (image.numel() == 0) return;
+  if (image.device().type == DeviceType::CUDA)
+    return FOVEAL_CUDA_CALL(fast_nl_means_colored, image, out, h, h_color, template_window_size, search_window_size,
+                            ctx);
   cpu::fast_nl_means_colored(image, out, h, h_color, template_window_size, search_window_size, ctx);
 }
 

@@ -10,7 +10,7 @@ from .. import _core
 from .._arrays import Call, real, register_policy
 from .._errors import FovealNotImplementedError, FovealTypeError, FovealValueError
 from ._batch import batchable, cancel_flag
-from ._common import _all_finite, _channel_axis, _contiguous, _float_image, _int_arg, _moveaxis
+from ._common import _all_finite, _channel_axis, _contiguous, _float_image, _int_arg, _moveaxis, _xp
 
 
 # -- non-local means --------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def fast_nl_means(
     ----------
     image : array
         uint8 grey (rows, cols) or BGR (rows, cols, 3) image, or uint16 (rows, cols[, C]) image
-        (numpy, or a CPU torch tensor / jax array).
+        (numpy, or cupy / torch / jax, CPU or CUDA).
     h : float, optional
         Filter strength (of the luminance, for colour images), > 0: the larger, the smoother.
     template_window_size : int, optional
@@ -219,8 +219,9 @@ def fast_nl_means(
     -----
     Tested equal to OpenCV 5.0's cv2.fastNlMeansDenoising (uint8 L2, uint16 L1) and
     cv2.fastNlMeansDenoisingColored pixel for pixel; the Lab conversions equal cv2.cvtColor on
-    all 2**24 colours. CPU only (CUDA arrays raise). OpenCV rounds even window sizes down to odd
-    ones; foveal refuses them. The patch distances are int32 (as OpenCV's), which bounds
+    all 2**24 colours. On CUDA a first, direct version runs (one thread per pixel; its cost grows
+    with ``template_window_size**2``; the same integer arithmetic, but it has not run on a GPU
+    yet). OpenCV rounds even window sizes down to odd ones; foveal refuses them. The patch distances are int32 (as OpenCV's), which bounds
     ``template_window_size`` (181 for grey uint8 and uint16, 129 for colour).
 
     Examples
@@ -267,8 +268,15 @@ def fast_nl_means(
     if not 0 < hc < float("inf"):
         raise FovealValueError(f"{op}: h_color must be None or a finite number > 0, got {hc}")
     if channel_order == "rgb":
-        x = np.ascontiguousarray(x[..., ::-1])
+        x = _flip_channels(x)
     call.run(_core.fast_nl_means_colored, x, out, hv, hc, t, s, cancel=cancel_flag())
     if channel_order == "rgb":
-        out = np.ascontiguousarray(out[..., ::-1])
+        out = _flip_channels(out)
     return call.wrap(out)
+
+
+def _flip_channels(x: Any) -> Any:
+    """``x[..., ::-1]``, C-contiguous, in x's library."""
+    if _xp(x).__name__ == "torch":
+        return x.flip(-1).contiguous()
+    return _contiguous(x[..., ::-1])
