@@ -26,7 +26,9 @@ void bind_nlm(py::module_& m) {
                          "a running kernel stops at its next poll and raises.")
       .def(py::init<>())
       .def("set", [](CancelFlag& f) { f.flag.store(true); })
-      .def("is_set", [](const CancelFlag& f) { return f.flag.load(); });
+      .def("is_set", [](const CancelFlag& f) { return f.flag.load(); })
+      .def_readwrite("threads", &CancelFlag::threads,
+                     "CPU threads of each call carrying this flag (0: the default).");
   m.def(
       "denoise_nl_means",
       [](py::handle image, py::handle out, std::int64_t patch_size, std::int64_t patch_distance, double h,

@@ -25,9 +25,12 @@
 
 namespace foveal::interop {
 
-/// A cancellation flag shared with Python (foveal._core.CancelFlag).
+/// A cancellation flag shared with Python (foveal._core.CancelFlag). `threads` > 0 also caps the
+/// CPU threads of the calls that carry it (a batch of N images on W workers gives each call
+/// cores / W threads, so that the images do not oversubscribe the cores).
 struct CancelFlag {
   std::atomic<bool> flag{false};
+  int threads = 0;
 };
 
 /// True on the interpreter's main thread (where signal handlers run). Call with the GIL held.
@@ -46,6 +49,7 @@ void run_cancellable(CancelFlag* flag, double work, ExecContext ctx, F&& fn) {
   CancelFlag local;
   CancelFlag* f = flag != nullptr ? flag : &local;
   ctx.cancel = &f->flag;
+  if (flag != nullptr && flag->threads > 0) ctx.num_threads = flag->threads;
   if (!(work >= kInterruptibleWork && on_main_thread())) {
     py::gil_scoped_release nogil;
     fn(static_cast<const ExecContext&>(ctx));

@@ -8,9 +8,9 @@
 - ``f([a, b, ...], ...)`` (a list or tuple; the images may differ in shape) returns a list.
 
 The other arguments (``channel_axis`` included) are those of one image. The images run in
-parallel on a pool of Python threads: the native kernels release the GIL, and a kernel started
-while another thread holds foveal's CPU thread pool runs on its own thread, so N images keep up
-to N cores busy (and a single large image still uses them all).
+parallel on a pool of Python threads (as many as cores): the native kernels release the GIL, and
+each call gets ``cores // workers`` CPU threads (one when the batch has at least as many images
+as cores; more, inside each image, for a small batch).
 
 Ctrl-C while a batch runs: the calling thread sets a :class:`foveal._core.CancelFlag` that every
 kernel of the batch polls between row blocks, waits for them to stop, and re-raises the
@@ -67,6 +67,9 @@ def run_batch(fn: Callable[[Any], Any], items: list[Any], op: str) -> list[Any]:
     if len(items) <= 1 or _workers(len(items)) == 1 or cancel_flag() is not None:
         return [fn(x) for x in items]
     flag = _core.CancelFlag()
+    # each image gets its share of the cores (parallel over images, and inside each when the
+    # batch is smaller than the core count), so that the calls do not oversubscribe the CPU
+    flag.threads = max(1, _workers(1 << 30) // _workers(len(items)))
 
     def one(x: Any) -> Any:
         _LOCAL.flag = flag
