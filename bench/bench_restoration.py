@@ -21,7 +21,10 @@ NLM: foveal.restoration.denoise_nl_means against skimage.restoration.denoise_nl_
 the reference, to 1e-4) and cv2.fastNlMeansDenoising on the uint8 image (OpenCV's own weights:
 recorded, not checked). ``nlm_gray_u8`` (the same image as uint8) times
 foveal.restoration.fast_nl_means against cv2.fastNlMeansDenoising (h 10, 7, 21), which it must
-equal pixel for pixel.
+equal pixel for pixel. ``nlm_rgb_u8`` times fast_nl_means on a uint8 colour image against
+cv2.fastNlMeansDenoisingColored (h 10, hColor 10, 7, 21), ``nlm_gray_u16`` (not in BENCHMARKS.md)
+on the nlm_gray image as uint16 against cv2.fastNlMeansDenoising with NORM_L1; both must be equal
+pixel for pixel.
 """
 
 import pytest
@@ -313,6 +316,50 @@ def _ssim_impls():
         return structural_similarity(a, b, data_range=1.0)
 
     return [Impl("foveal", fov, lib="numpy", devices=("cpu",)), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
+def _nlm_rgb_u8_inputs():
+    """``astronaut`` (512x512x3) + N(0, 10) (rng(0)), rounded and clipped to uint8 (its RGB order is
+    taken as BGR by both sides)."""
+    import numpy as np
+    from skimage import data
+
+    img = data.astronaut().astype(np.float64)
+    rng = np.random.default_rng(0)
+    return (np.clip(np.rint(img + rng.normal(0.0, 10.0, img.shape)), 0, 255).astype(np.uint8),)
+
+
+def _nlm_rgb_u8_impls():
+    def fov(x):
+        import foveal.restoration
+
+        return foveal.restoration.fast_nl_means(x, h=10, template_window_size=7, search_window_size=21, h_color=10)
+
+    def cv(x):
+        import cv2
+
+        return cv2.fastNlMeansDenoisingColored(x, None, 10, 10, 7, 21)
+
+    return [Impl("foveal", fov, lib="numpy", devices=("cpu",)), Impl("opencv", cv, lib="numpy", devices=("cpu",))]
+
+
+def _nlm_gray_u16_inputs():
+    """The nlm_gray image as uint16 (x 65535, rounded)."""
+    import numpy as np
+
+    return (np.round(_nlm_gray_inputs()[0].astype(np.float64) * 65535.0).astype(np.uint16),)
+
+
+def _nlm_u16_impls():
+    def fov(x):
+        import foveal.restoration
+
+        return foveal.restoration.fast_nl_means(x, h=2570, template_window_size=7, search_window_size=21)
+
+    def cv(x):
+        import cv2
+
+        return cv2.fastNlMeansDenoising(x, h=[2570.0], templateWindowSize=7, searchWindowSize=21, normType=cv2.NORM_L1)
+
+    return [Impl("foveal", fov, lib="numpy", devices=("cpu",)), Impl("opencv", cv, lib="numpy", devices=("cpu",))]
 
 
 WORKLOADS = [
@@ -485,6 +532,30 @@ WORKLOADS = [
         items=512 * 512,
         unit="pixels/s",
         extra={"h": 10, "template_window_size": 7, "search_window_size": 21},
+    ),
+    Workload(
+        name="nlm_rgb_u8",
+        definition="astronaut 512x512x3 uint8 + N(0,10); h 10, hColor 10, template 7, search 21 "
+        "(OpenCV's fastNlMeansDenoisingColored)",
+        inputs=_nlm_rgb_u8_inputs,
+        impls=_nlm_rgb_u8_impls(),
+        reference="opencv",
+        check=exact(),
+        items=512 * 512,
+        unit="pixels/s",
+        extra={"h": 10, "h_color": 10, "template_window_size": 7, "search_window_size": 21},
+    ),
+    Workload(
+        name="nlm_gray_u16",
+        definition="the nlm_gray image as uint16 (x 65535, rounded); h 2570, template 7, search 21, NORM_L1 "
+        "(OpenCV's fastNlMeansDenoising, 16-bit)",
+        inputs=_nlm_gray_u16_inputs,
+        impls=_nlm_u16_impls(),
+        reference="opencv",
+        check=exact(),
+        items=512 * 512,
+        unit="pixels/s",
+        extra={"h": 2570, "template_window_size": 7, "search_window_size": 21, "norm": "L1"},
     ),
 ]
 

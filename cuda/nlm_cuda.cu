@@ -4,9 +4,13 @@
 // copy). Fast mode uses skimage's (s-1)^D box and cutoff, classic mode the Gaussian patch kernel
 // with its row-wise cutoff; both in float64, with the weights of foveal/math/nlm.hpp.
 #include <cstdint>
+#include <limits>
+#include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "common.cuh"
+#include "foveal/math/lab8.hpp"
 #include "foveal/math/nlm.hpp"
 #include "ops/backend.hpp"
 
@@ -148,6 +152,128 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
   const int ps = static_cast<int>(patch_size), pd = static_cast<int>(patch_distance);
   if (image.dtype() == DType::Float32) return launch<float>(image, out, ps, pd, h, sigma, fast_mode, s);
   launch<double>(image, out, ps, pd, h, sigma, fast_mode, s);
+}
+
+namespace {
+
+// OpenCV-style NLM (fast_nl_means): one thread per pixel, the patch distances summed directly
+// (t^2 terms per search offset, so the cost grows with the template, unlike the CPU's running
+// sums), the weights from the host-built table of math::cv_nlm_table. The distances are the same
+// integers as the CPU's, so the results are the same. Pixels: element (r, c, ch) at
+// (r * W + c) * stride + ch.
+template <typename S, typename Acc, int C, bool L1>
+__global__ void cv_nlm_kernel(const S* __restrict__ src, long long sstride, S* __restrict__ dst, long long dstride,
+                              long long H, long long W, int th, int sh, int shift, const std::int32_t* __restrict__ table,
+                              int vmax) {
+  using U = std::make_unsigned_t<Acc>;
+  const long long n = H * W;
+  for (long long p = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; p < n;
+       p += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = p / W, c = p - r * W;
+    Acc num[C];
+    for (int ch = 0; ch < C; ++ch) num[ch] = 0;
+    Acc den = 0;
+    for (int dy = -sh; dy <= sh; ++dy)
+      for (int dx = -sh; dx <= sh; ++dx) {
+        std::int32_t dist = 0;
+        for (int ty = -th; ty <= th; ++ty) {
+          const long long ra = math::nlm_reflect(r + ty, H), rb = math::nlm_reflect(r + dy + ty, H);
+          for (int tx = -th; tx <= th; ++tx) {
+            const S* a = src + (ra * W + math::nlm_reflect(c + tx, W)) * sstride;
+            const S* b = src + (rb * W + math::nlm_reflect(c + dx + tx, W)) * sstride;
+            for (int ch = 0; ch < C; ++ch) {
+              const std::int32_t e = static_cast<std::int32_t>(a[ch]) - static_cast<std::int32_t>(b[ch]);
+              dist += L1 ? (e < 0 ? -e : e) : e * e;
+            }
+          }
+        }
+        const std::int32_t w = table[dist >> shift];
+        const S* y = src + (math::nlm_reflect(r + dy, H) * W + math::nlm_reflect(c + dx, W)) * sstride;
+        den += w;
+        for (int ch = 0; ch < C; ++ch) num[ch] += static_cast<Acc>(w) * static_cast<Acc>(y[ch]);
+      }
+    for (int ch = 0; ch < C; ++ch)
+      dst[p * dstride + ch] =
+          static_cast<S>(math::cv_nlm_mean<U>(static_cast<U>(num[ch]), static_cast<U>(den), static_cast<U>(vmax)));
+  }
+}
+
+__global__ void lab8_from_bgr_kernel(const std::uint8_t* __restrict__ src, std::uint8_t* __restrict__ lab,
+                                     const math::Lab8Tables* __restrict__ t, long long n) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    math::lab8_from_bgr(*t, src[3 * i], src[3 * i + 1], src[3 * i + 2], lab + 3 * i);
+}
+
+__global__ void lab8_to_bgr_kernel(const std::uint8_t* __restrict__ lab, std::uint8_t* __restrict__ dst,
+                                   const math::Lab8Tables* __restrict__ t, long long n) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    math::lab8_to_bgr(*t, lab[3 * i], lab[3 * i + 1], lab[3 * i + 2], dst + 3 * i);
+}
+
+// One OpenCV NLM pass of C channels; the table goes to stream-ordered device memory.
+template <typename S, typename Acc, int C, bool L1>
+void cv_nlm_launch(const S* src, long long sstride, S* dst, long long dstride, long long H, long long W, double h,
+                   int t, int sw, int vmax, cudaStream_t st) {
+  const int th = t / 2, sh = sw / 2;
+  const math::CvNlmTable tab = math::cv_nlm_table(h, C, L1, vmax, 2 * th + 1, 2 * sh + 1,
+                                                  static_cast<double>(std::numeric_limits<Acc>::max()));
+  Workspace<std::int32_t> table(tab.w.size(), st);
+  FOVEAL_CUDA_CHECK(cudaMemcpyAsync(table.get(), tab.w.data(), tab.w.size() * sizeof(std::int32_t),
+                                    cudaMemcpyHostToDevice, st));
+  cv_nlm_kernel<S, Acc, C, L1><<<blocks_for(H * W, kThreads), kThreads, 0, st>>>(src, sstride, dst, dstride, H, W, th,
+                                                                                 sh, tab.shift, table.get(), vmax);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  FOVEAL_CUDA_CHECK(cudaStreamSynchronize(st));  // the host table dies at scope end
+}
+
+template <typename S, typename Acc, bool L1>
+void cv_nlm_channels(const S* src, S* dst, long long H, long long W, int C, double h, int t, int sw, int vmax,
+                     cudaStream_t st) {
+  switch (C) {
+    case 1: return cv_nlm_launch<S, Acc, 1, L1>(src, 1, dst, 1, H, W, h, t, sw, vmax, st);
+    case 2: return cv_nlm_launch<S, Acc, 2, L1>(src, 2, dst, 2, H, W, h, t, sw, vmax, st);
+    case 3: return cv_nlm_launch<S, Acc, 3, L1>(src, 3, dst, 3, H, W, h, t, sw, vmax, st);
+    default: return cv_nlm_launch<S, Acc, 4, L1>(src, 4, dst, 4, H, W, h, t, sw, vmax, st);
+  }
+}
+
+}  // namespace
+
+void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
+                   std::int64_t search_window_size, const ExecContext& ctx) {
+  DeviceGuard guard(image.device().index);
+  const cudaStream_t st = stream_of(ctx);
+  const long long H = image.size(0), W = image.size(1);
+  const int C = image.ndim() == 3 ? static_cast<int>(image.size(2)) : 1;
+  const int t = static_cast<int>(template_window_size), sw = static_cast<int>(search_window_size);
+  if (image.dtype() == DType::UInt8)
+    return cv_nlm_channels<std::uint8_t, std::int32_t, false>(image.data_as<std::uint8_t>(), out.data_as<std::uint8_t>(),
+                                                              H, W, C, h, t, sw, 255, st);
+  cv_nlm_channels<std::uint16_t, long long, true>(image.data_as<std::uint16_t>(), out.data_as<std::uint16_t>(), H, W, C,
+                                                  h, t, sw, 65535, st);
+}
+
+void fast_nl_means_colored(ConstTensorView image, TensorView out, double h, double h_color,
+                           std::int64_t template_window_size, std::int64_t search_window_size, const ExecContext& ctx) {
+  DeviceGuard guard(image.device().index);
+  const cudaStream_t st = stream_of(ctx);
+  const long long H = image.size(0), W = image.size(1), n = H * W;
+  const int t = static_cast<int>(template_window_size), sw = static_cast<int>(search_window_size);
+  std::unique_ptr<math::Lab8Tables> host(new math::Lab8Tables);
+  math::lab8_build(*host);
+  Workspace<math::Lab8Tables> tab(1, st);
+  FOVEAL_CUDA_CHECK(cudaMemcpyAsync(tab.get(), host.get(), sizeof(math::Lab8Tables), cudaMemcpyHostToDevice, st));
+  Workspace<std::uint8_t> lab(static_cast<std::size_t>(3 * n), st), den(static_cast<std::size_t>(3 * n), st);
+  lab8_from_bgr_kernel<<<blocks_for(n, kThreads), kThreads, 0, st>>>(image.data_as<std::uint8_t>(), lab.get(), tab.get(), n);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  // L alone with h, (a, b) jointly with h_color, as OpenCV's fastNlMeansDenoisingColored
+  cv_nlm_launch<std::uint8_t, std::int32_t, 1, false>(lab.get(), 3, den.get(), 3, H, W, h, t, sw, 255, st);
+  cv_nlm_launch<std::uint8_t, std::int32_t, 2, false>(lab.get() + 1, 3, den.get() + 1, 3, H, W, h_color, t, sw, 255, st);
+  lab8_to_bgr_kernel<<<blocks_for(n, kThreads), kThreads, 0, st>>>(den.get(), out.data_as<std::uint8_t>(), tab.get(), n);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  FOVEAL_CUDA_CHECK(cudaStreamSynchronize(st));  // the host tables die at scope end
 }
 
 }  // namespace foveal::cuda

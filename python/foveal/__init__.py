@@ -12,6 +12,7 @@ import warnings as _warnings
 from . import nn, ops, restoration
 from . import metrics
 from ._errors import FovealError, FovealMemoryError, FovealNotCompiledError, FovealTypeError, FovealValueError
+from ._errors import FovealNotImplementedError
 from ._core import __version__
 from ._core import build_info as _build_info
 from ._core import config_warnings as _config_warnings
@@ -21,6 +22,7 @@ __all__ = [
     "FovealError",
     "FovealMemoryError",
     "FovealNotCompiledError",
+    "FovealNotImplementedError",
     "FovealTypeError",
     "FovealValueError",
     "__version__",

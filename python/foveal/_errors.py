@@ -16,6 +16,7 @@ __all__ = [
     "FovealTypeError",
     "FovealMemoryError",
     "FovealNotCompiledError",
+    "FovealNotImplementedError",
 ]
 
 
@@ -37,3 +38,9 @@ class FovealMemoryError(FovealError, MemoryError):
 
 class FovealNotCompiledError(FovealError, NotImplementedError):
     """The backend an argument needs (CUDA) is not compiled into this build."""
+
+
+class FovealNotImplementedError(FovealValueError, NotImplementedError):
+    """An input the reference library supports but foveal does not (yet): a ``ValueError`` (as
+    foveal raised before) and a ``NotImplementedError`` (as scikit-image raises for dimensions it
+    does not support)."""

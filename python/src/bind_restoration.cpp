@@ -7,6 +7,7 @@
 #include "foveal/ops/bilateral.hpp"
 #include "foveal/ops/tv.hpp"
 #include "foveal/ops/rl.hpp"
+#include "cancel.hpp"
 #include "interop.hpp"
 
 namespace py = pybind11;
@@ -114,7 +115,8 @@ void bind_restoration(py::module_& m) {
   m.def(
       "denoise_bilateral",
       [](py::handle image, py::handle out, std::int64_t win_size, double sigma_color, double sigma_spatial,
-         std::int64_t bins, int border, double cval, double raw_min, double raw_max, std::uintptr_t stream) {
+         std::int64_t bins, int border, double cval, double raw_min, double raw_max, std::uintptr_t stream,
+         foveal::interop::CancelFlag* cancel) {
         const auto im = foveal::interop::borrow(image, "image", false, stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
         foveal::DenoiseBilateralOptions opt;
@@ -126,29 +128,36 @@ void bind_restoration(py::module_& m) {
         opt.cval = cval;
         opt.raw_min = raw_min;
         opt.raw_max = raw_max;
-        py::gil_scoped_release nogil;
-        foveal::denoise_bilateral(im.view, o.view, opt, foveal::ExecContext::on_stream(stream));
+        const double work = static_cast<double>(im.view.numel()) * double(win_size) * double(win_size);
+        foveal::interop::run_cancellable(cancel, im.view.device().type == foveal::DeviceType::CPU ? work : 0.0, foveal::ExecContext::on_stream(stream),
+                                         [&](const foveal::ExecContext& ctx) {
+                                           foveal::denoise_bilateral(im.view, o.view, opt, ctx);
+                                         });
       },
       py::arg("image"), py::arg("out"), py::arg("win_size"), py::arg("sigma_color"), py::arg("sigma_spatial"),
       py::arg("bins"), py::arg("border"), py::arg("cval"), py::arg("raw_min"), py::arg("raw_max"), py::kw_only(),
-      py::arg("stream") = 0,
+      py::arg("stream") = 0, py::arg("cancel") = nullptr,
       "Kernel entry point: writes scikit-image's bilateral filter of an (H, W, C) float image into `out` "
       "(bins=0: exact). border: 0 constant, 1 edge, 2 symmetric, 3 reflect, 4 wrap. Use "
       "foveal.restoration.denoise_bilateral.");
   m.def(
       "bilateral_filter",
       [](py::handle image, py::handle out, int d, double sigma_color, double sigma_space, double value_min,
-         double value_max, int border, bool exact, std::uintptr_t stream) {
+         double value_max, int border, bool exact, std::uintptr_t stream, foveal::interop::CancelFlag* cancel) {
         const auto im = foveal::interop::borrow(image, "image", false, stream);
         const auto o = foveal::interop::borrow(out, "out", true, stream);
-        py::gil_scoped_release nogil;
-        foveal::bilateral_filter(im.view, o.view, d, sigma_color, sigma_space, value_min, value_max,
-                                 static_cast<foveal::BilateralBorder>(border), exact,
-                                 foveal::ExecContext::on_stream(stream));
+        const double work = static_cast<double>(im.view.numel()) * (d > 0 ? double(d) * d : 25.0);
+        foveal::interop::run_cancellable(cancel, im.view.device().type == foveal::DeviceType::CPU ? work : 0.0, foveal::ExecContext::on_stream(stream),
+                                         [&](const foveal::ExecContext& ctx) {
+                                           foveal::bilateral_filter(im.view, o.view, d, sigma_color, sigma_space,
+                                                                    value_min, value_max,
+                                                                    static_cast<foveal::BilateralBorder>(border), exact,
+                                                                    ctx);
+                                         });
       },
       py::arg("image"), py::arg("out"), py::arg("d"), py::arg("sigma_color"), py::arg("sigma_space"),
       py::arg("value_min"), py::arg("value_max"), py::arg("border"), py::arg("exact"), py::kw_only(),
-      py::arg("stream") = 0,
+      py::arg("stream") = 0, py::arg("cancel") = nullptr,
       "Kernel entry point: writes OpenCV's bilateralFilter of an (H, W, C) uint8/float32 image into `out`. "
       "Use foveal.restoration.bilateral_filter.");
 }

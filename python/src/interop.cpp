@@ -37,13 +37,16 @@ std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).
 
 [[noreturn]] void bad_dtype(const char* name, const std::string& what) {
   throw TypeError(detail::concat(name, ": unsupported dtype ", what,
-                                 " (expected bool, uint8, int8/16/32/64, float16, bfloat16, float32 or float64)"));
+                                 " (expected bool, uint8, uint16, int8/16/32/64, float16, bfloat16, float32 or float64)"));
 }
 
 DType from_kind(char kind, std::size_t size, const char* name, const std::string& spelled) {
   switch (kind) {
     case 'b': if (size == 1) return DType::Bool; break;
-    case 'u': if (size == 1) return DType::UInt8; break;
+    case 'u':
+      if (size == 1) return DType::UInt8;
+      if (size == 2) return DType::UInt16;
+      break;
     case 'i':
       if (size == 1) return DType::Int8;
       if (size == 2) return DType::Int16;
@@ -67,7 +70,7 @@ DType from_format(const std::string& fmt, std::size_t itemsize, const char* name
   if (f.size() != 1) bad_dtype(name, "'" + fmt + "'");
   switch (f[0]) {
     case '?': return from_kind('b', itemsize, name, fmt);
-    case 'B': return from_kind('u', itemsize, name, fmt);
+    case 'B': case 'H': return from_kind('u', itemsize, name, fmt);
     case 'b': case 'h': case 'i': case 'l': case 'q': case 'n': return from_kind('i', itemsize, name, fmt);
     case 'e': case 'f': case 'd': return from_kind('f', itemsize, name, fmt);
     default: bad_dtype(name, "'" + fmt + "'");

@@ -197,7 +197,8 @@ _IMG = np.zeros((16, 16))
         (_IMG, dict(channel_axis=1.0), foveal.FovealTypeError, "channel_axis must be None or an integer"),
         (_IMG, dict(channel_axis=0), foveal.FovealValueError, "image must have 2 or 3 spatial dimensions"),
         (np.zeros(16), {}, foveal.FovealValueError, "image must have 2 or 3 spatial dimensions"),
-        (np.zeros((4, 4, 4, 4)), dict(patch_size=3), foveal.FovealValueError, "2 or 3 spatial dimensions"),
+        (np.zeros((4, 4, 4, 4, 4)), dict(patch_size=3), foveal.FovealNotImplementedError, "2 or 3 spatial dimensions"),
+        (np.zeros((4, 4, 4, 4)), dict(patch_size=3, fast_mode=False), foveal.FovealNotImplementedError, "(4 with fast_mode=True)"),
         (np.zeros((5, 16)), {}, foveal.FovealValueError, "image must be at least patch_size (7) along every spatial axis"),
         (np.full((8, 8), np.nan), dict(patch_size=3), foveal.FovealValueError, "image must hold finite values, got NaN"),
         (np.zeros((8, 8), np.complex64), dict(patch_size=3), foveal.FovealTypeError, "image must have a real numeric dtype"),
@@ -255,9 +256,15 @@ def test_fast_nl_means_default_and_torch():
         (np.zeros((8, 8), np.uint8), dict(template_window_size=6), foveal.FovealValueError, "template_window_size must be an odd integer"),
         (np.zeros((8, 8), np.uint8), dict(search_window_size=0), foveal.FovealValueError, "search_window_size must be >= 1"),
         (np.zeros((8, 8), np.uint8), dict(h_color=3), foveal.FovealValueError, "h_color must be None"),
-        (np.zeros((8, 8, 3), np.uint8), {}, foveal.FovealValueError, "image must be a 2-D grey image"),
-        (np.zeros((8, 8), np.float32), {}, foveal.FovealTypeError, "fast_nl_means: image must be uint8, got float32"),
-        (np.zeros((8, 8), np.uint16), {}, foveal.FovealTypeError, "image must be uint8, got uint16"),
+        (np.zeros((8, 8, 3), np.uint16), dict(h_color=3), foveal.FovealValueError, "h_color must be None"),
+        (np.zeros((8, 8, 3), np.uint8), dict(h_color=0), foveal.FovealValueError, "h_color must be None or a finite number > 0"),
+        (np.zeros((8, 8, 3), np.uint8), dict(channel_order="brg"), foveal.FovealValueError, "channel_order must be 'bgr' or 'rgb'"),
+        (np.zeros((8, 8, 4), np.uint8), {}, foveal.FovealValueError, "a uint8 image must be grey (rows, cols) or colour (rows, cols, 3)"),
+        (np.zeros((8, 8, 5), np.uint16), {}, foveal.FovealValueError, "a uint16 image must have shape (rows, cols) or (rows, cols, C), C <= 4"),
+        (np.zeros((8, 8)), {}, foveal.FovealTypeError, "fast_nl_means: image must be uint8 or uint16, got float64"),
+        (np.zeros((8, 8), np.int16), {}, foveal.FovealTypeError, "image must be uint8 or uint16, got int16"),
+        (np.zeros((200, 200), np.uint8), dict(template_window_size=183), foveal.FovealValueError, "template_window_size must be at most 181"),
+        (np.zeros((140, 140, 3), np.uint8), dict(template_window_size=131), foveal.FovealValueError, "template_window_size must be at most 129"),
     ],
 )
 def test_fast_nl_means_bad_input(image, kw, exc, msg):
@@ -265,3 +272,126 @@ def test_fast_nl_means_bad_input(image, kw, exc, msg):
 
     with pytest.raises(exc, match=__import__("re").escape(msg)):
         fast_nl_means(image, **kw)
+
+
+def test_unsupported_dims_are_not_implemented_errors():
+    # skimage raises NotImplementedError there; foveal's error is that and a ValueError
+    for x, kw in ((np.zeros(16), {}), (np.zeros((8, 8, 8, 8)), dict(fast_mode=False)), (np.zeros((4,) * 5), {})):
+        with pytest.raises(NotImplementedError):
+            denoise_nl_means(x, patch_size=3, **kw)
+        with pytest.raises(ValueError):
+            denoise_nl_means(x, patch_size=3, **kw)
+
+
+# -- fast_nl_means, colour (cv2.fastNlMeansDenoisingColored) and uint16 (NORM_L1) ------------------
+
+
+def _bgr_noisy(seed=0, shape=(96, 112)):
+    img = data.astronaut()[100 : 100 + shape[0], 180 : 180 + shape[1], ::-1]
+    noise = np.random.default_rng(seed).normal(0, 12, img.shape)
+    return np.ascontiguousarray(np.clip(img + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("h,hc,t,s", [(10, 10, 7, 21), (3, 3, 7, 21), (15, 5, 5, 11), (6, 20, 3, 9), (30, 30, 1, 3)])
+def test_fast_nl_means_colour_equals_opencv(h, hc, t, s):
+    from foveal.restoration import fast_nl_means
+
+    x = _bgr_noisy()
+    got = fast_nl_means(x, h, t, s, h_color=hc)
+    assert got.dtype == np.uint8 and got.shape == x.shape
+    np.testing.assert_array_equal(got, cv2.fastNlMeansDenoisingColored(x, None, h, hc, t, s))
+
+
+def test_fast_nl_means_colour_defaults_rgb_and_odd_sizes():
+    from foveal.restoration import fast_nl_means
+
+    x = _bgr_noisy(3)
+    # h_color=None is OpenCV's default (3), whatever h is
+    np.testing.assert_array_equal(fast_nl_means(x, 12), cv2.fastNlMeansDenoisingColored(x, None, 12))
+    rgb = np.ascontiguousarray(x[..., ::-1])
+    np.testing.assert_array_equal(fast_nl_means(rgb, 12, channel_order="rgb")[..., ::-1], fast_nl_means(x, 12))
+    rng = np.random.default_rng(4)
+    for shape in [(5, 7, 3), (1, 9, 3), (33, 2, 3)]:
+        y = rng.integers(0, 256, shape, dtype=np.uint8)
+        np.testing.assert_array_equal(fast_nl_means(y, 20, 5, 9, h_color=15), cv2.fastNlMeansDenoisingColored(y, None, 20, 15, 5, 9))
+
+
+def test_fast_nl_means_colour_conversions_on_every_colour():
+    # a 1x1 search window keeps each pixel: the output is OpenCV's Lab round trip, for all 2^24 colours
+    from foveal.restoration import fast_nl_means
+
+    c = np.arange(1 << 24, dtype=np.uint32)
+    img = np.stack([c >> 16, (c >> 8) & 255, c & 255], axis=-1).astype(np.uint8).reshape(4096, 4096, 3)
+    got = fast_nl_means(img, 1.0, 1, 1, h_color=1.0)
+    np.testing.assert_array_equal(got, cv2.fastNlMeansDenoisingColored(img, None, 1.0, 1.0, 1, 1))
+    assert (got != img).any()  # the 8-bit Lab round trip is lossy: the test can fail
+
+
+def _cv_l1(x, h, t, s):
+    return cv2.fastNlMeansDenoising(x, h=[float(h)], templateWindowSize=t, searchWindowSize=s, normType=cv2.NORM_L1)
+
+
+@pytest.mark.parametrize("channels", [None, 1, 2, 3, 4])
+@pytest.mark.parametrize("h,t,s", [(3000, 7, 21), (800, 5, 11), (20000, 3, 7)])
+def test_fast_nl_means_uint16_equals_opencv_l1(channels, h, t, s):
+    from foveal.restoration import fast_nl_means
+
+    rng = np.random.default_rng(5)
+    base = (data.camera()[150:230, 180:247].astype(np.float64) * 200.0)[..., None]
+    shape = base.shape[:2] if channels is None else base.shape[:2] + (channels,)
+    x = np.clip(base.reshape(base.shape[:2] + (1,)) + rng.normal(0, 2500, base.shape[:2] + (channels or 1,)), 0, 65535)
+    x = x.reshape(shape).astype(np.uint16)
+    got = fast_nl_means(x, h, t, s)
+    assert got.dtype == np.uint16 and got.shape == x.shape
+    np.testing.assert_array_equal(got, _cv_l1(x, h, t, s).reshape(x.shape))  # cv2 drops a last axis of 1
+
+
+def test_fast_nl_means_uint16_full_range_no_overflow():
+    # full-range values and very large h: the weights are M = 2^31 - 1 and the sums need int64
+    from foveal.restoration import fast_nl_means
+
+    x = np.random.default_rng(6).integers(0, 65536, (48, 53), dtype=np.uint16)
+    for h in (50.0, 20000.0, 1e7):
+        np.testing.assert_array_equal(fast_nl_means(x, h, 7, 21), _cv_l1(x, h, 7, 21))
+    flat = np.full((20, 20), 65535, np.uint16)
+    np.testing.assert_array_equal(fast_nl_means(flat, 1e7, 7, 21), flat)
+
+
+# -- 4-D (fast mode), as skimage's _fast_nl_means_denoising_4d --------------------------------------
+
+
+@pytest.mark.parametrize("s,d,h,sigma", [(3, 2, 0.3, 0.0), (3, 1, 0.2, 0.1), (1, 1, 0.3, 0.0), (5, 1, 0.4, 0.05)])
+def test_4d_fast_matches_skimage_and_reference(s, d, h, sigma):
+    x = np.random.default_rng(7).random((6, 7, 6, 5))
+    got = denoise_nl_means(x, s, d, h, sigma=sigma)
+    np.testing.assert_allclose(got, sk_nlm(x, s, d, h, sigma=sigma), rtol=0, atol=TOL)
+    np.testing.assert_allclose(got, nlm_ref.nl_means(x[..., None], s, d, h, sigma, True)[..., 0], rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_4d_with_channels_matches_skimage(dtype):
+    x = np.random.default_rng(8).random((5, 6, 5, 4, 2)).astype(dtype)
+    got = denoise_nl_means(x, 3, 2, 0.3, channel_axis=-1)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, sk_nlm(x, 3, 2, 0.3, channel_axis=-1), rtol=0, atol=TOL)
+    moved = denoise_nl_means(np.moveaxis(x, -1, 0), 3, 2, 0.3, channel_axis=0)
+    np.testing.assert_allclose(np.moveaxis(moved, 0, -1), got, rtol=0, atol=1e-6)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("kind", ["gray_u8", "colour", "colour_rgb", "u16_c3"])
+def test_fast_nl_means_cuda_equals_cpu(kind):
+    # the direct CUDA kernel computes the same integers as the CPU's running sums
+    from foveal.restoration import fast_nl_means
+
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    if kind == "gray_u8":
+        x, kw = _u8_noisy(), dict(h=10)
+    elif kind.startswith("colour"):
+        x, kw = _bgr_noisy(), dict(h=10, h_color=7, channel_order="rgb" if kind == "colour_rgb" else "bgr")
+    else:
+        x, kw = rng.integers(0, 65536, (40, 47, 3), dtype=np.uint16), dict(h=20000)
+    got = fast_nl_means(torch.from_numpy(x).cuda(), template_window_size=5, search_window_size=11, **kw)
+    assert got.is_cuda
+    np.testing.assert_array_equal(got.cpu().numpy(), fast_nl_means(x, template_window_size=5, search_window_size=11, **kw))

@@ -463,6 +463,7 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
       std::unique_ptr<T[]> wbuf(new T[static_cast<std::size_t>(WB + 2 * r)]);
       for (i64 t = next.fetch_add(1, std::memory_order_relaxed); t < stasks;
            t = next.fetch_add(1, std::memory_order_relaxed)) {
+        ctx.throw_if_cancelled("bilateral");
         const i64 y0 = t * sper, y1 = std::min(H, y0 + sper);
         skern(&jb, y0, y1, acc.get(), wbuf.get());
         for (i64 y = y0; y < y1; ++y) fin(&jb, y, acc.get() + (y - y0) * (C + 1) * WB);
@@ -473,11 +474,13 @@ void run(ConstTensorView image, TensorView out, const math::BilateralPlan& plan,
   parallel_for(0, workers, nt, 2, [&](i64) {
     std::unique_ptr<T[]> acc(new T[static_cast<std::size_t>((C + 1) * WB)]);
     for (i64 t = next.fetch_add(1, std::memory_order_relaxed); t < tasks;
-         t = next.fetch_add(1, std::memory_order_relaxed))
+         t = next.fetch_add(1, std::memory_order_relaxed)) {
+      ctx.throw_if_cancelled("bilateral");
       for (i64 y = t * per; y < std::min(H, (t + 1) * per); ++y) {
         kern(&jb, y, acc.get());
         fin(&jb, y, acc.get());
       }
+    }
   });
 }
 

@@ -17,6 +17,7 @@
 
 #include "cpu/parallel.hpp"
 #include "cpu/simd.hpp"
+#include "foveal/math/lab8.hpp"
 #include "foveal/math/nlm.hpp"
 #include "ops/backend.hpp"
 
@@ -170,7 +171,9 @@ struct FastBand {
   // scratch
   std::vector<double> row, pre, hbox, slabs, acc;
 
-  FastBand(const Geometry& geo, const double* padded, double v, double iv) : g(geo), P(padded), var2c(v), inv(iv) {}
+  const ExecContext* ctx;
+  FastBand(const Geometry& geo, const double* padded, double v, double iv, const ExecContext* c)
+      : g(geo), P(padded), var2c(v), inv(iv), ctx(c) {}
 
   // Window [c - lo, c + hi] of an axis: s - 1 samples on an active axis, 1 on a dummy one.
   std::int64_t lo(int a) const { return g.active[a] ? g.o - 1 : 0; }
@@ -265,6 +268,7 @@ struct FastBand {
         rout(static_cast<std::size_t>(w)), wt(static_cast<std::size_t>(n2));
     for (int t0 = -g.d; t0 <= g.d; ++t0)
       for (int t2 = -g.d; t2 <= g.d; ++t2) {
+        ctx->throw_if_cancelled("denoise_nl_means");
         std::fill(col.begin(), col.end(), 0.0);
         for (std::int64_t k = q0 - lo0; k <= q0 + hi0; ++k) {
           d2_row(k, t0, t2, w, rin.data());
@@ -324,6 +328,7 @@ struct FastBand {
     for (int t0 = -d0; t0 <= d0; ++t0)
       for (int t1 = -d1; t1 <= d1; ++t1)
         for (int t2 = -d2; t2 <= d2; ++t2) {
+          ctx->throw_if_cancelled("denoise_nl_means");
           if (zero) {
             std::fill(acc.begin(), acc.end(), 0.0);
           } else {
@@ -371,7 +376,9 @@ struct FastBand {
 
 // Grey 2-D fast mode in the image's own precision (float32 images: float32 sums and weights).
 template <typename T>
-void gray2d_fast(const T* src, T* dst, const Geometry& g, double var2c, double inv, int nt, std::int64_t band) {
+void gray2d_fast(const T* src, T* dst, const Geometry& g, double var2c, double inv, const ExecContext& ctx,
+                 std::int64_t band) {
+  const int nt = ctx.num_threads;
   const std::vector<T> P = pad_image<T, T>(src, g, nt);
   const std::int64_t n0 = g.n[0], n2 = g.n[2];
   std::vector<T> num(static_cast<std::size_t>(n0 * n2), T(0)), den(static_cast<std::size_t>(n0 * n2), T(0));
@@ -386,7 +393,10 @@ void gray2d_fast(const T* src, T* dst, const Geometry& g, double var2c, double i
                       static_cast<T>(var2c), static_cast<T>(inv), c2.data(), bx.data(), w2.data(), keep.data(),
                       bits.data(), num.data(), den.data()};
     for (int t2 = 0; t2 <= g.d; ++t2)
-      for (int t0 = t2 == 0 ? 0 : -g.d; t0 <= g.d; ++t0) fn(&a, t0, t2);
+      for (int t0 = t2 == 0 ? 0 : -g.d; t0 <= g.d; ++t0) {
+        ctx.throw_if_cancelled("denoise_nl_means");
+        fn(&a, t0, t2);
+      }
   });
   parallel_for(0, n0, nt, 16, [&](std::int64_t r) {
     for (std::int64_t c = 0; c < n2; ++c) dst[r * n2 + c] = num[r * n2 + c] / den[r * n2 + c];
@@ -440,7 +450,9 @@ void classic_row(const Geometry& g, const double* P, const std::vector<double>& 
 }
 
 template <typename T>
-void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, bool fast, int nt) {
+void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, bool fast,
+              const ExecContext& ctx) {
+  const int nt = ctx.num_threads;
   Geometry g;
   const int spatial = image.ndim() - 1;
   g.C = image.size(spatial);
@@ -466,7 +478,7 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
     const std::int64_t want = std::max<std::int64_t>(s, (1 << 15) / std::max<std::int64_t>(g.n[2], 1));
     const std::int64_t per_thread = (g.n[0] + max_threads(nt) - 1) / max_threads(nt);
     gray2d_fast<T>(image.data_as<T>(), out.data_as<T>(), g, 2.0 * C0 * sigma * sigma,
-                   1.0 / (C0 * h * h * double(s) * double(s)), nt, std::max<std::int64_t>(1, std::min(want, per_thread)));
+                   1.0 / (C0 * h * h * double(s) * double(s)), ctx, std::max<std::int64_t>(1, std::min(want, per_thread)));
     return;
   }
   const std::vector<double> P = pad_image(image.data_as<T>(), g, nt);
@@ -483,7 +495,7 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
     const std::int64_t band = std::max<std::int64_t>(1, std::min(want, per_thread));
     const std::int64_t nb = (g.n[0] + band - 1) / band;
     parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
-      FastBand fb(g, P.data(), var2c, inv);
+      FastBand fb(g, P.data(), var2c, inv, &ctx);
       const std::int64_t q0 = bi * band, q1 = std::min(g.n[0], q0 + band);
       fb.run(q0, q1, num.data(), den.data());
     });
@@ -500,7 +512,10 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
     const double scale = 1.0 / (C * ksum * h * h);
     for (double& v : kern) v *= scale;
     parallel_for_dynamic(0, g.n[0], nt, 2,
-                         [&](std::int64_t q) { classic_row(g, P.data(), kern, var2c, q, num.data(), den.data()); });
+                         [&](std::int64_t q) {
+                           ctx.throw_if_cancelled("denoise_nl_means");
+                           classic_row(g, P.data(), kern, var2c, q, num.data(), den.data());
+                         });
   }
   T* o = out.data_as<T>();
   parallel_for(0, npix, nt, 1 << 14, [&](std::int64_t i) {
@@ -511,57 +526,187 @@ void nlm_impl(ConstTensorView image, TensorView out, int s, int d, double h, dou
 
 }  // namespace
 
+namespace {
+
+// Fast mode on 4-D images (scikit-image's _fast_nl_means_denoising_4d): per shift t, the
+// squared differences on the region the boxes need, box sums by running sums along each axis in
+// turn, the weights. Simple rather than tuned: 4-D images are small in practice.
+template <typename T>
+void nlm_fast_4d(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, const ExecContext& ctx) {
+  using i64 = std::int64_t;
+  const i64 C = image.size(4);
+  i64 n[4], pn[4], e[4];
+  const int o = s / 2, pad = o + d;
+  for (int a = 0; a < 4; ++a) {
+    n[a] = image.size(a);
+    pn[a] = n[a] + 2 * pad;
+    e[a] = n[a] + s - 2;  // box inputs: coordinates [-o + 1, n + o)
+  }
+  const i64 npix = n[0] * n[1] * n[2] * n[3];
+  const T* src = image.data_as<T>();
+  // reflect-padded float64 copy, (pn0, pn1, pn2, pn3, C)
+  std::vector<double> P(static_cast<std::size_t>(pn[0] * pn[1] * pn[2] * pn[3] * C));
+  const int nt = ctx.num_threads;
+  parallel_for(0, pn[0], nt, 2, [&](i64 a) {
+    const i64 sa = math::nlm_reflect(a - pad, n[0]);
+    for (i64 b = 0; b < pn[1]; ++b)
+      for (i64 c = 0; c < pn[2]; ++c)
+        for (i64 f = 0; f < pn[3]; ++f) {
+          const i64 si = ((sa * n[1] + math::nlm_reflect(b - pad, n[1])) * n[2] + math::nlm_reflect(c - pad, n[2])) * n[3] +
+                         math::nlm_reflect(f - pad, n[3]);
+          double* dst = P.data() + (((a * pn[1] + b) * pn[2] + c) * pn[3] + f) * C;
+          for (i64 ch = 0; ch < C; ++ch) dst[ch] = static_cast<double>(src[si * C + ch]);
+        }
+  });
+  auto at = [&](i64 a, i64 b, i64 c, i64 f) {  // element offset of unpadded coordinates
+    return (((a + pad) * pn[1] + (b + pad)) * pn[2] + (c + pad)) * pn[3] * C + (f + pad) * C;
+  };
+  const double var2c = 2.0 * C * sigma * sigma;
+  const double inv = 1.0 / (C * h * h * std::pow(double(s), 4));
+  std::vector<double> num(static_cast<std::size_t>(npix * C), 0.0), den(static_cast<std::size_t>(npix), 0.0);
+  std::vector<double> buf(s >= 2 ? static_cast<std::size_t>(e[0] * e[1] * e[2] * e[3]) : 1), tmp(buf.size());
+  const i64 L = s - 1;
+  for (int t0 = -d; t0 <= d; ++t0)
+    for (int t1 = -d; t1 <= d; ++t1)
+      for (int t2 = -d; t2 <= d; ++t2)
+        for (int t3 = -d; t3 <= d; ++t3) {
+          ctx.throw_if_cancelled("denoise_nl_means");
+          // box sums of d2 at every pixel, dims shrink from e to n axis by axis
+          i64 dims[4] = {e[0], e[1], e[2], e[3]};
+          if (s >= 2) {
+            parallel_for(0, e[0], nt, 2, [&](i64 a) {
+              for (i64 b = 0; b < e[1]; ++b)
+                for (i64 c = 0; c < e[2]; ++c)
+                  for (i64 f = 0; f < e[3]; ++f) {
+                    const double* x = P.data() + at(a - o + 1, b - o + 1, c - o + 1, f - o + 1);
+                    const double* y = P.data() + at(a - o + 1 + t0, b - o + 1 + t1, c - o + 1 + t2, f - o + 1 + t3);
+                    double acc = 0;
+                    for (i64 ch = 0; ch < C; ++ch) acc += (x[ch] - y[ch]) * (x[ch] - y[ch]);
+                    buf[((a * e[1] + b) * e[2] + c) * e[3] + f] = acc - var2c;
+                  }
+            });
+            for (int ax = 0; ax < 4; ++ax) {  // running sums of L samples along axis ax
+              i64 outer = 1, inner = 1;
+              for (int k = 0; k < ax; ++k) outer *= dims[k];
+              for (int k = ax + 1; k < 4; ++k) inner *= dims[k];
+              const i64 m = dims[ax], mo = m - L + 1;
+              parallel_for(0, outer, nt, 2, [&](i64 q) {
+                const double* in = buf.data() + q * m * inner;
+                double* res = tmp.data() + q * mo * inner;
+                for (i64 i = 0; i < inner; ++i) {
+                  double run = 0;
+                  for (i64 k = 0; k < L; ++k) run += in[k * inner + i];
+                  res[i] = run;
+                  for (i64 k = 1; k < mo; ++k) {
+                    run += in[(k + L - 1) * inner + i] - in[(k - 1) * inner + i];
+                    res[k * inner + i] = run;
+                  }
+                }
+              });
+              dims[ax] = mo;
+              std::swap(buf, tmp);
+            }
+          }
+          parallel_for(0, n[0], nt, 2, [&](i64 a) {
+            for (i64 b = 0; b < n[1]; ++b)
+              for (i64 c = 0; c < n[2]; ++c)
+                for (i64 f = 0; f < n[3]; ++f) {
+                  const i64 p = ((a * n[1] + b) * n[2] + c) * n[3] + f;
+                  const double dist = s >= 2 ? std::max(buf[p], 0.0) * inv : 0.0;
+                  const double w = math::nlm_weight(dist);
+                  const double* y = P.data() + at(a + t0, b + t1, c + t2, f + t3);
+                  den[p] += w;
+                  for (i64 ch = 0; ch < C; ++ch) num[p * C + ch] += w * y[ch];
+                }
+          });
+        }
+  T* dst = out.data_as<T>();
+  for (i64 p = 0; p < npix; ++p)
+    for (i64 ch = 0; ch < C; ++ch) dst[p * C + ch] = static_cast<T>(num[p * C + ch] / den[p]);
+}
+
+}  // namespace
+
 void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
                       double h, double sigma, bool fast_mode, const ExecContext& ctx) {
   const int s = static_cast<int>(patch_size), d = static_cast<int>(patch_distance);
+  if (image.ndim() == 5) {
+    if (image.dtype() == DType::Float32) return nlm_fast_4d<float>(image, out, s, d, h, sigma, ctx);
+    return nlm_fast_4d<double>(image, out, s, d, h, sigma, ctx);
+  }
   if (image.dtype() == DType::Float32)
-    return nlm_impl<float>(image, out, s, d, h, sigma, fast_mode, ctx.num_threads);
-  nlm_impl<double>(image, out, s, d, h, sigma, fast_mode, ctx.num_threads);
+    return nlm_impl<float>(image, out, s, d, h, sigma, fast_mode, ctx);
+  nlm_impl<double>(image, out, s, d, h, sigma, fast_mode, ctx);
 }
 
 
 namespace {
 
-// OpenCV-style NLM, one shift pair (t, -t) (integer SSDs are exactly symmetric: ssd_-t(p) =
-// ssd_t(p - t)) over the band rows [q0, q1): column sums of squared differences over the t x t
-// window rows, the horizontal box as shifted adds, the weight by table lookup.
-struct U8Nlm {
-  const std::int32_t* P;  // reflect-101 padded image
+// OpenCV-style NLM. A variant is C channels (planar int32 copies), the L1 (|d|, 16-bit images) or
+// L2 (d^2, 8-bit) pixel distance summed over the channels, and the accumulator of the weighted
+// sums (int32 for 8-bit, int64 for 16-bit, as OpenCV's IT).
+template <int C_, bool L1_, typename Acc_>
+struct CvVariant {
+  static constexpr int C = C_;
+  static constexpr bool L1 = L1_;
+  using Acc = Acc_;
+};
+
+// One shift pair (t, -t) over the band rows [q0, q1) (integer distances are exactly symmetric:
+// d_-t(p) = d_t(p - t)): column sums of the pixel distances over the t x t window rows, the
+// horizontal box as shifted adds, the weight by table lookup.
+template <typename V>
+struct CvNlm {
+  const std::int32_t* P[4];  // reflect-101 padded planes (same layout)
   std::int64_t stride, origin, W, th, tws, q0, q1;
   int shift;
   const std::int32_t* table;
   std::int32_t *col, *box, *wt;  // scratch
-  std::int32_t *num, *den;
+  typename V::Acc* num[4];
+  typename V::Acc* den;
 };
 
-template <typename T>
-FOVEAL_ALWAYS_INLINE void u8nlm_body(const U8Nlm* a, int ty, int tx) {
+template <typename V>
+FOVEAL_ALWAYS_INLINE std::int32_t cv_pixel_dist(const std::int32_t* const* x, std::int64_t i, std::int64_t sh) {
+  std::int32_t s = 0;
+  for (int c = 0; c < V::C; ++c) {
+    const std::int32_t e = x[c][i] - x[c][i + sh];
+    if constexpr (V::L1)
+      s += e < 0 ? -e : e;
+    else
+      s += e * e;
+  }
+  return s;
+}
+
+template <typename V>
+FOVEAL_ALWAYS_INLINE void cvnlm_body(const CvNlm<V>* a, int ty, int tx) {
+  using Acc = typename V::Acc;
+  constexpr int C = V::C;
   const std::int64_t W = a->W, st = a->stride, th = a->th, q0 = a->q0, q1 = a->q1;
   const bool self = ty == 0 && tx == 0;
-  const std::int64_t nw = W + tx;               // weights at columns [-tx, W)
-  const std::int64_t w = nw + a->tws - 1;       // column sums at [-tx - th, W + th)
+  const std::int64_t nw = W + tx;          // weights at columns [-tx, W)
+  const std::int64_t w = nw + a->tws - 1;  // column sums at [-tx - th, W + th)
   const std::int64_t rlo = self ? q0 : std::min(q0, q0 - ty), rhi = self ? q1 : std::max(q1, q1 - ty);
-  const std::int32_t* base = a->P + a->origin - tx - th;
+  const std::int64_t base = a->origin - tx - th;
   const std::int64_t sh = ty * st + tx;
   std::int32_t* col = a->col;
   for (std::int64_t i = 0; i < w; ++i) col[i] = 0;
+  const std::int32_t* x[C];
+  const std::int32_t* xo[C];
   for (std::int64_t k = rlo - th; k <= rlo + th; ++k) {
-    const std::int32_t* x = base + k * st;
+    for (int c = 0; c < C; ++c) x[c] = a->P[c] + base + k * st;
 #pragma omp simd
-    for (std::int64_t i = 0; i < w; ++i) {
-      const std::int32_t e = x[i] - x[i + sh];
-      col[i] += e * e;
-    }
+    for (std::int64_t i = 0; i < w; ++i) col[i] += cv_pixel_dist<V>(x, i, sh);
   }
   for (std::int64_t r = rlo; r < rhi; ++r) {
     if (r > rlo) {
-      const std::int32_t* xi = base + (r + th) * st;
-      const std::int32_t* xo = base + (r - th - 1) * st;
-#pragma omp simd
-      for (std::int64_t i = 0; i < w; ++i) {
-        const std::int32_t ei = xi[i] - xi[i + sh], eo = xo[i] - xo[i + sh];
-        col[i] += ei * ei - eo * eo;
+      for (int c = 0; c < C; ++c) {
+        x[c] = a->P[c] + base + (r + th) * st;
+        xo[c] = a->P[c] + base + (r - th - 1) * st;
       }
+#pragma omp simd
+      for (std::int64_t i = 0; i < w; ++i) col[i] += cv_pixel_dist<V>(x, i, sh) - cv_pixel_dist<V>(xo, i, sh);
     }
     std::int32_t* box = a->box;
 #pragma omp simd
@@ -578,81 +723,165 @@ FOVEAL_ALWAYS_INLINE void u8nlm_body(const U8Nlm* a, int ty, int tx) {
     for (std::int64_t c = 0; c < nw; ++c) wt[c] = table[box[c] >> shift];
     if (r >= q0 && r < q1) {  // p = (r, c) gets w_t(p) x(p + t)
       const std::int32_t* wp = wt + tx;
-      const std::int32_t* y = a->P + a->origin + (r + ty) * st + tx;
-      std::int32_t* dn = a->den + r * W;
-      std::int32_t* nm = a->num + r * W;
+      Acc* dn = a->den + r * W;
+      for (int ch = 0; ch < C; ++ch) {
+        const std::int32_t* y = a->P[ch] + a->origin + (r + ty) * st + tx;
+        Acc* nm = a->num[ch] + r * W;
 #pragma omp simd
-      for (std::int64_t c = 0; c < W; ++c) {
-        dn[c] += wp[c];
-        nm[c] += wp[c] * y[c];
+        for (std::int64_t c = 0; c < W; ++c) nm[c] += static_cast<Acc>(wp[c]) * y[c];
       }
+#pragma omp simd
+      for (std::int64_t c = 0; c < W; ++c) dn[c] += wp[c];
     }
     const std::int64_t q = r + ty;
     if (!self && q >= q0 && q < q1) {  // p = (q, c) gets w_t(p - t) x(p - t)
-      const std::int32_t* y = a->P + a->origin + r * st - tx;
-      std::int32_t* dn = a->den + q * W;
-      std::int32_t* nm = a->num + q * W;
+      Acc* dn = a->den + q * W;
+      for (int ch = 0; ch < C; ++ch) {
+        const std::int32_t* y = a->P[ch] + a->origin + r * st - tx;
+        Acc* nm = a->num[ch] + q * W;
 #pragma omp simd
-      for (std::int64_t c = 0; c < W; ++c) {
-        dn[c] += wt[c];
-        nm[c] += wt[c] * y[c];
+        for (std::int64_t c = 0; c < W; ++c) nm[c] += static_cast<Acc>(wt[c]) * y[c];
       }
+#pragma omp simd
+      for (std::int64_t c = 0; c < W; ++c) dn[c] += wt[c];
     }
   }
 }
-FOVEAL_SIMD_VARIANTS(u8nlm, u8nlm_body, (const U8Nlm* a, int ty, int tx), (a, ty, tx))
+FOVEAL_SIMD_VARIANTS(cvnlm, cvnlm_body, (const CvNlm<T>* a, int ty, int tx), (a, ty, tx))
+
+// Pixels of one image as C planes: element (r, c) of plane ch is base[(r * W + c) * pix + ch].
+template <typename S>
+struct Planes {
+  S* base;
+  std::int64_t H, W, pix;
+};
+
+// OpenCV's fastNlMeansDenoising of C planes (values in [0, vmax]) with one h; see ops/nlm.hpp.
+template <typename V, typename S>
+void cv_nlm(Planes<const S> src, Planes<S> dst, double h, int tws_in, int sws_in, int vmax, const ExecContext& ctx) {
+  using Acc = typename V::Acc;
+  constexpr int C = V::C;
+  const std::int64_t H = src.H, W = src.W;
+  const int th = tws_in / 2, sh = sws_in / 2;
+  const int tws = 2 * th + 1, sws = 2 * sh + 1, pad = th + sh;
+  // Fixed-point weights: M = min(max(Acc) / (S^2 vmax), INT_MAX), so that sum W x fits in Acc.
+  const math::CvNlmTable tab =
+      math::cv_nlm_table(h, C, V::L1, vmax, tws, sws, static_cast<double>(std::numeric_limits<Acc>::max()));
+  const std::vector<std::int32_t>& table = tab.w;
+  const int shift = tab.shift;
+  const std::int64_t PW = W + 2 * pad, PH = H + 2 * pad;
+  std::vector<std::int32_t> P(static_cast<std::size_t>(PW * PH * C));
+  const int nt = ctx.num_threads;
+  parallel_for(0, PH, nt, 64, [&](std::int64_t r) {
+    const std::int64_t sr = math::nlm_reflect(r - pad, H);
+    for (int ch = 0; ch < C; ++ch) {
+      std::int32_t* row = P.data() + (ch * PH + r) * PW;
+      const S* s = src.base + sr * W * src.pix + ch;
+      for (std::int64_t c = 0; c < PW; ++c) row[c] = s[math::nlm_reflect(c - pad, W) * src.pix];
+    }
+  });
+  std::vector<Acc> num(static_cast<std::size_t>(H * W * C), 0), den(static_cast<std::size_t>(H * W), 0);
+  const std::int64_t per_thread = (H + max_threads(nt) - 1) / max_threads(nt);
+  const std::int64_t band = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max(tws, 64), per_thread));
+  const std::int64_t nb = (H + band - 1) / band;
+  const auto fn = cvnlm<V>();
+  parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
+    const std::size_t len = static_cast<std::size_t>(W + 2 * (sws + tws));
+    std::vector<std::int32_t> col(len), box(len), wt(len);
+    CvNlm<V> a{};
+    for (int ch = 0; ch < C; ++ch) {
+      a.P[ch] = P.data() + ch * PH * PW;
+      a.num[ch] = num.data() + ch * H * W;
+    }
+    a.stride = PW;
+    a.origin = pad * PW + pad;
+    a.W = W;
+    a.th = th;
+    a.tws = tws;
+    a.q0 = bi * band;
+    a.q1 = std::min(H, bi * band + band);
+    a.shift = shift;
+    a.table = table.data();
+    a.col = col.data();
+    a.box = box.data();
+    a.wt = wt.data();
+    a.den = den.data();
+    for (int tx = 0; tx <= sh; ++tx)
+      for (int ty = tx == 0 ? 0 : -sh; ty <= sh; ++ty) {
+        ctx.throw_if_cancelled("fast_nl_means");
+        fn(&a, ty, tx);
+      }
+  });
+  // OpenCV divides in the unsigned type of the accumulator and saturates.
+  using U = std::make_unsigned_t<Acc>;
+  parallel_for(0, H, nt, 64, [&](std::int64_t r) {
+    for (std::int64_t c = 0; c < W; ++c) {
+      const U ws = static_cast<U>(den[r * W + c]);
+      S* d = dst.base + (r * W + c) * dst.pix;
+      for (int ch = 0; ch < C; ++ch) {
+        d[ch] = static_cast<S>(math::cv_nlm_mean<U>(static_cast<U>(num[(ch * H + r) * W + c]), ws, static_cast<U>(vmax)));
+      }
+    }
+  });
+}
+
+template <typename S, bool L1, typename Acc>
+void cv_nlm_channels(Planes<const S> src, Planes<S> dst, int C, double h, int t, int s, int vmax, const ExecContext& ctx) {
+  switch (C) {
+    case 1: return cv_nlm<CvVariant<1, L1, Acc>, S>(src, dst, h, t, s, vmax, ctx);
+    case 2: return cv_nlm<CvVariant<2, L1, Acc>, S>(src, dst, h, t, s, vmax, ctx);
+    case 3: return cv_nlm<CvVariant<3, L1, Acc>, S>(src, dst, h, t, s, vmax, ctx);
+    default: return cv_nlm<CvVariant<4, L1, Acc>, S>(src, dst, h, t, s, vmax, ctx);
+  }
+}
+
+const math::Lab8Tables& lab8_tables() {
+  static const math::Lab8Tables* t = [] {
+    auto* p = new math::Lab8Tables;  // leaked on purpose: used until exit
+    math::lab8_build(*p);
+    return p;
+  }();
+  return *t;
+}
 
 }  // namespace
 
 void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
                    std::int64_t search_window_size, const ExecContext& ctx) {
+  const std::int64_t H = image.size(0), W = image.size(1), C = image.ndim() == 3 ? image.size(2) : 1;
+  const int t = static_cast<int>(template_window_size), s = static_cast<int>(search_window_size);
+  if (image.dtype() == DType::UInt8) {
+    const Planes<const std::uint8_t> src{image.data_as<std::uint8_t>(), H, W, C};
+    const Planes<std::uint8_t> dst{out.data_as<std::uint8_t>(), H, W, C};
+    return cv_nlm_channels<std::uint8_t, false, std::int32_t>(src, dst, static_cast<int>(C), h, t, s, 255, ctx);
+  }
+  const Planes<const std::uint16_t> src{image.data_as<std::uint16_t>(), H, W, C};
+  const Planes<std::uint16_t> dst{out.data_as<std::uint16_t>(), H, W, C};
+  cv_nlm_channels<std::uint16_t, true, std::int64_t>(src, dst, static_cast<int>(C), h, t, s, 65535, ctx);
+}
+
+void fast_nl_means_colored(ConstTensorView image, TensorView out, double h, double h_color,
+                           std::int64_t template_window_size, std::int64_t search_window_size, const ExecContext& ctx) {
   const std::int64_t H = image.size(0), W = image.size(1);
-  const int th = static_cast<int>(template_window_size / 2), sh = static_cast<int>(search_window_size / 2);
-  const int tws = 2 * th + 1, sws = 2 * sh + 1, pad = th + sh;
-  // OpenCV's fixed-point weight table over the "almost average" distance ssd >> shift; with
-  // M = INT_MAX / (S^2 255), sum W x and sum W fit in int32 (OpenCV's own bound).
-  const int fpm = std::numeric_limits<int>::max() / (sws * sws * 255);
-  int shift = 0;
-  while ((1 << shift) < tws * tws) ++shift;
-  const double mult = static_cast<double>(1 << shift) / (tws * tws);
-  const int max_dist = 255 * 255;
-  const int table_len = static_cast<int>(max_dist / mult + 1);
-  std::vector<std::int32_t> table(static_cast<std::size_t>(table_len));
-  for (int a = 0; a < table_len; ++a) {
-    const double dist = a * mult;
-    int wgt = static_cast<int>(std::nearbyint(fpm * std::exp(-dist / (h * h))));
-    if (wgt < 0.001 * fpm) wgt = 0;
-    table[static_cast<std::size_t>(a)] = wgt;
-  }
-  // reflect-101 padded copy in int32
-  const std::int64_t PW = W + 2 * pad, PH = H + 2 * pad;
-  std::vector<std::int32_t> P(static_cast<std::size_t>(PW * PH));
+  const int t = static_cast<int>(template_window_size), s = static_cast<int>(search_window_size);
+  const math::Lab8Tables& tab = lab8_tables();
+  std::vector<std::uint8_t> lab(static_cast<std::size_t>(H * W * 3)), den(static_cast<std::size_t>(H * W * 3));
   const std::uint8_t* src = image.data_as<std::uint8_t>();
-  for (std::int64_t r = 0; r < PH; ++r) {
-    const std::int64_t sr = math::nlm_reflect(r - pad, H);
-    for (std::int64_t c = 0; c < PW; ++c) P[r * PW + c] = src[sr * W + math::nlm_reflect(c - pad, W)];
-  }
-  std::vector<std::int32_t> num(static_cast<std::size_t>(H * W), 0), den(static_cast<std::size_t>(H * W), 0);
   const int nt = ctx.num_threads;
-  const std::int64_t per_thread = (H + max_threads(nt) - 1) / max_threads(nt);
-  const std::int64_t band = std::max<std::int64_t>(1, std::min<std::int64_t>(std::max(tws, 64), per_thread));
-  const std::int64_t nb = (H + band - 1) / band;
-  const auto fn = u8nlm<std::int32_t>();
-  parallel_for(0, nb, nt, 2, [&](std::int64_t bi) {
-    const std::size_t len = static_cast<std::size_t>(W + 2 * (sws + tws));
-    std::vector<std::int32_t> col(len), box(len), wt(len);
-    const U8Nlm a{P.data(), PW,        pad * PW + pad, W,         th,        tws, bi * band, std::min(H, bi * band + band),
-                  shift,    table.data(), col.data(),  box.data(), wt.data(), num.data(), den.data()};
-    for (int tx = 0; tx <= sh; ++tx)
-      for (int ty = tx == 0 ? 0 : -sh; ty <= sh; ++ty) fn(&a, ty, tx);
+  parallel_for(0, H, nt, 64, [&](std::int64_t r) {
+    for (std::int64_t i = r * W; i < (r + 1) * W; ++i)
+      math::lab8_from_bgr(tab, src[3 * i], src[3 * i + 1], src[3 * i + 2], lab.data() + 3 * i);
   });
+  // L alone with h, (a, b) together with h_color, as OpenCV's fastNlMeansDenoisingColored.
+  cv_nlm<CvVariant<1, false, std::int32_t>, std::uint8_t>({lab.data(), H, W, 3}, {den.data(), H, W, 3}, h, t, s, 255,
+                                                          ctx);
+  cv_nlm<CvVariant<2, false, std::int32_t>, std::uint8_t>({lab.data() + 1, H, W, 3}, {den.data() + 1, H, W, 3}, h_color,
+                                                          t, s, 255, ctx);
   std::uint8_t* dst = out.data_as<std::uint8_t>();
-  for (std::int64_t i = 0; i < H * W; ++i) {
-    // OpenCV divides in unsigned 32-bit arithmetic
-    const std::uint32_t e = static_cast<std::uint32_t>(num[i]), ws = static_cast<std::uint32_t>(den[i]);
-    const std::uint32_t v = (e + ws / 2) / ws;
-    dst[i] = static_cast<std::uint8_t>(v > 255 ? 255 : v);
-  }
+  parallel_for(0, H, nt, 64, [&](std::int64_t r) {
+    for (std::int64_t i = r * W; i < (r + 1) * W; ++i)
+      math::lab8_to_bgr(tab, den[3 * i], den[3 * i + 1], den[3 * i + 2], dst + 3 * i);
+  });
 }
 
 }  // namespace foveal::cpu

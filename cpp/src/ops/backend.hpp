@@ -129,6 +129,8 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
                       double h, double sigma, bool fast_mode, const ExecContext& ctx);
 void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
                    std::int64_t search_window_size, const ExecContext& ctx);
+void fast_nl_means_colored(ConstTensorView image, TensorView out, double h, double h_color,
+                           std::int64_t template_window_size, std::int64_t search_window_size, const ExecContext& ctx);
 void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);
 void multi_scale_roi_align(const ConstTensorView* features, const PyramidPlan& plan, ConstTensorView rois,
                            TensorView out, const MultiScaleRoiAlignParams& params, const ExecContext& ctx);
@@ -193,6 +195,10 @@ void decode_boxes(ConstTensorView rel_codes, ConstTensorView boxes, const std::a
 std::int64_t soft_nms(ConstTensorView boxes, ConstTensorView scores, ConstTensorView idxs, double iou_threshold,
                       double sigma, double score_threshold, SoftNmsMethod method, TensorView keep,
                       TensorView kept_scores, const ExecContext& ctx);
+void fast_nl_means(ConstTensorView image, TensorView out, double h, std::int64_t template_window_size,
+                   std::int64_t search_window_size, const ExecContext& ctx);
+void fast_nl_means_colored(ConstTensorView image, TensorView out, double h, double h_color,
+                           std::int64_t template_window_size, std::int64_t search_window_size, const ExecContext& ctx);
 void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_size, std::int64_t patch_distance,
                       double h, double sigma, bool fast_mode, const ExecContext& ctx);
 void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, const ExecContext& ctx);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from .. import _core
 from .._arrays import Call, real, register_policy
 from .._errors import FovealTypeError, FovealValueError
+from ._batch import batchable, cancel_flag
 from ._common import _all_finite, _channel_axis, _choice, _contiguous, _float_image, _int_arg, _moveaxis, _xp
 
 
@@ -57,6 +59,7 @@ def _copy(x: Any) -> Any:
     return x.copy()
 
 
+@batchable
 def denoise_bilateral(
     image: Any,
     win_size: int | None = None,
@@ -97,6 +100,11 @@ def denoise_bilateral(
         The outside value for ``mode='constant'``.
     channel_axis : int or None, optional
         Axis of colour channels; their distance is Euclidean.
+    batch_axis : int or None, optional
+        Axis of ``image`` holding a batch of images, filtered in parallel (one call for many
+        images; the other arguments, ``channel_axis`` included, are those of one image); the
+        results are stacked on the same axis. A list or tuple of images (shapes may differ)
+        also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`.
 
     Returns
     -------
@@ -149,6 +157,15 @@ def denoise_bilateral(
             f"{op}: image must be 3-D (H, W, C) with channel_axis, got shape {tuple(raw.shape)}; for a "
             f"grayscale image use channel_axis=None"
         )
+    if ax is not None and raw.shape[ax] > 4:
+        # as skimage, which filters it all the same
+        warnings.warn(
+            f"{op}: the channel axis of the image (shape {tuple(raw.shape)}) holds {raw.shape[ax]} channels; "
+            f"denoise_bilateral is meant for 2D grayscale and color images (a 3-D grayscale volume needs "
+            f"another filter)",
+            UserWarning,
+            stacklevel=3,
+        )
     ss = _sigma(op, "sigma_spatial", sigma_spatial)
     if win_size is None:
         ws = max(5, 2 * int(math.ceil(3 * ss)) + 1)
@@ -191,7 +208,7 @@ def denoise_bilateral(
     else:
         xc = _contiguous(_moveaxis(x, ax, 2))
     out = call.empty(tuple(xc.shape))
-    call.run(_core.denoise_bilateral, xc, out, ws, sc, ss, nb, border, cv, raw_min, raw_max)
+    call.run(_core.denoise_bilateral, xc, out, ws, sc, ss, nb, border, cv, raw_min, raw_max, cancel=cancel_flag())
     if ax is None:
         out = out.reshape(tuple(x.shape))
     else:
@@ -201,6 +218,7 @@ def denoise_bilateral(
     return call.wrap(out)
 
 
+@batchable
 def bilateral_filter(
     image: Any, d: int, sigma_color: float, sigma_space: float, border: str = "reflect_101", *, exact: bool = False
 ) -> Any:
@@ -224,6 +242,11 @@ def bilateral_filter(
     exact : bool, optional
         Evaluate the range weight ``exp(-d**2 / (2 sigma_color**2))`` exactly instead of through
         OpenCV's table (see Notes).
+    batch_axis : int or None, optional
+        Axis of ``image`` holding a batch of images, filtered in parallel (one call for many
+        images; the other arguments, ``channel_axis`` included, are those of one image); the
+        results are stacked on the same axis. A list or tuple of images (shapes may differ)
+        also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`.
 
     Returns
     -------
@@ -284,5 +307,5 @@ def bilateral_filter(
             lo, hi = _reduce(x, "min"), _reduce(x, "max")
     xc = x.reshape(shape + (1,)) if len(shape) == 2 else x
     out = call.empty(tuple(xc.shape))
-    call.run(_core.bilateral_filter, xc, out, dd, sc, ss, lo, hi, b, bool(exact))
+    call.run(_core.bilateral_filter, xc, out, dd, sc, ss, lo, hi, b, bool(exact), cancel=cancel_flag())
     return call.wrap(out.reshape(shape))

@@ -8,13 +8,15 @@ import numpy as np
 
 from .. import _core
 from .._arrays import Call, real, register_policy
-from .._errors import FovealTypeError, FovealValueError
-from ._common import _all_finite, _channel_axis, _contiguous, _float_image, _int_arg, _moveaxis
+from .._errors import FovealNotImplementedError, FovealTypeError, FovealValueError
+from ._batch import batchable, cancel_flag
+from ._common import _all_finite, _channel_axis, _contiguous, _float_image, _int_arg, _moveaxis, _xp
 
 
 # -- non-local means --------------------------------------------------------------------------------
 
 
+@batchable
 def denoise_nl_means(
     image: Any,
     patch_size: int = 7,
@@ -46,7 +48,8 @@ def denoise_nl_means(
     Parameters
     ----------
     image : array
-        2-D or 3-D image, plus a channel axis when ``channel_axis`` is given (numpy, or cupy /
+        2-D or 3-D image (4-D with ``fast_mode=True``, on the CPU), plus a channel axis when
+        ``channel_axis`` is given (numpy, or cupy /
         torch / jax, CPU or CUDA). Values must be finite. Every spatial size must be at least
         ``patch_size``.
     patch_size : int, optional
@@ -65,6 +68,11 @@ def denoise_nl_means(
         ``img_as_float`` does.
     channel_axis : int or None, optional
         Axis of the channels, if any; patch distances sum over the channels.
+    batch_axis : int or None, optional
+        Axis of ``image`` holding a batch of images, filtered in parallel (one call for many
+        images; the other arguments, ``channel_axis`` included, are those of one image); the
+        results are stacked on the same axis. A list or tuple of images (shapes may differ)
+        also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`.
 
     Returns
     -------
@@ -75,8 +83,8 @@ def denoise_nl_means(
     Notes
     -----
     Tested against scikit-image 0.26 to 1e-4 in both modes (2-D, 2-D with channels, 3-D).
-    Differences from skimage: even ``patch_size`` and images smaller than the patch raise; 4-D
-    images are not supported; the classic mode also accepts 3-D images with channels; where
+    Differences from skimage: even ``patch_size`` and images smaller than the patch raise; the
+    classic mode also accepts 3-D images with channels; where
     skimage's fast exponential overflows (a classic-mode distance above ~700, i.e. a very
     small ``h``) foveal gives weight 0 and skimage a garbage value. On CUDA a first, direct
     version runs (one thread per pixel; fast mode there costs O(patch_size**D) per shift).
@@ -107,9 +115,12 @@ def denoise_nl_means(
     ax = _channel_axis(op, channel_axis, image.ndim)
     shape = tuple(image.shape)
     spatial = [n for i, n in enumerate(shape) if i != ax]
-    if len(spatial) not in (2, 3):
+    if len(spatial) not in (2, 3, 4) or (len(spatial) == 4 and not fast_mode):
         extra = " besides the channel axis" if ax is not None else " (pass channel_axis for a colour image)"
-        raise FovealValueError(f"{op}: image must have 2 or 3 spatial dimensions{extra}, got shape {shape}")
+        four = " (4 with fast_mode=True)" if len(spatial) == 4 else ""
+        raise FovealNotImplementedError(
+            f"{op}: image must have 2 or 3 spatial dimensions{four}{extra}, got shape {shape}"
+        )
     if min(spatial) < ps:
         raise FovealValueError(f"{op}: image must be at least patch_size ({ps}) along every spatial axis, got shape {shape}")
     if ax is not None and shape[ax] == 0:
@@ -119,7 +130,7 @@ def denoise_nl_means(
         raise FovealValueError(f"{op}: image must hold finite values, got NaN or infinity")
     xc = x.reshape(shape + (1,)) if ax is None else _contiguous(_moveaxis(x, ax, -1))
     out = call.empty(tuple(xc.shape))
-    call.run(_core.denoise_nl_means, xc, out, ps, pd, hv, sg, bool(fast_mode))
+    call.run(_core.denoise_nl_means, xc, out, ps, pd, hv, sg, bool(fast_mode), cancel=cancel_flag())
     if ax is None:
         out = out.reshape(shape)
     else:
@@ -129,54 +140,89 @@ def denoise_nl_means(
     return call.wrap(out)
 
 
-def _uint8_policy(op: str, dtypes: dict[str, str], cuda: bool) -> str:
-    """uint8 images only (OpenCV's L2 fastNlMeansDenoising)."""
+def _opencv_nlm_policy(op: str, dtypes: dict[str, str], cuda: bool) -> str:
+    """OpenCV's fastNlMeansDenoising depths: uint8 (L2 norm) and uint16 (L1 norm), kept."""
     arg, dt = next(iter(dtypes.items()))
-    if dt != "uint8":
-        raise FovealTypeError(f"{op}: {arg} must be uint8, got {dt}")
-    return "uint8"
+    if dt not in ("uint8", "uint16"):
+        raise FovealTypeError(f"{op}: {arg} must be uint8 or uint16, got {dt}")
+    return dt
 
 
-register_policy("nlm_uint8", _uint8_policy)
+register_policy("nlm_opencv", _opencv_nlm_policy)
+
+#: OpenCV's default hForColorComponents (fastNlMeansDenoisingColored).
+_OPENCV_H_COLOR = 3.0
 
 
+@batchable
 def fast_nl_means(
-    image: Any, h: float = 3, template_window_size: int = 7, search_window_size: int = 21, *, h_color: float | None = None
+    image: Any,
+    h: float = 3,
+    template_window_size: int = 7,
+    search_window_size: int = 21,
+    *,
+    h_color: float | None = None,
+    channel_order: str = "bgr",
 ) -> Any:
-    """Non-local means of a grey uint8 image, as OpenCV's ``cv2.fastNlMeansDenoising`` (L2 norm).
+    """Non-local means of a uint8 or uint16 image, as OpenCV's ``cv2.fastNlMeansDenoising`` and
+    ``cv2.fastNlMeansDenoisingColored``, pixel for pixel.
 
     Every pixel is the weighted mean of the ``search_window_size``-square window around it; a
-    pixel weighs by the sum of squared differences ``ssd`` between the ``template_window_size``
-    patches (t x t) around the two, through OpenCV's fixed-point table: with S the search size,
-    ``M = (2**31 - 1) // (S**2 * 255)`` and ``k = ceil(log2(t**2))``, the weight is
-    ``W[ssd >> k]``, ``W[a] = round(M * exp(-a * 2**k / t**2 / h**2))`` (0 below ``0.001 M``),
-    and the result ``(sum W x + sum W // 2) // sum W``. The border is reflect-101 (OpenCV's
-    default).
+    pixel weighs by the distance ``d`` between the ``template_window_size`` patches (t x t)
+    around the two, through OpenCV's fixed-point table: with S the search size, vmax the largest
+    value of the dtype, ``M = min(A_max // (S**2 * vmax), 2**31 - 1)`` (A = int32 for uint8,
+    int64 for uint16), ``k = ceil(log2(t**2))`` and C channels, the weight is ``W[d >> k]``,
+    ``W[a] = round(M * exp(-a' / (C h**2)))`` for the L2 norm (d = sum of squared differences) or
+    ``round(M * exp(-a'**2 / (C h**2)))`` for the L1 norm (d = sum of absolute differences),
+    ``a' = a * 2**k / t**2``, 0 below ``0.001 M``; the result is
+    ``(sum W x + sum W // 2) // sum W``. The border is reflect-101 (OpenCV's default). The cost
+    does not depend on ``template_window_size`` (running sums).
+
+    - uint8 (rows, cols): ``cv2.fastNlMeansDenoising(image, None, h, t, S)`` (L2 norm);
+    - uint8 (rows, cols, 3), a colour image in OpenCV's **BGR** channel order (pass
+      ``channel_order='rgb'`` for RGB): ``cv2.fastNlMeansDenoisingColored(image, None, h,
+      h_color, t, S)``: the image goes to 8-bit CIE L*a*b* (OpenCV's ``COLOR_LBGR2Lab``, no
+      gamma), L is denoised with ``h``, the (a, b) pair jointly with ``h_color``, and the result
+      goes back to BGR (``COLOR_Lab2LBGR``), all in OpenCV's fixed-point arithmetic;
+    - uint16 (rows, cols) or (rows, cols, C), C <= 4: ``cv2.fastNlMeansDenoising(image, None,
+      [h], t, S, cv2.NORM_L1)`` (OpenCV's only norm for 16 bits; channels denoised jointly, no
+      colour conversion). ``h`` is in grey levels of the 16-bit image.
 
     Parameters
     ----------
     image : array
-        2-D uint8 grey image (numpy, or a CPU torch tensor / jax array).
+        uint8 grey (rows, cols) or BGR (rows, cols, 3) image, or uint16 (rows, cols[, C]) image
+        (numpy, or cupy / torch / jax, CPU or CUDA).
     h : float, optional
-        Filter strength, > 0: the larger, the smoother.
+        Filter strength (of the luminance, for colour images), > 0: the larger, the smoother.
     template_window_size : int, optional
         Patch size, odd >= 1 (OpenCV's recommended 7).
     search_window_size : int, optional
         Search window size, odd >= 1 (OpenCV's recommended 21); the cost grows with its square.
     h_color : float or None, optional
-        For colour images in OpenCV's ``fastNlMeansDenoisingColored``; colour is not supported
-        yet, so it must be None.
+        Filter strength of the colour components (a, b) of a uint8 colour image, > 0; None is
+        OpenCV's default, 3. Must be None for other images.
+    channel_order : {'bgr', 'rgb'}, optional
+        Channel order of a uint8 colour image (OpenCV's is BGR).
+    batch_axis : int or None, optional
+        Axis of ``image`` holding a batch of images, filtered in parallel (one call for many
+        images; the other arguments, ``channel_axis`` included, are those of one image); the
+        results are stacked on the same axis. A list or tuple of images (shapes may differ)
+        also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`.
 
     Returns
     -------
     out : array
-        Denoised uint8 image, same shape, in the image's library.
+        Denoised image, same shape and dtype, in the image's library.
 
     Notes
     -----
-    Tested equal to cv2.fastNlMeansDenoising (OpenCV 5.0) pixel for pixel. CPU only (CUDA arrays
-    raise). OpenCV rounds even window sizes down to odd ones; foveal refuses them. Only uint8
-    (OpenCV's L2 norm); uint16 needs OpenCV's L1 norm and is not provided.
+    Tested equal to OpenCV 5.0's cv2.fastNlMeansDenoising (uint8 L2, uint16 L1) and
+    cv2.fastNlMeansDenoisingColored pixel for pixel; the Lab conversions equal cv2.cvtColor on
+    all 2**24 colours. On CUDA a first, direct version runs (one thread per pixel; its cost grows
+    with ``template_window_size**2``; the same integer arithmetic, but it has not run on a GPU
+    yet). OpenCV rounds even window sizes down to odd ones; foveal refuses them. The patch distances are int32 (as OpenCV's), which bounds
+    ``template_window_size`` (181 for grey uint8 and uint16, 129 for colour).
 
     Examples
     --------
@@ -187,9 +233,12 @@ def fast_nl_means(
     >>> out = foveal.restoration.fast_nl_means(noisy, h=10)
     >>> out.dtype, bool(np.abs(out.astype(int) - img).mean() < np.abs(noisy.astype(int) - img).mean())
     (dtype('uint8'), True)
+    >>> rgb = np.stack([noisy, noisy // 2, 255 - noisy], axis=-1)
+    >>> foveal.restoration.fast_nl_means(rgb, h=10, h_color=10, channel_order="rgb").shape
+    (16, 16, 3)
     """
     op = "fast_nl_means"
-    call = Call(op, policy="nlm_uint8", image=image)
+    call = Call(op, policy="nlm_opencv", image=image)
     hv = real(op, "h", h)
     if not 0 < hv < float("inf"):
         raise FovealValueError(f"{op}: h must be a finite number > 0, got {hv}")
@@ -198,11 +247,36 @@ def fast_nl_means(
     for name, v in (("template_window_size", t), ("search_window_size", s)):
         if v % 2 == 0:
             raise FovealValueError(f"{op}: {name} must be an odd integer >= 1, got {v}")
-    if h_color is not None:
-        raise FovealValueError(f"{op}: h_color must be None: colour images are not supported yet, got {h_color!r}")
-    if image.ndim != 2:
-        raise FovealValueError(f"{op}: image must be a 2-D grey image (rows, cols), got shape {tuple(image.shape)}")
+    if channel_order not in ("bgr", "rgb"):
+        raise FovealValueError(f"{op}: channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
     x = call.floats("image")
-    out = call.empty(tuple(x.shape))
-    call.run(_core.fast_nl_means, x, out, hv, t, s)
+    shape = tuple(x.shape)
+    colour = call.dtype == "uint8" and len(shape) == 3
+    if call.dtype == "uint8" and not (len(shape) == 2 or (colour and shape[2] == 3)):
+        raise FovealValueError(
+            f"{op}: a uint8 image must be grey (rows, cols) or colour (rows, cols, 3), got shape {shape}"
+        )
+    if call.dtype == "uint16" and not (len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4)):
+        raise FovealValueError(f"{op}: a uint16 image must have shape (rows, cols) or (rows, cols, C), C <= 4, got shape {shape}")
+    if not colour and h_color is not None:
+        raise FovealValueError(f"{op}: h_color must be None except for uint8 colour images, got {h_color!r}")
+    out = call.empty(shape)
+    if not colour:
+        call.run(_core.fast_nl_means, x, out, hv, t, s, cancel=cancel_flag())
+        return call.wrap(out)
+    hc = _OPENCV_H_COLOR if h_color is None else real(op, "h_color", h_color)
+    if not 0 < hc < float("inf"):
+        raise FovealValueError(f"{op}: h_color must be None or a finite number > 0, got {hc}")
+    if channel_order == "rgb":
+        x = _flip_channels(x)
+    call.run(_core.fast_nl_means_colored, x, out, hv, hc, t, s, cancel=cancel_flag())
+    if channel_order == "rgb":
+        out = _flip_channels(out)
     return call.wrap(out)
+
+
+def _flip_channels(x: Any) -> Any:
+    """``x[..., ::-1]``, C-contiguous, in x's library."""
+    if _xp(x).__name__ == "torch":
+        return x.flip(-1).contiguous()
+    return _contiguous(x[..., ::-1])

@@ -40,6 +40,13 @@ class NotCompiledError : public Error {
   using Error::Error;
 };
 
+/// A kernel stopped because ExecContext::cancel was set (the Python bindings turn it into the
+/// KeyboardInterrupt that set it).
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Parts>
 std::string concat(Parts&&... parts) {

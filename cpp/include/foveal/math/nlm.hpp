@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <vector>
 
 #include "foveal/math/hd.hpp"
 
@@ -65,6 +67,39 @@ FOVEAL_HD_INLINE double nlm_patch_kernel(int di, int dj, int dk, int s) {
   if (s <= 1) return 1.0;
   const double a = (s - 1.0) / 4.0;
   return exp(-static_cast<double>(di * di + dj * dj + dk * dk) / (2.0 * a * a));
+}
+
+/// OpenCV's rounding of a weighted mean, in the unsigned type U of its accumulator, saturated.
+template <typename U>
+FOVEAL_HD_INLINE U cv_nlm_mean(U num, U den, U vmax) {
+  const U v = (num + den / 2) / den;
+  return v > vmax ? vmax : v;
+}
+
+/// OpenCV's fastNlMeansDenoising weights (host only): the table W over the "almost average" patch
+/// distance a = d >> shift, W[a] = round(M exp(-a' / (C h^2))) (L2) or round(M exp(-a'^2 / (C h^2)))
+/// (L1), a' = a 2^shift / t^2, 0 below 0.001 M, with M = min(acc_max / (S^2 vmax), INT_MAX) and
+/// shift = ceil(log2 t^2). t, S: odd template and search sizes.
+struct CvNlmTable {
+  std::vector<std::int32_t> w;
+  int shift = 0;
+};
+inline CvNlmTable cv_nlm_table(double h, int C, bool l1, int vmax, int tws, int sws, double acc_max) {
+  CvNlmTable t;
+  const double fpm = std::fmin(std::floor(acc_max / (static_cast<double>(sws) * sws * vmax)),
+                               static_cast<double>(std::numeric_limits<int>::max()));
+  while ((1 << t.shift) < tws * tws) ++t.shift;
+  const double mult = static_cast<double>(1 << t.shift) / (tws * tws);
+  const double max_dist = l1 ? static_cast<double>(vmax) * C : static_cast<double>(vmax) * vmax * C;
+  const int len = static_cast<int>(max_dist / mult + 1);
+  t.w.resize(static_cast<std::size_t>(len));
+  for (int a = 0; a < len; ++a) {
+    const double dist = a * mult;
+    const double e = l1 ? std::exp(-dist * dist / (h * h * C)) : std::exp(-dist / (h * h * C));
+    const double wgt = std::nearbyint(fpm * e);
+    t.w[static_cast<std::size_t>(a)] = wgt < 0.001 * fpm ? 0 : static_cast<std::int32_t>(wgt);
+  }
+  return t;
 }
 
 }  // namespace foveal::math
