@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Batches (batch_axis=, lists of images) of the bilateral and non-local means filters, and their
-cancellation: a batch equals the loop over its images; Ctrl-C stops a long filter (in a child
+"""Batches (batch_axis=, lists of images) of the bilateral and non-local means filters, total
+variation and Richardson-Lucy, and the filters' cancellation: a batch equals the loop over its images; Ctrl-C stops a long filter (in a child
 process) with KeyboardInterrupt and nothing returned."""
 from __future__ import annotations
 
@@ -15,7 +15,16 @@ import numpy as np
 import pytest
 
 import foveal
-from foveal.restoration import bilateral_filter, denoise_bilateral, denoise_nl_means, fast_nl_means
+from foveal.restoration import (
+    bilateral_filter,
+    denoise_bilateral,
+    denoise_nl_means,
+    denoise_tv_bregman,
+    denoise_tv_chambolle,
+    fast_nl_means,
+    gaussian_psf,
+    richardson_lucy,
+)
 
 rng = np.random.default_rng(0)
 _F = rng.random((5, 24, 29))
@@ -28,6 +37,14 @@ CASES = {
     "denoise_nl_means": (lambda x, **k: denoise_nl_means(x, 3, 4, 0.2, **k), _F),
     "fast_nl_means": (lambda x, **k: fast_nl_means(x, 20, 3, 7, **k), _U),
     "fast_nl_means_colour": (lambda x, **k: fast_nl_means(x, 20, 3, 7, h_color=9, **k), rng.integers(0, 256, (3, 20, 21, 3), dtype=np.uint8)),
+    "denoise_tv_chambolle": (lambda x, **k: denoise_tv_chambolle(x, 0.1, **k), _F),
+    "denoise_tv_chambolle_rgb": (lambda x, **k: denoise_tv_chambolle(x, 0.1, channel_axis=-1, **k), rng.random((3, 20, 21, 3))),
+    "denoise_tv_bregman": (lambda x, **k: denoise_tv_bregman(x, 4.0, **k), _F),
+    "richardson_lucy": (lambda x, **k: richardson_lucy(x, gaussian_psf((5, 5), 1.0), 7, **k), _F),
+    "richardson_lucy_accelerated": (
+        lambda x, **k: richardson_lucy(x, gaussian_psf((5, 5), 1.0), 7, acceleration="biggs", **k),
+        _F.astype(np.float32),
+    ),
 }
 
 
@@ -96,7 +113,15 @@ def test_batch_errors():
 def test_batch_signature_has_batch_axis():
     import inspect
 
-    for f in (denoise_bilateral, bilateral_filter, denoise_nl_means, fast_nl_means):
+    for f in (
+        denoise_bilateral,
+        bilateral_filter,
+        denoise_nl_means,
+        fast_nl_means,
+        denoise_tv_chambolle,
+        denoise_tv_bregman,
+        richardson_lucy,
+    ):
         p = inspect.signature(f).parameters["batch_axis"]
         assert p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None
         assert "batch_axis : int or None" in f.__doc__

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _core
 from .._arrays import Call, dtype_name, real
 from .._errors import FovealTypeError, FovealValueError
+from ._batch import batchable
 from ._common import _all_finite, _choice, _int_arg, _xp
 
 
@@ -39,6 +40,7 @@ def _rl(image: Any, psf: Any, num_iter: Any, clip: Any, filter_epsilon: Any, mod
     return call.wrap(out), ("direct", "direct", "separable", "fft")[used]
 
 
+@batchable
 def richardson_lucy(
     image: Any,
     psf: Any,
@@ -119,6 +121,11 @@ def richardson_lucy(
         0 (the default) is plain RL, the very same computation. With acceleration, the divisor is
         taken at the extrapolated point.
 
+    batch_axis : int or None, optional
+        Axis of ``image`` holding a batch of images, processed in parallel (one call for many
+        images; the other arguments, ``psf`` included, are those of one image); the results are stacked on the
+        same axis. A list or tuple of images (shapes may differ) also runs as a batch and returns
+        a list. See :mod:`foveal.restoration._batch`.
     Returns
     -------
     out : array

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _core
 from .._arrays import Call, real
 from .._errors import FovealTypeError, FovealValueError
+from ._batch import batchable
 from ._common import _all_finite, _channel_axis, _contiguous, _float_image, _int_arg, _moveaxis
 
 
@@ -41,6 +42,7 @@ def _tv_chambolle(image: Any, weight: Any, eps: Any, max_num_iter: Any, channel_
     return call.wrap(out), iters
 
 
+@batchable
 def denoise_tv_chambolle(
     image: Any, weight: float = 0.1, eps: float = 2.0e-4, max_num_iter: int = 200, *, channel_axis: int | None = None
 ) -> Any:
@@ -65,6 +67,11 @@ def denoise_tv_chambolle(
     channel_axis : int or None, optional
         Axis of channels; each channel is denoised separately (its own stopping rule).
 
+    batch_axis : int or None, optional
+        Axis of ``image`` holding a batch of images, processed in parallel (one call for many
+        images; the other arguments, ``channel_axis`` included, are those of one image); the results are stacked on the
+        same axis. A list or tuple of images (shapes may differ) also runs as a batch and returns
+        a list. See :mod:`foveal.restoration._batch`.
     Returns
     -------
     out : array
@@ -143,6 +150,7 @@ def _tv_bregman(
     return call.wrap(out), iters
 
 
+@batchable
 def denoise_tv_bregman(
     image: Any,
     weight: Any = 5.0,
@@ -183,6 +191,11 @@ def denoise_tv_bregman(
         skimage's own channel loop agrees on the first channel only, because it starts the d and
         b variables of every later channel from the previous channel's result (a reused buffer).
 
+    batch_axis : int or None, optional
+        Axis of ``image`` holding a batch of images, processed in parallel (one call for many
+        images; the other arguments, ``channel_axis`` included, are those of one image); the results are stacked on the
+        same axis. A list or tuple of images (shapes may differ) also runs as a batch and returns
+        a list. See :mod:`foveal.restoration._batch`.
     Returns
     -------
     out : array
