@@ -223,3 +223,16 @@ def test_cuda_matches_cpu(dtype):
     want = multi_scale_roi_align([f.float().cpu().numpy() for f in xc], boxes, image_sizes, 7, 2, canonical_scale=64)
     tol = dict(rtol=1e-2, atol=1e-2) if dtype != torch.float32 else dict(rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got.float().cpu().numpy(), want, **tol)
+
+
+def test_levels_with_different_channel_blocks():
+    """A finest map too large for a block of 4 planes in L2 (200 x 200 x 4 channels) next to
+    coarser ones that take blocks of 4: each level uses its own channel block."""
+    rng = np.random.default_rng(7)
+    image_sizes = [(800, 800)]
+    feats = pyramid(rng, 1, image_sizes, 4, np.float32)
+    assert feats["p2"].shape[2:] == (200, 200)
+    boxes = [boxes_of_all_scales(rng, 400, 800, 800, np.float32)]
+    want = tv_msroi(feats, boxes, image_sizes, 7, 2)
+    got = multi_scale_roi_align(feats, boxes, image_sizes, 7, 2)
+    np.testing.assert_allclose(got, want, **TOL[np.float32])

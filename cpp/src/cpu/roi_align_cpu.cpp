@@ -207,7 +207,7 @@ void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64
   });
 }
 
-// Multi-scale: tasks over (level, image, channel, RoI chunk); each RoI of the group is pooled from
+// Multi-scale: tasks over (level, image, channel block, RoI chunk); each RoI of the group is pooled from
 // its level's plane straight into its own row of `out` (no per-level outputs, no gather).
 template <typename T>
 void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& plan, const T* rois, T* out,
@@ -233,21 +233,31 @@ void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& pla
                              return true;
                            });
   const RoisByImage by_group(key.data(), k_n, groups);
-  // One channel block for all levels (the finest map's), so that tasks index simply.
-  const int nc = channel_block<T>(heights[0] * widths[0], c_n);
-  const std::int64_t blocks = c_n / nc, chunks = ForwardSplit(groups, blocks, k_n, num_threads).chunks;
+  // Tasks: per group (level, image) with RoIs, its level's channel blocks x RoI chunks; a level's
+  // channel block is chosen from its own plane size, as roi_align does. task_first[g] is the first
+  // task of group g.
+  int nc[kMaxPyramidLevels];
+  for (int l = 0; l < plan.levels; ++l) nc[l] = channel_block<T>(heights[l] * widths[l], c_n);
+  std::int64_t busy = 0;
+  for (std::int64_t g = 0; g < groups; ++g) busy += by_group.first[g + 1] > by_group.first[g];
+  const std::int64_t chunks = ForwardSplit(busy, c_n / nc[0], k_n, num_threads).chunks;
+  std::vector<std::int64_t> task_first(static_cast<std::size_t>(groups + 1), 0);
+  for (std::int64_t g = 0; g < groups; ++g) {
+    const bool has = by_group.first[g + 1] > by_group.first[g];
+    task_first[g + 1] = task_first[g] + (has ? c_n / nc[g / n_n] * chunks : 0);
+  }
   const std::int64_t max_width = *std::max_element(widths, widths + plan.levels);
   const auto body = align_plane<T>();
-  parallel_for_dynamic(0, groups * blocks * chunks, num_threads, 2, [&](std::int64_t task) {
-    const std::int64_t chunk = task % chunks, c = (task / chunks) % blocks * nc, g = task / chunks / blocks;
-    const std::int64_t r0 = by_group.first[g], r_n = by_group.first[g + 1] - r0;
-    if (r_n == 0) return;
+  parallel_for_dynamic(0, task_first[groups], num_threads, 2, [&](std::int64_t task) {
+    const std::int64_t g = std::upper_bound(task_first.begin(), task_first.end(), task) - task_first.begin() - 1;
     const std::int64_t l = g / n_n, b = g % n_n, width = widths[l], plane = heights[l] * width;
+    const std::int64_t local = task - task_first[g], chunk = local % chunks, c = local / chunks * nc[l];
+    const std::int64_t r0 = by_group.first[g], r_n = by_group.first[g + 1] - r0;
     const std::int64_t cap = max_width + kPad;
-    std::vector<T> row(static_cast<std::size_t>(nc * cap));
-    prefetch_planes(maps[l] + (b * c_n + c) * plane, plane, nc);
-    body(maps[l] + (b * c_n + c) * plane, plane, nc, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
-         tab.x_begin.data(), tab.count.data(), by_group.order.data(), r0 + r_n * chunk / chunks,
+    std::vector<T> row(static_cast<std::size_t>(nc[l] * cap));
+    prefetch_planes(maps[l] + (b * c_n + c) * plane, plane, nc[l]);
+    body(maps[l] + (b * c_n + c) * plane, plane, nc[l], width, tab.y_taps.data(), tab.x_taps.data(),
+         tab.y_begin.data(), tab.x_begin.data(), tab.count.data(), by_group.order.data(), r0 + r_n * chunk / chunks,
          r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data(), cap);
   });
 }
