@@ -570,6 +570,8 @@ std::int64_t chambolle_one(const T* image, T* out, T* p, T* scratch, const Grid&
 // array once, without halos or copies, and its working set is about 2n planes. On several threads
 // the n iterations are split into stages, one per thread, each following the one before it
 // plane by plane. Energies are summed per iteration in plane order, whatever the thread count.
+constexpr std::int64_t kMaxWaveDepth = 16;  // iterations per block, at most
+
 template <typename T>
 struct Wave {
   const Iter<T>* c;
@@ -584,20 +586,24 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
   const auto run1 = pass1<T>();
   const auto run2 = pass2<T>();
   const int K = static_cast<int>(std::min<std::int64_t>(max_threads(num_threads), std::max<std::int64_t>(1, n / 2)));
-  std::vector<std::atomic<std::int64_t>> progress(static_cast<std::size_t>(K));
-  for (auto& a : progress) a.store(0);
+  // One cache line per stage's counter: stages publish their progress every plane, and counters
+  // sharing a line would bounce it between the cores at that rate.
+  struct alignas(64) Progress {
+    std::atomic<std::int64_t> steps{0};
+  };
+  std::vector<Progress> progress(static_cast<std::size_t>(K));
   std::atomic<int> next{0};
-  for (std::int64_t t = 0; t < n; ++t) w.e1[t] = w.e2[t] = 0;
   const std::int64_t X = w.X, rpp = w.rpp;
   auto t_of = [&](int k) { return n * k / K; };
   auto steps_of = [&](int k) { return X + 2 * (t_of(k + 1) - 1 - t_of(k)) + 1; };
   auto stage = [&](int k) {
     const std::int64_t t0 = t_of(k), t1 = t_of(k + 1), steps = steps_of(k);
     T* srow = w.scratch + k * w.c->g->width;
+    double e1[kMaxWaveDepth] = {}, e2[kMaxWaveDepth] = {};  // this stage's sums, stored at its end
     for (std::int64_t i = 0; i < steps; ++i) {
       if (k > 0) {
         const std::int64_t need = std::min(i + 2 * (t0 - t_of(k - 1)), steps_of(k - 1));
-        for (int spin = 0; progress[k - 1].load(std::memory_order_acquire) < need; ++spin)
+        for (int spin = 0; progress[k - 1].steps.load(std::memory_order_acquire) < need; ++spin)
           if (spin > 64) std::this_thread::yield();
       }
       for (std::int64_t t = t0; t < t1; ++t) {
@@ -605,15 +611,16 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
         double e;
         if (r >= 0 && r < X) {
           run1(w.c, r * rpp, (r + 1) * rpp, &e);
-          w.e1[t] += e;
+          e1[t - t0] += e;
         }
         if (r >= 1 && r <= X && (update_last || t + 1 < n)) {
           run2(w.c, (r - 1) * rpp, r * rpp, srow, &e);
-          w.e2[t] += e;
+          e2[t - t0] += e;
         }
       }
-      progress[k].store(i + 1, std::memory_order_release);
+      progress[k].steps.store(i + 1, std::memory_order_release);
     }
+    for (std::int64_t t = t0; t < t1; ++t) w.e1[t] = e1[t - t0], w.e2[t] = e2[t - t0];
   };
   if (K == 1) {
     stage(0);
@@ -625,7 +632,7 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
   });
 }
 
-constexpr std::int64_t kWaveDepth = 16;
+constexpr std::int64_t kWaveDepth = kMaxWaveDepth;
 
 template <typename T>
 std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, const Grid& g, double weight,
@@ -891,6 +898,8 @@ void bregman_block(const BregmanPlane<T>& s, const BregmanParams& bp, int n, boo
   }
 }
 
+constexpr int kBregmanDepth = 16;
+
 // A block of one plane on two threads: stage 0 runs sweeps [0, h), stage 1 sweeps [h, n), each
 // pipelined as above. Stage 1 takes row r once stage 0's last sweep has finished rows r and r + 1;
 // stage 0 never waits (it writes each row once per sweep and no longer reads a row that stage 1
@@ -904,12 +913,14 @@ void bregman_block_split(const BregmanPlane<T>& s, T* scratch, const BregmanPara
   BregmanPlane<T> s1 = s;  // stage 1's own scratch rows
   s1.uo = scratch;
   s1.g = scratch + s.C;
-  std::atomic<std::int64_t> progress{0};  // steps stage 0 has finished
-  std::atomic<int> next{0};
-  for (int k = 0; k < n; ++k) sums[k] = 0;
+  // The counter on a cache line of its own, and each stage's sums kept locally until its end:
+  // both are updated every row, and a line shared between the cores would bounce at that rate.
+  alignas(64) std::atomic<std::int64_t> progress{0};  // steps stage 0 has finished
+  alignas(64) std::atomic<int> next{0};
   auto stage = [&](int st) {
     const BregmanPlane<T>& sp = st ? s1 : s;
     const int k0 = st ? h : 0, k1 = st ? n : h;
+    double local[kBregmanDepth] = {};
     for (std::int64_t i = 0; i < R + (k1 - k0) - 1; ++i) {
       if (st == 1) {
         const std::int64_t need = std::min(i + 1, R - 1) + h;
@@ -920,10 +931,11 @@ void bregman_block_split(const BregmanPlane<T>& s, T* scratch, const BregmanPara
         const std::int64_t r = i - kk;
         if (r < 0 || r >= R) continue;
         if (st == 0 && kk == 0 && save) bregman_copy_row(sp, r, true);
-        sums[k0 + kk] += bregman_row(sp, bp, r);
+        local[kk] += bregman_row(sp, bp, r);
       }
       if (st == 0) progress.store(i + 1, std::memory_order_release);
     }
+    for (int kk = 0; kk < k1 - k0; ++kk) sums[k0 + kk] = local[kk];
   };
   parallel_for(0, 2, num_threads, 2, [&](std::int64_t) {
     for (int st = next.fetch_add(1); st < 2; st = next.fetch_add(1)) stage(st);
@@ -932,7 +944,6 @@ void bregman_block_split(const BregmanPlane<T>& s, T* scratch, const BregmanPara
 
 // Sweeps of a group of planes sharing one stopping rule, in blocks of up to kBregmanDepth; a stop
 // inside a block restores the snapshot and reruns the block up to the stopping sweep.
-constexpr int kBregmanDepth = 16;
 
 // The state before the first sweep: u = the image on skimage's border (top = image row 1, left =
 // column 1, bottom = row R-1, right = column C-1), d = b = 0.
