@@ -108,6 +108,14 @@ def _stack(results: list[Any], axis: int) -> Any:
     return jnp.stack(results, axis=axis)
 
 
+_BATCH_AXIS_DOC = """\
+    batch_axis : int or None, optional
+        Axis of ``image`` holding a batch of images, processed in parallel (one call for many
+        images; the other arguments, ``channel_axis`` and ``psf`` included, are those of one
+        image); the results are stacked on the same axis. A list or tuple of images (shapes may
+        differ) also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`."""
+
+
 def batchable(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Adds ``batch_axis`` (and list-of-images input) to filter ``fn(image, ...)``."""
     op = fn.__name__
@@ -141,6 +149,9 @@ def batchable(fn: Callable[..., Any]) -> Callable[..., Any]:
         items = [image[lead + (i,)] for i in range(n)]
         return _stack(run_batch(lambda x: fn(x, *args, **kwargs), items, op), ax)
 
+    if fn.__doc__ and "\n    Returns\n" in fn.__doc__:
+        head, tail = fn.__doc__.split("\n    Returns\n", 1)
+        wrapper.__doc__ = head + _BATCH_AXIS_DOC + "\n\n    Returns\n" + tail
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())
     params.append(inspect.Parameter("batch_axis", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="int | None"))

@@ -100,11 +100,6 @@ def denoise_bilateral(
         The outside value for ``mode='constant'``.
     channel_axis : int or None, optional
         Axis of colour channels; their distance is Euclidean.
-    batch_axis : int or None, optional
-        Axis of ``image`` holding a batch of images, filtered in parallel (one call for many
-        images; the other arguments, ``channel_axis`` included, are those of one image); the
-        results are stacked on the same axis. A list or tuple of images (shapes may differ)
-        also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`.
 
     Returns
     -------
@@ -242,11 +237,6 @@ def bilateral_filter(
     exact : bool, optional
         Evaluate the range weight ``exp(-d**2 / (2 sigma_color**2))`` exactly instead of through
         OpenCV's table (see Notes).
-    batch_axis : int or None, optional
-        Axis of ``image`` holding a batch of images, filtered in parallel (one call for many
-        images; the other arguments, ``channel_axis`` included, are those of one image); the
-        results are stacked on the same axis. A list or tuple of images (shapes may differ)
-        also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`.
 
     Returns
     -------

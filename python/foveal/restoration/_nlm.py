@@ -68,11 +68,6 @@ def denoise_nl_means(
         ``img_as_float`` does.
     channel_axis : int or None, optional
         Axis of the channels, if any; patch distances sum over the channels.
-    batch_axis : int or None, optional
-        Axis of ``image`` holding a batch of images, filtered in parallel (one call for many
-        images; the other arguments, ``channel_axis`` included, are those of one image); the
-        results are stacked on the same axis. A list or tuple of images (shapes may differ)
-        also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`.
 
     Returns
     -------
@@ -204,11 +199,6 @@ def fast_nl_means(
         OpenCV's default, 3. Must be None for other images.
     channel_order : {'bgr', 'rgb'}, optional
         Channel order of a uint8 colour image (OpenCV's is BGR).
-    batch_axis : int or None, optional
-        Axis of ``image`` holding a batch of images, filtered in parallel (one call for many
-        images; the other arguments, ``channel_axis`` included, are those of one image); the
-        results are stacked on the same axis. A list or tuple of images (shapes may differ)
-        also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`.
 
     Returns
     -------

@@ -121,11 +121,6 @@ def richardson_lucy(
         0 (the default) is plain RL, the very same computation. With acceleration, the divisor is
         taken at the extrapolated point.
 
-    batch_axis : int or None, optional
-        Axis of ``image`` holding a batch of images, processed in parallel (one call for many
-        images; the other arguments, ``psf`` included, are those of one image); the results are stacked on the
-        same axis. A list or tuple of images (shapes may differ) also runs as a batch and returns
-        a list. See :mod:`foveal.restoration._batch`.
     Returns
     -------
     out : array

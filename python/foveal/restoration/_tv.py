@@ -67,11 +67,6 @@ def denoise_tv_chambolle(
     channel_axis : int or None, optional
         Axis of channels; each channel is denoised separately (its own stopping rule).
 
-    batch_axis : int or None, optional
-        Axis of ``image`` holding a batch of images, processed in parallel (one call for many
-        images; the other arguments, ``channel_axis`` included, are those of one image); the results are stacked on the
-        same axis. A list or tuple of images (shapes may differ) also runs as a batch and returns
-        a list. See :mod:`foveal.restoration._batch`.
     Returns
     -------
     out : array
@@ -191,11 +186,6 @@ def denoise_tv_bregman(
         skimage's own channel loop agrees on the first channel only, because it starts the d and
         b variables of every later channel from the previous channel's result (a reused buffer).
 
-    batch_axis : int or None, optional
-        Axis of ``image`` holding a batch of images, processed in parallel (one call for many
-        images; the other arguments, ``channel_axis`` included, are those of one image); the results are stacked on the
-        same axis. A list or tuple of images (shapes may differ) also runs as a batch and returns
-        a list. See :mod:`foveal.restoration._batch`.
     Returns
     -------
     out : array
