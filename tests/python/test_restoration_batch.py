@@ -142,6 +142,19 @@ def test_cancel_flag_stops_a_kernel():
         _core.denoise_nl_means(rng.random((40, 40, 1)), np.empty((40, 40, 1)), 5, 5, 0.1, 0.0, True, cancel=flag)
     with pytest.raises(foveal.FovealError, match="cancelled"):
         _core.bilateral_filter(x[..., None], out[..., None], 9, 50.0, 5.0, 0.0, 255.0, 0, False, cancel=flag)
+    f = rng.random((64, 64))
+    with pytest.raises(foveal.FovealError, match="denoise_tv_chambolle: cancelled"):
+        _core.denoise_tv_chambolle(f, np.empty_like(f), 0.1, 0.0, 10, cancel=flag)
+    with pytest.raises(foveal.FovealError, match="denoise_tv_bregman: cancelled"):
+        _core.denoise_tv_bregman(f[None], np.empty((1, 64, 64)), 5.0, 0.0, 10, True, True, cancel=flag)
+    psf = np.full((3, 3), 1 / 9)
+    for method in (1, 3):  # direct, fft
+        with pytest.raises(foveal.FovealError, match="richardson_lucy: cancelled"):
+            _core.richardson_lucy(f, psf, np.empty_like(f), 5, True, 0.0, 0, method, cancel=flag)
+    with pytest.raises(foveal.FovealError, match="richardson_lucy: cancelled"):
+        _core.richardson_lucy_variant(f, psf, np.empty_like(f), 5, True, 0.0, 0, 1, 0.0, cancel=flag)
+    with pytest.raises(foveal.FovealError, match="blind_richardson_lucy: cancelled"):
+        _core.blind_richardson_lucy(f, psf, np.empty_like(f), np.empty_like(psf), 3, 2, 1, True, 0.0, 0, 0, cancel=flag)
 
 
 _CHILD = textwrap.dedent(
@@ -155,6 +168,12 @@ _CHILD = textwrap.dedent(
     elif which == "denoise_nl_means":
         x = rng.random((n, n), dtype=np.float32)
         f = lambda: foveal.restoration.denoise_nl_means(x, 7, 20, 0.1)
+    elif which == "denoise_tv_chambolle":
+        x = rng.random((n, n), dtype=np.float32)
+        f = lambda: foveal.restoration.denoise_tv_chambolle(x, 0.1, eps=0, max_num_iter=100000)
+    elif which == "richardson_lucy":
+        x = rng.random((n, n), dtype=np.float32)
+        f = lambda: foveal.restoration.richardson_lucy(x, foveal.restoration.gaussian_psf((9, 9), 2.0), 100000)
     elif which == "batch":
         x = rng.integers(0, 256, (8, n // 2, n // 2), dtype=np.uint8)
         f = lambda: foveal.restoration.fast_nl_means(x, 10, 7, 41, batch_axis=0)
@@ -181,7 +200,9 @@ def _child(which, n):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
-@pytest.mark.parametrize("which", ["fast_nl_means", "denoise_nl_means", "denoise_bilateral", "batch"])
+@pytest.mark.parametrize(
+    "which", ["fast_nl_means", "denoise_nl_means", "denoise_bilateral", "denoise_tv_chambolle", "richardson_lucy", "batch"]
+)
 def test_ctrl_c_interrupts_a_long_filter(which):
     # the uninterrupted run of this size takes far longer than the bound below (minutes here)
     p = _child(which, 4000)

@@ -303,13 +303,14 @@ void fill_outer_pads(const Rl<T>& c, int b, int num_threads) {
 
 template <typename T>
 RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
-                 int num_threads) {
+                 const ExecContext& ctx) {
+  const int num_threads = ctx.num_threads;
   const int nd = image.ndim();
   const T* pv = psf.data_as<T>();
   const std::vector<double> values(pv, pv + psf.numel());
   const ::foveal::detail::RlPlan plan =
       ::foveal::detail::rl_plan(values, image.shape().data(), psf.shape().data(), nd, sizeof(T) == 4, args, true);
-  if (plan.method == RlMethod::Fft) return rl_fft<T>(image.data_as<T>(), plan, out.data_as<T>(), num_threads);
+  if (plan.method == RlMethod::Fft) return rl_fft<T>(image.data_as<T>(), plan, out.data_as<T>(), ctx);
   Rl<T> c;
   c.p = &plan;
   for (int a = 0; a < 3; ++a) c.n[a] = plan.n[a], c.N[a] = plan.padded(a);
@@ -364,6 +365,7 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
   fill_outer_pads(c, 0, num_threads);
   const auto run = run_pass<T>();
   for (std::int64_t it = 0; it < args.num_iter; ++it) {
+    ctx.throw_if_cancelled("richardson_lucy");
     for (int ps = 0; ps < 2; ++ps) {
       parallel_for(0, tasks, num_threads, 2, [&](std::int64_t t) { run(&c, ps, t); });
       if (ps == 0 || it + 1 < args.num_iter) fill_outer_pads(c, 1 - ps, num_threads);
@@ -389,8 +391,8 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
 
 RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                          const ExecContext& ctx) {
-  if (image.dtype() == DType::Float32) return rl_impl<float>(image, psf, out, args, ctx.num_threads);
-  return rl_impl<double>(image, psf, out, args, ctx.num_threads);
+  if (image.dtype() == DType::Float32) return rl_impl<float>(image, psf, out, args, ctx);
+  return rl_impl<double>(image, psf, out, args, ctx);
 }
 
 }  // namespace foveal::cpu

@@ -82,7 +82,8 @@ void multiply(Cx<T>* a, const Cx<T>* b, std::int64_t size, bool conj_b, int thre
 }  // namespace
 
 template <typename T>
-RlMethod rl_fft(const T* image, const ::foveal::detail::RlPlan& plan, T* out, int num_threads) {
+RlMethod rl_fft(const T* image, const ::foveal::detail::RlPlan& plan, T* out, const ExecContext& ctx) {
+  const int num_threads = ctx.num_threads;
   const auto& args = plan.args;
   const int mode = static_cast<int>(args.mode);
   RlFft<T> c;
@@ -133,6 +134,7 @@ RlMethod rl_fft(const T* image, const ::foveal::detail::RlPlan& plan, T* out, in
   const bool filter = args.filter_epsilon != 0.0;
   const T fe = static_cast<T>(args.filter_epsilon);
   for (std::int64_t it = 0; it < args.num_iter; ++it) {
+    ctx.throw_if_cancelled("richardson_lucy");
     tr.r2c(f.data(), spec.data(), T(1), num_threads);
     multiply(spec.data(), H.data(), csize, false, num_threads);
     tr.c2r(spec.data(), work.data(), T(1), num_threads);
@@ -173,7 +175,7 @@ RlMethod rl_fft(const T* image, const ::foveal::detail::RlPlan& plan, T* out, in
   return RlMethod::Fft;
 }
 
-template RlMethod rl_fft<float>(const float*, const ::foveal::detail::RlPlan&, float*, int);
-template RlMethod rl_fft<double>(const double*, const ::foveal::detail::RlPlan&, double*, int);
+template RlMethod rl_fft<float>(const float*, const ::foveal::detail::RlPlan&, float*, const ExecContext&);
+template RlMethod rl_fft<double>(const double*, const ::foveal::detail::RlPlan&, double*, const ExecContext&);
 
 }  // namespace foveal::cpu

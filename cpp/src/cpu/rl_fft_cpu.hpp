@@ -8,6 +8,6 @@ namespace foveal::cpu {
 
 /// Runs plan.args.num_iter iterations on the C-contiguous image (shape plan.n) into out.
 template <typename T>
-RlMethod rl_fft(const T* image, const ::foveal::detail::RlPlan& plan, T* out, int num_threads);
+RlMethod rl_fft(const T* image, const ::foveal::detail::RlPlan& plan, T* out, const ExecContext& ctx);
 
 }  // namespace foveal::cpu

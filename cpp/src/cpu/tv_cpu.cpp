@@ -524,9 +524,16 @@ struct PlaneMasks {
   const T* next() const { return mn.empty() ? nullptr : mn.data(); }
 };
 
+// Cooperative cancellation (ExecContext::cancel): polled between iterations or blocks of them.
+void poll_cancel(const std::atomic<bool>* cancel, const char* op) {
+  ExecContext c;
+  c.cancel = cancel;
+  c.throw_if_cancelled(op);
+}
+
 template <typename T>
 std::int64_t chambolle_one(const T* image, T* out, T* p, T* scratch, const Grid& g, double weight, double eps,
-                           std::int64_t max_num_iter, int num_threads) {
+                           std::int64_t max_num_iter, int num_threads, const std::atomic<bool>* cancel) {
   const std::int64_t W = g.width, R = g.rows, N = g.size;
   const double tau_d = math::tv_tau(g.ndim);
   const PlaneMasks<T> mk(g);
@@ -540,6 +547,7 @@ std::int64_t chambolle_one(const T* image, T* out, T* p, T* scratch, const Grid&
   std::vector<double> part(static_cast<std::size_t>(2 * tasks));
   double e_init = 0, e_prev = 0;
   for (std::int64_t it = 0; it < max_num_iter; ++it) {
+    poll_cancel(cancel, "denoise_tv_chambolle");
     parallel_for(0, tasks, num_threads, 2, [&](std::int64_t k) {
       run1(&c, k * chunk, std::min(R, (k + 1) * chunk), &part[2 * k]);
     });
@@ -636,7 +644,7 @@ constexpr std::int64_t kWaveDepth = kMaxWaveDepth;
 
 template <typename T>
 std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, const Grid& g, double weight,
-                            double eps, std::int64_t max_num_iter, int num_threads) {
+                            double eps, std::int64_t max_num_iter, int num_threads, const std::atomic<bool>* cancel) {
   const std::int64_t N = g.size, X = g.dims[0];
   const double tau_d = math::tv_tau(g.ndim);
   const PlaneMasks<T> mk(g);
@@ -647,6 +655,7 @@ std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, c
   std::fill(p, p + g.ndim * N, T(0));
   double e_init = 0, e_prev = 0;
   for (std::int64_t k = 0; k < max_num_iter;) {
+    poll_cancel(cancel, "denoise_tv_chambolle");
     const std::int64_t n = std::min(kWaveDepth, max_num_iter - k);
     const bool last = k + n == max_num_iter;
     if (eps > 0 && n > 1) std::copy(p, p + g.ndim * N, snap);  // a stop inside the block replays it
@@ -674,7 +683,8 @@ std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, c
 
 template <typename T>
 std::vector<std::int64_t> chambolle_impl(ConstTensorView image, TensorView out, double weight, double eps,
-                                         std::int64_t max_num_iter, int batch_dims, int num_threads) {
+                                         std::int64_t max_num_iter, int batch_dims, int num_threads,
+                                         const std::atomic<bool>* cancel) {
   Grid g;
   g.ndim = image.ndim() - batch_dims;
   for (int a = 0; a < g.ndim; ++a) g.dims[a] = image.size(a + batch_dims);
@@ -694,13 +704,13 @@ std::vector<std::int64_t> chambolle_impl(ConstTensorView image, TensorView out, 
         scratch(static_cast<std::size_t>(max_threads(num_threads) * g.width));
     for (std::int64_t b = 0; b < batch; ++b)
       iters[b] = chambolle_wave(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, p.data(), snap.data(),
-                                scratch.data(), g, weight, eps, max_num_iter, num_threads);
+                                scratch.data(), g, weight, eps, max_num_iter, num_threads, cancel);
     return iters;
   }
   std::vector<T> p(static_cast<std::size_t>(g.size)), scratch(static_cast<std::size_t>(g.width));
   for (std::int64_t b = 0; b < batch; ++b)
     iters[b] = chambolle_one(image.data_as<T>() + b * g.size, out.data_as<T>() + b * g.size, p.data(), scratch.data(),
-                             g, weight, eps, max_num_iter, num_threads);
+                             g, weight, eps, max_num_iter, num_threads, cancel);
   return iters;
 }
 
@@ -965,7 +975,7 @@ void bregman_init(const BregmanPlane<T>& s) {
 // skip the snapshot, and such a stop reruns from the start instead.
 template <typename T>
 std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const BregmanParams& bp, double eps,
-                           std::int64_t max_num_iter, int num_threads) {
+                           std::int64_t max_num_iter, int num_threads, const std::atomic<bool>* cancel) {
   const bool can_stop = eps >= 0;  // eps < 0: internal, exactly max_num_iter sweeps
   const bool snapshot = eps > 0;
   const T eps_t = static_cast<T>(eps);
@@ -973,6 +983,7 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
   std::vector<double> part(static_cast<std::size_t>(count * kBregmanDepth));
   std::int64_t i = 0;
   while (i < max_num_iter) {
+    poll_cancel(cancel, "denoise_tv_bregman");
     const int n = static_cast<int>(std::min<std::int64_t>(kBregmanDepth, max_num_iter - i));
     if (count == 1 && n >= 4 && planes[0].R >= 64 && max_threads(num_threads) >= 2)
       bregman_block_split(planes[0], planes[0].snap + planes[0].UN + 4 * planes[0].R * planes[0].C, bp, n,
@@ -994,7 +1005,7 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
       if (!(rmse > eps_t)) {
         if (k + 1 < n && !snapshot) {
           parallel_for(0, count, num_threads, 2, [&](std::int64_t p) { bregman_init(planes[p]); });
-          bregman_group(planes, count, bp, -1.0, i + k + 1, num_threads);
+          bregman_group(planes, count, bp, -1.0, i + k + 1, num_threads, cancel);
         } else if (k + 1 < n) {
           parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
             for (std::int64_t r = 0; r < planes[p].R; ++r) bregman_copy_row(planes[p], r, false);
@@ -1011,7 +1022,8 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
 
 template <typename T>
 std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, double weight, double eps,
-                                       std::int64_t max_num_iter, bool iso, bool joint, int num_threads) {
+                                       std::int64_t max_num_iter, bool iso, bool joint, int num_threads,
+                                       const std::atomic<bool>* cancel) {
   const std::int64_t P = image.size(0), R = image.size(1), C = image.size(2), CP = C + 2, N = R * C;
   const std::int64_t UN = (R + 2) * CP;
   const T* f0 = image.data_as<T>();
@@ -1044,10 +1056,10 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
   const BregmanParams bp{weight, iso};
   std::vector<std::int64_t> iters(static_cast<std::size_t>(P), 0);
   if (joint) {
-    std::fill(iters.begin(), iters.end(), bregman_group(planes.data(), P, bp, eps, max_num_iter, num_threads));
+    std::fill(iters.begin(), iters.end(), bregman_group(planes.data(), P, bp, eps, max_num_iter, num_threads, cancel));
   } else {
     parallel_for_dynamic(0, P, num_threads, 2, [&](std::int64_t p) {
-      iters[p] = bregman_group(&planes[p], 1, bp, eps, max_num_iter, 1);
+      iters[p] = bregman_group(&planes[p], 1, bp, eps, max_num_iter, 1, cancel);
     });
   }
   for (std::int64_t p = 0; p < P; ++p)
@@ -1061,16 +1073,16 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
 std::vector<std::int64_t> denoise_tv_chambolle(ConstTensorView image, TensorView out, double weight, double eps,
                                                std::int64_t max_num_iter, int batch_dims, const ExecContext& ctx) {
   if (image.dtype() == DType::Float32)
-    return chambolle_impl<float>(image, out, weight, eps, max_num_iter, batch_dims, ctx.num_threads);
-  return chambolle_impl<double>(image, out, weight, eps, max_num_iter, batch_dims, ctx.num_threads);
+    return chambolle_impl<float>(image, out, weight, eps, max_num_iter, batch_dims, ctx.num_threads, ctx.cancel);
+  return chambolle_impl<double>(image, out, weight, eps, max_num_iter, batch_dims, ctx.num_threads, ctx.cancel);
 }
 
 std::vector<std::int64_t> denoise_tv_bregman(ConstTensorView image, TensorView out, double weight, double eps,
                                              std::int64_t max_num_iter, bool isotropic, bool joint,
                                              const ExecContext& ctx) {
   if (image.dtype() == DType::Float32)
-    return bregman_impl<float>(image, out, weight, eps, max_num_iter, isotropic, joint, ctx.num_threads);
-  return bregman_impl<double>(image, out, weight, eps, max_num_iter, isotropic, joint, ctx.num_threads);
+    return bregman_impl<float>(image, out, weight, eps, max_num_iter, isotropic, joint, ctx.num_threads, ctx.cancel);
+  return bregman_impl<double>(image, out, weight, eps, max_num_iter, isotropic, joint, ctx.num_threads, ctx.cancel);
 }
 
 }  // namespace foveal::cpu

@@ -48,8 +48,8 @@ RlVariantArgs variant_args(ConstTensorView image, ConstTensorView psf, double fi
 template <typename T>
 class RlLoop {
  public:
-  RlLoop(RlKernels<T>& k, bool accelerate, double lambda, double floor)
-      : k_(k), accelerate_(accelerate), lambda_(lambda), floor_(floor) {
+  RlLoop(RlKernels<T>& k, bool accelerate, double lambda, double floor, const ExecContext& ctx, const char* op)
+      : k_(k), ctx_(ctx), op_(op), accelerate_(accelerate), lambda_(lambda), floor_(floor) {
     ratio_ = k.alloc();
     if (lambda > 0) divisor_ = k.alloc();
     if (accelerate) {
@@ -66,6 +66,7 @@ class RlLoop {
   T* run(T* x, std::int64_t n) {
     if (!accelerate_) {
       for (std::int64_t it = 0; it < n; ++it) {
+        ctx_.throw_if_cancelled(op_);
         if (divisor_) k_.tv_divisor(x, lambda_, floor_, divisor_);
         k_.ratio(x, ratio_);
         k_.correct(x, ratio_, divisor_, x);
@@ -77,6 +78,7 @@ class RlLoop {
     T* prev = prev_;
     k_.copy(cur, prev);
     for (std::int64_t it = 0; it < n; ++it) {
+      ctx_.throw_if_cancelled(op_);
       const double alpha = it >= 2 ? math::rl_biggs_alpha(k_.dot(g1_, g2_), k_.dot(g2_, g2_)) : 0.0;
       k_.extrapolate(cur, prev, alpha, y_);
       if (divisor_) k_.tv_divisor(y_, lambda_, floor_, divisor_);
@@ -94,6 +96,8 @@ class RlLoop {
 
  private:
   RlKernels<T>& k_;
+  const ExecContext& ctx_;  // polled for cancellation once per iteration
+  const char* op_;
   bool accelerate_;
   double lambda_, floor_;
   T* ratio_ = nullptr;
@@ -139,7 +143,7 @@ void variant_impl(ConstTensorView image, ConstTensorView psf, TensorView out, co
   k->set_psf(checked_psf<T>("richardson_lucy", *k, psf, false));
   T* x = k->alloc();
   k->fill(x, 0.5);
-  RlLoop<T> loop(*k, o.acceleration == RlAcceleration::Biggs, o.regularization, floor);
+  RlLoop<T> loop(*k, o.acceleration == RlAcceleration::Biggs, o.regularization, floor, ctx, "richardson_lucy");
   loop.run(x, o.num_iter);
   k->finish(x, o.clip);
 }
@@ -172,7 +176,7 @@ void blind_impl(ConstTensorView image, ConstTensorView psf, TensorView out, Tens
   const bool acc = o.acceleration == RlAcceleration::Biggs;
   T* x = k->alloc();
   k->init_from_image(x);
-  RlLoop<T> loop(*k, acc, 0.0, 0.0);
+  RlLoop<T> loop(*k, acc, 0.0, 0.0, ctx, "blind_richardson_lucy");
   T* ratio = loop.ratio_buffer();
   HostAccel ha;
   std::vector<double> y(kv.size()), kn(kv.size());

@@ -9,7 +9,7 @@ import numpy as np
 from .. import _core
 from .._arrays import Call, dtype_name, real
 from .._errors import FovealTypeError, FovealValueError
-from ._batch import batchable
+from ._batch import batchable, cancel_flag
 from ._common import _all_finite, _choice, _int_arg, _xp
 
 
@@ -36,7 +36,7 @@ def _rl(image: Any, psf: Any, num_iter: Any, clip: Any, filter_epsilon: Any, mod
     if not _all_finite(x):
         raise FovealValueError(f"{op}: image must hold finite values, got NaN or infinity")
     out = call.empty(tuple(x.shape))
-    used = call.run(_core.richardson_lucy, x, p, out, n, bool(clip), fe, m, me)
+    used = call.run(_core.richardson_lucy, x, p, out, n, bool(clip), fe, m, me, cancel=cancel_flag())
     return call.wrap(out), ("direct", "direct", "separable", "fft")[used]
 
 
@@ -210,7 +210,7 @@ def _rl_variant(image, psf, num_iter, clip, filter_epsilon, mode, method, acc, l
     x, p = call.floats("image", "psf")
     _check_image(op, x)
     out = call.empty(tuple(x.shape))
-    call.run(_core.richardson_lucy_variant, x, p, out, n, bool(clip), fe, m, acc, lam, me)
+    call.run(_core.richardson_lucy_variant, x, p, out, n, bool(clip), fe, m, acc, lam, me, cancel=cancel_flag())
     return call.wrap(out)
 
 
@@ -335,7 +335,7 @@ def blind_richardson_lucy(
         )
     out = call.empty(tuple(x.shape))
     psf_out = call.empty(tuple(p.shape))
-    call.run(_core.blind_richardson_lucy, x, p, out, psf_out, n, pi, ii, bool(clip), fe, m, acc)
+    call.run(_core.blind_richardson_lucy, x, p, out, psf_out, n, pi, ii, bool(clip), fe, m, acc, cancel=cancel_flag())
     return call.wrap(out), call.wrap(psf_out)
 
 

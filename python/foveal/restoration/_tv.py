@@ -9,7 +9,7 @@ import numpy as np
 from .. import _core
 from .._arrays import Call, real
 from .._errors import FovealTypeError, FovealValueError
-from ._batch import batchable
+from ._batch import batchable, cancel_flag
 from ._common import _all_finite, _channel_axis, _contiguous, _float_image, _int_arg, _moveaxis
 
 
@@ -31,11 +31,11 @@ def _tv_chambolle(image: Any, weight: Any, eps: Any, max_num_iter: Any, channel_
         raise FovealValueError(f"{op}: image must hold finite values, got NaN or infinity")
     if ax is None:
         out = call.empty(tuple(x.shape))
-        iters = call.run(_core.denoise_tv_chambolle, x, out, w, e, n, 0)
+        iters = call.run(_core.denoise_tv_chambolle, x, out, w, e, n, 0, cancel=cancel_flag())
         return call.wrap(out), iters
     xc = _contiguous(_moveaxis(x, ax, 0))
     out = call.empty(tuple(xc.shape))
-    iters = call.run(_core.denoise_tv_chambolle, xc, out, w, e, n, 1)
+    iters = call.run(_core.denoise_tv_chambolle, xc, out, w, e, n, 1, cancel=cancel_flag())
     out = _moveaxis(out, 0, ax)
     if isinstance(out, np.ndarray):
         out = np.ascontiguousarray(out)  # skimage returns a C-ordered array
@@ -131,7 +131,7 @@ def _tv_bregman(
     planes = x.reshape((1,) + tuple(x.shape)) if x.ndim == 2 else _contiguous(_moveaxis(x, -1, 0))
     planes = _contiguous(planes)
     out = call.empty(tuple(planes.shape))
-    iters = call.run(_core.denoise_tv_bregman, planes, out, w, e, n, bool(isotropic), ax is None)
+    iters = call.run(_core.denoise_tv_bregman, planes, out, w, e, n, bool(isotropic), ax is None, cancel=cancel_flag())
     if out.shape[0] == 1:  # skimage squeezes a single channel away
         out = out.reshape(tuple(out.shape[1:]))
         if gray_ax is not None:
