@@ -18,8 +18,9 @@
 //
 // Storage float16 / bfloat16 / float32, arithmetic in float32; score_thresh is compared after
 // rounding the score and the threshold to the storage type (torch compares in the input dtype).
-// No host synchronisation: the counts stay on the device. The small host arguments (image sizes,
-// proposal counts on the host, level tables) go up in one pageable copy per table; proposal
+// No host synchronisation: the counts stay on the device. The small host tables (image sizes,
+// host proposal counts, level and segment offsets) go up in one pageable copy per call (CUDA may
+// make a pageable copy wait on the host; a pinned staging buffer would avoid that); proposal
 // counts already on the device are used in place.
 //
 // Not optimised: the top-k sorts every score of a level (a radix select or a threshold
@@ -28,6 +29,8 @@
 #include <cub/device/device_segmented_radix_sort.cuh>
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common.cuh"
@@ -260,11 +263,31 @@ __global__ void nms_output_kernel(const Key* __restrict__ order, const float* __
   if (threadIdx.x == 0) counts[b] = kept;
 }
 
-template <typename T>
-void upload(Workspace<T>& w, const std::vector<T>& v, cudaStream_t st) {
-  if (!v.empty())
-    FOVEAL_CUDA_CHECK(cudaMemcpyAsync(w.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice, st));
-}
+// The small host tables of one call (level offsets, segment bounds, image sizes, host proposal
+// counts) packed into one buffer and sent up in one copy.
+class Tables {
+ public:
+  template <typename T>
+  std::size_t add(const std::vector<T>& v) {
+    const std::size_t off = (buf_.size() + 7) / 8 * 8;
+    buf_.resize(off + v.size() * sizeof(T));
+    if (!v.empty()) std::memcpy(buf_.data() + off, v.data(), v.size() * sizeof(T));
+    return off;
+  }
+  void upload(cudaStream_t st) {
+    dev_ = std::make_unique<Workspace<unsigned char>>(buf_.size(), st);
+    if (!buf_.empty())
+      FOVEAL_CUDA_CHECK(cudaMemcpyAsync(dev_->get(), buf_.data(), buf_.size(), cudaMemcpyHostToDevice, st));
+  }
+  template <typename T>
+  T* at(std::size_t off) const {
+    return reinterpret_cast<T*>(dev_->get() + off);
+  }
+
+ private:
+  std::vector<unsigned char> buf_;
+  std::unique_ptr<Workspace<unsigned char>> dev_;
+};
 
 // keys_out = keys_in sorted ascending within each segment [begin[s], end[s]) (device int arrays).
 void segmented_sort(const Key* keys_in, Key* keys_out, std::int64_t n, std::int64_t nseg, const int* begin,
@@ -311,13 +334,9 @@ struct Stage {
   Cands cands() { return Cands{box.get(), score.get(), group.get(), key.get()}; }
 
   template <typename S>
-  void finish(std::int64_t limit, double nms_thresh, TensorView boxes, TensorView scores, S*, std::int64_t* labels,
-              TensorView counts) {
-    std::vector<int> begin, end;
-    uniform_segments(nb, m, begin, end);
-    Workspace<int> d_begin(begin.size(), st), d_end(end.size(), st);
-    upload(d_begin, begin, st), upload(d_end, end, st);
-    segmented_sort(key.get(), sorted.get(), nb * m, nb, d_begin.get(), d_end.get(), st);
+  void finish(const int* begin, const int* end, std::int64_t limit, double nms_thresh, TensorView boxes,
+              TensorView scores, std::int64_t* labels, TensorView counts) {
+    segmented_sort(key.get(), sorted.get(), nb * m, nb, begin, end, st);
     const std::int64_t lim = limit < m ? limit : m;
     Workspace<float> kept_box(5 * nb * lim, st);
     Workspace<int> kept_group(nb * lim, st);
@@ -345,31 +364,31 @@ void rpn_impl(ConstTensorView anchors, ConstTensorView objectness, ConstTensorVi
   for (std::size_t l = 0; l < levels.size(); ++l) per[l] = levels[l] < p.pre_nms_top_n ? levels[l] : p.pre_nms_top_n;
   const std::vector<std::int64_t> loff = cumulative(levels), coff = cumulative(per);
   const std::int64_t m = coff.back();
-  const std::vector<float> sizes = image_sizes_f(image_sizes);
-  Workspace<std::int64_t> d_loff(loff.size(), st), d_coff(coff.size(), st);
-  Workspace<float> d_sizes(sizes.size(), st);
-  upload(d_loff, loff, st), upload(d_coff, coff, st), upload(d_sizes, sizes, st);
+  std::vector<int> rb, re, sb, se;  // (image, level) segments of the scores; image segments of the candidates
+  for (std::int64_t b = 0; b < nb; ++b)
+    for (int l = 0; l < nl; ++l)
+      rb.push_back(static_cast<int>(b * na + loff[l])), re.push_back(static_cast<int>(b * na + loff[l + 1]));
+  uniform_segments(nb, m, sb, se);
+  Tables t;
+  const std::size_t t_loff = t.add(loff), t_coff = t.add(coff), t_sizes = t.add(image_sizes_f(image_sizes)),
+                    t_rb = t.add(rb), t_re = t.add(re), t_sb = t.add(sb), t_se = t.add(se);
+  t.upload(st);
   Stage stage(nb, m, st);
   if (m > 0) {
     const std::int64_t n = nb * na;
     Workspace<Key> keys(n, st), sorted(n, st);
     rpn_rank_kernel<S><<<blocks_for(n, kThreads), kThreads, 0, st>>>(static_cast<const S*>(objectness.data()), n, na,
-                                                                    d_loff.get(), nl, keys.get());
+                                                                    t.at<std::int64_t>(t_loff), nl, keys.get());
     FOVEAL_CUDA_CHECK(cudaGetLastError());
-    std::vector<int> begin, end;
-    for (std::int64_t b = 0; b < nb; ++b)
-      for (int l = 0; l < nl; ++l)
-        begin.push_back(static_cast<int>(b * na + loff[l])), end.push_back(static_cast<int>(b * na + loff[l + 1]));
-    Workspace<int> d_begin(begin.size(), st), d_end(end.size(), st);
-    upload(d_begin, begin, st), upload(d_end, end, st);
-    segmented_sort(keys.get(), sorted.get(), n, nb * nl, d_begin.get(), d_end.get(), st);
+    segmented_sort(keys.get(), sorted.get(), n, nb * nl, t.at<int>(t_rb), t.at<int>(t_re), st);
     rpn_candidates_kernel<S><<<blocks_for(nb * m, kThreads), kThreads, 0, st>>>(
         static_cast<const S*>(anchors.data()), static_cast<const S*>(objectness.data()),
-        static_cast<const S*>(deltas.data()), sorted.get(), d_sizes.get(), d_loff.get(), d_coff.get(), nl, nb, na, m,
-        coder_of(p.weights, p.bbox_xform_clip), static_cast<float>(p.min_size), p.score_thresh, stage.cands());
+        static_cast<const S*>(deltas.data()), sorted.get(), t.at<float>(t_sizes), t.at<std::int64_t>(t_loff),
+        t.at<std::int64_t>(t_coff), nl, nb, na, m, coder_of(p.weights, p.bbox_xform_clip),
+        static_cast<float>(p.min_size), p.score_thresh, stage.cands());
     FOVEAL_CUDA_CHECK(cudaGetLastError());
   }
-  stage.finish(p.post_nms_top_n, p.nms_thresh, boxes, scores, static_cast<S*>(nullptr), nullptr, counts);
+  stage.finish<S>(t.at<int>(t_sb), t.at<int>(t_se), p.post_nms_top_n, p.nms_thresh, boxes, scores, nullptr, counts);
 }
 
 template <typename S>
@@ -378,29 +397,30 @@ void box_head_impl(ConstTensorView proposals, ConstTensorView proposal_counts, C
                    TensorView boxes, TensorView scores, TensorView labels, TensorView counts, cudaStream_t st) {
   const std::int64_t nb = logits.size(0), np = logits.size(1), nc = logits.size(2);
   const std::int64_t m = np * (nc - 1);
-  const std::vector<float> sizes = image_sizes_f(image_sizes);
-  Workspace<float> d_sizes(sizes.size(), st);
-  upload(d_sizes, sizes, st);
   // proposal_counts: none (all P), on the device (used in place) or on the host (uploaded).
   const bool has_counts = proposal_counts.data() != nullptr;
   const bool on_device = has_counts && proposal_counts.device().type == DeviceType::CUDA;
   std::vector<std::int64_t> pc;
   if (has_counts && !on_device)
     pc.assign(proposal_counts.data_as<std::int64_t>(), proposal_counts.data_as<std::int64_t>() + nb);
-  Workspace<std::int64_t> d_pc(pc.size(), st);
-  upload(d_pc, pc, st);
+  std::vector<int> sb, se;
+  uniform_segments(nb, m, sb, se);
+  Tables t;
+  const std::size_t t_sizes = t.add(image_sizes_f(image_sizes)), t_pc = t.add(pc), t_sb = t.add(sb),
+                    t_se = t.add(se);
+  t.upload(st);
   const std::int64_t* pcounts =
-      on_device ? proposal_counts.data_as<std::int64_t>() : (has_counts ? d_pc.get() : nullptr);
+      on_device ? proposal_counts.data_as<std::int64_t>() : (has_counts ? t.at<std::int64_t>(t_pc) : nullptr);
   Stage stage(nb, m, st);
   if (m > 0) {
     box_head_candidates_kernel<S><<<blocks_for(nb * np, kThreads), kThreads, 0, st>>>(
-        static_cast<const S*>(proposals.data()), pcounts,
-        static_cast<const S*>(logits.data()), static_cast<const S*>(regression.data()), d_sizes.get(), nb, np, nc,
+        static_cast<const S*>(proposals.data()), pcounts, static_cast<const S*>(logits.data()),
+        static_cast<const S*>(regression.data()), t.at<float>(t_sizes), nb, np, nc,
         coder_of(p.weights, p.bbox_xform_clip), static_cast<float>(p.min_size), p.score_thresh, stage.cands());
     FOVEAL_CUDA_CHECK(cudaGetLastError());
   }
-  stage.finish(p.detections_per_img, p.nms_thresh, boxes, scores, static_cast<S*>(nullptr),
-               labels.data_as<std::int64_t>(), counts);
+  stage.finish<S>(t.at<int>(t_sb), t.at<int>(t_se), p.detections_per_img, p.nms_thresh, boxes, scores,
+                  labels.data_as<std::int64_t>(), counts);
 }
 
 template <typename S>
@@ -415,33 +435,31 @@ void retina_impl(ConstTensorView anchors, ConstTensorView logits, ConstTensorVie
     per[l] = levels[l] * nc < p.topk_candidates ? levels[l] * nc : p.topk_candidates;
   const std::vector<std::int64_t> loff = cumulative(levels), coff = cumulative(per);
   const std::int64_t m = coff.back();
-  const std::vector<float> sizes = image_sizes_f(image_sizes);
-  Workspace<std::int64_t> d_loff(loff.size(), st), d_coff(coff.size(), st);
-  Workspace<float> d_sizes(sizes.size(), st);
-  upload(d_loff, loff, st), upload(d_coff, coff, st), upload(d_sizes, sizes, st);
+  std::vector<int> rb, re, sb, se;
+  for (std::int64_t b = 0; b < nb; ++b)
+    for (int l = 0; l < nl; ++l)
+      rb.push_back(static_cast<int>((b * na + loff[l]) * nc)), re.push_back(static_cast<int>((b * na + loff[l + 1]) * nc));
+  uniform_segments(nb, m, sb, se);
+  Tables t;
+  const std::size_t t_loff = t.add(loff), t_coff = t.add(coff), t_sizes = t.add(image_sizes_f(image_sizes)),
+                    t_rb = t.add(rb), t_re = t.add(re), t_sb = t.add(sb), t_se = t.add(se);
+  t.upload(st);
   Stage stage(nb, m, st);
   if (m > 0) {
     const std::int64_t n = nb * na * nc;
     Workspace<Key> keys(n, st), sorted(n, st);
     retina_rank_kernel<S><<<blocks_for(n, kThreads), kThreads, 0, st>>>(
-        static_cast<const S*>(logits.data()), n, na, nc, d_loff.get(), nl, p.score_thresh, keys.get());
+        static_cast<const S*>(logits.data()), n, na, nc, t.at<std::int64_t>(t_loff), nl, p.score_thresh, keys.get());
     FOVEAL_CUDA_CHECK(cudaGetLastError());
-    std::vector<int> begin, end;
-    for (std::int64_t b = 0; b < nb; ++b)
-      for (int l = 0; l < nl; ++l)
-        begin.push_back(static_cast<int>((b * na + loff[l]) * nc)),
-            end.push_back(static_cast<int>((b * na + loff[l + 1]) * nc));
-    Workspace<int> d_begin(begin.size(), st), d_end(end.size(), st);
-    upload(d_begin, begin, st), upload(d_end, end, st);
-    segmented_sort(keys.get(), sorted.get(), n, nb * nl, d_begin.get(), d_end.get(), st);
+    segmented_sort(keys.get(), sorted.get(), n, nb * nl, t.at<int>(t_rb), t.at<int>(t_re), st);
     retina_candidates_kernel<S><<<blocks_for(nb * m, kThreads), kThreads, 0, st>>>(
         static_cast<const S*>(anchors.data()), static_cast<const S*>(logits.data()),
-        static_cast<const S*>(regression.data()), sorted.get(), d_sizes.get(), d_loff.get(), d_coff.get(), nl, nb, na,
-        nc, m, coder_of(p.weights, p.bbox_xform_clip), stage.cands());
+        static_cast<const S*>(regression.data()), sorted.get(), t.at<float>(t_sizes), t.at<std::int64_t>(t_loff),
+        t.at<std::int64_t>(t_coff), nl, nb, na, nc, m, coder_of(p.weights, p.bbox_xform_clip), stage.cands());
     FOVEAL_CUDA_CHECK(cudaGetLastError());
   }
-  stage.finish(p.detections_per_img, p.nms_thresh, boxes, scores, static_cast<S*>(nullptr),
-               labels.data_as<std::int64_t>(), counts);
+  stage.finish<S>(t.at<int>(t_sb), t.at<int>(t_se), p.detections_per_img, p.nms_thresh, boxes, scores,
+                  labels.data_as<std::int64_t>(), counts);
 }
 
 }  // namespace
