@@ -323,13 +323,6 @@ def test_box_head_bad_inputs_name_the_argument(change, exc, match):
         box_head_postprocess(args["proposals"], args["class_logits"], args["box_regression"], args["image_sizes"], **kw)
 
 
-@pytest.mark.needs_cuda
-def test_cuda_refused_clearly():
-    p, c, r = (torch.from_numpy(x).cuda() for x in _head_ok()[:3])
-    with pytest.raises(foveal.FovealValueError, match="box_head_postprocess: CUDA arrays are not supported yet"):
-        box_head_postprocess(p, c, r, [(50, 50), (60, 60)])
-
-
 # ----------------------------------------------------------------- retinanet_postprocess
 
 RETINA_FEATS = ((16, 20), (8, 10), (4, 5), (2, 3), (1, 2))  # 128 x 160, strides 8 .. 128
@@ -531,3 +524,115 @@ def test_retinanet_bad_inputs_name_the_argument(change, exc, match):
     with pytest.raises(exc, match=match):
         retinanet_postprocess(args["anchors"], args["class_logits"], args["box_regression"], args["image_sizes"],
                               args["levels"], **kw)
+
+
+# ----------------------------------------------------------------- CUDA: parity with the CPU path
+# The CUDA path against the CPU path on the same values (inputs rounded to the 16-bit dtype first,
+# the CPU run in float32 on them): the same counts and labels, boxes and scores within an ulp or
+# two of the dtype. Thresholds are kept away from every score (rounding a score to 16 bits may move
+# it across score_thresh, which the CUDA path compares in the input dtype, as torch).
+
+CUDA_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+CUDA_TOL = {
+    torch.float32: dict(rtol=1e-5, atol=1e-3),
+    torch.float16: dict(rtol=2e-3, atol=1e-3),
+    torch.bfloat16: dict(rtol=1.6e-2, atol=1e-3),
+}
+
+
+def _rounded(dtype, *xs):
+    return [x.to(dtype).float() for x in xs]
+
+
+def assert_cuda_matches_cpu(got, want, dtype):
+    assert all(g.is_cuda for g in got)  # counts included: they stay on the device
+    assert got[0].dtype == dtype and got[1].dtype == dtype and got[-1].dtype == torch.int64
+    g = [x.cpu() for x in got]
+    w = [torch.as_tensor(np.asarray(x)) for x in want]
+    np.testing.assert_array_equal(g[-1].numpy(), w[-1].numpy())
+    assert w[-1].sum() > 0  # something to compare
+    if len(g) == 4:
+        np.testing.assert_array_equal(g[2].numpy(), w[2].numpy())
+    tol = CUDA_TOL[dtype]
+    np.testing.assert_allclose(g[0].float().numpy(), w[0].to(dtype).float().numpy(), **tol)
+    np.testing.assert_allclose(g[1].float().numpy(), w[1].to(dtype).float().numpy(), **tol)
+
+
+def test_postprocess_dtype_policy():
+    from foveal.ops._postprocess import _postprocess_policy as policy
+
+    three = ("a", "b", "c")
+    assert policy("op", dict(zip(three, ["float16"] * 3)), True) == "float16"
+    assert policy("op", dict(zip(three, ["bfloat16"] * 3)), True) == "bfloat16"
+    assert policy("op", dict(zip(three, ["float32", "float16", "float16"])), True) == "float32"
+    assert policy("op", dict(zip(three, ["bfloat16", "float16", "float16"])), True) == "float32"
+    assert policy("op", dict(zip(three, ["float16"] * 3)), False) == "float32"  # CPU: float32 / float64
+    assert policy("op", dict(zip(three, ["float64", "float32", "float32"])), False) == "float64"
+    with pytest.raises(foveal.FovealTypeError, match="op: b must be float16, bfloat16 or float32 on CUDA, got float64"):
+        policy("op", dict(zip(three, ["float32", "float64", "float32"])), True)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"pre_nms_top_n": 300, "post_nms_top_n": 200, "nms_thresh": 0.5}])
+def test_rpn_cuda_matches_cpu(dtype, kw):
+    anchors, obj, deltas, levels = rpn_inputs(np.float32)
+    anchors, obj, deltas = _rounded(dtype, anchors, obj, deltas)
+    sizes = [(192, 256), (150, 201), (0, 0)]  # the last: every box clipped away
+    want = rpn_postprocess(anchors.numpy(), obj.numpy(), deltas.numpy(), sizes, levels, **kw)
+    got = rpn_postprocess(*(x.to(dtype).cuda() for x in (anchors, obj, deltas)), sizes, levels, **kw)
+    assert_cuda_matches_cpu(got, want, dtype)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+@pytest.mark.parametrize("n_classes", [2, 91])
+@pytest.mark.parametrize("kw", [{}, {"nms_thresh": 0.3, "detections_per_img": 7}])
+def test_box_head_cuda_matches_cpu(dtype, n_classes, kw):
+    counts = [300, 211, 0, 300]
+    proposals, logits, reg = _rounded(dtype, *head_inputs(np.float32, counts, n_classes, seed=n_classes))
+    prob = torch.softmax(logits, dim=2)[..., 1:]
+    logits[(abs(prob - 0.05) < 1e-3).any(dim=2)] = 0  # rows near the threshold: uniform
+    shapes = [(300, 400), (250, 333), (300, 400), (0, 0)]
+    want = box_head_postprocess(proposals.numpy(), logits.numpy(), reg.numpy(), shapes,
+                                proposal_counts=np.array(counts), **kw)
+    got = box_head_postprocess(*(x.to(dtype).cuda() for x in (proposals, logits, reg)), shapes,
+                               proposal_counts=np.array(counts), **kw)
+    assert_cuda_matches_cpu(got, want, dtype)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"topk_candidates": 50, "detections_per_img": 40, "nms_thresh": 0.4}])
+def test_retinanet_cuda_matches_cpu(dtype, kw):
+    anchors, logits, reg, levels = retina_inputs(np.float32, n_classes=20, logit_shift=-3.0)
+    anchors, logits, reg = _rounded(dtype, anchors, logits, reg)
+    logits[abs(torch.sigmoid(logits) - 0.05) < 1e-3] = -20.0
+    sizes = [(128, 160), (100, 121), (0, 0)]
+    want = retinanet_postprocess(anchors.numpy(), logits.numpy(), reg.numpy(), sizes, levels, **kw)
+    got = retinanet_postprocess(*(x.to(dtype).cuda() for x in (anchors, logits, reg)), sizes, levels, **kw)
+    assert_cuda_matches_cpu(got, want, dtype)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_mixed_dtypes_run_in_float32_and_float64_is_refused():
+    anchors, logits, reg, levels = retina_inputs(np.float32, n_classes=4)
+    sizes = [(128, 160)] * 3
+    want = retinanet_postprocess(anchors.numpy(), logits.half().float().numpy(), reg.numpy(), sizes, levels)
+    got = retinanet_postprocess(anchors.cuda(), logits.half().cuda(), reg.cuda(), sizes, levels)
+    assert_cuda_matches_cpu(got, want, torch.float32)
+    with pytest.raises(foveal.FovealTypeError, match="retinanet_postprocess: anchors must be float16, bfloat16 or float32 on CUDA"):
+        retinanet_postprocess(anchors.double().cuda(), logits.cuda(), reg.cuda(), sizes, levels)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_rpn_to_box_head_on_device():
+    anchors, obj, deltas, levels = rpn_inputs(np.float32)
+    sizes = [(192, 256)] * 3
+    props, _, pcounts = rpn_postprocess(anchors.cuda(), obj.cuda(), deltas.cuda(), sizes, levels, post_nms_top_n=100)
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn((3, props.shape[1], 5), generator=g) * 3
+    reg = torch.randn((3, props.shape[1], 20), generator=g) * 0.1
+    want = box_head_postprocess(props.cpu().numpy(), logits.numpy(), reg.numpy(), sizes, proposal_counts=pcounts.cpu().numpy())
+    got = box_head_postprocess(props, logits.cuda(), reg.cuda(), sizes, proposal_counts=pcounts)
+    assert_cuda_matches_cpu(got, want, torch.float32)

@@ -209,6 +209,20 @@ void multi_scale_roi_align(const ConstTensorView* features, const PyramidPlan& p
 /// `idxs` (device pointer) null: plain nms_rotated; else batched.
 std::int64_t nms_rotated(ConstTensorView boxes, ConstTensorView scores, const std::int64_t* idxs,
                          double iou_threshold, TensorView keep, const ExecContext& ctx);
+// Fused detection post-processing: float16 / bfloat16 / float32; image_sizes on the host,
+// proposal_counts on the host or the device; no host synchronisation (counts written on the device).
+void rpn_postprocess(ConstTensorView anchors, ConstTensorView objectness, ConstTensorView deltas,
+                     ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
+                     const RpnPostprocessParams& params, TensorView boxes, TensorView scores, TensorView counts,
+                     const ExecContext& ctx);
+void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_counts, ConstTensorView class_logits,
+                          ConstTensorView box_regression, ConstTensorView image_sizes,
+                          const BoxHeadPostprocessParams& params, TensorView boxes, TensorView scores,
+                          TensorView labels, TensorView counts, const ExecContext& ctx);
+void retinanet_postprocess(ConstTensorView anchors, ConstTensorView class_logits, ConstTensorView box_regression,
+                           ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
+                           const RetinaNetPostprocessParams& params, TensorView boxes, TensorView scores,
+                           TensorView labels, TensorView counts, const ExecContext& ctx);
 }  // namespace cuda
 
 namespace detail {

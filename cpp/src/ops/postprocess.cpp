@@ -53,10 +53,23 @@ void check_detections(const char* op, std::int64_t nb, TensorView boxes, TensorV
   FOVEAL_CHECK_TYPE(counts.dtype() == DType::Int64, op, ": counts must be int64, got ", dtype_name(counts.dtype()));
 }
 
-// CPU only for now: CUDA arrays get a clear error rather than a host read of device memory.
-void check_cpu(const char* op, const check::Named& a) {
-  FOVEAL_CHECK_VALUE(a.view.device().type == DeviceType::CPU, op, ": CUDA arrays are not supported yet (CPU only), ",
-                     a.name, " is on ", a.view.device().str());
+// Float dtypes: float32 / float64 on the CPU; float16 / bfloat16 / float32 on CUDA (arithmetic in
+// float32 there; float64 is not compiled for CUDA).
+void check_float_dtype(const char* op, const check::Named& a) {
+  const DType t = a.view.dtype();
+  if (a.view.device().type == DeviceType::CUDA)
+    FOVEAL_CHECK_TYPE(t == DType::Float16 || t == DType::BFloat16 || t == DType::Float32, op, ": ", a.name,
+                      " must be float16, bfloat16 or float32 on CUDA, got ", dtype_name(t));
+  else
+    FOVEAL_CHECK_TYPE(t == DType::Float32 || t == DType::Float64, op, ": ", a.name,
+                      " must be float32 or float64 on the CPU, got ", dtype_name(t));
+}
+
+// The CUDA sorts index with int: every sorted array below 2^31 elements.
+void check_cuda_size(const char* op, const check::Named& a, std::int64_t n, const char* what) {
+  if (a.view.device().type == DeviceType::CUDA)
+    FOVEAL_CHECK_VALUE(n <= std::int64_t(INT32_MAX), op, ": at most 2147483647 ", what,
+                       " per call are supported on CUDA, got ", n);
 }
 
 }  // namespace
@@ -100,14 +113,20 @@ void rpn_postprocess(ConstTensorView anchors, ConstTensorView objectness, ConstT
   FOVEAL_CHECK_VALUE(counts.ndim() == 1 && counts.size(0) == nb, op, ": counts must have shape (B,) with B = ", nb,
                      ", got ", counts.shape().str());
   check::same_device(op, {an, ob, de, bo, sc, co});
-  check_cpu(op, an);
-  check::box_float_dtype(op, an);
+  check_float_dtype(op, an);
   check::same_dtype(op, {an, ob, de, bo, sc});
+  check_cuda_size(op, an, nb * na, "scores (images x anchors)");
+  check_cuda_size(op, an, nb * candidates, "candidates (images x candidates per image)");
   FOVEAL_CHECK_TYPE(counts.dtype() == DType::Int64, op, ": counts must be int64, got ", dtype_name(counts.dtype()));
   check::contiguous(op, {an, ob, de, bo, sc, co});
   check::not_null(op, {an, ob, de, bo, sc, co});
   if (nb == 0) return;
-  cpu::rpn_postprocess(anchors, objectness, deltas, image_sizes, num_anchors_per_level, p, boxes, scores, counts, ctx);
+  if (anchors.device().type == DeviceType::CUDA)
+    FOVEAL_CUDA_CALL(rpn_postprocess, anchors, objectness, deltas, image_sizes, num_anchors_per_level, p, boxes,
+                     scores, counts, ctx);
+  else
+    cpu::rpn_postprocess(anchors, objectness, deltas, image_sizes, num_anchors_per_level, p, boxes, scores, counts,
+                         ctx);
 }
 
 void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_counts, ConstTensorView class_logits,
@@ -142,13 +161,19 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
                        proposal_counts.shape().str());
     FOVEAL_CHECK_TYPE(proposal_counts.dtype() == DType::Int64, op, ": proposal_counts must be int64, got ",
                       dtype_name(proposal_counts.dtype()));
-    FOVEAL_CHECK_VALUE(proposal_counts.device().type == DeviceType::CPU, op,
-                       ": proposal_counts must be on the CPU, got ", proposal_counts.device().str());
+    // On the CPU, or on the device of CUDA proposals (then not read here: no synchronisation;
+    // the kernel uses proposals q < count, so values outside [0, P] act as clamped).
+    const bool on_device = proposal_counts.device().type == DeviceType::CUDA;
+    FOVEAL_CHECK_VALUE(!on_device || proposal_counts.device() == proposals.device(), op,
+                       ": proposal_counts must be on the CPU or on the proposals' device (",
+                       proposals.device().str(), "), got ", proposal_counts.device().str());
     check::contiguous(op, {pc});
-    const std::int64_t* c = proposal_counts.data_as<std::int64_t>();
-    for (std::int64_t b = 0; b < nb; ++b)
-      FOVEAL_CHECK_VALUE(c[b] >= 0 && c[b] <= np, op, ": proposal_counts must lie in [0, P] = [0, ", np, "], got ",
-                         c[b], " for image ", b);
+    if (!on_device) {
+      const std::int64_t* c = proposal_counts.data_as<std::int64_t>();
+      for (std::int64_t b = 0; b < nb; ++b)
+        FOVEAL_CHECK_VALUE(c[b] >= 0 && c[b] <= np, op, ": proposal_counts must lie in [0, P] = [0, ", np, "], got ",
+                           c[b], " for image ", b);
+    }
   }
   const std::int64_t need = std::min(p.detections_per_img, np * (nc - 1));
   FOVEAL_CHECK_VALUE(boxes.ndim() == 3 && boxes.size(0) == nb && boxes.size(1) >= need && boxes.size(2) == 4, op,
@@ -156,14 +181,19 @@ void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_co
                      boxes.shape().str());
   check_detections(op, nb, boxes, scores, labels, counts);
   check::same_device(op, {pr, cl, re, bo, sc, la, co});
-  check_cpu(op, pr);
-  check::box_float_dtype(op, pr);
+  check_float_dtype(op, pr);
   check::same_dtype(op, {pr, cl, re, bo, sc});
+  check_cuda_size(op, pr, nb * np * nc, "(image, proposal, class) triples");
   check::contiguous(op, {pr, cl, re, bo, sc, la, co});
   check::not_null(op, {pr, cl, re, bo, sc, la, co});
   if (nb == 0) return;
-  cpu::box_head_postprocess(proposals, has_counts ? proposal_counts : ConstTensorView{}, class_logits, box_regression,
-                            image_sizes, p, boxes, scores, labels, counts, ctx);
+  const ConstTensorView pcv = has_counts ? proposal_counts : ConstTensorView{};
+  if (proposals.device().type == DeviceType::CUDA)
+    FOVEAL_CUDA_CALL(box_head_postprocess, proposals, pcv, class_logits, box_regression, image_sizes, p, boxes, scores,
+                     labels, counts, ctx);
+  else
+    cpu::box_head_postprocess(proposals, pcv, class_logits, box_regression, image_sizes, p, boxes, scores, labels,
+                              counts, ctx);
 }
 
 void retinanet_postprocess(ConstTensorView anchors, ConstTensorView class_logits, ConstTensorView box_regression,
@@ -205,14 +235,19 @@ void retinanet_postprocess(ConstTensorView anchors, ConstTensorView class_logits
                      boxes.shape().str());
   check_detections(op, nb, boxes, scores, labels, counts);
   check::same_device(op, {an, cl, re, bo, sc, la, co});
-  check_cpu(op, an);
-  check::box_float_dtype(op, an);
+  check_float_dtype(op, an);
   check::same_dtype(op, {an, cl, re, bo, sc});
+  check_cuda_size(op, an, nb * na * nc, "scores (images x anchors x classes)");
+  check_cuda_size(op, an, nb * candidates, "candidates (images x candidates per image)");
   check::contiguous(op, {an, cl, re, bo, sc, la, co});
   check::not_null(op, {an, cl, re, bo, sc, la, co});
   if (nb == 0) return;
-  cpu::retinanet_postprocess(anchors, class_logits, box_regression, image_sizes, num_anchors_per_level, p, boxes,
-                             scores, labels, counts, ctx);
+  if (anchors.device().type == DeviceType::CUDA)
+    FOVEAL_CUDA_CALL(retinanet_postprocess, anchors, class_logits, box_regression, image_sizes, num_anchors_per_level,
+                     p, boxes, scores, labels, counts, ctx);
+  else
+    cpu::retinanet_postprocess(anchors, class_logits, box_regression, image_sizes, num_anchors_per_level, p, boxes,
+                               scores, labels, counts, ctx);
 }
 
 }  // namespace foveal

@@ -9,12 +9,31 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import _core
-from .._arrays import Call, dim, real
+from .._arrays import Call, detection_policy, dim, real, register_policy
 from .._errors import FovealTypeError
 from ._anchors import _BBOX_XFORM_CLIP, _weights
 
 
 # -- fused detection post-processing ---------------------------------------------------------
+
+
+def _postprocess_policy(op: str, dtypes: dict[str, str], cuda: bool) -> str:
+    """The float dtype of the three ops. CPU: the detection policy (float32 or float64). CUDA:
+    float16 or bfloat16 when every float argument has it, else float32 (arithmetic in float32
+    either way; float64 is refused). Outputs (boxes, scores) have this dtype."""
+    if not cuda:
+        return detection_policy(op, dtypes, cuda)
+    for arg, dt in dtypes.items():
+        if dt == "float64":
+            raise FovealTypeError(f"{op}: {arg} must be float16, bfloat16 or float32 on CUDA, got float64")
+    detection_policy(op, dtypes, cuda)  # refuses non-real dtypes by name
+    kinds = set(dtypes.values())
+    if len(kinds) == 1 and kinds <= {"float16", "bfloat16"}:
+        return kinds.pop()
+    return "float32"
+
+
+register_policy("postprocess", _postprocess_policy)
 
 
 def _integer(op: str, name: str, value: Any) -> int:
@@ -40,6 +59,11 @@ def _host_array(op: str, name: str, x: Any) -> np.ndarray:
         return np.asarray(x)
     except Exception as exc:  # noqa: BLE001 - ragged lists, odd objects
         raise FovealTypeError(f"{op}: {name} must be an array or a sequence of numbers ({exc})") from None
+
+
+def _on_device(x: Any) -> bool:
+    """A CUDA array (torch, CuPy): small arguments given so stay on the device."""
+    return getattr(x, "is_cuda", False) is True or hasattr(x, "__cuda_array_interface__")
 
 
 def _image_sizes(op: str, image_sizes: Any) -> np.ndarray:
@@ -106,7 +130,12 @@ def rpn_postprocess(
     The same proposals as torchvision on ordinary inputs (tested), with foveal's tie rules:
     equal logits select the lower anchor index first, equal scores are visited in torchvision's
     candidate order (level by level, by decreasing logit); NaN logits rank last (torch.topk ranks
-    them first). CPU only for now: CUDA arrays are refused.
+    them first).
+
+    On CUDA (torch or CuPy arrays) the call runs on the arrays' device and stream without any
+    host synchronisation (``counts`` stays on the device); float16 and bfloat16 inputs are kept
+    (arithmetic in float32, outputs in the input dtype), mixed dtypes run in float32, float64 is
+    refused. ``image_sizes`` is read on the host.
 
     Examples
     --------
@@ -122,7 +151,7 @@ def rpn_postprocess(
            [20., 20., 30., 30.]], dtype=float32)
     """
     op = "rpn_postprocess"
-    call = Call(op, anchors=anchors, objectness=objectness, deltas=deltas)
+    call = Call(op, "postprocess", anchors=anchors, objectness=objectness, deltas=deltas)
     pre = _integer(op, "pre_nms_top_n", pre_nms_top_n)
     post = _integer(op, "post_nms_top_n", post_nms_top_n)
     levels = _levels(op, num_anchors_per_level)
@@ -174,7 +203,8 @@ def box_head_postprocess(
     image_sizes : array or sequence, shape (B, 2)
         ``(height, width)`` of each image: finite, >= 0.
     proposal_counts : array of int, shape (B,), optional
-        Image b uses its first ``proposal_counts[b]`` proposals (default: all P).
+        Image b uses its first ``proposal_counts[b]`` proposals (default: all P). On the host, or
+        on the proposals' CUDA device.
     score_thresh, nms_thresh : float
         torchvision's ``box_score_thresh`` and ``box_nms_thresh``; ``score_thresh`` is compared in
         the dtype of the logits, as torch does.
@@ -197,7 +227,15 @@ def box_head_postprocess(
     Notes
     -----
     The same detections as torchvision on ordinary inputs (tested); equal scores are visited in
-    torchvision's flattened (proposal, class) order. CPU only for now: CUDA arrays are refused.
+    torchvision's flattened (proposal, class) order.
+
+    On CUDA (torch or CuPy arrays) the call runs on the arrays' device and stream without any
+    host synchronisation (``counts`` stays on the device); float16 and bfloat16 inputs are kept
+    (softmax and decoding in float32, ``score_thresh`` compared after rounding to the input
+    dtype, outputs in the input dtype), mixed dtypes run in float32, float64 is refused.
+    ``image_sizes`` is read on the host; ``proposal_counts`` may be on the host or on the
+    proposals' device (as :func:`rpn_postprocess` returns them), where its values are not checked
+    (a count outside ``[0, P]`` acts as clamped to it).
 
     Examples
     --------
@@ -211,7 +249,7 @@ def box_head_postprocess(
     (array([1]), array([1]), array([10., 10., 50., 50.], dtype=float32))
     """
     op = "box_head_postprocess"
-    call = Call(op, proposals=proposals, class_logits=class_logits, box_regression=box_regression)
+    call = Call(op, "postprocess", proposals=proposals, class_logits=class_logits, box_regression=box_regression)
     dets = _integer(op, "detections_per_img", detections_per_img)
     st = real(op, "score_thresh", score_thresh)
     thr = real(op, "nms_thresh", nms_thresh)
@@ -219,7 +257,12 @@ def box_head_postprocess(
     w = _weights(op, weights)
     sizes = _image_sizes(op, image_sizes)
     counts_in = None
-    if proposal_counts is not None:
+    if proposal_counts is not None and call.cuda and _on_device(proposal_counts):
+        # Left on the device (no synchronisation); same library as the other arrays.
+        counts_in = Call(op, "postprocess", proposals=proposals, proposal_counts=proposal_counts).ints(
+            "proposal_counts"
+        )
+    elif proposal_counts is not None:
         counts_in = _host_array(op, "proposal_counts", proposal_counts)
         if not np.issubdtype(counts_in.dtype, np.integer):
             raise FovealTypeError(f"{op}: proposal_counts must have an integer dtype, got {counts_in.dtype}")
@@ -296,7 +339,12 @@ def retinanet_postprocess(
     The same detections as torchvision on ordinary inputs (tested). Equal scores at the
     ``topk_candidates`` cut select the lower (anchor, class) index first, and equal scores are
     listed in that order (``torch.topk`` leaves the order of ties unspecified). NaN logits never
-    pass ``score_thresh``. CPU only for now: CUDA arrays are refused.
+    pass ``score_thresh``.
+
+    On CUDA (torch or CuPy arrays) the call runs on the arrays' device and stream without any
+    host synchronisation (``counts`` stays on the device); float16 and bfloat16 inputs are kept
+    (arithmetic in float32, outputs in the input dtype), mixed dtypes run in float32, float64 is
+    refused. ``image_sizes`` is read on the host.
 
     Examples
     --------
@@ -313,7 +361,7 @@ def retinanet_postprocess(
            [20., 20., 40., 40.]], dtype=float32)
     """
     op = "retinanet_postprocess"
-    call = Call(op, anchors=anchors, class_logits=class_logits, box_regression=box_regression)
+    call = Call(op, "postprocess", anchors=anchors, class_logits=class_logits, box_regression=box_regression)
     dets = _integer(op, "detections_per_img", detections_per_img)
     topk = _integer(op, "topk_candidates", topk_candidates)
     levels = _levels(op, num_anchors_per_level)

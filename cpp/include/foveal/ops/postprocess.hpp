@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fused detection post-processing (Faster R-CNN RPN and box head, RetinaNet), batched over
 // images, with padded outputs and counts.
+//
+// Devices: float32 / float64 on the CPU; float16 / bfloat16 / float32 on CUDA (arithmetic in
+// float32, score_thresh compared after rounding the score to the input dtype), where the call is
+// stream-ordered on ctx.stream with no host synchronisation (counts are written on the device).
+// image_sizes is a host array on either device; proposal_counts is on the host or on the
+// proposals' CUDA device (not read on the host there: counts outside [0, P] act as clamped).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -36,7 +42,7 @@ struct RpnPostprocessParams {
 /// consecutive runs of `num_anchors_per_level` anchors (sum A). Outputs: `boxes` (B, K, 4) and
 /// `scores` (B, K) (sigmoid of objectness) of the inputs' dtype, `counts` (B,) int64; image b's
 /// proposals fill rows [0, counts[b]), by decreasing score, the rest is zero. K must be at least
-/// min(post_nms_top_n, sum over levels of min(pre_nms_top_n, level size)). CPU only for now.
+/// min(post_nms_top_n, sum over levels of min(pre_nms_top_n, level size)).
 void rpn_postprocess(ConstTensorView anchors, ConstTensorView objectness, ConstTensorView deltas,
                      ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
                      const RpnPostprocessParams& params, TensorView boxes, TensorView scores, TensorView counts,
@@ -64,7 +70,7 @@ struct BoxHeadPostprocessParams {
 /// proposals; a default-constructed view: all P); `class_logits` (B, P, C); `box_regression` (B, P, 4 C);
 /// `image_sizes` (B, 2) float64 (height, width) on the CPU. Outputs: `boxes` (B, D, 4),
 /// `scores` (B, D), `labels` (B, D) int64, `counts` (B,) int64, D >= min(detections_per_img,
-/// P (C - 1)); rows past counts[b] are zero. CPU only for now.
+/// P (C - 1)); rows past counts[b] are zero.
 void box_head_postprocess(ConstTensorView proposals, ConstTensorView proposal_counts, ConstTensorView class_logits,
                           ConstTensorView box_regression, ConstTensorView image_sizes,
                           const BoxHeadPostprocessParams& params, TensorView boxes, TensorView scores,
@@ -96,7 +102,7 @@ struct RetinaNetPostprocessParams {
 /// consecutive runs of `num_anchors_per_level` anchors (sum A), each with at most 2^32 - 1
 /// scores. Outputs: `boxes` (B, D, 4), `scores` (B, D) of the inputs' dtype, `labels` (B, D)
 /// int64 (class index in [0, C)), `counts` (B,) int64, D >= min(detections_per_img, sum over
-/// levels of min(topk_candidates, level size * C)); rows past counts[b] are zero. CPU only for now.
+/// levels of min(topk_candidates, level size * C)); rows past counts[b] are zero.
 void retinanet_postprocess(ConstTensorView anchors, ConstTensorView class_logits, ConstTensorView box_regression,
                            ConstTensorView image_sizes, const std::vector<std::int64_t>& num_anchors_per_level,
                            const RetinaNetPostprocessParams& params, TensorView boxes, TensorView scores,
