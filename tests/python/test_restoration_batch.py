@@ -23,7 +23,9 @@ from foveal.restoration import (
     denoise_tv_chambolle,
     fast_nl_means,
     gaussian_psf,
+    blind_richardson_lucy,
     richardson_lucy,
+    wiener,
 )
 
 rng = np.random.default_rng(0)
@@ -41,6 +43,7 @@ CASES = {
     "denoise_tv_chambolle_rgb": (lambda x, **k: denoise_tv_chambolle(x, 0.1, channel_axis=-1, **k), rng.random((3, 20, 21, 3))),
     "denoise_tv_bregman": (lambda x, **k: denoise_tv_bregman(x, 4.0, **k), _F),
     "richardson_lucy": (lambda x, **k: richardson_lucy(x, gaussian_psf((5, 5), 1.0), 7, **k), _F),
+    "wiener": (lambda x, **k: wiener(x, gaussian_psf((5, 5), 1.0), 0.05, **k), _F),
     "richardson_lucy_accelerated": (
         lambda x, **k: richardson_lucy(x, gaussian_psf((5, 5), 1.0), 7, acceleration="biggs", **k),
         _F.astype(np.float32),
@@ -70,6 +73,20 @@ def test_batch_equals_loop(name):
     assert isinstance(got, list) and len(got) == len(x)
     for g, r in zip(got, ref):
         _same(g, r)
+
+
+def test_batch_of_a_function_with_two_outputs():
+    # blind_richardson_lucy returns (image, psf): each is stacked on the batch axis
+    f = lambda x, **k: blind_richardson_lucy(x, (3, 3), num_iter=3, psf_iter=2, **k)  # noqa: E731
+    ref = [f(im) for im in _F]
+    img, psf = f(_F, batch_axis=0)
+    np.testing.assert_allclose(img, np.stack([r[0] for r in ref]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(psf, np.stack([r[1] for r in ref]), rtol=1e-12, atol=1e-12)
+    got = f(list(_F))
+    assert isinstance(got, list) and len(got) == len(_F)
+    for (gi, gp), (ri, rp) in zip(got, ref):
+        np.testing.assert_allclose(gi, ri, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gp, rp, rtol=1e-12, atol=1e-12)
 
 
 def test_list_of_different_shapes_and_single_image():
@@ -121,6 +138,8 @@ def test_batch_signature_has_batch_axis():
         denoise_tv_chambolle,
         denoise_tv_bregman,
         richardson_lucy,
+        blind_richardson_lucy,
+        wiener,
     ):
         p = inspect.signature(f).parameters["batch_axis"]
         assert p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None

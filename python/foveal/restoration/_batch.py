@@ -92,6 +92,8 @@ def run_batch(fn: Callable[[Any], Any], items: list[Any], op: str) -> list[Any]:
 
 def _stack(results: list[Any], axis: int) -> Any:
     first = results[0]
+    if isinstance(first, tuple):  # several outputs per image (blind_richardson_lucy): each stacked
+        return tuple(_stack([r[i] for r in results], axis) for i in range(len(first)))
     if isinstance(first, np.ndarray):
         return np.stack(results, axis=axis)
     mod = type(first).__module__.split(".")[0]
@@ -112,8 +114,9 @@ _BATCH_AXIS_DOC = """\
     batch_axis : int or None, optional
         Axis of ``image`` holding a batch of images, processed in parallel (one call for many
         images; the other arguments, ``channel_axis`` and ``psf`` included, are those of one
-        image); the results are stacked on the same axis. A list or tuple of images (shapes may
-        differ) also runs as a batch and returns a list. See :mod:`foveal.restoration._batch`."""
+        image); the results are stacked on the same axis (each of them, for a function with
+        several outputs). A list or tuple of images (shapes may differ) also runs as a batch and
+        returns a list. See :mod:`foveal.restoration._batch`."""
 
 
 def batchable(fn: Callable[..., Any]) -> Callable[..., Any]:

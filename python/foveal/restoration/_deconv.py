@@ -10,6 +10,7 @@ import numpy as np
 from .. import _fft
 from .._arrays import is_cuda, library_of
 from .._errors import FovealTypeError, FovealValueError
+from ._batch import batchable
 
 # The unitary transforms of skimage.restoration.uft, over the last `k` axes.
 
@@ -134,6 +135,7 @@ def _clip(x: np.ndarray) -> None:
     x[x < -1] = -1
 
 
+@batchable
 def wiener(image: Any, psf: Any, balance: float, reg: Any = None, is_real: bool = True, clip: bool = True) -> np.ndarray:
     r"""Wiener-Hunt deconvolution, as ``skimage.restoration.wiener``.
 

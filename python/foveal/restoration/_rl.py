@@ -221,6 +221,7 @@ def _check_image(op: str, x: Any) -> None:
         raise FovealValueError(f"{op}: image must hold finite values, got NaN or infinity")
 
 
+@batchable
 def blind_richardson_lucy(
     image: Any,
     psf: Any,
