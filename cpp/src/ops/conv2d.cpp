@@ -73,6 +73,29 @@ ConvOutputSize conv2d_output_size(const char* op, std::int64_t in_h, std::int64_
   return {oh, ow};
 }
 
+namespace {
+
+/// Shared by conv2d and conv_transpose2d once the output size is known: bias (C_out,), out and
+/// residual of the output's shape, then the dtype / device / layout checks and the epilogue.
+void check_outputs(const char* op, ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
+                   ConstTensorView residual, TensorView out, std::int64_t cout, const ConvOutputSize& o,
+                   const Epilogue& epi) {
+  const int nd = input.ndim();
+  if (given(bias))
+    FOVEAL_CHECK_VALUE(bias.ndim() == 1 && bias.size(0) == cout, op, ": bias must have shape (", cout,
+                       ",) (one value per output channel), got ", bias.shape().str());
+  Shape want = input.shape();
+  want[nd - 3] = cout, want[nd - 2] = o.h, want[nd - 1] = o.w;
+  FOVEAL_CHECK_VALUE(out.shape() == want, op, ": out must have shape ", want.str(), ", got ", out.shape().str());
+  if (given(residual))
+    FOVEAL_CHECK_VALUE(residual.shape() == want, op, ": residual must have the output's shape ", want.str(),
+                       ", got ", residual.shape().str());
+  check_common(op, {{"input", input}, {"weight", weight}, {"bias", bias}, {"residual", residual}, {"out", out}});
+  check_epilogue(op, epi);
+}
+
+}  // namespace
+
 void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
             TensorView out, const Conv2dParams& p, const Epilogue& epi, const ExecContext& ctx) {
   constexpr const char* op = "conv2d";
@@ -94,19 +117,9 @@ void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
   FOVEAL_CHECK_VALUE(weight.size(1) * p.groups == cin, op, ": weight must have C_in / groups = ", cin / p.groups,
                      " input channels (input has C_in = ", cin, ", groups = ", p.groups, "), got weight shape ",
                      weight.shape().str());
-  if (given(bias))
-    FOVEAL_CHECK_VALUE(bias.ndim() == 1 && bias.size(0) == cout, op, ": bias must have shape (", cout,
-                       ",) (one value per output channel), got ", bias.shape().str());
   const ConvOutputSize o =
       conv2d_output_size(op, input.size(nd - 2), input.size(nd - 1), weight.size(2), weight.size(3), p);
-  Shape want = input.shape();
-  want[nd - 3] = cout, want[nd - 2] = o.h, want[nd - 1] = o.w;
-  FOVEAL_CHECK_VALUE(out.shape() == want, op, ": out must have shape ", want.str(), ", got ", out.shape().str());
-  if (given(residual))
-    FOVEAL_CHECK_VALUE(residual.shape() == want, op, ": residual must have the output's shape ", want.str(),
-                       ", got ", residual.shape().str());
-  check_common(op, {{"input", input}, {"weight", weight}, {"bias", bias}, {"residual", residual}, {"out", out}});
-  check_epilogue(op, epi);
+  check_outputs(op, input, weight, bias, residual, out, cout, o, epi);
   if (out.numel() == 0) return;
   switch (input.device().type) {
     case DeviceType::CPU: return cpu::conv2d(input, weight, bias, residual, out, p, epi, ctx);
@@ -157,19 +170,9 @@ void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensor
   FOVEAL_CHECK_VALUE(weight.size(0) == cin, op, ": weight must have C_in = ", cin,
                      " rows (input's channels), got weight shape ", weight.shape().str());
   const std::int64_t cout = weight.size(1) * p.groups;
-  if (given(bias))
-    FOVEAL_CHECK_VALUE(bias.ndim() == 1 && bias.size(0) == cout, op, ": bias must have shape (", cout,
-                       ",) (one value per output channel), got ", bias.shape().str());
   const ConvOutputSize o =
       conv_transpose2d_output_size(op, input.size(nd - 2), input.size(nd - 1), weight.size(2), weight.size(3), p);
-  Shape want = input.shape();
-  want[nd - 3] = cout, want[nd - 2] = o.h, want[nd - 1] = o.w;
-  FOVEAL_CHECK_VALUE(out.shape() == want, op, ": out must have shape ", want.str(), ", got ", out.shape().str());
-  if (given(residual))
-    FOVEAL_CHECK_VALUE(residual.shape() == want, op, ": residual must have the output's shape ", want.str(),
-                       ", got ", residual.shape().str());
-  check_common(op, {{"input", input}, {"weight", weight}, {"bias", bias}, {"residual", residual}, {"out", out}});
-  check_epilogue(op, epi);
+  check_outputs(op, input, weight, bias, residual, out, cout, o, epi);
   if (out.numel() == 0) return;
   switch (input.device().type) {
     case DeviceType::CPU: return cpu::conv_transpose2d(input, weight, bias, residual, out, p, epi, ctx);
