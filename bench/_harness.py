@@ -82,6 +82,10 @@ if torchvision is not None:
         torchvision = None
 cv2, CV2_ERROR = _try_import("cv2")
 skimage, SKIMAGE_ERROR = _try_import("skimage")
+# GPU anchors (BENCHMARKS.md's H100 column): cuCIM on cupy arrays, kornia on torch tensors.
+cupy, CUPY_ERROR = _try_import("cupy")
+cucim, CUCIM_ERROR = _try_import("cucim.skimage.restoration")
+kornia, KORNIA_ERROR = _try_import("kornia")
 
 #: Which module each implementation name needs (and whose version is recorded).
 NEEDS = {
@@ -90,6 +94,8 @@ NEEDS = {
     "torchvision": ("torch", "torchvision"),
     "opencv": ("cv2",),
     "skimage": ("skimage",),
+    "cucim": ("cupy", "cucim"),
+    "kornia": ("torch", "kornia"),
 }
 _MODULES = {
     "foveal": (foveal, FOVEAL_ERROR),
@@ -97,6 +103,9 @@ _MODULES = {
     "torchvision": (torchvision, TORCHVISION_ERROR),
     "cv2": (cv2, CV2_ERROR),
     "skimage": (skimage, SKIMAGE_ERROR),
+    "cupy": (cupy, CUPY_ERROR),
+    "cucim": (cucim, CUCIM_ERROR),
+    "kornia": (kornia, KORNIA_ERROR),
 }
 
 
@@ -108,7 +117,7 @@ class Impl:
     """One implementation of a workload.
 
     ``fn(*inputs)`` runs it once on inputs already converted to ``lib`` on the device. ``lib`` is
-    'numpy' (CPU only), 'torch' (CPU or CUDA) or 'auto' (numpy on the CPU, torch on CUDA: how
+    'numpy' (CPU only), 'torch' (CPU or CUDA), 'cupy' (CUDA only) or 'auto' (numpy on the CPU, torch on CUDA: how
     foveal is called). ``prepare(*numpy_inputs)``, when given, turns the workload's numpy inputs
     into this implementation's own (e.g. OpenCV's (x, y, w, h) boxes), before the conversion.
     """
@@ -180,6 +189,8 @@ def to_numpy(x):
         return type(x)(to_numpy(v) for v in x)
     if torch is not None and isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy.asnumpy(x)
     return np.asarray(x)
 
 
@@ -234,6 +245,8 @@ def _convert(impl, arrays, device):
         return tuple(
             torch.from_numpy(np.ascontiguousarray(a)).to(device) if isinstance(a, np.ndarray) else a for a in arrays
         )
+    if lib == "cupy":
+        return tuple(cupy.asarray(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a for a in arrays)
     raise AssertionError(f"unknown lib {lib!r}")
 
 

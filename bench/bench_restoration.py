@@ -62,10 +62,17 @@ def _skimage(x, weight, iters):
     return denoise_tv_chambolle(x, weight=weight, eps=0.0, max_num_iter=iters)
 
 
+def _cucim_tv(x, weight, iters):
+    from cucim.skimage.restoration import denoise_tv_chambolle
+
+    return denoise_tv_chambolle(x, weight=weight, eps=0.0, max_num_iter=iters)
+
+
 def _impls(weight, iters):
     return [
         Impl("foveal", lambda x: _foveal(x, weight, iters)),
         Impl("skimage", lambda x: _skimage(x, weight, iters), lib="numpy", devices=("cpu",)),
+        Impl("cucim", lambda x: _cucim_tv(x, weight, iters), lib="cupy", devices=("cuda",)),
     ]
 
 
@@ -131,7 +138,16 @@ def _rl_impls(num_iter, clip):
 
         return richardson_lucy(x, psf, num_iter=num_iter, clip=clip)
 
-    return [Impl("foveal", fov), Impl("skimage", sk, lib="numpy", devices=("cpu",))]
+    def cu(x, psf):
+        from cucim.skimage.restoration import richardson_lucy
+
+        return richardson_lucy(x, psf, num_iter=num_iter, clip=clip)
+
+    return [
+        Impl("foveal", fov),
+        Impl("skimage", sk, lib="numpy", devices=("cpu",)),
+        Impl("cucim", cu, lib="cupy", devices=("cuda",)),
+    ]
 
 
 def _rl_disk_inputs():
@@ -210,6 +226,23 @@ def _cv2_bilateral(x, d, sc, ss):
     import cv2
 
     return cv2.bilateralFilter(x, d, sc, ss)
+
+
+def _kornia_bilateral(x, d, sc, ss):
+    """kornia.filters.bilateral_blur on an NCHW float tensor (square d x d window, reflect border)."""
+    from kornia.filters import bilateral_blur
+
+    return bilateral_blur(x, (d, d), sc, (ss, ss))
+
+
+def _to_nchw(x):
+    """(H, W) or (H, W, C) numpy -> (1, C, H, W) float32 numpy in kornia's layout (uint8 scaled to [0, 1])."""
+    import numpy as np
+
+    scale = 1.0 / 255.0 if x.dtype == np.uint8 else 1.0
+    y = x.astype(np.float32) * np.float32(scale)
+    y = y[None, None] if y.ndim == 2 else np.moveaxis(y, -1, 0)[None]
+    return (np.ascontiguousarray(y),)
 
 
 def _sk_bilateral(x, win, sc, ss):
@@ -474,6 +507,13 @@ WORKLOADS = [
             Impl("foveal", lambda x: _bilateral_filter(x, 9, 0.1, 3.0, True)),
             Impl("opencv", lambda x: _cv2_bilateral(x, 9, 0.1, 3.0), lib="numpy", devices=("cpu",)),
             Impl("skimage", lambda x: _sk_bilateral(x, 9, 0.1, 3.0), lib="numpy", devices=("cpu",)),
+            Impl(
+                "kornia",
+                lambda x: _kornia_bilateral(x, 9, 0.1, 3.0),
+                lib="torch",
+                devices=("cuda",),
+                prepare=_to_nchw,
+            ),
         ],
         reference="opencv",
         check=allclose(rtol=0, atol=1e-5),
@@ -503,6 +543,14 @@ WORKLOADS = [
         impls=[
             Impl("foveal", lambda x: _bilateral_filter(x, 9, 75.0, 75.0, False)),
             Impl("opencv", lambda x: _cv2_bilateral(x, 9, 75.0, 75.0), lib="numpy", devices=("cpu",)),
+            # BENCHMARKS.md's GPU anchor: kornia on the float RGB image (sigma_color scaled to [0, 1]).
+            Impl(
+                "kornia",
+                lambda x: _kornia_bilateral(x, 9, 75.0 / 255.0, 75.0),
+                lib="torch",
+                devices=("cuda",),
+                prepare=_to_nchw,
+            ),
         ],
         reference="opencv",
         check=_rounding_ties(1e-4),

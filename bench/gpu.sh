@@ -7,17 +7,22 @@
 #   1. build + install: pip install --no-build-isolation --no-deps . with
 #      FOVEAL_CUDA=ON and CMAKE_CUDA_ARCHITECTURES=90 (override: FOVEAL_CUDA_ARCHS=90a ...)
 #   2. the full test suite:          python -m pytest tests
-#   3. compute-sanitizer (memcheck, racecheck, synccheck; initcheck informational)
+#   3. the benchmarks:               python -m pytest bench --benchmark-json=...
+#      then bench/report.py on the JSON (table + <name>.summary.json)
+#   4. compute-sanitizer (memcheck, racecheck, synccheck; initcheck informational)
 #      on a small Python NMS / box_iou run, compared with the CPU result, then memcheck over
 #      every CUDA test of the suite (pytest -k cuda)
-#   4. the benchmarks:               python -m pytest bench --benchmark-json=...
-#      then bench/report.py on the JSON (table + <name>.summary.json)
 #
 # Output goes to $OUT if set (the device tool brings it back), else bench/results/:
 #   gpu-build.log gpu-tests.log gpu-sanitizer.log gpu-bench.log
 #   gpu-<stamp>.json gpu-<stamp>.summary.json
 # Environment knobs: PYTHON (default python3), FOVEAL_CUDA_ARCHS (default 90),
-#   SKIP_TESTS=1, SKIP_SANITIZER=1, SKIP_BENCH=1, BENCH_ARGS (extra pytest args).
+#   SKIP_TESTS=1, SKIP_SANITIZER=1, SKIP_BENCH=1, BENCH_ARGS / TESTS_ARGS (extra pytest args,
+#   e.g. TESTS_ARGS="-k cuda"), *_TIMEOUT (seconds per step: TESTS, BENCH, SANITIZER_TESTS, SANITIZER),
+#   FOVEAL_WHEEL (a wheel built elsewhere for this machine's Python: installed instead of building,
+#   with a source build as the fallback when it does not import or sees no GPU),
+#   EXTRA_WHEELS (a folder of wheels, e.g. the GPU anchors cucim and kornia: installed with
+#   --target into a temporary folder put on PYTHONPATH).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,25 +66,55 @@ if grep -q "scikit_build_core" pyproject.toml 2>/dev/null; then
     PIP_CS=(--config-settings=cmake.define.FOVEAL_CUDA=ON
             "--config-settings=cmake.define.CMAKE_CUDA_ARCHITECTURES=$ARCHS")
 fi
-if ! step build "$BUILD_LOG" "$PY" -m pip install --no-build-isolation --no-deps -v "${PIP_CS[@]}" .; then
-    echo "build failed; see $BUILD_LOG" >&2
-    exit 1
+if [ -n "${EXTRA_WHEELS:-}" ]; then
+    SITE="$(mktemp -d /tmp/foveal_site_XXXX)"
+    step extra-wheels "$BUILD_LOG" "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --target "$SITE" "$EXTRA_WHEELS"/*.whl
+    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
-step build-check "$BUILD_LOG" "$PY" -c "
+build_check() {
+    "$PY" -c "
 import foveal, json
 info = foveal.build_info()
 print(json.dumps(info, indent=1))
 assert info['cuda_compiled'], 'built without CUDA'
 assert foveal.cuda_available(), 'foveal.cuda_available() is False on a GPU machine'
 "
+}
+built=0
+if [ -n "${FOVEAL_WHEEL:-}" ] \
+    && step install-wheel "$BUILD_LOG" "$PY" -m pip install --no-index --no-deps --force-reinstall "$FOVEAL_WHEEL" \
+    && step build-check "$BUILD_LOG" build_check; then
+    built=1
+fi
+if [ "$built" != 1 ]; then
+    if ! step build "$BUILD_LOG" "$PY" -m pip install --no-build-isolation --no-deps -v "${PIP_CS[@]}" .; then
+        echo "build failed; see $BUILD_LOG" >&2
+        exit 1
+    fi
+    step build-check "$BUILD_LOG" build_check
+fi
 
 # -- 2. tests ----------------------------------------------------------------
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
     : >"$DEST/gpu-tests.log"
-    step tests "$DEST/gpu-tests.log" "$PY" -m pytest tests -q -rs -p no:cacheprovider
+    # shellcheck disable=SC2086
+    step tests "$DEST/gpu-tests.log" timeout "${TESTS_TIMEOUT:-1800}" \
+        "$PY" -m pytest tests -q -rs -p no:cacheprovider ${TESTS_ARGS:-}
 fi
 
-# -- 3. compute-sanitizer -------------------------------------------------------
+# -- 3. benchmarks --------------------------------------------------------------
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+    BENCH_LOG="$DEST/gpu-bench.log"
+    : >"$BENCH_LOG"
+    JSON="$DEST/gpu-$STAMP.json"
+    # shellcheck disable=SC2086
+    step bench "$BENCH_LOG" timeout "${BENCH_TIMEOUT:-3600}" "$PY" -m pytest bench -rs "--benchmark-json=$JSON" ${BENCH_ARGS:-}
+    if [ -f "$JSON" ]; then
+        step report "$BENCH_LOG" "$PY" bench/report.py "$JSON"
+    fi
+fi
+# -- 4. compute-sanitizer (last: the slowest step, and the one a short lease can drop) -------------------------------------------------------
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
     SAN_LOG="$DEST/gpu-sanitizer.log"
     : >"$SAN_LOG"
@@ -121,7 +156,7 @@ EOF
     export PYTORCH_NO_CUDA_MEMORY_CACHING=1
     if command -v compute-sanitizer >/dev/null; then
         for tool in memcheck racecheck synccheck; do
-            step "sanitizer-$tool" "$SAN_LOG" compute-sanitizer --tool "$tool" --error-exitcode 86 \
+            step "sanitizer-$tool" "$SAN_LOG" timeout "${SANITIZER_TIMEOUT:-300}" compute-sanitizer --tool "$tool" --error-exitcode 86 \
                 --target-processes all "$PY" "$SAN_PY"
         done
         # Every op's CUDA tests (ids/names containing "cuda") under memcheck, so new kernels are
@@ -140,17 +175,6 @@ EOF
     rm -f "$SAN_PY"
 fi
 
-# -- 4. benchmarks --------------------------------------------------------------
-if [ "${SKIP_BENCH:-0}" != 1 ]; then
-    BENCH_LOG="$DEST/gpu-bench.log"
-    : >"$BENCH_LOG"
-    JSON="$DEST/gpu-$STAMP.json"
-    # shellcheck disable=SC2086
-    step bench "$BENCH_LOG" "$PY" -m pytest bench -rs "--benchmark-json=$JSON" ${BENCH_ARGS:-}
-    if [ -f "$JSON" ]; then
-        step report "$BENCH_LOG" "$PY" bench/report.py "$JSON"
-    fi
-fi
 
 echo
 if [ ${#FAILED[@]} -eq 0 ]; then
