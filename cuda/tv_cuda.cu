@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Chambolle TV iteration on CUDA: per iteration, pass 1 (u = image - div p, sum d^2), pass 2
-// (grad u, |grad u|, p update, sum |grad u|) and a one-thread step that applies skimage's stop rule
-// on the device. A finished image turns every later kernel into a no-op, so the host enqueues
-// iterations without waiting and looks at the flag only every kPollEvery iterations.
+// Chambolle TV iteration on CUDA: one fused pass per iteration reads p, forms u = image - div p at
+// each point and at its forward neighbours, writes u (the output, should this be the last
+// iteration), the updated p into the other buffer, and per-block partial sums of d^2 and |grad u|;
+// a one-block step sums the partials in a fixed order and applies skimage's stop rule on the
+// device. A finished image turns every later kernel into a no-op, so the host enqueues iterations
+// without waiting and looks at the flag only every kPollEvery iterations.
 #include <cstdint>
 #include <vector>
 
@@ -15,6 +17,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kPollEvery = 32;
+constexpr int kMaxBlocks = 4096;
 
 struct Grid {
   int ndim;
@@ -24,7 +27,6 @@ struct Grid {
 };
 
 struct State {
-  double d2, tv;          // this iteration's sums, reset by the stop step
   double e_init, e_prev;  // energies of iteration 0 and of the previous one
   long long iters;        // iterations run, once done
   int done;
@@ -34,6 +36,7 @@ __device__ __forceinline__ double block_sum(double v) {
   __shared__ double warp_sums[kThreads / 32];
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();  // warp_sums may still be read by an earlier call
   if (lane == 0) warp_sums[warp] = v;
   __syncthreads();
   v = 0;
@@ -44,59 +47,77 @@ __device__ __forceinline__ double block_sum(double v) {
   return v;  // meaningful in thread 0
 }
 
-template <typename I>
-__device__ __forceinline__ I coord(I idx, const Grid& g, int a) {
-  return (idx / static_cast<I>(g.strides[a])) % static_cast<I>(g.dims[a]);
+// d = -div p at j in skimage's order: -(p_0 + ... + p_{D-1}), then the shifted terms; `first`
+// has bit a set where j is at coordinate 0 along axis a.
+template <typename T, typename I>
+__device__ __forceinline__ T neg_div(const T* __restrict__ p, I n, I j, const Grid& g, unsigned first) {
+  T s = p[j];
+  for (int a = 1; a < g.ndim; ++a) s += p[a * n + j];
+  T d = -s;
+  for (int a = 0; a < g.ndim; ++a)
+    if (!(first >> a & 1u)) d += p[a * n + j - static_cast<I>(g.strides[a])];
+  return d;
 }
 
-// u = image + d, d = -div p in skimage's order: -(p_0 + ... + p_{D-1}), then the shifted terms.
+// One iteration: u = image + d at i (written to out) and at i's forward neighbours, grad u,
+// |grad u|, p_next = update(p); block partial sums of d^2 and |grad u|. With `last`, only u.
 template <typename T, typename I>
-__global__ void pass1_kernel(const T* __restrict__ image, T* __restrict__ out, const T* __restrict__ p, Grid g,
-                             State* st) {
+__global__ void iter_kernel(const T* __restrict__ image, T* __restrict__ out, const T* __restrict__ p,
+                            T* __restrict__ p_next, Grid g, T tau, T tow, bool last, double* __restrict__ partial,
+                            const State* st) {
   if (st->done) return;
   const I n = static_cast<I>(g.size);
-  double e = 0;
+  double e_d2 = 0, e_tv = 0;
   for (I i = static_cast<I>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * kThreads) {
-    T s = p[i];
-    for (int a = 1; a < g.ndim; ++a) s += p[a * n + i];
-    T d = -s;
-    for (int a = 0; a < g.ndim; ++a)
-      if (coord(i, g, a) > 0) d += p[a * n + i - static_cast<I>(g.strides[a])];
-    e += static_cast<double>(d) * static_cast<double>(d);
-    out[i] = image[i] + d;
-  }
-  e = block_sum(e);
-  if (threadIdx.x == 0) atomicAdd(&st->d2, e);
-}
-
-// Gradient of u (0 past the last element of each axis), its norm, the p update.
-template <typename T, typename I>
-__global__ void pass2_kernel(const T* __restrict__ u, T* __restrict__ p, Grid g, T tau, T tow, State* st) {
-  if (st->done) return;
-  const I n = static_cast<I>(g.size);
-  double e = 0;
-  for (I i = static_cast<I>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * kThreads) {
+    unsigned first = 0, lastc = 0;
+    for (int a = 0; a < g.ndim; ++a) {
+      const I x = (i / static_cast<I>(g.strides[a])) % static_cast<I>(g.dims[a]);
+      first |= (x == 0 ? 1u : 0u) << a;
+      lastc |= (x + 1 == static_cast<I>(g.dims[a]) ? 1u : 0u) << a;
+    }
+    const T d = neg_div(p, n, i, g, first);
+    const T ui = image[i] + d;
+    out[i] = ui;
+    e_d2 += static_cast<double>(d) * static_cast<double>(d);
+    if (last) continue;
     T grad[8];
     T s = T(0);
-    const T ui = u[i];
     for (int a = 0; a < g.ndim; ++a) {
-      grad[a] = coord(i, g, a) + 1 < static_cast<I>(g.dims[a]) ? u[i + static_cast<I>(g.strides[a])] - ui : T(0);
+      if (lastc >> a & 1u) {
+        grad[a] = T(0);
+      } else {
+        const I j = i + static_cast<I>(g.strides[a]);
+        grad[a] = (image[j] + neg_div(p, n, j, g, first & ~(1u << a))) - ui;
+      }
       s += grad[a] * grad[a];
     }
     const T norm = sqrt(s);
-    e += static_cast<double>(norm);
+    e_tv += static_cast<double>(norm);
     const T scale = math::tv_scale(norm, tow);
-    for (int a = 0; a < g.ndim; ++a) p[a * n + i] = math::tv_dual_update(p[a * n + i], grad[a], tau, scale);
+    for (int a = 0; a < g.ndim; ++a) p_next[a * n + i] = math::tv_dual_update(p[a * n + i], grad[a], tau, scale);
   }
-  e = block_sum(e);
-  if (threadIdx.x == 0) atomicAdd(&st->tv, e);
+  e_d2 = block_sum(e_d2);
+  e_tv = block_sum(e_tv);
+  if (threadIdx.x == 0) {
+    partial[2 * blockIdx.x] = e_d2;
+    partial[2 * blockIdx.x + 1] = e_tv;
+  }
 }
 
 // skimage's rule: stop at the first iteration it >= 1 with |E_{it-1} - E_it| < eps E_0.
-__global__ void stop_kernel(State* st, double weight, double eps, double size, long long it) {
+// One block: sums the partials of `blocks` blocks in a fixed order (the result is reproducible).
+__global__ void stop_kernel(State* st, const double* __restrict__ partial, unsigned blocks, double weight,
+                            double eps, double size, long long it) {
   if (st->done) return;
-  const double energy = (st->d2 + weight * st->tv) / size;
-  st->d2 = st->tv = 0;
+  double d2 = 0, tv = 0;
+  for (unsigned b = threadIdx.x; b < blocks; b += kThreads) {
+    d2 += partial[2 * b];
+    tv += partial[2 * b + 1];
+  }
+  d2 = block_sum(d2);
+  tv = block_sum(tv);
+  if (threadIdx.x != 0) return;
+  const double energy = (d2 + weight * tv) / size;
   if (it == 0) {
     st->e_init = st->e_prev = energy;
   } else if (fabs(st->e_prev - energy) < eps * st->e_init) {
@@ -108,19 +129,22 @@ __global__ void stop_kernel(State* st, double weight, double eps, double size, l
 }
 
 template <typename T, typename I>
-std::int64_t run_one(const T* image, T* out, T* p, State* st, const Grid& g, double weight, double eps,
-                     std::int64_t max_num_iter, cudaStream_t s) {
+std::int64_t run_one(const T* image, T* out, T* p, State* st, double* partial, const Grid& g, double weight,
+                     double eps, std::int64_t max_num_iter, cudaStream_t s) {
   const double tau_d = math::tv_tau(g.ndim);
   const T tau = static_cast<T>(tau_d), tow = static_cast<T>(tau_d / weight);
-  const unsigned blocks = blocks_for(g.size, kThreads, 4096);
-  FOVEAL_CUDA_CHECK(cudaMemsetAsync(p, 0, sizeof(T) * g.ndim * g.size, s));
+  const unsigned blocks = blocks_for(g.size, kThreads, kMaxBlocks);
+  const std::int64_t np = g.ndim * g.size;
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(p, 0, sizeof(T) * np, s));
   FOVEAL_CUDA_CHECK(cudaMemsetAsync(st, 0, sizeof(State), s));
   int done = 0;
   for (std::int64_t it = 0; it < max_num_iter; ++it) {
-    pass1_kernel<T, I><<<blocks, kThreads, 0, s>>>(image, out, p, g, st);
-    if (it + 1 == max_num_iter) break;  // the final p update cannot change the result
-    pass2_kernel<T, I><<<blocks, kThreads, 0, s>>>(out, p, g, tau, tow, st);
-    stop_kernel<<<1, 1, 0, s>>>(st, weight, eps, static_cast<double>(g.size), it);
+    T* cur = p + (it & 1) * np;
+    T* next = p + ((it + 1) & 1) * np;
+    const bool last = it + 1 == max_num_iter;  // the final p update cannot change the result
+    iter_kernel<T, I><<<blocks, kThreads, 0, s>>>(image, out, cur, next, g, tau, tow, last, partial, st);
+    if (last) break;
+    stop_kernel<<<1, kThreads, 0, s>>>(st, partial, blocks, weight, eps, static_cast<double>(g.size), it);
     if ((it + 1) % kPollEvery == 0) {
       FOVEAL_CUDA_CHECK(cudaMemcpyAsync(&done, &st->done, sizeof(int), cudaMemcpyDeviceToHost, s));
       FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
@@ -146,15 +170,17 @@ std::vector<std::int64_t> launch(ConstTensorView image, TensorView out, double w
     g.size *= g.dims[a];
   }
   const std::int64_t batch = batch_dims ? image.size(0) : 1;
-  Workspace<T> p(static_cast<std::size_t>(g.ndim * g.size), s);
+  Workspace<T> p(static_cast<std::size_t>(2 * g.ndim * g.size), s);  // two buffers
   Workspace<State> st(1, s);
+  Workspace<double> partial(2 * kMaxBlocks, s);
   std::vector<std::int64_t> iters(static_cast<std::size_t>(batch));
   const bool small = g.ndim * g.size < (std::int64_t(1) << 31);  // 32-bit index math
   for (std::int64_t b = 0; b < batch; ++b) {
     const T* im = image.data_as<T>() + b * g.size;
     T* o = out.data_as<T>() + b * g.size;
-    iters[b] = small ? run_one<T, std::int32_t>(im, o, p.get(), st.get(), g, weight, eps, max_num_iter, s)
-                     : run_one<T, std::int64_t>(im, o, p.get(), st.get(), g, weight, eps, max_num_iter, s);
+    iters[b] = small ? run_one<T, std::int32_t>(im, o, p.get(), st.get(), partial.get(), g, weight, eps, max_num_iter, s)
+                     : run_one<T, std::int64_t>(im, o, p.get(), st.get(), partial.get(), g, weight, eps, max_num_iter,
+                                                s);
   }
   return iters;
 }
