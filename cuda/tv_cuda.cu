@@ -337,7 +337,7 @@ __global__ void bregman_terms_kernel(BregmanDev b, int cur, T lam, bool iso) {
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t p = i / N, k = i % N, r = k / C, c = k % C;
     if (b.stop[p / b.planes_per_group]) continue;
-    const T* uc = static_cast<const T*>(b.u[cur]) + p * (R + 2) * CP + (r + 1) * CP + 1 + c;
+    const T* uc = static_cast<const T*>(cur ? b.u[1] : b.u[0]) + p * (R + 2) * CP + (r + 1) * CP + 1 + c;
     T* t = static_cast<T*>(b.terms) + p * 5 * N + k;
     T *dx = t, *dy = t + N, *bx = t + 2 * N, *by = t + 3 * N, *g0 = t + 4 * N;
     const T u0 = uc[0], ux = uc[1] - u0, uy = uc[CP] - u0, bxo = *bx, byo = *by;
@@ -356,11 +356,20 @@ __global__ void bregman_terms_kernel(BregmanDev b, int cur, T lam, bool iso) {
   }
 }
 
+// What a lane reads for its kCols columns of one row, all before the sweep's writes: loaded one
+// step ahead of its use, so the loads' latency overlaps the step before.
+template <typename T, int K>
+struct BregmanRow {
+  T below[K], right[K], old[K], lr[K], g[K], f[K];  // u(r+1, c), u(r, c+1), u(r, c) before; left+up; g0; f
+  T x_left;                                          // lane 0: the value left of the tile
+};
+
 // One warp per tile (see above); blockDim.x = 32 * warps.
 template <typename T>
 __global__ void bregman_sweep_kernel(BregmanDev b, int cur, T w, T lam, T inv, T a, std::int64_t tile_rows,
                                      std::int64_t tile_cols) {
   using G = BregmanTile<T>;
+  constexpr int K = G::kCols;
   const int lane = threadIdx.x & 31;
   const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (tile >= b.P * tile_rows * tile_cols) return;  // whole warps only
@@ -370,47 +379,71 @@ __global__ void bregman_sweep_kernel(BregmanDev b, int cur, T w, T lam, T inv, T
   const std::int64_t r0 = tr * G::kOutRows, r1 = r0 + G::kOutRows < R ? r0 + G::kOutRows : R;
   const std::int64_t c0 = tc * G::kOutCols, c1 = c0 + G::kOutCols < C ? c0 + G::kOutCols : C;
   const std::int64_t rs = r0 > G::kWarm ? r0 - G::kWarm : 0, cs = c0 > G::kWarm ? c0 - G::kWarm : 0;
-  const T* uo = static_cast<const T*>(b.u[cur]) + p * (R + 2) * CP;  // before the sweep
-  T* un = static_cast<T*>(b.u[cur ^ 1]) + p * (R + 2) * CP;         // after it
-  const T* t = static_cast<const T*>(b.terms) + p * 5 * N;
-  const T *dx = t, *dy = t + N, *bx = t + 2 * N, *by = t + 3 * N, *g0 = t + 4 * N;
-  const T* f = static_cast<const T*>(b.f) + p * N;
-  const std::int64_t cl = cs + lane * G::kCols;  // this lane's first column
+  // (selects, not b.u[cur]: a run-time index would copy the parameter struct to local memory)
+  const T* __restrict__ uo = static_cast<const T*>(cur ? b.u[1] : b.u[0]) + p * (R + 2) * CP;  // before
+  T* __restrict__ un = static_cast<T*>(cur ? b.u[0] : b.u[1]) + p * (R + 2) * CP;              // after
+  const T* __restrict__ t = static_cast<const T*>(b.terms) + p * 5 * N;
+  const T *__restrict__ dx = t, *__restrict__ dy = t + N, *__restrict__ bx = t + 2 * N, *__restrict__ by = t + 3 * N,
+          *__restrict__ g0 = t + 4 * N;
+  const T* __restrict__ f = static_cast<const T*>(b.f) + p * N;
+  const std::int64_t cl = cs + lane * K;  // this lane's first column
+  auto load = [&](std::int64_t r, BregmanRow<T, K>& q) {
+    const T* ur = uo + (r + 1) * CP + 1;  // old u of row r (column -1 is the border)
+    q.x_left = ur[cs - 1];                // warm start, or the fixed border at column 0
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const std::int64_t c = cl + k, o = r * C + c;
+      const bool in = c < C;
+      q.below[k] = in ? ur[c + CP] : T(0);
+      q.right[k] = in ? ur[c + 1] : T(0);
+      q.old[k] = in ? ur[c] : T(0);
+      const T left = in && c ? dx[o - 1] - bx[o - 1] : T(0);
+      const T up = in && r ? dy[o - C] - by[o - C] : T(0);
+      q.lr[k] = left + up;
+      q.g[k] = in ? g0[o] : T(0);
+      q.f[k] = in ? f[o] : T(0);
+    }
+  };
   // u_new of the row above, per column: the old u at the warm start (skimage's fixed border at
   // the top of the image).
-  T above[G::kCols];
+  T above[K];
 #pragma unroll
-  for (int k = 0; k < G::kCols; ++k) above[k] = cl + k < C ? uo[rs * CP + cl + k + 1] : T(0);
+  for (int k = 0; k < K; ++k) above[k] = cl + k < C ? uo[rs * CP + cl + k + 1] : T(0);
+  BregmanRow<T, K> q;
+  const std::int64_t rows = r1 - rs;
+  if (lane == 0) load(rs, q);
   T carry = T(0);
   double err = 0;
-  const std::int64_t rows = r1 - rs;
   for (std::int64_t step = 0; step < rows + 31; ++step) {
     T v = __shfl_up_sync(0xffffffffu, carry, 1);
     const std::int64_t i = step - lane;
     if (i >= 0 && i < rows) {
       const std::int64_t r = rs + i;
-      const T* ur = uo + (r + 1) * CP + 1;  // old u of row r (column -1 is the border)
-      if (lane == 0) v = ur[cs - 1];        // warm start, or the fixed border at column 0
-      const bool out_row = r >= r0;
+      if (lane == 0) v = q.x_left;
+      T outv[K];
 #pragma unroll
-      for (int k = 0; k < G::kCols; ++k) {
-        const std::int64_t c = cl + k;
-        if (c < C) {
-          const std::int64_t o = r * C + c;
-          const T left = c ? dx[o - 1] - bx[o - 1] : T(0);
-          const T up = r ? dy[o - C] - by[o - C] : T(0);
-          const T g = (lam * (((ur[c + CP] + above[k]) + ur[c + 1]) + ((left + up) + g0[o])) + w * f[o]) * inv;
+      for (int k = 0; k < K; ++k) {
+        const T g = (lam * (((q.below[k] + above[k]) + q.right[k]) + (q.lr[k] + q.g[k])) + w * q.f[k]) * inv;
+        if (cl + k < C) {
           v = a * v + g;
           above[k] = v;
-          if (out_row && c >= c0 && c < c1) {
-            un[(r + 1) * CP + c + 1] = v;
-            const double d = static_cast<double>(v) - static_cast<double>(ur[c]);
+        }
+        outv[k] = v;
+      }
+      carry = v;
+      if (r >= r0) {
+#pragma unroll
+        for (int k = 0; k < K; ++k) {
+          const std::int64_t c = cl + k;
+          if (c >= c0 && c < c1) {
+            un[(r + 1) * CP + c + 1] = outv[k];
+            const double d = static_cast<double>(outv[k]) - static_cast<double>(q.old[k]);
             err += d * d;
           }
         }
       }
-      carry = v;
     }
+    if (i + 1 >= 0 && i + 1 < rows) load(rs + i + 1, q);  // the next step's row
   }
   for (int o = 16; o > 0; o >>= 1) err += __shfl_down_sync(0xffffffffu, err, o);
   if (lane == 0 && err != 0) atomicAdd(&b.sums[p], err);
@@ -442,7 +475,7 @@ __global__ void bregman_out_kernel(BregmanDev b, T* out) {
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t p = i / (R * C), k = i % (R * C), y = k / C, x = k % C;
     const int buf = static_cast<int>(b.iters[p / b.planes_per_group] & 1);
-    out[i] = static_cast<const T*>(b.u[buf])[p * (R + 2) * CP + (y + 1) * CP + x + 1];
+    out[i] = static_cast<const T*>(buf ? b.u[1] : b.u[0])[p * (R + 2) * CP + (y + 1) * CP + x + 1];
   }
 }
 
