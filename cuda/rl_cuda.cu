@@ -64,13 +64,15 @@ __global__ void init_kernel(T* f, Geo g) {
 // Every pad element of buffer b takes its boundary source, always an interior element.
 template <typename T>
 __global__ void pad_kernel(T* buf, Geo g, int b, int mode) {
-  const std::int64_t* lo = g.lo[b];
+  // Scalars, not a pointer into g.lo: that would copy the parameter struct to local memory.
+  const std::int64_t lo0 = b ? g.lo[1][0] : g.lo[0][0], lo1 = b ? g.lo[1][1] : g.lo[0][1],
+                     lo2 = b ? g.lo[1][2] : g.lo[0][2];
   FOVEAL_FOR3(z, y, x, g.N0, g.N1, g.N2) {
-    const std::int64_t qx = x - lo[2], qy = y - lo[1], qz = z - lo[0];
+    const std::int64_t qx = x - lo2, qy = y - lo1, qz = z - lo0;
     if (qx >= 0 && qx < g.n2 && qy >= 0 && qy < g.n1 && qz >= 0 && qz < g.n0) continue;
-    const std::int64_t sx = math::rl_boundary_index(qx, g.n2, mode) + lo[2];
-    const std::int64_t sy = math::rl_boundary_index(qy, g.n1, mode) + lo[1];
-    const std::int64_t sz = math::rl_boundary_index(qz, g.n0, mode) + lo[0];
+    const std::int64_t sx = math::rl_boundary_index(qx, g.n2, mode) + lo2;
+    const std::int64_t sy = math::rl_boundary_index(qy, g.n1, mode) + lo1;
+    const std::int64_t sz = math::rl_boundary_index(qz, g.n0, mode) + lo0;
     buf[(z * g.N1 + y) * g.N2 + x] = buf[(sz * g.N1 + sy) * g.N2 + sx];
   }
 }
