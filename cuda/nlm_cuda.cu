@@ -103,6 +103,140 @@ __global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, const
   }
 }
 
+// Grey 2-D fast mode, tiled. A block owns kTileW columns x TH = R * kGroups rows of output and
+// holds the reflect-padded image over the tile, the patch halo and the search window in shared
+// memory. Thread (column x, row group g) owns output rows g R .. g R + R - 1 of column x; per
+// shift it sums the squared differences of each patch row directly (cnt = 2 o terms, skimage's
+// box [p - o + 1, p + o]) and runs the box down its rows with one add and one subtract per output
+// row (the row sums kept in shared memory, private to the thread, so no barrier inside the shift
+// loop). Weights and sums stay in registers, in the image's precision as on the CPU's grey path.
+constexpr int kTileW = 32;
+constexpr int kGroups = 4;
+constexpr int kTileThreads = kTileW * kGroups;
+
+__device__ __forceinline__ long long reflect_fast(long long i, long long n) {
+  return (i >= 0 && i < n) ? i : static_cast<long long>(math::nlm_reflect(i, n));
+}
+
+template <typename T>
+__device__ __forceinline__ T gray_weight(T box, T inv) {
+  return math::nlm_weight((box > T(0) ? box : T(0)) * inv);
+}
+
+template <typename T, int R>
+__global__ void __launch_bounds__(kTileThreads) nlm_gray2d_tiled(const T* __restrict__ img, T* __restrict__ out,
+                                                                   long long H, long long W, int o, int d, T var2c,
+                                                                   T inv) {
+  extern __shared__ double smem_d[];  // double for the alignment of either T
+  T* X = reinterpret_cast<T*>(smem_d);
+  constexpr int TH = R * kGroups;
+  const int cnt = 2 * o, lo = o - 1;
+  const int xh = TH + cnt - 1 + 2 * d, xw = kTileW + cnt - 1 + 2 * d;
+  T* Hs = X + xh * xw;  // (R + cnt - 1) row sums per thread, at [j * kTileThreads + tid]
+  const long long r0 = static_cast<long long>(blockIdx.y) * TH, c0 = static_cast<long long>(blockIdx.x) * kTileW;
+  // X[a][b] = padded pixel (r0 - lo - d + a, c0 - lo - d + b)
+  for (int i = threadIdx.x; i < xh * xw; i += kTileThreads) {
+    const int a = i / xw, b = i - a * xw;
+    const long long gr = reflect_fast(r0 - lo - d + a, H), gc = reflect_fast(c0 - lo - d + b, W);
+    X[i] = img[gr * W + gc];
+  }
+  __syncthreads();
+  const int tid = threadIdx.x, x = tid % kTileW, g = tid / kTileW;
+  T num[R], den[R];
+#pragma unroll
+  for (int m = 0; m < R; ++m) num[m] = den[m] = T(0);
+  // Output (y, x) of the tile, shift (t0, t2): box = sum over i, k < cnt of
+  // (X[y + d + i][x + d + k] - X[y + d + i + t0][x + d + k + t2])^2 - var2c. Row sum j of this
+  // thread: i-row y + d + i = g R + d + j.
+  const T* xrow = X + (g * R + d) * xw + x + d;
+  const T* vrow = X + (g * R + lo + d) * xw + x + lo + d;  // X at output (g R, x)
+  T* hs = Hs + tid;
+  const T bias = static_cast<T>(cnt) * var2c;
+  for (int t0 = -d; t0 <= d; ++t0)
+    for (int t2 = -d; t2 <= d; ++t2) {
+      const int sh = t0 * xw + t2;
+      T v = T(0);
+      for (int j = 0; j < cnt - 1; ++j) {
+        const T* p = xrow + j * xw;
+        T h = T(0);
+        for (int k = 0; k < cnt; ++k) {
+          const T e = p[k] - p[k + sh];
+          h = fma(e, e, h);
+        }
+        h -= bias;
+        hs[j * kTileThreads] = h;
+        v += h;
+      }
+#pragma unroll
+      for (int m = 0; m < R; ++m) {
+        const int j = m + cnt - 1;
+        const T* p = xrow + j * xw;
+        T h = T(0);
+        for (int k = 0; k < cnt; ++k) {
+          const T e = p[k] - p[k + sh];
+          h = fma(e, e, h);
+        }
+        h -= bias;
+        hs[j * kTileThreads] = h;
+        v += h;
+        if (m > 0) v -= hs[(m - 1) * kTileThreads];
+        const T w = gray_weight(v, inv);
+        den[m] += w;
+        num[m] = fma(w, vrow[m * xw + sh], num[m]);
+      }
+    }
+#pragma unroll
+  for (int m = 0; m < R; ++m) {
+    const long long r = r0 + g * R + m, c = c0 + x;
+    if (r < H && c < W) out[r * W + c] = num[m] / den[m];
+  }
+}
+
+// Shared bytes of the tiled kernel for row blocks of R, or 0 when the device cannot hold them.
+template <typename T>
+std::size_t tiled_smem(int R, int o, int d, int max_smem) {
+  const std::size_t cnt = 2 * static_cast<std::size_t>(o);
+  const std::size_t xh = R * kGroups + cnt - 1 + 2 * static_cast<std::size_t>(d);
+  const std::size_t xw = kTileW + cnt - 1 + 2 * static_cast<std::size_t>(d);
+  const std::size_t bytes = (xh * xw + (R + cnt - 1) * kTileThreads) * sizeof(T);
+  return bytes <= static_cast<std::size_t>(max_smem) ? bytes : 0;
+}
+
+template <typename T, int R>
+bool launch_tiled(const T* img, T* out, long long H, long long W, int s, int d, T var2c, T inv, int max_smem,
+                  cudaStream_t st) {
+  const int o = s / 2;
+  const std::size_t smem = tiled_smem<T>(R, o, d, max_smem);
+  const long long gx = (W + kTileW - 1) / kTileW, gy = (H + R * kGroups - 1) / (R * kGroups);
+  if (smem == 0 || gy > 65535 || gx > 0x7fffffff) return false;
+  if (smem > 48 * 1024)
+    FOVEAL_CUDA_CHECK(cudaFuncSetAttribute(nlm_gray2d_tiled<T, R>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(smem)));
+  nlm_gray2d_tiled<T, R><<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), kTileThreads, smem, st>>>(
+      img, out, H, W, o, d, var2c, inv);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  return true;
+}
+
+// Grey 2-D fast mode (s >= 3) through the tiled kernel; false when it does not apply (then the
+// generic kernel runs). Small images take row blocks of 8 to fill the device.
+template <typename T>
+bool gray2d_fast(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, cudaStream_t st) {
+  if (image.ndim() != 3 || image.size(2) != 1 || s < 3) return false;
+  const long long H = image.size(0), W = image.size(1);
+  int dev = 0, max_smem = 0, sms = 0;
+  FOVEAL_CUDA_CHECK(cudaGetDevice(&dev));
+  FOVEAL_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  FOVEAL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const T var2c = static_cast<T>(2.0 * sigma * sigma);
+  const T inv = static_cast<T>(1.0 / (h * h * double(s) * double(s)));
+  const long long blocks16 = ((W + kTileW - 1) / kTileW) * ((H + 16 * kGroups - 1) / (16 * kGroups));
+  if (blocks16 >= 2LL * sms &&
+      launch_tiled<T, 16>(image.data_as<T>(), out.data_as<T>(), H, W, s, d, var2c, inv, max_smem, st))
+    return true;
+  return launch_tiled<T, 8>(image.data_as<T>(), out.data_as<T>(), H, W, s, d, var2c, inv, max_smem, st);
+}
+
 template <typename T>
 void launch(ConstTensorView image, TensorView out, int s, int d, double h, double sigma, bool fast,
             cudaStream_t st) {
@@ -150,7 +284,11 @@ void denoise_nl_means(ConstTensorView image, TensorView out, std::int64_t patch_
   DeviceGuard guard(image.device().index);
   const cudaStream_t s = stream_of(ctx);
   const int ps = static_cast<int>(patch_size), pd = static_cast<int>(patch_distance);
-  if (image.dtype() == DType::Float32) return launch<float>(image, out, ps, pd, h, sigma, fast_mode, s);
+  if (image.dtype() == DType::Float32) {
+    if (fast_mode && gray2d_fast<float>(image, out, ps, pd, h, sigma, s)) return;
+    return launch<float>(image, out, ps, pd, h, sigma, fast_mode, s);
+  }
+  if (fast_mode && gray2d_fast<double>(image, out, ps, pd, h, sigma, s)) return;
   launch<double>(image, out, ps, pd, h, sigma, fast_mode, s);
 }
 

@@ -395,3 +395,41 @@ def test_fast_nl_means_cuda_equals_cpu(kind):
     got = fast_nl_means(torch.from_numpy(x).cuda(), template_window_size=5, search_window_size=11, **kw)
     assert got.is_cuda
     np.testing.assert_array_equal(got.cpu().numpy(), fast_nl_means(x, template_window_size=5, search_window_size=11, **kw))
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize(
+    "shape,s,d,dtype",
+    [
+        ((45, 77), 7, 10, np.float32),  # tiled grey kernel, row blocks of 8: partial tiles, reflect past both edges
+        ((45, 77), 7, 10, np.float64),
+        ((7, 7), 3, 10, np.float32),  # search window far larger than the image
+        ((7, 9), 7, 2, np.float64),  # patch the size of the image
+        ((1100, 512), 5, 3, np.float32),  # enough tiles for row blocks of 16
+        ((300, 33), 9, 5, np.float32),  # one column past a tile
+        ((40, 44, 3), 5, 4, np.float32),  # colour: the generic kernel
+        ((9, 10, 11), 3, 2, np.float64),  # 3-D: the generic kernel
+    ],
+)
+def test_denoise_nl_means_fast_cuda_matches_cpu(shape, s, d, dtype):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(11).random(shape).astype(dtype)
+    kw = dict(patch_size=s, patch_distance=d, h=0.15, sigma=0.05, fast_mode=True)
+    if len(shape) == 3 and shape[-1] == 3:
+        kw["channel_axis"] = -1
+    want = denoise_nl_means(x, **kw)
+    got = denoise_nl_means(torch.from_numpy(x).cuda(), **kw)
+    assert got.is_cuda and got.dtype == torch.from_numpy(want).dtype
+    atol = 1e-4 if dtype == np.float32 else 1e-7
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=0, atol=atol)
+
+
+@pytest.mark.needs_cuda
+def test_denoise_nl_means_fast_cuda_matches_skimage_camera(camera):
+    # the benchmark's parameters on a float32 image, against the oracle itself
+    torch = pytest.importorskip("torch")
+    x = camera.astype(np.float32)
+    kw = dict(patch_size=7, patch_distance=10, h=0.08, sigma=0.08)
+    want = sk_nlm(x, fast_mode=True, **kw)
+    got = denoise_nl_means(torch.from_numpy(x).cuda(), fast_mode=True, **kw).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
