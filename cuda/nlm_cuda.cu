@@ -105,14 +105,23 @@ __global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, const
 
 // Grey 2-D fast mode, tiled. A block owns kTileW columns x TH = R * kGroups rows of output and
 // holds the reflect-padded image over the tile, the patch halo and the search window in shared
-// memory. Thread (column x, row group g) owns output rows g R .. g R + R - 1 of column x; per
-// shift it sums the squared differences of each patch row directly (cnt = 2 o terms, skimage's
-// box [p - o + 1, p + o]) and runs the box down its rows with one add and one subtract per output
-// row (the row sums kept in shared memory, private to the thread, so no barrier inside the shift
-// loop). Weights and sums stay in registers, in the image's precision as on the CPU's grey path.
+// memory (X). Per shift (t0, t2) of the search window, skimage's box [p - o + 1, p + o] of
+// squared differences is summed separably:
+// - phase A: the horizontal sums of the cnt = 2 o differences of each of the TH + cnt - 1 patch
+//   rows, for the tile's columns, into a shared buffer; a thread takes kSeg consecutive columns of
+//   one row and slides its window (one difference in, one out), lanes on consecutive rows (the
+//   row pitch of X is odd, that of the buffer 33, so no bank conflicts);
+// - phase B: thread (column x, row group g) runs the vertical window down its R output rows (one
+//   row sum in, one out), turns each box into a weight and accumulates weights and weighted
+//   values in registers.
+// The buffer is double: phase A of the next shift writes the other half, so one barrier per shift
+// suffices. Arithmetic in the image's precision, as the CPU's grey path.
 constexpr int kTileW = 32;
 constexpr int kGroups = 4;
 constexpr int kTileThreads = kTileW * kGroups;
+constexpr int kSeg = 8;                   // columns per phase-A item
+constexpr int kSegs = kTileW / kSeg;      // items per patch row
+constexpr int kHPitch = kTileW + 1;       // row pitch of the row-sum buffer
 
 __device__ __forceinline__ long long reflect_fast(long long i, long long n) {
   return (i >= 0 && i < n) ? i : static_cast<long long>(math::nlm_reflect(i, n));
@@ -130,9 +139,9 @@ __global__ void __launch_bounds__(kTileThreads) nlm_gray2d_tiled(const T* __rest
   extern __shared__ double smem_d[];  // double for the alignment of either T
   T* X = reinterpret_cast<T*>(smem_d);
   constexpr int TH = R * kGroups;
-  const int cnt = 2 * o, lo = o - 1;
-  const int xh = TH + cnt - 1 + 2 * d, xw = kTileW + cnt - 1 + 2 * d;
-  T* Hs = X + xh * xw;  // (R + cnt - 1) row sums per thread, at [j * kTileThreads + tid]
+  const int cnt = 2 * o, lo = o - 1, na = TH + cnt - 1;
+  const int xh = na + 2 * d, xw = kTileW + cnt - 1 + 2 * d;
+  T* Hb = X + xh * xw;  // two buffers of na x kHPitch row sums
   const long long r0 = static_cast<long long>(blockIdx.y) * TH, c0 = static_cast<long long>(blockIdx.x) * kTileW;
   // X[a][b] = padded pixel (r0 - lo - d + a, c0 - lo - d + b)
   for (int i = threadIdx.x; i < xh * xw; i += kTileThreads) {
@@ -145,41 +154,46 @@ __global__ void __launch_bounds__(kTileThreads) nlm_gray2d_tiled(const T* __rest
   T num[R], den[R];
 #pragma unroll
   for (int m = 0; m < R; ++m) num[m] = den[m] = T(0);
-  // Output (y, x) of the tile, shift (t0, t2): box = sum over i, k < cnt of
-  // (X[y + d + i][x + d + k] - X[y + d + i + t0][x + d + k + t2])^2 - var2c. Row sum j of this
-  // thread: i-row y + d + i = g R + d + j.
-  const T* xrow = X + (g * R + d) * xw + x + d;
-  const T* vrow = X + (g * R + lo + d) * xw + x + lo + d;  // X at output (g R, x)
-  T* hs = Hs + tid;
+  // Output (y, x) of the tile, shift (t0, t2): box = sum over i < cnt of the row sum
+  // S[y + i][x] = sum over k < cnt of (X[y + i + d][x + d + k] - X[y + i + d + t0][x + d + k + t2])^2
+  // - cnt var2c; its value X[y + lo + d + t0][x + lo + d + t2].
+  const T* vrow = X + (g * R + lo + d) * xw + x + lo + d;
   const T bias = static_cast<T>(cnt) * var2c;
+  const int a0 = tid % na, sg0 = tid / na;  // this thread's first phase-A item: row a, segment sg
+  int buf = 0;
   for (int t0 = -d; t0 <= d; ++t0)
-    for (int t2 = -d; t2 <= d; ++t2) {
+    for (int t2 = -d; t2 <= d; ++t2, buf ^= 1) {
       const int sh = t0 * xw + t2;
-      T v = T(0);
-      for (int j = 0; j < cnt - 1; ++j) {
-        const T* p = xrow + j * xw;
+      // This half was last read by phase B two shifts back, which every thread finished before
+      // the barrier of the previous shift.
+      T* hb = Hb + buf * (na * kHPitch);
+      for (int a = a0, sg = sg0; sg < kSegs;) {
+        const T* p = X + (a + d) * xw + sg * kSeg + d;
+        T* hrow = hb + a * kHPitch + sg * kSeg;
         T h = T(0);
         for (int k = 0; k < cnt; ++k) {
           const T e = p[k] - p[k + sh];
           h = fma(e, e, h);
         }
-        h -= bias;
-        hs[j * kTileThreads] = h;
-        v += h;
+        hrow[0] = h - bias;
+#pragma unroll
+        for (int c = 1; c < kSeg; ++c) {
+          const T ei = p[c + cnt - 1] - p[c + cnt - 1 + sh], eo = p[c - 1] - p[c - 1 + sh];
+          h = fma(ei, ei, h);
+          h = fma(-eo, eo, h);
+          hrow[c] = h - bias;
+        }
+        // next item: a += kTileThreads, carried into sg
+        for (a += kTileThreads; a >= na; a -= na) ++sg;
       }
+      __syncthreads();  // the row sums of this shift are complete
+      const T* col = hb + g * R * kHPitch + x;
+      T v = T(0);
+      for (int i = 0; i < cnt - 1; ++i) v += col[i * kHPitch];
 #pragma unroll
       for (int m = 0; m < R; ++m) {
-        const int j = m + cnt - 1;
-        const T* p = xrow + j * xw;
-        T h = T(0);
-        for (int k = 0; k < cnt; ++k) {
-          const T e = p[k] - p[k + sh];
-          h = fma(e, e, h);
-        }
-        h -= bias;
-        hs[j * kTileThreads] = h;
-        v += h;
-        if (m > 0) v -= hs[(m - 1) * kTileThreads];
+        v += col[(m + cnt - 1) * kHPitch];
+        if (m > 0) v -= col[(m - 1) * kHPitch];
         const T w = gray_weight(v, inv);
         den[m] += w;
         num[m] = fma(w, vrow[m * xw + sh], num[m]);
@@ -198,7 +212,8 @@ std::size_t tiled_smem(int R, int o, int d, int max_smem) {
   const std::size_t cnt = 2 * static_cast<std::size_t>(o);
   const std::size_t xh = R * kGroups + cnt - 1 + 2 * static_cast<std::size_t>(d);
   const std::size_t xw = kTileW + cnt - 1 + 2 * static_cast<std::size_t>(d);
-  const std::size_t bytes = (xh * xw + (R + cnt - 1) * kTileThreads) * sizeof(T);
+  const std::size_t na = R * kGroups + cnt - 1;
+  const std::size_t bytes = (xh * xw + 2 * na * kHPitch) * sizeof(T);
   return bytes <= static_cast<std::size_t>(max_smem) ? bytes : 0;
 }
 
