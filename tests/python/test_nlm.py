@@ -399,6 +399,32 @@ def test_fast_nl_means_cuda_equals_cpu(kind):
 
 @pytest.mark.needs_cuda
 @pytest.mark.parametrize(
+    "shape,dtype,h,t,s",
+    [
+        ((1100, 512), np.uint8, 10, 7, 21),  # tiled kernel, row blocks of 16
+        ((9, 13), np.uint8, 10, 7, 21),  # search window past every edge
+        ((45, 70), np.uint16, 2570, 7, 21),  # L1 table staged in shared memory
+        ((45, 70), np.uint16, 60000, 5, 11),  # table too long to stage: the per-pixel kernel
+        ((33, 65, 2), np.uint16, 20000, 3, 9),  # two channels
+        ((20, 47, 4), np.uint16, 20000, 5, 11),  # four channels
+    ],
+)
+def test_fast_nl_means_cuda_tiled_equals_cpu(shape, dtype, h, t, s):
+    from foveal.restoration import fast_nl_means
+
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    ramp = np.add.outer(np.arange(shape[0]), np.arange(shape[1])).reshape(shape[:2] + (1,) * (len(shape) - 2))
+    vmax = np.iinfo(dtype).max
+    x = np.clip(ramp * (vmax / 400) + rng.normal(0, vmax / 20, shape), 0, vmax).round().astype(dtype)
+    kw = dict(h=h, template_window_size=t, search_window_size=s)
+    got = fast_nl_means(torch.from_numpy(x).cuda(), **kw)
+    assert got.is_cuda
+    np.testing.assert_array_equal(got.cpu().numpy(), fast_nl_means(x, **kw))
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize(
     "shape,s,d,dtype",
     [
         ((45, 77), 7, 10, np.float32),  # tiled grey kernel, row blocks of 8: partial tiles, reflect past both edges
