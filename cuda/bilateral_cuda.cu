@@ -248,7 +248,7 @@ bool launch_tiled(ConstTensorView image, TensorView out, const math::BilateralPl
   const std::size_t smem = (static_cast<std::size_t>(C) * pitch * rows + lut_n) * sizeof(float);
   const long long gy = (H + kBy * kRows - 1) / (kBy * kRows), gx = (W + kBx - 1) / kBx;
   if (smem > kMaxTileSmem || gy > 65535 || gx > 0x7fffffff) return false;
-  TileTaps t;
+  TileTaps t{};  // zeroed: the parameter block is copied whole
   for (int k = 0; k < K; ++k) {
     t.off[k] = plan.dy[k] * static_cast<int>(pitch) + plan.dx[k];
     t.w[k] = static_cast<float>(plan.range == BilateralRange::Exact ? plan.log_space[k] : plan.space[k]);
