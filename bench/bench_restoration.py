@@ -24,7 +24,8 @@ foveal.restoration.fast_nl_means against cv2.fastNlMeansDenoising (h 10, 7, 21),
 equal pixel for pixel. ``nlm_rgb_u8`` times fast_nl_means on a uint8 colour image against
 cv2.fastNlMeansDenoisingColored (h 10, hColor 10, 7, 21), ``nlm_gray_u16`` (not in BENCHMARKS.md)
 on the nlm_gray image as uint16 against cv2.fastNlMeansDenoising with NORM_L1; both must be equal
-pixel for pixel.
+pixel for pixel. ``nlm_gray_1024`` (not in BENCHMARKS.md; issue 8's 1 Gpix/s goal) times foveal on
+CUDA alone on a 1024x1024 camera with nlm_gray's parameters, checked against skimage (to 1e-4).
 """
 
 import pytest
@@ -305,6 +306,27 @@ def _nlm_impls():
     ]
 
 
+def _nlm_gray_1024_inputs():
+    """``camera`` bilinear-resized to 1024x1024 in [0, 1] + N(0, 0.08) (rng(0)), clipped, float32."""
+    import numpy as np
+    from skimage import data, img_as_float
+    from skimage.transform import resize
+
+    img = resize(img_as_float(data.camera()), (1024, 1024), order=1)
+    noisy = np.clip(img + np.random.default_rng(0).normal(0.0, 0.08, img.shape), 0.0, 1.0)
+    return (noisy.astype(np.float32),)
+
+
+def _nlm_1024_impls():
+    foveal_impl, sk_impl = _nlm_impls()[:2]
+    # foveal timed on CUDA only (the goal row); skimage is the reference, computed once on the CPU
+    # and never timed (no devices).
+    return [
+        Impl("foveal", foveal_impl.fn, devices=("cuda",)),
+        Impl("skimage", sk_impl.fn, lib="numpy", devices=()),
+    ]
+
+
 def _nlm_gray_u8_inputs():
     """The nlm_gray image rounded to uint8 (x 255)."""
     import numpy as np
@@ -567,6 +589,18 @@ WORKLOADS = [
         reference="skimage",
         check=allclose(rtol=0, atol=1e-4),
         items=512 * 512,
+        unit="pixels/s",
+        extra={"patch_size": 7, "patch_distance": 10, "h": 0.08, "sigma": 0.08, "fast_mode": True},
+    ),
+    Workload(
+        name="nlm_gray_1024",
+        definition="nlm_gray's parameters on camera bilinear-resized to 1024x1024 float32 + N(0,0.08) clipped; "
+        "patch 7, search distance 10, h = sigma = 0.08, fast mode (foveal on CUDA only; skimage the reference)",
+        inputs=_nlm_gray_1024_inputs,
+        impls=_nlm_1024_impls(),
+        reference="skimage",
+        check=allclose(rtol=0, atol=1e-4),
+        items=1024 * 1024,
         unit="pixels/s",
         extra={"patch_size": 7, "patch_distance": 10, "h": 0.08, "sigma": 0.08, "fast_mode": True},
     ),

@@ -2,7 +2,9 @@
 // Bilateral filter on CUDA: one thread per pixel, all channels; taps, spatial weights and the
 // range table are copied to device memory once per call; borders resolve per tap through
 // math::border_index (no padded copy). Same formulas as the CPU backend (foveal/math/bilateral.hpp).
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 #include "common.cuh"
@@ -110,6 +112,169 @@ __global__ void bilateral_kernel(const S* __restrict__ img, S* __restrict__ out,
   }
 }
 
+// Tiled kernel for float compute (uint8 and float32 images) with 1 or 3 channels and the Exact,
+// Binned or IntLut range rules. A block of kBx x kBy threads owns kBx x kBy kRows outputs; it
+// stages the tile and its halo (borders resolved once per element, channel planes) and the uint8
+// table in shared memory; the taps arrive as kernel parameters (offsets in the staged tile and
+// spatial weights), so a call needs no device allocation, copy or synchronisation. Thread (x, y)
+// owns column x and rows y + i kBy, i < kRows: each tap's parameters serve kRows outputs. Weights
+// as the CPU backend's (math::exp_neg, range_binned_exp, the same table).
+constexpr int kBx = 32, kBy = 8, kRows = 4;
+constexpr int kMaxTaps = 320, kMaxLut = 1024;
+constexpr std::size_t kMaxTileSmem = 48 * 1024;
+
+struct TileTaps {
+  int off[kMaxTaps];  // dy * pitch + dx in a staged channel plane
+  float w[kMaxTaps];  // Exact: log s; Binned / IntLut: s
+  float lut[kMaxLut]; // IntLut table
+};
+
+struct TileArgs {
+  long long h, w;
+  int r, pitch, taps, lut_n;
+  math::BilateralBorder border;
+  float pad;
+  bool l1, centre_unit, reciprocal;
+  math::RangeParams<float> rp;  // lut unused (IntLut reads the staged copy)
+};
+
+template <typename S, int C, BilateralRange K>
+__global__ void __launch_bounds__(kBx* kBy) bilateral_tiled(const S* __restrict__ img, S* __restrict__ out, TileArgs a,
+                                                             TileTaps t) {
+  extern __shared__ float tile[];
+  const int pitch = a.pitch, rows = kBy * kRows + 2 * a.r, plane = pitch * rows;
+  float* lut = tile + C * plane;
+  const long long y0 = static_cast<long long>(blockIdx.y) * (kBy * kRows), x0 = static_cast<long long>(blockIdx.x) * kBx;
+  const int tid = threadIdx.y * kBx + threadIdx.x;
+  for (int i = tid; i < plane; i += kBx * kBy) {
+    const int ty = i / pitch, tx = i - ty * pitch;
+    const long long yy = math::border_index(y0 - a.r + ty, a.h, a.border);
+    const long long xx = math::border_index(x0 - a.r + tx, a.w, a.border);
+    if (yy < 0 || xx < 0) {
+#pragma unroll
+      for (int ch = 0; ch < C; ++ch) tile[ch * plane + i] = a.pad;
+    } else {
+      const S* q = img + (yy * a.w + xx) * C;
+#pragma unroll
+      for (int ch = 0; ch < C; ++ch) tile[ch * plane + i] = static_cast<float>(q[ch]);
+    }
+  }
+  if constexpr (K == BilateralRange::IntLut)
+    for (int i = tid; i < a.lut_n; i += kBx * kBy) lut[i] = t.lut[i];
+  __syncthreads();
+  int base[kRows];
+  float ctr[kRows][C], sum[kRows][C], wsum[kRows];
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+    base[i] = (threadIdx.y + i * kBy + a.r) * pitch + threadIdx.x + a.r;
+    wsum[i] = 0.0f;
+#pragma unroll
+    for (int ch = 0; ch < C; ++ch) {
+      ctr[i][ch] = tile[ch * plane + base[i]];
+      sum[i][ch] = 0.0f;
+    }
+  }
+  const math::RangeParams<float> rp = a.rp;
+  for (int k = 0; k < a.taps; ++k) {
+    const int off = t.off[k];
+    const float sw = t.w[k];
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      float v[C], d2 = 0.0f, l1 = 0.0f;
+#pragma unroll
+      for (int ch = 0; ch < C; ++ch) {
+        v[ch] = tile[ch * plane + base[i] + off];
+        const float e = ctr[i][ch] - v[ch];
+        d2 += e * e;
+        l1 += fabsf(e);
+      }
+      float wt;
+      if constexpr (K == BilateralRange::Exact)
+        wt = math::exp_neg(rp.coeff * (a.l1 ? l1 * l1 : d2) + sw);
+      else if constexpr (K == BilateralRange::Binned)
+        wt = sw * math::range_binned_exp(sqrtf(d2), rp);
+      else
+        wt = sw * lut[static_cast<int>(l1)];
+      wsum[i] += wt;
+#pragma unroll
+      for (int ch = 0; ch < C; ++ch) sum[i][ch] += v[ch] * wt;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+    const long long y = y0 + threadIdx.y + i * kBy, x = x0 + threadIdx.x;
+    if (y >= a.h || x >= a.w) continue;
+    const float ws = a.centre_unit ? wsum[i] + 1.0f : wsum[i];
+    const float inv = 1.0f / ws;
+#pragma unroll
+    for (int ch = 0; ch < C; ++ch) {
+      const float sv = a.centre_unit ? sum[i][ch] + ctr[i][ch] : sum[i][ch];
+      out[(y * a.w + x) * C + ch] = store<S, float>(a.reciprocal ? sv * inv : sv / ws);
+    }
+  }
+}
+
+template <typename S, int C>
+void tiled_for_kind(const S* img, S* out, const TileArgs& a, const TileTaps& t, BilateralRange kind, dim3 grid,
+                    std::size_t smem, cudaStream_t s) {
+  const dim3 block(kBx, kBy);
+  switch (kind) {
+    case BilateralRange::Exact:
+      bilateral_tiled<S, C, BilateralRange::Exact><<<grid, block, smem, s>>>(img, out, a, t);
+      break;
+    case BilateralRange::Binned:
+      bilateral_tiled<S, C, BilateralRange::Binned><<<grid, block, smem, s>>>(img, out, a, t);
+      break;
+    default:
+      bilateral_tiled<S, C, BilateralRange::IntLut><<<grid, block, smem, s>>>(img, out, a, t);
+      break;
+  }
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+}
+
+// The tiled kernel when it applies (float compute, 1 or 3 channels, Exact / Binned / IntLut,
+// taps and table within the parameter block, tile within 48 KB); false otherwise.
+template <typename S>
+bool launch_tiled(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, cudaStream_t s) {
+  const long long H = image.size(0), W = image.size(1), C = image.size(2);
+  const int K = static_cast<int>(plan.dy.size());
+  const bool kind_ok = plan.range == BilateralRange::Exact || plan.range == BilateralRange::Binned ||
+                       (plan.range == BilateralRange::IntLut && plan.lut.size() <= static_cast<std::size_t>(kMaxLut));
+  if (!kind_ok || (C != 1 && C != 3) || K > kMaxTaps || H < 1 || W < 1) return false;
+  int r = 0;
+  for (int k = 0; k < K; ++k) r = std::max(r, std::max(std::abs(plan.dy[k]), std::abs(plan.dx[k])));
+  const std::size_t pitch = kBx + 2 * static_cast<std::size_t>(r), rows = kBy * kRows + 2 * static_cast<std::size_t>(r);
+  const std::size_t lut_n = plan.range == BilateralRange::IntLut ? plan.lut.size() : 0;
+  const std::size_t smem = (static_cast<std::size_t>(C) * pitch * rows + lut_n) * sizeof(float);
+  const long long gy = (H + kBy * kRows - 1) / (kBy * kRows), gx = (W + kBx - 1) / kBx;
+  if (smem > kMaxTileSmem || gy > 65535 || gx > 0x7fffffff) return false;
+  TileTaps t{};  // zeroed: the parameter block is copied whole
+  for (int k = 0; k < K; ++k) {
+    t.off[k] = plan.dy[k] * static_cast<int>(pitch) + plan.dx[k];
+    t.w[k] = static_cast<float>(plan.range == BilateralRange::Exact ? plan.log_space[k] : plan.space[k]);
+  }
+  for (std::size_t i = 0; i < lut_n; ++i) t.lut[i] = static_cast<float>(plan.lut[i]);
+  TileArgs a{H,
+             W,
+             r,
+             static_cast<int>(pitch),
+             K,
+             static_cast<int>(lut_n),
+             plan.border,
+             static_cast<float>(plan.pad_value),
+             plan.l1,
+             plan.centre_unit,
+             plan.reciprocal,
+             math::RangeParams<float>{static_cast<float>(plan.coeff), static_cast<float>(plan.scale),
+                                      static_cast<float>(plan.max_pos), nullptr}};
+  const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
+  if (C == 1)
+    tiled_for_kind<S, 1>(image.data_as<S>(), out.data_as<S>(), a, t, plan.range, grid, smem, s);
+  else
+    tiled_for_kind<S, 3>(image.data_as<S>(), out.data_as<S>(), a, t, plan.range, grid, smem, s);
+  return true;
+}
+
 template <typename S, typename T>
 void launch(ConstTensorView image, TensorView out, const math::BilateralPlan& plan, cudaStream_t s) {
   const int K = static_cast<int>(plan.dy.size());
@@ -160,8 +325,12 @@ void bilateral(ConstTensorView image, TensorView out, const math::BilateralPlan&
   DeviceGuard guard(image.device().index);
   const cudaStream_t s = stream_of(ctx);
   switch (image.dtype()) {
-    case DType::UInt8: return launch<std::uint8_t, float>(image, out, plan, s);
-    case DType::Float32: return launch<float, float>(image, out, plan, s);
+    case DType::UInt8:
+      if (launch_tiled<std::uint8_t>(image, out, plan, s)) return;
+      return launch<std::uint8_t, float>(image, out, plan, s);
+    case DType::Float32:
+      if (launch_tiled<float>(image, out, plan, s)) return;
+      return launch<float, float>(image, out, plan, s);
     default: return launch<double, double>(image, out, plan, s);
   }
 }

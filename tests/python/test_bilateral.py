@@ -317,6 +317,33 @@ def test_cuda_matches_cpu(channels):
         np.testing.assert_allclose(got.cpu().numpy().astype(np.float64), want.astype(np.float64), rtol=0, atol=atol)
 
 
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("shape", [(1, 1), (5, 70), (45, 33), (97, 131)])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_cuda_tiled_matches_cpu_odd_shapes(shape, channels):
+    # sizes off the 32 x 32 tile, every border, both dtypes, the three range rules of the tiled
+    # kernel (exact, skimage's bins, OpenCV's uint8 table) and windows past its tap limit (the
+    # per-pixel kernel)
+    torch = pytest.importorskip("torch")
+    full = shape + (channels,) if channels == 3 else shape
+    f = _rand(full, 21, dtype=np.float32)
+    u = (np.random.default_rng(22).random(full) * 255).round().astype(np.uint8)
+    ca = None if channels == 1 else -1
+    cases = [(lambda a, b=b: bilateral_filter(a, 9, 0.1, 3.0, b, exact=True), f, 1e-5) for b in CV_BORDERS]
+    cases += [(lambda a, b=b: bilateral_filter(a, 9, 75.0, 75.0, b), u, 1) for b in CV_BORDERS]
+    cases += [
+        (lambda a: bilateral_filter(a, 41, 0.1, 7.0, exact=True), f, 1e-5),
+        (lambda a: bilateral_filter(a, 41, 40.0, 7.0), u, 1),
+        (lambda a: denoise_bilateral(a, win_size=7, sigma_color=0.1, mode="wrap", channel_axis=ca), f, 1e-4),
+        (lambda a: denoise_bilateral(a, sigma_color=0.2, cval=0.3, channel_axis=ca), f, 1e-4),
+    ]
+    for fn, x, atol in cases:
+        want = fn(x)
+        got = fn(torch.from_numpy(x).cuda())
+        assert got.is_cuda and got.shape == want.shape
+        np.testing.assert_allclose(got.cpu().numpy().astype(np.float64), want.astype(np.float64), rtol=0, atol=atol)
+
+
 # -- errors ----------------------------------------------------------------------------------------------
 
 

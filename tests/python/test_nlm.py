@@ -395,3 +395,67 @@ def test_fast_nl_means_cuda_equals_cpu(kind):
     got = fast_nl_means(torch.from_numpy(x).cuda(), template_window_size=5, search_window_size=11, **kw)
     assert got.is_cuda
     np.testing.assert_array_equal(got.cpu().numpy(), fast_nl_means(x, template_window_size=5, search_window_size=11, **kw))
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize(
+    "shape,dtype,h,t,s",
+    [
+        ((1100, 512), np.uint8, 10, 7, 21),  # tiled kernel, row blocks of 16
+        ((9, 13), np.uint8, 10, 7, 21),  # search window past every edge
+        ((45, 70), np.uint16, 2570, 7, 21),  # L1 table staged in shared memory
+        ((45, 70), np.uint16, 60000, 5, 11),  # table too long to stage: the per-pixel kernel
+        ((33, 65, 2), np.uint16, 20000, 3, 9),  # two channels
+        ((20, 47, 4), np.uint16, 20000, 5, 11),  # four channels
+    ],
+)
+def test_fast_nl_means_cuda_tiled_equals_cpu(shape, dtype, h, t, s):
+    from foveal.restoration import fast_nl_means
+
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    ramp = np.add.outer(np.arange(shape[0]), np.arange(shape[1])).reshape(shape[:2] + (1,) * (len(shape) - 2))
+    vmax = np.iinfo(dtype).max
+    x = np.clip(ramp * (vmax / 400) + rng.normal(0, vmax / 20, shape), 0, vmax).round().astype(dtype)
+    kw = dict(h=h, template_window_size=t, search_window_size=s)
+    got = fast_nl_means(torch.from_numpy(x).cuda(), **kw)
+    assert got.is_cuda
+    np.testing.assert_array_equal(got.cpu().numpy(), fast_nl_means(x, **kw))
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize(
+    "shape,s,d,dtype",
+    [
+        ((45, 77), 7, 10, np.float32),  # tiled grey kernel, row blocks of 8: partial tiles, reflect past both edges
+        ((45, 77), 7, 10, np.float64),
+        ((7, 7), 3, 10, np.float32),  # search window far larger than the image
+        ((7, 9), 7, 2, np.float64),  # patch the size of the image
+        ((1100, 512), 5, 3, np.float32),  # enough tiles for row blocks of 16
+        ((300, 33), 9, 5, np.float32),  # one column past a tile
+        ((40, 44, 3), 5, 4, np.float32),  # colour: the generic kernel
+        ((9, 10, 11), 3, 2, np.float64),  # 3-D: the generic kernel
+    ],
+)
+def test_denoise_nl_means_fast_cuda_matches_cpu(shape, s, d, dtype):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(11).random(shape).astype(dtype)
+    kw = dict(patch_size=s, patch_distance=d, h=0.15, sigma=0.05, fast_mode=True)
+    if len(shape) == 3 and shape[-1] == 3:
+        kw["channel_axis"] = -1
+    want = denoise_nl_means(x, **kw)
+    got = denoise_nl_means(torch.from_numpy(x).cuda(), **kw)
+    assert got.is_cuda and got.dtype == torch.from_numpy(want).dtype
+    atol = 1e-4 if dtype == np.float32 else 1e-7
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=0, atol=atol)
+
+
+@pytest.mark.needs_cuda
+def test_denoise_nl_means_fast_cuda_matches_skimage_camera(camera):
+    # the benchmark's parameters on a float32 image, against the oracle itself
+    torch = pytest.importorskip("torch")
+    x = camera.astype(np.float32)
+    kw = dict(patch_size=7, patch_distance=10, h=0.08, sigma=0.08)
+    want = sk_nlm(x, fast_mode=True, **kw)
+    got = denoise_nl_means(torch.from_numpy(x).cuda(), fast_mode=True, **kw).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)

@@ -81,8 +81,10 @@ def denoise_nl_means(
     Differences from skimage: even ``patch_size`` and images smaller than the patch raise; the
     classic mode also accepts 3-D images with channels; where
     skimage's fast exponential overflows (a classic-mode distance above ~700, i.e. a very
-    small ``h``) foveal gives weight 0 and skimage a garbage value. On CUDA a first, direct
-    version runs (one thread per pixel; fast mode there costs O(patch_size**D) per shift).
+    small ``h``) foveal gives weight 0 and skimage a garbage value. On CUDA, grey 2-D fast
+    mode runs a tiled kernel (separable box sums in shared memory: its cost does not depend on
+    ``patch_size``); colour, 3-D and the classic mode run a direct version (one thread per pixel;
+    fast mode there costs O(patch_size**D) per shift).
 
     Examples
     --------
@@ -209,9 +211,10 @@ def fast_nl_means(
     -----
     Tested equal to OpenCV 5.0's cv2.fastNlMeansDenoising (uint8 L2, uint16 L1) and
     cv2.fastNlMeansDenoisingColored pixel for pixel; the Lab conversions equal cv2.cvtColor on
-    all 2**24 colours. On CUDA a first, direct version runs (one thread per pixel; its cost grows
-    with ``template_window_size**2``; the same integer arithmetic, but it has not run on a GPU
-    yet). OpenCV rounds even window sizes down to odd ones; foveal refuses them. The patch distances are int32 (as OpenCV's), which bounds
+    all 2**24 colours. On CUDA a tiled kernel runs (separable integer box sums in shared memory:
+    its cost does not depend on ``template_window_size``), or, when the weight table's nonzero
+    part exceeds 8192 entries, a direct one (cost growing with ``template_window_size**2``); both
+    compute the same integers as the CPU. OpenCV rounds even window sizes down to odd ones; foveal refuses them. The patch distances are int32 (as OpenCV's), which bounds
     ``template_window_size`` (181 for grey uint8 and uint16, 129 for colour).
 
     Examples

@@ -51,6 +51,22 @@ FOVEAL_HD_INLINE double nlm_weight(double dist) {
   return dist > kNlmCutoff ? 0.0 : e;
 }
 
+/// nlm_weight in float: the float of skimage's double weight (its 20 mantissa bits fit), built
+/// from the same high word with the exponent rebased from 1023 to 127, 0 past the cutoff. The
+/// CPU's float32 grey path inlines this formula in its vectorised loop (nlm_cpu.cpp, gray2d_body).
+FOVEAL_HD_INLINE float nlm_weight(float dist) {
+  const float dc = dist < static_cast<float>(kNlmCutoff) ? dist : static_cast<float>(kNlmCutoff);
+  const std::int32_t e = static_cast<std::int32_t>(1512775.3951951856938f * -dc) + 1072632447;
+  const std::uint32_t bits = static_cast<std::uint32_t>(e - (896 << 20)) << 3;
+#if defined(__CUDA_ARCH__)
+  const float w = __uint_as_float(bits);
+#else
+  float w;
+  std::memcpy(&w, &bits, sizeof w);
+#endif
+  return dist > static_cast<float>(kNlmCutoff) ? 0.0f : w;
+}
+
 /// numpy.pad(mode='reflect') source index of padded coordinate i (any integer) on an axis of n:
 /// mirror without repeating the edge sample, periodic with period 2 (n - 1).
 FOVEAL_HD_INLINE std::int64_t nlm_reflect(std::int64_t i, std::int64_t n) {
