@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// interpolate on CUDA: one thread per output element (grid-stride), the source index rules of
+// interpolate on CUDA: one thread per output element (3-D grid), the source index rules of
 // math/interpolate.hpp; float16 / bfloat16 computed in float. Nearest with both sizes doubled
 // (nearest_source's out == 2 in case, source dst >> 1) has a copy kernel instead: one thread
 // reads 16 bytes of an input row and writes the 2 x 2 replicas with 16-byte stores (32-bit index
@@ -16,24 +16,30 @@ namespace {
 
 using i64 = std::int64_t;
 
+// Output (plane, oy, ox) from a 3-D grid: x 32 output columns, y 8 output rows, z planes (rows and
+// planes grid-strided): no integer divisions per output.
 template <typename S, typename A>
-__global__ void interpolate_kernel(const S* x, S* y, i64 total, i64 H, i64 W, i64 OH, i64 OW, int mode,
-                                   bool align_corners, double scale_h, double scale_w) {
-  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < total; i += i64(gridDim.x) * blockDim.x) {
-    const i64 ox = i % OW, oy = (i / OW) % OH, pl = i / (OW * OH);
-    const S* src = x + pl * H * W;
-    if (mode == 0) {
-      const i64 sy = math::nearest_source(oy, H, OH, math::interp_scale<float>(H, OH, scale_h));
-      const i64 sx = math::nearest_source(ox, W, OW, math::interp_scale<float>(W, OW, scale_w));
-      y[i] = src[sy * W + sx];
-    } else {
-      const auto ty = math::linear_taps<A>(oy, H, math::linear_scale<A>(H, OH, align_corners, scale_h), align_corners);
-      const auto tx = math::linear_taps<A>(ox, W, math::linear_scale<A>(W, OW, align_corners, scale_w), align_corners);
-      const A top = (A(1) - tx.w_hi) * to_acc(src[ty.lo * W + tx.lo]) + tx.w_hi * to_acc(src[ty.lo * W + tx.hi]);
-      const A bot = (A(1) - tx.w_hi) * to_acc(src[ty.hi * W + tx.lo]) + tx.w_hi * to_acc(src[ty.hi * W + tx.hi]);
-      y[i] = from_acc<S>((A(1) - ty.w_hi) * top + ty.w_hi * bot);
+__global__ void __launch_bounds__(256) interpolate_kernel(const S* __restrict__ x, S* __restrict__ y, i64 planes,
+                                                          i64 H, i64 W, i64 OH, i64 OW, int mode, bool align_corners,
+                                                          double scale_h, double scale_w) {
+  const i64 ox = i64(blockIdx.x) * 32 + threadIdx.x;
+  if (ox >= OW) return;
+  for (i64 oy = i64(blockIdx.y) * 8 + threadIdx.y; oy < OH; oy += i64(gridDim.y) * 8)
+    for (i64 pl = blockIdx.z; pl < planes; pl += gridDim.z) {
+      const i64 i = (pl * OH + oy) * OW + ox;
+      const S* src = x + pl * H * W;
+      if (mode == 0) {
+        const i64 sy = math::nearest_source(oy, H, OH, math::interp_scale<float>(H, OH, scale_h));
+        const i64 sx = math::nearest_source(ox, W, OW, math::interp_scale<float>(W, OW, scale_w));
+        y[i] = src[sy * W + sx];
+      } else {
+        const auto ty = math::linear_taps<A>(oy, H, math::linear_scale<A>(H, OH, align_corners, scale_h), align_corners);
+        const auto tx = math::linear_taps<A>(ox, W, math::linear_scale<A>(W, OW, align_corners, scale_w), align_corners);
+        const A top = (A(1) - tx.w_hi) * to_acc(src[ty.lo * W + tx.lo]) + tx.w_hi * to_acc(src[ty.lo * W + tx.hi]);
+        const A bot = (A(1) - tx.w_hi) * to_acc(src[ty.hi * W + tx.lo]) + tx.w_hi * to_acc(src[ty.hi * W + tx.hi]);
+        y[i] = from_acc<S>((A(1) - ty.w_hi) * top + ty.w_hi * bot);
+      }
     }
-  }
 }
 
 /// Nearest 2x as a copy of raw element bits U. Thread t takes the V = 16 / sizeof(U) input elements
@@ -108,15 +114,17 @@ void interpolate(ConstTensorView input, TensorView out, const InterpolateParams&
     FOVEAL_CUDA_CHECK(cudaGetLastError());
     return;
   }
-  const i64 blocks = (total + 255) / 256;
-  const unsigned grid = static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
+  const i64 H = input.size(2), W = input.size(3), OH = out.size(2), OW = out.size(3), planes = total / (OH * OW);
+  const i64 gy = (OH + 7) / 8;
+  const dim3 grid(static_cast<unsigned>((OW + 31) / 32), static_cast<unsigned>(gy < 65535 ? gy : 65535),
+                  static_cast<unsigned>(planes < 65535 ? planes : 65535));
   const int mode = static_cast<int>(p.mode);
   auto go = [&](auto s, auto a) {
     using S = decltype(s);
     using A = decltype(a);
-    interpolate_kernel<S, A><<<grid, 256, 0, stream_of(ctx)>>>(
-        static_cast<const S*>(input.data()), static_cast<S*>(out.data()), total, input.size(2), input.size(3),
-        out.size(2), out.size(3), mode, p.align_corners, p.scale_h, p.scale_w);
+    interpolate_kernel<S, A><<<grid, dim3(32, 8), 0, stream_of(ctx)>>>(
+        static_cast<const S*>(input.data()), static_cast<S*>(out.data()), planes, H, W, OH, OW, mode, p.align_corners,
+        p.scale_h, p.scale_w);
   };
   switch (input.dtype()) {
     case DType::Float16: go(__half{}, float{}); break;
