@@ -80,6 +80,10 @@ if torchvision is not None:
     _, TORCHVISION_ERROR = _try_import("torchvision.ops")
     if TORCHVISION_ERROR:
         torchvision = None
+if torch is not None:
+    # fp32 anchors are fp32 (issue 7: "fp32 without TF32"); torch turns TF32 on for cuDNN by default.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 cv2, CV2_ERROR = _try_import("cv2")
 skimage, SKIMAGE_ERROR = _try_import("skimage")
 # GPU anchors (BENCHMARKS.md's H100 column): cuCIM on cupy arrays, kornia on torch tensors.

@@ -161,162 +161,220 @@ std::vector<std::int64_t> launch(ConstTensorView image, TensorView out, double w
 
 
 // ---- Split-Bregman ----
-// Gauss-Seidel with skimage's exact dependencies, as on the CPU (tv_cpu.cpp): per image row, the
-// d and b updates and the recurrence's terms run across the block's threads, then the row's
-// recurrence u(c) = a u(c - 1) + g(c) runs as one segment per thread, each after the first
-// starting 24 elements early from 0. Rows and sweeps stay sequential, so one block owns a group of
-// planes that share a stopping rule (all planes when joint, else one) and runs every sweep of it.
+// One Gauss-Seidel sweep in skimage's order (as tv_cpu.cpp). The d and b updates at (r, c) read
+// only the state from before the sweep, so one kernel ("terms") does them for every pixel at once.
+// What stays sequential is u_new(r, c) = a u_new(r, c - 1) + g(r, c), where g holds u_new(r - 1, c)
+// and terms from before the sweep: a two-dimensional recurrence with a = lam / norm = 2/9, in which
+// a value d steps away (Manhattan) carries a weight of at most (2a)^d = (4/9)^d. So the "sweep"
+// kernel cuts the image into tiles that each start kWarm rows above and columns left of their own
+// output, from the state before the sweep, and run their recurrence as a wavefront: a warp's lane
+// owns kCols adjacent columns and handles row (step - lane), taking the value left of its first
+// column from the lane before through a shuffle. What the warm start loses is
+// (4/9)^kWarm |u_new - u_old|: below the dtype's rounding. u is double-buffered (the sweep reads
+// the old u of neighbouring tiles while they write theirs); a finished plane group skips later
+// sweeps, so its newest u is the buffer of its sweep count's parity.
 
 struct BregmanDev {
-  std::int64_t R, C;
+  std::int64_t P, R, C;
   const void* f;
-  void* state;  // per plane: u (R + 2) x (C + 2), dx, dy, bx, by (R x C), uo, g (C)
+  void* u[2];     // per plane (R + 2) x (C + 2), skimage's border included
+  void* terms;    // per plane dx, dy, bx, by, g0 (each R x C)
+  double* sums;   // per plane: sum (u_new - u_old)^2 of the current sweep
+  int* stop;      // per group
+  long long* iters;  // per group: sweeps run
+  std::int64_t planes_per_group;
 };
 
 template <typename T>
-__device__ __forceinline__ T* plane_state(const BregmanDev& b, std::int64_t p) {
-  const std::int64_t CP = b.C + 2, per = (b.R + 2) * CP + 4 * b.R * b.C + 2 * b.C;
-  return static_cast<T*>(b.state) + p * per;
-}
+struct BregmanTile {  // tile geometry of the sweep kernel
+  static constexpr int kCols = 4;                             // columns per lane
+  static constexpr int kWarm = sizeof(T) == 4 ? 32 : 48;      // (4/9)^32 ~ 6e-12, (4/9)^48 ~ 1e-17
+  static constexpr int kWidth = 32 * kCols;                   // columns a warp covers
+  static constexpr int kOutCols = kWidth - kWarm;             // columns a tile writes
+  static constexpr int kOutRows = 32;                         // rows a tile writes
+};
 
 // u = the image inside skimage's border (top: row 1, left: column 1, bottom: row R-1, right:
-// column C-1); d = b = 0.
+// column C-1), in both buffers; d = b = 0.
 template <typename T>
-__global__ void bregman_init_kernel(BregmanDev b, std::int64_t planes) {
-  const std::int64_t R = b.R, C = b.C, CP = C + 2, UN = (R + 2) * CP;
-  const std::int64_t per = UN + 4 * R * C + 2 * C;
-  const std::int64_t n = planes * per;
+__global__ void bregman_init_kernel(BregmanDev b) {
+  const std::int64_t R = b.R, C = b.C, CP = C + 2, UN = (R + 2) * CP, N = R * C;
+  const std::int64_t n = b.P * UN;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t p = i / per, k = i % per;
-    const T* f = static_cast<const T*>(b.f) + p * R * C;
+    const std::int64_t p = i / UN, k = i % UN, y = k / CP, x = k % CP;
+    const T* f = static_cast<const T*>(b.f) + p * N;
+    const bool row_in = y >= 1 && y <= R, col_in = x >= 1 && x <= C;
     T v = T(0);
-    if (k < UN) {
-      const std::int64_t y = k / CP, x = k % CP;
-      const bool row_in = y >= 1 && y <= R, col_in = x >= 1 && x <= C;
-      if (row_in && col_in) v = f[(y - 1) * C + (x - 1)];
-      else if (y == 0 && col_in) v = f[C + (x - 1)];
-      else if (y == R + 1 && col_in) v = f[(R - 1) * C + (x - 1)];
-      else if (x == 0 && row_in) v = f[(y - 1) * C + 1];
-      else if (x == C + 1 && row_in) v = f[(y - 1) * C + C - 1];
+    if (row_in && col_in) v = f[(y - 1) * C + (x - 1)];
+    else if (y == 0 && col_in) v = f[C + (x - 1)];
+    else if (y == R + 1 && col_in) v = f[(R - 1) * C + (x - 1)];
+    else if (x == 0 && row_in) v = f[(y - 1) * C + 1];
+    else if (x == C + 1 && row_in) v = f[(y - 1) * C + C - 1];
+    static_cast<T*>(b.u[0])[i] = v;
+    static_cast<T*>(b.u[1])[i] = v;
+  }
+  const std::int64_t nt = b.P * 5 * N;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nt;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    static_cast<T*>(b.terms)[i] = T(0);
+}
+
+// New d and b at every pixel from the state before the sweep; g0 = (b - d)_x + (b - d)_y before.
+template <typename T>
+__global__ void bregman_terms_kernel(BregmanDev b, int cur, T lam, bool iso) {
+  const std::int64_t R = b.R, C = b.C, CP = C + 2, N = R * C, n = b.P * N;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t p = i / N, k = i % N, r = k / C, c = k % C;
+    if (b.stop[p / b.planes_per_group]) continue;
+    const T* uc = static_cast<const T*>(b.u[cur]) + p * (R + 2) * CP + (r + 1) * CP + 1 + c;
+    T* t = static_cast<T*>(b.terms) + p * 5 * N + k;
+    T *dx = t, *dy = t + N, *bx = t + 2 * N, *by = t + 3 * N, *g0 = t + 4 * N;
+    const T u0 = uc[0], ux = uc[1] - u0, uy = uc[CP] - u0, bxo = *bx, byo = *by;
+    *g0 = (bxo - *dx) + (byo - *dy);
+    T dxn, dyn;
+    if (iso) {
+      math::tv_bregman_shrink_iso(ux + bxo, uy + byo, lam, &dxn, &dyn);
+    } else {
+      dxn = math::tv_bregman_shrink_aniso(ux + bxo, lam);
+      dyn = math::tv_bregman_shrink_aniso(uy + byo, lam);
     }
-    static_cast<T*>(b.state)[i] = v;
+    *dx = dxn;
+    *dy = dyn;
+    *bx = bxo + (ux - dxn);
+    *by = byo + (uy - dyn);
   }
 }
 
+// One warp per tile (see above); blockDim.x = 32 * warps.
 template <typename T>
-__global__ void bregman_kernel(BregmanDev b, std::int64_t planes_per_group, double weight, double eps,
-                               std::int64_t max_num_iter, bool iso, long long* iters) {
-  __shared__ double warp_sums[kThreads / 32];
-  __shared__ int stop;
+__global__ void bregman_sweep_kernel(BregmanDev b, int cur, T w, T lam, T inv, T a, std::int64_t tile_rows,
+                                     std::int64_t tile_cols) {
+  using G = BregmanTile<T>;
+  const int lane = threadIdx.x & 31;
+  const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (tile >= b.P * tile_rows * tile_cols) return;  // whole warps only
+  const std::int64_t p = tile / (tile_rows * tile_cols), tr = tile / tile_cols % tile_rows, tc = tile % tile_cols;
+  if (b.stop[p / b.planes_per_group]) return;
   const std::int64_t R = b.R, C = b.C, CP = C + 2, N = R * C;
-  const T w = static_cast<T>(weight), lam = T(2) * w, norm = w + T(4) * lam, inv = T(1) / norm;
-  const T a = lam * inv, eps_t = static_cast<T>(eps);
-  const std::int64_t p0 = static_cast<std::int64_t>(blockIdx.x) * planes_per_group;
-  constexpr std::int64_t warm = 24;
-  const std::int64_t seg = (C + kThreads - 1) / kThreads > 32 ? (C + kThreads - 1) / kThreads : 32;
-  std::int64_t it = 0;
-  while (it < max_num_iter) {
-    double e = 0;
-    for (std::int64_t p = p0; p < p0 + planes_per_group; ++p) {
-      T* u = plane_state<T>(b, p);
-      T* dx = u + (R + 2) * CP;
-      T* dy = dx + N;
-      T* bx = dy + N;
-      T* by = bx + N;
-      T* uo = by + N;
-      T* g = uo + C;
-      const T* fp = static_cast<const T*>(b.f) + p * N;
-      for (std::int64_t r = 0; r < R; ++r) {
-        const T* uc = u + (r + 1) * CP + 1;
-        const T* ud = uc + CP;
-        const T* uu = uc - CP;
-        const std::int64_t o = r * C;
-        for (std::int64_t c = threadIdx.x; c < C; c += kThreads) {
-          const T u0 = uc[c], ux = uc[c + 1] - u0, uy = ud[c] - u0, bxo = bx[o + c], byo = by[o + c];
-          uo[c] = u0;
-          g[c] = (bxo - dx[o + c]) + (byo - dy[o + c]);
-          T dxn, dyn;
-          if (iso) {
-            math::tv_bregman_shrink_iso(ux + bxo, uy + byo, lam, &dxn, &dyn);
-          } else {
-            dxn = math::tv_bregman_shrink_aniso(ux + bxo, lam);
-            dyn = math::tv_bregman_shrink_aniso(uy + byo, lam);
-          }
-          dx[o + c] = dxn;
-          dy[o + c] = dyn;
-          bx[o + c] = bxo + (ux - dxn);
-          by[o + c] = byo + (uy - dyn);
-        }
-        __syncthreads();
-        for (std::int64_t c = threadIdx.x; c < C; c += kThreads) {
-          const T left = c ? dx[o + c - 1] - bx[o + c - 1] : T(0);
-          const T up = r ? dy[o - C + c] - by[o - C + c] : T(0);
-          g[c] = (lam * (((ud[c] + uu[c]) + uc[c + 1]) + ((left + up) + g[c])) + w * fp[o + c]) * inv;
-        }
-        __syncthreads();
-        T* x = u + (r + 1) * CP + 1;
-        const std::int64_t s0 = static_cast<std::int64_t>(threadIdx.x) * seg;
-        if (s0 < C) {
-          const std::int64_t s1 = s0 + seg < C ? s0 + seg : C;
-          std::int64_t c = s0 > warm ? s0 - warm : 0;
-          T v = c == 0 ? x[-1] : T(0);
-          for (; c < s0; ++c) v = a * v + g[c];
-          for (; c < s1; ++c) {
-            v = a * v + g[c];
-            x[c] = v;
+  const std::int64_t r0 = tr * G::kOutRows, r1 = r0 + G::kOutRows < R ? r0 + G::kOutRows : R;
+  const std::int64_t c0 = tc * G::kOutCols, c1 = c0 + G::kOutCols < C ? c0 + G::kOutCols : C;
+  const std::int64_t rs = r0 > G::kWarm ? r0 - G::kWarm : 0, cs = c0 > G::kWarm ? c0 - G::kWarm : 0;
+  const T* uo = static_cast<const T*>(b.u[cur]) + p * (R + 2) * CP;  // before the sweep
+  T* un = static_cast<T*>(b.u[cur ^ 1]) + p * (R + 2) * CP;         // after it
+  const T* t = static_cast<const T*>(b.terms) + p * 5 * N;
+  const T *dx = t, *dy = t + N, *bx = t + 2 * N, *by = t + 3 * N, *g0 = t + 4 * N;
+  const T* f = static_cast<const T*>(b.f) + p * N;
+  const std::int64_t cl = cs + lane * G::kCols;  // this lane's first column
+  // u_new of the row above, per column: the old u at the warm start (skimage's fixed border at
+  // the top of the image).
+  T above[G::kCols];
+#pragma unroll
+  for (int k = 0; k < G::kCols; ++k) above[k] = cl + k < C ? uo[rs * CP + cl + k + 1] : T(0);
+  T carry = T(0);
+  double err = 0;
+  const std::int64_t rows = r1 - rs;
+  for (std::int64_t step = 0; step < rows + 31; ++step) {
+    T v = __shfl_up_sync(0xffffffffu, carry, 1);
+    const std::int64_t i = step - lane;
+    if (i >= 0 && i < rows) {
+      const std::int64_t r = rs + i;
+      const T* ur = uo + (r + 1) * CP + 1;  // old u of row r (column -1 is the border)
+      if (lane == 0) v = ur[cs - 1];        // warm start, or the fixed border at column 0
+      const bool out_row = r >= r0;
+#pragma unroll
+      for (int k = 0; k < G::kCols; ++k) {
+        const std::int64_t c = cl + k;
+        if (c < C) {
+          const std::int64_t o = r * C + c;
+          const T left = c ? dx[o - 1] - bx[o - 1] : T(0);
+          const T up = r ? dy[o - C] - by[o - C] : T(0);
+          const T g = (lam * (((ur[c + CP] + above[k]) + ur[c + 1]) + ((left + up) + g0[o])) + w * f[o]) * inv;
+          v = a * v + g;
+          above[k] = v;
+          if (out_row && c >= c0 && c < c1) {
+            un[(r + 1) * CP + c + 1] = v;
+            const double d = static_cast<double>(v) - static_cast<double>(ur[c]);
+            err += d * d;
           }
         }
-        __syncthreads();
-        for (std::int64_t c = threadIdx.x; c < C; c += kThreads) {
-          const double d = static_cast<double>(x[c]) - static_cast<double>(uo[c]);
-          e += d * d;
-        }
-        __syncthreads();
       }
+      carry = v;
     }
-    ++it;
-    for (int off = 16; off > 0; off >>= 1) e += __shfl_down_sync(0xffffffffu, e, off);
-    const int lane = threadIdx.x & 31, wp = threadIdx.x >> 5;
-    if (lane == 0) warp_sums[wp] = e;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      double sum = 0;
-      for (int k = 0; k < kThreads / 32; ++k) sum += warp_sums[k];
-      // skimage keeps rmse in the image dtype: sqrt(sum / count), compared with eps in that dtype.
-      const T q = static_cast<T>(sum) / static_cast<T>(planes_per_group * N);
-      const T rmse = static_cast<T>(sqrt(static_cast<double>(q)));
-      stop = !(rmse > eps_t);
-    }
-    __syncthreads();
-    if (stop) break;
   }
-  if (threadIdx.x == 0) iters[blockIdx.x] = it;
+  for (int o = 16; o > 0; o >>= 1) err += __shfl_down_sync(0xffffffffu, err, o);
+  if (lane == 0 && err != 0) atomicAdd(&b.sums[p], err);
+}
+
+// After a sweep: count it and apply skimage's stop rule per group (rmse kept in the image dtype:
+// sqrt(sum / count), compared with eps in that dtype).
+template <typename T>
+__global__ void bregman_stop_kernel(BregmanDev b, double eps) {
+  const std::int64_t groups = b.P / b.planes_per_group;
+  for (std::int64_t gi = threadIdx.x; gi < groups; gi += blockDim.x) {
+    if (b.stop[gi]) continue;
+    double sum = 0;
+    for (std::int64_t p = gi * b.planes_per_group; p < (gi + 1) * b.planes_per_group; ++p) {
+      sum += b.sums[p];
+      b.sums[p] = 0;
+    }
+    ++b.iters[gi];
+    const T q = static_cast<T>(sum) / static_cast<T>(b.planes_per_group * b.R * b.C);
+    const T rmse = static_cast<T>(sqrt(static_cast<double>(q)));
+    if (!(rmse > static_cast<T>(eps))) b.stop[gi] = 1;
+  }
 }
 
 template <typename T>
-__global__ void bregman_out_kernel(BregmanDev b, std::int64_t planes, T* out) {
-  const std::int64_t R = b.R, C = b.C, CP = C + 2, n = planes * R * C;
+__global__ void bregman_out_kernel(BregmanDev b, T* out) {
+  const std::int64_t R = b.R, C = b.C, CP = C + 2, n = b.P * R * C;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t p = i / (R * C), k = i % (R * C), y = k / C, x = k % C;
-    out[i] = plane_state<T>(b, p)[(y + 1) * CP + x + 1];
+    const int buf = static_cast<int>(b.iters[p / b.planes_per_group] & 1);
+    out[i] = static_cast<const T*>(b.u[buf])[p * (R + 2) * CP + (y + 1) * CP + x + 1];
   }
 }
 
 template <typename T>
 std::vector<std::int64_t> bregman_launch(ConstTensorView image, TensorView out, double weight, double eps,
                                          std::int64_t max_num_iter, bool iso, bool joint, cudaStream_t s) {
-  const std::int64_t P = image.size(0), R = image.size(1), C = image.size(2);
-  const std::int64_t per = (R + 2) * (C + 2) + 4 * R * C + 2 * C;
-  Workspace<T> state(static_cast<std::size_t>(P * per), s);
+  using G = BregmanTile<T>;
+  const std::int64_t P = image.size(0), R = image.size(1), C = image.size(2), N = R * C;
+  const std::int64_t UN = (R + 2) * (C + 2);
   const std::int64_t groups = joint ? 1 : P, per_group = joint ? P : 1;
+  Workspace<T> state(static_cast<std::size_t>(P * (2 * UN + 5 * N)), s);
+  Workspace<double> sums(static_cast<std::size_t>(P), s);
   Workspace<long long> iters(static_cast<std::size_t>(groups), s);
-  const BregmanDev b{R, C, image.data_as<T>(), state.get()};
-  bregman_init_kernel<T><<<blocks_for(P * per, kThreads), kThreads, 0, s>>>(b, P);
-  bregman_kernel<T><<<static_cast<unsigned>(groups), kThreads, 0, s>>>(b, per_group, weight, eps, max_num_iter, iso,
-                                                                       iters.get());
-  bregman_out_kernel<T><<<blocks_for(P * R * C, kThreads), kThreads, 0, s>>>(b, P, out.data_as<T>());
+  Workspace<int> stop(static_cast<std::size_t>(groups), s);
+  BregmanDev b{P, R, C, image.data_as<T>(), {state.get(), state.get() + P * UN}, state.get() + 2 * P * UN,
+               sums.get(), stop.get(), iters.get(), per_group};
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(sums.get(), 0, sizeof(double) * P, s));
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(iters.get(), 0, sizeof(long long) * groups, s));
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(stop.get(), 0, sizeof(int) * groups, s));
+  bregman_init_kernel<T><<<blocks_for(P * UN, kThreads, 4096), kThreads, 0, s>>>(b);
+  const T w = static_cast<T>(weight), lam = T(2) * w, inv = T(1) / (w + T(4) * lam), a = lam * inv;
+  const std::int64_t tile_rows = (R + G::kOutRows - 1) / G::kOutRows, tile_cols = (C + G::kOutCols - 1) / G::kOutCols;
+  constexpr int kWarps = 4;
+  const std::int64_t tiles = P * tile_rows * tile_cols;
+  const unsigned sweep_blocks = static_cast<unsigned>((tiles + kWarps - 1) / kWarps);
+  const unsigned term_blocks = blocks_for(P * N, kThreads, 8192);
+  std::vector<int> host_stop(static_cast<std::size_t>(groups));
+  for (std::int64_t it = 0; it < max_num_iter; ++it) {
+    const int cur = static_cast<int>(it & 1);
+    bregman_terms_kernel<T><<<term_blocks, kThreads, 0, s>>>(b, cur, lam, iso);
+    bregman_sweep_kernel<T><<<sweep_blocks, 32 * kWarps, 0, s>>>(b, cur, w, lam, inv, a, tile_rows, tile_cols);
+    bregman_stop_kernel<T><<<1, 128, 0, s>>>(b, eps);
+    if (eps > 0 && (it + 1) % kPollEvery == 0 && it + 1 < max_num_iter) {
+      FOVEAL_CUDA_CHECK(cudaMemcpyAsync(host_stop.data(), stop.get(), sizeof(int) * groups, cudaMemcpyDeviceToHost, s));
+      FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
+      bool all = true;
+      for (int v : host_stop) all = all && v;
+      if (all) break;
+    }
+  }
+  bregman_out_kernel<T><<<blocks_for(P * N, kThreads, 8192), kThreads, 0, s>>>(b, out.data_as<T>());
   FOVEAL_CUDA_CHECK(cudaGetLastError());
   std::vector<long long> host(static_cast<std::size_t>(groups));
   FOVEAL_CUDA_CHECK(

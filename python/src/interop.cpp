@@ -127,6 +127,12 @@ Borrowed from_cuda_array_interface(py::handle obj, const py::dict& cai, const ch
   return b;
 }
 
+bool dlpack_on_cuda(py::handle obj) {
+  if (!py::hasattr(obj, "__dlpack_device__")) return false;
+  const auto t = py::tuple(obj.attr("__dlpack_device__")())[0].cast<std::int32_t>();
+  return t == kDLCUDA || t == kDLCUDAManaged;
+}
+
 // `unreadable`, when given, is set instead of throwing if the object refuses the buffer protocol.
 Borrowed from_buffer(py::handle obj, const char* name, bool writable, bool* unreadable = nullptr) {
   auto* view = new Py_buffer();
@@ -134,7 +140,9 @@ Borrowed from_buffer(py::handle obj, const char* name, bool writable, bool* unre
   if (PyObject_GetBuffer(obj.ptr(), view, flags) != 0) {
     delete view;
     PyErr_Clear();
-    if (unreadable && !writable) {
+    // A GPU array (cupy, jax) may have a buffer slot that refuses: the caller falls back to
+    // DLPack, for outputs too. A CPU array that refuses a writable view is read-only.
+    if (unreadable && (!writable || dlpack_on_cuda(obj))) {
       *unreadable = true;
       return {};
     }
@@ -218,7 +226,14 @@ Borrowed borrow_with(P protocol, py::handle obj, const char* name, bool writable
       // A CUDA tensor may also be a CPU one of the same type (torch): fall through to DLPack
       // when the attribute raises.
       py::object cai = py::getattr(obj, "__cuda_array_interface__", py::none());
-      if (!cai.is_none()) return from_cuda_array_interface(obj, cai.cast<py::dict>(), name, writable);
+      if (!cai.is_none()) {
+        const auto d = cai.cast<py::dict>();
+        // The interface has no kind for bfloat16 (torch spells it '<V2'); DLPack names it.
+        const std::string typestr = py::str(d["typestr"]);
+        if (typestr.size() > 1 && typestr[1] == 'V' && py::hasattr(obj, "__dlpack__"))
+          return from_dlpack(obj, name, writable, stream);
+        return from_cuda_array_interface(obj, d, name, writable);
+      }
       if (PyObject_CheckBuffer(obj.ptr())) return from_buffer(obj, name, writable);
       return from_dlpack(obj, name, writable, stream);
     }

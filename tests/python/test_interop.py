@@ -123,9 +123,9 @@ def test_cuda_tensor_without_cuda_build_is_clear_error():
         pytest.skip("torch cannot build a CUDA tensor here (no CUDA device)")
     b = torch.zeros((3, 4), device="cuda")
     b[:, 2:] = 1
-    with pytest.raises((ValueError, RuntimeError), match="CUDA"):
+    with pytest.raises((ValueError, RuntimeError), match="(?i)cuda"):
         box_iou(b, b)
-    with pytest.raises((ValueError, RuntimeError), match="CUDA"):
+    with pytest.raises((ValueError, RuntimeError), match="(?i)cuda"):
         nms(b, torch.ones(3, device="cuda"), 0.5)
 
 
@@ -252,9 +252,9 @@ def test_torch_cuda_non_contiguous():
 @pytest.mark.needs_cuda
 def test_cpu_and_cuda_mixed_is_error():
     b = torch.from_numpy(_boxes(5)).float()
-    with pytest.raises((ValueError, RuntimeError), match="CUDA"):
+    with pytest.raises((ValueError, RuntimeError), match="(?i)cuda"):
         nms(b.cuda(), torch.ones(5), 0.5)
-    with pytest.raises((ValueError, RuntimeError), match="CUDA"):
+    with pytest.raises((ValueError, RuntimeError), match="(?i)cuda"):
         box_iou(b, b.cuda())
 
 
@@ -269,7 +269,7 @@ def test_second_device():
     keep = nms(b.to("cuda:1"), s.to("cuda:1"), 0.5)
     assert keep.device == torch.device("cuda", 1)
     np.testing.assert_array_equal(keep.cpu().numpy(), nms(b.numpy(), s.numpy(), 0.5))
-    with pytest.raises((ValueError, RuntimeError), match="CUDA"):
+    with pytest.raises((ValueError, RuntimeError), match="(?i)cuda"):
         box_iou(b.to("cuda:0"), b.to("cuda:1"))
 
 
