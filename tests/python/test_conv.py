@@ -376,7 +376,7 @@ DW_CUDA_CASES = [
     (1, 6, 31, 33, 6, (7, 7), 1, 3, 1, 6),  # ConvNeXt-like 7x7
     (1, 2, 40, 45, 2, (5, 5), (2, 1), 2, 1, 2),
     (1, 5, 17, 19, 5, (1, 1), 1, 0, 1, 5),  # 1x1: the generic (runtime kernel size) path
-    (1, 3, 21, 18, 6, (4, 3), (1, 2), "same", (2, 1), 3),  # even kernel, 'same', multiplier 2
+    (1, 3, 21, 18, 6, (4, 3), 1, "same", (2, 1), 3),  # even kernel, uneven 'same' padding, multiplier 2
     (3, 96, 7, 7, 96, (3, 3), 1, 1, 1, 96),  # small planes, many of them
     (1, 1, 1, 1, 1, (3, 3), 1, 1, 1, 1),  # 1x1 image, all taps but one in the padding
     (1, 2, 230, 230, 2, (3, 3), 1, 100, 100, 2),  # tile too big for shared memory: GEMM
