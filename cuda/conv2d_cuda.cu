@@ -180,7 +180,7 @@ struct DwProblem {
   double slope;
 };
 
-constexpr int kDwTx = 32, kDwTy = 8;
+constexpr int kDwTx = 32, kDwTy = 8, kDwBatch = 8;
 
 // K > 0: a K x K kernel known at compile time (weights in registers, taps unrolled); 0: any.
 template <typename S, typename A, int K>
@@ -200,14 +200,20 @@ __global__ void __launch_bounds__(kDwTx * kDwTy) dwconv_kernel(DwProblem<S> p) {
     const S* __restrict__ xp = p.x + (img * p.C_in + ci) * i64(p.H) * p.W;
     const int ih0 = oy0 * p.sh - p.pt, iw0 = ox0 * p.sw - p.pl;
     __syncthreads();  // the previous trip's readers are done with the tile
-    for (int r = ty; r < p.in_th; r += kDwTy) {
-      const int ih = ih0 + r;
-      const bool row_in = ih >= 0 && ih < p.H;
-      const S* __restrict__ xrow = xp + i64(row_in ? ih : 0) * p.W;
-      for (int c = tx; c < p.in_tw; c += kDwTx) {
-        const int iw = iw0 + c;
-        tile[r * p.in_tw + c] = row_in && iw >= 0 && iw < p.W ? A(to_acc(xrow[iw])) : A(0);
+    // The tile, row-major, in batches of kDwBatch elements per thread: all of a batch's loads are
+    // issued before the first store, so they are in flight together (a load-store loop waits on
+    // each load; measured on the H200, 21 us, about 1.2 TB/s, for dwconv3x3_128).
+    const int n_in = p.in_th * p.in_tw;
+    for (int e0 = tid; e0 < n_in; e0 += kDwBatch * kDwTx * kDwTy) {
+      A v[kDwBatch];
+#pragma unroll
+      for (int j = 0; j < kDwBatch; ++j) {
+        const int e = e0 + j * kDwTx * kDwTy, r = e / p.in_tw, ih = ih0 + r, iw = iw0 + (e - r * p.in_tw);
+        v[j] = e < n_in && ih >= 0 && ih < p.H && iw >= 0 && iw < p.W ? A(to_acc(xp[i64(ih) * p.W + iw])) : A(0);
       }
+#pragma unroll
+      for (int j = 0; j < kDwBatch; ++j)
+        if (e0 + j * kDwTx * kDwTy < n_in) tile[e0 + j * kDwTx * kDwTy] = v[j];
     }
     for (int k = tid; k < KH * KW; k += kDwTx * kDwTy) wsm[k] = A(to_acc(p.w[i64(co) * KH * KW + k]));
     __syncthreads();
