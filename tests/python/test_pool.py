@@ -431,6 +431,11 @@ CUDA_GRID_CASES = [
     ((1, 4, 33, 65), (3, 2), (1, 3), (1, 0), (2, 1), True),
     ((1, 70000, 2, 3), 2, 1, 0, 1, False),  # planes > 65535: grid z strides
     ((1, 1, 1048590, 3), (2, 3), (2, 1), (0, 1), 1, False),  # 524295 output rows: grid y strides
+    # the specialised 2x2 and 3x3 windows: dilation, padding, ceil_mode windows past the edge
+    ((2, 3, 20, 23), 3, 2, 1, 2, True),
+    ((1, 2, 9, 10), 2, 1, 1, 1, True),
+    ((1, 2, 7, 7), 3, 3, 1, 1, True),
+    ((3, 2, 5, 6), 3, 1, 1, 1, False),
 ]
 
 
@@ -456,3 +461,18 @@ def test_cuda_grid_edges_match_torch_cuda(case, dtype):
         torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
         torch.testing.assert_close(idx, want_idx, rtol=0, atol=0)
         torch.testing.assert_close(adaptive_avg_pool2d(x, out), F.adaptive_avg_pool2d(x, out), equal_nan=True, **tol)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+@pytest.mark.parametrize("k", [2, 3, (3, 2)])
+def test_cuda_max_pool_ties_and_infinities_match_torch_cuda(k, dtype):
+    # ties: the first maximum in row-major order; all -inf windows: the first tap inside the input
+    x = torch.zeros((2, 3, 11, 9), dtype=dtype, device="cuda")
+    x[0] = -torch.inf
+    x[1, :, ::2, 1::3] = 1.0
+    for s, p, d, ceil in ((1, 1, 1, False), (2, 1, 1, True), (2, 1, 2, True), (3, 0, 1, True)):
+        got, idx = max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=True)
+        want, want_idx = F.max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=True)
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+        torch.testing.assert_close(idx, want_idx, rtol=0, atol=0)
