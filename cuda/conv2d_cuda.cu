@@ -88,8 +88,11 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(Problem<S> p) {
       if (res) res += co * p.ldc;
       if (bias) bias += g * p.cout_g;
     }
+    // Every loop over acc's indices is unrolled: a run-time index puts acc in local memory.
     A acc[4][4];
+#pragma unroll
     for (int i = 0; i < 4; ++i)
+#pragma unroll
       for (int j = 0; j < 4; ++j) acc[i][j] = A(0);
     for (i64 k0 = 0; k0 < p.K; k0 += kBK) {
       for (int t = tid; t < kBM * kBK; t += kThreads) {
@@ -105,19 +108,24 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(Problem<S> p) {
 #pragma unroll
       for (int kk = 0; kk < kBK; ++kk) {
         A ar[4], br[4];
+#pragma unroll
         for (int i = 0; i < 4; ++i) ar[i] = as[kk][ty * 4 + i];
+#pragma unroll
         for (int j = 0; j < 4; ++j) br[j] = bs[kk][tx + 16 * j];
+#pragma unroll
         for (int i = 0; i < 4; ++i)
+#pragma unroll
           for (int j = 0; j < 4; ++j) acc[i][j] = madd(ar[i], br[j], acc[i][j]);
       }
       __syncthreads();
     }
+#pragma unroll
     for (int i = 0; i < 4; ++i) {
       const i64 gi = m0 + ty * 4 + i;
-      if (gi >= p.M) continue;
+#pragma unroll
       for (int j = 0; j < 4; ++j) {
         const i64 gj = n0 + tx + 16 * j;  // columns interleaved: coalesced stores
-        if (gj >= p.N) continue;
+        if (gi >= p.M || gj >= p.N) continue;
         A v = acc[i][j];
         if (bias) v += to_acc(bias[p.bias_per_row ? gi : gj]);
         if (res) v += to_acc(res[gi * p.ldc + gj]);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <atomic>
 #include <string>
 
 #include "common.cuh"
@@ -13,6 +14,22 @@ void throw_cuda_error(cudaError_t err, const char* what, const char* file, int l
   const std::string msg = detail::cuda_error_message(cudaGetErrorName(err), cudaGetErrorString(err), what, file, line);
   if (err == cudaErrorMemoryAllocation) throw MemoryError(msg);
   throw DeviceError(msg);
+}
+
+void keep_pool_memory() {
+  // A freed workspace otherwise goes back to the driver at the next synchronisation, and the next
+  // call pays cudaMalloc again (tens to hundreds of microseconds for a few megabytes). The pool
+  // keeps at most 1 GiB between calls, so other allocators (torch's) are not starved.
+  constexpr int kMaxDevices = 64;
+  static std::atomic<bool> done[kMaxDevices];
+  int dev = 0;
+  FOVEAL_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= kMaxDevices || done[dev].load(std::memory_order_acquire)) return;
+  cudaMemPool_t pool;
+  FOVEAL_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
+  std::uint64_t keep = std::uint64_t(1) << 30;
+  FOVEAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  done[dev].store(true, std::memory_order_release);
 }
 
 int device_count() {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Richardson-Lucy on CUDA, the CPU backend's layout: f and the ratio image in zero-initialised
 // padded buffers (pads refilled after each pass for 'reflect' / 'wrap'), one thread per output
-// element. Direct: a sum over the psf's non-zero taps. Separable: three one-axis passes through
+// element on a 3-D launch (no index division: that was most of a pass's time). Direct: a sum over the psf's non-zero taps. Separable: three one-axis passes through
 // two scratch volumes. The last pass of each step fuses RL's ratio or multiply.
 #include <cstdint>
 #include <vector>
@@ -22,6 +22,25 @@ struct Geo {
 
 enum Epi { kNone = 0, kRatio = 1, kUpdate = 2 };
 
+// A (d0, d1, d2) launch: x along d2 (coalesced), y along d1, z along d0; every loop grid-strides.
+struct Launch3 {
+  dim3 grid, block;
+};
+
+inline Launch3 launch3(std::int64_t d0, std::int64_t d1, std::int64_t d2) {
+  const unsigned bx = d2 >= kThreads ? kThreads : static_cast<unsigned>((d2 + 31) / 32 * 32);
+  const unsigned by = kThreads / bx;
+  auto cap = [](std::int64_t v, std::int64_t c) { return static_cast<unsigned>(v < 1 ? 1 : (v < c ? v : c)); };
+  return {dim3(cap((d2 + bx - 1) / bx, 1 << 20), cap((d1 + by - 1) / by, 65535), cap(d0, 65535)), dim3(bx, by, 1)};
+}
+
+#define FOVEAL_FOR3(i0, i1, i2, d0, d1, d2)                                                                         \
+  for (std::int64_t i0 = blockIdx.z; i0 < (d0); i0 += gridDim.z)                                                  \
+    for (std::int64_t i1 = static_cast<std::int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; i1 < (d1);           \
+         i1 += static_cast<std::int64_t>(gridDim.y) * blockDim.y)                                                  \
+      for (std::int64_t i2 = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i2 < (d2);         \
+           i2 += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+
 // Writes a convolution value of output element (i0, i1, i2) to its destination.
 template <typename T, int E>
 __device__ __forceinline__ void store(T v, std::int64_t i0, std::int64_t i1, std::int64_t i2, T* dst, const T* image,
@@ -37,10 +56,7 @@ __device__ __forceinline__ void store(T v, std::int64_t i0, std::int64_t i1, std
 
 template <typename T>
 __global__ void init_kernel(T* f, Geo g) {
-  const std::int64_t n = g.n0 * g.n1 * g.n2;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t i2 = i % g.n2, i1 = (i / g.n2) % g.n1, i0 = i / (g.n1 * g.n2);
+  FOVEAL_FOR3(i0, i1, i2, g.n0, g.n1, g.n2) {
     f[((i0 + g.lo[0][0]) * g.N1 + i1 + g.lo[0][1]) * g.N2 + i2 + g.lo[0][2]] = T(0.5);
   }
 }
@@ -48,27 +64,24 @@ __global__ void init_kernel(T* f, Geo g) {
 // Every pad element of buffer b takes its boundary source, always an interior element.
 template <typename T>
 __global__ void pad_kernel(T* buf, Geo g, int b, int mode) {
-  const std::int64_t n = g.N0 * g.N1 * g.N2;
-  const std::int64_t* lo = g.lo[b];
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t x = i % g.N2, y = (i / g.N2) % g.N1, z = i / (g.N1 * g.N2);
-    const std::int64_t qx = x - lo[2], qy = y - lo[1], qz = z - lo[0];
+  // Scalars, not a pointer into g.lo: that would copy the parameter struct to local memory.
+  const std::int64_t lo0 = b ? g.lo[1][0] : g.lo[0][0], lo1 = b ? g.lo[1][1] : g.lo[0][1],
+                     lo2 = b ? g.lo[1][2] : g.lo[0][2];
+  FOVEAL_FOR3(z, y, x, g.N0, g.N1, g.N2) {
+    const std::int64_t qx = x - lo2, qy = y - lo1, qz = z - lo0;
     if (qx >= 0 && qx < g.n2 && qy >= 0 && qy < g.n1 && qz >= 0 && qz < g.n0) continue;
-    const std::int64_t sx = math::rl_boundary_index(qx, g.n2, mode) + lo[2];
-    const std::int64_t sy = math::rl_boundary_index(qy, g.n1, mode) + lo[1];
-    const std::int64_t sz = math::rl_boundary_index(qz, g.n0, mode) + lo[0];
-    buf[i] = buf[(sz * g.N1 + sy) * g.N2 + sx];
+    const std::int64_t sx = math::rl_boundary_index(qx, g.n2, mode) + lo2;
+    const std::int64_t sy = math::rl_boundary_index(qy, g.n1, mode) + lo1;
+    const std::int64_t sz = math::rl_boundary_index(qz, g.n0, mode) + lo0;
+    buf[(z * g.N1 + y) * g.N2 + x] = buf[(sz * g.N1 + sy) * g.N2 + sx];
   }
 }
 
 template <typename T, int E>
-__global__ void direct_kernel(const T* src, T* dst, const T* image, const std::int64_t* off, const T* w, int taps,
-                              Geo g, T fe, bool filter) {
-  const std::int64_t n = g.n0 * g.n1 * g.n2;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t i2 = i % g.n2, i1 = (i / g.n2) % g.n1, i0 = i / (g.n1 * g.n2);
+__global__ void direct_kernel(const T* __restrict__ src, T* dst, const T* __restrict__ image,
+                              const std::int64_t* __restrict__ off, const T* __restrict__ w, int taps, Geo g, T fe,
+                              bool filter) {
+  FOVEAL_FOR3(i0, i1, i2, g.n0, g.n1, g.n2) {
     const T* s = src + (i0 * g.N1 + i1) * g.N2 + i2;
     T acc = T(0);
     for (int t = 0; t < taps; ++t) acc += w[t] * s[off[t]];
@@ -78,18 +91,15 @@ __global__ void direct_kernel(const T* src, T* dst, const T* image, const std::i
 
 // out (d0, d1, d2) = sum_t w[t] in[i0 s0 + i1 s1 + i2 + off[t]]; E != kNone: RL's fused store.
 template <typename T, int E>
-__global__ void axis_kernel(const T* in, T* out, std::int64_t d0, std::int64_t d1, std::int64_t d2, std::int64_t s0,
-                            std::int64_t s1, const std::int64_t* off, const T* w, int taps, const T* image, Geo g,
-                            T fe, bool filter) {
-  const std::int64_t n = d0 * d1 * d2;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t i2 = i % d2, i1 = (i / d2) % d1, i0 = i / (d1 * d2);
+__global__ void axis_kernel(const T* __restrict__ in, T* out, std::int64_t d0, std::int64_t d1, std::int64_t d2,
+                            std::int64_t s0, std::int64_t s1, const std::int64_t* __restrict__ off,
+                            const T* __restrict__ w, int taps, const T* __restrict__ image, Geo g, T fe, bool filter) {
+  FOVEAL_FOR3(i0, i1, i2, d0, d1, d2) {
     const T* s = in + i0 * s0 + i1 * s1 + i2;
     T acc = T(0);
     for (int t = 0; t < taps; ++t) acc += w[t] * s[off[t]];
     if (E == kNone) {
-      out[i] = acc;
+      out[(i0 * d1 + i1) * d2 + i2] = acc;
     } else {
       store<T, E>(acc, i0, i1, i2, out, image, g, fe, filter);
     }
@@ -98,12 +108,9 @@ __global__ void axis_kernel(const T* in, T* out, std::int64_t d0, std::int64_t d
 
 template <typename T>
 __global__ void finish_kernel(const T* f, T* out, Geo g, bool clip) {
-  const std::int64_t n = g.n0 * g.n1 * g.n2;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t i2 = i % g.n2, i1 = (i / g.n2) % g.n1, i0 = i / (g.n1 * g.n2);
+  FOVEAL_FOR3(i0, i1, i2, g.n0, g.n1, g.n2) {
     const T v = f[((i0 + g.lo[0][0]) * g.N1 + i1 + g.lo[0][1]) * g.N2 + i2 + g.lo[0][2]];
-    out[i] = clip ? math::rl_clip(v) : v;
+    out[(i0 * g.n1 + i1) * g.n2 + i2] = clip ? math::rl_clip(v) : v;
   }
 }
 
@@ -167,16 +174,14 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
   const bool sep = plan.method == RlMethod::Separable;
   Workspace<T> t0(sep ? static_cast<std::size_t>(g.n0 * S0) : 0, s);
   Workspace<T> t1(sep ? static_cast<std::size_t>(g.n0 * g.n1 * g.N2) : 0, s);
-  const std::int64_t n = g.n0 * g.n1 * g.n2;
-  const unsigned blocks = blocks_for(n, kThreads);
-  const unsigned pad_blocks = blocks_for(static_cast<std::int64_t>(size), kThreads);
+  const Launch3 L = launch3(g.n0, g.n1, g.n2), LP = launch3(g.N0, g.N1, g.N2);
   const int mode = static_cast<int>(args.mode);
   const T fe = static_cast<T>(args.filter_epsilon);
   const bool filter = args.filter_epsilon != 0.0;
   const T* img = image.data_as<T>();
   T* buf[2] = {f.get(), r.get()};
-  init_kernel<T><<<blocks, kThreads, 0, s>>>(f.get(), g);
-  if (mode != 0) pad_kernel<T><<<pad_blocks, kThreads, 0, s>>>(f.get(), g, 0, mode);
+  init_kernel<T><<<L.grid, L.block, 0, s>>>(f.get(), g);
+  if (mode != 0) pad_kernel<T><<<LP.grid, LP.block, 0, s>>>(f.get(), g, 0, mode);
   for (std::int64_t it = 0; it < args.num_iter; ++it) {
     for (int ps = 0; ps < 2; ++ps) {
       const T* src = buf[ps];
@@ -186,28 +191,29 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
         const T* w = d_w.get() + start[ps][0];
         const int c = static_cast<int>(count[ps][0]);
         if (ps == 0)
-          direct_kernel<T, kRatio><<<blocks, kThreads, 0, s>>>(src, dst, img, o, w, c, g, fe, filter);
+          direct_kernel<T, kRatio><<<L.grid, L.block, 0, s>>>(src, dst, img, o, w, c, g, fe, filter);
         else
-          direct_kernel<T, kUpdate><<<blocks, kThreads, 0, s>>>(src, dst, img, o, w, c, g, fe, filter);
+          direct_kernel<T, kUpdate><<<L.grid, L.block, 0, s>>>(src, dst, img, o, w, c, g, fe, filter);
       } else {
         auto o = [&](int a) { return d_off.get() + start[ps][a]; };
         auto w = [&](int a) { return d_w.get() + start[ps][a]; };
         auto c = [&](int a) { return static_cast<int>(count[ps][a]); };
-        axis_kernel<T, kNone><<<blocks_for(g.n0 * S0, kThreads), kThreads, 0, s>>>(
+        const Launch3 L0 = launch3(g.n0, g.N1, g.N2), L1 = launch3(g.n0, g.n1, g.N2);
+        axis_kernel<T, kNone><<<L0.grid, L0.block, 0, s>>>(
             src, t0.get(), g.n0, g.N1, g.N2, S0, S1, o(0), w(0), c(0), img, g, fe, filter);
-        axis_kernel<T, kNone><<<blocks_for(g.n0 * g.n1 * g.N2, kThreads), kThreads, 0, s>>>(
+        axis_kernel<T, kNone><<<L1.grid, L1.block, 0, s>>>(
             t0.get(), t1.get(), g.n0, g.n1, g.N2, S0, S1, o(1), w(1), c(1), img, g, fe, filter);
         if (ps == 0)
-          axis_kernel<T, kRatio><<<blocks, kThreads, 0, s>>>(t1.get(), dst, g.n0, g.n1, g.n2, g.n1 * g.N2, g.N2,
+          axis_kernel<T, kRatio><<<L.grid, L.block, 0, s>>>(t1.get(), dst, g.n0, g.n1, g.n2, g.n1 * g.N2, g.N2,
                                                              o(2), w(2), c(2), img, g, fe, filter);
         else
-          axis_kernel<T, kUpdate><<<blocks, kThreads, 0, s>>>(t1.get(), dst, g.n0, g.n1, g.n2, g.n1 * g.N2, g.N2,
+          axis_kernel<T, kUpdate><<<L.grid, L.block, 0, s>>>(t1.get(), dst, g.n0, g.n1, g.n2, g.n1 * g.N2, g.N2,
                                                               o(2), w(2), c(2), img, g, fe, filter);
       }
-      if (mode != 0) pad_kernel<T><<<pad_blocks, kThreads, 0, s>>>(dst, g, 1 - ps, mode);
+      if (mode != 0) pad_kernel<T><<<LP.grid, LP.block, 0, s>>>(dst, g, 1 - ps, mode);
     }
   }
-  finish_kernel<T><<<blocks, kThreads, 0, s>>>(f.get(), out.data_as<T>(), g, args.clip);
+  finish_kernel<T><<<L.grid, L.block, 0, s>>>(f.get(), out.data_as<T>(), g, args.clip);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
   return plan.method;
 }

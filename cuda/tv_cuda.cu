@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Chambolle TV iteration on CUDA: per iteration, pass 1 (u = image - div p, sum d^2), pass 2
-// (grad u, |grad u|, p update, sum |grad u|) and a one-thread step that applies skimage's stop rule
-// on the device. A finished image turns every later kernel into a no-op, so the host enqueues
-// iterations without waiting and looks at the flag only every kPollEvery iterations.
+// Chambolle TV iteration on CUDA: one fused pass per iteration reads p, forms u = image - div p at
+// each point and at its forward neighbours, writes u (the output, should this be the last
+// iteration), the updated p into the other buffer, and per-block partial sums of d^2 and |grad u|;
+// a one-block step sums the partials in a fixed order and applies skimage's stop rule on the
+// device. A finished image turns every later kernel into a no-op, so the host enqueues iterations
+// without waiting and looks at the flag only every kPollEvery iterations.
 #include <cstdint>
 #include <vector>
 
@@ -15,6 +17,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kPollEvery = 32;
+constexpr int kMaxBlocks = 4096;
 
 struct Grid {
   int ndim;
@@ -24,7 +27,6 @@ struct Grid {
 };
 
 struct State {
-  double d2, tv;          // this iteration's sums, reset by the stop step
   double e_init, e_prev;  // energies of iteration 0 and of the previous one
   long long iters;        // iterations run, once done
   int done;
@@ -34,6 +36,7 @@ __device__ __forceinline__ double block_sum(double v) {
   __shared__ double warp_sums[kThreads / 32];
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();  // warp_sums may still be read by an earlier call
   if (lane == 0) warp_sums[warp] = v;
   __syncthreads();
   v = 0;
@@ -44,59 +47,143 @@ __device__ __forceinline__ double block_sum(double v) {
   return v;  // meaningful in thread 0
 }
 
-template <typename I>
-__device__ __forceinline__ I coord(I idx, const Grid& g, int a) {
-  return (idx / static_cast<I>(g.strides[a])) % static_cast<I>(g.dims[a]);
+// d = -div p at j in skimage's order: -(p_0 + ... + p_{D-1}), then the shifted terms; `first`
+// has bit a set where j is at coordinate 0 along axis a.
+template <typename T, typename I>
+__device__ __forceinline__ T neg_div(const T* __restrict__ p, I n, I j, const Grid& g, unsigned first) {
+  T s = p[j];
+  for (int a = 1; a < g.ndim; ++a) s += p[a * n + j];
+  T d = -s;
+  for (int a = 0; a < g.ndim; ++a)
+    if (!(first >> a & 1u)) d += p[a * n + j - static_cast<I>(g.strides[a])];
+  return d;
 }
 
-// u = image + d, d = -div p in skimage's order: -(p_0 + ... + p_{D-1}), then the shifted terms.
+// One iteration: u = image + d at i (written to out) and at i's forward neighbours, grad u,
+// |grad u|, p_next = update(p); block partial sums of d^2 and |grad u|. With `last`, only u.
 template <typename T, typename I>
-__global__ void pass1_kernel(const T* __restrict__ image, T* __restrict__ out, const T* __restrict__ p, Grid g,
-                             State* st) {
+__global__ void iter_kernel(const T* __restrict__ image, T* __restrict__ out, const T* __restrict__ p,
+                            T* __restrict__ p_next, Grid g, T tau, T tow, bool last, double* __restrict__ partial,
+                            const State* st) {
   if (st->done) return;
   const I n = static_cast<I>(g.size);
-  double e = 0;
+  double e_d2 = 0, e_tv = 0;
   for (I i = static_cast<I>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * kThreads) {
-    T s = p[i];
-    for (int a = 1; a < g.ndim; ++a) s += p[a * n + i];
-    T d = -s;
-    for (int a = 0; a < g.ndim; ++a)
-      if (coord(i, g, a) > 0) d += p[a * n + i - static_cast<I>(g.strides[a])];
-    e += static_cast<double>(d) * static_cast<double>(d);
-    out[i] = image[i] + d;
-  }
-  e = block_sum(e);
-  if (threadIdx.x == 0) atomicAdd(&st->d2, e);
-}
-
-// Gradient of u (0 past the last element of each axis), its norm, the p update.
-template <typename T, typename I>
-__global__ void pass2_kernel(const T* __restrict__ u, T* __restrict__ p, Grid g, T tau, T tow, State* st) {
-  if (st->done) return;
-  const I n = static_cast<I>(g.size);
-  double e = 0;
-  for (I i = static_cast<I>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * kThreads) {
+    unsigned first = 0, lastc = 0;
+    for (int a = 0; a < g.ndim; ++a) {
+      const I x = (i / static_cast<I>(g.strides[a])) % static_cast<I>(g.dims[a]);
+      first |= (x == 0 ? 1u : 0u) << a;
+      lastc |= (x + 1 == static_cast<I>(g.dims[a]) ? 1u : 0u) << a;
+    }
+    const T d = neg_div(p, n, i, g, first);
+    const T ui = image[i] + d;
+    out[i] = ui;
+    e_d2 += static_cast<double>(d) * static_cast<double>(d);
+    if (last) continue;
     T grad[8];
     T s = T(0);
-    const T ui = u[i];
     for (int a = 0; a < g.ndim; ++a) {
-      grad[a] = coord(i, g, a) + 1 < static_cast<I>(g.dims[a]) ? u[i + static_cast<I>(g.strides[a])] - ui : T(0);
+      if (lastc >> a & 1u) {
+        grad[a] = T(0);
+      } else {
+        const I j = i + static_cast<I>(g.strides[a]);
+        grad[a] = (image[j] + neg_div(p, n, j, g, first & ~(1u << a))) - ui;
+      }
       s += grad[a] * grad[a];
     }
     const T norm = sqrt(s);
-    e += static_cast<double>(norm);
+    e_tv += static_cast<double>(norm);
     const T scale = math::tv_scale(norm, tow);
-    for (int a = 0; a < g.ndim; ++a) p[a * n + i] = math::tv_dual_update(p[a * n + i], grad[a], tau, scale);
+    for (int a = 0; a < g.ndim; ++a) p_next[a * n + i] = math::tv_dual_update(p[a * n + i], grad[a], tau, scale);
   }
-  e = block_sum(e);
-  if (threadIdx.x == 0) atomicAdd(&st->tv, e);
+  e_d2 = block_sum(e_d2);
+  e_tv = block_sum(e_tv);
+  if (threadIdx.x == 0) {
+    partial[2 * blockIdx.x] = e_d2;
+    partial[2 * blockIdx.x + 1] = e_tv;
+  }
+}
+
+// The same iteration for a 2-D image, one 32 x 8 tile per block: p (with a one-pixel halo) and u
+// (with the row below and the column right) in shared memory, no index division. Same operations
+// in the same order as iter_kernel.
+constexpr int kTX = 32, kTY = kThreads / kTX;
+
+template <typename T>
+__global__ void iter2d_kernel(const T* __restrict__ image, T* __restrict__ out, const T* __restrict__ p,
+                              T* __restrict__ p_next, int H, int W, T tau, T tow, bool last,
+                              double* __restrict__ partial, const State* st) {
+  if (st->done) return;
+  __shared__ T P0[kTY + 2][kTX + 2], P1[kTY + 2][kTX + 2], U[kTY + 1][kTX + 1];
+  const int x0 = blockIdx.x * kTX, y0 = blockIdx.y * kTY, tid = threadIdx.x;
+  const std::int64_t n = static_cast<std::int64_t>(H) * W;
+  for (int k = tid; k < (kTY + 2) * (kTX + 2); k += kThreads) {
+    const int ly = k / (kTX + 2), lx = k % (kTX + 2), yy = y0 - 1 + ly, xx = x0 - 1 + lx;
+    const bool in = yy >= 0 && yy < H && xx >= 0 && xx < W;
+    const std::int64_t j = static_cast<std::int64_t>(yy) * W + xx;
+    P0[ly][lx] = in ? p[j] : T(0);
+    P1[ly][lx] = in ? p[n + j] : T(0);
+  }
+  __syncthreads();
+  // d = -div p at (yy, xx), from shared memory coordinates (sy, sx) = (yy - y0 + 1, xx - x0 + 1).
+  auto neg_div2 = [&](int yy, int xx, int sy, int sx) {
+    T s = P0[sy][sx];
+    s += P1[sy][sx];
+    T d = -s;
+    if (yy > 0) d += P0[sy - 1][sx];
+    if (xx > 0) d += P1[sy][sx - 1];
+    return d;
+  };
+  for (int k = tid; k < (kTY + 1) * (kTX + 1); k += kThreads) {
+    const int ly = k / (kTX + 1), lx = k % (kTX + 1), yy = y0 + ly, xx = x0 + lx;
+    U[ly][lx] = yy < H && xx < W ? image[static_cast<std::int64_t>(yy) * W + xx] + neg_div2(yy, xx, ly + 1, lx + 1)
+                                 : T(0);
+  }
+  __syncthreads();
+  double e_d2 = 0, e_tv = 0;
+  const int tx = tid % kTX, ty = tid / kTX, y = y0 + ty, x = x0 + tx;
+  if (y < H && x < W) {
+    const std::int64_t j = static_cast<std::int64_t>(y) * W + x;
+    const T d = neg_div2(y, x, ty + 1, tx + 1);
+    const T ui = image[j] + d;
+    out[j] = ui;
+    e_d2 = static_cast<double>(d) * static_cast<double>(d);
+    if (!last) {
+      const T g0 = y + 1 < H ? U[ty + 1][tx] - ui : T(0);
+      const T g1 = x + 1 < W ? U[ty][tx + 1] - ui : T(0);
+      T s = T(0);
+      s += g0 * g0;
+      s += g1 * g1;
+      const T norm = sqrt(s);
+      e_tv = static_cast<double>(norm);
+      const T scale = math::tv_scale(norm, tow);
+      p_next[j] = math::tv_dual_update(P0[ty + 1][tx + 1], g0, tau, scale);
+      p_next[n + j] = math::tv_dual_update(P1[ty + 1][tx + 1], g1, tau, scale);
+    }
+  }
+  e_d2 = block_sum(e_d2);
+  e_tv = block_sum(e_tv);
+  if (tid == 0) {
+    const unsigned b = blockIdx.y * gridDim.x + blockIdx.x;
+    partial[2 * b] = e_d2;
+    partial[2 * b + 1] = e_tv;
+  }
 }
 
 // skimage's rule: stop at the first iteration it >= 1 with |E_{it-1} - E_it| < eps E_0.
-__global__ void stop_kernel(State* st, double weight, double eps, double size, long long it) {
+// One block: sums the partials of `blocks` blocks in a fixed order (the result is reproducible).
+__global__ void stop_kernel(State* st, const double* __restrict__ partial, unsigned blocks, double weight,
+                            double eps, double size, long long it) {
   if (st->done) return;
-  const double energy = (st->d2 + weight * st->tv) / size;
-  st->d2 = st->tv = 0;
+  double d2 = 0, tv = 0;
+  for (unsigned b = threadIdx.x; b < blocks; b += kThreads) {
+    d2 += partial[2 * b];
+    tv += partial[2 * b + 1];
+  }
+  d2 = block_sum(d2);
+  tv = block_sum(tv);
+  if (threadIdx.x != 0) return;
+  const double energy = (d2 + weight * tv) / size;
   if (it == 0) {
     st->e_init = st->e_prev = energy;
   } else if (fabs(st->e_prev - energy) < eps * st->e_init) {
@@ -107,20 +194,40 @@ __global__ void stop_kernel(State* st, double weight, double eps, double size, l
   }
 }
 
+inline bool is_tiled2d(const Grid& g) {
+  return g.ndim == 2 && g.dims[0] <= std::int64_t(65535) * kTY && g.dims[1] < (std::int64_t(1) << 30);
+}
+
+inline std::int64_t partial_blocks(const Grid& g) {
+  if (!is_tiled2d(g)) return kMaxBlocks;
+  return ((g.dims[1] + kTX - 1) / kTX) * ((g.dims[0] + kTY - 1) / kTY);
+}
+
 template <typename T, typename I>
-std::int64_t run_one(const T* image, T* out, T* p, State* st, const Grid& g, double weight, double eps,
-                     std::int64_t max_num_iter, cudaStream_t s) {
+std::int64_t run_one(const T* image, T* out, T* p, State* st, double* partial, const Grid& g, double weight,
+                     double eps, std::int64_t max_num_iter, cudaStream_t s) {
   const double tau_d = math::tv_tau(g.ndim);
   const T tau = static_cast<T>(tau_d), tow = static_cast<T>(tau_d / weight);
-  const unsigned blocks = blocks_for(g.size, kThreads, 4096);
-  FOVEAL_CUDA_CHECK(cudaMemsetAsync(p, 0, sizeof(T) * g.ndim * g.size, s));
+  // 2-D images (rows and columns within a launch's grid) take the tiled kernel.
+  const bool tiled = is_tiled2d(g);
+  const dim3 tiles(tiled ? static_cast<unsigned>((g.dims[1] + kTX - 1) / kTX) : 1u,
+                   tiled ? static_cast<unsigned>((g.dims[0] + kTY - 1) / kTY) : 1u);
+  const unsigned blocks = tiled ? tiles.x * tiles.y : blocks_for(g.size, kThreads, kMaxBlocks);
+  const std::int64_t np = g.ndim * g.size;
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(p, 0, sizeof(T) * np, s));
   FOVEAL_CUDA_CHECK(cudaMemsetAsync(st, 0, sizeof(State), s));
   int done = 0;
   for (std::int64_t it = 0; it < max_num_iter; ++it) {
-    pass1_kernel<T, I><<<blocks, kThreads, 0, s>>>(image, out, p, g, st);
-    if (it + 1 == max_num_iter) break;  // the final p update cannot change the result
-    pass2_kernel<T, I><<<blocks, kThreads, 0, s>>>(out, p, g, tau, tow, st);
-    stop_kernel<<<1, 1, 0, s>>>(st, weight, eps, static_cast<double>(g.size), it);
+    T* cur = p + (it & 1) * np;
+    T* next = p + ((it + 1) & 1) * np;
+    const bool last = it + 1 == max_num_iter;  // the final p update cannot change the result
+    if (tiled)
+      iter2d_kernel<T><<<tiles, kThreads, 0, s>>>(image, out, cur, next, static_cast<int>(g.dims[0]),
+                                                  static_cast<int>(g.dims[1]), tau, tow, last, partial, st);
+    else
+      iter_kernel<T, I><<<blocks, kThreads, 0, s>>>(image, out, cur, next, g, tau, tow, last, partial, st);
+    if (last) break;
+    stop_kernel<<<1, kThreads, 0, s>>>(st, partial, blocks, weight, eps, static_cast<double>(g.size), it);
     if ((it + 1) % kPollEvery == 0) {
       FOVEAL_CUDA_CHECK(cudaMemcpyAsync(&done, &st->done, sizeof(int), cudaMemcpyDeviceToHost, s));
       FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
@@ -146,15 +253,17 @@ std::vector<std::int64_t> launch(ConstTensorView image, TensorView out, double w
     g.size *= g.dims[a];
   }
   const std::int64_t batch = batch_dims ? image.size(0) : 1;
-  Workspace<T> p(static_cast<std::size_t>(g.ndim * g.size), s);
+  Workspace<T> p(static_cast<std::size_t>(2 * g.ndim * g.size), s);  // two buffers
   Workspace<State> st(1, s);
+  Workspace<double> partial(static_cast<std::size_t>(2 * partial_blocks(g)), s);
   std::vector<std::int64_t> iters(static_cast<std::size_t>(batch));
   const bool small = g.ndim * g.size < (std::int64_t(1) << 31);  // 32-bit index math
   for (std::int64_t b = 0; b < batch; ++b) {
     const T* im = image.data_as<T>() + b * g.size;
     T* o = out.data_as<T>() + b * g.size;
-    iters[b] = small ? run_one<T, std::int32_t>(im, o, p.get(), st.get(), g, weight, eps, max_num_iter, s)
-                     : run_one<T, std::int64_t>(im, o, p.get(), st.get(), g, weight, eps, max_num_iter, s);
+    iters[b] = small ? run_one<T, std::int32_t>(im, o, p.get(), st.get(), partial.get(), g, weight, eps, max_num_iter, s)
+                     : run_one<T, std::int64_t>(im, o, p.get(), st.get(), partial.get(), g, weight, eps, max_num_iter,
+                                                s);
   }
   return iters;
 }
@@ -228,7 +337,7 @@ __global__ void bregman_terms_kernel(BregmanDev b, int cur, T lam, bool iso) {
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t p = i / N, k = i % N, r = k / C, c = k % C;
     if (b.stop[p / b.planes_per_group]) continue;
-    const T* uc = static_cast<const T*>(b.u[cur]) + p * (R + 2) * CP + (r + 1) * CP + 1 + c;
+    const T* uc = static_cast<const T*>(cur ? b.u[1] : b.u[0]) + p * (R + 2) * CP + (r + 1) * CP + 1 + c;
     T* t = static_cast<T*>(b.terms) + p * 5 * N + k;
     T *dx = t, *dy = t + N, *bx = t + 2 * N, *by = t + 3 * N, *g0 = t + 4 * N;
     const T u0 = uc[0], ux = uc[1] - u0, uy = uc[CP] - u0, bxo = *bx, byo = *by;
@@ -247,11 +356,20 @@ __global__ void bregman_terms_kernel(BregmanDev b, int cur, T lam, bool iso) {
   }
 }
 
+// What a lane reads for its kCols columns of one row, all before the sweep's writes: loaded one
+// step ahead of its use, so the loads' latency overlaps the step before.
+template <typename T, int K>
+struct BregmanRow {
+  T below[K], right[K], old[K], lr[K], g[K], f[K];  // u(r+1, c), u(r, c+1), u(r, c) before; left+up; g0; f
+  T x_left;                                          // lane 0: the value left of the tile
+};
+
 // One warp per tile (see above); blockDim.x = 32 * warps.
 template <typename T>
 __global__ void bregman_sweep_kernel(BregmanDev b, int cur, T w, T lam, T inv, T a, std::int64_t tile_rows,
                                      std::int64_t tile_cols) {
   using G = BregmanTile<T>;
+  constexpr int K = G::kCols;
   const int lane = threadIdx.x & 31;
   const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (tile >= b.P * tile_rows * tile_cols) return;  // whole warps only
@@ -261,47 +379,71 @@ __global__ void bregman_sweep_kernel(BregmanDev b, int cur, T w, T lam, T inv, T
   const std::int64_t r0 = tr * G::kOutRows, r1 = r0 + G::kOutRows < R ? r0 + G::kOutRows : R;
   const std::int64_t c0 = tc * G::kOutCols, c1 = c0 + G::kOutCols < C ? c0 + G::kOutCols : C;
   const std::int64_t rs = r0 > G::kWarm ? r0 - G::kWarm : 0, cs = c0 > G::kWarm ? c0 - G::kWarm : 0;
-  const T* uo = static_cast<const T*>(b.u[cur]) + p * (R + 2) * CP;  // before the sweep
-  T* un = static_cast<T*>(b.u[cur ^ 1]) + p * (R + 2) * CP;         // after it
-  const T* t = static_cast<const T*>(b.terms) + p * 5 * N;
-  const T *dx = t, *dy = t + N, *bx = t + 2 * N, *by = t + 3 * N, *g0 = t + 4 * N;
-  const T* f = static_cast<const T*>(b.f) + p * N;
-  const std::int64_t cl = cs + lane * G::kCols;  // this lane's first column
+  // (selects, not b.u[cur]: a run-time index would copy the parameter struct to local memory)
+  const T* __restrict__ uo = static_cast<const T*>(cur ? b.u[1] : b.u[0]) + p * (R + 2) * CP;  // before
+  T* __restrict__ un = static_cast<T*>(cur ? b.u[0] : b.u[1]) + p * (R + 2) * CP;              // after
+  const T* __restrict__ t = static_cast<const T*>(b.terms) + p * 5 * N;
+  const T *__restrict__ dx = t, *__restrict__ dy = t + N, *__restrict__ bx = t + 2 * N, *__restrict__ by = t + 3 * N,
+          *__restrict__ g0 = t + 4 * N;
+  const T* __restrict__ f = static_cast<const T*>(b.f) + p * N;
+  const std::int64_t cl = cs + lane * K;  // this lane's first column
+  auto load = [&](std::int64_t r, BregmanRow<T, K>& q) {
+    const T* ur = uo + (r + 1) * CP + 1;  // old u of row r (column -1 is the border)
+    q.x_left = ur[cs - 1];                // warm start, or the fixed border at column 0
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const std::int64_t c = cl + k, o = r * C + c;
+      const bool in = c < C;
+      q.below[k] = in ? ur[c + CP] : T(0);
+      q.right[k] = in ? ur[c + 1] : T(0);
+      q.old[k] = in ? ur[c] : T(0);
+      const T left = in && c ? dx[o - 1] - bx[o - 1] : T(0);
+      const T up = in && r ? dy[o - C] - by[o - C] : T(0);
+      q.lr[k] = left + up;
+      q.g[k] = in ? g0[o] : T(0);
+      q.f[k] = in ? f[o] : T(0);
+    }
+  };
   // u_new of the row above, per column: the old u at the warm start (skimage's fixed border at
   // the top of the image).
-  T above[G::kCols];
+  T above[K];
 #pragma unroll
-  for (int k = 0; k < G::kCols; ++k) above[k] = cl + k < C ? uo[rs * CP + cl + k + 1] : T(0);
+  for (int k = 0; k < K; ++k) above[k] = cl + k < C ? uo[rs * CP + cl + k + 1] : T(0);
+  BregmanRow<T, K> q;
+  const std::int64_t rows = r1 - rs;
+  if (lane == 0) load(rs, q);
   T carry = T(0);
   double err = 0;
-  const std::int64_t rows = r1 - rs;
   for (std::int64_t step = 0; step < rows + 31; ++step) {
     T v = __shfl_up_sync(0xffffffffu, carry, 1);
     const std::int64_t i = step - lane;
     if (i >= 0 && i < rows) {
       const std::int64_t r = rs + i;
-      const T* ur = uo + (r + 1) * CP + 1;  // old u of row r (column -1 is the border)
-      if (lane == 0) v = ur[cs - 1];        // warm start, or the fixed border at column 0
-      const bool out_row = r >= r0;
+      if (lane == 0) v = q.x_left;
+      T outv[K];
 #pragma unroll
-      for (int k = 0; k < G::kCols; ++k) {
-        const std::int64_t c = cl + k;
-        if (c < C) {
-          const std::int64_t o = r * C + c;
-          const T left = c ? dx[o - 1] - bx[o - 1] : T(0);
-          const T up = r ? dy[o - C] - by[o - C] : T(0);
-          const T g = (lam * (((ur[c + CP] + above[k]) + ur[c + 1]) + ((left + up) + g0[o])) + w * f[o]) * inv;
+      for (int k = 0; k < K; ++k) {
+        const T g = (lam * (((q.below[k] + above[k]) + q.right[k]) + (q.lr[k] + q.g[k])) + w * q.f[k]) * inv;
+        if (cl + k < C) {
           v = a * v + g;
           above[k] = v;
-          if (out_row && c >= c0 && c < c1) {
-            un[(r + 1) * CP + c + 1] = v;
-            const double d = static_cast<double>(v) - static_cast<double>(ur[c]);
+        }
+        outv[k] = v;
+      }
+      carry = v;
+      if (r >= r0) {
+#pragma unroll
+        for (int k = 0; k < K; ++k) {
+          const std::int64_t c = cl + k;
+          if (c >= c0 && c < c1) {
+            un[(r + 1) * CP + c + 1] = outv[k];
+            const double d = static_cast<double>(outv[k]) - static_cast<double>(q.old[k]);
             err += d * d;
           }
         }
       }
-      carry = v;
     }
+    if (i + 1 >= 0 && i + 1 < rows) load(rs + i + 1, q);  // the next step's row
   }
   for (int o = 16; o > 0; o >>= 1) err += __shfl_down_sync(0xffffffffu, err, o);
   if (lane == 0 && err != 0) atomicAdd(&b.sums[p], err);
@@ -333,7 +475,7 @@ __global__ void bregman_out_kernel(BregmanDev b, T* out) {
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t p = i / (R * C), k = i % (R * C), y = k / C, x = k % C;
     const int buf = static_cast<int>(b.iters[p / b.planes_per_group] & 1);
-    out[i] = static_cast<const T*>(b.u[buf])[p * (R + 2) * CP + (y + 1) * CP + x + 1];
+    out[i] = static_cast<const T*>(buf ? b.u[1] : b.u[0])[p * (R + 2) * CP + (y + 1) * CP + x + 1];
   }
 }
 
