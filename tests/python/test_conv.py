@@ -362,3 +362,57 @@ def test_allow_tf32_flag(op):
     np.testing.assert_array_equal(f(allow_tf32=np.bool_(True)), f())
     with pytest.raises(foveal.FovealTypeError, match=f"{op}: allow_tf32 must be a bool, got 1"):
         f(allow_tf32=1)
+
+
+# Depthwise shapes for the CUDA depthwise kernel (tiles of at most 64 columns and ~2048 outputs,
+# a zero-padded input tile in shared memory): several tiles each way with ragged edges, odd sizes,
+# every specialised kernel size (3, 5, 7) and the generic one, strides, dilations, uneven
+# 'same' padding, a depth multiplier, batch 1, many planes, and a dilation whose input tile does
+# not fit in shared memory (the GEMM fallback).
+DW_CUDA_CASES = [
+    CASES[9], CASES[10], CASES[11], CASES[12], CASES[13],
+    (1, 3, 150, 131, 3, (3, 3), 1, 1, 1, 3),  # 3 x 3 tiles, ragged last row and column of tiles
+    (2, 4, 67, 200, 4, (3, 3), 2, 1, 1, 4),  # stride 2, 2 column tiles of the strided output
+    (1, 6, 31, 33, 6, (7, 7), 1, 3, 1, 6),  # ConvNeXt-like 7x7
+    (1, 2, 40, 45, 2, (5, 5), (2, 1), 2, 1, 2),
+    (1, 5, 17, 19, 5, (1, 1), 1, 0, 1, 5),  # 1x1: the generic (runtime kernel size) path
+    (1, 3, 21, 18, 6, (4, 3), 1, "same", (2, 1), 3),  # even kernel, uneven 'same' padding, multiplier 2
+    (3, 96, 7, 7, 96, (3, 3), 1, 1, 1, 96),  # small planes, many of them
+    (1, 1, 1, 1, 1, (3, 3), 1, 1, 1, 1),  # 1x1 image, all taps but one in the padding
+    (1, 2, 230, 230, 2, (3, 3), 1, 100, 100, 2),  # tile too big for shared memory: GEMM
+]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("case", DW_CUDA_CASES, ids=lambda c: "x".join(map(str, c[:5])) + f"-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}")
+def test_depthwise_conv2d_cuda_matches_torch(case, dtype):
+    n, c, h, w_, o, k, s, p, d, g = case
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn((n, c, h, w_), generator=gen).to("cuda", dt)
+    w = torch.randn((o, c // g, *k), generator=gen).to("cuda", dt)
+    b = torch.randn(o, generator=gen).to("cuda", dt)
+    want = F.conv2d(x.double(), w.double(), b.double(), s, p, d, g)
+    r = torch.randn(want.shape, generator=gen).to("cuda", dt)
+    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    y = fnn.conv2d(x, w, b, s, p, d, g)
+    assert y.dtype == dt and y.is_cuda and y.shape == want.shape
+    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
+    y = fnn.conv2d(x, w, None, s, p, d, g, activation=("leaky_relu", 0.2), residual=r)
+    torch.testing.assert_close(y.double(), F.leaky_relu(F.conv2d(x.double(), w.double(), None, s, p, d, g) + r.double(), 0.2),
+                               rtol=tol, atol=tol * 10)
+    if dtype in ("float32", "float64"):  # the CPU kernels on the same values
+        torch.testing.assert_close(fnn.conv2d(x.cpu(), w.cpu(), b.cpu(), s, p, d, g).double(), fnn.conv2d(x, w, b, s, p, d, g).cpu().double(),
+                                   rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.needs_cuda
+def test_depthwise_conv2d_cuda_benchmark_shape_and_3d_input():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn((8, 128, 56, 56), generator=gen).cuda()
+    w = torch.randn((128, 1, 3, 3), generator=gen).cuda()
+    y = fnn.conv2d(x, w, None, 1, 1, 1, 128)
+    torch.testing.assert_close(y.double(), F.conv2d(x.double(), w.double(), None, 1, 1, 1, 128), rtol=1e-5, atol=1e-5)
+    y3 = fnn.conv2d(x[3], w, None, 1, 1, 1, 128)  # (C, H, W): one image
+    torch.testing.assert_close(y3, y[3], rtol=0, atol=0)

@@ -135,3 +135,35 @@ def test_bad_input_shape_and_dtype():
         fnn.interpolate(np.zeros((3, 3, 3), np.float32), size=4)
     with pytest.raises(foveal.FovealTypeError, match="interpolate: input"):
         fnn.interpolate(np.zeros((1, 1, 3, 3), np.int32), size=4)
+
+
+# CUDA: the general kernel and the nearest-2x copy kernels (16-byte vectors when the width is a
+# multiple of 16 bytes and both buffers are aligned, else one element per thread), every dtype.
+CUDA_SHAPES = [(2, 3, 5, 7), (1, 1, 1, 1), (1, 2, 9, 8), (2, 4, 13, 16), (1, 3, 6, 4), (3, 2, 17, 2)]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("shape", CUDA_SHAPES)
+def test_cuda_matches_torch_cuda(shape, dtype):
+    dt = getattr(torch, dtype)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(5)).to("cuda", dt)
+    for kw in (dict(scale_factor=2), dict(size=(2 * shape[2], 2 * shape[3])), dict(scale_factor=3),
+               dict(size=(7, 5)), dict(scale_factor=(2, 1))):
+        got = fnn.interpolate(x, **kw)
+        assert got.is_cuda and got.dtype == dt
+        assert torch.equal(got, F.interpolate(x, **kw)), kw
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype in ("float16", "bfloat16") else {}
+    for ac in (False, True):
+        got = fnn.interpolate(x, scale_factor=2, mode="bilinear", align_corners=ac)
+        torch.testing.assert_close(got, F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=ac), **tol)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_nearest_2x_unaligned_and_large():
+    # a view starting one element into its buffer: not 16-byte aligned, the scalar kernel
+    base = torch.randn(1 + 2 * 3 * 8 * 8, device="cuda")
+    x = base[1:].view(2, 3, 8, 8)
+    assert torch.equal(fnn.interpolate(x, scale_factor=2), F.interpolate(x, scale_factor=2))
+    x = torch.randn(2, 256, 100, 152, generator=torch.Generator().manual_seed(6)).cuda()  # the benchmark shape
+    assert torch.equal(fnn.interpolate(x, scale_factor=2), F.interpolate(x, scale_factor=2))

@@ -420,3 +420,59 @@ def test_docstring_examples():
 
     result = doctest.testmod(foveal.nn)
     assert result.attempted >= 4 and result.failed == 0
+
+
+# Shapes for the CUDA grid (32 output columns x 8 output rows per block, planes on grid z, rows
+# and planes grid-strided past 65535): ragged column / row blocks, the ResNet stem, batch 1, more
+# planes than grid z holds, more row blocks than grid y holds.
+CUDA_GRID_CASES = [
+    ((2, 3, 112, 111), 3, 2, 1, 1, False),  # ResNet stem, odd width: ragged last column block
+    ((1, 5, 70, 67), 2, 2, 0, 1, True),
+    ((1, 4, 33, 65), (3, 2), (1, 3), (1, 0), (2, 1), True),
+    ((1, 70000, 2, 3), 2, 1, 0, 1, False),  # planes > 65535: grid z strides
+    ((1, 1, 1048590, 3), (2, 3), (2, 1), (0, 1), 1, False),  # 524295 output rows: grid y strides
+    # the specialised 2x2 and 3x3 windows: dilation, padding, ceil_mode windows past the edge
+    ((2, 3, 20, 23), 3, 2, 1, 2, True),
+    ((1, 2, 9, 10), 2, 1, 1, 1, True),
+    ((1, 2, 7, 7), 3, 3, 1, 1, True),
+    ((3, 2, 5, 6), 3, 1, 1, 1, False),
+]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+@pytest.mark.parametrize("case", CUDA_GRID_CASES, ids=[str(i) for i in range(len(CUDA_GRID_CASES))])
+def test_cuda_grid_edges_match_torch_cuda(case, dtype):
+    shape, k, s, p, d, ceil = case
+    x = torch.from_numpy(_input(shape, np.float32, seed=2, nan=0.01)).to("cuda", dtype)
+    for with_idx in (False, True):  # both max kernels: with and without the index bookkeeping
+        got = max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=with_idx)
+        want = F.max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=with_idx)
+        torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype in (torch.float16, torch.bfloat16) else {}
+    for cip, div in ((True, None), (False, None), (True, 3)):
+        got = avg_pool2d(x, k, s, p, ceil_mode=ceil, count_include_pad=cip, divisor_override=div)
+        want = F.avg_pool2d(x, k, s, p, ceil_mode=ceil, count_include_pad=cip, divisor_override=div)
+        torch.testing.assert_close(got, want, equal_nan=True, **tol)
+    if shape[-2] < 1000:  # adaptive: torch's CUDA kernel is slow on the tall case
+        out = (max(1, shape[-2] // 3), max(1, shape[-1] // 2))
+        got, idx = adaptive_max_pool2d(x, out, return_indices=True)
+        want, want_idx = F.adaptive_max_pool2d(x, out, return_indices=True)
+        torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(idx, want_idx, rtol=0, atol=0)
+        torch.testing.assert_close(adaptive_avg_pool2d(x, out), F.adaptive_avg_pool2d(x, out), equal_nan=True, **tol)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+@pytest.mark.parametrize("k", [2, 3, (3, 2)])
+def test_cuda_max_pool_ties_and_infinities_match_torch_cuda(k, dtype):
+    # ties: the first maximum in row-major order; all -inf windows: the first tap inside the input
+    x = torch.zeros((2, 3, 11, 9), dtype=dtype, device="cuda")
+    x[0] = -torch.inf
+    x[1, :, ::2, 1::3] = 1.0
+    for s, p, d, ceil in ((1, 1, 1, False), (2, 1, 1, True), (2, 1, 2, True), (3, 0, 1, True)):
+        got, idx = max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=True)
+        want, want_idx = F.max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=True)
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+        torch.testing.assert_close(idx, want_idx, rtol=0, atol=0)
