@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// RoIPool on the GPU, from the CPU's math::roi_pool_span. Forward: one warp per (RoI, channel,
-// bin row ph); the lanes sweep the RoI's columns (adjacent lanes read adjacent pixels of a row, so
-// every load is coalesced), keep each column's maximum over the bin row's rows in shared memory,
-// then one lane per bin reduces its columns. A block takes one channel and a run of RoIs, so the
-// RoIs of a block share that channel's map in L1. Backward: one thread per grad_output element
-// (atomics at the argmax).
+// RoIPool on the GPU, from the CPU's math::roi_pool_span. Forward: one warp per (RoI, channel).
+// For up to kRowsPerPass bin rows at a time, the lanes sweep the RoI's columns (adjacent lanes
+// read adjacent pixels of a map row, so every load is coalesced) and keep each column's maximum
+// over the bin row's rows, and its first row, in shared memory; then one lane per bin reduces the
+// bin's columns. A block takes one channel and a run of RoIs, so its warps share that channel's
+// plane in L1. RoIs wider than kCols columns fall back to one lane per bin scanning the map.
+// Backward: one thread per grad_output element (atomics at the argmax).
 #include <cfloat>
+#include <climits>
 
 #include "foveal/math/roi.hpp"
 #include "ops/backend.hpp"
@@ -15,99 +17,154 @@ namespace foveal::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarps = 16;                  // warps per block of the forward kernel
-constexpr std::int64_t kCols = 128;         // widest RoI (map columns) staged in shared memory
-constexpr std::int64_t kRoisPerBlock = 64;  // RoIs of one channel per block
+constexpr int kWarps = 8;                   // warps per block of the forward kernel
+constexpr int kRowsPerPass = 4;             // bin rows staged at once
+constexpr int kSlots = 4;                   // staged columns per lane
+constexpr std::int64_t kCols = 32 * kSlots;  // widest RoI (map columns) staged in shared memory
+constexpr std::int64_t kRoisPerBlock = 32;  // RoIs of one channel per block
 
 struct Dims {
   std::int64_t n, c, h, w, ph, pw, total;
 };
 
-// Bin row `ph` of RoI `k` on channel `c`: all d.pw outputs (and argmaxes) of that row. Argmax
-// rule of the CPU (and torchvision): the first maximum in row-major scan order of the bin (a
-// strict `>` from -FLT_MAX; NaN never wins), i.e. the smallest flat index among the pixels equal
-// to the maximum. A column's first maximum over the rows, then the smallest such index over the
-// bin's columns, is exactly that pixel.
+/// One warp's staging area: for staged bin row g and RoI column j, the column's maximum over the
+/// bin row's rows and the first map row holding it (-1 while the maximum is still -FLT_MAX).
+/// Rows padded by one 4-byte word, so that the lanes of one bin column in different staged rows
+/// read different banks (double stays unpadded: the 48 KB of static shared memory are used up).
+template <typename A>
+struct Stage {
+  static constexpr std::int64_t kStride = kCols + (sizeof(A) == 4 ? 1 : 0);
+  A m[kRowsPerPass][kStride];
+  int row[kRowsPerPass][kStride];
+};
+
+// The argmax rule of the CPU (and torchvision): the first maximum in row-major scan order of the
+// bin (a strict `>` from -FLT_MAX, so NaN never wins), i.e. the smallest flat index among the
+// pixels equal to the maximum. Each column's first maximum over the rows, then, over the columns
+// from left to right, a larger value or an equal one on an earlier row, is exactly that pixel.
 template <typename S, typename A>
-__device__ __forceinline__ void pool_bin_row(const S* __restrict__ input, const A* __restrict__ rois,
-                                             S* __restrict__ out, std::int64_t* __restrict__ argmax, const Dims& d,
-                                             A scale, bool seed, std::int64_t k, std::int64_t c, std::int64_t ph,
-                                             int lane, A* col_m, std::int64_t* col_i) {
+__device__ __forceinline__ void pool_roi(const S* __restrict__ input, const A* __restrict__ rois, S* __restrict__ out,
+                                         std::int64_t* __restrict__ argmax, const Dims& d, A scale, bool seed,
+                                         bool rows32, std::int64_t k, std::int64_t c, int lane, Stage<A>& st) {
   const A* roi = rois + 5 * k;
-  const std::int64_t o = ((k * d.c + c) * d.ph + ph) * d.pw;  // first output of the bin row
+  const std::int64_t bins = d.ph * d.pw;
+  const std::int64_t o = (k * d.c + c) * bins;  // first output of (k, c)
   const std::int64_t b = roi::batch_index(roi[0], d.n);
   if (b < 0) {
-    for (std::int64_t pw = lane; pw < d.pw; pw += 32) {
-      roi::store(out + o + pw, A(0));
-      if (argmax != nullptr) argmax[o + pw] = -1;
+    for (std::int64_t e = lane; e < bins; e += 32) {
+      roi::store(out + o + e, A(0));
+      if (argmax != nullptr) argmax[o + e] = -1;
     }
     return;
   }
-  const math::PoolSpan y = math::roi_pool_span(roi[2], roi[4], scale, d.ph, ph, d.h, seed);
   // Bin ranges are nondecreasing in pw (both conventions), so [x_lo, x_hi) holds every bin.
   const std::int64_t x_lo = math::roi_pool_span(roi[1], roi[3], scale, d.pw, std::int64_t(0), d.w, seed).lo;
   const std::int64_t x_hi = math::roi_pool_span(roi[1], roi[3], scale, d.pw, d.pw - 1, d.w, seed).hi;
+  const std::int64_t width = x_hi - x_lo;
   const S* v = input + (b * d.c + c) * d.h * d.w;
-  const bool rows = y.hi > y.lo;
-  const bool staged = x_hi - x_lo <= kCols;  // wider RoIs: each lane scans its bins directly
-  if (rows && staged) {
-    for (std::int64_t j = lane; j < x_hi - x_lo; j += 32) {
-      const std::int64_t x = x_lo + j;
-      A m = static_cast<A>(-FLT_MAX);
+  if (width > kCols || !rows32) {
+    for (std::int64_t e = lane; e < bins; e += 32) {
+      const std::int64_t ph = e / d.pw, pw = e - ph * d.pw;
+      const math::PoolSpan y = math::roi_pool_span(roi[2], roi[4], scale, d.ph, ph, d.h, seed);
+      const math::PoolSpan x = math::roi_pool_span(roi[1], roi[3], scale, d.pw, pw, d.w, seed);
+      A m = A(0);
       std::int64_t at = -1;
-      for (std::int64_t h = y.lo; h < y.hi; ++h) {
-        const A val = roi::load(v + h * d.w + x);
-        if (val > m) m = val, at = h * d.w + x;
-      }
-      col_m[j] = m;
-      col_i[j] = at;
-    }
-    __syncwarp();
-  }
-  for (std::int64_t pw = lane; pw < d.pw; pw += 32) {
-    const math::PoolSpan x = math::roi_pool_span(roi[1], roi[3], scale, d.pw, pw, d.w, seed);
-    A m = A(0);
-    std::int64_t at = -1;
-    if (rows && x.hi > x.lo) {
-      m = static_cast<A>(-FLT_MAX);
-      if (staged) {
-        // A column whose maximum stayed -FLT_MAX has index -1, and so has `at` while m is
-        // -FLT_MAX: the tie test below never takes a -1 over a real index.
-        for (std::int64_t xx = x.lo; xx < x.hi; ++xx) {
-          const A cm = col_m[xx - x_lo];
-          const std::int64_t ci = col_i[xx - x_lo];
-          if (cm > m || (cm == m && ci < at)) m = cm, at = ci;
-        }
-      } else {
+      if (y.hi > y.lo && x.hi > x.lo) {
+        m = static_cast<A>(-FLT_MAX);
         for (std::int64_t h = y.lo; h < y.hi; ++h)
           for (std::int64_t w = x.lo; w < x.hi; ++w) {
             const A val = roi::load(v + h * d.w + w);
             if (val > m) m = val, at = h * d.w + w;
           }
       }
+      roi::store(out + o + e, m);
+      if (argmax != nullptr) argmax[o + e] = at;
     }
-    roi::store(out + o + pw, m);
-    if (argmax != nullptr) argmax[o + pw] = at;
+    return;
   }
-  __syncwarp();  // the warp's next bin row overwrites col_m / col_i
+  for (std::int64_t ph0 = 0; ph0 < d.ph; ph0 += kRowsPerPass) {
+    const int rows_here = d.ph - ph0 < kRowsPerPass ? static_cast<int>(d.ph - ph0) : kRowsPerPass;
+    for (int g = 0; g < rows_here; ++g) {
+      const math::PoolSpan y = math::roi_pool_span(roi[2], roi[4], scale, d.ph, ph0 + g, d.h, seed);
+      const int n = y.hi > y.lo ? static_cast<int>(y.hi - y.lo) : 0;
+      // This lane's columns: lane + 32 q for q < slots. All its columns of two rows are loaded
+      // before they are compared (up to 2 * kSlots loads in flight), rows in increasing order.
+      const int slots = static_cast<int>((width - lane + 31) / 32);
+      const S* p = v + y.lo * d.w + x_lo + lane;
+      A m[kSlots];
+      int first[kSlots];
+#pragma unroll
+      for (int q = 0; q < kSlots; ++q) m[q] = static_cast<A>(-FLT_MAX), first[q] = -1;
+      int r = 0;
+      for (; r + 1 < n; r += 2, p += 2 * d.w) {
+        A a[kSlots], b2[kSlots];
+#pragma unroll
+        for (int q = 0; q < kSlots; ++q)
+          if (q < slots) a[q] = roi::load(p + 32 * q), b2[q] = roi::load(p + d.w + 32 * q);
+#pragma unroll
+        for (int q = 0; q < kSlots; ++q)
+          if (q < slots) {
+            if (a[q] > m[q]) m[q] = a[q], first[q] = r;
+            if (b2[q] > m[q]) m[q] = b2[q], first[q] = r + 1;
+          }
+      }
+      if (r < n) {
+#pragma unroll
+        for (int q = 0; q < kSlots; ++q)
+          if (q < slots) {
+            const A a = roi::load(p + 32 * q);
+            if (a > m[q]) m[q] = a, first[q] = r;
+          }
+      }
+#pragma unroll
+      for (int q = 0; q < kSlots; ++q)
+        if (q < slots) {
+          st.m[g][lane + 32 * q] = m[q];
+          st.row[g][lane + 32 * q] = first[q] < 0 ? -1 : static_cast<int>(y.lo) + first[q];
+        }
+    }
+    __syncwarp();
+    for (std::int64_t e = lane; e < rows_here * d.pw; e += 32) {
+      const int g = static_cast<int>(e / d.pw);
+      const std::int64_t pw = e - g * d.pw, ph = ph0 + g;
+      const math::PoolSpan y = math::roi_pool_span(roi[2], roi[4], scale, d.ph, ph, d.h, seed);
+      const math::PoolSpan x = math::roi_pool_span(roi[1], roi[3], scale, d.pw, pw, d.w, seed);
+      A m = A(0);
+      std::int64_t at = -1;
+      if (y.hi > y.lo && x.hi > x.lo) {
+        // While m is -FLT_MAX, row is -1, and so is a column's row whose maximum is -FLT_MAX:
+        // the tie test never prefers a -1.
+        m = static_cast<A>(-FLT_MAX);
+        int row = -1;
+        std::int64_t col = 0;
+        for (std::int64_t xx = x.lo; xx < x.hi; ++xx) {
+          const A cm = st.m[g][xx - x_lo];
+          const int cr = st.row[g][xx - x_lo];
+          if (cm > m || (cm == m && cr < row)) m = cm, row = cr, col = xx;
+        }
+        at = row < 0 ? -1 : row * d.w + col;
+      }
+      roi::store(out + o + ph * d.pw + pw, m);
+      if (argmax != nullptr) argmax[o + ph * d.pw + pw] = at;
+    }
+    __syncwarp();  // the next pass overwrites the staging area
+  }
 }
 
 // Block `blk` of a grid-stride loop: channel blk / chunks, RoIs [k0, k0 + kRoisPerBlock); its
-// warps take the (RoI, ph) bin rows of that run in turn.
+// warps take those RoIs in turn.
 template <typename S, typename A>
-__global__ void __launch_bounds__(kWarps * 32, 2)
+__global__ void __launch_bounds__(kWarps * 32)
     roi_pool_kernel(const S* __restrict__ input, const A* __restrict__ rois, S* __restrict__ out,
                     std::int64_t* __restrict__ argmax, Dims d, std::int64_t num_rois, std::int64_t chunks, A scale,
-                    bool seed) {
-  __shared__ A col_m[kWarps][kCols];
-  __shared__ std::int64_t col_i[kWarps][kCols];
+                    bool seed, bool rows32) {
+  __shared__ Stage<A> stage[kWarps];
   const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) >> 5;
   for (std::int64_t blk = blockIdx.x; blk < d.c * chunks; blk += gridDim.x) {
-    const std::int64_t c = blk / chunks, k0 = (blk % chunks) * kRoisPerBlock;
-    const std::int64_t rois_here = num_rois - k0 < kRoisPerBlock ? num_rois - k0 : kRoisPerBlock;
-    for (std::int64_t t = warp; t < rois_here * d.ph; t += kWarps)
-      pool_bin_row<S, A>(input, rois, out, argmax, d, scale, seed, k0 + t / d.ph, c, t % d.ph, lane, col_m[warp],
-                         col_i[warp]);
+    const std::int64_t c = blk / chunks, k0 = (blk - c * chunks) * kRoisPerBlock;
+    const std::int64_t k1 = num_rois - k0 < kRoisPerBlock ? num_rois : k0 + kRoisPerBlock;
+    for (std::int64_t k = k0 + warp; k < k1; k += kWarps)
+      pool_roi<S, A>(input, rois, out, argmax, d, scale, seed, rows32, k, c, lane, stage[warp]);
   }
 }
 
@@ -134,7 +191,7 @@ void forward(ConstTensorView input, ConstTensorView rois, TensorView out, Tensor
   const std::int64_t chunks = (num_rois + kRoisPerBlock - 1) / kRoisPerBlock;
   roi_pool_kernel<S, A><<<blocks_for(d.c * chunks, 1), kWarps * 32, 0, st>>>(
       static_cast<const S*>(input.data()), static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), am, d,
-      num_rois, chunks, static_cast<A>(p.spatial_scale), p.bins == RoiPoolBins::Seed);
+      num_rois, chunks, static_cast<A>(p.spatial_scale), p.bins == RoiPoolBins::Seed, d.h <= INT_MAX);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
 
