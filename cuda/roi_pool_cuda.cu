@@ -38,6 +38,47 @@ struct Stage {
   int row[kRowsPerPass][kStride];
 };
 
+// Column maxima of one bin row: lane `lane` takes columns lane + 32 q (q < kUsed, those below
+// `width`) of the n map rows from `p` (the bin row's first row at the RoI's first column). Rows
+// go in increasing order, kRows at a time with all their loads issued before any compare (up to
+// kUsed * kRows loads in flight), so `first` is the first row holding the maximum.
+template <int kUsed, typename S, typename A>
+__device__ __forceinline__ void stage_columns(const S* __restrict__ p, std::int64_t w, int n, std::int64_t width,
+                                              int y_lo, int lane, A* col_m, int* col_row) {
+  constexpr int kRows = kUsed <= 2 ? 4 : 1;  // 3 to 8 loads in flight: the loop is latency-bound
+  A m[kUsed];
+  int first[kUsed];
+  bool in[kUsed];
+#pragma unroll
+  for (int q = 0; q < kUsed; ++q) m[q] = static_cast<A>(-FLT_MAX), first[q] = -1, in[q] = lane + 32 * q < width;
+  p += lane;
+  int r = 0;
+  for (; r + kRows <= n; r += kRows, p += kRows * w) {
+    A a[kRows][kUsed];
+#pragma unroll
+    for (int t = 0; t < kRows; ++t)
+#pragma unroll
+      for (int q = 0; q < kUsed; ++q)
+        if (in[q]) a[t][q] = roi::load(p + t * w + 32 * q);
+#pragma unroll
+    for (int t = 0; t < kRows; ++t)
+#pragma unroll
+      for (int q = 0; q < kUsed; ++q)
+        if (in[q] && a[t][q] > m[q]) m[q] = a[t][q], first[q] = r + t;
+  }
+  for (; r < n; ++r, p += w) {
+#pragma unroll
+    for (int q = 0; q < kUsed; ++q)
+      if (in[q]) {
+        const A a = roi::load(p + 32 * q);
+        if (a > m[q]) m[q] = a, first[q] = r;
+      }
+  }
+#pragma unroll
+  for (int q = 0; q < kUsed; ++q)
+    if (in[q]) col_m[lane + 32 * q] = m[q], col_row[lane + 32 * q] = first[q] < 0 ? -1 : y_lo + first[q];
+}
+
 // The argmax rule of the CPU (and torchvision): the first maximum in row-major scan order of the
 // bin (a strict `>` from -FLT_MAX, so NaN never wins), i.e. the smallest flat index among the
 // pixels equal to the maximum. Each column's first maximum over the rows, then, over the columns
@@ -84,44 +125,18 @@ __device__ __forceinline__ void pool_roi(const S* __restrict__ input, const A* _
   }
   for (std::int64_t ph0 = 0; ph0 < d.ph; ph0 += kRowsPerPass) {
     const int rows_here = d.ph - ph0 < kRowsPerPass ? static_cast<int>(d.ph - ph0) : kRowsPerPass;
+    const int slots = static_cast<int>((width + 31) / 32);  // warp-uniform, 0..kSlots
     for (int g = 0; g < rows_here; ++g) {
       const math::PoolSpan y = math::roi_pool_span(roi[2], roi[4], scale, d.ph, ph0 + g, d.h, seed);
       const int n = y.hi > y.lo ? static_cast<int>(y.hi - y.lo) : 0;
-      // This lane's columns: lane + 32 q for q < slots. All its columns of two rows are loaded
-      // before they are compared (up to 2 * kSlots loads in flight), rows in increasing order.
-      const int slots = static_cast<int>((width - lane + 31) / 32);
-      const S* p = v + y.lo * d.w + x_lo + lane;
-      A m[kSlots];
-      int first[kSlots];
-#pragma unroll
-      for (int q = 0; q < kSlots; ++q) m[q] = static_cast<A>(-FLT_MAX), first[q] = -1;
-      int r = 0;
-      for (; r + 1 < n; r += 2, p += 2 * d.w) {
-        A a[kSlots], b2[kSlots];
-#pragma unroll
-        for (int q = 0; q < kSlots; ++q)
-          if (q < slots) a[q] = roi::load(p + 32 * q), b2[q] = roi::load(p + d.w + 32 * q);
-#pragma unroll
-        for (int q = 0; q < kSlots; ++q)
-          if (q < slots) {
-            if (a[q] > m[q]) m[q] = a[q], first[q] = r;
-            if (b2[q] > m[q]) m[q] = b2[q], first[q] = r + 1;
-          }
+      const S* p = v + y.lo * d.w + x_lo;
+      switch (slots) {  // the loop body holds exactly the slots in use
+        case 1: stage_columns<1>(p, d.w, n, width, static_cast<int>(y.lo), lane, st.m[g], st.row[g]); break;
+        case 2: stage_columns<2>(p, d.w, n, width, static_cast<int>(y.lo), lane, st.m[g], st.row[g]); break;
+        case 3: stage_columns<3>(p, d.w, n, width, static_cast<int>(y.lo), lane, st.m[g], st.row[g]); break;
+        case 4: stage_columns<4>(p, d.w, n, width, static_cast<int>(y.lo), lane, st.m[g], st.row[g]); break;
+        default: break;  // no columns
       }
-      if (r < n) {
-#pragma unroll
-        for (int q = 0; q < kSlots; ++q)
-          if (q < slots) {
-            const A a = roi::load(p + 32 * q);
-            if (a > m[q]) m[q] = a, first[q] = r;
-          }
-      }
-#pragma unroll
-      for (int q = 0; q < kSlots; ++q)
-        if (q < slots) {
-          st.m[g][lane + 32 * q] = m[q];
-          st.row[g][lane + 32 * q] = first[q] < 0 ? -1 : static_cast<int>(y.lo) + first[q];
-        }
     }
     __syncwarp();
     for (std::int64_t e = lane; e < rows_here * d.pw; e += 32) {
