@@ -458,11 +458,14 @@ def test_roi_pool_non_finite_maps_and_wide_bins_match_torchvision(dtype, simd_le
 
 
 def _wide_mix_rois(rng, k, n, h, w):
-    """k RoIs (scale 1) on an h x w map: narrow and wide (past the 128 columns the CUDA RoIPool
-    stages in shared memory), partly outside, degenerate, and sub-pixel."""
+    """k RoIs (scale 1) on an h x w map: narrow, medium (1 to 4 warps' worth of the up to 128
+    columns the CUDA RoIPool stages in shared memory) and wide (past them), partly outside,
+    degenerate, and sub-pixel."""
     x1 = rng.uniform(-20, w, k)
     y1 = rng.uniform(-10, h, k)
-    widths = np.where(rng.uniform(0, 1, k) < 0.3, rng.uniform(120, 1.2 * w, k), rng.uniform(-3, 60, k))
+    kind = rng.uniform(0, 1, k)
+    widths = np.where(kind < 0.25, rng.uniform(120, 1.2 * w, k),
+                      np.where(kind < 0.6, rng.uniform(60, 135, k), rng.uniform(-3, 60, k)))
     rois = np.stack([rng.integers(0, n, k), x1, y1, x1 + widths, y1 + rng.uniform(-3, 0.7 * h, k)], 1)
     rois[0, 1:] = [3.2, 4.1, 3.4, 4.3]
     return rois
