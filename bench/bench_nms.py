@@ -4,7 +4,10 @@
 CPU tensors, as per-image / per-class loops call it).
 
 Implementations side by side: foveal, torchvision.ops.nms and cv2.dnn.NMSBoxes on the CPU;
-foveal and torchvision on CUDA when available. foveal's keep list must equal torchvision's.
+foveal and torchvision on CUDA when available. foveal's keep list must equal torchvision's. The
+post-processing rows run on both devices: on CUDA, foveal's fused op against torchvision's own
+modules (BoxCoder.decode + filter_proposals, postprocess_detections) on CUDA tensors, checked
+against torchvision's CUDA result.
 """
 
 import functools
@@ -271,8 +274,8 @@ WORKLOADS += [
         ),
         inputs=lambda: _frcnn_scene()[0],
         impls=[
-            Impl("foveal", lambda a, o, d, s, lv: _fops().rpn_postprocess(a, o, d, s, lv), devices=("cpu",)),
-            Impl("torchvision", _tv_rpn, lib="torch", devices=("cpu",)),
+            Impl("foveal", lambda a, o, d, s, lv: _fops().rpn_postprocess(a, o, d, s, lv)),
+            Impl("torchvision", _tv_rpn, lib="torch"),
         ],
         reference="torchvision",
         check=_same_detections(),
@@ -289,8 +292,8 @@ WORKLOADS += [
         ),
         inputs=lambda: _frcnn_scene()[1],
         impls=[
-            Impl("foveal", lambda p, c, r, s: _fops().box_head_postprocess(p, c, r, s), devices=("cpu",)),
-            Impl("torchvision", _tv_box_head, lib="torch", devices=("cpu",)),
+            Impl("foveal", lambda p, c, r, s: _fops().box_head_postprocess(p, c, r, s)),
+            Impl("torchvision", _tv_box_head, lib="torch"),
         ],
         reference="torchvision",
         check=_same_detections(),
@@ -378,8 +381,8 @@ WORKLOADS += [
         ),
         inputs=_retina_scene,
         impls=[
-            Impl("foveal", lambda a, c, r, s, lv: _fops().retinanet_postprocess(a, c, r, s, lv), devices=("cpu",)),
-            Impl("torchvision", _tv_retina, lib="torch", devices=("cpu",)),
+            Impl("foveal", lambda a, c, r, s, lv: _fops().retinanet_postprocess(a, c, r, s, lv)),
+            Impl("torchvision", _tv_retina, lib="torch"),
         ],
         reference="torchvision",
         check=_same_detections_up_to_ties(),

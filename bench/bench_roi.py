@@ -1,6 +1,9 @@
 """``roi_align_fpn`` and ``roi_pool_fpn`` (BENCHMARKS.md): foveal.ops against torchvision.ops on
 the CPU (and CUDA when available). foveal must be allclose to torchvision's RoIAlign and equal
-to its RoIPool before it is timed.
+to its RoIPool before it is timed. On CUDA, RoIAlign is held to torchvision's CPU result at 1e-5
+and to torchvision's CUDA result at 3e-4 (_roi_align_close): torchvision's CUDA kernel is built
+with FMA contraction and differs from its own CPU kernel by up to 9.7e-5 on these workloads
+(measured on an H200), while foveal's CUDA kernel (--fmad=false) equals torchvision's CPU result.
 
 Inputs, from ``numpy.random.default_rng(0)`` in this order: the features (2, 256, 200, 304)
 standard normal float32; then for image 0 and image 1 in turn, 1000 RoI widths w and heights h
@@ -18,7 +21,7 @@ import functools
 import numpy as np
 import pytest
 
-from _harness import Impl, Workload, allclose, cases, run_case
+from _harness import Impl, Workload, allclose, cases, reference_result, run_case
 
 N_IMAGES, ROIS_PER_IMAGE, IMG_H, IMG_W = 2, 1000, 800, 1216
 
@@ -49,6 +52,31 @@ def _tv():
     return torchvision.ops
 
 
+def _roi_align_close(rtol=1e-5, atol=1e-5, fma_atol=3e-4):
+    """allclose to torchvision; where that fails, allclose to torchvision's CPU result and within
+    ``fma_atol`` of the reference. Why: torchvision's CUDA kernel is compiled with nvcc's default
+    FMA contraction, so its sample coordinates (start + ph * bin_size + ...) round differently from
+    its own CPU kernel, by up to an ulp of the coordinate (3e-5 at x ~ 300), which moves a bilinear
+    weight by that much: ~1e-4 on N(0,1) maps. foveal's CUDA is built with --fmad=false and rounds
+    as both CPU kernels do, so on CUDA it is held to torchvision-cpu at ``atol`` and to
+    torchvision-cuda at ``fma_atol``. On the CPU the fallback compares CPU with CPU again at
+    ``atol``: the CPU check is unchanged."""
+    close, loose = allclose(rtol=rtol, atol=atol), allclose(rtol=rtol, atol=fma_atol)
+
+    def check(got, want, workload):
+        ok, note = close(got, want, workload)
+        if ok:
+            return ok, note
+        cpu, why = reference_result(workload.name, "cpu")
+        if cpu is None:
+            return False, f"{note}; no CPU reference ({why})"
+        ok_cpu, note_cpu = close(got, cpu, workload)
+        ok_ref, note_ref = loose(got, want, workload)
+        return ok_cpu and ok_ref, f"{note_ref}; against torchvision-cpu: {note_cpu}"
+
+    return check
+
+
 ROIS = N_IMAGES * ROIS_PER_IMAGE
 INPUTS = "features (2,256,200,304) N(0,1) float32; 1000 rois per image in an 800x1216 image, w,h U(16,400), " \
          "x1 = u(1216-w), y1 = u(800-h) (rng(0), order in bench_roi.py)"
@@ -63,7 +91,7 @@ WORKLOADS = [
             Impl("torchvision", lambda x, r: _tv().roi_align(x, r, 7, 0.25, 2, True), lib="torch"),
         ],
         reference="torchvision",
-        check=allclose(rtol=1e-5, atol=1e-5),
+        check=_roi_align_close(),
         items=ROIS * 256 * 49,
         unit="outputs/s",
         extra={"spatial_scale": 0.25, "output_size": 7, "sampling_ratio": 2, "aligned": True},
@@ -121,7 +149,7 @@ WORKLOADS.append(
             Impl("torchvision", _tv_msroi, lib="torch"),
         ],
         reference="torchvision",
-        check=allclose(rtol=1e-5, atol=1e-5),
+        check=_roi_align_close(),
         items=ROIS_PER_IMAGE * 256 * 49,
         unit="outputs/s",
         extra={"output_size": 7, "sampling_ratio": 2, "canonical_scale": 224, "canonical_level": 4},

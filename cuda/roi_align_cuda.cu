@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // RoIAlign on the GPU: one thread per output element (forward) and per grad_output element
 // (backward, atomics into grad_input), from the same math::roi_align_bins / bilinear_axis as the
-// CPU. 16-bit maps are read and written in their type and computed in float32.
+// CPU, summing a bin's samples in the CPU's order. 16-bit maps are read and written in their type
+// and computed in float32. Forward blocks take one channel and a run of RoIs (one map plane for
+// the block, so overlapping RoIs hit L1), and split indices in 32 bits where they fit.
 #include "foveal/math/roi.hpp"
 #include "ops/backend.hpp"
 #include "roi_common.cuh"
@@ -10,6 +12,7 @@ namespace foveal::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr std::int64_t kRoisPerBlock = 32;  // RoIs of one channel per forward block
 
 struct Dims {
   std::int64_t n, c, h, w, ph, pw, total;
@@ -39,23 +42,54 @@ __device__ __forceinline__ A align_bin_sum(const S* __restrict__ v, std::int64_t
   return acc;
 }
 
+// q = a / b, r = a % b for a >= 0, b > 0, in 32 bits when both fit (64-bit division is slow).
+__device__ __forceinline__ void divmod(std::int64_t a, std::int64_t b, std::int64_t& q, std::int64_t& r) {
+  if (((a | b) >> 31) == 0) {
+    const auto ua = static_cast<std::uint32_t>(a), ub = static_cast<std::uint32_t>(b);
+    q = ua / ub;
+    r = ua - static_cast<std::uint32_t>(q) * ub;
+  } else {
+    q = a / b;
+    r = a - q * b;
+  }
+}
+
+// Output elements of block `blk` (grid-stride over d.c * chunks blocks): channel blk / chunks,
+// RoIs [k0, k0 + kRoisPerBlock) of it, bins in (k, ph, pw) order. fn(k, c, ph, pw, idx).
+template <typename F>
+__device__ __forceinline__ void for_each_roi_bin(const Dims& d, std::int64_t num_rois, std::int64_t chunks, F fn) {
+  const std::int64_t bins = d.ph * d.pw;
+  for (std::int64_t blk = blockIdx.x; blk < d.c * chunks; blk += gridDim.x) {
+    std::int64_t c, chunk;
+    divmod(blk, chunks, c, chunk);
+    const std::int64_t k0 = chunk * kRoisPerBlock;
+    const std::int64_t n = (num_rois - k0 < kRoisPerBlock ? num_rois - k0 : kRoisPerBlock) * bins;
+    for (std::int64_t e = threadIdx.x; e < n; e += blockDim.x) {
+      std::int64_t kk, r, ph, pw;
+      divmod(e, bins, kk, r);
+      divmod(r, d.pw, ph, pw);
+      const std::int64_t k = k0 + kk;
+      fn(k, c, ph, pw, (k * d.c + c) * bins + r);
+    }
+  }
+}
+
 template <typename S, typename A>
 __global__ void roi_align_kernel(const S* __restrict__ input, const A* __restrict__ rois, S* __restrict__ out,
-                                 Dims d, A scale, int sampling_ratio, bool aligned) {
-  for (std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < d.total;
-       idx += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t pw = idx % d.pw, ph = (idx / d.pw) % d.ph, c = (idx / d.pw / d.ph) % d.c;
-    const std::int64_t k = idx / d.pw / d.ph / d.c;
-    const A* roi = rois + 5 * k;
-    const std::int64_t b = roi::batch_index(roi[0], d.n);
-    A acc = A(0), count = A(1);
-    if (b >= 0) {
-      const auto bins = math::roi_align_bins(roi, scale, d.ph, d.pw, sampling_ratio, aligned);
-      count = bins.count;
-      acc = align_bin_sum(input + (b * d.c + c) * d.h * d.w, d.h, d.w, bins, ph, pw);
-    }
-    roi::store(out + idx, acc / count);
-  }
+                                 Dims d, std::int64_t num_rois, std::int64_t chunks, A scale, int sampling_ratio,
+                                 bool aligned) {
+  for_each_roi_bin(d, num_rois, chunks,
+                   [&](std::int64_t k, std::int64_t c, std::int64_t ph, std::int64_t pw, std::int64_t idx) {
+                     const A* roi = rois + 5 * k;
+                     const std::int64_t b = roi::batch_index(roi[0], d.n);
+                     A acc = A(0), count = A(1);
+                     if (b >= 0) {
+                       const auto bins = math::roi_align_bins(roi, scale, d.ph, d.pw, sampling_ratio, aligned);
+                       count = bins.count;
+                       acc = align_bin_sum(input + (b * d.c + c) * d.h * d.w, d.h, d.w, bins, ph, pw);
+                     }
+                     roi::store(out + idx, acc / count);
+                   });
 }
 
 // The pyramid of multi_scale_roi_align, by value (kernel parameter space).
@@ -70,24 +104,25 @@ struct Pyramid {
 // that level's map, written at the RoI's own row of `out`.
 template <typename S, typename A>
 __global__ void multi_scale_roi_align_kernel(Pyramid pyr, const A* __restrict__ rois, S* __restrict__ out, Dims d,
-                                             int sampling_ratio, bool aligned) {
-  for (std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < d.total;
-       idx += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t pw = idx % d.pw, ph = (idx / d.pw) % d.ph, c = (idx / d.pw / d.ph) % d.c;
-    const std::int64_t k = idx / d.pw / d.ph / d.c;
-    const A* roi = rois + 5 * k;
-    const std::int64_t b = roi::batch_index(roi[0], d.n);
-    const int l = math::fpn_roi_level(roi, pyr.k_min, pyr.k_max, pyr.canonical_scale, pyr.canonical_level,
-                                      pyr.levels);
-    A acc = A(0), count = A(1);
-    if (b >= 0 && l >= 0) {
-      const auto bins = math::roi_align_bins(roi, static_cast<A>(pyr.scale[l]), d.ph, d.pw, sampling_ratio, aligned);
-      count = bins.count;
-      const S* map = static_cast<const S*>(pyr.maps[l]);
-      acc = align_bin_sum(map + (b * d.c + c) * pyr.h[l] * pyr.w[l], pyr.h[l], pyr.w[l], bins, ph, pw);
-    }
-    roi::store(out + idx, acc / count);
-  }
+                                             std::int64_t num_rois, std::int64_t chunks, int sampling_ratio,
+                                             bool aligned) {
+  for_each_roi_bin(d, num_rois, chunks,
+                   [&](std::int64_t k, std::int64_t c, std::int64_t ph, std::int64_t pw, std::int64_t idx) {
+                     const A* roi = rois + 5 * k;
+                     const std::int64_t b = roi::batch_index(roi[0], d.n);
+                     const int l = math::fpn_roi_level(roi, pyr.k_min, pyr.k_max, pyr.canonical_scale,
+                                                       pyr.canonical_level, pyr.levels);
+                     A acc = A(0), count = A(1);
+                     if (b >= 0 && l >= 0) {
+                       const auto bins = math::roi_align_bins(roi, static_cast<A>(pyr.scale[l]), d.ph, d.pw,
+                                                              sampling_ratio, aligned);
+                       count = bins.count;
+                       const S* map = static_cast<const S*>(pyr.maps[l]);
+                       acc = align_bin_sum(map + (b * d.c + c) * pyr.h[l] * pyr.w[l], pyr.h[l], pyr.w[l], bins, ph,
+                                           pw);
+                     }
+                     roi::store(out + idx, acc / count);
+                   });
 }
 
 template <typename S, typename A, typename G>
@@ -129,9 +164,11 @@ __global__ void roi_align_backward_kernel(const S* __restrict__ grad_out, const 
 template <typename S, typename A>
 void forward(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& p, cudaStream_t st) {
   const Dims d{input.size(0), input.size(1), input.size(2), input.size(3), out.size(2), out.size(3), out.numel()};
-  roi_align_kernel<S, A><<<blocks_for(d.total, kThreads), kThreads, 0, st>>>(
+  if (d.total == 0) return;
+  const std::int64_t num_rois = out.size(0), chunks = (num_rois + kRoisPerBlock - 1) / kRoisPerBlock;
+  roi_align_kernel<S, A><<<blocks_for(d.c * chunks, 1), kThreads, 0, st>>>(
       static_cast<const S*>(input.data()), static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), d,
-      static_cast<A>(p.spatial_scale), p.sampling_ratio, p.aligned);
+      num_rois, chunks, static_cast<A>(p.spatial_scale), p.sampling_ratio, p.aligned);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -146,8 +183,11 @@ void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& pla
   pyr.levels = plan.levels, pyr.k_min = plan.k_min, pyr.k_max = plan.k_max;
   pyr.canonical_scale = p.canonical_scale, pyr.canonical_level = p.canonical_level;
   const Dims d{features[0].size(0), features[0].size(1), 0, 0, out.size(2), out.size(3), out.numel()};
-  multi_scale_roi_align_kernel<S, A><<<blocks_for(d.total, kThreads), kThreads, 0, st>>>(
-      pyr, static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), d, p.sampling_ratio, p.aligned);
+  if (d.total == 0) return;
+  const std::int64_t num_rois = out.size(0), chunks = (num_rois + kRoisPerBlock - 1) / kRoisPerBlock;
+  multi_scale_roi_align_kernel<S, A><<<blocks_for(d.c * chunks, 1), kThreads, 0, st>>>(
+      pyr, static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), d, num_rois, chunks, p.sampling_ratio,
+      p.aligned);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
 

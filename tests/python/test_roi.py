@@ -455,3 +455,86 @@ def test_roi_pool_non_finite_maps_and_wide_bins_match_torchvision(dtype, simd_le
     rois[:, 3] = rois[:, 1] + w
     for size in [(3, 2), (5, 5), (2, 7)]:
         np.testing.assert_array_equal(roi_pool(x, rois, size), tv_pool(x, rois, size, 1.0))
+
+
+def _wide_mix_rois(rng, k, n, h, w):
+    """k RoIs (scale 1) on an h x w map: narrow, medium (1 to 4 warps' worth of the up to 128
+    columns the CUDA RoIPool stages in shared memory) and wide (past them), partly outside,
+    degenerate, and sub-pixel."""
+    x1 = rng.uniform(-20, w, k)
+    y1 = rng.uniform(-10, h, k)
+    kind = rng.uniform(0, 1, k)
+    widths = np.where(kind < 0.25, rng.uniform(120, 1.2 * w, k),
+                      np.where(kind < 0.6, rng.uniform(60, 135, k), rng.uniform(-3, 60, k)))
+    rois = np.stack([rng.integers(0, n, k), x1, y1, x1 + widths, y1 + rng.uniform(-3, 0.7 * h, k)], 1)
+    rois[0, 1:] = [3.2, 4.1, 3.4, 4.3]
+    return rois
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("values", ["normal", "ties", "non_finite"])
+@pytest.mark.parametrize("bins", ["torchvision", "seed"])
+def test_cuda_roi_pool_equals_cpu(bins, values, dtype):
+    """The warp-per-bin-row CUDA RoIPool gives the CPU's values and argmax exactly: 130 RoIs
+    (runs of 64 per block, the last partial), batch 3, odd map (45 x 300), RoIs wider than the
+    128 staged columns, pooled widths above 32 lanes, ties (small integers: the first maximum in
+    row-major order wins), NaN / inf / -FLT_MAX."""
+    rng = np.random.default_rng([len(values), bins == "seed", dtype == np.float64])
+    h, w = 45, 300
+    if values == "ties":
+        x = rng.integers(-2, 3, (3, 5, h, w)).astype(dtype)
+    else:
+        x = rng.standard_normal((3, 5, h, w)).astype(dtype)
+    if values == "non_finite":
+        for v in (np.nan, np.inf, -np.inf, -np.finfo(np.float32).max):
+            x.flat[rng.integers(0, x.size, 2000)] = v
+        x[1, :, 5:20, 10:200] = np.nan
+    rois = _wide_mix_rois(rng, 130, 3, h, w).astype(dtype)
+    xc, rc = torch.from_numpy(x).cuda(), torch.from_numpy(rois).cuda()
+    for size in [(7, 7), (1, 1), (3, 40), (40, 3), (5, 33)]:
+        out, am = roi_pool(xc, rc, size, 1.0, bins=bins, return_argmax=True)
+        want, want_am = roi_pool(x, rois, size, 1.0, bins=bins, return_argmax=True)
+        np.testing.assert_array_equal(out.cpu().numpy(), want)
+        np.testing.assert_array_equal(am.cpu().numpy(), want_am)
+        if bins == "torchvision":
+            np.testing.assert_array_equal(out.cpu().numpy(), tv_pool(x, rois, size, 1.0))
+    # a scale below 1, and one RoI only (a single, mostly idle block)
+    out = roi_pool(xc, rc[:1], (7, 7), 0.5, bins=bins)
+    np.testing.assert_array_equal(out.cpu().numpy(), roi_pool(x, rois[:1], (7, 7), 0.5, bins=bins))
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_roi_pool_16bit_equals_cpu_of_rounded_map(dtype):
+    """16-bit maps: a maximum is one of the map's values, so the CUDA result equals the CPU's
+    on the same (rounded) map, argmax included."""
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((2, 3, 33, 150)).astype(np.float32)
+    rois = _wide_mix_rois(rng, 70, 2, 33, 150).astype(np.float32)
+    xc = torch.from_numpy(x).cuda().to(dtype)
+    x32 = xc.float().cpu().numpy()
+    out, am = roi_pool(xc, torch.from_numpy(rois).cuda(), (7, 7), 1.0, return_argmax=True)
+    want, want_am = roi_pool(x32, rois, (7, 7), 1.0, return_argmax=True)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out.float().cpu().numpy(), want)
+    np.testing.assert_array_equal(am.cpu().numpy(), want_am)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_roi_align_blocks_match_cpu(dtype):
+    """The CUDA RoIAlign's blocks (one channel, runs of 32 RoIs): 130 RoIs, batch 3, odd map,
+    pooled widths above 32, adaptive and fixed grids; CUDA is built without FMA contraction, so it
+    matches the CPU to rounding of the sum only."""
+    rng = np.random.default_rng([31, dtype == np.float64])
+    h, w = 45, 300
+    x = rng.standard_normal((3, 5, h, w)).astype(dtype)
+    rois = _wide_mix_rois(rng, 130, 3, h, w).astype(dtype)
+    xc, rc = torch.from_numpy(x).cuda(), torch.from_numpy(rois).cuda()
+    tol = TOL[dtype]
+    for size, scale, sr, aligned in [((7, 7), 1.0, 2, True), ((3, 40), 0.5, -1, False), ((5, 33), 1.0, 0, True),
+                                     ((1, 1), 0.25, 3, False)]:
+        got = roi_align(xc, rc, size, scale, sr, aligned).cpu().numpy()
+        np.testing.assert_allclose(got, roi_align(x, rois, size, scale, sr, aligned), **tol)
+        np.testing.assert_allclose(got, tv_align(x, rois, size, scale, sr, aligned), **tol)
