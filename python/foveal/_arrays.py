@@ -247,12 +247,12 @@ class Call:
             _POLICY_CACHE[key] = dtype
         self.dtype = dtype
         if len(xs) == 1:
-            return self._prepare(xs[0], dtype)
-        return tuple([self._prepare(x, dtype) for x in xs])
+            return self._prepare(xs[0], dtype, names[0])
+        return tuple([self._prepare(x, dtype, n) for x, n in zip(xs, names)])
 
     def prepare(self, name: str, dtype: str) -> Any:
         """Array ``name`` as a C-contiguous array of ``dtype`` (no copy when it already is)."""
-        return self._prepare(self._get(name), dtype)
+        return self._prepare(self._get(name), dtype, name)
 
     def _get(self, name: str) -> Any:
         x = self.arrays[name]
@@ -260,7 +260,7 @@ class Call:
             library_of(x, name, self.op)
         return x
 
-    def _prepare(self, x: Any, dtype: str) -> Any:
+    def _prepare(self, x: Any, dtype: str, name: str) -> Any:
         lib = self.lib
         if lib == "numpy":
             # NB: asarray, not ascontiguousarray, which turns a 0-d array into shape (1,).
@@ -274,7 +274,16 @@ class Call:
                 x = x.to(getattr(torch, dtype))
             if not x.is_contiguous():
                 x = x.contiguous()
-            return x.numpy() if self._torch_cpu else x
+            if not self._torch_cpu:
+                return x
+            try:
+                return x.numpy()
+            except TypeError:  # a CUDA tensor after CPU ones (the reverse is caught natively)
+                if x.device.type == "cpu":
+                    raise
+                raise FovealValueError(
+                    f"{self.op}: {name} is on {x.device} but the arrays before it are on cpu"
+                ) from None
         if lib == "cupy":
             import cupy
 
