@@ -67,14 +67,15 @@ __global__ void __launch_bounds__(kTx * kTy) max_pool_kernel(const S* __restrict
     if constexpr (KH > 0) {
       const i64 h0 = oh * p.stride_h - p.pad_h, w0 = ow * p.stride_w - p.pad_w;
       A v[KH][KW];
+      bool in[KH][KW];
 #pragma unroll
       for (int kh = 0; kh < KH; ++kh) {
         const i64 ih = h0 + kh * p.dilation_h;
 #pragma unroll
         for (int kw = 0; kw < KW; ++kw) {
           const i64 iw = w0 + kw * p.dilation_w;
-          const bool in = ih >= hr.begin && ih < hr.end && iw >= wr.begin && iw < wr.end;
-          v[kh][kw] = in ? to_acc(xp[ih * d.w + iw]) : A(-INFINITY);
+          in[kh][kw] = ih >= hr.begin && ih < hr.end && iw >= wr.begin && iw < wr.end;
+          v[kh][kw] = in[kh][kw] ? to_acc(xp[ih * d.w + iw]) : A(-INFINITY);
         }
       }
 #pragma unroll
@@ -83,8 +84,7 @@ __global__ void __launch_bounds__(kTx * kTy) max_pool_kernel(const S* __restrict
 #pragma unroll
         for (int kw = 0; kw < KW; ++kw) {
           const i64 iw = w0 + kw * p.dilation_w;
-          const bool in = ih >= hr.begin && ih < hr.end && iw >= wr.begin && iw < wr.end;
-          if (in && math::max_pool_takes(v[kh][kw], m)) {
+          if (in[kh][kw] && math::max_pool_takes(v[kh][kw], m)) {
             m = v[kh][kw];
             if constexpr (kIdx) mi = ih * d.w + iw;
           }
