@@ -23,6 +23,18 @@
 #   with a source build as the fallback when it does not import or sees no GPU),
 #   EXTRA_WHEELS (a folder of wheels, e.g. the GPU anchors cucim and kornia: installed with
 #   --target into a temporary folder put on PYTHONPATH).
+#
+# Saving device time (the lease is short): build the wheel here for the device's Python and carry
+# it with the GPU anchors, then run only the install:
+#   echo /.devcarry/ >> .git/info/exclude
+#   FOVEAL_CUDA=ON CMAKE_ARGS="-DFOVEAL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90" \
+#     python3.12 -m pip wheel --no-build-isolation --no-deps . -w .devcarry
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .devcarry/extra \
+#     cucim-cu13 kornia kornia_rs
+# and on the device (carry .devcarry):
+#   FOVEAL_WHEEL=$(ls .devcarry/foveal-*.whl) EXTRA_WHEELS=.devcarry/extra \
+#     TESTS_ARGS="-k cuda --timeout=60" BENCH_ARGS="-k cuda" bash bench/gpu.sh
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
