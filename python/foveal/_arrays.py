@@ -386,6 +386,10 @@ def _stream_of(x: Any, lib: str) -> int:
     if lib == "torch":
         import torch
 
+        # The raw-stream lookup (the one torch's own kernels use) skips building a Stream object.
+        raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+        if raw is not None:
+            return int(raw(x.get_device()))
         return int(torch.cuda.current_stream(x.device).cuda_stream)
     if lib == "cupy":
         import cupy

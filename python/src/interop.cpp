@@ -88,6 +88,86 @@ Shape byte_strides_to_elements(const std::vector<py::ssize_t>& bytes, std::size_
   return Shape(v.data(), static_cast<int>(v.size()));
 }
 
+std::shared_ptr<void> keep_alive(py::handle obj) {
+  return std::shared_ptr<void>(obj.inc_ref().ptr(), [](void* o) { Py_DECREF(static_cast<PyObject*>(o)); });
+}
+
+// The CUDA device holding `ptr`, with the errors of a build without CUDA or of an unusable CUDA.
+int device_of_cuda_pointer(std::uintptr_t ptr, const char* name, const char* source) {
+  int device = 0;
+  try {
+    device = cuda_device_of(reinterpret_cast<const void*>(ptr));
+  } catch (const NotCompiledError&) {
+    throw NotCompiledError(detail::concat(name, ": is a CUDA array, but this build of foveal has no CUDA support "
+                                                "(rebuild with a CUDA toolkit and FOVEAL_CUDA=ON)"));
+  } catch (const Error& e) {
+    throw DeviceError(detail::concat(name, ": is a CUDA array, but CUDA is not usable here: ", e.what()));
+  }
+  FOVEAL_CHECK_DEVICE(device >= 0, name, ": ", source, " points to host memory");
+  return device;
+}
+
+// torch tensors, read through their attributes (data_ptr, shape, stride, dtype): torch's
+// __cuda_array_interface__ and __dlpack__ are Python code costing several microseconds a tensor
+// (DLPack's stream handshake looks up torch's current stream each time). foveal launches on
+// torch's current stream, so no handshake is needed.
+struct TorchInfo {
+  PyTypeObject* tensor = nullptr;
+  std::vector<std::pair<PyObject*, DType>> dtypes;  // torch.float32 -> Float32, ...
+};
+
+const TorchInfo* torch_info() {
+  static TorchInfo* info = [] {
+    auto* t = new TorchInfo();  // lives as long as the process (torch is never unloaded)
+    py::module_ torch = py::module_::import("torch");
+    t->tensor = reinterpret_cast<PyTypeObject*>(torch.attr("Tensor").ptr());
+    const std::pair<const char*, DType> names[] = {
+        {"bool", DType::Bool},       {"uint8", DType::UInt8},     {"int8", DType::Int8},
+        {"int16", DType::Int16},     {"int32", DType::Int32},     {"int64", DType::Int64},
+        {"float16", DType::Float16}, {"bfloat16", DType::BFloat16}, {"float32", DType::Float32},
+        {"float64", DType::Float64}, {"uint16", DType::UInt16}};
+    for (const auto& [n, d] : names)
+      if (py::hasattr(torch, n)) t->dtypes.emplace_back(py::object(torch.attr(n)).release().ptr(), d);
+    return t;
+  }();
+  return info;
+}
+
+bool is_torch_tensor(PyTypeObject* type) {
+  // Only once torch is imported: a type can only be a torch tensor's if it is.
+  if (!PyDict_GetItemString(PySys_GetObject("modules"), "torch")) return false;
+  return PyType_IsSubtype(type, torch_info()->tensor) != 0;
+}
+
+Borrowed from_torch(py::handle obj, const char* name) {
+  const TorchInfo* t = torch_info();
+  const py::object dt = obj.attr("dtype");
+  DType dtype = DType::Float32;
+  bool known = false;
+  for (const auto& [o, d] : t->dtypes)
+    if (dt.ptr() == o) dtype = d, known = true;
+  if (!known) bad_dtype(name, std::string(py::str(dt)));
+  const bool cuda = obj.attr("is_cuda").cast<bool>();
+  if (!cuda) {
+    const std::string type = py::str(obj.attr("device").attr("type"));
+    if (type != "cpu")
+      throw DeviceError(detail::concat(name, ": arrays on torch device '", type,
+                                       "' are not supported (expected CPU or CUDA)"));
+  }
+  const auto ptr = obj.attr("data_ptr")().cast<std::uintptr_t>();
+  std::vector<std::int64_t> dims, strides;
+  for (auto d : py::tuple(obj.attr("shape"))) dims.push_back(d.cast<std::int64_t>());
+  for (auto d : py::tuple(obj.attr("stride")())) strides.push_back(d.cast<std::int64_t>());
+  const int nd = static_cast<int>(dims.size());
+  Device dev = Device::cpu();
+  if (cuda) dev = Device::cuda(ptr != 0 ? device_of_cuda_pointer(ptr, name, "data_ptr()")
+                                        : obj.attr("get_device")().cast<int>());
+  Borrowed b;
+  b.owner = keep_alive(obj);
+  b.view = TensorView(reinterpret_cast<void*>(ptr), dtype, dev, Shape(dims.data(), nd), Shape(strides.data(), nd));
+  return b;
+}
+
 Borrowed from_cuda_array_interface(py::handle obj, const py::dict& cai, const char* name, bool writable) {
   const std::string typestr = py::str(cai["typestr"]);
   FOVEAL_CHECK_TYPE(typestr.size() >= 3 && typestr[0] != '>', name, ": unsupported typestr '", typestr, "'");
@@ -102,21 +182,10 @@ Borrowed from_cuda_array_interface(py::handle obj, const py::dict& cai, const ch
   std::vector<std::int64_t> dims;
   for (auto d : py::tuple(cai["shape"])) dims.push_back(d.cast<std::int64_t>());
   const Shape shape(dims.data(), static_cast<int>(dims.size()));
-  int device = 0;
-  if (ptr != 0) {
-    try {
-      device = cuda_device_of(reinterpret_cast<const void*>(ptr));
-    } catch (const NotCompiledError&) {
-      throw NotCompiledError(detail::concat(name, ": is a CUDA array, but this build of foveal has no CUDA support "
-                                                  "(rebuild with a CUDA toolkit and FOVEAL_CUDA=ON)"));
-    } catch (const Error& e) {
-      throw DeviceError(detail::concat(name, ": is a CUDA array, but CUDA is not usable here: ", e.what()));
-    }
-    FOVEAL_CHECK_DEVICE(device >= 0, name, ": __cuda_array_interface__ points to host memory");
-  }
+  const int device = ptr != 0 ? device_of_cuda_pointer(ptr, name, "__cuda_array_interface__") : 0;
   void* p = reinterpret_cast<void*>(ptr);
   Borrowed b;
-  b.owner = std::shared_ptr<void>(obj.inc_ref().ptr(), [](void* o) { Py_DECREF(static_cast<PyObject*>(o)); });
+  b.owner = keep_alive(obj);
   if (!cai.contains("strides") || cai["strides"].is_none()) {
     b.view = TensorView(p, dt, Device::cuda(device), shape);
   } else {
@@ -237,6 +306,7 @@ Borrowed borrow_with(P protocol, py::handle obj, const char* name, bool writable
       if (PyObject_CheckBuffer(obj.ptr())) return from_buffer(obj, name, writable);
       return from_dlpack(obj, name, writable, stream);
     }
+    case 4: return from_torch(obj, name);
     default: return from_dlpack(obj, name, writable, stream);
   }
 }
@@ -246,13 +316,14 @@ Borrowed borrow_with(P protocol, py::handle obj, const char* name, bool writable
 Borrowed borrow(py::handle obj, const char* name, bool writable, std::uintptr_t stream) {
   // The protocol a type speaks is decided once per type (the GIL guards the cache); probing
   // __cuda_array_interface__ on a torch tensor builds a dict, so it is never probed twice.
-  enum class Protocol : std::uint8_t { Buffer, Cai, DLPack, BufferOrDLPack };
+  enum class Protocol : std::uint8_t { Buffer, Cai, DLPack, BufferOrDLPack, Torch };
   static std::unordered_map<PyTypeObject*, Protocol> by_type;
   PyTypeObject* type = Py_TYPE(obj.ptr());
   auto it = by_type.find(type);
   if (it == by_type.end()) {
     Protocol p;
-    if (PyObject_CheckBuffer(obj.ptr()))  // numpy: the common case first
+    if (is_torch_tensor(type)) p = Protocol::Torch;
+    else if (PyObject_CheckBuffer(obj.ptr()))  // numpy: the common case first
       p = std::strcmp(type->tp_name, "numpy.ndarray") != 0 && py::hasattr(obj, "__dlpack__") ? Protocol::BufferOrDLPack
                                                                                               : Protocol::Buffer;
     else if (py::hasattr(obj, "__cuda_array_interface__")) p = Protocol::Cai;

@@ -330,3 +330,44 @@ def test_jax_cuda_arrays():
     keep = nms(jb, js, 0.5)
     assert isinstance(keep, jax.Array)
     np.testing.assert_array_equal(np.asarray(keep), nms(b, s, 0.5))
+
+
+def _core_box_iou(a, b, out):
+    from foveal import _core
+
+    _core.box_iou(a, b, out, stream=0)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_core_reads_torch_tensors_by_attribute(dtype):
+    """The native layer reads a torch tensor through data_ptr / shape / stride / dtype (no
+    DLPack or array-interface round trip): values, dtypes, strides and offsets all arrive."""
+    a = torch.from_numpy(_boxes(9, seed=1)).to(dtype)
+    base = torch.from_numpy(_boxes(12, seed=2)).to(dtype)
+    b = base[3:10]  # a view with a storage offset
+    out = torch.full((9, 7), float("nan"), dtype=dtype)
+    got = _core_box_iou(a, b, out)
+    want = box_iou_ref(a.numpy().astype(np.float64), b.numpy().astype(np.float64))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6 if dtype == torch.float32 else 1e-12, atol=1e-7)
+    with pytest.raises(foveal.FovealValueError, match="boxes1"):  # strides arrive: a transposed view is caught
+        _core_box_iou(torch.from_numpy(_boxes(4, seed=3).T.copy()).to(dtype).T, b, torch.empty((4, 7), dtype=dtype))
+
+
+def test_core_torch_tensor_errors():
+    b = torch.from_numpy(_boxes(3)).float()
+    out = torch.empty((3, 3))
+    with pytest.raises(foveal.FovealTypeError, match=r"boxes1: unsupported dtype torch\.complex64"):
+        _core_box_iou(b.to(torch.complex64), b, out)
+    with pytest.raises(foveal.FovealError, match="torch device 'meta'"):
+        _core_box_iou(b.to("meta"), b, out)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+def test_core_reads_torch_cuda_tensors_by_attribute(dtype):
+    a = torch.from_numpy(_boxes(9, seed=1)).to("cuda", dtype)
+    b = torch.from_numpy(_boxes(12, seed=2)).to("cuda", dtype)[3:10]
+    got = _core_box_iou(a, b, torch.full((9, 7), float("nan"), dtype=dtype, device="cuda"))
+    want = box_iou(a.cpu().float().numpy(), b.cpu().float().numpy())
+    np.testing.assert_allclose(got.float().cpu().numpy(), want, rtol=2e-2, atol=2e-3)
