@@ -1,0 +1,75 @@
+// CPU emulation of cuda/roi_pool_cuda.cu's forward kernel (see run.sh).
+#include <barrier>
+#include <cfloat>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "foveal/math/roi.hpp"
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(x)
+#define __restrict__
+#define __shared__ static
+struct D3 { unsigned x = 0, y = 0, z = 0; };
+thread_local D3 threadIdx;
+D3 blockIdx, blockDim, gridDim;
+std::vector<std::unique_ptr<std::barrier<>>> g_warp_bars;
+inline void __syncwarp() { g_warp_bars[threadIdx.x / 32]->arrive_and_wait(); }
+template <typename T> T atomicAdd(T* p, T v) { T o = *p; *p += v; return o; }
+
+namespace foveal::cuda {
+inline float to_acc(float v) { return v; }
+inline double to_acc(double v) { return v; }
+template <typename S, typename A> S from_acc(A v) { return static_cast<S>(v); }
+namespace roi {
+template <typename S> auto load(const S* p) { return to_acc(*p); }
+template <typename S, typename A> void store(S* p, A v) { *p = from_acc<S>(v); }
+template <typename A> std::int64_t batch_index(A b, std::int64_t n) {
+  if (!(b >= A(0) && b < A(n))) return -1;
+  const auto i = static_cast<std::int64_t>(b);
+  return static_cast<A>(i) == b ? i : -1;
+}
+}  // namespace roi
+namespace {
+#include "kernels_roi.inc"
+}
+template <typename F> void launch(unsigned gx, unsigned bx, F f) {
+  gridDim = {gx, 1, 1};
+  blockDim = {bx, 1, 1};
+  for (unsigned i = 0; i < gx; ++i) {
+    blockIdx = {i, 0, 0};
+    g_warp_bars.clear();
+    for (unsigned w = 0; w < bx / 32; ++w) g_warp_bars.emplace_back(new std::barrier<>(32));
+    std::vector<std::thread> th;
+    for (unsigned t = 0; t < bx; ++t) th.emplace_back([=] { threadIdx = {t, 0, 0}; f(); });
+    for (auto& t : th) t.join();
+  }
+}
+void run(long long N, long long C, long long H, long long W, long long K, long long ph, long long pw, float scale,
+         bool seed) {
+  std::vector<float> x(N * C * H * W), rois(K * 5), out(K * C * ph * pw, NAN);
+  std::vector<std::int64_t> am(out.size(), -7);
+  FILE* f = fopen("x.bin", "rb"); if (fread(x.data(), 4, x.size(), f) != x.size()) abort(); fclose(f);
+  f = fopen("r.bin", "rb"); if (fread(rois.data(), 4, rois.size(), f) != rois.size()) abort(); fclose(f);
+  const Dims d{N, C, H, W, ph, pw, (long long)out.size()};
+  const long long chunks = (K + kRoisPerBlock - 1) / kRoisPerBlock;
+  launch(unsigned(C * chunks), kWarps * 32, [&] {
+    roi_pool_kernel<float, float>(x.data(), rois.data(), out.data(), am.data(), d, K, chunks, scale, seed, H <= INT_MAX);
+  });
+  f = fopen("out.bin", "wb"); fwrite(out.data(), 4, out.size(), f); fclose(f);
+  f = fopen("am.bin", "wb"); fwrite(am.data(), 8, am.size(), f); fclose(f);
+}
+}  // namespace foveal::cuda
+int main(int argc, char** argv) {
+  foveal::cuda::run(atoll(argv[1]), atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), atoll(argv[5]), atoll(argv[6]),
+                    atoll(argv[7]), float(atof(argv[8])), atoi(argv[9]));
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs CUDA kernels of foveal on the CPU, without a GPU, and compares them with foveal's CPU path:
+# one OS thread per CUDA thread, real barriers for __syncthreads / __syncwarp, warp shuffles
+# through a per-warp exchange, __shared__ as static storage (blocks run one after another).
+# Correctness only (tiny sizes; no speed). Needs an installed foveal (the CPU reference) and g++.
+#
+#   bash tools/cuda_emu/run.sh            # every emulated kernel
+#
+# Kernels covered: tv_cuda.cu (Chambolle's 2-D tiled iteration and stop step; split Bregman's
+# init / terms / tiled wavefront sweep / stop / out) and roi_pool_cuda.cu (forward kernel).
+# The kernel code is cut from the .cu files between the markers below, so an edit that moves a
+# marker fails here loudly rather than testing stale code.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+WORK="$(mktemp -d /tmp/foveal_cuda_emu_XXXX)"
+trap 'rm -rf "$WORK"' EXIT
+cut_between() {  # cut_between FILE START_REGEX END_REGEX OUT: lines from START up to before END
+  local a b
+  a=$(grep -n -m1 -E "$2" "$1" | cut -d: -f1) && b=$(grep -n -m1 -E "$3" "$1" | cut -d: -f1) \
+    || { echo "marker not found in $1" >&2; exit 1; }
+  sed -n "${a},$((b - 1))p" "$1" >"$4"
+}
+TV="$ROOT/cuda/tv_cuda.cu"
+cut_between "$TV" '^constexpr int kThreads' '^inline bool is_tiled2d' "$WORK/kernels_tv.inc"
+cut_between "$TV" '^// ---- Split-Bregman' '^std::vector<std::int64_t> bregman_launch' "$WORK/kernels_breg.inc"
+sed -i '$d' "$WORK/kernels_breg.inc"  # the launcher's template line
+RP="$ROOT/cuda/roi_pool_cuda.cu"
+cut_between "$RP" '^constexpr int kThreads' '^template <typename S, typename A, typename G>' "$WORK/kernels_roi.inc"
+CXX="${CXX:-g++}"
+"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
+cd "$WORK"
+"${PYTHON:-python3}" "$HERE/tv_check.py"
+"${PYTHON:-python3}" "$HERE/roi_pool_check.py"

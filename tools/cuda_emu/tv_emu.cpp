@@ -1,0 +1,190 @@
+// CPU emulation of cuda/tv_cuda.cu (see run.sh).
+// CPU emulation of tv_cuda.cu's kernels: one OS thread per CUDA thread, real barriers, warp
+// shuffles through a per-warp exchange. Blocks run one after another.
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "foveal/math/tv.hpp"
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __restrict__
+#define __shared__ static
+struct D3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+thread_local D3 threadIdx;
+D3 blockIdx, blockDim, gridDim;
+std::barrier<>* g_block_bar;
+#define __syncthreads() g_block_bar->arrive_and_wait()
+
+struct WarpX {
+  std::barrier<>* bar;
+  double slots[32];
+};
+std::vector<WarpX> g_warps;
+template <typename T>
+T shfl_from(T v, int src, bool valid) {
+  const unsigned lin = threadIdx.x + threadIdx.y * blockDim.x;
+  const int lane = lin % 32;
+  WarpX& w = g_warps[lin / 32];
+  w.slots[lane] = static_cast<double>(v);
+  w.bar->arrive_and_wait();
+  const T r = valid ? static_cast<T>(w.slots[src]) : v;
+  w.bar->arrive_and_wait();
+  return r;
+}
+template <typename T>
+T __shfl_up_sync(unsigned, T v, int d) {
+  const int lane = (threadIdx.x + threadIdx.y * blockDim.x) % 32;
+  return shfl_from(v, lane - d, lane - d >= 0);
+}
+template <typename T>
+T __shfl_down_sync(unsigned, T v, int d) {
+  const int lane = (threadIdx.x + threadIdx.y * blockDim.x) % 32;
+  return shfl_from(v, lane + d, lane + d < 32);
+}
+std::mutex g_atomic;
+double atomicAdd(double* p, double v) {
+  std::lock_guard<std::mutex> l(g_atomic);
+  const double o = *p;
+  *p += v;
+  return o;
+}
+using std::fabs;
+using std::sqrt;
+
+namespace foveal::cuda {
+#include "kernels_tv.inc"
+#include "kernels_breg.inc"
+}  // namespace foveal::cuda
+using namespace foveal::cuda;
+
+template <typename F>
+void launch(unsigned gx, unsigned gy, unsigned bx, F f) {
+  gridDim = {gx, gy, 1};
+  blockDim = {bx, 1, 1};
+  for (unsigned j = 0; j < gy; ++j)
+    for (unsigned i = 0; i < gx; ++i) {
+      blockIdx = {i, j, 0};
+      std::barrier<> bar(bx);
+      g_block_bar = &bar;
+      g_warps.assign(bx / 32, WarpX{});
+      std::vector<std::unique_ptr<std::barrier<>>> wbs;
+      for (unsigned w = 0; w < bx / 32; ++w) {
+        wbs.emplace_back(new std::barrier<>(32));
+        g_warps[w].bar = wbs.back().get();
+      }
+      std::vector<std::thread> th;
+      for (unsigned t = 0; t < bx; ++t) th.emplace_back([=] {
+          threadIdx = {t, 0, 0};
+          f();
+        });
+      for (auto& t : th) t.join();
+    }
+}
+
+template <typename T>
+std::vector<T> rd(const char* p, size_t n) {
+  std::vector<T> v(n);
+  FILE* f = fopen(p, "rb");
+  if (!f || fread(v.data(), sizeof(T), n, f) != n) abort();
+  fclose(f);
+  return v;
+}
+template <typename T>
+void wr(const char* p, const std::vector<T>& v) {
+  FILE* f = fopen(p, "wb");
+  fwrite(v.data(), sizeof(T), v.size(), f);
+  fclose(f);
+}
+
+// run_one's loop for a 2-D image through iter2d_kernel (the host code of tv_cuda.cu, transcribed).
+template <typename T>
+long long chambolle(int H, int W, double weight, double eps, long long max_num_iter) {
+  auto image = rd<T>("in.bin", size_t(H) * W);
+  std::vector<T> out(size_t(H) * W, T(NAN)), p(size_t(4) * H * W, T(0));
+  const double tau_d = foveal::math::tv_tau(2);
+  const T tau = static_cast<T>(tau_d), tow = static_cast<T>(tau_d / weight);
+  const unsigned tx = (W + kTX - 1) / kTX, ty = (H + kTY - 1) / kTY, blocks = tx * ty;
+  std::vector<double> partial(2 * blocks, NAN);
+  State st{};
+  const long long np = 2LL * H * W;
+  for (long long it = 0; it < max_num_iter; ++it) {
+    T* cur = p.data() + (it & 1) * np;
+    T* next = p.data() + ((it + 1) & 1) * np;
+    const bool last = it + 1 == max_num_iter;
+    launch(tx, ty, kThreads,
+           [&] { iter2d_kernel<T>(image.data(), out.data(), cur, next, H, W, tau, tow, last, partial.data(), &st); });
+    if (last) break;
+    launch(1, 1, kThreads,
+           [&] { stop_kernel(&st, partial.data(), blocks, weight, eps, double(H) * W, it); });
+  }
+  wr("out.bin", out);
+  return st.done ? st.iters : max_num_iter;
+}
+
+// bregman_launch's loop (host code transcribed).
+template <typename T>
+std::vector<long long> bregman(long long P, long long R, long long C, double weight, double eps,
+                               long long max_num_iter, bool iso, bool joint) {
+  using G = BregmanTile<T>;
+  auto img = rd<T>("in.bin", size_t(P * R * C));
+  const long long N = R * C, UN = (R + 2) * (C + 2);
+  const long long groups = joint ? 1 : P, per_group = joint ? P : 1;
+  std::vector<T> state(size_t(P * (2 * UN + 5 * N)), T(NAN)), out(size_t(P * N), T(NAN));
+  std::vector<double> sums(P, 0.0);
+  std::vector<long long> iters(groups, 0);
+  std::vector<int> stop(groups, 0);
+  BregmanDev b{P, R, C, img.data(), {state.data(), state.data() + P * UN}, state.data() + 2 * P * UN,
+               sums.data(), stop.data(), iters.data(), per_group};
+  launch(3, 1, kThreads, [&] { bregman_init_kernel<T>(b); });
+  const T w = static_cast<T>(weight), lam = T(2) * w, inv = T(1) / (w + T(4) * lam), a = lam * inv;
+  const long long tile_rows = (R + G::kOutRows - 1) / G::kOutRows, tile_cols = (C + G::kOutCols - 1) / G::kOutCols;
+  constexpr int kWarps = 4;
+  const long long tiles = P * tile_rows * tile_cols;
+  const unsigned sweep_blocks = unsigned((tiles + kWarps - 1) / kWarps);
+  for (long long it = 0; it < max_num_iter; ++it) {
+    const int cur = int(it & 1);
+    launch(2, 1, kThreads, [&] { bregman_terms_kernel<T>(b, cur, lam, iso); });
+    launch(sweep_blocks, 1, 32 * kWarps,
+           [&] { bregman_sweep_kernel<T>(b, cur, w, lam, inv, a, tile_rows, tile_cols); });
+    launch(1, 1, 128, [&] { bregman_stop_kernel<T>(b, eps); });
+  }
+  launch(2, 1, kThreads, [&] { bregman_out_kernel<T>(b, out.data()); });
+  wr("out.bin", out);
+  std::vector<long long> r(P);
+  for (long long p = 0; p < P; ++p) r[p] = iters[joint ? 0 : p];
+  return r;
+}
+
+int main(int argc, char** argv) {
+  const std::string what = argv[1];
+  const bool dbl = std::string(argv[2]) == "f64";
+  if (what == "chambolle") {
+    const int H = atoi(argv[3]), W = atoi(argv[4]);
+    const double weight = atof(argv[5]), eps = atof(argv[6]);
+    const long long n = atoll(argv[7]);
+    const long long k = dbl ? chambolle<double>(H, W, weight, eps, n) : chambolle<float>(H, W, weight, eps, n);
+    printf("%lld\n", k);
+  } else {
+    const long long P = atoll(argv[3]), R = atoll(argv[4]), C = atoll(argv[5]);
+    const double weight = atof(argv[6]), eps = atof(argv[7]);
+    const long long n = atoll(argv[8]);
+    const bool iso = atoi(argv[9]), joint = atoi(argv[10]);
+    auto k = dbl ? bregman<double>(P, R, C, weight, eps, n, iso, joint) : bregman<float>(P, R, C, weight, eps, n, iso, joint);
+    for (auto v : k) printf("%lld ", v);
+    printf("\n");
+  }
+}
