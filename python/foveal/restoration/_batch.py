@@ -119,16 +119,33 @@ _BATCH_AXIS_DOC = """\
         returns a list. See :mod:`foveal.restoration._batch`."""
 
 
-def batchable(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds ``batch_axis`` (and list-of-images input) to filter ``fn(image, ...)``."""
+def batchable(
+    fn: Callable[..., Any] | None = None,
+    *,
+    item_kwargs: Callable[[dict[str, Any], int], list[dict[str, Any]]] | None = None,
+    stack: Callable[[list[Any], int], Any] | None = None,
+) -> Any:
+    """Adds ``batch_axis`` (and list-of-images input) to filter ``fn(image, ...)``.
+
+    ``item_kwargs(kwargs, n)``, when given, makes the n images' keyword arguments (e.g. one random
+    generator each); ``stack(results, axis)`` replaces the default stacking of the results."""
+    if fn is None:
+        return lambda f: batchable(f, item_kwargs=item_kwargs, stack=stack)
     op = fn.__name__
+    stack_results = stack or _stack
+
+    def run_items(items: list[Any], args: tuple, kwargs: dict[str, Any]) -> list[Any]:
+        if item_kwargs is None:
+            return run_batch(lambda x: fn(x, *args, **kwargs), items, op)
+        pairs = list(zip(items, item_kwargs(kwargs, len(items))))
+        return run_batch(lambda p: fn(p[0], *args, **p[1]), pairs, op)
 
     @functools.wraps(fn)
     def wrapper(image: Any, *args: Any, batch_axis: int | None = None, **kwargs: Any) -> Any:
         if isinstance(image, (list, tuple)):
             if batch_axis is not None:
                 raise FovealValueError(f"{op}: batch_axis must be None when image is a list of images, got {batch_axis!r}")
-            return run_batch(lambda x: fn(x, *args, **kwargs), list(image), op)
+            return run_items(list(image), args, kwargs)
         if batch_axis is None:
             return fn(image, *args, **kwargs)
         if isinstance(batch_axis, (bool, np.bool_)):
@@ -150,7 +167,7 @@ def batchable(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise FovealValueError(f"{op}: the batch must hold at least one image, got shape {tuple(image.shape)}")
         lead = (slice(None),) * ax
         items = [image[lead + (i,)] for i in range(n)]
-        return _stack(run_batch(lambda x: fn(x, *args, **kwargs), items, op), ax)
+        return stack_results(run_items(items, args, kwargs), ax)
 
     if fn.__doc__ and "\n    Returns\n" in fn.__doc__:
         head, tail = fn.__doc__.split("\n    Returns\n", 1)

@@ -249,6 +249,21 @@ def _user_params(op: str, user_params: Any) -> dict[str, Any]:
     return params
 
 
+def _one_rng_per_image(kwargs: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """A batch's random generators: a seed (or None) gives each image the generator a single call
+    would make of it; a Generator gives n independent children, drawn from it in order."""
+    rng = kwargs.get("rng")
+    if isinstance(rng, np.random.Generator):
+        seeds = rng.integers(0, 2**63 - 1, size=n, dtype=np.int64)
+        return [{**kwargs, "rng": np.random.default_rng(int(s))} for s in seeds]
+    return [dict(kwargs) for _ in range(n)]
+
+
+def _stack_with_chains(results: list[Any], axis: int) -> tuple[Any, list[dict[str, list[float]]]]:
+    return np.stack([r[0] for r in results], axis=axis), [r[1] for r in results]
+
+
+@batchable(item_kwargs=_one_rng_per_image, stack=_stack_with_chains)
 def unsupervised_wiener(
     image: Any,
     psf: Any,
@@ -292,7 +307,10 @@ def unsupervised_wiener(
     out : numpy.ndarray
         The posterior mean; dtypes as :func:`wiener`'s.
     chains : dict
-        ``'noise'`` and ``'prior'``: the lists of sampled precisions (starting with 1).
+        ``'noise'`` and ``'prior'``: the lists of sampled precisions (starting with 1). For a
+        batch (``batch_axis``, or a list of images), a list of them, one per image; each image
+        draws from its own generator: the one a single call would make of an integer ``rng``
+        (or None), or, for a ``numpy.random.Generator``, a child seeded from it in image order.
 
     Examples
     --------
