@@ -21,7 +21,8 @@
 #define __shared__ static
 struct D3 { unsigned x = 0, y = 0, z = 0; };
 thread_local D3 threadIdx;
-D3 blockIdx, blockDim, gridDim;
+thread_local D3 blockIdx;
+D3 blockDim, gridDim;
 std::vector<std::unique_ptr<std::barrier<>>> g_warp_bars;
 inline void __syncwarp() { g_warp_bars[threadIdx.x / 32]->arrive_and_wait(); }
 template <typename T> T atomicAdd(T* p, T v) { T o = *p; *p += v; return o; }
@@ -42,17 +43,24 @@ template <typename A> std::int64_t batch_index(A b, std::int64_t n) {
 namespace {
 #include "kernels_roi.inc"
 }
+// One OS thread per CUDA thread of a block; the threads walk the blocks together.
 template <typename F> void launch(unsigned gx, unsigned bx, F f) {
   gridDim = {gx, 1, 1};
   blockDim = {bx, 1, 1};
-  for (unsigned i = 0; i < gx; ++i) {
-    blockIdx = {i, 0, 0};
-    g_warp_bars.clear();
-    for (unsigned w = 0; w < bx / 32; ++w) g_warp_bars.emplace_back(new std::barrier<>(32));
-    std::vector<std::thread> th;
-    for (unsigned t = 0; t < bx; ++t) th.emplace_back([=] { threadIdx = {t, 0, 0}; f(); });
-    for (auto& t : th) t.join();
-  }
+  g_warp_bars.clear();
+  for (unsigned w = 0; w < bx / 32; ++w) g_warp_bars.emplace_back(new std::barrier<>(32));
+  std::barrier<> end(bx);
+  std::vector<std::thread> th;
+  for (unsigned t = 0; t < bx; ++t)
+    th.emplace_back([=, &end] {
+      threadIdx = {t, 0, 0};
+      for (unsigned i = 0; i < gx; ++i) {
+        blockIdx = {i, 0, 0};
+        f();
+        end.arrive_and_wait();
+      }
+    });
+  for (auto& t : th) t.join();
 }
 void run(long long N, long long C, long long H, long long W, long long K, long long ph, long long pw, float scale,
          bool seed) {

@@ -9,7 +9,7 @@ def run(args, x):
 worst = {}
 bad = 0
 for dt, tag in ((np.float32, 'f32'), (np.float64, 'f64')):
-    for (H, W) in [(2, 2), (7, 33), (37, 53), (9, 70), (17, 32), (40, 65)]:
+    for (H, W) in [(2, 2), (7, 33), (37, 53), (40, 65)]:
         x = np.random.default_rng(H * W).random((H, W)).astype(dt)
         for eps, it in ((0.0, 1), (0.0, 7), (2e-4, 60)):
             k = run(['chambolle', tag, H, W, 0.1, eps, it], x)
@@ -22,10 +22,10 @@ for dt, tag in ((np.float32, 'f32'), (np.float64, 'f64')):
                 bad += 1
 print('chambolle worst', worst)
 for dt, tag in ((np.float32, 'f32'), (np.float64, 'f64')):
-    for (R, C) in [(2, 2), (5, 3), (2, 130), (31, 95), (33, 97), (70, 200), (40, 90), (65, 180)]:
+    for (R, C) in [(2, 2), (5, 3), (2, 130), (33, 97), (70, 200)]:
         x = np.random.default_rng(R + C).random((R, C)).astype(dt)
         for iso in (1, 0):
-            for w, eps, it in ((2.0, 0.0, 1), (5.0, 0.0, 6), (2.0, 1e-3, 60)):
+            for w, eps, it in ((2.0, 0.0, 1), (5.0, 0.0, 6), (2.0, 1e-3, 40)):
                 k = run(['bregman', tag, 1, R, C, w, eps, it, iso, 0], x)
                 got = np.fromfile('out.bin', dtype=dt).reshape(R, C)
                 want = denoise_tv_bregman(x, weight=w, eps=eps, max_num_iter=it, isotropic=bool(iso))

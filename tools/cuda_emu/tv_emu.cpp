@@ -25,7 +25,8 @@ struct D3 {
   unsigned x = 0, y = 0, z = 0;
 };
 thread_local D3 threadIdx;
-D3 blockIdx, blockDim, gridDim;
+thread_local D3 blockIdx;
+D3 blockDim, gridDim;
 std::barrier<>* g_block_bar;
 #define __syncthreads() g_block_bar->arrive_and_wait()
 
@@ -71,28 +72,32 @@ namespace foveal::cuda {
 }  // namespace foveal::cuda
 using namespace foveal::cuda;
 
+// One OS thread per CUDA thread of a block; the threads walk the blocks together (a barrier
+// between blocks: __shared__ storage is static, reused by the next block).
 template <typename F>
 void launch(unsigned gx, unsigned gy, unsigned bx, F f) {
   gridDim = {gx, gy, 1};
   blockDim = {bx, 1, 1};
-  for (unsigned j = 0; j < gy; ++j)
-    for (unsigned i = 0; i < gx; ++i) {
-      blockIdx = {i, j, 0};
-      std::barrier<> bar(bx);
-      g_block_bar = &bar;
-      g_warps.assign(bx / 32, WarpX{});
-      std::vector<std::unique_ptr<std::barrier<>>> wbs;
-      for (unsigned w = 0; w < bx / 32; ++w) {
-        wbs.emplace_back(new std::barrier<>(32));
-        g_warps[w].bar = wbs.back().get();
-      }
-      std::vector<std::thread> th;
-      for (unsigned t = 0; t < bx; ++t) th.emplace_back([=] {
-          threadIdx = {t, 0, 0};
+  std::barrier<> bar(bx), end(bx);
+  g_block_bar = &bar;
+  g_warps.assign(bx / 32, WarpX{});
+  std::vector<std::unique_ptr<std::barrier<>>> wbs;
+  for (unsigned w = 0; w < bx / 32; ++w) {
+    wbs.emplace_back(new std::barrier<>(32));
+    g_warps[w].bar = wbs.back().get();
+  }
+  std::vector<std::thread> th;
+  for (unsigned t = 0; t < bx; ++t)
+    th.emplace_back([=, &end] {
+      threadIdx = {t, 0, 0};
+      for (unsigned j = 0; j < gy; ++j)
+        for (unsigned i = 0; i < gx; ++i) {
+          blockIdx = {i, j, 0};
           f();
-        });
-      for (auto& t : th) t.join();
-    }
+          end.arrive_and_wait();
+        }
+    });
+  for (auto& t : th) t.join();
 }
 
 template <typename T>
