@@ -14,7 +14,8 @@
 //    the CPU's nms_merged (score, then list position).
 // 4. One block per image visits its candidates in that order, each against the kept boxes of its
 //    group (level or class), and stops after `limit` kept or at the first failed key; it writes
-//    the padded outputs and the count. The kept boxes are at most `limit`, so there is no n^2 mask.
+//    the padded outputs and the count. The kept boxes are at most `limit`, so there is no n^2 mask:
+//    candidates go in chunks of a block's width, tested in parallel, resolved in order by one thread.
 //
 // Storage float16 / bfloat16 / float32, arithmetic in float32; score_thresh is compared after
 // rounding the score and the threshold to the storage type (torch compares in the input dtype).
@@ -24,8 +25,7 @@
 // counts already on the device are used in place.
 //
 // Not optimised: the top-k sorts every score of a level (a radix select or a threshold
-// prefilter would touch far fewer; few long segments are at least sorted device-wide), and stage 4 visits candidates one at a time per block
-// (a chunked bitmask pass would cut its latency for RPN's ~1000 kept proposals).
+// prefilter would touch far fewer; few long segments are at least sorted device-wide).
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_segmented_radix_sort.cuh>
 
@@ -215,54 +215,101 @@ __global__ void box_head_candidates_kernel(const S* __restrict__ proposals, cons
   }
 }
 
-// Stage 4: one block per image. Thread 0 appends; every thread tests a share of the kept boxes.
+// Stage 4: one block per image, over its candidates in visiting order, kNmsThreads at a time.
+// Per chunk: each thread tests its candidate against the boxes kept so far (of its group), and
+// against the chunk's earlier candidates (a bit each, same group and IoU > t, the earlier box as
+// the kept one, as in the sequential loop); then one thread walks the chunk in order, keeping a
+// candidate that neither a kept box nor a kept earlier candidate suppresses, until `limit` are
+// kept. That is the sequential greedy loop exactly, with a barrier per chunk, not per candidate.
+constexpr int kNmsWords = kNmsThreads / 32;
+
 template <typename S>
-__global__ void nms_output_kernel(const Key* __restrict__ order, const float* __restrict__ cbox,
-                                  const float* __restrict__ cscore, const int* __restrict__ cgroup, std::int64_t m,
-                                  std::int64_t limit, std::int64_t cap, float tf, float* __restrict__ kept_box,
-                                  int* __restrict__ kept_group, S* __restrict__ boxes, S* __restrict__ scores,
-                                  std::int64_t* __restrict__ labels, std::int64_t* __restrict__ counts) {
+__global__ void __launch_bounds__(kNmsThreads)
+    nms_output_kernel(const Key* __restrict__ order, const float* __restrict__ cbox, const float* __restrict__ cscore,
+                      const int* __restrict__ cgroup, std::int64_t m, std::int64_t limit, std::int64_t cap, float tf,
+                      float* __restrict__ kept_box, int* __restrict__ kept_group, S* __restrict__ boxes,
+                      S* __restrict__ scores, std::int64_t* __restrict__ labels, std::int64_t* __restrict__ counts) {
   const std::int64_t b = blockIdx.x;
+  const int t = threadIdx.x;
   const Key* ord = order + b * m;
   float* kb = kept_box + 5 * b * limit;  // x1, y1, x2, y2, area
   int* kg = kept_group + b * limit;
+  __shared__ float cb[kNmsThreads][5];
+  __shared__ int cg[kNmsThreads];
+  __shared__ std::int64_t cslot[kNmsThreads];
+  __shared__ unsigned sup[kNmsThreads][kNmsWords];  // bit i of row t: earlier candidate i suppresses t
+  __shared__ int sup_kept[kNmsThreads];             // a box kept before the chunk suppresses t
+  __shared__ int n_valid;
   __shared__ std::int64_t n_kept;
-  if (threadIdx.x == 0) n_kept = 0;
+  if (t == 0) n_kept = 0;
   __syncthreads();
-  for (std::int64_t j = 0; j < m; ++j) {
+  for (std::int64_t base = 0; base < m; base += kNmsThreads) {
     const std::int64_t kept = n_kept;
-    const Key k = ord[j];
-    if (kept >= limit || failed(k)) break;  // uniform across the block
-    const std::int64_t slot = b * m + static_cast<std::uint32_t>(k);
-    const float* bx = cbox + 4 * slot;
-    const float x1 = bx[0], y1 = bx[1], x2 = bx[2], y2 = bx[3];
-    const float area = math::box_area(x1, y1, x2, y2);
-    const int g = cgroup[slot];
-    int hit = 0;
-    for (std::int64_t q = threadIdx.x; q < kept && !hit; q += blockDim.x)
-      hit = kg[q] == g &&
-            math::box_iou(kb[5 * q], kb[5 * q + 1], kb[5 * q + 2], kb[5 * q + 3], kb[5 * q + 4], x1, y1, x2, y2,
-                          area) > tf;
-    hit = __syncthreads_or(hit);
-    if (!hit && threadIdx.x == 0) {
-      float* d = kb + 5 * kept;
-      d[0] = x1, d[1] = y1, d[2] = x2, d[3] = y2, d[4] = area;
-      kg[kept] = g;
-      S* ob = boxes + 4 * (b * cap + kept);
-      ob[0] = from_acc<S>(x1), ob[1] = from_acc<S>(y1), ob[2] = from_acc<S>(x2), ob[3] = from_acc<S>(y2);
-      scores[b * cap + kept] = from_acc<S>(cscore[slot]);
-      if (labels) labels[b * cap + kept] = g;
-      n_kept = kept + 1;
+    if (kept >= limit) break;  // uniform across the block
+    if (t == 0) n_valid = 0;
+    __syncthreads();
+    const std::int64_t j = base + t;
+    const Key k = j < m ? ord[j] : kFailed;
+    const bool valid = !failed(k);
+    if (valid) atomicMax(&n_valid, t + 1);  // the valid candidates are a prefix (failed keys sort last)
+    float x1 = 0, y1 = 0, x2 = 0, y2 = 0, area = 0;
+    int g = 0;
+    if (valid) {
+      const std::int64_t slot = b * m + static_cast<std::uint32_t>(k);
+      const float* bx = cbox + 4 * slot;
+      x1 = bx[0], y1 = bx[1], x2 = bx[2], y2 = bx[3];
+      area = math::box_area(x1, y1, x2, y2);
+      g = cgroup[slot];
+      cslot[t] = slot;
     }
-    __syncthreads();  // the appended box (global memory) and n_kept are visible to all
+    cb[t][0] = x1, cb[t][1] = y1, cb[t][2] = x2, cb[t][3] = y2, cb[t][4] = area;
+    cg[t] = g;
+    int hit = 0;
+    for (std::int64_t q = 0; valid && q < kept && !hit; ++q)
+      hit = kg[q] == g &&
+            math::box_iou(kb[5 * q], kb[5 * q + 1], kb[5 * q + 2], kb[5 * q + 3], kb[5 * q + 4], x1, y1, x2, y2, area) >
+                tf;
+    sup_kept[t] = hit;
+    __syncthreads();
+    for (int w = 0; w < kNmsWords; ++w) {
+      unsigned bits = 0;
+      for (int i = 32 * w; valid && i < 32 * w + 32 && i < t; ++i)
+        if (cg[i] == g && math::box_iou(cb[i][0], cb[i][1], cb[i][2], cb[i][3], cb[i][4], x1, y1, x2, y2, area) > tf)
+          bits |= 1u << (i - 32 * w);
+      sup[t][w] = bits;
+    }
+    __syncthreads();
+    const int nv = n_valid;
+    if (t == 0) {
+      unsigned keep[kNmsWords] = {};
+      std::int64_t n = kept;
+      for (int c = 0; c < nv && n < limit; ++c) {
+        if (sup_kept[c]) continue;
+        bool suppressed = false;
+        for (int w = 0; w < kNmsWords; ++w) suppressed = suppressed || (sup[c][w] & keep[w]) != 0;
+        if (suppressed) continue;
+        keep[c / 32] |= 1u << (c % 32);
+        float* d = kb + 5 * n;
+        for (int e = 0; e < 5; ++e) d[e] = cb[c][e];
+        kg[n] = cg[c];
+        S* ob = boxes + 4 * (b * cap + n);
+        for (int e = 0; e < 4; ++e) ob[e] = from_acc<S>(cb[c][e]);
+        scores[b * cap + n] = from_acc<S>(cscore[cslot[c]]);
+        if (labels) labels[b * cap + n] = cg[c];
+        ++n;
+      }
+      n_kept = n;
+    }
+    __syncthreads();  // the appended boxes (global memory) and n_kept are visible to all
+    if (nv < kNmsThreads) break;  // a failed key (or the end) was in this chunk
   }
   const std::int64_t kept = n_kept;
-  for (std::int64_t r = kept + threadIdx.x; r < cap; r += blockDim.x) {
+  for (std::int64_t r = kept + t; r < cap; r += blockDim.x) {
     for (int q = 0; q < 4; ++q) boxes[4 * (b * cap + r) + q] = from_acc<S>(0.0f);
     scores[b * cap + r] = from_acc<S>(0.0f);
     if (labels) labels[b * cap + r] = 0;
   }
-  if (threadIdx.x == 0) counts[b] = kept;
+  if (t == 0) counts[b] = kept;
 }
 
 // The small host tables of one call (level offsets, segment bounds, image sizes, host proposal
