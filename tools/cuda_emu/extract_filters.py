@@ -15,13 +15,13 @@ def cut(text, start, end):
 
 nlm = (root / "cuda" / "nlm_cuda.cu").read_text()
 bil = (root / "cuda" / "bilateral_cuda.cu").read_text()
-shared_d = ("extern __shared__ double smem_d[];", "double* smem_d = g_smem;")
+shared_d = ("extern __shared__ double smem_d[];", "double* smem_d = emu::smem.data();")
 parts = [
     cut(nlm, "constexpr int kTileW = 32;", "// Shared bytes of the tiled kernel").replace(*shared_d),
     cut(nlm, "constexpr int kCvMaxTable", "// The tiled OpenCV kernel with row blocks").replace(*shared_d),
     cut(bil, "template <typename S, typename T>\n__device__ __forceinline__ S store",
         "template <typename S, typename T>\n__global__ void bilateral_kernel"),
     cut(bil, "constexpr int kBx = 32", "template <typename S, int C>\nvoid tiled_for_kind").replace(
-        "extern __shared__ float tile[];", "float* tile = reinterpret_cast<float*>(g_smem);"),
+        "extern __shared__ float tile[];", "float* tile = reinterpret_cast<float*>(emu::smem.data());"),
 ]
 (out / "kernels.inc").write_text("\n".join(parts))

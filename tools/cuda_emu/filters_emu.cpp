@@ -1,30 +1,16 @@
 // CPU emulation of cuda/nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style) and
 // cuda/bilateral_cuda.cu's tiled kernel (see run.sh; the kernels come from extract_filters.py).
-#include <algorithm>
-#include <barrier>
-#include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
+#include <limits>
+#include <string>
 #include <type_traits>
 #include <vector>
-#include <string>
-#include <limits>
-#include "foveal/math/nlm.hpp"
+
 #include "foveal/math/bilateral.hpp"
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(x)
-#define __restrict__
-struct D3 { unsigned x = 0, y = 0, z = 0; };
-thread_local D3 threadIdx;
-D3 blockIdx;
-std::barrier<>* g_bar;
-double* g_smem;
-#define __syncthreads() g_bar->arrive_and_wait()
+#include "foveal/math/nlm.hpp"
+#include "shim.hpp"
 using std::fma;
 namespace foveal::cuda {
 using math::BilateralRange;
@@ -32,23 +18,6 @@ using math::BilateralRange;
 }
 using namespace foveal::cuda;
 namespace math = foveal::math;
-template <typename F>
-void launch(unsigned gx, unsigned gy, unsigned bx, unsigned by, size_t smem, F f) {
-  std::vector<double> sm(smem / 8 + 16);
-  for (unsigned j = 0; j < gy; ++j)
-    for (unsigned i = 0; i < gx; ++i) {
-      blockIdx.x = i; blockIdx.y = j;
-      std::fill(sm.begin(), sm.end(), std::nan(""));
-      g_smem = sm.data();
-      std::barrier<> bar(bx * by);
-      g_bar = &bar;
-      std::vector<std::thread> th;
-      for (unsigned ty = 0; ty < by; ++ty)
-        for (unsigned tx = 0; tx < bx; ++tx)
-          th.emplace_back([=] { threadIdx.x = tx; threadIdx.y = ty; f(); });
-      for (auto& t : th) t.join();
-    }
-}
 template <typename T> std::vector<T> rd(const char* p, size_t n) { std::vector<T> v(n); FILE* f = fopen(p, "rb"); if (fread(v.data(), sizeof(T), n, f) != n) abort(); fclose(f); return v; }
 template <typename T> void wr(const char* p, const std::vector<T>& v) { FILE* f = fopen(p, "wb"); fwrite(v.data(), sizeof(T), v.size(), f); fclose(f); }
 
@@ -62,7 +31,7 @@ void nlm(long long H, long long W, int s, int d, double h, double sigma) {
   size_t smem = (xh * xw + (R + cnt - 1) * kTileThreads) * sizeof(T);
   T var2c = T(2.0 * sigma * sigma), inv = T(1.0 / (h * h * double(s) * s));
   smem = (xh * xw + 2 * (TH + cnt - 1) * kHPitch) * sizeof(T);
-  launch((W + kTileW - 1) / kTileW, (H + TH - 1) / TH, kTileThreads, 1, smem,
+  emu::launch((W + kTileW - 1) / kTileW, (H + TH - 1) / TH, kTileThreads, 1, smem,
          [&] { nlm_gray2d_tiled<T, R>(img.data(), out.data(), H, W, o, d, var2c, inv); });
   wr("out.bin", out);
 }
@@ -113,11 +82,11 @@ void bil(long long H, long long W, int C, int d, double sc, double ss, int borde
              math::RangeParams<float>{float(p.coeff), float(p.scale), float(p.max_pos), nullptr}};
   const unsigned gx = (W + kBx - 1) / kBx, gy = (H + kBy * kRows - 1) / (kBy * kRows);
   if (C == 1) {
-    if (exact) launch(gx, gy, kBx, kBy, smem, [&] { bilateral_tiled<S, 1, BilateralRange::Exact>(img.data(), out.data(), a, t); });
-    else launch(gx, gy, kBx, kBy, smem, [&] { bilateral_tiled<S, 1, BilateralRange::IntLut>(img.data(), out.data(), a, t); });
+    if (exact) emu::launch(gx, gy, kBx, kBy, smem, [&] { bilateral_tiled<S, 1, BilateralRange::Exact>(img.data(), out.data(), a, t); });
+    else emu::launch(gx, gy, kBx, kBy, smem, [&] { bilateral_tiled<S, 1, BilateralRange::IntLut>(img.data(), out.data(), a, t); });
   } else {
-    if (exact) launch(gx, gy, kBx, kBy, smem, [&] { bilateral_tiled<S, 3, BilateralRange::Exact>(img.data(), out.data(), a, t); });
-    else launch(gx, gy, kBx, kBy, smem, [&] { bilateral_tiled<S, 3, BilateralRange::IntLut>(img.data(), out.data(), a, t); });
+    if (exact) emu::launch(gx, gy, kBx, kBy, smem, [&] { bilateral_tiled<S, 3, BilateralRange::Exact>(img.data(), out.data(), a, t); });
+    else emu::launch(gx, gy, kBx, kBy, smem, [&] { bilateral_tiled<S, 3, BilateralRange::IntLut>(img.data(), out.data(), a, t); });
   }
   wr("out.bin", out);
 }
@@ -134,7 +103,7 @@ void cvnlm(long long H, long long W, int Ctot, int coff, double h, int t, int sw
   fprintf(stderr, "tab_n %d of %zu\n", tab_n, tab.w.size());
   const int TH = R * kGroups;
   const unsigned gx = (W + kTileW - 1) / kTileW, gy = (H + TH - 1) / TH;
-  launch(gx, gy, kTileThreads, 1, 1 << 22, [&] {
+  emu::launch(gx, gy, kTileThreads, 1, 1 << 22, [&] {
     cv_nlm_tiled<S, Acc, C, L1, R>(img.data() + coff, Ctot, out.data() + coff, Ctot, H, W, th, sh, tab.shift, tab.w.data(), tab_n, vmax);
   });
   wr("out.bin", out);

@@ -2,39 +2,12 @@
 // sequential greedy loop it must equal: candidates in key order, each kept unless a kept box of
 // its group overlaps it by IoU > t, until `limit` are kept or the first failed key. Random scenes
 // (clustered boxes, few groups, failed tails, limits inside and past a chunk), float32 outputs.
-#include <algorithm>
-#include <barrier>
-#include <cmath>
-#include <cstdint>
 #include <cstdio>
-#include <memory>
-#include <mutex>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "foveal/math/box.hpp"
-
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(x)
-#define __restrict__
-#define __shared__ static
-struct D3 {
-  unsigned x = 0, y = 0, z = 0;
-};
-thread_local D3 threadIdx, blockIdx;
-D3 blockDim, gridDim;
-std::barrier<>* g_block_bar;
-#define __syncthreads() g_block_bar->arrive_and_wait()
-std::mutex g_atomic;
-int atomicMax(int* p, int v) {
-  std::lock_guard<std::mutex> l(g_atomic);
-  const int o = *p;
-  *p = std::max(o, v);
-  return o;
-}
+#include "shim.hpp"
 
 namespace foveal::cuda {
 template <typename S, typename A>
@@ -45,25 +18,6 @@ namespace {
 #include "kernels_nms_head.inc"
 #include "kernels_nms_output.inc"
 }  // namespace
-
-template <typename F>
-void launch(unsigned gx, unsigned bx, F f) {
-  gridDim = {gx, 1, 1};
-  blockDim = {bx, 1, 1};
-  std::barrier<> bar(bx), end(bx);
-  g_block_bar = &bar;
-  std::vector<std::thread> th;
-  for (unsigned t = 0; t < bx; ++t)
-    th.emplace_back([=, &end] {
-      threadIdx = {t, 0, 0};
-      for (unsigned i = 0; i < gx; ++i) {
-        blockIdx = {i, 0, 0};
-        f();
-        end.arrive_and_wait();
-      }
-    });
-  for (auto& t : th) t.join();
-}
 
 // One scene: nb images of m candidate slots; returns the number of differences.
 int scene(std::mt19937_64& rng, std::int64_t nb, std::int64_t m, std::int64_t limit, std::int64_t cap, int groups,
@@ -91,7 +45,7 @@ int scene(std::mt19937_64& rng, std::int64_t nb, std::int64_t m, std::int64_t li
   std::vector<float> kept_box(5 * nb * lim), out_box(4 * nb * cap, NAN), out_score(nb * cap, NAN);
   std::vector<int> kept_group(nb * lim);
   std::vector<std::int64_t> labels(nb * cap, -9), counts(nb, -9);
-  launch(static_cast<unsigned>(nb), kNmsThreads, [&] {
+  emu::launch(static_cast<unsigned>(nb), 1, kNmsThreads, 1, 0, [&] {
     nms_output_kernel<float>(order.data(), box.data(), score.data(), group.data(), m, lim, cap, tf, kept_box.data(),
                              kept_group.data(), out_box.data(), out_score.data(), labels.data(), counts.data());
   });

@@ -1,31 +1,12 @@
 // CPU emulation of cuda/roi_pool_cuda.cu's forward kernel (see run.sh).
-#include <barrier>
 #include <cfloat>
 #include <climits>
-#include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
-#include <string>
-#include <thread>
 #include <vector>
 
 #include "foveal/math/roi.hpp"
-
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(x)
-#define __restrict__
-#define __shared__ static
-struct D3 { unsigned x = 0, y = 0, z = 0; };
-thread_local D3 threadIdx;
-thread_local D3 blockIdx;
-D3 blockDim, gridDim;
-std::vector<std::unique_ptr<std::barrier<>>> g_warp_bars;
-inline void __syncwarp() { g_warp_bars[threadIdx.x / 32]->arrive_and_wait(); }
-template <typename T> T atomicAdd(T* p, T v) { T o = *p; *p += v; return o; }
+#include "shim.hpp"
 
 namespace foveal::cuda {
 inline float to_acc(float v) { return v; }
@@ -43,25 +24,6 @@ template <typename A> std::int64_t batch_index(A b, std::int64_t n) {
 namespace {
 #include "kernels_roi.inc"
 }
-// One OS thread per CUDA thread of a block; the threads walk the blocks together.
-template <typename F> void launch(unsigned gx, unsigned bx, F f) {
-  gridDim = {gx, 1, 1};
-  blockDim = {bx, 1, 1};
-  g_warp_bars.clear();
-  for (unsigned w = 0; w < bx / 32; ++w) g_warp_bars.emplace_back(new std::barrier<>(32));
-  std::barrier<> end(bx);
-  std::vector<std::thread> th;
-  for (unsigned t = 0; t < bx; ++t)
-    th.emplace_back([=, &end] {
-      threadIdx = {t, 0, 0};
-      for (unsigned i = 0; i < gx; ++i) {
-        blockIdx = {i, 0, 0};
-        f();
-        end.arrive_and_wait();
-      }
-    });
-  for (auto& t : th) t.join();
-}
 void run(long long N, long long C, long long H, long long W, long long K, long long ph, long long pw, float scale,
          bool seed) {
   std::vector<float> x(N * C * H * W), rois(K * 5), out(K * C * ph * pw, NAN);
@@ -70,7 +32,7 @@ void run(long long N, long long C, long long H, long long W, long long K, long l
   f = fopen("r.bin", "rb"); if (fread(rois.data(), 4, rois.size(), f) != rois.size()) abort(); fclose(f);
   const Dims d{N, C, H, W, ph, pw, (long long)out.size()};
   const long long chunks = (K + kRoisPerBlock - 1) / kRoisPerBlock;
-  launch(unsigned(C * chunks), kWarps * 32, [&] {
+  emu::launch(unsigned(C * chunks), 1, kWarps * 32, 1, 0, [&] {
     roi_pool_kernel<float, float>(x.data(), rois.data(), out.data(), am.data(), d, K, chunks, scale, seed, H <= INT_MAX);
   });
   f = fopen("out.bin", "wb"); fwrite(out.data(), 4, out.size(), f); fclose(f);

@@ -1,68 +1,12 @@
-// CPU emulation of cuda/tv_cuda.cu (see run.sh).
-// CPU emulation of tv_cuda.cu's kernels: one OS thread per CUDA thread, real barriers, warp
-// shuffles through a per-warp exchange. Blocks run one after another.
-#include <atomic>
-#include <barrier>
-#include <cmath>
-#include <cstdint>
+// CPU emulation of cuda/tv_cuda.cu's kernels (see run.sh and shim.hpp).
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "foveal/math/tv.hpp"
+#include "shim.hpp"
 
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __restrict__
-#define __shared__ static
-struct D3 {
-  unsigned x = 0, y = 0, z = 0;
-};
-thread_local D3 threadIdx;
-thread_local D3 blockIdx;
-D3 blockDim, gridDim;
-std::barrier<>* g_block_bar;
-#define __syncthreads() g_block_bar->arrive_and_wait()
-
-struct WarpX {
-  std::barrier<>* bar;
-  double slots[32];
-};
-std::vector<WarpX> g_warps;
-template <typename T>
-T shfl_from(T v, int src, bool valid) {
-  const unsigned lin = threadIdx.x + threadIdx.y * blockDim.x;
-  const int lane = lin % 32;
-  WarpX& w = g_warps[lin / 32];
-  w.slots[lane] = static_cast<double>(v);
-  w.bar->arrive_and_wait();
-  const T r = valid ? static_cast<T>(w.slots[src]) : v;
-  w.bar->arrive_and_wait();
-  return r;
-}
-template <typename T>
-T __shfl_up_sync(unsigned, T v, int d) {
-  const int lane = (threadIdx.x + threadIdx.y * blockDim.x) % 32;
-  return shfl_from(v, lane - d, lane - d >= 0);
-}
-template <typename T>
-T __shfl_down_sync(unsigned, T v, int d) {
-  const int lane = (threadIdx.x + threadIdx.y * blockDim.x) % 32;
-  return shfl_from(v, lane + d, lane + d < 32);
-}
-std::mutex g_atomic;
-double atomicAdd(double* p, double v) {
-  std::lock_guard<std::mutex> l(g_atomic);
-  const double o = *p;
-  *p += v;
-  return o;
-}
 using std::fabs;
 using std::sqrt;
 
@@ -71,34 +15,6 @@ namespace foveal::cuda {
 #include "kernels_breg.inc"
 }  // namespace foveal::cuda
 using namespace foveal::cuda;
-
-// One OS thread per CUDA thread of a block; the threads walk the blocks together (a barrier
-// between blocks: __shared__ storage is static, reused by the next block).
-template <typename F>
-void launch(unsigned gx, unsigned gy, unsigned bx, F f) {
-  gridDim = {gx, gy, 1};
-  blockDim = {bx, 1, 1};
-  std::barrier<> bar(bx), end(bx);
-  g_block_bar = &bar;
-  g_warps.assign(bx / 32, WarpX{});
-  std::vector<std::unique_ptr<std::barrier<>>> wbs;
-  for (unsigned w = 0; w < bx / 32; ++w) {
-    wbs.emplace_back(new std::barrier<>(32));
-    g_warps[w].bar = wbs.back().get();
-  }
-  std::vector<std::thread> th;
-  for (unsigned t = 0; t < bx; ++t)
-    th.emplace_back([=, &end] {
-      threadIdx = {t, 0, 0};
-      for (unsigned j = 0; j < gy; ++j)
-        for (unsigned i = 0; i < gx; ++i) {
-          blockIdx = {i, j, 0};
-          f();
-          end.arrive_and_wait();
-        }
-    });
-  for (auto& t : th) t.join();
-}
 
 template <typename T>
 std::vector<T> rd(const char* p, size_t n) {
@@ -130,10 +46,10 @@ long long chambolle(int H, int W, double weight, double eps, long long max_num_i
     T* cur = p.data() + (it & 1) * np;
     T* next = p.data() + ((it + 1) & 1) * np;
     const bool last = it + 1 == max_num_iter;
-    launch(tx, ty, kThreads,
+    emu::launch(tx, ty, kThreads, 1, 0,
            [&] { iter2d_kernel<T>(image.data(), out.data(), cur, next, H, W, tau, tow, last, partial.data(), &st); });
     if (last) break;
-    launch(1, 1, kThreads,
+    emu::launch(1, 1, kThreads, 1, 0,
            [&] { stop_kernel(&st, partial.data(), blocks, weight, eps, double(H) * W, it); });
   }
   wr("out.bin", out);
@@ -154,7 +70,7 @@ std::vector<long long> bregman(long long P, long long R, long long C, double wei
   std::vector<int> stop(groups, 0);
   BregmanDev b{P, R, C, img.data(), {state.data(), state.data() + P * UN}, state.data() + 2 * P * UN,
                sums.data(), stop.data(), iters.data(), per_group};
-  launch(3, 1, kThreads, [&] { bregman_init_kernel<T>(b); });
+  emu::launch(3, 1, kThreads, 1, 0, [&] { bregman_init_kernel<T>(b); });
   const T w = static_cast<T>(weight), lam = T(2) * w, inv = T(1) / (w + T(4) * lam), a = lam * inv;
   const long long tile_rows = (R + G::kOutRows - 1) / G::kOutRows, tile_cols = (C + G::kOutCols - 1) / G::kOutCols;
   constexpr int kWarps = 4;
@@ -162,12 +78,12 @@ std::vector<long long> bregman(long long P, long long R, long long C, double wei
   const unsigned sweep_blocks = unsigned((tiles + kWarps - 1) / kWarps);
   for (long long it = 0; it < max_num_iter; ++it) {
     const int cur = int(it & 1);
-    launch(2, 1, kThreads, [&] { bregman_terms_kernel<T>(b, cur, lam, iso); });
-    launch(sweep_blocks, 1, 32 * kWarps,
+    emu::launch(2, 1, kThreads, 1, 0, [&] { bregman_terms_kernel<T>(b, cur, lam, iso); });
+    emu::launch(sweep_blocks, 1, 32 * kWarps, 1, 0,
            [&] { bregman_sweep_kernel<T>(b, cur, w, lam, inv, a, tile_rows, tile_cols); });
-    launch(1, 1, 128, [&] { bregman_stop_kernel<T>(b, eps); });
+    emu::launch(1, 1, 128, 1, 0, [&] { bregman_stop_kernel<T>(b, eps); });
   }
-  launch(2, 1, kThreads, [&] { bregman_out_kernel<T>(b, out.data()); });
+  emu::launch(2, 1, kThreads, 1, 0, [&] { bregman_out_kernel<T>(b, out.data()); });
   wr("out.bin", out);
   std::vector<long long> r(P);
   for (long long p = 0; p < P; ++p) r[p] = iters[joint ? 0 : p];
