@@ -9,7 +9,8 @@
 # Kernels covered: tv_cuda.cu (Chambolle's 2-D tiled iteration and stop step; split Bregman's
 # init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel) and
 # postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop),
-# nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style) and bilateral_cuda.cu's tiled one.
+# nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one and
+# pool_cuda.cu's max / average pooling kernels.
 # The kernel code is cut from the .cu files between the markers below, so an edit that moves a
 # marker fails here loudly rather than testing stale code.
 set -euo pipefail
@@ -35,13 +36,19 @@ grep -E '^(using Key =|constexpr Key kFailed|constexpr int kNmsThreads|__device_
 [ "$(wc -l <"$WORK/kernels_nms_head.inc")" -eq 4 ] || { echo "stage-4 declarations not found in $PP" >&2; exit 1; }
 cut_between "$PP" '^// Stage 4: one block per image' '^// The small host tables' "$WORK/kernels_nms_output.inc"
 "${PYTHON:-python3}" "$HERE/extract_filters.py" "$ROOT" "$WORK"
+PO="$ROOT/cuda/pool_cuda.cu"
+cut_between "$PO" '^using i64' '^Dims dims_of' "$WORK/kernels_pool.inc"
+cut_between "$PO" '^// Calls f\(q, oh, ow, i\)' '^/// Calls f\(S\{\}, A\{\}\)' "$WORK/kernels_pool_2.inc"
+cat "$WORK/kernels_pool_2.inc" >>"$WORK/kernels_pool.inc"
 CXX="${CXX:-g++}"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_output_emu" "$HERE/nms_output_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/filters_emu" "$HERE/filters_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/pool_emu" "$HERE/pool_emu.cpp"
 cd "$WORK"
 "${PYTHON:-python3}" "$HERE/tv_check.py"
 "${PYTHON:-python3}" "$HERE/roi_pool_check.py"
 "$WORK/nms_output_emu"
 "${PYTHON:-python3}" "$HERE/filters_check.py"
+"${PYTHON:-python3}" "$HERE/pool_check.py"
