@@ -48,53 +48,65 @@ __device__ __forceinline__ double block_sum(double v) {
 }
 
 // d = -div p at j in skimage's order: -(p_0 + ... + p_{D-1}), then the shifted terms; `first`
-// has bit a set where j is at coordinate 0 along axis a.
-template <typename T, typename I>
+// has bit a set where j is at coordinate 0 along axis a. D > 0: the dimension count at compile
+// time (loops unrolled, arrays in registers); 0: g.ndim.
+template <typename T, typename I, int D>
 __device__ __forceinline__ T neg_div(const T* __restrict__ p, I n, I j, const Grid& g, unsigned first) {
+  const int nd = D > 0 ? D : g.ndim;
   T s = p[j];
-  for (int a = 1; a < g.ndim; ++a) s += p[a * n + j];
+#pragma unroll
+  for (int a = 1; a < (D > 0 ? D : 8); ++a)
+    if (a < nd) s += p[a * n + j];
   T d = -s;
-  for (int a = 0; a < g.ndim; ++a)
-    if (!(first >> a & 1u)) d += p[a * n + j - static_cast<I>(g.strides[a])];
+#pragma unroll
+  for (int a = 0; a < (D > 0 ? D : 8); ++a)
+    if (a < nd && !(first >> a & 1u)) d += p[a * n + j - static_cast<I>(g.strides[a])];
   return d;
 }
 
 // One iteration: u = image + d at i (written to out) and at i's forward neighbours, grad u,
 // |grad u|, p_next = update(p); block partial sums of d^2 and |grad u|. With `last`, only u.
-template <typename T, typename I>
+template <typename T, typename I, int D>
 __global__ void iter_kernel(const T* __restrict__ image, T* __restrict__ out, const T* __restrict__ p,
                             T* __restrict__ p_next, Grid g, T tau, T tow, bool last, double* __restrict__ partial,
                             const State* st) {
   if (st->done) return;
+  constexpr int kMax = D > 0 ? D : 8;  // every loop below runs kMax unrolled trips, a < nd of them live
+  const int nd = D > 0 ? D : g.ndim;
   const I n = static_cast<I>(g.size);
   double e_d2 = 0, e_tv = 0;
   for (I i = static_cast<I>(blockIdx.x) * kThreads + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * kThreads) {
     unsigned first = 0, lastc = 0;
-    for (int a = 0; a < g.ndim; ++a) {
+#pragma unroll
+    for (int a = 0; a < kMax; ++a) {
+      if (a >= nd) break;
       const I x = (i / static_cast<I>(g.strides[a])) % static_cast<I>(g.dims[a]);
       first |= (x == 0 ? 1u : 0u) << a;
       lastc |= (x + 1 == static_cast<I>(g.dims[a]) ? 1u : 0u) << a;
     }
-    const T d = neg_div(p, n, i, g, first);
+    const T d = neg_div<T, I, D>(p, n, i, g, first);
     const T ui = image[i] + d;
     out[i] = ui;
     e_d2 += static_cast<double>(d) * static_cast<double>(d);
     if (last) continue;
-    T grad[8];
+    T grad[kMax];
     T s = T(0);
-    for (int a = 0; a < g.ndim; ++a) {
-      if (lastc >> a & 1u) {
-        grad[a] = T(0);
-      } else {
+#pragma unroll
+    for (int a = 0; a < kMax; ++a) {
+      grad[a] = T(0);
+      if (a >= nd) continue;
+      if (!(lastc >> a & 1u)) {
         const I j = i + static_cast<I>(g.strides[a]);
-        grad[a] = (image[j] + neg_div(p, n, j, g, first & ~(1u << a))) - ui;
+        grad[a] = (image[j] + neg_div<T, I, D>(p, n, j, g, first & ~(1u << a))) - ui;
       }
       s += grad[a] * grad[a];
     }
     const T norm = sqrt(s);
     e_tv += static_cast<double>(norm);
     const T scale = math::tv_scale(norm, tow);
-    for (int a = 0; a < g.ndim; ++a) p_next[a * n + i] = math::tv_dual_update(p[a * n + i], grad[a], tau, scale);
+#pragma unroll
+    for (int a = 0; a < kMax; ++a)
+      if (a < nd) p_next[a * n + i] = math::tv_dual_update(p[a * n + i], grad[a], tau, scale);
   }
   e_d2 = block_sum(e_d2);
   e_tv = block_sum(e_tv);
@@ -194,6 +206,18 @@ __global__ void stop_kernel(State* st, const double* __restrict__ partial, unsig
   }
 }
 
+// The generic iteration with the dimension count fixed at compile time where it is common.
+template <typename T, typename I>
+void launch_iter(unsigned blocks, cudaStream_t s, const T* image, T* out, const T* p, T* p_next, const Grid& g, T tau,
+                 T tow, bool last, double* partial, const State* st) {
+  switch (g.ndim) {
+    case 1: iter_kernel<T, I, 1><<<blocks, kThreads, 0, s>>>(image, out, p, p_next, g, tau, tow, last, partial, st); break;
+    case 2: iter_kernel<T, I, 2><<<blocks, kThreads, 0, s>>>(image, out, p, p_next, g, tau, tow, last, partial, st); break;
+    case 3: iter_kernel<T, I, 3><<<blocks, kThreads, 0, s>>>(image, out, p, p_next, g, tau, tow, last, partial, st); break;
+    default: iter_kernel<T, I, 0><<<blocks, kThreads, 0, s>>>(image, out, p, p_next, g, tau, tow, last, partial, st);
+  }
+}
+
 inline bool is_tiled2d(const Grid& g) {
   return g.ndim == 2 && g.dims[0] <= std::int64_t(65535) * kTY && g.dims[1] < (std::int64_t(1) << 30);
 }
@@ -225,7 +249,7 @@ std::int64_t run_one(const T* image, T* out, T* p, State* st, double* partial, c
       iter2d_kernel<T><<<tiles, kThreads, 0, s>>>(image, out, cur, next, static_cast<int>(g.dims[0]),
                                                   static_cast<int>(g.dims[1]), tau, tow, last, partial, st);
     else
-      iter_kernel<T, I><<<blocks, kThreads, 0, s>>>(image, out, cur, next, g, tau, tow, last, partial, st);
+      launch_iter<T, I>(blocks, s, image, out, cur, next, g, tau, tow, last, partial, st);
     if (last) break;
     stop_kernel<<<1, kThreads, 0, s>>>(st, partial, blocks, weight, eps, static_cast<double>(g.size), it);
     if ((it + 1) % kPollEvery == 0) {

@@ -6,7 +6,7 @@
 #
 #   bash tools/cuda_emu/run.sh            # every emulated kernel
 #
-# Kernels covered: tv_cuda.cu (Chambolle's 2-D tiled iteration and stop step; split Bregman's
+# Kernels covered: tv_cuda.cu (Chambolle's 2-D tiled and N-D iterations and stop step; split Bregman's
 # init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel) and
 # postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop),
 # nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one and
@@ -25,7 +25,7 @@ cut_between() {  # cut_between FILE START_REGEX END_REGEX OUT: lines from START 
   sed -n "${a},$((b - 1))p" "$1" >"$4"
 }
 TV="$ROOT/cuda/tv_cuda.cu"
-cut_between "$TV" '^constexpr int kThreads' '^inline bool is_tiled2d' "$WORK/kernels_tv.inc"
+cut_between "$TV" '^constexpr int kThreads' '^// The generic iteration with the dimension count' "$WORK/kernels_tv.inc"
 cut_between "$TV" '^// ---- Split-Bregman' '^std::vector<std::int64_t> bregman_launch' "$WORK/kernels_breg.inc"
 sed -i '$d' "$WORK/kernels_breg.inc"  # the launcher's template line
 RP="$ROOT/cuda/roi_pool_cuda.cu"

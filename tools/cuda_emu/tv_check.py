@@ -20,6 +20,18 @@ for dt, tag in ((np.float32, 'f32'), (np.float64, 'f64')):
             if not np.isfinite(got).all() or d > (1e-5 if tag == 'f32' else 1e-12):
                 print('CHAMBOLLE MISMATCH', tag, H, W, eps, it, d, k)
                 bad += 1
+for dt, tag in ((np.float32, 'f32'), (np.float64, 'f64')):  # the generic kernel: 1-D, 3-D, 4-D
+    for shape in [(300,), (9, 10, 11), (5, 33, 2), (3, 4, 5, 6)]:
+        x = np.random.default_rng(len(shape)).random(shape).astype(dt)
+        for eps, it in ((0.0, 1), (0.0, 5), (2e-4, 40)):
+            k = run(['chambolle_nd', tag, 'x'.join(map(str, shape)), 0.1, eps, it], x)
+            got = np.fromfile('out.bin', dtype=dt).reshape(shape)
+            want = denoise_tv_chambolle(x, weight=0.1, eps=eps, max_num_iter=it)
+            d = float(np.max(np.abs(got - want)))
+            worst[('ch_nd', tag)] = max(worst.get(('ch_nd', tag), 0), d)
+            if not np.isfinite(got).all() or d > (1e-5 if tag == 'f32' else 1e-12):
+                print('CHAMBOLLE_ND MISMATCH', tag, shape, eps, it, d, k)
+                bad += 1
 print('chambolle worst', worst)
 for dt, tag in ((np.float32, 'f32'), (np.float64, 'f64')):
     for (R, C) in [(2, 2), (5, 3), (2, 130), (33, 97), (70, 200)]:

@@ -1,7 +1,9 @@
 // CPU emulation of cuda/tv_cuda.cu's kernels (see run.sh and shim.hpp).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "foveal/math/tv.hpp"
@@ -56,6 +58,46 @@ long long chambolle(int H, int W, double weight, double eps, long long max_num_i
   return st.done ? st.iters : max_num_iter;
 }
 
+// run_one's loop for any dimension count through the generic iter_kernel (host code transcribed).
+template <typename T>
+long long chambolle_nd(const std::vector<long long>& dims, double weight, double eps, long long max_num_iter) {
+  Grid g{};
+  g.ndim = static_cast<int>(dims.size());
+  g.size = 1;
+  for (int a = g.ndim - 1; a >= 0; --a) {
+    g.dims[a] = dims[a];
+    g.strides[a] = g.size;
+    g.size *= g.dims[a];
+  }
+  auto image = rd<T>("in.bin", size_t(g.size));
+  std::vector<T> out(size_t(g.size), T(NAN)), p(size_t(2 * g.ndim * g.size), T(0));
+  const double tau_d = foveal::math::tv_tau(g.ndim);
+  const T tau = static_cast<T>(tau_d), tow = static_cast<T>(tau_d / weight);
+  const unsigned blocks = unsigned(std::min<long long>((g.size + kThreads - 1) / kThreads, kMaxBlocks));
+  std::vector<double> partial(2 * blocks, NAN);
+  State st{};
+  const long long np = g.ndim * g.size;
+  for (long long it = 0; it < max_num_iter; ++it) {
+    T* cur = p.data() + (it & 1) * np;
+    T* next = p.data() + ((it + 1) & 1) * np;
+    const bool last = it + 1 == max_num_iter;
+    auto body = [&](auto d) {
+      constexpr int D = decltype(d)::value;
+      emu::launch(blocks, 1, kThreads, 1, 0, [&] {
+        iter_kernel<T, std::int32_t, D>(image.data(), out.data(), cur, next, g, tau, tow, last, partial.data(), &st);
+      });
+    };
+    if (g.ndim == 1) body(std::integral_constant<int, 1>{});
+    else if (g.ndim == 2) body(std::integral_constant<int, 2>{});
+    else if (g.ndim == 3) body(std::integral_constant<int, 3>{});
+    else body(std::integral_constant<int, 0>{});
+    if (last) break;
+    emu::launch(1, 1, kThreads, 1, 0, [&] { stop_kernel(&st, partial.data(), blocks, weight, eps, double(g.size), it); });
+  }
+  wr("out.bin", out);
+  return st.done ? st.iters : max_num_iter;
+}
+
 // bregman_launch's loop (host code transcribed).
 template <typename T>
 std::vector<long long> bregman(long long P, long long R, long long C, double weight, double eps,
@@ -99,6 +141,15 @@ int main(int argc, char** argv) {
     const long long n = atoll(argv[7]);
     const long long k = dbl ? chambolle<double>(H, W, weight, eps, n) : chambolle<float>(H, W, weight, eps, n);
     printf("%lld\n", k);
+  } else if (what == "chambolle_nd") {  // tag dims(a x b x ...) weight eps iterations
+    std::vector<long long> dims;
+    for (const char* c = argv[3]; *c;) {
+      dims.push_back(strtoll(c, const_cast<char**>(&c), 10));
+      if (*c == 'x') ++c;
+    }
+    const double weight = atof(argv[4]), eps = atof(argv[5]);
+    const long long n = atoll(argv[6]);
+    printf("%lld\n", dbl ? chambolle_nd<double>(dims, weight, eps, n) : chambolle_nd<float>(dims, weight, eps, n));
   } else {
     const long long P = atoll(argv[3]), R = atoll(argv[4]), C = atoll(argv[5]);
     const double weight = atof(argv[6]), eps = atof(argv[7]);
