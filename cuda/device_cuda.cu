@@ -25,10 +25,12 @@ void keep_pool_memory() {
   int dev = 0;
   FOVEAL_CUDA_CHECK(cudaGetDevice(&dev));
   if (dev < 0 || dev >= kMaxDevices || done[dev].load(std::memory_order_acquire)) return;
+  // An optimisation only: where the pool cannot be tuned, allocations go on as before.
   cudaMemPool_t pool;
-  FOVEAL_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
   std::uint64_t keep = std::uint64_t(1) << 30;
-  FOVEAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  if (cudaDeviceGetDefaultMemPool(&pool, dev) != cudaSuccess ||
+      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) != cudaSuccess)
+    cudaGetLastError();  // clear it
   done[dev].store(true, std::memory_order_release);
 }
 
