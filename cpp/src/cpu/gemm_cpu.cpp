@@ -73,48 +73,38 @@ void ukernel_rows_baseline(i64 kc, const T* a, const T* const* rows, i64 off, T*
 #if FOVEAL_X86_DISPATCH
 // One body per ISA (a target attribute cannot be a template argument): VT vector type, L lanes,
 // NV vectors per row, MR rows; LOAD / STORE / SET1 / FMA / ADD / ZERO the ISA's intrinsics.
-#define FOVEAL_UKERNEL(NAME, TARGET, T, VT, L, MR, NV, LOAD, STORE, SET1, FMA, ADD, ZERO)       \
-  TARGET void NAME(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool accumulate) {               \
-    VT acc[MR][NV];                                                                                \
-    for (int i = 0; i < MR; ++i)                                                                   \
-      for (int j = 0; j < NV; ++j) acc[i][j] = ZERO();                                             \
-    for (i64 k = 0; k < kc; ++k, a += MR, b += NV * L) {                                           \
-      VT bv[NV];                                                                                   \
-      for (int j = 0; j < NV; ++j) bv[j] = LOAD(b + j * L);                                        \
-      for (int i = 0; i < MR; ++i) {                                                               \
-        const VT ai = SET1(a[i]);                                                                  \
-        for (int j = 0; j < NV; ++j) acc[i][j] = FMA(ai, bv[j], acc[i][j]);                        \
-      }                                                                                            \
-    }                                                                                              \
-    for (int i = 0; i < MR; ++i)                                                                   \
-      for (int j = 0; j < NV; ++j) {                                                               \
-        T* p = c + i * ldc + j * L;                                                                \
-        STORE(p, accumulate ? ADD(LOAD(p), acc[i][j]) : acc[i][j]);                                \
-      }                                                                                            \
+// The body: B_ROW(k) is row k of B's panel (packed, or a row pointer plus an offset).
+#define FOVEAL_UKERNEL_BODY(T, VT, L, MR, NV, B_ROW, LOAD, STORE, SET1, FMA, ADD, ZERO)           \
+  VT acc[MR][NV];                                                                                \
+  for (int i = 0; i < MR; ++i)                                                                   \
+    for (int j = 0; j < NV; ++j) acc[i][j] = ZERO();                                             \
+  for (i64 k = 0; k < kc; ++k, a += MR) {                                                        \
+    const T* b_k = B_ROW(k);                                                                     \
+    VT bv[NV];                                                                                   \
+    for (int j = 0; j < NV; ++j) bv[j] = LOAD(b_k + j * L);                                      \
+    for (int i = 0; i < MR; ++i) {                                                               \
+      const VT ai = SET1(a[i]);                                                                  \
+      for (int j = 0; j < NV; ++j) acc[i][j] = FMA(ai, bv[j], acc[i][j]);                        \
+    }                                                                                            \
+  }                                                                                              \
+  for (int i = 0; i < MR; ++i)                                                                   \
+    for (int j = 0; j < NV; ++j) {                                                               \
+      T* p = c + i * ldc + j * L;                                                                \
+      STORE(p, accumulate ? ADD(LOAD(p), acc[i][j]) : acc[i][j]);                                \
+    }
+
+#define FOVEAL_PACKED_ROW(k) (b + (k) * NV_ * L_)
+#define FOVEAL_LISTED_ROW(k) (rows[k] + off)
+#define FOVEAL_UKERNEL(NAME, TARGET, T, VT, L, MR, NV, LOAD, STORE, SET1, FMA, ADD, ZERO)                   \
+  TARGET void NAME(i64 kc, const T* a, const T* b, T* c, i64 ldc, bool accumulate) {                           \
+    constexpr i64 NV_ = NV, L_ = L;                                                                            \
+    FOVEAL_UKERNEL_BODY(T, VT, L, MR, NV, FOVEAL_PACKED_ROW, LOAD, STORE, SET1, FMA, ADD, ZERO)                \
+  }
+#define FOVEAL_UKERNEL_ROWS(NAME, TARGET, T, VT, L, MR, NV, LOAD, STORE, SET1, FMA, ADD, ZERO)              \
+  TARGET void NAME(i64 kc, const T* a, const T* const* rows, i64 off, T* c, i64 ldc, bool accumulate) {        \
+    FOVEAL_UKERNEL_BODY(T, VT, L, MR, NV, FOVEAL_LISTED_ROW, LOAD, STORE, SET1, FMA, ADD, ZERO)                \
   }
 
-#define FOVEAL_UKERNEL_ROWS(NAME, TARGET, T, VT, L, MR, NV, LOAD, STORE, SET1, FMA, ADD, ZERO)                 \
-  TARGET void NAME(i64 kc, const T* a, const T* const* rows, i64 off, T* c, i64 ldc, bool accumulate) {            \
-    VT acc[MR][NV];                                                                                                \
-    for (int i = 0; i < MR; ++i)                                                                                   \
-      for (int j = 0; j < NV; ++j) acc[i][j] = ZERO();                                                             \
-    for (i64 k = 0; k < kc; ++k, a += MR) {                                                                        \
-      const T* b = rows[k] + off;                                                                                  \
-      VT bv[NV];                                                                                                   \
-      for (int j = 0; j < NV; ++j) bv[j] = LOAD(b + j * L);                                                        \
-      for (int i = 0; i < MR; ++i) {                                                                               \
-        const VT ai = SET1(a[i]);                                                                                  \
-        for (int j = 0; j < NV; ++j) acc[i][j] = FMA(ai, bv[j], acc[i][j]);                                        \
-      }                                                                                                            \
-    }                                                                                                              \
-    for (int i = 0; i < MR; ++i)                                                                                   \
-      for (int j = 0; j < NV; ++j) {                                                                               \
-        T* p = c + i * ldc + j * L;                                                                                \
-        STORE(p, accumulate ? ADD(LOAD(p), acc[i][j]) : acc[i][j]);                                                \
-      }                                                                                                            \
-  }
-
-// Packed panels are 64-byte aligned, C rows are not: unaligned loads and stores throughout.
 FOVEAL_UKERNEL(uk_avx512_f, FOVEAL_TARGET_AVX512, float, __m512, 16, 8, 2, _mm512_loadu_ps, _mm512_storeu_ps,
                _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
 FOVEAL_UKERNEL(uk_avx512_d, FOVEAL_TARGET_AVX512, double, __m512d, 8, 8, 2, _mm512_loadu_pd, _mm512_storeu_pd,
@@ -133,6 +123,9 @@ FOVEAL_UKERNEL_ROWS(ukr_avx2_d, __attribute__((target("avx2,fma"))), double, __m
                     _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
 #undef FOVEAL_UKERNEL
 #undef FOVEAL_UKERNEL_ROWS
+#undef FOVEAL_UKERNEL_BODY
+#undef FOVEAL_PACKED_ROW
+#undef FOVEAL_LISTED_ROW
 #endif
 
 template <typename T>
