@@ -2,11 +2,14 @@
 // Richardson-Lucy on CUDA, the CPU backend's layout: f and the ratio image in zero-initialised
 // padded buffers (pads refilled after each pass for 'reflect' / 'wrap'), one thread per output
 // element on a 3-D launch (no index division: that was most of a pass's time). Direct: a sum over the psf's non-zero taps. Separable: three one-axis passes through
-// two scratch volumes. The last pass of each step fuses RL's ratio or multiply.
+// two scratch volumes. The last pass of each step fuses RL's ratio or multiply. Fft: cuFFT (loaded
+// at run time) in the CPU's FFT layout (cpu/rl_fft_cpu.cpp): circular convolutions on rl_plan's
+// padded lengths, the image region at [0, n), pads refilled from math::rl_fft_source.
 #include <cstdint>
 #include <vector>
 
 #include "common.cuh"
+#include "cufft_api.hpp"
 #include "foveal/math/rl.hpp"
 #include "ops/backend.hpp"
 
@@ -114,6 +117,142 @@ __global__ void finish_kernel(const T* f, T* out, Geo g, bool clip) {
   }
 }
 
+// ---- FFT path ----------------------------------------------------------------------------------
+
+struct FftGeo {
+  std::int64_t n0, n1, n2, P0, P1, P2, k0, k1, k2;
+  int mode;
+};
+
+// Every position outside the image region takes its source (always inside it) or zero.
+template <typename T>
+__global__ void fft_pads_kernel(T* buf, FftGeo g) {
+  FOVEAL_FOR3(z, y, x, g.P0, g.P1, g.P2) {
+    if (z < g.n0 && y < g.n1 && x < g.n2) continue;
+    const std::int64_t sz = math::rl_fft_source(z, g.n0, g.k0, g.P0, g.mode);
+    const std::int64_t sy = math::rl_fft_source(y, g.n1, g.k1, g.P1, g.mode);
+    const std::int64_t sx = math::rl_fft_source(x, g.n2, g.k2, g.P2, g.mode);
+    buf[(z * g.P1 + y) * g.P2 + x] = (sz < 0 || sy < 0 || sx < 0) ? T(0) : buf[(sz * g.P1 + sy) * g.P2 + sx];
+  }
+}
+
+// Region pass: E == kRatio: buf = ratio(image, buf); kUpdate: buf *= other; kNone: buf = 0.5 (start).
+template <typename T, int E>
+__global__ void fft_region_kernel(T* buf, const T* __restrict__ other, const T* __restrict__ image, FftGeo g, T fe,
+                                  bool filter) {
+  FOVEAL_FOR3(i0, i1, i2, g.n0, g.n1, g.n2) {
+    const std::int64_t d = (i0 * g.P1 + i1) * g.P2 + i2;
+    if (E == kRatio) {
+      buf[d] = math::rl_ratio(image[(i0 * g.n1 + i1) * g.n2 + i2], buf[d], fe, filter);
+    } else if (E == kUpdate) {
+      buf[d] *= other[d];
+    } else {
+      buf[d] = T(0.5);
+    }
+  }
+}
+
+template <typename T>
+__global__ void fft_finish_kernel(const T* f, T* out, FftGeo g, bool clip) {
+  FOVEAL_FOR3(i0, i1, i2, g.n0, g.n1, g.n2) {
+    const T v = f[(i0 * g.P1 + i1) * g.P2 + i2];
+    out[(i0 * g.n1 + i1) * g.n2 + i2] = clip ? math::rl_clip(v) : v;
+  }
+}
+
+// a[i] *= b[i] (or conj(b[i])), complex numbers as (re, im) pairs; the CPU path's operation order.
+template <typename T>
+__global__ void fft_multiply_kernel(T* a, const T* __restrict__ b, std::int64_t size, bool conj_b) {
+  const T sgn = conj_b ? T(-1) : T(1);
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < size;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const T ar = a[2 * i], ai = a[2 * i + 1], br = b[2 * i], bi = sgn * b[2 * i + 1];
+    a[2 * i] = ar * br - ai * bi;
+    a[2 * i + 1] = ar * bi + ai * br;
+  }
+}
+
+template <typename T>
+__global__ void fft_scatter_kernel(T* buf, const std::int64_t* __restrict__ pos, const T* __restrict__ val,
+                                   std::int64_t taps) {
+  for (std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < taps;
+       t += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    buf[pos[t]] = val[t];
+}
+
+template <typename T>
+RlMethod rl_fft(const T* img, const ::foveal::detail::RlPlan& plan, T* out, cudaStream_t s) {
+  const auto& args = plan.args;
+  FftGeo g;
+  g.n0 = plan.n[0], g.n1 = plan.n[1], g.n2 = plan.n[2];
+  g.P0 = plan.fft_n[0], g.P1 = plan.fft_n[1], g.P2 = plan.fft_n[2];
+  g.k0 = plan.k[0], g.k1 = plan.k[1], g.k2 = plan.k[2];
+  g.mode = static_cast<int>(args.mode);
+  const std::int64_t total = g.P0 * g.P1 * g.P2;
+  const auto plans = cufft::plans_for(plan.fft_n, sizeof(T) == 8, s);
+  const std::int64_t cs = plans->complex_size;
+  const std::int64_t* k = plan.k;
+  bool odd = true;
+  for (int a = 0; a < 3; ++a) odd = odd && k[a] % 2 == 1;
+  const int spectra = odd ? 1 : 2;
+
+  // The psf (and, for an even size, the flipped psf) centred on the circle, with the inverse
+  // transform's 1 / P folded in: positions and values of every tap, one upload.
+  const std::int64_t taps = k[0] * k[1] * k[2];
+  std::vector<std::int64_t> pos(static_cast<std::size_t>(spectra * taps));
+  std::vector<T> val(pos.size());
+  for (int flip = 0; flip < spectra; ++flip)
+    for (std::int64_t i = 0; i < k[0]; ++i)
+      for (std::int64_t j = 0; j < k[1]; ++j)
+        for (std::int64_t l = 0; l < k[2]; ++l) {
+          const std::int64_t m[3] = {i, j, l}, P[3] = {g.P0, g.P1, g.P2};
+          std::int64_t p[3], v[3];
+          for (int a = 0; a < 3; ++a) {
+            v[a] = flip ? k[a] - 1 - m[a] : m[a];
+            p[a] = math::rl_fft_tap_position(m[a], k[a], P[a]);
+          }
+          const std::size_t t = static_cast<std::size_t>(flip * taps + (i * k[1] + j) * k[2] + l);
+          pos[t] = (p[0] * g.P1 + p[1]) * g.P2 + p[2];
+          val[t] = static_cast<T>(plan.psf[(v[0] * k[1] + v[1]) * k[2] + v[2]] / static_cast<double>(total));
+        }
+  Workspace<std::int64_t> d_pos(pos.size(), s);
+  Workspace<T> d_val(val.size(), s);
+  FOVEAL_CUDA_CHECK(
+      cudaMemcpyAsync(d_pos.get(), pos.data(), pos.size() * sizeof(std::int64_t), cudaMemcpyHostToDevice, s));
+  FOVEAL_CUDA_CHECK(cudaMemcpyAsync(d_val.get(), val.data(), val.size() * sizeof(T), cudaMemcpyHostToDevice, s));
+  const std::size_t rsize = static_cast<std::size_t>(total), csize = static_cast<std::size_t>(2 * cs);
+  Workspace<T> f(rsize, s), w(rsize, s), spec(csize, s), H(csize * spectra, s);
+  for (int flip = 0; flip < spectra; ++flip) {
+    FOVEAL_CUDA_CHECK(cudaMemsetAsync(w.get(), 0, rsize * sizeof(T), s));
+    fft_scatter_kernel<T><<<blocks_for(taps, kThreads), kThreads, 0, s>>>(w.get(), d_pos.get() + flip * taps,
+                                                                          d_val.get() + flip * taps, taps);
+    cufft::forward(*plans, w.get(), H.get() + flip * csize);
+  }
+  const T* Hb = H.get() + (odd ? 0 : csize);  // the second step's spectrum: conj(H) or the flipped psf's
+  const Launch3 L = launch3(g.n0, g.n1, g.n2), LP = launch3(g.P0, g.P1, g.P2);
+  const unsigned cb = blocks_for(cs, kThreads);
+  const T fe = static_cast<T>(args.filter_epsilon);
+  const bool filter = args.filter_epsilon != 0.0;
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(f.get(), 0, rsize * sizeof(T), s));
+  fft_region_kernel<T, kNone><<<L.grid, L.block, 0, s>>>(f.get(), nullptr, img, g, fe, filter);
+  if (g.mode == 1) fft_pads_kernel<T><<<LP.grid, LP.block, 0, s>>>(f.get(), g);
+  for (std::int64_t it = 0; it < args.num_iter; ++it) {
+    cufft::forward(*plans, f.get(), spec.get());
+    fft_multiply_kernel<T><<<cb, kThreads, 0, s>>>(spec.get(), H.get(), cs, false);
+    cufft::inverse(*plans, spec.get(), w.get());
+    fft_region_kernel<T, kRatio><<<L.grid, L.block, 0, s>>>(w.get(), nullptr, img, g, fe, filter);
+    if (g.mode != 2) fft_pads_kernel<T><<<LP.grid, LP.block, 0, s>>>(w.get(), g);
+    cufft::forward(*plans, w.get(), spec.get());
+    fft_multiply_kernel<T><<<cb, kThreads, 0, s>>>(spec.get(), Hb, cs, odd);
+    cufft::inverse(*plans, spec.get(), w.get());
+    fft_region_kernel<T, kUpdate><<<L.grid, L.block, 0, s>>>(f.get(), w.get(), img, g, fe, filter);
+    if (g.mode == 1) fft_pads_kernel<T><<<LP.grid, LP.block, 0, s>>>(f.get(), g);
+  }
+  fft_finish_kernel<T><<<L.grid, L.block, 0, s>>>(f.get(), out, g, args.clip);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+  return RlMethod::Fft;
+}
+
 template <typename T>
 RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,
                  cudaStream_t s) {
@@ -122,7 +261,9 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
   FOVEAL_CUDA_CHECK(cudaMemcpyAsync(host.data(), psf.data(), host.size() * sizeof(T), cudaMemcpyDeviceToHost, s));
   FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
   const ::foveal::detail::RlPlan plan = ::foveal::detail::rl_plan(std::vector<double>(host.begin(), host.end()), image.shape().data(),
-                                              psf.shape().data(), nd, sizeof(T) == 4, args);
+                                              psf.shape().data(), nd, sizeof(T) == 4, args,
+                                                                         cufft::available());
+  if (plan.method == RlMethod::Fft) return rl_fft<T>(image.data_as<T>(), plan, out.data_as<T>(), s);
   Geo g;
   g.n0 = plan.n[0], g.n1 = plan.n[1], g.n2 = plan.n[2];
   g.N0 = plan.padded(0), g.N1 = plan.padded(1), g.N2 = plan.padded(2);

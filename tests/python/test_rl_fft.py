@@ -123,3 +123,48 @@ def test_method_choices():
         richardson_lucy(x, np.ones((3, 3)), method="fourier")
     out = richardson_lucy(x, np.ones((3, 3)) / 9, num_iter=3, method="fft")
     np.testing.assert_allclose(out, richardson_lucy(x, np.ones((3, 3)) / 9, num_iter=3, method="direct"), atol=1e-12)
+
+
+# -- CUDA: cuFFT (skipped without a GPU) ---------------------------------------------------------
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-9), (np.float32, 1e-3)])
+@pytest.mark.parametrize("mode", ["constant", "reflect", "wrap"])
+@pytest.mark.parametrize(
+    "shape,psf_shape",
+    [((64, 70), (15, 15)), ((64, 70), (8, 11)), ((50,), (9,)), ((20, 18, 22), (5, 4, 5)), ((33, 1), (7, 1)),
+     ((1, 40), (1, 6)), ((97, 61), (31, 31))],
+)
+def test_cuda_fft_matches_cpu(shape, psf_shape, mode, dtype, tol):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x = rng.random(shape).astype(dtype)
+    p = rng.random(psf_shape)
+    p = (p / p.sum()).astype(dtype)
+    for clip, fe in ((False, None), (True, 0.3)):
+        cpu, used = _run(x, p, "fft", mode, num_iter=8, clip=clip, filter_epsilon=fe)
+        gpu, used_g = _run(torch.from_numpy(x).cuda(), torch.from_numpy(p).cuda(), "fft", mode, num_iter=8, clip=clip,
+                           filter_epsilon=fe)
+        assert used == used_g == "fft" and gpu.is_cuda and gpu.dtype == torch.from_numpy(x).dtype
+        np.testing.assert_allclose(gpu.cpu().numpy(), cpu, rtol=tol, atol=tol)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_auto_takes_fft_and_equals_direct():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).random((256, 256))
+    big = _disk(15)
+    xg, pg = torch.from_numpy(x).cuda(), torch.from_numpy(big).cuda()
+    out, used = _run(xg, pg, "auto", num_iter=3)
+    assert used == "fft"
+    direct, used_d = _run(xg, pg, "direct", num_iter=3)
+    assert used_d == "direct"
+    np.testing.assert_allclose(out.cpu().numpy(), direct.cpu().numpy(), rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(out.cpu().numpy(), _run(x, big, "fft", num_iter=3)[0], rtol=1e-9, atol=1e-11)
+    # the cached plans serve a second call of the same shape, and another shape gets its own
+    again, _ = _run(xg, pg, "auto", num_iter=3)
+    assert torch.equal(again, out)
+    small, _ = _run(xg[:200, :230].contiguous(), pg, "fft", num_iter=3)
+    np.testing.assert_allclose(small.cpu().numpy(), _run(x[:200, :230], big, "fft", num_iter=3)[0], rtol=1e-9,
+                               atol=1e-11)

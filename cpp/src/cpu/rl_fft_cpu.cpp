@@ -21,19 +21,10 @@ namespace {
 
 using fft::Cx;
 
-// Source index along one axis for buffer position j: j itself in range, the boundary image of
-// the logical index for the pads that outputs read, -1 where nothing is read (kept zero).
+// Source index along one axis for every buffer position (math::rl_fft_source).
 std::vector<std::int64_t> axis_sources(std::int64_t n, std::int64_t k, std::int64_t P, int mode) {
-  const std::int64_t c = (k - 1) / 2, below = k - 1 - c;
-  std::vector<std::int64_t> src(static_cast<std::size_t>(P), -1);
-  for (std::int64_t j = 0; j < P; ++j) {
-    if (j < n) {
-      src[j] = j;
-    } else if (mode == 1) {  // reflect; wrap has P == n
-      if (j < n + c) src[j] = math::rl_boundary_index(j, n, mode);
-      else if (j >= P - below) src[j] = math::rl_boundary_index(j - P, n, mode);
-    }
-  }
+  std::vector<std::int64_t> src(static_cast<std::size_t>(P));
+  for (std::int64_t j = 0; j < P; ++j) src[j] = math::rl_fft_source(j, n, k, P, mode);
   return src;
 }
 
@@ -113,7 +104,7 @@ RlMethod rl_fft(const T* image, const ::foveal::detail::RlPlan& plan, T* out, co
           std::int64_t pos[3], v[3];
           for (int a = 0; a < 3; ++a) {
             v[a] = flip ? k[a] - 1 - m[a] : m[a];
-            pos[a] = ((m[a] - (k[a] - 1) / 2) % c.P[a] + c.P[a]) % c.P[a];
+            pos[a] = math::rl_fft_tap_position(m[a], k[a], c.P[a]);
           }
           work[(pos[0] * P1 + pos[1]) * P2 + pos[2]] = static_cast<T>(plan.psf[(v[0] * k[1] + v[1]) * k[2] + v[2]]);
         }

@@ -135,9 +135,6 @@ RlMethod richardson_lucy(ConstTensorView image, ConstTensorView psf, TensorView 
   detail::check_rl_scalars(op, num_iter, filter_epsilon, mode);
   const int me = static_cast<int>(method);
   FOVEAL_CHECK_VALUE(me >= 0 && me <= 3, op, ": method must be Auto, Direct, Separable or Fft, got ", me);
-  FOVEAL_CHECK_VALUE(method != RlMethod::Fft || image.device().type == DeviceType::CPU, op,
-                     ": method 'fft' is CPU-only (no CUDA FFT yet), use 'auto', 'direct' or 'separable' on ",
-                     image.device().str());
   const detail::RlArgs args{num_iter, clip, filter_epsilon, mode, method};
   switch (image.device().type) {
     case DeviceType::CPU: return cpu::richardson_lucy(image, psf, out, args, ctx);

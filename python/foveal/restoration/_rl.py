@@ -2,6 +2,9 @@
 """Richardson-Lucy deconvolution (scikit-image compatible, plus boundary modes)."""
 from __future__ import annotations
 
+import functools
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -15,6 +18,22 @@ from ._common import _all_finite, _choice, _int_arg, _xp
 
 _RL_MODES = {"constant": 0, "reflect": 1, "wrap": 2}
 _RL_METHODS = {"auto": 0, "direct": 1, "separable": 2, "fft": 3}
+
+
+@functools.cache
+def _preload_cufft() -> None:
+    """Loads a pip-installed cuFFT (the nvidia-cufft wheels) if there is one, so that the core's
+    run-time load of cuFFT by its soname finds it; a system cuFFT is found without this."""
+    import ctypes
+    import glob
+
+    for root in sys.path:
+        for pattern in ("nvidia/cu13/lib/libcufft.so.*", "nvidia/cufft/lib/libcufft.so.*"):
+            for path in sorted(glob.glob(os.path.join(root or ".", pattern))):
+                try:
+                    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                except OSError:
+                    continue
 
 
 def _rl(image: Any, psf: Any, num_iter: Any, clip: Any, filter_epsilon: Any, mode: Any, method: Any) -> tuple[Any, str]:
@@ -36,6 +55,8 @@ def _rl(image: Any, psf: Any, num_iter: Any, clip: Any, filter_epsilon: Any, mod
     if not _all_finite(x):
         raise FovealValueError(f"{op}: image must hold finite values, got NaN or infinity")
     out = call.empty(tuple(x.shape))
+    if call.cuda and me in (_RL_METHODS["auto"], _RL_METHODS["fft"]):
+        _preload_cufft()
     used = call.run(_core.richardson_lucy, x, p, out, n, bool(clip), fe, m, me, cancel=cancel_flag())
     return call.wrap(out), ("direct", "direct", "separable", "fft")[used]
 
@@ -81,17 +102,18 @@ def richardson_lucy(
     method : {'auto', 'direct', 'separable', 'fft'}, optional
         Convolution path. 'direct' sums the non-zero psf taps; 'separable' needs a rank-1 psf (a
         product of one vector per axis: Gaussian, box, axis-aligned motion; checked by exact
-        reconstruction, else it raises); 'fft' (CPU only) runs each convolution as real FFTs on
+        reconstruction, else it raises); 'fft' runs each convolution as real FFTs (on CUDA with
+        cuFFT, loaded when first needed: a CUDA toolkit's or the ``nvidia-cufft`` wheel's) on
         5-smooth padded lengths: zero padding to ``n + k // 2`` per axis for 'constant' (exactly
         the linear convolution cropped to 'same'), the image's own lengths for 'wrap' (circular),
         ``n + k - 1`` with the reflection written into the pad for 'reflect'. 'auto' takes
         'separable' when the psf is rank 1 and that needs fewer taps, else 'direct'; then, on the
-        CPU, 'fft' instead when its cost is below half of that one's, with the cost per iteration
+        CPU (and on CUDA when cuFFT loads), 'fft' instead when its cost is below half of that one's, with the cost per iteration
         in multiply-adds: ``2 N taps`` (direct, ``taps`` = non-zero psf entries), ``2 N`` x the
         factors' summed taps (separable), ``10 P log2(P) + 8 P`` (fft: four real transforms of
         ``P`` = the padded size, and the pointwise work); ``N`` = the image size. E.g. a 512x512
         image with a 31x31 disk (709 taps) runs 'fft', with a 9x9 non-separable psf 'direct'. On
-        CUDA 'auto' never takes 'fft' and 'fft' raises (no CUDA FFT yet). All paths give the same
+        CUDA without cuFFT, 'auto' never takes 'fft' and 'fft' raises. All paths give the same
         result up to rounding.
         With ``acceleration`` or ``regularization`` 'auto' chooses between 'direct' and
         'separable' only, and 'fft' is refused (those variants have no FFT path yet).

@@ -21,6 +21,24 @@ FOVEAL_HD_INLINE std::int64_t rl_boundary_index(std::int64_t q, std::int64_t n, 
   return q < 0 ? -q - 1 : 2 * n - 1 - q;  // reflect (mode 0 never asks: its pads stay zero)
 }
 
+/// The FFT path's padded axis of length P (image length n, psf length k): the source of buffer
+/// position j. j itself in range; for 'reflect' the boundary image of the pads that 'same'
+/// outputs read (c = (k - 1) / 2 after the image, k - 1 - c before it, on the circle); -1 where
+/// nothing is read (kept zero). 'wrap' has P == n.
+FOVEAL_HD_INLINE std::int64_t rl_fft_source(std::int64_t j, std::int64_t n, std::int64_t k, std::int64_t P, int mode) {
+  if (j < n) return j;
+  if (mode != 1) return -1;
+  const std::int64_t c = (k - 1) / 2, below = k - 1 - c;
+  if (j < n + c) return rl_boundary_index(j, n, mode);
+  if (j >= P - below) return rl_boundary_index(j - P, n, mode);
+  return -1;
+}
+
+/// The FFT path's psf placement: tap m of an axis of length k sits at (m - (k - 1) / 2) mod P.
+FOVEAL_HD_INLINE std::int64_t rl_fft_tap_position(std::int64_t m, std::int64_t k, std::int64_t P) {
+  return ((m - (k - 1) / 2) % P + P) % P;
+}
+
 /// image / (blurred + eps), or 0 where blurred + eps < filter_epsilon when filtering (skimage
 /// filters when filter_epsilon is truthy, i.e. nonzero).
 template <typename T>
