@@ -14,12 +14,12 @@ enum class RlBoundary : int { Constant = 0, Reflect = 1, Wrap = 2 };
 /// How the convolutions run. Auto picks Separable when the psf is rank 1 (a product of one
 /// vector per axis, checked by exact reconstruction from its marginals) and that needs fewer
 /// taps than Direct, else Direct. Direct skips zero taps. Separable on a psf that is not rank 1
-/// is a ValueError. Fft runs each convolution as real FFTs (on CUDA with cuFFT, loaded at run time:
-/// a DeviceError when it cannot be loaded) on
-/// 5-smooth padded lengths (zero-padded linear convolution cropped to scipy's 'same' for
-/// Constant, circular on the image's own lengths for Wrap, reflect-padded for Reflect); on the
-/// CPU, and on CUDA when cuFFT loads, Auto also weighs it: cost per iteration, in multiply-adds, 2 N taps (Direct, taps = non-zero
-/// psf entries), 2 N (sum of the factors' non-zero taps) (Separable), and
+/// is a ValueError. Fft runs each convolution as real FFTs on 5-smooth padded lengths
+/// (zero-padded linear convolution cropped to scipy's 'same' for Constant, circular on the
+/// image's own lengths for Wrap, reflect-padded for Reflect); on CUDA through cuFFT, loaded at
+/// run time (a DeviceError when it cannot be loaded). Where Fft is available (the CPU; CUDA when
+/// cuFFT loads) Auto also weighs it: cost per iteration, in multiply-adds, 2 N taps (Direct,
+/// taps = non-zero psf entries), 2 N (sum of the factors' non-zero taps) (Separable), and
 /// 4 x 2.5 P log2(P) + 8 P for Fft (P = product of the padded lengths; four real transforms and
 /// the pointwise work), Fft when it is the cheapest by a factor 2.
 enum class RlMethod : int { Auto = 0, Direct = 1, Separable = 2, Fft = 3 };
