@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The parts of greedy bitmask NMS that do not depend on the box type (nms_cuda.cu and
-// nms_rotated_cuda.cu): ranking by a stable radix sort of math::score_rank_key, and resolving the
-// greedy order from the "suppresses" bitmask on the device, in one block, 64 boxes at a time.
+// nms_rotated_cuda.cu): ranking by a stable radix sort of math::score_rank_key, the tiled
+// "suppresses" bitmask over a pair rule, and resolving the greedy order from it on the device, in
+// one block, 64 boxes at a time.
 // Internal linkage: each .cu that includes this gets its own copy of the kernels.
 #pragma once
 #include <cub/device/device_radix_sort.cuh>
@@ -17,6 +18,30 @@ namespace {
 
 constexpr int kTile = 64;  // boxes per mask word
 constexpr int kReduceThreads = 256;
+
+// The "suppresses" bitmask of greedy NMS: mask[i * col_blocks + c] bit k says ranked box i
+// suppresses ranked box c * 64 + k (> i), by the op's pair rule suppresses(a, b) (a ranked
+// first). A block of kTile threads per (row tile, column tile) on or above the diagonal; the
+// column tile sits in shared memory.
+template <typename Box, typename Rule>
+__device__ __forceinline__ void pair_mask_tiles(const Box* __restrict__ sorted, std::int64_t n, std::int64_t col_blocks,
+                                                Rule suppresses, unsigned long long* __restrict__ mask) {
+  const std::int64_t row_block = blockIdx.y, col_block = blockIdx.x;
+  if (row_block > col_block) return;
+  __shared__ Box tile[kTile];
+  const int row_size = static_cast<int>(min(n - row_block * kTile, std::int64_t(kTile)));
+  const int col_size = static_cast<int>(min(n - col_block * kTile, std::int64_t(kTile)));
+  if (threadIdx.x < col_size) tile[threadIdx.x] = sorted[col_block * kTile + threadIdx.x];
+  __syncthreads();
+  if (threadIdx.x >= row_size) return;
+  const std::int64_t i = row_block * kTile + threadIdx.x;
+  const Box a = sorted[i];
+  unsigned long long bits = 0;
+  for (int k = row_block == col_block ? threadIdx.x + 1 : 0; k < col_size; ++k)
+    if (suppresses(a, tile[k])) bits |= 1ull << k;
+  mask[i * col_blocks + col_block] = bits;
+}
+// end of pair_mask_tiles
 
 template <typename S, typename K>
 __global__ void rank_keys_kernel(const S* __restrict__ scores, std::int64_t n, K* __restrict__ keys,

@@ -32,26 +32,16 @@ __global__ void gather_boxes_kernel(const S* __restrict__ boxes, const std::uint
   }
 }
 
-// mask[i * col_blocks + c] bit k: ranked box i suppresses ranked box c*64+k (> i).
+// The "suppresses" bitmask (pair_mask_tiles) with this op's pair rule.
 template <typename A>
 __global__ void nms_mask_kernel(const Box5<A>* __restrict__ sorted, std::int64_t n, std::int64_t col_blocks, A tf,
                                 unsigned long long* __restrict__ mask) {
-  const std::int64_t row_block = blockIdx.y, col_block = blockIdx.x;
-  if (row_block > col_block) return;
-  __shared__ Box5<A> tile[kTile];
-  const int row_size = static_cast<int>(min(n - row_block * kTile, std::int64_t(kTile)));
-  const int col_size = static_cast<int>(min(n - col_block * kTile, std::int64_t(kTile)));
-  if (threadIdx.x < col_size) tile[threadIdx.x] = sorted[col_block * kTile + threadIdx.x];
-  __syncthreads();
-  if (threadIdx.x >= row_size) return;
-  const std::int64_t i = row_block * kTile + threadIdx.x;
-  const Box5<A> a = sorted[i];
-  unsigned long long bits = 0;
-  for (int k = row_block == col_block ? threadIdx.x + 1 : 0; k < col_size; ++k) {
-    const Box5<A>& b = tile[k];
-    if (math::box_iou(a.x1, a.y1, a.x2, a.y2, a.area, b.x1, b.y1, b.x2, b.y2, b.area) > tf) bits |= 1ull << k;
-  }
-  mask[i * col_blocks + col_block] = bits;
+  pair_mask_tiles(
+      sorted, n, col_blocks,
+      [tf](const Box5<A>& a, const Box5<A>& b) {
+        return math::box_iou(a.x1, a.y1, a.x2, a.y2, a.area, b.x1, b.y1, b.x2, b.y2, b.area) > tf;
+      },
+      mask);
 }
 
 template <typename H>

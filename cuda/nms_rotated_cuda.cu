@@ -46,33 +46,19 @@ __global__ void rotated_gather_kernel(const T* __restrict__ boxes, const std::in
   }
 }
 
-// mask[i * col_blocks + c] bit k: ranked box i suppresses ranked box c*64+k (> i).
+// The "suppresses" bitmask (pair_mask_tiles) with this op's pair rule.
 template <typename T>
 __global__ void rotated_mask_kernel(const RBoxD<T>* __restrict__ sorted, std::int64_t n, std::int64_t col_blocks,
                                     T t, PairRule rule, unsigned long long* __restrict__ mask) {
-  const std::int64_t row_block = blockIdx.y, col_block = blockIdx.x;
-  if (row_block > col_block) return;
-  __shared__ RBoxD<T> tile[kTile];
-  const int row_size = static_cast<int>(min(n - row_block * kTile, std::int64_t(kTile)));
-  const int col_size = static_cast<int>(min(n - col_block * kTile, std::int64_t(kTile)));
-  if (threadIdx.x < col_size) tile[threadIdx.x] = sorted[col_block * kTile + threadIdx.x];
-  __syncthreads();
-  if (threadIdx.x >= row_size) return;
-  const std::int64_t i = row_block * kTile + threadIdx.x;
-  const RBoxD<T> a = sorted[i];
-  unsigned long long bits = 0;
-  for (int k = row_block == col_block ? threadIdx.x + 1 : 0; k < col_size; ++k) {
-    const RBoxD<T>& b = tile[k];
-    if (b.cls != a.cls) continue;
-    bool hit = false;
-    if (rule == PairRule::AnyFinite) {
-      hit = a.finite && b.finite;
-    } else if (rule == PairRule::Iou && a.valid && b.valid) {
-      hit = math::rotated_iou(a.cx, a.cy, a.w, a.h, a.c, a.s, b.cx, b.cy, b.w, b.h, b.c, b.s) > t;
-    }
-    if (hit) bits |= 1ull << k;
-  }
-  mask[i * col_blocks + col_block] = bits;
+  pair_mask_tiles(
+      sorted, n, col_blocks,
+      [t, rule](const RBoxD<T>& a, const RBoxD<T>& b) {
+        if (b.cls != a.cls) return false;
+        if (rule == PairRule::AnyFinite) return a.finite && b.finite;
+        return rule == PairRule::Iou && a.valid && b.valid &&
+               math::rotated_iou(a.cx, a.cy, a.w, a.h, a.c, a.s, b.cx, b.cy, b.w, b.h, b.c, b.s) > t;
+      },
+      mask);
 }
 
 template <typename T>

@@ -10,7 +10,8 @@
 # init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel) and
 # postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop),
 # nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one and
-# pool_cuda.cu's max / average pooling kernels.
+# pool_cuda.cu's max / average pooling kernels, and greedy bitmask NMS (nms_cuda.cu,
+# nms_rotated_cuda.cu: gather, pair mask, nms_common.cuh's greedy reduction).
 # The kernel code is cut from the .cu files between the markers below, so an edit that moves a
 # marker fails here loudly rather than testing stale code.
 set -euo pipefail
@@ -40,15 +41,26 @@ PO="$ROOT/cuda/pool_cuda.cu"
 cut_between "$PO" '^using i64' '^Dims dims_of' "$WORK/kernels_pool.inc"
 cut_between "$PO" '^// Calls f\(q, oh, ow, i\)' '^/// Calls f\(S\{\}, A\{\}\)' "$WORK/kernels_pool_2.inc"
 cat "$WORK/kernels_pool_2.inc" >>"$WORK/kernels_pool.inc"
+NC="$ROOT/cuda/nms_common.cuh"
+grep -E '^constexpr int (kTile|kReduceThreads)' "$NC" >"$WORK/nms_0.inc"
+cut_between "$NC" '^// The "suppresses" bitmask of greedy NMS' '^// end of pair_mask_tiles' "$WORK/nms_1.inc"
+cut_between "$NC" '^// One block walks the tiles in rank order' '^/// Resolves the greedy order' "$WORK/nms_2.inc"
+cut_between "$ROOT/cuda/nms_cuda.cu" '^template <typename A> struct Box5' '^template <typename H>' "$WORK/nms_3.inc"
+cut_between "$ROOT/cuda/nms_rotated_cuda.cu" '^template <typename T>$' '^std::int64_t impl\(' "$WORK/nms_4.inc"
+sed -i '$d' "$WORK/nms_4.inc"  # the launcher's template line
+cat "$WORK"/nms_[0-4].inc >"$WORK/kernels_nms.inc"
+[ "$(grep -c '^constexpr int' "$WORK/kernels_nms.inc")" -ge 2 ] || { echo "nms tile constants not found" >&2; exit 1; }
 CXX="${CXX:-g++}"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_output_emu" "$HERE/nms_output_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/filters_emu" "$HERE/filters_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/pool_emu" "$HERE/pool_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_emu" "$HERE/nms_emu.cpp"
 cd "$WORK"
 "${PYTHON:-python3}" "$HERE/tv_check.py"
 "${PYTHON:-python3}" "$HERE/roi_pool_check.py"
 "$WORK/nms_output_emu"
 "${PYTHON:-python3}" "$HERE/filters_check.py"
 "${PYTHON:-python3}" "$HERE/pool_check.py"
+"${PYTHON:-python3}" "$HERE/nms_check.py"
