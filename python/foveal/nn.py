@@ -44,12 +44,22 @@ __all__ = [
 ]
 
 
+_INT32_MAX = 2**31 - 1
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _pair(op: str, name: str, value: Any, *, allow_none: bool = False) -> tuple:
     """An int or a sequence of one or two ints (None entries where ``allow_none``) as (H, W)."""
+    # Fast paths (a plain int or a pair of plain ints in range): the generic checks below go
+    # through numbers.Integral's ABC test, a few microseconds per call.
+    if type(value) is int and -_INT32_MAX <= value <= _INT32_MAX:
+        return (value, value)
+    if (type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int
+            and -_INT32_MAX <= value[0] <= _INT32_MAX and -_INT32_MAX <= value[1] <= _INT32_MAX):
+        return value
     items = (value,) if _is_int(value) or (allow_none and value is None) else value
     try:
         items = tuple(items)
@@ -61,7 +71,7 @@ def _pair(op: str, name: str, value: Any, *, allow_none: bool = False) -> tuple:
         kind = "an int, None" if allow_none else "an int"
         raise FovealTypeError(f"{op}: {name} must be {kind} or a pair of those, got {value!r}")
     items = tuple(v if v is None else int(v) for v in items)
-    if any(v is not None and abs(v) > 2**31 - 1 for v in items):  # beyond what the core takes
+    if any(v is not None and abs(v) > _INT32_MAX for v in items):  # beyond what the core takes
         raise FovealValueError(f"{op}: {name} must be at most 2147483647 in magnitude, got {value!r}")
     return items * 2 if len(items) == 1 else items
 
