@@ -9,12 +9,14 @@
 #   2. the full test suite:          python -m pytest tests
 #   3. the benchmarks:               python -m pytest bench --benchmark-json=...
 #      then bench/report.py on the JSON (table + <name>.summary.json)
+#   3b. with PROFILE_K (a regex of workload names): bench/gpu_profile.py, each workload's wall time,
+#      GPU-busy time, launches and top kernels (torch.profiler), foveal and anchors side by side
 #   4. compute-sanitizer (memcheck, racecheck, synccheck; initcheck informational)
 #      on a small Python NMS / box_iou run, compared with the CPU result, then memcheck over
 #      every CUDA test of the suite (pytest -k cuda)
 #
 # Output goes to $OUT if set (the device tool brings it back), else bench/results/:
-#   gpu-build.log gpu-tests.log gpu-sanitizer.log gpu-bench.log
+#   gpu-build.log gpu-tests.log gpu-sanitizer.log gpu-bench.log gpu-profile.log
 #   gpu-<stamp>.json gpu-<stamp>.summary.json
 # Environment knobs: PYTHON (default python3), FOVEAL_CUDA_ARCHS (default 90),
 #   SKIP_TESTS=1, SKIP_SANITIZER=1, SKIP_BENCH=1, BENCH_ARGS / TESTS_ARGS (extra pytest args,
@@ -125,6 +127,11 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
     if [ -f "$JSON" ]; then
         step report "$BENCH_LOG" "$PY" bench/report.py "$JSON"
     fi
+fi
+# -- 3b. per-kernel profile (optional: PROFILE_K, a regex of workload names; '.' for all) ------
+if [ -n "${PROFILE_K:-}" ]; then
+    step profile "$DEST/gpu-profile.log" timeout "${PROFILE_TIMEOUT:-300}" \
+        "$PY" bench/gpu_profile.py -k "$PROFILE_K" --json "$DEST/gpu-profile-$STAMP.json"
 fi
 # -- 4. compute-sanitizer (last: the slowest step, and the one a short lease can drop) -------------------------------------------------------
 if [ "${SKIP_SANITIZER:-0}" != 1 ]; then
