@@ -157,6 +157,56 @@ WORKLOADS.append(
 )
 
 
+def _nhwc_np(*arrays):
+    """4-D maps as (N, C, H, W) views of (N, H, W, C) memory (channels-last), the rest unchanged."""
+    return tuple(np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if a.ndim == 4 else a
+                 for a in arrays)
+
+
+def _nhwc_torch(*arrays):
+    import torch
+
+    return tuple(torch.from_numpy(a).contiguous(memory_format=torch.channels_last) if a.ndim == 4 else a
+                 for a in arrays)
+
+
+# Channels-last variants (CPU): the same inputs with the maps in channels-last memory, as a
+# channels_last torch model hands them over; torchvision's CPU kernels copy such maps first.
+WORKLOADS += [
+    Workload(
+        name="roi_align_fpn_nhwc",
+        definition="roi_align_fpn with the features channels-last (N, H, W, C memory)",
+        inputs=_fpn_inputs,
+        impls=[
+            Impl("foveal", lambda x, r: _fops().roi_align(x, r, 7, 0.25, 2, True), devices=("cpu",),
+                 prepare=_nhwc_np),
+            Impl("torchvision", lambda x, r: _tv().roi_align(x, r, 7, 0.25, 2, True), lib="torch", devices=("cpu",),
+                 prepare=_nhwc_torch),
+        ],
+        reference="torchvision",
+        check=_roi_align_close(),
+        items=ROIS * 256 * 49,
+        unit="outputs/s",
+        extra={"spatial_scale": 0.25, "output_size": 7, "sampling_ratio": 2, "aligned": True, "layout": "NHWC"},
+    ),
+    Workload(
+        name="multi_scale_roi_align_nhwc",
+        definition="multi_scale_roi_align with every level channels-last (N, H, W, C memory)",
+        inputs=_pyramid_inputs,
+        impls=[
+            Impl("foveal", lambda p2, p3, p4, p5, b: _fops().multi_scale_roi_align(
+                [p2, p3, p4, p5], [b], [(IMG_H, IMG_W)], 7, 2), devices=("cpu",), prepare=_nhwc_np),
+            Impl("torchvision", _tv_msroi, lib="torch", devices=("cpu",), prepare=_nhwc_torch),
+        ],
+        reference="torchvision",
+        check=_roi_align_close(),
+        items=ROIS_PER_IMAGE * 256 * 49,
+        unit="outputs/s",
+        extra={"output_size": 7, "sampling_ratio": 2, "layout": "NHWC"},
+    ),
+]
+
+
 @pytest.mark.parametrize(("workload", "impl", "device"), cases(WORKLOADS))
 def bench_roi(benchmark, workload, impl, device):
     run_case(benchmark, workload, impl, device)

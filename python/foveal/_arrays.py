@@ -235,10 +235,12 @@ class Call:
 
     # inputs ------------------------------------------------------------------------------
 
-    def floats(self, *names: str) -> Any:
+    def floats(self, *names: str, keep_channels_last: bool = False) -> Any:
         """The named arrays, C-contiguous, in the dtype the policy picks from their dtypes (which
         also becomes ``self.dtype``, the default dtype of :meth:`empty`). One name returns one
-        array; several return a tuple."""
+        array; several return a tuple. ``keep_channels_last``: a CPU (N, C, H, W) array laid out
+        densely as (N, H, W, C) (torch's channels_last) is passed as it is, for kernels that read
+        that layout."""
         xs = [self._get(n) for n in names]
         key = (self.policy, self.cuda, *[dtype_name(x) for x in xs])
         dtype = _POLICY_CACHE.get(key)
@@ -246,9 +248,10 @@ class Call:
             dtype = POLICIES[self.policy](self.op, dict(zip(names, key[2:])), self.cuda)
             _POLICY_CACHE[key] = dtype
         self.dtype = dtype
+        keep = keep_channels_last and not self.cuda
         if len(xs) == 1:
-            return self._prepare(xs[0], dtype, names[0])
-        return tuple([self._prepare(x, dtype, n) for x, n in zip(xs, names)])
+            return self._prepare(xs[0], dtype, names[0], keep)
+        return tuple([self._prepare(x, dtype, n, keep) for x, n in zip(xs, names)])
 
     def prepare(self, name: str, dtype: str) -> Any:
         """Array ``name`` as a C-contiguous array of ``dtype`` (no copy when it already is)."""
@@ -260,9 +263,11 @@ class Call:
             library_of(x, name, self.op)
         return x
 
-    def _prepare(self, x: Any, dtype: str, name: str) -> Any:
+    def _prepare(self, x: Any, dtype: str, name: str, keep_cl: bool = False) -> Any:
         lib = self.lib
         if lib == "numpy":
+            if keep_cl and _channels_last(x) and x.dtype == dtype:
+                return x
             # NB: asarray, not ascontiguousarray, which turns a 0-d array into shape (1,).
             return np.asarray(x, dtype=dtype, order="C")
         if lib == "torch":
@@ -272,7 +277,9 @@ class Call:
                 import torch
 
                 x = x.to(getattr(torch, dtype))
-            if not x.is_contiguous():
+            if not x.is_contiguous() and not (
+                keep_cl and x.dim() == 4 and x.is_contiguous(memory_format=torch_channels_last())
+            ):
                 x = x.contiguous()
             if not self._torch_cpu:
                 return x
@@ -359,6 +366,27 @@ class Call:
         if 2 * count < out.shape[0] and out.nbytes > 1 << 16:
             part = part.copy() if not (self.cuda and self.lib == "torch") else part.clone()
         return self.wrap(part)
+
+
+def _channels_last(x: Any) -> bool:
+    """A numpy (N, C, H, W) array stored densely as (N, H, W, C)."""
+    return isinstance(x, np.ndarray) and x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def channels_last(x: Any, lib: str) -> bool:
+    """A 4-D numpy / torch array laid out densely as (N, H, W, C) (also when it is C-contiguous
+    too, with unit dimensions)."""
+    if lib == "numpy":
+        return _channels_last(x)
+    if lib == "torch":
+        return x.dim() == 4 and x.is_contiguous(memory_format=torch_channels_last())
+    return False
+
+
+def torch_channels_last() -> Any:
+    import torch
+
+    return torch.channels_last
 
 
 def real(op: str, name: str, value: Any, *, allow_nan: bool = False) -> float:

@@ -132,7 +132,44 @@ void test_sdk_multi_scale() {
   EXPECT(threw, "no levels must throw ValueError");
 }
 
+// A channels-last (N, C, H, W) view (strides of (N, H, W, C) memory) gives the C-contiguous
+// map's result; other strides are refused.
+void test_sdk_channels_last() {
+  const std::int64_t C = 3, Hh = 5, Ww = 7;
+  std::vector<float> nchw(C * Hh * Ww), nhwc(C * Hh * Ww);
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t y = 0; y < Hh; ++y)
+      for (std::int64_t x = 0; x < Ww; ++x) {
+        const float v = static_cast<float>((c * 31 + y * 7 + x * 3) % 17) * 0.25f;
+        nchw[(c * Hh + y) * Ww + x] = v;
+        nhwc[(y * Ww + x) * C + c] = v;
+      }
+  const foveal::Device cpu{};
+  const float rois[10] = {0, 0.5f, 1.0f, 5.5f, 3.5f, 0, 2.0f, 0.0f, 6.9f, 4.9f};
+  std::vector<float> a(2 * C * 4), b(2 * C * 4, -1.0f);
+  const foveal::ConstTensorView r(rois, foveal::DType::Float32, cpu, {2, 5});
+  foveal::roi_align(foveal::ConstTensorView(nchw.data(), foveal::DType::Float32, cpu, {1, C, Hh, Ww}), r,
+                    foveal::TensorView(a.data(), foveal::DType::Float32, cpu, {2, C, 2, 2}), {1.0, 2, true});
+  const foveal::ConstTensorView cl(nhwc.data(), foveal::DType::Float32, cpu, foveal::Shape({1, C, Hh, Ww}),
+                                   foveal::Shape({Hh * Ww * C, 1, Ww * C, C}));
+  EXPECT(cl.is_channels_last() && !cl.is_contiguous(), "channels-last view");
+  foveal::roi_align(cl, r, foveal::TensorView(b.data(), foveal::DType::Float32, cpu, {2, C, 2, 2}), {1.0, 2, true});
+  bool same = true;
+  for (std::size_t i = 0; i < a.size(); ++i) same = same && std::fabs(a[i] - b[i]) <= 1e-6f * (1 + std::fabs(a[i]));
+  EXPECT(same, "channels-last result equals the NCHW one");
+  bool threw = false;
+  try {  // W and H swapped in the strides: neither layout
+    foveal::roi_align(foveal::ConstTensorView(nhwc.data(), foveal::DType::Float32, cpu, foveal::Shape({1, C, Hh, Ww}),
+                                              foveal::Shape({Hh * Ww * C, 1, C, Hh * C})),
+                      r, foveal::TensorView(b.data(), foveal::DType::Float32, cpu, {2, C, 2, 2}), {});
+  } catch (const foveal::ValueError&) {
+    threw = true;
+  }
+  EXPECT(threw, "a map neither C-contiguous nor channels-last must throw ValueError");
+}
+
 int main() {
+  test_sdk_channels_last();
   test_bilinear_axis();
   test_roi_align_bins();
   test_roi_pool_spans();

@@ -236,3 +236,27 @@ def test_levels_with_different_channel_blocks():
     want = tv_msroi(feats, boxes, image_sizes, 7, 2)
     got = multi_scale_roi_align(feats, boxes, image_sizes, 7, 2)
     np.testing.assert_allclose(got, want, **TOL[np.float32])
+
+
+@pytest.mark.parametrize("channels", [4, 70])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channels_last_levels_match_torchvision(channels, dtype, simd_level):
+    """Channels-last levels (numpy views of (N, H, W, C) memory, torch channels_last) run the
+    NHWC kernel: torchvision's values, every level, RoIs of no level; a pyramid mixing layouts is
+    pooled too (the front end makes it one layout)."""
+    rng = np.random.default_rng([channels, dtype == np.float64])
+    image_sizes = [(200, 152), (181, 200)]
+    h, w = 200, 200
+    feats = OrderedDict(
+        (f"p{2 + i}", rng.standard_normal((2, channels, math.ceil(h / 2 ** (2 + i)), math.ceil(w / 2 ** (2 + i))))
+         .astype(dtype)) for i in range(4))
+    boxes = [boxes_of_all_scales(rng, 50, hh, ww, dtype) for hh, ww in image_sizes]
+    want = tv_msroi(feats, boxes, image_sizes, 7, 2)
+    cl = [np.ascontiguousarray(f.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) for f in feats.values()]
+    got = multi_scale_roi_align(cl, boxes, image_sizes, 7, 2)
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+    tcl = [torch.from_numpy(f).contiguous(memory_format=torch.channels_last) for f in feats.values()]
+    got_t = multi_scale_roi_align(tcl, [torch.from_numpy(b) for b in boxes], image_sizes, 7, 2)
+    np.testing.assert_array_equal(got_t.numpy(), got)
+    mixed = [cl[0], *list(feats.values())[1:]]
+    np.testing.assert_allclose(multi_scale_roi_align(mixed, boxes, image_sizes, 7, 2), want, **TOL[dtype])

@@ -538,3 +538,38 @@ def test_cuda_roi_align_blocks_match_cpu(dtype):
         got = roi_align(xc, rc, size, scale, sr, aligned).cpu().numpy()
         np.testing.assert_allclose(got, roi_align(x, rois, size, scale, sr, aligned), **tol)
         np.testing.assert_allclose(got, tv_align(x, rois, size, scale, sr, aligned), **tol)
+
+
+# ------------------------------------------------------------------ channels-last (NHWC) input
+
+
+@pytest.mark.parametrize("channels", [1, 3, 64, 70, 130])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roi_align_channels_last_matches_torchvision(channels, dtype, simd_level):
+    """A channels-last map (numpy (N, C, H, W) view of (N, H, W, C) memory, or a torch
+    channels_last tensor) runs the NHWC kernel without a copy: torchvision's values for channel
+    counts below, at and past the 64-channel block, every sampling mode, RoIs outside the map."""
+    rng = np.random.default_rng([channels, dtype == np.float64])
+    nhwc = rng.standard_normal((2, H, W, channels)).astype(dtype)
+    x = nhwc.transpose(0, 3, 1, 2)
+    assert not x.flags.c_contiguous or channels == 1
+    for scale, sr, aligned, size in [(1.0, 2, False, (7, 7)), (0.5, -1, True, (7, 5)), (0.25, 0, False, (3, 4))]:
+        rois = make_rois(rng, 23, 2, scale, dtype)
+        rois = np.concatenate([rois[:, :1], np.minimum(rois[:, 1:3], rois[:, 3:]), np.maximum(rois[:, 1:3], rois[:, 3:])], 1)
+        want = tv_align(np.ascontiguousarray(x), rois, size, scale, sr, aligned)
+        got = roi_align(x, rois, size, scale, sr, aligned)
+        assert got.shape == want.shape and got.flags.c_contiguous
+        np.testing.assert_allclose(got, want, **TOL[dtype])
+        np.testing.assert_allclose(got, roi_align(np.ascontiguousarray(x), rois, size, scale, sr, aligned),
+                                   **TOL[dtype])
+        t = torch.from_numpy(np.ascontiguousarray(x)).contiguous(memory_format=torch.channels_last)
+        got_t = roi_align(t, torch.from_numpy(rois), size, scale, sr, aligned)
+        assert isinstance(got_t, torch.Tensor)
+        np.testing.assert_array_equal(got_t.numpy(), got)
+
+
+def test_roi_align_other_strided_maps_are_copied():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 4, H, W, 2))[..., 0]  # neither C-contiguous nor channels-last
+    rois = make_rois(rng, 9, 2, 1.0, np.float64)
+    np.testing.assert_array_equal(roi_align(x, rois, 4, 1.0, 2), roi_align(np.ascontiguousarray(x), rois, 4, 1.0, 2))

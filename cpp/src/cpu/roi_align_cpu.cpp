@@ -207,6 +207,85 @@ void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64
   });
 }
 
+// Channels-last input (memory N, H, W, C): every bilinear corner is a contiguous vector of
+// channels, so the channel loop is the vector loop and each sample is torchvision's four-corner
+// sum. Tasks are (channel block, RoI chunk) with the block's slice of the maps small enough to
+// stay in the last-level cache while all RoIs visit it; a task sums a bin's samples for its
+// block in a local vector and writes the bin to `out` (K, C, PH, PW).
+constexpr std::int64_t kNhwcBlock = 64;
+
+template <typename T>
+FOVEAL_ALWAYS_INLINE void align_nhwc_body(const T* map, std::int64_t width, std::int64_t c_n, std::int64_t cb,
+                                          const Tap<T>* y_taps, const Tap<T>* x_taps, const std::int64_t* yb,
+                                          const std::int64_t* xb, T inv, std::int64_t ph_n, std::int64_t pw_n,
+                                          T* o, std::int64_t bins) {
+  T acc[kNhwcBlock];
+  for (std::int64_t ph = 0; ph < ph_n; ++ph)
+    for (std::int64_t pw = 0; pw < pw_n; ++pw) {
+      for (std::int64_t c = 0; c < cb; ++c) acc[c] = T(0);
+      for (std::int64_t i = yb[ph]; i < yb[ph + 1]; ++i) {
+        const Tap<T>& ty = y_taps[i];
+        const T* lo = map + ty.lo * width * c_n;
+        const T* hi = map + ty.hi * width * c_n;
+        for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j) {
+          const Tap<T>& tx = x_taps[j];
+          const T w1 = ty.w_lo * tx.w_lo, w2 = ty.w_lo * tx.w_hi, w3 = ty.w_hi * tx.w_lo, w4 = ty.w_hi * tx.w_hi;
+          const T *p1 = lo + tx.lo * c_n, *p2 = lo + tx.hi * c_n, *p3 = hi + tx.lo * c_n, *p4 = hi + tx.hi * c_n;
+#pragma omp simd
+          for (std::int64_t c = 0; c < cb; ++c) acc[c] += w1 * p1[c] + w2 * p2[c] + w3 * p3[c] + w4 * p4[c];
+        }
+      }
+      T* ob = o + ph * pw_n + pw;
+      for (std::int64_t c = 0; c < cb; ++c) ob[c * bins] = acc[c] * inv;
+    }
+}
+FOVEAL_SIMD_VARIANTS(align_nhwc, align_nhwc_body,
+                     (const T* map, std::int64_t width, std::int64_t c_n, std::int64_t cb, const Tap<T>* y_taps,
+                      const Tap<T>* x_taps, const std::int64_t* yb, const std::int64_t* xb, T inv, std::int64_t ph_n,
+                      std::int64_t pw_n, T* o, std::int64_t bins),
+                     (map, width, c_n, cb, y_taps, x_taps, yb, xb, inv, ph_n, pw_n, o, bins))
+
+template <typename T>
+void forward_nhwc(const T* input, const T* rois, T* out, std::int64_t k_n, std::int64_t c_n, std::int64_t height,
+                  std::int64_t width, std::int64_t ph_n, std::int64_t pw_n, const RoiAlignParams& p, int num_threads) {
+  const AlignTables<T> tab(rois, k_n, height, width, ph_n, pw_n, p);
+  const std::int64_t bins = ph_n * pw_n, blocks = (c_n + kNhwcBlock - 1) / kNhwcBlock;
+  const std::int64_t want = 8 * static_cast<std::int64_t>(max_threads(num_threads));  // tasks, for balance
+  const std::int64_t chunks = std::max<std::int64_t>(1, std::min(k_n, (want + blocks - 1) / blocks));
+  const auto body = align_nhwc<T>();
+  parallel_for_dynamic(0, blocks * chunks, num_threads, 1, [&](std::int64_t task) {
+    const std::int64_t blk = task / chunks, chunk = task % chunks, c0 = blk * kNhwcBlock;
+    const std::int64_t cb = std::min(kNhwcBlock, c_n - c0);
+    for (std::int64_t k = k_n * chunk / chunks; k < k_n * (chunk + 1) / chunks; ++k) {
+      const T* map = input + static_cast<std::int64_t>(rois[5 * k]) * height * width * c_n + c0;
+      body(map, width, c_n, cb, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data() + k * (ph_n + 1),
+           tab.x_begin.data() + k * (pw_n + 1), T(1) / tab.count[k], ph_n, pw_n, out + (k * c_n + c0) * bins, bins);
+    }
+  });
+}
+
+// Multi-scale on channels-last levels: forward_nhwc's tasks, each RoI read from its own level.
+template <typename T>
+void multi_scale_nhwc(const T* const* maps, const std::int64_t* heights, const std::int64_t* widths, const T* rois,
+                      const std::vector<std::int64_t>& level, const AlignTables<T>& tab, T* out, std::int64_t k_n,
+                      std::int64_t c_n, std::int64_t ph_n, std::int64_t pw_n, int num_threads) {
+  const std::int64_t bins = ph_n * pw_n, blocks = (c_n + kNhwcBlock - 1) / kNhwcBlock;
+  const std::int64_t want = 8 * static_cast<std::int64_t>(max_threads(num_threads));
+  const std::int64_t chunks = std::max<std::int64_t>(1, std::min(k_n, (want + blocks - 1) / blocks));
+  const auto body = align_nhwc<T>();
+  parallel_for_dynamic(0, blocks * chunks, num_threads, 1, [&](std::int64_t task) {
+    const std::int64_t blk = task / chunks, chunk = task % chunks, c0 = blk * kNhwcBlock;
+    const std::int64_t cb = std::min(kNhwcBlock, c_n - c0);
+    for (std::int64_t k = k_n * chunk / chunks; k < k_n * (chunk + 1) / chunks; ++k) {
+      const std::int64_t l = level[k];
+      if (l < 0) continue;  // zeroed by the caller
+      const T* map = maps[l] + static_cast<std::int64_t>(rois[5 * k]) * heights[l] * widths[l] * c_n + c0;
+      body(map, widths[l], c_n, cb, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data() + k * (ph_n + 1),
+           tab.x_begin.data() + k * (pw_n + 1), T(1) / tab.count[k], ph_n, pw_n, out + (k * c_n + c0) * bins, bins);
+    }
+  });
+}
+
 // Multi-scale: tasks over (level, image, channel block, RoI chunk); each RoI of the group is pooled from
 // its level's plane straight into its own row of `out` (no per-level outputs, no gather).
 template <typename T>
@@ -232,6 +311,10 @@ void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& pla
                              scale = plan.scale[level[k]], h = heights[level[k]], w = widths[level[k]];
                              return true;
                            });
+  if (!features[0].is_contiguous()) {  // channels-last pyramid (the front end checks every level)
+    multi_scale_nhwc(maps, heights, widths, rois, level, tab, out, k_n, c_n, ph_n, pw_n, num_threads);
+    return;
+  }
   const RoisByImage by_group(key.data(), k_n, groups);
   // Tasks: per group (level, image) with RoIs, its level's channel blocks x RoI chunks; a level's
   // channel block is chosen from its own plane size, as roi_align does. task_first[g] is the first
@@ -304,6 +387,15 @@ void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, cons
                const ExecContext& ctx) {
   const std::int64_t n = input.size(0), c = input.size(1), h = input.size(2), w = input.size(3);
   const std::int64_t k = rois.size(0), ph = out.size(2), pw = out.size(3);
+  if (!input.is_contiguous()) {  // channels-last (the front end admits no other layout)
+    if (input.dtype() == DType::Float32)
+      forward_nhwc(input.data_as<float>(), rois.data_as<float>(), out.data_as<float>(), k, c, h, w, ph, pw, params,
+                   ctx.num_threads);
+    else
+      forward_nhwc(input.data_as<double>(), rois.data_as<double>(), out.data_as<double>(), k, c, h, w, ph, pw, params,
+                   ctx.num_threads);
+    return;
+  }
   if (input.dtype() == DType::Float32)
     forward(input.data_as<float>(), rois.data_as<float>(), out.data_as<float>(), n, k, c, h, w, ph, pw, params,
             ctx.num_threads);

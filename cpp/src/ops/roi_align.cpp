@@ -15,10 +15,19 @@ void validate(const char* op, const check::Named& map, const check::Named& rois,
   check::roi_shapes(op, map, rois, pooled);
   check::same_device(op, {map, rois, pooled});
   check::roi_dtypes(op, map, rois, pooled);
-  check::contiguous(op, {map, rois, pooled});
+  check::contiguous(op, {rois, pooled});
   check::not_null(op, {map, rois, pooled});
   check::spatial_scale(op, params.spatial_scale);
   check::roi_values(op, rois.view, map.view.size(0), params.spatial_scale);
+}
+
+// The forward map may also be channels-last on the CPU (its kernel reads every tap's channels
+// as one contiguous vector).
+void map_layout(const char* op, const check::Named& map) {
+  const bool cpu = map.view.device().type == DeviceType::CPU;
+  FOVEAL_CHECK_VALUE(map.view.is_contiguous() || (cpu && map.view.is_channels_last()), op, ": ", map.name,
+                     " must be C-contiguous", cpu ? " or channels-last (N, H, W, C in memory)" : " on CUDA",
+                     ", got strides ", map.view.strides().str(), " for shape ", map.view.shape().str());
 }
 
 }  // namespace
@@ -26,6 +35,7 @@ void validate(const char* op, const check::Named& map, const check::Named& rois,
 void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
                const ExecContext& ctx) {
   validate("roi_align", {"input", input}, {"rois", rois}, {"out", out}, params);
+  map_layout("roi_align", {"input", input});
   if (out.numel() == 0) return;
   switch (input.device().type) {
     case DeviceType::CPU: return cpu::roi_align(input, rois, out, params, ctx);
@@ -36,6 +46,7 @@ void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, cons
 void roi_align_backward(ConstTensorView grad_output, ConstTensorView rois, TensorView grad_input,
                         const RoiAlignParams& params, const ExecContext& ctx) {
   validate("roi_align_backward", {"grad_input", grad_input}, {"rois", rois}, {"grad_output", grad_output}, params);
+  check::contiguous("roi_align_backward", {{"grad_input", grad_input}});
   if (grad_input.numel() == 0) return;
   switch (grad_input.device().type) {
     case DeviceType::CPU: return cpu::roi_align_backward(grad_output, rois, grad_input, params, ctx);
@@ -57,8 +68,10 @@ void multi_scale_roi_align(const ConstTensorView* features, int levels, ConstTen
   check::roi_shapes(op, first, r, o);
   check::roi_dtypes(op, first, r, o);
   check::same_device(op, {first, r, o});
-  check::contiguous(op, {first, r, o});
+  check::contiguous(op, {r, o});
   check::not_null(op, {first, r, o});
+  map_layout(op, first);
+  const bool channels_last = !features[0].is_contiguous();
   PyramidPlan plan;
   plan.levels = levels;
   double largest = 0.0;
@@ -73,7 +86,10 @@ void multi_scale_roi_align(const ConstTensorView* features, int levels, ConstTen
                        f.shape().str());
     check::same_dtype(op, {first, fl});
     check::same_device(op, {first, fl});
-    check::contiguous(op, {fl});
+    map_layout(op, fl);
+    FOVEAL_CHECK_VALUE(f.is_contiguous() != channels_last || (f.is_contiguous() && f.is_channels_last()), op, ": ",
+                       name, " must have the layout of features[0] (",
+                       channels_last ? "channels-last" : "C-contiguous", ")");
     check::not_null(op, {fl});
     plan.scale[l] = math::fpn_level_scale(f.size(2), image_height);
     largest = plan.scale[l] > largest ? plan.scale[l] : largest;

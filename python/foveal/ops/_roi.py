@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._arrays import Call, dim, dtype_name, library_of, real
+from .._arrays import Call, channels_last, dim, dtype_name, library_of, real
 from .._errors import FovealTypeError, FovealValueError
 
 
@@ -87,11 +87,13 @@ def _rois(op: str, boxes: Any) -> Any:
     return xp.concatenate(parts, axis=0)
 
 
-def _roi_call(op: str, main: str, x: Any, boxes: Any, **extra: Any) -> tuple[Call, Any, Any]:
-    """Call for a RoI op: the map-like argument ``main`` in its own dtype, the RoIs converted."""
+def _roi_call(op: str, main: str, x: Any, boxes: Any, keep_cl: bool = False,
+              **extra: Any) -> tuple[Call, Any, Any]:
+    """Call for a RoI op: the map-like argument ``main`` in its own dtype (a channels-last CPU map
+    kept so with ``keep_cl``), the RoIs converted."""
     rois = _rois(op, boxes)
     call = Call(op, policy="same", **{main: x}, boxes=rois, **extra)
-    xs = call.floats(main)
+    xs = call.floats(main, keep_channels_last=keep_cl)
     rdt = dtype_name(rois)
     if not (rdt.startswith(("float", "int", "uint")) or rdt == "bfloat16"):
         raise FovealTypeError(f"{op}: boxes must have a real numeric dtype, got {rdt}")
@@ -156,7 +158,7 @@ def roi_align(
     ph, pw = _output_size(op, output_size)
     scale = real(op, "spatial_scale", spatial_scale)
     ratio = _int_arg(op, "sampling_ratio", sampling_ratio)
-    call, x, rois = _roi_call(op, "input", input, boxes)
+    call, x, rois = _roi_call(op, "input", input, boxes, keep_cl=True)
     out = call.empty((dim(rois, 0, 2), dim(x, 1, 4), ph, pw))
     call.run(_core.roi_align, x, rois, out, scale, ratio, bool(aligned))
     return call.wrap(out)
@@ -427,7 +429,8 @@ def multi_scale_roi_align(
     rois = _rois(op, boxes)
     names = [f"features[{i}]" for i in range(len(maps))]
     call = Call(op, policy="same", **dict(zip(names, maps)), boxes=rois)
-    xs = call.floats(*names)
+    # channels-last levels stay so only when all are (the kernel takes one layout)
+    xs = call.floats(*names, keep_channels_last=all(channels_last(m, call.lib) for m in maps))
     xs = list(xs) if len(names) > 1 else [xs]
     rdt = dtype_name(rois)
     if not (rdt.startswith(("float", "int", "uint")) or rdt == "bfloat16"):

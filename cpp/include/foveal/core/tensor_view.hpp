@@ -134,6 +134,19 @@ class BasicTensorView {
   std::int64_t size(int dim) const { return shape_[dim]; }
   std::int64_t numel() const { return shape_.numel(); }
 
+  /// True for a 4-D (N, C, H, W) view laid out densely as (N, H, W, C) in memory: channels-last,
+  /// torch's channels_last memory format (size-1 dims ignored).
+  bool is_channels_last() const {
+    if (ndim() != 4) return false;
+    std::int64_t expected = 1;
+    for (int i : {1, 3, 2, 0}) {
+      if (shape_[i] == 1) continue;
+      if (strides_[i] != expected) return numel() == 0;
+      expected *= shape_[i];
+    }
+    return true;
+  }
+
   /// True when the elements are laid out densely in row-major order (size-1 dims ignored).
   bool is_contiguous() const {
     std::int64_t expected = 1;
