@@ -114,7 +114,9 @@ def roi_align(
     Parameters
     ----------
     input : array, shape (N, C, H, W)
-        Feature maps, float32 or float64 (float16 / bfloat16 on CUDA, computed in float32).
+        Feature maps, float32 or float64 (float16 / bfloat16 on CUDA, computed in float32). On
+        the CPU a channels-last map (torch's ``channels_last``, or a numpy view of ``(N, H, W, C)``
+        memory) is read in place by a kernel for that layout; other layouts are copied first.
     boxes : array, shape (K, 5), or list of arrays of shape (Ki, 4)
         Regions ``[batch_index, x1, y1, x2, y2]`` in image coordinates, or one ``(Ki, 4)`` array
         per image of the batch (``x1, y1, x2, y2``). Same library and device as ``input``. On the
@@ -366,7 +368,8 @@ def multi_scale_roi_align(
         The pyramid, finest level first: a dict's values in its key order (torchvision's
         ``featmap_names`` selection is the caller's ``{k: x[k] for k in names}``), or a list. One
         dtype (float32 or float64; float16 / bfloat16 on CUDA), library and device; the same N
-        and C on every level.
+        and C on every level. On the CPU, levels that are all channels-last are read in place
+        (as :func:`roi_align`).
     boxes : list of arrays of shape (Ki, 4), or array of shape (K, 5)
         One ``(x1, y1, x2, y2)`` array per image, in image pixels (or rows
         ``[batch_index, x1, y1, x2, y2]``), as :func:`roi_align`.

@@ -20,7 +20,8 @@ struct RoiAlignParams {
 /// with PH, PW >= 1. Every bin averages grid_h x grid_w bilinear samples; samples farther than
 /// one pixel outside the map count as zero. dtypes: input/out float32 or float64 (float16 and
 /// bfloat16 on CUDA, computed in float32); rois the input's dtype (float32 for float16/bfloat16).
-/// All C-contiguous on one device. On the CPU, every RoI must have an integral batch index in
+/// All C-contiguous on one device; on the CPU `input` may instead be channels-last (an (N, C, H, W)
+/// view of (N, H, W, C) memory, TensorView::is_channels_last), read by a kernel for that layout. On the CPU, every RoI must have an integral batch index in
 /// [0, N) and finite coordinates (ValueError otherwise); CUDA kernels do not read RoI values on
 /// the host: there a RoI with a batch index out of range yields zeros.
 void roi_align(ConstTensorView input, ConstTensorView rois, TensorView out, const RoiAlignParams& params,
@@ -52,7 +53,8 @@ constexpr int kMaxPyramidLevels = 16;
 /// floor(canonical_level + log2(sqrt(area_k) / canonical_scale) + 1e-6), clamped to the levels of
 /// features[0] and features[levels - 1], counted from the first. A RoI mapped to no level (negative
 /// area, or a level index past the list when the levels are not consecutive) is all zeros; with one
-/// level every RoI is pooled from it. dtypes and RoI values as roi_align; 1 to kMaxPyramidLevels
+/// level every RoI is pooled from it. Layouts as roi_align's `input`, one for all levels. dtypes and
+/// RoI values as roi_align; 1 to kMaxPyramidLevels
 /// levels, each with Hl, Wl >= 1.
 void multi_scale_roi_align(const ConstTensorView* features, int levels, ConstTensorView rois,
                            std::int64_t image_height, std::int64_t image_width, TensorView out,
