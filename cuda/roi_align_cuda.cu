@@ -241,19 +241,6 @@ __global__ void roi_align_backward_kernel(const S* __restrict__ grad_out, const 
   }
 }
 
-// RoI chunks per channel: at most kMaxRoisPerBlock RoIs per block (long runs on one plane reuse
-// its pixels from L1), but at least two blocks per SM in all where the RoIs allow (>= 32 each).
-inline std::int64_t forward_chunks(std::int64_t num_rois, std::int64_t channels) {
-  int dev = 0, sms = 132;
-  FOVEAL_CUDA_CHECK(cudaGetDevice(&dev));
-  FOVEAL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  const std::int64_t by_size = (num_rois + kMaxRoisPerBlock - 1) / kMaxRoisPerBlock;
-  const std::int64_t by_sms = (2 * std::int64_t(sms) + channels - 1) / channels;
-  const std::int64_t cap = (num_rois + 31) / 32;
-  const std::int64_t want = by_sms < cap ? by_sms : cap;
-  return by_size > want ? by_size : (want > 0 ? want : 1);
-}
-
 // Forward warps per block: 24 (768 threads, up to 80 registers) where the arithmetic is float,
 // 16 for double (its taps and sums take more registers) and for multi_scale_roi_align (the level
 // lookup); fewer registers would spill.
@@ -274,7 +261,7 @@ void forward(ConstTensorView input, ConstTensorView rois, TensorView out, const 
   const Dims d{input.size(0), input.size(1), input.size(2), input.size(3), out.size(2), out.size(3), out.numel()};
   if (d.total == 0) return;
   constexpr int kW = forward_warps<A>();
-  const std::int64_t num_rois = out.size(0), chunks = forward_chunks(num_rois, d.c);
+  const std::int64_t num_rois = out.size(0), chunks = roi::forward_chunks(num_rois, d.c, kMaxRoisPerBlock);
   prefer_l1(roi_align_kernel<kW, S, A>);
   roi_align_kernel<kW, S, A><<<blocks_for(d.c * chunks, 1), kW * 32, 0, st>>>(
       static_cast<const S*>(input.data()), static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), d,
@@ -295,7 +282,7 @@ void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& pla
   const Dims d{features[0].size(0), features[0].size(1), 0, 0, out.size(2), out.size(3), out.numel()};
   if (d.total == 0) return;
   constexpr int kW = 16;
-  const std::int64_t num_rois = out.size(0), chunks = forward_chunks(num_rois, d.c);
+  const std::int64_t num_rois = out.size(0), chunks = roi::forward_chunks(num_rois, d.c, kMaxRoisPerBlock);
   prefer_l1(multi_scale_roi_align_kernel<kW, S, A>);
   multi_scale_roi_align_kernel<kW, S, A><<<blocks_for(d.c * chunks, 1), kW * 32, 0, st>>>(
       pyr, static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), d, num_rois, chunks, p.sampling_ratio,

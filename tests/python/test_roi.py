@@ -477,7 +477,7 @@ def _wide_mix_rois(rng, k, n, h, w):
 @pytest.mark.parametrize("bins", ["torchvision", "seed"])
 def test_cuda_roi_pool_equals_cpu(bins, values, dtype):
     """The warp-per-bin-row CUDA RoIPool gives the CPU's values and argmax exactly: 130 RoIs
-    (runs of 64 per block, the last partial), batch 3, odd map (45 x 300), RoIs wider than the
+    (runs of 26 RoIs per block on a 132-SM device), batch 3, odd map (45 x 300), RoIs wider than the
     128 staged columns, pooled widths above 32 lanes, ties (small integers: the first maximum in
     row-major order wins), NaN / inf / -FLT_MAX."""
     rng = np.random.default_rng([len(values), bins == "seed", dtype == np.float64])
@@ -580,3 +580,23 @@ def test_cuda_roi_align_16bit_equals_torchvision_of_rounded_map(dtype):
         assert got.dtype == dtype
         want = torch.from_numpy(tv_align(x32, rois, size, 1.0, sr, aligned)).to(dtype)
         assert torch.equal(got.cpu(), want)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_long_roi_runs_equal_cpu(dtype):
+    """Many channels and RoIs, as detectors run them: the forward blocks then take one channel and
+    runs of up to 512 RoIs (here 3 uneven runs of 366-367 per channel). RoIAlign equals
+    torchvision's CPU result bit for bit, RoIPool the CPU's values and argmax."""
+    rng = np.random.default_rng([44, dtype == np.float64])
+    h, w = 40, 64
+    x = rng.standard_normal((2, 256, h, w)).astype(dtype)
+    rois = _wide_mix_rois(rng, 1100, 2, h, w).astype(dtype)
+    rois = rois[np.argsort(rois[:, 0], kind="stable")]  # sorted by image, as detectors give them
+    xc, rc = torch.from_numpy(x).cuda(), torch.from_numpy(rois).cuda()
+    got = roi_align(xc, rc, (7, 7), 1.0, 2, True).cpu().numpy()
+    np.testing.assert_array_equal(got, tv_align(x, rois, (7, 7), 1.0, 2, True))
+    out, am = roi_pool(xc, rc, (7, 7), 1.0, return_argmax=True)
+    want, want_am = roi_pool(x, rois, (7, 7), 1.0, return_argmax=True)
+    np.testing.assert_array_equal(out.cpu().numpy(), want)
+    np.testing.assert_array_equal(am.cpu().numpy(), want_am)
