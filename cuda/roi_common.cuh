@@ -59,6 +59,20 @@ class GradBuffer {
   Workspace<float> ws_;
 };
 
+/// RoI chunks per channel of the forward kernels whose blocks take one channel plane and a run of
+/// RoIs: at most `max_per_block` RoIs per block (long runs on one plane reuse its pixels from L1),
+/// but at least two blocks per SM in all where the RoIs allow (>= 32 each).
+inline std::int64_t forward_chunks(std::int64_t num_rois, std::int64_t channels, std::int64_t max_per_block) {
+  int dev = 0, sms = 132;
+  FOVEAL_CUDA_CHECK(cudaGetDevice(&dev));
+  FOVEAL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const std::int64_t by_size = (num_rois + max_per_block - 1) / max_per_block;
+  const std::int64_t by_sms = (2 * std::int64_t(sms) + channels - 1) / channels;
+  const std::int64_t cap = (num_rois + 31) / 32;
+  const std::int64_t want = by_sms < cap ? by_sms : cap;
+  return by_size > want ? by_size : (want > 0 ? want : 1);
+}
+
 /// Batch index of a RoI row, or -1 when it is not an integer in [0, n): CUDA kernels do not
 /// validate RoI values on the host, so a bad row yields zeros instead of an out-of-bounds read.
 template <typename A>

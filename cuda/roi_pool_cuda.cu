@@ -3,8 +3,10 @@
 // For up to kRowsPerPass bin rows at a time, the lanes sweep the RoI's columns (adjacent lanes
 // read adjacent pixels of a map row, so every load is coalesced) and keep each column's maximum
 // over the bin row's rows, and its first row, in shared memory; then one lane per bin reduces the
-// bin's columns. A block takes one channel and a run of RoIs, so its warps share that channel's
-// plane in L1. RoIs wider than kCols columns fall back to one lane per bin scanning the map.
+// bin's columns. A block (16 warps: one per SM at ~120 registers) takes one channel and a long
+// run of RoIs (up to 512), so the plane's pixels are reused from L1 across RoIs rather than read
+// from L2 for each RoI (the bound of this op: it reads every pixel of every RoI's box). RoIs
+// wider than kCols columns fall back to one lane per bin scanning the map.
 // Backward: one thread per grad_output element (atomics at the argmax).
 #include <cfloat>
 #include <climits>
@@ -17,11 +19,11 @@ namespace foveal::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarps = 8;                   // warps per block of the forward kernel
-constexpr int kRowsPerPass = 4;             // bin rows staged at once
+constexpr int kWarps = 16;                  // warps per block of the forward kernel
+constexpr int kRowsPerPass = 2;             // bin rows staged at once (16 warps' stages: 33 KB)
 constexpr int kSlots = 4;                   // staged columns per lane
 constexpr std::int64_t kCols = 32 * kSlots;  // widest RoI (map columns) staged in shared memory
-constexpr std::int64_t kRoisPerBlock = 32;  // RoIs of one channel per block
+constexpr std::int64_t kMaxRoisPerBlock = 512;  // RoIs of one channel per block, at most
 
 struct Dims {
   std::int64_t n, c, h, w, ph, pw, total;
@@ -30,7 +32,7 @@ struct Dims {
 /// One warp's staging area: for staged bin row g and RoI column j, the column's maximum over the
 /// bin row's rows and the first map row holding it (-1 while the maximum is still -FLT_MAX).
 /// Rows padded by one 4-byte word, so that the lanes of one bin column in different staged rows
-/// read different banks (double stays unpadded: the 48 KB of static shared memory are used up).
+/// read different banks (double, 8-byte words, stays unpadded).
 template <typename A>
 struct Stage {
   static constexpr std::int64_t kStride = kCols + (sizeof(A) == 4 ? 1 : 0);
@@ -166,19 +168,19 @@ __device__ __forceinline__ void pool_roi(const S* __restrict__ input, const A* _
   }
 }
 
-// Block `blk` of a grid-stride loop: channel blk / chunks, RoIs [k0, k0 + kRoisPerBlock); its
-// warps take those RoIs in turn.
-template <typename S, typename A>
-__global__ void __launch_bounds__(kWarps * 32)
+// Block `blk` of a grid-stride loop: channel blk / chunks, RoIs [k0, k1) of chunk blk % chunks;
+// its kW warps take those RoIs in turn.
+template <int kW, typename S, typename A>
+__global__ void __launch_bounds__(kW * 32)
     roi_pool_kernel(const S* __restrict__ input, const A* __restrict__ rois, S* __restrict__ out,
                     std::int64_t* __restrict__ argmax, Dims d, std::int64_t num_rois, std::int64_t chunks, A scale,
                     bool seed, bool rows32) {
-  __shared__ Stage<A> stage[kWarps];
+  __shared__ Stage<A> stage[kW];
   const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) >> 5;
   for (std::int64_t blk = blockIdx.x; blk < d.c * chunks; blk += gridDim.x) {
-    const std::int64_t c = blk / chunks, k0 = (blk - c * chunks) * kRoisPerBlock;
-    const std::int64_t k1 = num_rois - k0 < kRoisPerBlock ? num_rois : k0 + kRoisPerBlock;
-    for (std::int64_t k = k0 + warp; k < k1; k += kWarps)
+    const std::int64_t c = blk / chunks, chunk = blk - c * chunks;
+    const std::int64_t k0 = num_rois * chunk / chunks, k1 = num_rois * (chunk + 1) / chunks;
+    for (std::int64_t k = k0 + warp; k < k1; k += kW)
       pool_roi<S, A>(input, rois, out, argmax, d, scale, seed, rows32, k, c, lane, stage[warp]);
   }
 }
@@ -203,8 +205,12 @@ void forward(ConstTensorView input, ConstTensorView rois, TensorView out, Tensor
   if (d.total == 0) return;
   std::int64_t* am = argmax.ndim() != 0 ? static_cast<std::int64_t*>(argmax.data()) : nullptr;
   const std::int64_t num_rois = out.size(0);
-  const std::int64_t chunks = (num_rois + kRoisPerBlock - 1) / kRoisPerBlock;
-  roi_pool_kernel<S, A><<<blocks_for(d.c * chunks, 1), kWarps * 32, 0, st>>>(
+  const std::int64_t chunks = roi::forward_chunks(num_rois, d.c, kMaxRoisPerBlock);
+  // 16 warps where the arithmetic is float; 8 for double (128 registers a thread would spill)
+  constexpr int kW = sizeof(A) == 4 ? kWarps : kWarps / 2;
+  FOVEAL_CUDA_CHECK(cudaFuncSetAttribute(roi_pool_kernel<kW, S, A>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                         static_cast<int>(cudaSharedmemCarveoutMaxL1)));  // L1 for the plane
+  roi_pool_kernel<kW, S, A><<<blocks_for(d.c * chunks, 1), kW * 32, 0, st>>>(
       static_cast<const S*>(input.data()), static_cast<const A*>(rois.data()), static_cast<S*>(out.data()), am, d,
       num_rois, chunks, static_cast<A>(p.spatial_scale), p.bins == RoiPoolBins::Seed, d.h <= INT_MAX);
   FOVEAL_CUDA_CHECK(cudaGetLastError());

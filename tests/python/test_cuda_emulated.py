@@ -3,7 +3,8 @@ logic on every run. Each CUDA thread is an OS thread, __syncthreads / __syncwarp
 barriers and warp shuffles go through a per-warp exchange; the results must equal foveal's CPU
 path (bit for bit in float32 for the TV kernels, values and argmax for RoIPool) or the
 sequential loop they parallelise. Covered: tv_cuda.cu (Chambolle's 2-D tiled iteration, split
-Bregman's tiled wavefront sweep, both stop rules), roi_pool_cuda.cu's forward kernel, the
+Bregman's tiled wavefront sweep, both stop rules), roi_pool_cuda.cu's forward kernel,
+roi_align_cuda.cu's forward kernels (bit for bit against torchvision's CPU RoIAlign), the
 fused post-processing's chunked greedy NMS (postprocess_cuda.cu, stage 4), and the tiled
 non-local means (skimage and OpenCV styles) and bilateral kernels, max / average pooling, and
 greedy bitmask NMS (nms / nms_rotated: gather, pair mask, greedy reduction)."""
@@ -29,3 +30,4 @@ def test_cuda_kernels_equal_the_cpu_path_when_emulated():
     assert r.returncode == 0, f"emulated CUDA kernels differ from the CPU path:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
     assert "nms_output: 16 scenes, mismatches 0" in r.stdout and "filters: mismatches 0" in r.stdout
     assert "pool: mismatches 0" in r.stdout and "nms: OK" in r.stdout and "MISMATCH" not in r.stdout
+    assert "roi_align: mismatches 0" in r.stdout

@@ -477,7 +477,7 @@ def _wide_mix_rois(rng, k, n, h, w):
 @pytest.mark.parametrize("bins", ["torchvision", "seed"])
 def test_cuda_roi_pool_equals_cpu(bins, values, dtype):
     """The warp-per-bin-row CUDA RoIPool gives the CPU's values and argmax exactly: 130 RoIs
-    (runs of 64 per block, the last partial), batch 3, odd map (45 x 300), RoIs wider than the
+    (runs of 26 RoIs per block on a 132-SM device), batch 3, odd map (45 x 300), RoIs wider than the
     128 staged columns, pooled widths above 32 lanes, ties (small integers: the first maximum in
     row-major order wins), NaN / inf / -FLT_MAX."""
     rng = np.random.default_rng([len(values), bins == "seed", dtype == np.float64])
@@ -538,6 +538,68 @@ def test_cuda_roi_align_blocks_match_cpu(dtype):
         got = roi_align(xc, rc, size, scale, sr, aligned).cpu().numpy()
         np.testing.assert_allclose(got, roi_align(x, rois, size, scale, sr, aligned), **tol)
         np.testing.assert_allclose(got, tv_align(x, rois, size, scale, sr, aligned), **tol)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_roi_align_warp_paths_equal_torchvision_cpu(dtype):
+    """The CUDA RoIAlign forward (a warp per RoI and channel, sample columns on lanes, each bin
+    summed in torchvision's order through shuffles, no FMA contraction) equals torchvision's CPU
+    result bit for bit, on every path: 2x2 grids (2 bin rows a pass, y taps by shuffle), 5x5
+    grids on 7 bin rows (35 sample rows: y taps per lane) and 8 bins (2 column passes), adaptive
+    grids up to and past 32 samples (past: one lane per bin), pooled width 40, 14x14; RoIs off
+    the map, empty, inverted; batch 3; 700 RoIs (several blocks per channel, the last partial)."""
+    rng = np.random.default_rng([41, dtype == np.float64])
+    h, w = 45, 300
+    x = rng.standard_normal((3, 5, h, w)).astype(dtype)
+    rois = _wide_mix_rois(rng, 700, 3, h, w).astype(dtype)
+    rois[1, 1:] = [10, 10, 10, 30]  # empty width
+    rois[2, 1:] = [40, 20, 30, 10]  # inverted
+    rois[3, 1:] = [-90, -50, -20, -10]  # wholly off the map
+    xc, rc = torch.from_numpy(x).cuda(), torch.from_numpy(rois).cuda()
+    for size, scale, sr, aligned in [((7, 7), 0.5, 2, True), ((7, 8), 1.0, 5, False), ((2, 1), 1.0, 0, False),
+                                     ((3, 5), 0.5, -1, True), ((1, 40), 1.0, 1, True), ((14, 14), 1.0, 2, False)]:
+        got = roi_align(xc, rc, size, scale, sr, aligned).cpu().numpy()
+        np.testing.assert_array_equal(got, tv_align(x, rois, size, scale, sr, aligned))
+    got = roi_align(xc, rc[:1], (7, 7), 1.0, 2, True).cpu().numpy()  # one RoI: one mostly idle block
+    np.testing.assert_array_equal(got, tv_align(x, rois[:1], (7, 7), 1.0, 2, True))
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_roi_align_16bit_equals_torchvision_of_rounded_map(dtype):
+    """16-bit maps are computed in float32 from their exact values and rounded once: torchvision's
+    float32 CPU result on the same (rounded) map, rounded to the dtype, bit for bit."""
+    rng = np.random.default_rng(43)
+    x = rng.standard_normal((2, 3, 33, 150)).astype(np.float32)
+    rois = _wide_mix_rois(rng, 90, 2, 33, 150).astype(np.float32)
+    xc = torch.from_numpy(x).cuda().to(dtype)
+    x32 = xc.float().cpu().numpy()
+    for size, sr, aligned in [((7, 7), 2, True), ((3, 5), 0, False)]:
+        got = roi_align(xc, torch.from_numpy(rois).cuda(), size, 1.0, sr, aligned)
+        assert got.dtype == dtype
+        want = torch.from_numpy(tv_align(x32, rois, size, 1.0, sr, aligned)).to(dtype)
+        assert torch.equal(got.cpu(), want)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_long_roi_runs_equal_cpu(dtype):
+    """Many channels and RoIs, as detectors run them: the forward blocks then take one channel and
+    runs of up to 512 RoIs (here 3 uneven runs of 366-367 per channel). RoIAlign equals
+    torchvision's CPU result bit for bit, RoIPool the CPU's values and argmax."""
+    rng = np.random.default_rng([44, dtype == np.float64])
+    h, w = 40, 64
+    x = rng.standard_normal((2, 256, h, w)).astype(dtype)
+    rois = _wide_mix_rois(rng, 1100, 2, h, w).astype(dtype)
+    rois = rois[np.argsort(rois[:, 0], kind="stable")]  # sorted by image, as detectors give them
+    xc, rc = torch.from_numpy(x).cuda(), torch.from_numpy(rois).cuda()
+    got = roi_align(xc, rc, (7, 7), 1.0, 2, True).cpu().numpy()
+    np.testing.assert_array_equal(got, tv_align(x, rois, (7, 7), 1.0, 2, True))
+    out, am = roi_pool(xc, rc, (7, 7), 1.0, return_argmax=True)
+    want, want_am = roi_pool(x, rois, (7, 7), 1.0, return_argmax=True)
+    np.testing.assert_array_equal(out.cpu().numpy(), want)
+    np.testing.assert_array_equal(am.cpu().numpy(), want_am)
 
 
 # ------------------------------------------------------------------ channels-last (NHWC) input

@@ -20,7 +20,8 @@ for (N, C, H, W, K, ph, pw, sc) in cases:
         rois = np.stack([b, x1, y1, x1 + w, y1 + h], 1).astype(np.float32)
         rois[0] = [N + 3, 1, 1, 5, 5]  # bad batch index -> zeros
         x.tofile("x.bin"); rois.tofile("r.bin")
-        subprocess.run(["./roi_pool_emu"] + [str(v) for v in (N, C, H, W, K, ph, pw, sc, 0)],
+        chunks, warps = (max(1, K // 12), 2) if mode == "rand" else (1, 16)  # runs of RoIs; the shipped 16 warps
+        subprocess.run(["./roi_pool_emu"] + [str(v) for v in (N, C, H, W, K, ph, pw, sc, 0, chunks, warps)],
                        check=True)
         got = np.fromfile("out.bin", np.float32).reshape(K, C, ph, pw)
         am = np.fromfile("am.bin", np.int64).reshape(K, C, ph, pw)

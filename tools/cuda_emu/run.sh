@@ -7,7 +7,8 @@
 #   bash tools/cuda_emu/run.sh            # every emulated kernel
 #
 # Kernels covered: tv_cuda.cu (Chambolle's 2-D tiled and N-D iterations and stop step; split Bregman's
-# init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel) and
+# init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel), roi_align_cuda.cu (roi_align and
+# multi_scale_roi_align forward kernels) and
 # postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop),
 # nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one and
 # pool_cuda.cu's max / average pooling kernels, and greedy bitmask NMS (nms_cuda.cu,
@@ -31,6 +32,8 @@ cut_between "$TV" '^// ---- Split-Bregman' '^std::vector<std::int64_t> bregman_l
 sed -i '$d' "$WORK/kernels_breg.inc"  # the launcher's template line
 RP="$ROOT/cuda/roi_pool_cuda.cu"
 cut_between "$RP" '^constexpr int kThreads' '^template <typename S, typename A, typename G>' "$WORK/kernels_roi.inc"
+RA="$ROOT/cuda/roi_align_cuda.cu"
+cut_between "$RA" '^constexpr int kThreads' '^template <typename S, typename A, typename G>' "$WORK/kernels_roi_align.inc"
 PP="$ROOT/cuda/postprocess_cuda.cu"
 grep -E '^(using Key =|constexpr Key kFailed|constexpr int kNmsThreads|__device__ __forceinline__ bool failed)' "$PP" \
   >"$WORK/kernels_nms_head.inc"
@@ -53,6 +56,7 @@ cat "$WORK"/nms_[0-4].inc >"$WORK/kernels_nms.inc"
 CXX="${CXX:-g++}"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_align_emu" "$HERE/roi_align_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_output_emu" "$HERE/nms_output_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/filters_emu" "$HERE/filters_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/pool_emu" "$HERE/pool_emu.cpp"
@@ -60,6 +64,7 @@ CXX="${CXX:-g++}"
 cd "$WORK"
 "${PYTHON:-python3}" "$HERE/tv_check.py"
 "${PYTHON:-python3}" "$HERE/roi_pool_check.py"
+"${PYTHON:-python3}" "$HERE/roi_align_check.py"
 "$WORK/nms_output_emu"
 "${PYTHON:-python3}" "$HERE/filters_check.py"
 "${PYTHON:-python3}" "$HERE/pool_check.py"

@@ -92,6 +92,10 @@ T __shfl_down_sync(unsigned, T v, int d) {
   return emu::shuffle(v, lane + d, lane + d < 32);
 }
 template <typename T>
+T __shfl_sync(unsigned, T v, int src) {  // src in [0, 32): callers pass lane indices
+  return emu::shuffle(v, src & 31, true);
+}
+template <typename T>
 T atomicAdd(T* p, T v) {
   std::lock_guard<std::mutex> l(emu::atomic_lock);
   const T o = *p;
