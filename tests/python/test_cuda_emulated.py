@@ -5,7 +5,9 @@ path (bit for bit in float32 for the TV kernels, values and argmax for RoIPool) 
 sequential loop they parallelise. Covered: tv_cuda.cu (Chambolle's 2-D tiled iteration, split
 Bregman's tiled wavefront sweep, both stop rules), roi_pool_cuda.cu's forward kernel, the
 fused post-processing's chunked greedy NMS (postprocess_cuda.cu, stage 4), and the tiled
-non-local means (skimage and OpenCV styles) and bilateral kernels, and max / average pooling."""
+non-local means (skimage and OpenCV styles) and bilateral kernels, max / average pooling, and
+conv2d_cuda.cu's GEMM (conv2d, linear, gemm; within float tolerance of the CPU
+GEMM, whose summation order differs)."""
 
 import os
 import shutil
@@ -28,3 +30,4 @@ def test_cuda_kernels_equal_the_cpu_path_when_emulated():
     assert r.returncode == 0, f"emulated CUDA kernels differ from the CPU path:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
     assert "nms_output: 16 scenes, mismatches 0" in r.stdout and "filters: mismatches 0" in r.stdout
     assert "pool: mismatches 0" in r.stdout and "MISMATCH" not in r.stdout
+    assert "gemm: 28 runs, mismatches 0" in r.stdout

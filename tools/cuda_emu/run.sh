@@ -9,8 +9,8 @@
 # Kernels covered: tv_cuda.cu (Chambolle's 2-D tiled and N-D iterations and stop step; split Bregman's
 # init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel) and
 # postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop),
-# nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one and
-# pool_cuda.cu's max / average pooling kernels.
+# nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one,
+# pool_cuda.cu's max / average pooling kernels and conv2d_cuda.cu's GEMM (conv2d, linear, gemm).
 # The kernel code is cut from the .cu files between the markers below, so an edit that moves a
 # marker fails here loudly rather than testing stale code.
 set -euo pipefail
@@ -40,15 +40,19 @@ PO="$ROOT/cuda/pool_cuda.cu"
 cut_between "$PO" '^using i64' '^Dims dims_of' "$WORK/kernels_pool.inc"
 cut_between "$PO" '^// Calls f\(q, oh, ow, i\)' '^/// Calls f\(S\{\}, A\{\}\)' "$WORK/kernels_pool_2.inc"
 cat "$WORK/kernels_pool_2.inc" >>"$WORK/kernels_pool.inc"
+CV="$ROOT/cuda/conv2d_cuda.cu"
+cut_between "$CV" '^// ---- The tiled GEMM' '^// ---- end of the emulated GEMM' "$WORK/kernels_gemm.inc"
 CXX="${CXX:-g++}"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_output_emu" "$HERE/nms_output_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/filters_emu" "$HERE/filters_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/pool_emu" "$HERE/pool_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/gemm_emu" "$HERE/gemm_emu.cpp"
 cd "$WORK"
 "${PYTHON:-python3}" "$HERE/tv_check.py"
 "${PYTHON:-python3}" "$HERE/roi_pool_check.py"
 "$WORK/nms_output_emu"
 "${PYTHON:-python3}" "$HERE/filters_check.py"
 "${PYTHON:-python3}" "$HERE/pool_check.py"
+"${PYTHON:-python3}" "$HERE/gemm_check.py"
