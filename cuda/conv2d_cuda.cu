@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// conv2d, linear and matmul on CUDA: one register-blocked SIMT GEMM (see the GEMM
+// conv2d, conv_transpose2d, linear and matmul on CUDA: one register-blocked SIMT GEMM (see the GEMM
 // section below) with the fused epilogue. conv2d is an implicit GEMM (the im2col matrix is never
-// formed) with the images folded into the columns; conv_transpose2d still runs its per-output
-// gather kernel (below; the GEMM's phase mode is not wired to it yet). float32 runs in exact
+// formed) with the images folded into the columns; conv_transpose2d is stride_h stride_w such
+// GEMMs, one per output phase (sub-pixel decomposition), in one launch. float32 runs in exact
 // float32 multiply-adds (no TF32 tensor cores); float16 / bfloat16 load into float and accumulate
 // in float; float64 in double. Depthwise conv2d (one input channel per group) has its own kernel:
 // the GEMM would have M = 1 row per group. The GEMM's logic runs under tools/cuda_emu in CI; it
@@ -711,73 +711,21 @@ void matmul(ConstTensorView a_, ConstTensorView b_, TensorView out, const ExecCo
   });
 }
 
-namespace {
-
-/// conv_transpose2d as a gather: one thread per output element sums, over its group's input
-/// channels, the taps whose input pixel lands on it ((oy + pad - kh dilation) divisible by stride).
-template <typename S, typename A>
-struct TransposeProblem {
-  const S* x;
-  const S* w;
-  const S* bias;
-  const S* residual;
-  S* out;
-  i64 total, C_out, cin_g, cout_g, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
-  math::Activation act;
-  double slope;
-};
-
-template <typename S, typename A>
-__global__ void conv_transpose2d_kernel(TransposeProblem<S, A> p) {
-  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < p.total; i += i64(gridDim.x) * blockDim.x) {
-    const i64 ox = i % p.OW, oy = (i / p.OW) % p.OH, co = (i / (p.OW * p.OH)) % p.C_out, n = i / (p.OW * p.OH * p.C_out);
-    const i64 g = co / p.cout_g, cg = co - g * p.cout_g;
-    A acc = A(0);
-    for (i64 kh = 0; kh < p.KH; ++kh) {
-      const i64 ty = oy + p.ph - kh * p.dh;
-      if (ty < 0 || ty % p.sh != 0) continue;
-      const i64 iy = ty / p.sh;
-      if (iy >= p.H) continue;
-      for (i64 kw = 0; kw < p.KW; ++kw) {
-        const i64 tx = ox + p.pw - kw * p.dw;
-        if (tx < 0 || tx % p.sw != 0) continue;
-        const i64 ix = tx / p.sw;
-        if (ix >= p.W) continue;
-        for (i64 c = 0; c < p.cin_g; ++c) {
-          const i64 ci = g * p.cin_g + c;
-          const A xv = to_acc(p.x[((n * p.cin_g * (p.C_out / p.cout_g) + ci) * p.H + iy) * p.W + ix]);
-          const A wv = to_acc(p.w[((ci * p.cout_g + cg) * p.KH + kh) * p.KW + kw]);
-          acc = madd(xv, wv, acc);
-        }
-      }
-    }
-    if (p.bias) acc += to_acc(p.bias[co]);
-    if (p.residual) acc += to_acc(p.residual[i]);
-    p.out[i] = from_acc<S>(math::activate(p.act, acc, A(p.slope)));
-  }
-}
-
-}  // namespace
-
 void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
                       TensorView out, const ConvTranspose2dParams& cp, const Epilogue& epi, const ExecContext& ctx) {
   DeviceGuard guard(input.device().index);
-  const int nd = input.ndim();
   dispatch(input.dtype(), [&](auto s, auto a) {
     using S = decltype(s);
     using A = decltype(a);
-    TransposeProblem<S, A> p{};
-    p.x = static_cast<const S*>(input.data()), p.w = static_cast<const S*>(weight.data());
-    p.bias = opt<S>(bias), p.residual = opt<S>(residual), p.out = static_cast<S*>(out.data());
-    p.total = out.numel();
-    p.cin_g = input.size(nd - 3) / cp.groups, p.cout_g = weight.size(1), p.C_out = p.cout_g * cp.groups;
-    p.H = input.size(nd - 2), p.W = input.size(nd - 1), p.KH = weight.size(2), p.KW = weight.size(3);
-    p.OH = out.size(nd - 2), p.OW = out.size(nd - 1);
-    p.sh = cp.stride_h, p.sw = cp.stride_w, p.ph = cp.pad_h, p.pw = cp.pad_w, p.dh = cp.dilation_h, p.dw = cp.dilation_w;
-    p.act = epi.activation, p.slope = epi.negative_slope;
-    const i64 blocks = (p.total + 255) / 256;
-    conv_transpose2d_kernel<S, A><<<static_cast<unsigned>(blocks < 65535 ? blocks : 65535), 256, 0, stream_of(ctx)>>>(p);
-    FOVEAL_CUDA_CHECK(cudaGetLastError());
+    ConvShape sh{};
+    FOVEAL_CHECK_VALUE(conv_shape(input, out, weight.size(1) * cp.groups, weight.size(2), weight.size(3), cp.groups,
+                                  cp.stride_h, cp.stride_w, cp.pad_h, cp.pad_w, cp.dilation_h, cp.dilation_w, sh),
+                       "conv_transpose2d: a size, stride, padding or dilation of 2^30 or more is not supported on "
+                       "CUDA");
+    Gemm<S> g = transpose_gemm<S>(sh, static_cast<const S*>(input.data()), static_cast<const S*>(weight.data()),
+                                  opt<S>(bias), opt<S>(residual), static_cast<S*>(out.data()));
+    g.act = epi.activation, g.slope = epi.negative_slope;
+    run_gemm<S, A, true, false, false>(g, "conv_transpose2d", ctx);
   });
 }
 

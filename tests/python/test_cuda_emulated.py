@@ -6,7 +6,7 @@ sequential loop they parallelise. Covered: tv_cuda.cu (Chambolle's 2-D tiled ite
 Bregman's tiled wavefront sweep, both stop rules), roi_pool_cuda.cu's forward kernel, the
 fused post-processing's chunked greedy NMS (postprocess_cuda.cu, stage 4), and the tiled
 non-local means (skimage and OpenCV styles) and bilateral kernels, max / average pooling, and
-conv2d_cuda.cu's GEMM (conv2d, linear, gemm; within float tolerance of the CPU
+conv2d_cuda.cu's GEMM (conv2d, conv_transpose2d, linear, gemm; within float tolerance of the CPU
 GEMM, whose summation order differs)."""
 
 import os
@@ -30,4 +30,4 @@ def test_cuda_kernels_equal_the_cpu_path_when_emulated():
     assert r.returncode == 0, f"emulated CUDA kernels differ from the CPU path:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
     assert "nms_output: 16 scenes, mismatches 0" in r.stdout and "filters: mismatches 0" in r.stdout
     assert "pool: mismatches 0" in r.stdout and "MISMATCH" not in r.stdout
-    assert "gemm: 28 runs, mismatches 0" in r.stdout
+    assert "gemm: 40 runs, mismatches 0" in r.stdout

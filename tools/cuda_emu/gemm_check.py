@@ -1,7 +1,7 @@
-"""conv2d_cuda.cu's GEMM (run by gemm_emu, see run.sh) against foveal's CPU conv2d, linear and gemm:
-every tile variant, sizes off the tiles, K < 8 and K = 0, groups, stride / dilation / padding (uneven
-'same' too), every epilogue, float64, and a grid smaller than the tile count (the kernel's
-grid-stride loop)."""
+"""conv2d_cuda.cu's GEMM (run by gemm_emu, see run.sh) against foveal's CPU conv2d, conv_transpose2d,
+linear and gemm: every tile variant, sizes off the tiles, K < 8 and K = 0, groups, stride / dilation /
+padding (uneven 'same' too), conv_transpose2d phases without taps, every epilogue, float64, and a
+grid smaller than the tile count (the kernel's grid-stride loop)."""
 import subprocess, sys
 import numpy as np
 import foveal
@@ -110,6 +110,20 @@ conv(2, 1, 5, 6, 3, (2, 2), 1, 0, 1, 1, tile=2)  # K = 4 < 8
 conv(2, 1, 7, 6, 70, (1, 1), 2, 1, 1, 1, tile=0)  # K = 1, strided 1x1 with padding
 conv(2, 6, 8, 7, 9, (3, 3), 2, 1, 2, 3, act=("leaky_relu", 0.3), res=True, tile=2, dt=np.float64)
 conv(1, 3, 11, 9, 4, (5, 3), (1, 2), (2, 0), 1, 1, act="silu", tile=2, grid=2, dt=np.float64)
+# conv_transpose2d: the mask head's k2 s2 (no overlap), k4 s2 p1, output padding, dilation sharing
+# a factor with the stride (phases without taps: bias only), stride 3, asymmetric, groups, k < s.
+conv_t(2, 6, 5, 4, 7, (2, 2), 2, 0, 0, 1, 1, act="relu", tile=0)
+conv_t(2, 6, 5, 4, 7, (2, 2), 2, 0, 0, 1, 1, res=True, tile=2, grid=5)
+conv_t(2, 4, 6, 5, 3, (4, 4), 2, 1, 0, 1, 1, tile=1)
+conv_t(1, 3, 5, 5, 2, (3, 3), 2, 1, 1, 1, 1, act="silu", res=True, tile=2)
+conv_t(1, 3, 4, 5, 4, (3, 3), 2, 0, 1, 2, 1, act="relu", tile=2)
+conv_t(2, 4, 4, 3, 4, (3, 3), 3, 2, 1, 2, 2, act=("leaky_relu", 0.3), tile=2)
+conv_t(1, 5, 6, 6, 3, (3, 3), 1, 1, 0, 1, 1, tile=1)
+conv_t(2, 4, 5, 6, 6, (3, 2), (2, 3), (1, 0), (1, 2), (1, 2), 2, act="sigmoid", res=True, tile=2)
+conv_t(1, 3, 4, 4, 2, (1, 1), 2, 0, 1, 1, 1, tile=2)  # k < s: 3 of 4 phases have no taps
+conv_t(1, 20, 3, 3, 140, (2, 2), 2, 0, 0, 1, 1, tile=0)  # M = 140: two row tiles
+conv_t(2, 4, 6, 5, 3, (4, 4), 2, 1, 0, 1, 1, res=True, act="relu", tile=2, dt=np.float64)
+conv_t(1, 4, 3, 4, 4, (3, 3), 3, 2, 1, 2, 2, tile=2, dt=np.float64)
 # linear and matmul: tails, K < 8, K = 0 (bias only), grid-stride, float64.
 linear(37, 45, 13, act="relu", tile=2)
 linear(130, 70, 200, act="silu", tile=0, grid=2)

@@ -10,7 +10,8 @@
 # init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel) and
 # postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop),
 # nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one,
-# pool_cuda.cu's max / average pooling kernels and conv2d_cuda.cu's GEMM (conv2d, linear, gemm).
+# pool_cuda.cu's max / average pooling kernels and conv2d_cuda.cu's GEMM (conv2d, conv_transpose2d,
+# linear, gemm).
 # The kernel code is cut from the .cu files between the markers below, so an edit that moves a
 # marker fails here loudly rather than testing stale code.
 set -euo pipefail
