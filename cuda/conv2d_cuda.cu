@@ -98,6 +98,11 @@ struct Gemm {
   Phase ph;          // the one phase (conv2d, linear, matmul)
   TransposeGeom tg;  // conv_transpose2d: phases sh sw, each made per tile by transpose_phase
   i64 n_tiles;       // column tiles per z (the most over the phases)
+  // Split-K (one phase only): K in `splits` slices of k_chunk (a multiple of kBK); each writes its raw
+  // sums to part[((slice G + g) M + m) n_cols + n] (the accumulator type) for splitk_reduce_kernel.
+  int splits, k_chunk;
+  void* part;
+  i64 n_cols;
 };
 
 __host__ __device__ inline i64 floor_div(i64 a, i64 b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -200,8 +205,10 @@ __device__ __forceinline__ void load4(const A* p, A* r) {
 }
 
 // Gather: B through the im2col / sub-pixel map (else B column n at b + n b_img). AKFast / BKFast:
-// the loading threads run along k (A, B contiguous in k) or along m / n (contiguous there).
-template <typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast>
+// the loading threads run along k (A or B contiguous in k; matmul's B too: a warp then reads 16
+// consecutive columns of two rows) or along m / n (conv's B, conv_transpose2d's A).
+// SplitK: this launch makes one K slice per z layer and writes raw sums to p.part.
+template <typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK = false>
 __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
   constexpr int TM = BM / 16, TN = BN / 16;
   // k-major tiles, rows padded by 4: stores along k hit distinct banks, float4 reads stay aligned.
@@ -210,17 +217,18 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
   __shared__ Phase sph;
   const int tid = static_cast<int>(threadIdx.x), tx = tid & 15, ty = tid >> 4;
   // Loading: each thread owns one row of A and one column of B, and KA (KB) consecutive k of the
-  // slice, the threads running along k (AKFast, BKFast: the operand is contiguous in k) or along
-  // the rows / columns (contiguous there).
+  // slice, the threads running along k (AKFast, BKFast) or along the rows / columns.
   constexpr int KA = BM / 32, KB = BN / 32;
   const int a_r = AKFast ? tid / (kBK / KA) : tid % BM, a_k = (AKFast ? tid % (kBK / KA) : tid / BM) * KA;
   const int b_r = BKFast ? tid / (kBK / KB) : tid % BN, b_k = (BKFast ? tid % (kBK / KB) : tid / BN) * KB;
   const i64 m_tiles = (p.M + BM - 1) / BM, per_z = m_tiles * p.n_tiles;
-  const i64 total = per_z * p.G * p.phases;
+  const i64 total = per_z * p.G * p.phases * (SplitK ? p.splits : 1);
   // Grid-stride over (z, row tile, column tile); every thread of a block takes the same trips.
   for (i64 blk = blockIdx.x; blk < total; blk += gridDim.x) {
-    const i64 z = blk / per_z, rem = blk - z * per_z, mt = rem / p.n_tiles, nt = rem - mt * p.n_tiles;
+    const i64 zs = blk / per_z, rem = blk - zs * per_z, mt = rem / p.n_tiles, nt = rem - mt * p.n_tiles;
+    const i64 z = SplitK ? zs % (i64(p.G) * p.phases) : zs;
     const int g = static_cast<int>(z % p.G), pz = static_cast<int>(z / p.G);
+    const int slice = SplitK ? static_cast<int>(zs / (i64(p.G) * p.phases)) : 0;
     // conv_transpose2d's phase goes to shared memory (its fields in registers would spill).
     if constexpr (Gather && !AKFast) {
       __syncthreads();  // the previous tile's readers are done
@@ -231,7 +239,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
     std::conditional_t<Gather && !AKFast, const Phase&, Phase> ph = pick_phase<Gather && !AKFast>(p.ph, sph);
     const i64 m0 = mt * BM, n0 = nt * BN;
     if (n0 >= ph.N) continue;  // a phase with fewer columns
-    const int K = ph.nc * ph.nh * ph.nw, steps = (K + kBK - 1) / kBK;
+    const int K = ph.nc * ph.nh * ph.nw, k0 = SplitK ? slice * p.k_chunk : 0;
+    const int steps = ((SplitK ? std::min(K - k0, p.k_chunk) : K) + kBK - 1) / kBK;
 
     A acc[TM][TN];
 #pragma unroll
@@ -254,9 +263,18 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
       } else {
         bcol += (b_ok ? n : 0) * p.b_img;
       }
-      Digits da = first_digits(a_k, ph), db = first_digits(b_k, ph);
+      // linear / matmul: K is one digit (c = k, A contiguous in k)
+      Digits da = Gather ? first_digits(k0 + a_k, ph) : Digits{k0 + a_k, 0, 0};
+      Digits db = Gather ? first_digits(k0 + b_k, ph) : Digits{k0 + b_k, 0, 0};
       A ra[KA], rb[KB];
       const auto load = [&] {
+        if constexpr (!Gather) {
+#pragma unroll
+          for (int t = 0; t < KA; ++t) ra[t] = a_ok && da.c + t < ph.nc ? A(to_acc(arow[da.c + t])) : A(0);
+#pragma unroll
+          for (int t = 0; t < KB; ++t) rb[t] = b_ok && db.c + t < ph.nc ? A(to_acc(bcol[(db.c + t) * p.b_c])) : A(0);
+          return;
+        }
         Digits d = da;
 #pragma unroll
         for (int t = 0; t < KA; ++t) {
@@ -289,8 +307,12 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
         const int cur = s & 1;
         const bool more = s + 1 < steps;
         if (more) {  // the next slice's loads fly during this slice's math
-          advance(da, ph);
-          advance(db, ph);
+          if constexpr (Gather) {
+            advance(da, ph);
+            advance(db, ph);
+          } else {
+            da.c += kBK, db.c += kBK;
+          }
           load();
         }
 #pragma unroll
@@ -311,6 +333,19 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
       }
     }
 
+    if constexpr (SplitK) {  // raw sums; splitk_reduce_kernel adds the slices and applies the epilogue
+      A* part = static_cast<A*>(p.part) + ((i64(slice) * p.G + g) * p.M) * p.n_cols;
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const i64 n = n0 + (j / 4) * 64 + tx * 4 + (j % 4);
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+          const i64 m = m0 + (i / 4) * 64 + ty * 4 + (i % 4);
+          if (n < ph.N && m < p.M) part[m * p.n_cols + n] = acc[i][j];
+        }
+      }
+      continue;
+    }
     S* cbase = p.c + g * p.c_g;
     const S* rbase = p.res ? p.res + g * p.c_g : nullptr;
     const S* bias = p.bias ? p.bias + g * p.bias_g : nullptr;
@@ -337,6 +372,49 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
       }
     }
   }
+}
+
+/// Split-K's second pass: out = act(sum of the slices in order + bias + residual), one thread per
+/// (group, row, column) of the one phase.
+template <typename S, typename A, bool Gather>
+__global__ void splitk_reduce_kernel(Gemm<S> p) {
+  const Phase ph = p.ph;
+  const i64 total = p.G * p.M * ph.N;
+  const A* part = static_cast<const A*>(p.part);
+  for (i64 e = blockIdx.x * i64(blockDim.x) + threadIdx.x; e < total; e += i64(gridDim.x) * blockDim.x) {
+    const i64 n = e % ph.N, gm = e / ph.N, m = gm % p.M;
+    const int g = static_cast<int>(gm / p.M);
+    A val = A(0);
+    for (int s = 0; s < p.splits; ++s) val += part[((i64(s) * p.G + g) * p.M + m) * p.n_cols + n];
+    i64 off = n * p.c_img;
+    if constexpr (Gather) {
+      i64 img;
+      int u, v;
+      split_column(ph, n, img, u, v);
+      off = img * p.c_img + ph.o_off + u * ph.o_u + v * ph.o_v;
+    }
+    const i64 o = g * p.c_g + off + m * p.c_m;
+    if (p.bias) val += to_acc(p.bias[g * p.bias_g + (p.bias_per_row ? m : n)]);
+    if (p.res) val += to_acc(p.res[o]);
+    p.c[o] = from_acc<S>(math::activate(p.act, val, A(p.slope)));
+  }
+}
+
+/// Split-K for a grid under one bm x bn block per SM with a deep K (one phase only): up to two
+/// blocks per SM, slices at least 512 deep. Returns the slice count (1: no split).
+inline int plan_splits(i64 M, i64 n_max, i64 z, i64 K, i64 sms, i64 bm, i64 bn) {
+  const i64 blocks = (M + bm - 1) / bm * ((n_max + bn - 1) / bn) * z;
+  if (blocks >= sms || K < 1024) return 1;
+  return static_cast<int>(std::max<i64>(1, std::min<i64>({2 * sms / blocks, K / 512, 64})));
+}
+
+/// Sets splits and k_chunk (a multiple of kBK; no empty slice) for `want` slices of K.
+template <typename S>
+void set_splits(Gemm<S>& p, int want) {
+  const i64 K = i64(p.ph.nc) * p.ph.nh * p.ph.nw;
+  p.k_chunk = static_cast<int>((K + want - 1) / want + kBK - 1) / kBK * kBK;
+  p.splits = static_cast<int>((K + p.k_chunk - 1) / p.k_chunk);
+  p.n_cols = p.ph.N;
 }
 
 enum class Tile : int { T128x128 = 0, T64x128 = 1, T64x64 = 2 };
@@ -368,7 +446,7 @@ template <typename S>
 Gemm<S> conv2d_gemm(const ConvShape& s, const S* x, const S* w, const S* bias, const S* res, S* out) {
   Gemm<S> p{};
   const i64 cin_g = s.C_in / s.groups, cout_g = s.C_out / s.groups, K = cin_g * s.KH * s.KW;
-  p.M = cout_g, p.G = s.groups, p.phases = 1;
+  p.M = cout_g, p.G = s.groups, p.phases = 1, p.splits = 1;
   p.a = w, p.lda = K, p.a_g = cout_g * K;
   p.b = x, p.b_img = s.C_in * s.H * s.W, p.b_c = static_cast<int>(s.H * s.W), p.b_g = cin_g * s.H * s.W;
   p.H = static_cast<int>(s.H), p.W = static_cast<int>(s.W);
@@ -391,7 +469,7 @@ template <typename S>
 Gemm<S> transpose_gemm(const ConvShape& s, const S* x, const S* w, const S* bias, const S* res, S* out) {
   Gemm<S> p{};
   const i64 cin_g = s.C_in / s.groups, cout_g = s.C_out / s.groups;
-  p.M = cout_g, p.G = s.groups, p.phases = s.sh * s.sw;
+  p.M = cout_g, p.G = s.groups, p.phases = s.sh * s.sw, p.splits = 1;
   p.a = w, p.lda = s.KH * s.KW, p.a_g = cin_g * cout_g * s.KH * s.KW;
   p.b = x, p.b_img = s.C_in * s.H * s.W, p.b_c = static_cast<int>(s.H * s.W), p.b_g = cin_g * s.H * s.W;
   p.H = static_cast<int>(s.H), p.W = static_cast<int>(s.W);
@@ -408,10 +486,10 @@ Gemm<S> transpose_gemm(const ConvShape& s, const S* x, const S* w, const S* bias
 template <typename S>
 Gemm<S> plain_gemm(i64 M, i64 N, i64 K, bool transposed_b, const S* a, const S* b, const S* bias, S* out) {
   Gemm<S> p{};
-  p.M = M, p.G = 1, p.phases = 1;
+  p.M = M, p.G = 1, p.phases = 1, p.splits = 1;
   p.a = a, p.lda = K;
   p.b = b, p.b_img = transposed_b ? K : 1, p.b_c = transposed_b ? 1 : static_cast<int>(N);
-  p.fits = K < (i64(1) << 30) && N < (i64(1) << 30);
+  p.fits = K < (i64(1) << 30) && N < (i64(1) << 30) && K * p.b_c < (i64(1) << 31);  // int B offsets in the loop
   p.H = p.W = 1;
   p.c = out, p.c_img = 1, p.c_m = N;
   p.bias = bias, p.bias_per_row = false;
@@ -611,12 +689,12 @@ int sm_count() {
   return n > 0 ? n : 1;
 }
 
-template <typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast>
+template <typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK = false>
 void launch_tile(Gemm<S> p, i64 n_max, cudaStream_t st) {
   p.n_tiles = (n_max + BN - 1) / BN;
-  const i64 total = (p.M + BM - 1) / BM * p.n_tiles * p.G * p.phases;
+  const i64 total = (p.M + BM - 1) / BM * p.n_tiles * p.G * p.phases * (SplitK ? p.splits : 1);
   const auto grid = static_cast<unsigned>(std::min<i64>(total, 0x7fffffff));
-  gemm_kernel<S, A, BM, BN, Gather, AKFast, BKFast><<<grid, kThreads, 0, st>>>(p);
+  gemm_kernel<S, A, BM, BN, Gather, AKFast, BKFast, SplitK><<<grid, kThreads, 0, st>>>(p);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -629,10 +707,27 @@ void run_gemm(const Gemm<S>& p, const char* op, const ExecContext& ctx) {
                      "coordinate of 2^30 or more)");
   if (n_max == 0) return;
   const cudaStream_t st = stream_of(ctx);
+  const i64 sms = sm_count();
+  if constexpr (!(Gather && !AKFast)) {  // split-K: one phase only (not conv_transpose2d)
+    const i64 tile = sizeof(A) == 8 ? 64 : 128;
+    const int want = plan_splits(p.M, n_max, p.G, i64(p.ph.nc) * p.ph.nh * p.ph.nw, sms, tile, tile);
+    Gemm<S> q = p;
+    if (want > 1) set_splits(q, want);
+    if (want > 1 && q.splits > 1) {  // few tiles, deep K: slices of K, then a reduction with the epilogue
+      Workspace<A> part(static_cast<std::size_t>(q.splits * q.G * q.M * q.n_cols), st);
+      q.part = part.get();
+      if constexpr (sizeof(A) == 8) launch_tile<S, A, 64, 64, Gather, AKFast, BKFast, true>(q, n_max, st);
+      else launch_tile<S, A, 128, 128, Gather, AKFast, BKFast, true>(q, n_max, st);
+      const i64 outs = q.G * q.M * q.ph.N;
+      splitk_reduce_kernel<S, A, Gather><<<blocks_for(outs, 256), 256, 0, st>>>(q);
+      FOVEAL_CUDA_CHECK(cudaGetLastError());
+      return;
+    }
+  }
   if constexpr (sizeof(A) == 8) {
     launch_tile<S, A, 64, 64, Gather, AKFast, BKFast>(p, n_max, st);
   } else {
-    switch (pick_tile(p.M, n_max, i64(p.G) * p.phases, sm_count())) {
+    switch (pick_tile(p.M, n_max, i64(p.G) * p.phases, sms)) {
       case Tile::T128x128: return launch_tile<S, A, 128, 128, Gather, AKFast, BKFast>(p, n_max, st);
       case Tile::T64x128: return launch_tile<S, A, 64, 128, Gather, AKFast, BKFast>(p, n_max, st);
       case Tile::T64x64: return launch_tile<S, A, 64, 64, Gather, AKFast, BKFast>(p, n_max, st);
@@ -707,7 +802,7 @@ void matmul(ConstTensorView a_, ConstTensorView b_, TensorView out, const ExecCo
     using A = decltype(a);
     const Gemm<S> g = plain_gemm<S>(a_.size(0), b_.size(1), a_.size(1), false, static_cast<const S*>(a_.data()),
                                     static_cast<const S*>(b_.data()), nullptr, static_cast<S*>(out.data()));
-    run_gemm<S, A, false, true, false>(g, "gemm", ctx);
+    run_gemm<S, A, false, true, true>(g, "gemm", ctx);  // k-fast loads of B rows: 64-byte runs, as linear
   });
 }
 

@@ -222,9 +222,9 @@ def test_conv2d_cuda_matches_torch(case, dtype):
     torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
 
 
-# The CUDA GEMM's tile classes (cuda/conv2d_cuda.cu pick_tile on a 132-SM H200): 128 x 128 (M > 64
-# and >= 2 blocks per SM), 64 x 128 (M <= 64, many columns) and 64 x 64 (few tiles); images fold
-# into the columns, so tiles straddle images. Plus the benchmark shapes themselves.
+# The CUDA GEMM's tile classes (cuda/conv2d_cuda.cu pick_tile on a 132-SM H200): 128 x 128, 64 x 128
+# (M <= 64, many columns), 64 x 64 (few tiles) and split-K (few tiles, deep K); images fold into the
+# columns, so tiles straddle images. Plus the benchmark shapes themselves.
 GEMM_CUDA_CASES = [
     (8, 32, 48, 48, 200, (3, 3), 1, 1, 1, 1),  # 128 x 128, M = 200: a partial second row tile
     (8, 16, 66, 66, 40, (3, 3), 1, 1, 1, 1),  # 64 x 128
@@ -232,6 +232,7 @@ GEMM_CUDA_CASES = [
     (2, 12, 20, 21, 96, (5, 3), (2, 1), (2, 0), (1, 2), 3),  # groups, every geometry knob
     (2, 5, 9, 7, 3, (1, 1), 1, 0, 1, 1),  # K = 5 < 8 deep
     (1, 300, 10, 11, 7, (3, 3), 1, 1, 1, 1),  # K = 2700: 338 steps
+    (2, 512, 7, 7, 256, (3, 3), 1, 1, 1, 1),  # 2 tiles, K = 4608: split-K (9 slices) and the reduction
 ]
 BENCH_CONV_CASES = [
     (8, 64, 56, 56, 64, (3, 3), 1, 1, 1, 1),  # conv3x3_64

@@ -125,9 +125,10 @@ def test_linear_dtype_mismatch():
         fnn.linear(np.zeros((2, 3), np.float32), np.zeros((4, 3)))
 
 
-# CUDA GEMM tile classes (cuda/conv2d_cuda.cu pick_tile): 128 x 128 (>= 2 blocks per SM of a
-# 132-SM H200), 64 x 128, 64 x 64 with ragged edges and K < 8; fc6_boxhead's shape; K = 0.
-LINEAR_CUDA_CASES = [(2000, 2100, 40), (9000, 60, 33), (130, 70, 200), (7, 3, 5), (1000, 1024, 12544)]
+# CUDA GEMM tile classes (cuda/conv2d_cuda.cu pick_tile, plan_splits on a 132-SM H200): 128 x 128,
+# 64 x 128, 64 x 64 with ragged edges and K < 8, split-K (one tile, K = 8192: 16 slices);
+# fc6_boxhead's shape (4 slices in float32); K = 0 below.
+LINEAR_CUDA_CASES = [(2000, 2100, 40), (9000, 60, 33), (130, 70, 200), (7, 3, 5), (64, 100, 8192), (1000, 1024, 12544)]
 
 
 @pytest.mark.needs_cuda

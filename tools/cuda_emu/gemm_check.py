@@ -1,5 +1,5 @@
 """conv2d_cuda.cu's GEMM (run by gemm_emu, see run.sh) against foveal's CPU conv2d, conv_transpose2d,
-linear and gemm: every tile variant, sizes off the tiles, K < 8 and K = 0, groups, stride / dilation /
+linear and gemm: every tile variant, split-K, sizes off the tiles, K < 8 and K = 0, groups, stride / dilation /
 padding (uneven 'same' too), conv_transpose2d phases without taps, every epilogue, float64, and a
 grid smaller than the tile count (the kernel's grid-stride loop)."""
 import subprocess, sys
@@ -27,7 +27,7 @@ def compare(name, got, want, k, dt):
     bad += not ok
 
 
-def conv(n, c, h, w, o, k, s, p, d, g, act=None, bias=True, res=False, tile=2, grid=1 << 20, dt=np.float32):
+def conv(n, c, h, w, o, k, s, p, d, g, act=None, bias=True, res=False, tile=2, grid=1 << 20, dt=np.float32, splits=1):
     s = (s, s) if isinstance(s, int) else s
     d = (d, d) if isinstance(d, int) else d
     if p == "same":
@@ -46,9 +46,9 @@ def conv(n, c, h, w, o, k, s, p, d, g, act=None, bias=True, res=False, tile=2, g
     if res: r.tofile("res.bin")
     a, sl = ACT[act]
     emu(["conv", "f64" if dt == np.float64 else "f32", tile, grid, n, c, h, w, o, k[0], k[1], oh, ow, g, s[0], s[1], pt, pl,
-         d[0], d[1], int(bias), int(res), a, sl])
+         d[0], d[1], int(bias), int(res), a, sl, splits])
     got = np.fromfile("out.bin", dt).reshape(want.shape)
-    compare(f"conv x{(n, c, h, w)} w{wt.shape} s{s} p{p} d{d} g{g} {act} bias={bias} res={res} tile={tile} grid={grid} {np.dtype(dt).name}",
+    compare(f"conv splits={splits} x{(n, c, h, w)} w{wt.shape} s{s} p{p} d{d} g{g} {act} bias={bias} res={res} tile={tile} grid={grid} {np.dtype(dt).name}",
             got, want, c // g * k[0] * k[1], dt)
 
 
@@ -73,7 +73,7 @@ def conv_t(n, c, h, w, o, k, s, p, op, d, g, act=None, bias=True, res=False, til
             got, want, c // g * k[0] * k[1], dt)
 
 
-def linear(m, n, k, act=None, bias=True, tile=2, grid=1 << 20, dt=np.float32):
+def linear(m, n, k, act=None, bias=True, tile=2, grid=1 << 20, dt=np.float32, splits=1):
     x = rng.standard_normal((m, k)).astype(dt)
     wt = rng.standard_normal((n, k)).astype(dt)
     b = rng.standard_normal(n).astype(dt) if bias else None
@@ -81,19 +81,19 @@ def linear(m, n, k, act=None, bias=True, tile=2, grid=1 << 20, dt=np.float32):
     x.tofile("x.bin"); wt.tofile("w.bin")
     if bias: b.tofile("bias.bin")
     a, sl = ACT[act]
-    emu(["linear", "f64" if dt == np.float64 else "f32", tile, grid, m, n, k, int(bias), a, sl])
-    compare(f"linear ({m}, {k}) x ({n}, {k}) {act} bias={bias} tile={tile} grid={grid} {np.dtype(dt).name}",
+    emu(["linear", "f64" if dt == np.float64 else "f32", tile, grid, m, n, k, int(bias), a, sl, splits])
+    compare(f"linear splits={splits}  ({m}, {k}) x ({n}, {k}) {act} bias={bias} tile={tile} grid={grid} {np.dtype(dt).name}",
             np.fromfile("out.bin", dt).reshape(m, n), want, k, dt)
 
 
-def matmul(m, n, k, tile=2, grid=1 << 20, dt=np.float32):
+def matmul(m, n, k, tile=2, grid=1 << 20, dt=np.float32, splits=1):
     a = rng.standard_normal((m, k)).astype(dt)
     b = rng.standard_normal((k, n)).astype(dt)
     want = np.zeros((m, n), dt)
     foveal._core.gemm(a, b, want)
     a.tofile("x.bin"); b.tofile("w.bin")
-    emu(["matmul", "f64" if dt == np.float64 else "f32", tile, grid, m, n, k])
-    compare(f"matmul ({m}, {k}) x ({k}, {n}) tile={tile} grid={grid} {np.dtype(dt).name}",
+    emu(["matmul", "f64" if dt == np.float64 else "f32", tile, grid, m, n, k, splits])
+    compare(f"matmul splits={splits}  ({m}, {k}) x ({k}, {n}) tile={tile} grid={grid} {np.dtype(dt).name}",
             np.fromfile("out.bin", dt).reshape(m, n), want, k, dt)
 
 
@@ -134,6 +134,12 @@ matmul(33, 70, 19, tile=1)
 matmul(5, 3, 1, tile=0)
 matmul(140, 130, 9, tile=0, grid=3)
 matmul(17, 21, 23, tile=2, dt=np.float64)
+# Split-K (slices of K that start mid-channel, then splitk_reduce_kernel with the epilogue).
+linear(70, 50, 300, act="relu", tile=0, splits=3)
+linear(20, 9, 17, act="silu", tile=2, dt=np.float64, splits=2)
+conv(2, 40, 5, 6, 9, (3, 3), 1, 1, 1, 1, act="silu", res=True, tile=0, grid=2, splits=4)
+conv(2, 6, 8, 7, 9, (3, 3), 2, 1, 2, 3, act=("leaky_relu", 0.3), res=True, tile=2, dt=np.float64, splits=2)
+matmul(33, 70, 40, tile=1, splits=5)
 # The tile choice on a 132-SM H200 for the benchmark shapes (M, columns, phases x groups): 0 is
 # 128 x 128, 1 64 x 128, 2 64 x 64 (cuda/conv2d_cuda.cu pick_tile).
 PICKS = {"conv3x3_64": (64, 8 * 56 * 56, 1, 1), "conv1x1_256_64": (64, 8 * 56 * 56, 1, 1),
@@ -145,5 +151,14 @@ for name, (m, n, z, want) in PICKS.items():
     runs += 1
     bad += got != want
     print("pick_tile", name, got, "equal" if got == want else f"MISMATCH (want {want})")
+# Split-K's slice count (plan_splits, float32 tiles): fc6 has 64 tiles of 128 x 128 for 132 SMs.
+PLANS = {"fc6_boxhead": ((1000, 1024, 1, 12544), 4), "conv3x3_64": ((64, 8 * 56 * 56, 1, 576), 1),
+         "shallow": ((1000, 1024, 1, 1000), 1), "deep_small": ((100, 300, 2, 4096), 8)}
+for name, ((m, n, z, k), want) in PLANS.items():
+    got = int(subprocess.run(["./gemm_emu", "plan", str(m), str(n), str(z), str(k), "132", "128", "128"], check=True,
+                             capture_output=True, text=True).stdout)
+    runs += 1
+    bad += got != want
+    print("plan_splits", name, got, "equal" if got == want else f"MISMATCH (want {want})")
 print(f"gemm: {runs} runs, mismatches {bad}")
 sys.exit(1 if bad else 0)

@@ -2,7 +2,8 @@
 // matmul through gemm_kernel, with the problem built by the .cu file's own host helpers.
 //   gemm_emu conv|convT DT TILE GRID images C_in H W C_out KH KW OH OW groups sh sw pt pl dh dw bias res act slope
 //   gemm_emu linear|matmul DT TILE GRID M N K bias act slope
-//   gemm_emu pick M N_MAX Z SMS (prints pick_tile's choice)
+//   gemm_emu pick M N_MAX Z SMS (prints pick_tile's choice); plan M N_MAX Z K SMS BM BN (plan_splits')
+// An optional last argument SPLITS > 1 runs split-K (slices, then splitk_reduce_kernel).
 // DT: f32 | f64; TILE: 0 128x128, 1 64x128, 2 64x64; GRID: blocks launched (the kernel loops over the
 // rest). Reads x.bin, w.bin, bias.bin, res.bin; writes out.bin.
 #include <cstdio>
@@ -42,7 +43,7 @@ std::vector<T> rd(const char* p, size_t n) {
   return v;
 }
 
-template <typename S, int BM, int BN, bool Gather, bool AKFast, bool BKFast>
+template <typename S, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK>
 void launch(Gemm<S> p, i64 grid_cap) {
   i64 n_max = 0;
   if (!gemm_fits(p, n_max)) {
@@ -50,16 +51,35 @@ void launch(Gemm<S> p, i64 grid_cap) {
     exit(2);
   }
   p.n_tiles = (n_max + BN - 1) / BN;
-  const i64 total = (p.M + BM - 1) / BM * p.n_tiles * p.G * p.phases;
+  const i64 total = (p.M + BM - 1) / BM * p.n_tiles * p.G * p.phases * (SplitK ? p.splits : 1);
   const auto grid = static_cast<unsigned>(std::min(total, grid_cap));
-  emu::launch(grid, 1, kThreads, 1, 0, [&] { gemm_kernel<S, S, BM, BN, Gather, AKFast, BKFast>(p); });
+  emu::launch(grid, 1, kThreads, 1, 0, [&] { gemm_kernel<S, S, BM, BN, Gather, AKFast, BKFast, SplitK>(p); });
 }
 
+int g_splits = 1;  // SPLITS (the optional last argument): split-K slices
+
 template <typename S, bool Gather, bool AKFast, bool BKFast>
-void run_tile(const Gemm<S>& p, int tile, i64 grid_cap) {
-  if (tile == 0) launch<S, 128, 128, Gather, AKFast, BKFast>(p, grid_cap);
-  else if (tile == 1) launch<S, 64, 128, Gather, AKFast, BKFast>(p, grid_cap);
-  else launch<S, 64, 64, Gather, AKFast, BKFast>(p, grid_cap);
+void run_tile(Gemm<S> p, int tile, i64 grid_cap) {
+  std::vector<S> part;
+  if (g_splits > 1) {
+    set_splits(p, g_splits);
+    part.assign(size_t(p.splits) * p.G * p.M * p.n_cols, S(NAN));
+    p.part = part.data();
+  }
+  if (p.splits > 1) {  // any tile here (CUDA splits with 128 x 128, float64 64 x 64)
+    if (tile == 0) launch<S, 128, 128, Gather, AKFast, BKFast, true>(p, grid_cap);
+    else if (tile == 1) launch<S, 64, 128, Gather, AKFast, BKFast, true>(p, grid_cap);
+    else launch<S, 64, 64, Gather, AKFast, BKFast, true>(p, grid_cap);
+  } else {
+    if (tile == 0) launch<S, 128, 128, Gather, AKFast, BKFast, false>(p, grid_cap);
+    else if (tile == 1) launch<S, 64, 128, Gather, AKFast, BKFast, false>(p, grid_cap);
+    else launch<S, 64, 64, Gather, AKFast, BKFast, false>(p, grid_cap);
+  }
+  if (p.splits > 1) {
+    const i64 outs = p.G * p.M * p.ph.N;
+    emu::launch(unsigned(std::min<i64>((outs + 255) / 256, 3)), 1, 256, 1, 0,
+                [&] { splitk_reduce_kernel<S, S, Gather>(p); });
+  }
 }
 
 template <typename S>
@@ -101,7 +121,7 @@ int run(int argc, char** argv) {
       p.act = static_cast<foveal::math::Activation>(arg(9)), p.slope = atof(argv[10]);
       run_tile<S, false, true, true>(p, tile, grid_cap);
     } else {
-      run_tile<S, false, true, false>(p, tile, grid_cap);
+      run_tile<S, false, true, true>(p, tile, grid_cap);  // as conv2d_cuda.cu's matmul
     }
   }
   FILE* f = fopen("out.bin", "wb");
@@ -115,6 +135,14 @@ int main(int argc, char** argv) {
     printf("%d\n", static_cast<int>(pick_tile(atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), atoll(argv[5]))));
     return 0;
   }
+  if (argc == 9 && std::string(argv[1]) == "plan") {  // plan M N_MAX Z K SMS BM BN: plan_splits' slices
+    printf("%d\n", plan_splits(atoll(argv[2]), atoll(argv[3]), atoll(argv[4]), atoll(argv[5]), atoll(argv[6]),
+                               atoll(argv[7]), atoll(argv[8])));
+    return 0;
+  }
   if (argc < 5) return 2;
+  const std::string m = argv[1];
+  const int n_args = m == "conv" || m == "convT" ? 25 : m == "linear" ? 11 : 8;
+  if (argc > n_args) g_splits = atoi(argv[n_args]);
   return std::string(argv[2]) == "f64" ? run<double>(argc, argv) : run<float>(argc, argv);
 }
