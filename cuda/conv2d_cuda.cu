@@ -187,6 +187,16 @@ __device__ __forceinline__ void advance(Digits& d, const Phase& ph) {
   d.c += ph.sc;
 }
 
+template <typename A>
+__device__ __forceinline__ void store4(A* p, A v0, A v1, A v2, A v3) {
+  if constexpr (sizeof(A) == 4) {
+    *reinterpret_cast<float4*>(p) = float4{v0, v1, v2, v3};
+  } else {
+    *reinterpret_cast<double2*>(p) = double2{v0, v1};
+    *reinterpret_cast<double2*>(p + 2) = double2{v2, v3};
+  }
+}
+
 template <bool Shared>
 __device__ __forceinline__ const Phase& pick_phase(const Phase& param, const Phase& shared) {
   if constexpr (Shared) return shared;
@@ -333,6 +343,42 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
       }
     }
 
+    if constexpr (Gather && !AKFast && sizeof(S) == 4) {
+      // conv_transpose2d in float32: the epilogue goes out through shared memory (bs, free after the
+      // last step's barrier), one row slot (h, i) of every thread at a time; the 16 x BN slice is read
+      // back with consecutive threads on consecutive columns, so the stores (sw apart) share sectors.
+      // (Elsewhere the direct stores below: staging there makes ptxas spill.)
+      A* stage = &bs[0][0][0];           // 16 rows of BN + 4: exactly bs
+      constexpr int SR = kThreads / BN;  // rows read back per pass
+      const int sc = (ty % (BN / 16)) * 16 + tx, sr = ty / (BN / 16);  // = tid % BN, tid / BN
+      const i64 n = n0 + sc;
+      const bool n_ok = n < ph.N;
+      i64 img;
+      int u, v;
+      split_column(ph, n_ok ? n : 0, img, u, v);
+      const i64 off = img * p.c_img + ph.o_off + u * ph.o_u + v * ph.o_v;
+#pragma unroll
+      for (int sl = 0; sl < TM; ++sl) {
+#pragma unroll
+        for (int h = 0; h < TN / 4; ++h)
+          store4(&stage[ty * (BN + 4) + h * 64 + tx * 4], acc[sl][4 * h], acc[sl][4 * h + 1], acc[sl][4 * h + 2],
+                 acc[sl][4 * h + 3]);
+        __syncthreads();
+#pragma unroll 1
+        for (int q = 0; q < 16 / SR; ++q) {
+          const int r = sr + SR * q;  // the writer's ty
+          const i64 m = m0 + (sl / 4) * 64 + r * 4 + (sl % 4);
+          if (!n_ok || m >= p.M) continue;
+          A val = stage[r * (BN + 4) + sc];
+          if (p.bias) val += to_acc(p.bias[g * p.bias_g + m]);
+          const i64 o = g * p.c_g + off + m * p.c_m;
+          if (p.res) val += to_acc(p.res[o]);
+          p.c[o] = from_acc<S>(math::activate(p.act, val, A(p.slope)));
+        }
+        __syncthreads();  // the slice is read before the next one (or the next tile's loads) lands
+      }
+      continue;
+    }
     if constexpr (SplitK) {  // raw sums; splitk_reduce_kernel adds the slices and applies the epilogue
       A* part = static_cast<A*>(p.part) + ((i64(slice) * p.G + g) * p.M) * p.n_cols;
 #pragma unroll
