@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-// conv2d, linear and matmul on CUDA: one tiled shared-memory SIMT GEMM (64 x 64 output tile per
-// block, 16 deep, 4 x 4 outputs per thread) with the fused epilogue. conv2d is an implicit GEMM:
-// the B tile is gathered from the input through the im2col index map (never formed), one grid
-// layer (blockIdx.z) per (image, group) product. float32 runs in exact float32 multiply-adds (no
-// TF32 tensor cores); float16 / bfloat16 load into float and accumulate in float; float64 in
-// double. Depthwise conv2d (one input channel per group) has its own kernel instead: the GEMM
-// would have M = 1 row per product (63 of its 64 rows idle). Not yet run on a GPU (written and
-// compiled without one).
+// conv2d, conv_transpose2d, linear and matmul on CUDA: one register-blocked SIMT GEMM (see the GEMM
+// section below) with the fused epilogue. conv2d is an implicit GEMM (the im2col matrix is never
+// formed) with the images folded into the columns; conv_transpose2d is stride_h stride_w such
+// GEMMs, one per output phase (sub-pixel decomposition), in one launch. float32 runs in exact
+// float32 multiply-adds (no TF32 tensor cores); float16 / bfloat16 load into float and accumulate
+// in float; float64 in double. Depthwise conv2d (one input channel per group) has its own kernel:
+// the GEMM would have M = 1 row per group. The GEMM's logic runs under tools/cuda_emu in CI; it
+// has not run on a GPU yet.
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <type_traits>
 
 #include "common.cuh"
 #include "foveal/math/conv.hpp"
@@ -21,18 +23,15 @@ namespace foveal::cuda {
 namespace {
 
 using i64 = std::int64_t;
-constexpr int kBM = 64, kBN = 64, kBK = 16, kThreads = 256;
 
-enum class BMode : int { Matrix = 0, Transposed = 1, Im2col = 2 };
-
-/// One batched product C[z] (M, N) = A[z] (M, K) B[z] (K, N) and its epilogue.
+/// conv2d's geometry as the depthwise kernel reads it (try_depthwise).
 template <typename S>
 struct Problem {
   i64 M, N, K, Z;
   const S* a;
-  i64 lda, a_z;  // A row stride; A offset per product (conv: per group)
+  i64 lda, a_z;  // A row stride; A offset per group
   const S* b;
-  i64 ldb;  // Matrix: B row stride; Transposed: B(k, n) = b[n * ldb + k]
+  i64 ldb;
   S* c;
   i64 ldc;
   const S* bias;
@@ -40,100 +39,534 @@ struct Problem {
   const S* residual;  // C's layout
   math::Activation act;
   double slope;
-  // Im2col: product z = image * G + group; B(k, n) from the group's input channels.
   i64 G, cin_g, cout_g, C_in, H, W, KH, KW, sh, sw, pt, pl, dh, dw, OW;
 };
 
 __device__ __forceinline__ float madd(float a, float b, float c) { return fmaf(a, b, c); }
 __device__ __forceinline__ double madd(double a, double b, double c) { return fma(a, b, c); }
 
-template <typename S, typename A, BMode Mode>
-__device__ __forceinline__ A load_b(const Problem<S>& p, const S* b, i64 k, i64 n) {
-  if (k >= p.K || n >= p.N) return A(0);
-  if constexpr (Mode == BMode::Matrix) {
-    return to_acc(b[k * p.ldb + n]);
-  } else if constexpr (Mode == BMode::Transposed) {
-    return to_acc(b[n * p.ldb + k]);
+// ---- The tiled GEMM (tools/cuda_emu/gemm_emu.cpp runs this part, up to the end marker, on the CPU)
+// C (M, N) = A (M, K) B (K, N) per (phase, group) z, then bias, residual and activation. 256 threads
+// make a BM x BN tile (BM, BN in {64, 128}), each thread TM x TN = BM / 16 x BN / 16 outputs at rows
+// h 64 + ty 4 + i and columns h 64 + tx 4 + j (float4 reads of shared memory). K advances 8 deep; the
+// A and B slices sit k-major in shared memory, double buffered: the next slice's global loads are
+// issued into registers before this slice's math, so one barrier per step suffices.
+// k = (c nh + i) nw + j is kept as digits (c, i, j), advanced by 8 with carries (no division in the
+// loop): A(m, k) = a[row m + c a_c + i a_i + j a_j]; B(k, n) = b[column n + c b_c] (linear, matmul) or,
+// when gathering, input channel c at pixel (by(n) + i ddy, bx(n) + j ddx) (zero outside): conv2d's
+// im2col map, and each output phase of conv_transpose2d (sub-pixel decomposition, see transpose_phase).
+constexpr int kBK = 8, kThreads = 256;
+
+/// One column layout: column n = (image, u, v) with u < U, v < V, and its K digits and strides.
+struct Phase {
+  i64 N;           // columns: images U V (linear, matmul: U = V = 1)
+  int U, V;
+  int nc, nh, nw;  // K = nc nh nw
+  int sc, si, sj;  // the digits of kBK (the step)
+  int ddy, ddx;    // input pixel step per digit i, j
+  int ysc, yoff, xsc, xoff;   // column (u, v)'s tap (0, 0) input pixel: (u ysc + yoff, v xsc + xoff)
+  i64 a_off;                 // A's offset of the phase
+  int a_c, a_i, a_j;         // A's offset per digit
+  i64 o_off, o_u, o_v;        // column (u, v)'s output offset in its plane: o_off + u o_u + v o_v
+};
+
+/// conv_transpose2d's geometry; transpose_phase makes phase (rh, rw)'s Phase from it.
+struct TransposeGeom {
+  i64 images;
+  int cin_g, cout_g, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
+};
+
+template <typename S>
+struct Gemm {
+  i64 M;
+  int G, phases;  // z = phase G + group
+  const S* a;
+  i64 lda, a_g;   // A row m of group g: a + g a_g + phase a_off + m lda
+  const S* b;
+  i64 b_img, b_g;  // B column of image img, group g: b + img b_img + g b_g; digit c adds c b_c
+  int b_c;
+  int H, W;             // gather: input plane (row stride W)
+  S* c;
+  const S* res;         // C's layout
+  i64 c_img, c_m, c_g;  // output of column (img, u, v), row m, group g: c + img c_img + g c_g + m c_m + o(u, v)
+  const S* bias;
+  i64 bias_g;
+  bool bias_per_row;
+  math::Activation act;
+  double slope;
+  bool fits;         // the sizes suit the kernel's int offsets (see gemm_fits)
+  Phase ph;          // the one phase (conv2d, linear, matmul)
+  TransposeGeom tg;  // conv_transpose2d: phases sh sw, each made per tile by transpose_phase
+  i64 n_tiles;       // column tiles per z (the most over the phases)
+  // Split-K (one phase only): K in `splits` slices of k_chunk (a multiple of kBK); each writes its raw
+  // sums to part[((slice G + g) M + m) n_cols + n] (the accumulator type) for splitk_reduce_kernel.
+  int splits, k_chunk;
+  void* part;
+  i64 n_cols;
+};
+
+__host__ __device__ inline i64 floor_div(i64 a, i64 b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/// One axis of conv_transpose2d's phase r: outputs o = q s + r - pad for q0 <= q < q0 + count; the taps
+/// k with k d = r (mod s) are k0 + t step (t < taps), and input q - off0 - t dstep feeds output q.
+struct TAxis {
+  i64 q0, count, taps, k0, step, off0, dstep;
+};
+__host__ __device__ inline TAxis transpose_axis(i64 s, i64 d, i64 pad, i64 k, i64 out, i64 r) {
+  TAxis a{};
+  a.q0 = -floor_div(r - pad, s);  // ceil((pad - r) / s)
+  const i64 q1 = floor_div(out - 1 + pad - r, s);
+  a.count = q1 >= a.q0 ? q1 - a.q0 + 1 : 0;
+  i64 g = s, t = d;
+  while (t) {
+    const i64 u = g % t;
+    g = t, t = u;
+  }
+  a.step = s / g, a.dstep = d / g;
+  a.k0 = -1;
+  for (i64 j = 0; j < a.step && j < k; ++j)
+    if ((j * d) % s == r) {
+      a.k0 = j;
+      break;
+    }
+  a.taps = a.k0 < 0 ? 0 : (k - 1 - a.k0) / a.step + 1;
+  a.off0 = a.k0 < 0 ? 0 : (a.k0 * d - r) / s;
+  return a;
+}
+
+/// The step digits (sc, si, sj) of kBK = (sc nh + si) nw + sj.
+__host__ __device__ inline void set_step(Phase& p) {
+  if (p.nh > 0 && p.nw > 0) p.sc = kBK / (p.nh * p.nw), p.si = kBK / p.nw % p.nh, p.sj = kBK % p.nw;
+}
+
+__host__ __device__ inline Phase transpose_phase(const TransposeGeom& t, int rh, int rw) {
+  const TAxis y = transpose_axis(t.sh, t.dh, t.ph, t.KH, t.OH, rh), x = transpose_axis(t.sw, t.dw, t.pw, t.KW, t.OW, rw);
+  Phase p{};
+  p.U = static_cast<int>(y.count), p.V = static_cast<int>(x.count), p.N = t.images * y.count * x.count;
+  p.nc = t.cin_g, p.nh = static_cast<int>(y.taps), p.nw = static_cast<int>(x.taps);
+  p.ddy = static_cast<int>(-y.dstep), p.ddx = static_cast<int>(-x.dstep);
+  p.ysc = 1, p.yoff = static_cast<int>(y.q0 - y.off0), p.xsc = 1, p.xoff = static_cast<int>(x.q0 - x.off0);
+  p.a_off = y.taps && x.taps ? y.k0 * t.KW + x.k0 : 0;
+  p.a_c = t.cout_g * t.KH * t.KW, p.a_i = static_cast<int>(y.step) * t.KW, p.a_j = static_cast<int>(x.step);
+  p.o_off = (y.q0 * t.sh + rh - t.ph) * t.OW + x.q0 * t.sw + rw - t.pw;
+  p.o_u = i64(t.sh) * t.OW, p.o_v = t.sw;
+  set_step(p);
+  return p;
+}
+
+/// Column n's (image, u, v); 32-bit division when the columns fit.
+__device__ __forceinline__ void split_column(const Phase& ph, i64 n, i64& img, int& u, int& v) {
+  if (ph.N <= i64(0x7fffffff)) {
+    const unsigned uv = unsigned(ph.U) * unsigned(ph.V), nn = unsigned(n), q = nn / uv, r = nn - q * uv;
+    img = q, u = static_cast<int>(r / unsigned(ph.V)), v = static_cast<int>(r - unsigned(u) * unsigned(ph.V));
   } else {
-    const i64 taps = p.KH * p.KW, c = k / taps, r = k - c * taps, kh = r / p.KW, kw = r - kh * p.KW;
-    const i64 oh = n / p.OW, ow = n - oh * p.OW;
-    const i64 ih = oh * p.sh - p.pt + kh * p.dh, iw = ow * p.sw - p.pl + kw * p.dw;
-    if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) return A(0);
-    return to_acc(b[(c * p.H + ih) * p.W + iw]);
+    const i64 uv = i64(ph.U) * ph.V, r = n % uv;
+    img = n / uv, u = static_cast<int>(r / ph.V), v = static_cast<int>(r % ph.V);
   }
 }
 
-template <typename S, typename A, BMode Mode>
-__global__ void __launch_bounds__(kThreads) gemm_kernel(Problem<S> p) {
-  __shared__ A as[kBK][kBM];
-  __shared__ A bs[kBK][kBN];
-  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  const i64 n0 = i64(blockIdx.x) * kBN;
-  const i64 mtiles = (p.M + kBM - 1) / kBM;
-  // Grid-stride over products and row tiles (gridDim.y and .z are capped at 65535); every
-  // thread of a block takes the same trips, so the barriers inside stay uniform.
-  for (i64 zm = blockIdx.z * i64(gridDim.y) + blockIdx.y; zm < p.Z * mtiles; zm += i64(gridDim.z) * gridDim.y) {
-    const i64 z = zm / mtiles, m0 = (zm - z * mtiles) * kBM;
-    const S* a = p.a;
-    const S* b = p.b;
-    S* c = p.c;
-    const S* res = p.residual;
-    const S* bias = p.bias;
-    if constexpr (Mode == BMode::Im2col) {
-      const i64 img = z / p.G, g = z - img * p.G;
-      a += g * p.a_z;
-      b += (img * p.C_in + g * p.cin_g) * p.H * p.W;
-      const i64 co = (img * p.G + g) * p.cout_g;
-      c += co * p.ldc;
-      if (res) res += co * p.ldc;
-      if (bias) bias += g * p.cout_g;
-    }
-    // Every loop over acc's indices is unrolled: a run-time index puts acc in local memory.
-    A acc[4][4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) acc[i][j] = A(0);
-    for (i64 k0 = 0; k0 < p.K; k0 += kBK) {
-      for (int t = tid; t < kBM * kBK; t += kThreads) {
-        const int i = t / kBK, kk = t % kBK;
-        const i64 gi = m0 + i, gk = k0 + kk;
-        as[kk][i] = gi < p.M && gk < p.K ? A(to_acc(a[gi * p.lda + gk])) : A(0);
-      }
-      for (int t = tid; t < kBK * kBN; t += kThreads) {
-        const int kk = t / kBN, j = t % kBN;  // consecutive threads, consecutive columns
-        bs[kk][j] = load_b<S, A, Mode>(p, b, k0 + kk, n0 + j);
-      }
+struct Digits {
+  int c, i, j;
+};
+__device__ __forceinline__ Digits first_digits(int k, const Phase& ph) {
+  const int ij = ph.nh * ph.nw, c = k / ij, r = k - c * ij;
+  return {c, r / ph.nw, r - (r / ph.nw) * ph.nw};
+}
+__device__ __forceinline__ void next_digit(Digits& d, const Phase& ph) {
+  if (++d.j == ph.nw) {
+    d.j = 0;
+    if (++d.i == ph.nh) d.i = 0, ++d.c;
+  }
+}
+/// d += (dc, di, dj), the digits of kBK: each lower digit carries at most once.
+__device__ __forceinline__ void advance(Digits& d, const Phase& ph) {
+  d.j += ph.sj;
+  if (d.j >= ph.nw) d.j -= ph.nw, ++d.i;
+  d.i += ph.si;
+  if (d.i >= ph.nh) d.i -= ph.nh, ++d.c;
+  d.c += ph.sc;
+}
+
+template <typename A>
+__device__ __forceinline__ void store4(A* p, A v0, A v1, A v2, A v3) {
+  if constexpr (sizeof(A) == 4) {
+    *reinterpret_cast<float4*>(p) = float4{v0, v1, v2, v3};
+  } else {
+    *reinterpret_cast<double2*>(p) = double2{v0, v1};
+    *reinterpret_cast<double2*>(p + 2) = double2{v2, v3};
+  }
+}
+
+template <bool Shared>
+__device__ __forceinline__ const Phase& pick_phase(const Phase& param, const Phase& shared) {
+  if constexpr (Shared) return shared;
+  else return param;
+}
+
+template <typename A>
+__device__ __forceinline__ void load4(const A* p, A* r) {
+  if constexpr (sizeof(A) == 4) {
+    const float4 t = *reinterpret_cast<const float4*>(p);
+    r[0] = t.x, r[1] = t.y, r[2] = t.z, r[3] = t.w;
+  } else {
+    const double2 t0 = *reinterpret_cast<const double2*>(p), t1 = *reinterpret_cast<const double2*>(p + 2);
+    r[0] = t0.x, r[1] = t0.y, r[2] = t1.x, r[3] = t1.y;
+  }
+}
+
+// Gather: B through the im2col / sub-pixel map (else B column n at b + n b_img). AKFast / BKFast:
+// the loading threads run along k (A or B contiguous in k; matmul's B too: a warp then reads 16
+// consecutive columns of two rows) or along m / n (conv's B, conv_transpose2d's A).
+// SplitK: this launch makes one K slice per z layer and writes raw sums to p.part.
+template <typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK = false>
+__global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
+  constexpr int TM = BM / 16, TN = BN / 16;
+  // k-major tiles, rows padded by 4: stores along k hit distinct banks, float4 reads stay aligned.
+  __shared__ __align__(16) A as[2][kBK][BM + 4];
+  __shared__ __align__(16) A bs[2][kBK][BN + 4];
+  __shared__ Phase sph;
+  const int tid = static_cast<int>(threadIdx.x), tx = tid & 15, ty = tid >> 4;
+  // Loading: each thread owns one row of A and one column of B, and KA (KB) consecutive k of the
+  // slice, the threads running along k (AKFast, BKFast) or along the rows / columns.
+  constexpr int KA = BM / 32, KB = BN / 32;
+  const int a_r = AKFast ? tid / (kBK / KA) : tid % BM, a_k = (AKFast ? tid % (kBK / KA) : tid / BM) * KA;
+  const int b_r = BKFast ? tid / (kBK / KB) : tid % BN, b_k = (BKFast ? tid % (kBK / KB) : tid / BN) * KB;
+  const i64 m_tiles = (p.M + BM - 1) / BM, per_z = m_tiles * p.n_tiles;
+  const i64 total = per_z * p.G * p.phases * (SplitK ? p.splits : 1);
+  // Grid-stride over (z, row tile, column tile); every thread of a block takes the same trips.
+  for (i64 blk = blockIdx.x; blk < total; blk += gridDim.x) {
+    const i64 zs = blk / per_z, rem = blk - zs * per_z, mt = rem / p.n_tiles, nt = rem - mt * p.n_tiles;
+    const i64 z = SplitK ? zs % (i64(p.G) * p.phases) : zs;
+    const int g = static_cast<int>(z % p.G), pz = static_cast<int>(z / p.G);
+    const int slice = SplitK ? static_cast<int>(zs / (i64(p.G) * p.phases)) : 0;
+    // conv_transpose2d's phase goes to shared memory (its fields in registers would spill).
+    if constexpr (Gather && !AKFast) {
+      __syncthreads();  // the previous tile's readers are done
+      if (tid == 0) sph = transpose_phase(p.tg, pz / p.tg.sw, pz % p.tg.sw);
       __syncthreads();
-#pragma unroll
-      for (int kk = 0; kk < kBK; ++kk) {
-        A ar[4], br[4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) ar[i] = as[kk][ty * 4 + i];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) br[j] = bs[kk][tx + 16 * j];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) acc[i][j] = madd(ar[i], br[j], acc[i][j]);
-      }
-      __syncthreads();
     }
+    // (A reference to the kernel parameter would copy it to local memory: the one phase is a value.)
+    std::conditional_t<Gather && !AKFast, const Phase&, Phase> ph = pick_phase<Gather && !AKFast>(p.ph, sph);
+    const i64 m0 = mt * BM, n0 = nt * BN;
+    if (n0 >= ph.N) continue;  // a phase with fewer columns
+    const int K = ph.nc * ph.nh * ph.nw, k0 = SplitK ? slice * p.k_chunk : 0;
+    const int steps = ((SplitK ? std::min(K - k0, p.k_chunk) : K) + kBK - 1) / kBK;
+
+    A acc[TM][TN];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const i64 gi = m0 + ty * 4 + i;
+    for (int i = 0; i < TM; ++i)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const i64 gj = n0 + tx + 16 * j;  // columns interleaved: coalesced stores
-        if (gi >= p.M || gj >= p.N) continue;
-        A v = acc[i][j];
-        if (bias) v += to_acc(bias[p.bias_per_row ? gi : gj]);
-        if (res) v += to_acc(res[gi * p.ldc + gj]);
-        c[gi * p.ldc + gj] = from_acc<S>(math::activate(p.act, v, A(p.slope)));
+      for (int j = 0; j < TN; ++j) acc[i][j] = A(0);
+
+    if (steps > 0) {
+      const i64 m = m0 + a_r, n = n0 + b_r;
+      const bool a_ok = m < p.M, b_ok = n < ph.N;
+      const S* arow = p.a + g * p.a_g + ph.a_off + (a_ok ? m : 0) * p.lda;
+      const S* bcol = p.b + g * p.b_g;
+      int by = 0, bx = 0;
+      if constexpr (Gather) {
+        i64 img;
+        int u, v;
+        split_column(ph, b_ok ? n : 0, img, u, v);
+        bcol += img * p.b_img;
+        by = u * ph.ysc + ph.yoff, bx = v * ph.xsc + ph.xoff;
+      } else {
+        bcol += (b_ok ? n : 0) * p.b_img;
+      }
+      // linear / matmul: K is one digit (c = k, A contiguous in k)
+      Digits da = Gather ? first_digits(k0 + a_k, ph) : Digits{k0 + a_k, 0, 0};
+      Digits db = Gather ? first_digits(k0 + b_k, ph) : Digits{k0 + b_k, 0, 0};
+      A ra[KA], rb[KB];
+      const auto load = [&] {
+        if constexpr (!Gather) {
+#pragma unroll
+          for (int t = 0; t < KA; ++t) ra[t] = a_ok && da.c + t < ph.nc ? A(to_acc(arow[da.c + t])) : A(0);
+#pragma unroll
+          for (int t = 0; t < KB; ++t) rb[t] = b_ok && db.c + t < ph.nc ? A(to_acc(bcol[(db.c + t) * p.b_c])) : A(0);
+          return;
+        }
+        Digits d = da;
+#pragma unroll
+        for (int t = 0; t < KA; ++t) {
+          ra[t] = a_ok && d.c < ph.nc ? A(to_acc(arow[d.c * ph.a_c + d.i * ph.a_i + d.j * ph.a_j])) : A(0);
+          next_digit(d, ph);
+        }
+        d = db;
+#pragma unroll
+        for (int t = 0; t < KB; ++t) {
+          if constexpr (Gather) {
+            const int ih = by + d.i * ph.ddy, iw = bx + d.j * ph.ddx;
+            const bool ok = b_ok && d.c < ph.nc && unsigned(ih) < unsigned(p.H) && unsigned(iw) < unsigned(p.W);
+            rb[t] = ok ? A(to_acc(bcol[i64(d.c) * p.b_c + (ih * p.W + iw)])) : A(0);
+          } else {
+            rb[t] = b_ok && d.c < ph.nc ? A(to_acc(bcol[i64(d.c) * p.b_c])) : A(0);
+          }
+          next_digit(d, ph);
+        }
+      };
+      const auto store = [&](int buf) {
+#pragma unroll
+        for (int t = 0; t < KA; ++t) as[buf][a_k + t][a_r] = ra[t];
+#pragma unroll
+        for (int t = 0; t < KB; ++t) bs[buf][b_k + t][b_r] = rb[t];
+      };
+      load();
+      store(0);
+      __syncthreads();
+      for (int s = 0; s < steps; ++s) {
+        const int cur = s & 1;
+        const bool more = s + 1 < steps;
+        if (more) {  // the next slice's loads fly during this slice's math
+          if constexpr (Gather) {
+            advance(da, ph);
+            advance(db, ph);
+          } else {
+            da.c += kBK, db.c += kBK;
+          }
+          load();
+        }
+#pragma unroll
+        for (int kk = 0; kk < kBK; ++kk) {
+          A av[TM], bv[TN];
+#pragma unroll
+          for (int h = 0; h < TM / 4; ++h) load4(&as[cur][kk][h * 64 + ty * 4], av + 4 * h);
+#pragma unroll
+          for (int h = 0; h < TN / 4; ++h) load4(&bs[cur][kk][h * 64 + tx * 4], bv + 4 * h);
+#pragma unroll
+          for (int i = 0; i < TM; ++i)
+#pragma unroll
+            for (int j = 0; j < TN; ++j) acc[i][j] = madd(av[i], bv[j], acc[i][j]);
+        }
+        // The other buffer was last read in step s - 1, before the barrier that ended it.
+        if (more) store(cur ^ 1);
+        __syncthreads();
+      }
+    }
+
+    if constexpr (Gather && !AKFast && sizeof(S) == 4) {
+      // conv_transpose2d in float32: the epilogue goes out through shared memory (bs, free after the
+      // last step's barrier), one row slot (h, i) of every thread at a time; the 16 x BN slice is read
+      // back with consecutive threads on consecutive columns, so the stores (sw apart) share sectors.
+      // (Elsewhere the direct stores below: staging there makes ptxas spill.)
+      A* stage = &bs[0][0][0];           // 16 rows of BN + 4: exactly bs
+      constexpr int SR = kThreads / BN;  // rows read back per pass
+      const int sc = (ty % (BN / 16)) * 16 + tx, sr = ty / (BN / 16);  // = tid % BN, tid / BN
+      const i64 n = n0 + sc;
+      const bool n_ok = n < ph.N;
+      i64 img;
+      int u, v;
+      split_column(ph, n_ok ? n : 0, img, u, v);
+      const i64 off = img * p.c_img + ph.o_off + u * ph.o_u + v * ph.o_v;
+#pragma unroll
+      for (int sl = 0; sl < TM; ++sl) {
+#pragma unroll
+        for (int h = 0; h < TN / 4; ++h)
+          store4(&stage[ty * (BN + 4) + h * 64 + tx * 4], acc[sl][4 * h], acc[sl][4 * h + 1], acc[sl][4 * h + 2],
+                 acc[sl][4 * h + 3]);
+        __syncthreads();
+#pragma unroll 1
+        for (int q = 0; q < 16 / SR; ++q) {
+          const int r = sr + SR * q;  // the writer's ty
+          const i64 m = m0 + (sl / 4) * 64 + r * 4 + (sl % 4);
+          if (!n_ok || m >= p.M) continue;
+          A val = stage[r * (BN + 4) + sc];
+          if (p.bias) val += to_acc(p.bias[g * p.bias_g + m]);
+          const i64 o = g * p.c_g + off + m * p.c_m;
+          if (p.res) val += to_acc(p.res[o]);
+          p.c[o] = from_acc<S>(math::activate(p.act, val, A(p.slope)));
+        }
+        __syncthreads();  // the slice is read before the next one (or the next tile's loads) lands
+      }
+      continue;
+    }
+    if constexpr (SplitK) {  // raw sums; splitk_reduce_kernel adds the slices and applies the epilogue
+      A* part = static_cast<A*>(p.part) + ((i64(slice) * p.G + g) * p.M) * p.n_cols;
+#pragma unroll
+      for (int j = 0; j < TN; ++j) {
+        const i64 n = n0 + (j / 4) * 64 + tx * 4 + (j % 4);
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+          const i64 m = m0 + (i / 4) * 64 + ty * 4 + (i % 4);
+          if (n < ph.N && m < p.M) part[m * p.n_cols + n] = acc[i][j];
+        }
+      }
+      continue;
+    }
+    S* cbase = p.c + g * p.c_g;
+    const S* rbase = p.res ? p.res + g * p.c_g : nullptr;
+    const S* bias = p.bias ? p.bias + g * p.bias_g : nullptr;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const i64 n = n0 + (j / 4) * 64 + tx * 4 + (j % 4);
+      if (n >= ph.N) continue;
+      i64 off = n * p.c_img;
+      if constexpr (Gather) {
+        i64 img;
+        int u, v;
+        split_column(ph, n, img, u, v);
+        off = img * p.c_img + ph.o_off + u * ph.o_u + v * ph.o_v;
+      }
+#pragma unroll
+      for (int i = 0; i < TM; ++i) {
+        const i64 m = m0 + (i / 4) * 64 + ty * 4 + (i % 4);
+        if (m >= p.M) continue;
+        A val = acc[i][j];
+        if (bias) val += to_acc(bias[p.bias_per_row ? m : n]);
+        const i64 o = off + m * p.c_m;
+        if (rbase) val += to_acc(rbase[o]);
+        cbase[o] = from_acc<S>(math::activate(p.act, val, A(p.slope)));
       }
     }
   }
 }
+
+/// Split-K's second pass: out = act(sum of the slices in order + bias + residual), one thread per
+/// (group, row, column) of the one phase.
+template <typename S, typename A, bool Gather>
+__global__ void splitk_reduce_kernel(Gemm<S> p) {
+  const Phase ph = p.ph;
+  const i64 total = p.G * p.M * ph.N;
+  const A* part = static_cast<const A*>(p.part);
+  for (i64 e = blockIdx.x * i64(blockDim.x) + threadIdx.x; e < total; e += i64(gridDim.x) * blockDim.x) {
+    const i64 n = e % ph.N, gm = e / ph.N, m = gm % p.M;
+    const int g = static_cast<int>(gm / p.M);
+    A val = A(0);
+    for (int s = 0; s < p.splits; ++s) val += part[((i64(s) * p.G + g) * p.M + m) * p.n_cols + n];
+    i64 off = n * p.c_img;
+    if constexpr (Gather) {
+      i64 img;
+      int u, v;
+      split_column(ph, n, img, u, v);
+      off = img * p.c_img + ph.o_off + u * ph.o_u + v * ph.o_v;
+    }
+    const i64 o = g * p.c_g + off + m * p.c_m;
+    if (p.bias) val += to_acc(p.bias[g * p.bias_g + (p.bias_per_row ? m : n)]);
+    if (p.res) val += to_acc(p.res[o]);
+    p.c[o] = from_acc<S>(math::activate(p.act, val, A(p.slope)));
+  }
+}
+
+/// Split-K for a grid under one bm x bn block per SM with a deep K (one phase only): up to two
+/// blocks per SM, slices at least 512 deep. Returns the slice count (1: no split).
+inline int plan_splits(i64 M, i64 n_max, i64 z, i64 K, i64 sms, i64 bm, i64 bn) {
+  const i64 blocks = (M + bm - 1) / bm * ((n_max + bn - 1) / bn) * z;
+  if (blocks >= sms || K < 1024) return 1;
+  return static_cast<int>(std::max<i64>(1, std::min<i64>({2 * sms / blocks, K / 512, 64})));
+}
+
+/// Sets splits and k_chunk (a multiple of kBK; no empty slice) for `want` slices of K.
+template <typename S>
+void set_splits(Gemm<S>& p, int want) {
+  const i64 K = i64(p.ph.nc) * p.ph.nh * p.ph.nw;
+  p.k_chunk = static_cast<int>((K + want - 1) / want + kBK - 1) / kBK * kBK;
+  p.splits = static_cast<int>((K + p.k_chunk - 1) / p.k_chunk);
+  p.n_cols = p.ph.N;
+}
+
+enum class Tile : int { T128x128 = 0, T64x128 = 1, T64x64 = 2 };
+
+/// The tile of least estimated time: blocks are dealt round-robin to the `sms` multiprocessors,
+/// so time ~ ceil(blocks / sms) tile area / efficiency, the efficiencies guessed from the FMA share
+/// of each tile's instruction stream (8 x 8, 4 x 8, 4 x 4 outputs per thread); ties go to the
+/// larger tile. M <= 64 wastes half a 128-row tile, which the estimate counts.
+inline Tile pick_tile(i64 M, i64 n_max, i64 z, i64 sms) {
+  const auto cost = [&](i64 bm, i64 bn, i64 inv_eff) {  // inv_eff: 63 / efficiency (exact ties)
+    const i64 blocks = (M + bm - 1) / bm * ((n_max + bn - 1) / bn) * z;
+    return (blocks + sms - 1) / sms * bm * bn * inv_eff;
+  };
+  const i64 c128 = cost(128, 128, 90), c64x128 = cost(64, 128, 105), c64 = cost(64, 64, 140);  // 0.70, 0.60, 0.45
+  if (c128 <= c64x128 && c128 <= c64) return Tile::T128x128;
+  return c64x128 <= c64 ? Tile::T64x128 : Tile::T64x64;
+}
+
+/// The problems, from plain sizes (shared with the emulator). Images fold into the columns.
+struct ConvShape {
+  i64 images, C_in, H, W, C_out, KH, KW, OH, OW;
+  int groups, sh, sw, pt, pl, dh, dw;
+};
+
+/// Whether `v` (a size, stride, padding or dilation) fits the int fields of ConvShape with room.
+inline bool small_param(i64 v) { return v >= 0 && v < (i64(1) << 30); }
+
+template <typename S>
+Gemm<S> conv2d_gemm(const ConvShape& s, const S* x, const S* w, const S* bias, const S* res, S* out) {
+  Gemm<S> p{};
+  const i64 cin_g = s.C_in / s.groups, cout_g = s.C_out / s.groups, K = cin_g * s.KH * s.KW;
+  p.M = cout_g, p.G = s.groups, p.phases = 1, p.splits = 1;
+  p.a = w, p.lda = K, p.a_g = cout_g * K;
+  p.b = x, p.b_img = s.C_in * s.H * s.W, p.b_c = static_cast<int>(s.H * s.W), p.b_g = cin_g * s.H * s.W;
+  p.H = static_cast<int>(s.H), p.W = static_cast<int>(s.W);
+  p.c = out, p.res = res, p.c_img = s.C_out * s.OH * s.OW, p.c_m = s.OH * s.OW, p.c_g = cout_g * s.OH * s.OW;
+  p.bias = bias, p.bias_g = cout_g, p.bias_per_row = true;
+  p.fits = K < (i64(1) << 30);
+  Phase& ph = p.ph;
+  ph.N = s.images * s.OH * s.OW, ph.U = static_cast<int>(s.OH), ph.V = static_cast<int>(s.OW);
+  ph.nc = static_cast<int>(cin_g), ph.nh = static_cast<int>(s.KH), ph.nw = static_cast<int>(s.KW);
+  ph.ddy = s.dh, ph.ddx = s.dw, ph.ysc = s.sh, ph.yoff = -s.pt, ph.xsc = s.sw, ph.xoff = -s.pl;
+  ph.a_c = static_cast<int>(s.KH * s.KW), ph.a_i = static_cast<int>(s.KW), ph.a_j = 1;
+  ph.o_u = s.OW, ph.o_v = 1;
+  set_step(ph);
+  return p;
+}
+
+/// conv_transpose2d: weight (C_in, C_out / groups, KH, KW); padding (pt, pl), no output padding here
+/// (it only sizes OH, OW).
+template <typename S>
+Gemm<S> transpose_gemm(const ConvShape& s, const S* x, const S* w, const S* bias, const S* res, S* out) {
+  Gemm<S> p{};
+  const i64 cin_g = s.C_in / s.groups, cout_g = s.C_out / s.groups;
+  p.M = cout_g, p.G = s.groups, p.phases = s.sh * s.sw, p.splits = 1;
+  p.a = w, p.lda = s.KH * s.KW, p.a_g = cin_g * cout_g * s.KH * s.KW;
+  p.b = x, p.b_img = s.C_in * s.H * s.W, p.b_c = static_cast<int>(s.H * s.W), p.b_g = cin_g * s.H * s.W;
+  p.H = static_cast<int>(s.H), p.W = static_cast<int>(s.W);
+  p.c = out, p.res = res, p.c_img = s.C_out * s.OH * s.OW, p.c_m = s.OH * s.OW, p.c_g = cout_g * s.OH * s.OW;
+  p.bias = bias, p.bias_g = cout_g, p.bias_per_row = true;
+  p.fits = cin_g * cout_g * s.KH * s.KW < (i64(1) << 30);  // A offsets in int
+  p.tg = {s.images, static_cast<int>(cin_g), static_cast<int>(cout_g), static_cast<int>(s.H), static_cast<int>(s.W),
+          static_cast<int>(s.OH), static_cast<int>(s.OW), static_cast<int>(s.KH), static_cast<int>(s.KW),
+          s.sh, s.sw, s.pt, s.pl, s.dh, s.dw};
+  return p;
+}
+
+/// linear (transposed_b: B = weight (N, K), C = A B^T) and matmul (B (K, N)); A (M, K) row-major.
+template <typename S>
+Gemm<S> plain_gemm(i64 M, i64 N, i64 K, bool transposed_b, const S* a, const S* b, const S* bias, S* out) {
+  Gemm<S> p{};
+  p.M = M, p.G = 1, p.phases = 1, p.splits = 1;
+  p.a = a, p.lda = K;
+  p.b = b, p.b_img = transposed_b ? K : 1, p.b_c = transposed_b ? 1 : static_cast<int>(N);
+  p.fits = K < (i64(1) << 30) && N < (i64(1) << 30) && K * p.b_c < (i64(1) << 31);  // int B offsets in the loop
+  p.H = p.W = 1;
+  p.c = out, p.c_img = 1, p.c_m = N;
+  p.bias = bias, p.bias_per_row = false;
+  Phase& ph = p.ph;
+  ph.N = N, ph.U = ph.V = 1, ph.nc = static_cast<int>(K), ph.nh = ph.nw = 1, ph.a_c = 1;
+  set_step(ph);
+  return p;
+}
+
+/// The columns of the widest phase (sets n_tiles for tile width bn); false when a size leaves the
+/// kernel's 32-bit ranges (K, pixel coordinates, a plane).
+template <typename S>
+bool gemm_fits(const Gemm<S>& p, i64& n_max) {
+  const i64 lim = i64(1) << 30;
+  bool ok = p.fits && p.M >= 1 && i64(p.H) * p.W < lim * 2;
+  const auto check = [&](const Phase& ph) {
+    const i64 K = i64(ph.nc) * ph.nh * ph.nw;
+    ok = ok && K < lim && i64(ph.U) * ph.ysc + std::abs(i64(ph.yoff)) + i64(ph.nh) * std::abs(i64(ph.ddy)) < lim &&
+         i64(ph.V) * ph.xsc + std::abs(i64(ph.xoff)) + i64(ph.nw) * std::abs(i64(ph.ddx)) < lim;
+    n_max = std::max(n_max, ph.N);
+  };
+  n_max = 0;
+  if (p.tg.sh > 0) {
+    for (int rh = 0; rh < p.tg.sh; ++rh)
+      for (int rw = 0; rw < p.tg.sw; ++rw) check(transpose_phase(p.tg, rh, rw));
+  } else {
+    check(p.ph);
+  }
+  return ok;
+}
+// ---- end of the emulated GEMM
 
 template <typename F>
 void dispatch(DType t, F&& f) {
@@ -143,16 +576,6 @@ void dispatch(DType t, F&& f) {
     case DType::Float32: return f(float{}, float{});
     default: return f(double{}, double{});
   }
-}
-
-template <typename S, typename A, BMode Mode>
-void launch(const Problem<S>& p, const ExecContext& ctx) {
-  const i64 mtiles = (p.M + kBM - 1) / kBM;
-  const i64 gy = mtiles < 65535 ? mtiles : 65535, zt = (p.Z * mtiles + gy - 1) / gy;
-  const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN), static_cast<unsigned>(gy),
-                  static_cast<unsigned>(zt < 65535 ? zt : 65535));
-  gemm_kernel<S, A, Mode><<<grid, kThreads, 0, stream_of(ctx)>>>(p);
-  FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename S>
@@ -304,6 +727,75 @@ bool try_depthwise(const Problem<S>& g, i64 N, const ExecContext& ctx) {
   return true;
 }
 
+
+int sm_count() {
+  int dev = 0, n = 0;
+  FOVEAL_CUDA_CHECK(cudaGetDevice(&dev));
+  FOVEAL_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+  return n > 0 ? n : 1;
+}
+
+template <typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK = false>
+void launch_tile(Gemm<S> p, i64 n_max, cudaStream_t st) {
+  p.n_tiles = (n_max + BN - 1) / BN;
+  const i64 total = (p.M + BM - 1) / BM * p.n_tiles * p.G * p.phases * (SplitK ? p.splits : 1);
+  const auto grid = static_cast<unsigned>(std::min<i64>(total, 0x7fffffff));
+  gemm_kernel<S, A, BM, BN, Gather, AKFast, BKFast, SplitK><<<grid, kThreads, 0, st>>>(p);
+  FOVEAL_CUDA_CHECK(cudaGetLastError());
+}
+
+/// Picks the tile (float64: 64 x 64 only) and launches.
+template <typename S, typename A, bool Gather, bool AKFast, bool BKFast>
+void run_gemm(const Gemm<S>& p, const char* op, const ExecContext& ctx) {
+  i64 n_max = 0;
+  FOVEAL_CHECK_VALUE(gemm_fits(p, n_max), op,
+                     ": sizes beyond the CUDA kernel's 32-bit index ranges (K, an input plane or a pixel "
+                     "coordinate of 2^30 or more)");
+  if (n_max == 0) return;
+  const cudaStream_t st = stream_of(ctx);
+  const i64 sms = sm_count();
+  if constexpr (!(Gather && !AKFast)) {  // split-K: one phase only (not conv_transpose2d)
+    const i64 tile = sizeof(A) == 8 ? 64 : 128;
+    const int want = plan_splits(p.M, n_max, p.G, i64(p.ph.nc) * p.ph.nh * p.ph.nw, sms, tile, tile);
+    Gemm<S> q = p;
+    if (want > 1) set_splits(q, want);
+    if (want > 1 && q.splits > 1) {  // few tiles, deep K: slices of K, then a reduction with the epilogue
+      Workspace<A> part(static_cast<std::size_t>(q.splits * q.G * q.M * q.n_cols), st);
+      q.part = part.get();
+      if constexpr (sizeof(A) == 8) launch_tile<S, A, 64, 64, Gather, AKFast, BKFast, true>(q, n_max, st);
+      else launch_tile<S, A, 128, 128, Gather, AKFast, BKFast, true>(q, n_max, st);
+      const i64 outs = q.G * q.M * q.ph.N;
+      splitk_reduce_kernel<S, A, Gather><<<blocks_for(outs, 256), 256, 0, st>>>(q);
+      FOVEAL_CUDA_CHECK(cudaGetLastError());
+      return;
+    }
+  }
+  if constexpr (sizeof(A) == 8) {
+    launch_tile<S, A, 64, 64, Gather, AKFast, BKFast>(p, n_max, st);
+  } else {
+    switch (pick_tile(p.M, n_max, i64(p.G) * p.phases, sms)) {
+      case Tile::T128x128: return launch_tile<S, A, 128, 128, Gather, AKFast, BKFast>(p, n_max, st);
+      case Tile::T64x128: return launch_tile<S, A, 64, 128, Gather, AKFast, BKFast>(p, n_max, st);
+      case Tile::T64x64: return launch_tile<S, A, 64, 64, Gather, AKFast, BKFast>(p, n_max, st);
+    }
+  }
+}
+
+/// ConvShape of an (N, C, H, W) or (C, H, W) input; false when a parameter leaves the int range.
+bool conv_shape(ConstTensorView input, ConstTensorView out, i64 C_out, i64 KH, i64 KW, i64 groups, i64 sh, i64 sw,
+                i64 pt, i64 pl, i64 dh, i64 dw, ConvShape& s) {
+  const int nd = input.ndim();
+  s.images = nd == 4 ? input.size(0) : 1;
+  s.C_in = input.size(nd - 3), s.H = input.size(nd - 2), s.W = input.size(nd - 1), s.C_out = C_out;
+  s.KH = KH, s.KW = KW, s.OH = out.size(nd - 2), s.OW = out.size(nd - 1);
+  const i64 v[] = {s.H, s.W, s.OH, s.OW, s.KH, s.KW, groups, sh, sw, pt, pl, dh, dw, s.H * s.W, s.OH * sh, s.OW * sw, KH * dh, KW * dw};
+  for (const i64 x : v)
+    if (!small_param(x)) return false;
+  s.groups = static_cast<int>(groups), s.sh = static_cast<int>(sh), s.sw = static_cast<int>(sw);
+  s.pt = static_cast<int>(pt), s.pl = static_cast<int>(pl), s.dh = static_cast<int>(dh), s.dw = static_cast<int>(dw);
+  return true;
+}
+
 }  // namespace
 
 void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
@@ -326,7 +818,12 @@ void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
     p.c = static_cast<S*>(out.data()), p.ldc = p.N;
     p.bias = opt<S>(bias), p.bias_per_row = true, p.residual = opt<S>(residual);
     if (try_depthwise<S, A>(p, nd == 4 ? input.size(0) : 1, ctx)) return;
-    launch<S, A, BMode::Im2col>(p, ctx);
+    ConvShape sh{};
+    FOVEAL_CHECK_VALUE(conv_shape(input, out, weight.size(0), p.KH, p.KW, p.G, p.sh, p.sw, p.pt, p.pl, p.dh, p.dw, sh),
+                       "conv2d: a size, stride, padding or dilation of 2^30 or more is not supported on CUDA");
+    Gemm<S> g = conv2d_gemm<S>(sh, p.b, p.a, p.bias, p.residual, p.c);
+    g.act = epi.activation, g.slope = epi.negative_slope;
+    run_gemm<S, A, true, true, false>(g, "conv2d", ctx);
   });
 }
 
@@ -336,13 +833,11 @@ void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, Ten
   dispatch(x.dtype(), [&](auto s, auto a) {
     using S = decltype(s);
     using A = decltype(a);
-    Problem<S> p = base_problem<S>(epi);
-    p.N = weight.size(0), p.K = weight.size(1), p.M = out.numel() / p.N;
-    p.a = static_cast<const S*>(x.data()), p.lda = p.K;
-    p.b = static_cast<const S*>(weight.data()), p.ldb = p.K;
-    p.c = static_cast<S*>(out.data()), p.ldc = p.N;
-    p.bias = opt<S>(bias), p.bias_per_row = false;
-    launch<S, A, BMode::Transposed>(p, ctx);
+    const i64 N = weight.size(0), K = weight.size(1), M = out.numel() / N;
+    Gemm<S> g = plain_gemm<S>(M, N, K, true, static_cast<const S*>(x.data()), static_cast<const S*>(weight.data()),
+                              opt<S>(bias), static_cast<S*>(out.data()));
+    g.act = epi.activation, g.slope = epi.negative_slope;
+    run_gemm<S, A, false, true, true>(g, "linear", ctx);
   });
 }
 
@@ -351,82 +846,27 @@ void matmul(ConstTensorView a_, ConstTensorView b_, TensorView out, const ExecCo
   dispatch(a_.dtype(), [&](auto s, auto a) {
     using S = decltype(s);
     using A = decltype(a);
-    Problem<S> p = base_problem<S>(Epilogue{});
-    p.M = a_.size(0), p.K = a_.size(1), p.N = b_.size(1);
-    p.a = static_cast<const S*>(a_.data()), p.lda = p.K;
-    p.b = static_cast<const S*>(b_.data()), p.ldb = p.N;
-    p.c = static_cast<S*>(out.data()), p.ldc = p.N;
-    launch<S, A, BMode::Matrix>(p, ctx);
+    const Gemm<S> g = plain_gemm<S>(a_.size(0), b_.size(1), a_.size(1), false, static_cast<const S*>(a_.data()),
+                                    static_cast<const S*>(b_.data()), nullptr, static_cast<S*>(out.data()));
+    run_gemm<S, A, false, true, true>(g, "gemm", ctx);  // k-fast loads of B rows: 64-byte runs, as linear
   });
 }
-
-namespace {
-
-/// conv_transpose2d as a gather: one thread per output element sums, over its group's input
-/// channels, the taps whose input pixel lands on it ((oy + pad - kh dilation) divisible by stride).
-template <typename S, typename A>
-struct TransposeProblem {
-  const S* x;
-  const S* w;
-  const S* bias;
-  const S* residual;
-  S* out;
-  i64 total, C_out, cin_g, cout_g, H, W, KH, KW, OH, OW, sh, sw, ph, pw, dh, dw;
-  math::Activation act;
-  double slope;
-};
-
-template <typename S, typename A>
-__global__ void conv_transpose2d_kernel(TransposeProblem<S, A> p) {
-  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < p.total; i += i64(gridDim.x) * blockDim.x) {
-    const i64 ox = i % p.OW, oy = (i / p.OW) % p.OH, co = (i / (p.OW * p.OH)) % p.C_out, n = i / (p.OW * p.OH * p.C_out);
-    const i64 g = co / p.cout_g, cg = co - g * p.cout_g;
-    A acc = A(0);
-    for (i64 kh = 0; kh < p.KH; ++kh) {
-      const i64 ty = oy + p.ph - kh * p.dh;
-      if (ty < 0 || ty % p.sh != 0) continue;
-      const i64 iy = ty / p.sh;
-      if (iy >= p.H) continue;
-      for (i64 kw = 0; kw < p.KW; ++kw) {
-        const i64 tx = ox + p.pw - kw * p.dw;
-        if (tx < 0 || tx % p.sw != 0) continue;
-        const i64 ix = tx / p.sw;
-        if (ix >= p.W) continue;
-        for (i64 c = 0; c < p.cin_g; ++c) {
-          const i64 ci = g * p.cin_g + c;
-          const A xv = to_acc(p.x[((n * p.cin_g * (p.C_out / p.cout_g) + ci) * p.H + iy) * p.W + ix]);
-          const A wv = to_acc(p.w[((ci * p.cout_g + cg) * p.KH + kh) * p.KW + kw]);
-          acc = madd(xv, wv, acc);
-        }
-      }
-    }
-    if (p.bias) acc += to_acc(p.bias[co]);
-    if (p.residual) acc += to_acc(p.residual[i]);
-    p.out[i] = from_acc<S>(math::activate(p.act, acc, A(p.slope)));
-  }
-}
-
-}  // namespace
 
 void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias, ConstTensorView residual,
                       TensorView out, const ConvTranspose2dParams& cp, const Epilogue& epi, const ExecContext& ctx) {
   DeviceGuard guard(input.device().index);
-  const int nd = input.ndim();
   dispatch(input.dtype(), [&](auto s, auto a) {
     using S = decltype(s);
     using A = decltype(a);
-    TransposeProblem<S, A> p{};
-    p.x = static_cast<const S*>(input.data()), p.w = static_cast<const S*>(weight.data());
-    p.bias = opt<S>(bias), p.residual = opt<S>(residual), p.out = static_cast<S*>(out.data());
-    p.total = out.numel();
-    p.cin_g = input.size(nd - 3) / cp.groups, p.cout_g = weight.size(1), p.C_out = p.cout_g * cp.groups;
-    p.H = input.size(nd - 2), p.W = input.size(nd - 1), p.KH = weight.size(2), p.KW = weight.size(3);
-    p.OH = out.size(nd - 2), p.OW = out.size(nd - 1);
-    p.sh = cp.stride_h, p.sw = cp.stride_w, p.ph = cp.pad_h, p.pw = cp.pad_w, p.dh = cp.dilation_h, p.dw = cp.dilation_w;
-    p.act = epi.activation, p.slope = epi.negative_slope;
-    const i64 blocks = (p.total + 255) / 256;
-    conv_transpose2d_kernel<S, A><<<static_cast<unsigned>(blocks < 65535 ? blocks : 65535), 256, 0, stream_of(ctx)>>>(p);
-    FOVEAL_CUDA_CHECK(cudaGetLastError());
+    ConvShape sh{};
+    FOVEAL_CHECK_VALUE(conv_shape(input, out, weight.size(1) * cp.groups, weight.size(2), weight.size(3), cp.groups,
+                                  cp.stride_h, cp.stride_w, cp.pad_h, cp.pad_w, cp.dilation_h, cp.dilation_w, sh),
+                       "conv_transpose2d: a size, stride, padding or dilation of 2^30 or more is not supported on "
+                       "CUDA");
+    Gemm<S> g = transpose_gemm<S>(sh, static_cast<const S*>(input.data()), static_cast<const S*>(weight.data()),
+                                  opt<S>(bias), opt<S>(residual), static_cast<S*>(out.data()));
+    g.act = epi.activation, g.slope = epi.negative_slope;
+    run_gemm<S, A, true, false, false>(g, "conv_transpose2d", ctx);
   });
 }
 

@@ -222,6 +222,50 @@ def test_conv2d_cuda_matches_torch(case, dtype):
     torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
 
 
+# The CUDA GEMM's tile classes (cuda/conv2d_cuda.cu pick_tile on a 132-SM H200): 128 x 128, 64 x 128
+# (M <= 64, many columns), 64 x 64 (few tiles) and split-K (few tiles, deep K); images fold into the
+# columns, so tiles straddle images. Plus the benchmark shapes themselves.
+GEMM_CUDA_CASES = [
+    (8, 32, 48, 48, 200, (3, 3), 1, 1, 1, 1),  # 128 x 128, M = 200: a partial second row tile
+    (8, 16, 66, 66, 40, (3, 3), 1, 1, 1, 1),  # 64 x 128
+    (3, 12, 17, 13, 70, (3, 3), 2, 1, 1, 1),  # 64 x 64, strided, tiles across images
+    (2, 12, 20, 21, 96, (5, 3), (2, 1), (2, 0), (1, 2), 3),  # groups, every geometry knob
+    (2, 5, 9, 7, 3, (1, 1), 1, 0, 1, 1),  # K = 5 < 8 deep
+    (1, 300, 10, 11, 7, (3, 3), 1, 1, 1, 1),  # K = 2700: 338 steps
+    (2, 512, 7, 7, 256, (3, 3), 1, 1, 1, 1),  # 2 tiles, K = 4608: split-K (9 slices) and the reduction
+]
+BENCH_CONV_CASES = [
+    (8, 64, 56, 56, 64, (3, 3), 1, 1, 1, 1),  # conv3x3_64
+    (8, 256, 56, 56, 64, (1, 1), 1, 0, 1, 1),  # conv1x1_256_64
+    (8, 3, 224, 224, 64, (7, 7), 2, 3, 1, 1),  # conv7x7_stem
+]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("case", GEMM_CUDA_CASES + BENCH_CONV_CASES,
+                         ids=lambda c: "x".join(map(str, c[:5])) + f"-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}")
+def test_conv2d_cuda_gemm_tiles_match_torch_and_cpu(case, dtype):
+    n, c, h, w_, o, k, s, p, d, g = case
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn((n, c, h, w_), generator=gen).to("cuda", dt)
+    w = (torch.randn((o, c // g, *k), generator=gen) / np.sqrt(c // g * k[0] * k[1])).to("cuda", dt)
+    b = torch.randn(o, generator=gen).to("cuda", dt)
+    want = F.conv2d(x.double(), w.double(), b.double(), s, p, d, g)
+    r = torch.randn(want.shape, generator=gen).to("cuda", dt)
+    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    y = fnn.conv2d(x, w, b, s, p, d, g)
+    assert y.dtype == dt and y.is_cuda and y.shape == want.shape
+    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
+    y = fnn.conv2d(x, w, None, s, p, d, g, activation=("leaky_relu", 0.2), residual=r)
+    torch.testing.assert_close(y.double(), F.leaky_relu(F.conv2d(x.double(), w.double(), None, s, p, d, g) + r.double(), 0.2),
+                               rtol=tol, atol=tol * 10)
+    if dtype in ("float32", "float64"):  # the CPU GEMM on the same values (another summation order)
+        torch.testing.assert_close(fnn.conv2d(x.cpu(), w.cpu(), b.cpu(), s, p, d, g), fnn.conv2d(x, w, b, s, p, d, g).cpu(),
+                                   rtol=tol, atol=tol)
+
+
 @pytest.mark.needs_cuda
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_linear_cuda_matches_torch(dtype):

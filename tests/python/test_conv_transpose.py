@@ -213,3 +213,37 @@ def test_bad_arrays():
         fnn.conv_transpose2d(x, w, residual=np.zeros((1, 2, 4, 4), np.float32))
     with pytest.raises(foveal.FovealTypeError, match="conv_transpose2d: .*dtype|conv_transpose2d: weight"):
         fnn.conv_transpose2d(x, w.astype(np.float64))
+
+
+# CUDA: every phase class above, the tile classes of the GEMM (see test_conv.py) and the benchmark
+# shapes (convT_mask reduced to 20 RoIs; convT_k4s2 whole).
+CUDA_CASES = CASES + [
+    (20, 256, 14, 14, 256, (2, 2), 2, 0, 0, 1, 1),  # convT_mask, 20 RoIs: 128 x 128 tiles
+    (8, 64, 64, 64, 32, (4, 4), 2, 1, 0, 1, 1),  # convT_k4s2: 64 x 128
+    (2, 6, 9, 7, 70, (3, 3), 3, 1, 2, 2, 2),  # stride 3, dilation 2, output_padding, groups: 64 x 64
+]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("case", CUDA_CASES, ids=lambda c: "x".join(map(str, c[:5])) + "-" + "-".join(map(str, c[5:])))
+def test_cuda_matches_torch_and_cpu(case, dtype):
+    n, c, h, w_, o, k, s, p, op, d, g = case
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn((n, c, h, w_), generator=gen).to("cuda", dt)
+    w = (torch.randn((c, o, *k), generator=gen) / np.sqrt(c // g)).to("cuda", dt)
+    b = torch.randn(o * g, generator=gen).to("cuda", dt)
+    kw = dict(stride=s, padding=p, output_padding=op, groups=g, dilation=d)
+    want = F.conv_transpose2d(x.double(), w.double(), b.double(), **kw)
+    r = torch.randn(want.shape, generator=gen).to("cuda", dt)
+    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    y = fnn.conv_transpose2d(x, w, b, s, p, op, g, d)
+    assert y.dtype == dt and y.is_cuda and y.shape == want.shape
+    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
+    y = fnn.conv_transpose2d(x, w, None, s, p, op, g, d, activation="silu", residual=r)
+    torch.testing.assert_close(y.double(), F.silu(F.conv_transpose2d(x.double(), w.double(), None, **kw) + r.double()),
+                               rtol=tol, atol=tol * 10)
+    if dtype in ("float32", "float64"):
+        torch.testing.assert_close(fnn.conv_transpose2d(x.cpu(), w.cpu(), b.cpu(), s, p, op, g, d),
+                                   fnn.conv_transpose2d(x, w, b, s, p, op, g, d).cpu(), rtol=tol, atol=tol)

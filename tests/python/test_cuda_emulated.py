@@ -6,8 +6,10 @@ sequential loop they parallelise. Covered: tv_cuda.cu (Chambolle's 2-D tiled ite
 Bregman's tiled wavefront sweep, both stop rules), roi_pool_cuda.cu's forward kernel,
 roi_align_cuda.cu's forward kernels (bit for bit against torchvision's CPU RoIAlign), the
 fused post-processing's chunked greedy NMS (postprocess_cuda.cu, stage 4), and the tiled
-non-local means (skimage and OpenCV styles) and bilateral kernels, max / average pooling, and
-greedy bitmask NMS (nms / nms_rotated: gather, pair mask, greedy reduction)."""
+non-local means (skimage and OpenCV styles) and bilateral kernels, max / average pooling,
+greedy bitmask NMS (nms / nms_rotated: gather, pair mask, greedy reduction), and conv2d_cuda.cu's
+GEMM (conv2d, conv_transpose2d, linear, gemm; within float tolerance of the CPU GEMM, whose
+summation order differs)."""
 
 import os
 import shutil
@@ -31,3 +33,4 @@ def test_cuda_kernels_equal_the_cpu_path_when_emulated():
     assert "nms_output: 16 scenes, mismatches 0" in r.stdout and "filters: mismatches 0" in r.stdout
     assert "pool: mismatches 0" in r.stdout and "nms: OK" in r.stdout and "MISMATCH" not in r.stdout
     assert "roi_align: mismatches 0" in r.stdout
+    assert "gemm: 49 runs, mismatches 0" in r.stdout

@@ -123,3 +123,36 @@ def test_linear_bad_input(x, w, b, exc, match):
 def test_linear_dtype_mismatch():
     with pytest.raises(foveal.FovealTypeError, match="weight has dtype float64"):
         fnn.linear(np.zeros((2, 3), np.float32), np.zeros((4, 3)))
+
+
+# CUDA GEMM tile classes (cuda/conv2d_cuda.cu pick_tile, plan_splits on a 132-SM H200): 128 x 128,
+# 64 x 128, 64 x 64 with ragged edges and K < 8, split-K (one tile, K = 8192: 16 slices);
+# fc6_boxhead's shape (4 slices in float32); K = 0 below.
+LINEAR_CUDA_CASES = [(2000, 2100, 40), (9000, 60, 33), (130, 70, 200), (7, 3, 5), (64, 100, 8192), (1000, 1024, 12544)]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("mnk", LINEAR_CUDA_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_linear_and_gemm_cuda_tiles(mnk, dtype):
+    m, n, k = mnk
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn((m, k), generator=gen).to("cuda", dt)
+    w = (torch.randn((n, k), generator=gen) / np.sqrt(k)).to("cuda", dt)
+    b = torch.randn(n, generator=gen).to("cuda", dt)
+    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    y = fnn.linear(x, w, b, activation="silu")
+    torch.testing.assert_close(y.double(), F.silu(F.linear(x.double(), w.double(), b.double())), rtol=tol, atol=tol * 10)
+    if dtype in ("float32", "float64"):
+        torch.testing.assert_close(fnn.linear(x.cpu(), w.cpu(), b.cpu()), fnn.linear(x, w, b).cpu(), rtol=tol, atol=tol)
+        out = torch.empty((m, n), dtype=dt, device="cuda")
+        foveal._core.gemm(x, w.t().contiguous(), out)  # B (K, N) row-major
+        torch.testing.assert_close(out.double(), x.double() @ w.double().t(), rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.needs_cuda
+def test_linear_cuda_empty_inner_dimension_gives_bias():
+    b = torch.tensor([1.0, -2.0, 3.0], device="cuda")
+    y = fnn.linear(torch.zeros((4, 0), device="cuda"), torch.zeros((3, 0), device="cuda"), b, activation="relu")
+    torch.testing.assert_close(y.cpu(), torch.tensor([[1.0, 0.0, 3.0]] * 4), rtol=0, atol=0)

@@ -10,9 +10,10 @@
 # init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel), roi_align_cuda.cu (roi_align and
 # multi_scale_roi_align forward kernels) and
 # postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop),
-# nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one and
-# pool_cuda.cu's max / average pooling kernels, and greedy bitmask NMS (nms_cuda.cu,
-# nms_rotated_cuda.cu: gather, pair mask, nms_common.cuh's greedy reduction).
+# nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one,
+# pool_cuda.cu's max / average pooling kernels, greedy bitmask NMS (nms_cuda.cu,
+# nms_rotated_cuda.cu: gather, pair mask, nms_common.cuh's greedy reduction) and conv2d_cuda.cu's
+# GEMM (conv2d, conv_transpose2d, linear, gemm).
 # The kernel code is cut from the .cu files between the markers below, so an edit that moves a
 # marker fails here loudly rather than testing stale code.
 set -euo pipefail
@@ -53,6 +54,8 @@ cut_between "$ROOT/cuda/nms_rotated_cuda.cu" '^template <typename T>$' '^std::in
 sed -i '$d' "$WORK/nms_4.inc"  # the launcher's template line
 cat "$WORK"/nms_[0-4].inc >"$WORK/kernels_nms.inc"
 [ "$(grep -c '^constexpr int' "$WORK/kernels_nms.inc")" -ge 2 ] || { echo "nms tile constants not found" >&2; exit 1; }
+CV="$ROOT/cuda/conv2d_cuda.cu"
+cut_between "$CV" '^// ---- The tiled GEMM' '^// ---- end of the emulated GEMM' "$WORK/kernels_gemm.inc"
 CXX="${CXX:-g++}"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
@@ -61,6 +64,7 @@ CXX="${CXX:-g++}"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/filters_emu" "$HERE/filters_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/pool_emu" "$HERE/pool_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_emu" "$HERE/nms_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/gemm_emu" "$HERE/gemm_emu.cpp"
 cd "$WORK"
 "${PYTHON:-python3}" "$HERE/tv_check.py"
 "${PYTHON:-python3}" "$HERE/roi_pool_check.py"
@@ -69,3 +73,4 @@ cd "$WORK"
 "${PYTHON:-python3}" "$HERE/filters_check.py"
 "${PYTHON:-python3}" "$HERE/pool_check.py"
 "${PYTHON:-python3}" "$HERE/nms_check.py"
+"${PYTHON:-python3}" "$HERE/gemm_check.py"
