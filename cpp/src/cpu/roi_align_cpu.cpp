@@ -245,10 +245,12 @@ FOVEAL_SIMD_VARIANTS(align_nhwc, align_nhwc_body,
                       std::int64_t pw_n, T* o, std::int64_t bins),
                      (map, width, c_n, cb, y_taps, x_taps, yb, xb, inv, ph_n, pw_n, o, bins))
 
+// The channels-last forward: tasks over (64-channel block, RoI chunk); RoI k reads level
+// level[k] of `maps` (none when negative: zeroed by the caller), or level 0 without `level`.
 template <typename T>
-void forward_nhwc(const T* input, const T* rois, T* out, std::int64_t k_n, std::int64_t c_n, std::int64_t height,
-                  std::int64_t width, std::int64_t ph_n, std::int64_t pw_n, const RoiAlignParams& p, int num_threads) {
-  const AlignTables<T> tab(rois, k_n, height, width, ph_n, pw_n, p);
+void nhwc_forward(const T* const* maps, const std::int64_t* heights, const std::int64_t* widths, const T* rois,
+                  const std::int64_t* level, const AlignTables<T>& tab, T* out, std::int64_t k_n, std::int64_t c_n,
+                  std::int64_t ph_n, std::int64_t pw_n, int num_threads) {
   const std::int64_t bins = ph_n * pw_n, blocks = (c_n + kNhwcBlock - 1) / kNhwcBlock;
   const std::int64_t want = 8 * static_cast<std::int64_t>(max_threads(num_threads));  // tasks, for balance
   const std::int64_t chunks = std::max<std::int64_t>(1, std::min(k_n, (want + blocks - 1) / blocks));
@@ -257,33 +259,20 @@ void forward_nhwc(const T* input, const T* rois, T* out, std::int64_t k_n, std::
     const std::int64_t blk = task / chunks, chunk = task % chunks, c0 = blk * kNhwcBlock;
     const std::int64_t cb = std::min(kNhwcBlock, c_n - c0);
     for (std::int64_t k = k_n * chunk / chunks; k < k_n * (chunk + 1) / chunks; ++k) {
-      const T* map = input + static_cast<std::int64_t>(rois[5 * k]) * height * width * c_n + c0;
-      body(map, width, c_n, cb, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data() + k * (ph_n + 1),
-           tab.x_begin.data() + k * (pw_n + 1), T(1) / tab.count[k], ph_n, pw_n, out + (k * c_n + c0) * bins, bins);
-    }
-  });
-}
-
-// Multi-scale on channels-last levels: forward_nhwc's tasks, each RoI read from its own level.
-template <typename T>
-void multi_scale_nhwc(const T* const* maps, const std::int64_t* heights, const std::int64_t* widths, const T* rois,
-                      const std::vector<std::int64_t>& level, const AlignTables<T>& tab, T* out, std::int64_t k_n,
-                      std::int64_t c_n, std::int64_t ph_n, std::int64_t pw_n, int num_threads) {
-  const std::int64_t bins = ph_n * pw_n, blocks = (c_n + kNhwcBlock - 1) / kNhwcBlock;
-  const std::int64_t want = 8 * static_cast<std::int64_t>(max_threads(num_threads));
-  const std::int64_t chunks = std::max<std::int64_t>(1, std::min(k_n, (want + blocks - 1) / blocks));
-  const auto body = align_nhwc<T>();
-  parallel_for_dynamic(0, blocks * chunks, num_threads, 1, [&](std::int64_t task) {
-    const std::int64_t blk = task / chunks, chunk = task % chunks, c0 = blk * kNhwcBlock;
-    const std::int64_t cb = std::min(kNhwcBlock, c_n - c0);
-    for (std::int64_t k = k_n * chunk / chunks; k < k_n * (chunk + 1) / chunks; ++k) {
-      const std::int64_t l = level[k];
-      if (l < 0) continue;  // zeroed by the caller
+      const std::int64_t l = level ? level[k] : 0;
+      if (l < 0) continue;
       const T* map = maps[l] + static_cast<std::int64_t>(rois[5 * k]) * heights[l] * widths[l] * c_n + c0;
       body(map, widths[l], c_n, cb, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data() + k * (ph_n + 1),
            tab.x_begin.data() + k * (pw_n + 1), T(1) / tab.count[k], ph_n, pw_n, out + (k * c_n + c0) * bins, bins);
     }
   });
+}
+
+template <typename T>
+void forward_nhwc(const T* input, const T* rois, T* out, std::int64_t k_n, std::int64_t c_n, std::int64_t height,
+                  std::int64_t width, std::int64_t ph_n, std::int64_t pw_n, const RoiAlignParams& p, int num_threads) {
+  const AlignTables<T> tab(rois, k_n, height, width, ph_n, pw_n, p);
+  nhwc_forward(&input, &height, &width, rois, nullptr, tab, out, k_n, c_n, ph_n, pw_n, num_threads);
 }
 
 // Multi-scale: tasks over (level, image, channel block, RoI chunk); each RoI of the group is pooled from
@@ -312,7 +301,7 @@ void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& pla
                              return true;
                            });
   if (!features[0].is_contiguous()) {  // channels-last pyramid (the front end checks every level)
-    multi_scale_nhwc(maps, heights, widths, rois, level, tab, out, k_n, c_n, ph_n, pw_n, num_threads);
+    nhwc_forward(maps, heights, widths, rois, level.data(), tab, out, k_n, c_n, ph_n, pw_n, num_threads);
     return;
   }
   const RoisByImage by_group(key.data(), k_n, groups);
