@@ -222,6 +222,31 @@ def test_conv2d_cuda_matches_torch(case, dtype):
     torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
 
 
+def _check_cuda_conv(case, dtype, seed, unit_weights):
+    """conv2d on CUDA against torch in float64 (plain and with the fused leaky-ReLU + residual
+    epilogue), and against foveal's CPU kernels on the same values (another summation order)."""
+    n, c, h, w_, o, k, s, p, d, g = case
+    dt = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((n, c, h, w_), generator=gen).to("cuda", dt)
+    w = torch.randn((o, c // g, *k), generator=gen)
+    w = (w / np.sqrt(c // g * k[0] * k[1]) if unit_weights else w).to("cuda", dt)
+    b = torch.randn(o, generator=gen).to("cuda", dt)
+    want = F.conv2d(x.double(), w.double(), b.double(), s, p, d, g)
+    r = torch.randn(want.shape, generator=gen).to("cuda", dt)
+    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
+    y = fnn.conv2d(x, w, b, s, p, d, g)
+    assert y.dtype == dt and y.is_cuda and y.shape == want.shape
+    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
+    y = fnn.conv2d(x, w, None, s, p, d, g, activation=("leaky_relu", 0.2), residual=r)
+    torch.testing.assert_close(y.double(), F.leaky_relu(F.conv2d(x.double(), w.double(), None, s, p, d, g) + r.double(), 0.2),
+                               rtol=tol, atol=tol * 10)
+    if dtype in ("float32", "float64"):
+        torch.testing.assert_close(fnn.conv2d(x.cpu(), w.cpu(), b.cpu(), s, p, d, g).double(),
+                                   fnn.conv2d(x, w, b, s, p, d, g).cpu().double(), rtol=tol,
+                                   atol=tol if unit_weights else tol * 10)
+
+
 # The CUDA GEMM's tile classes (cuda/conv2d_cuda.cu pick_tile on a 132-SM H200): 128 x 128, 64 x 128
 # (M <= 64, many columns), 64 x 64 (few tiles) and split-K (few tiles, deep K); images fold into the
 # columns, so tiles straddle images. Plus the benchmark shapes themselves.
@@ -246,24 +271,7 @@ BENCH_CONV_CASES = [
 @pytest.mark.parametrize("case", GEMM_CUDA_CASES + BENCH_CONV_CASES,
                          ids=lambda c: "x".join(map(str, c[:5])) + f"-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}")
 def test_conv2d_cuda_gemm_tiles_match_torch_and_cpu(case, dtype):
-    n, c, h, w_, o, k, s, p, d, g = case
-    dt = getattr(torch, dtype)
-    gen = torch.Generator().manual_seed(5)
-    x = torch.randn((n, c, h, w_), generator=gen).to("cuda", dt)
-    w = (torch.randn((o, c // g, *k), generator=gen) / np.sqrt(c // g * k[0] * k[1])).to("cuda", dt)
-    b = torch.randn(o, generator=gen).to("cuda", dt)
-    want = F.conv2d(x.double(), w.double(), b.double(), s, p, d, g)
-    r = torch.randn(want.shape, generator=gen).to("cuda", dt)
-    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
-    y = fnn.conv2d(x, w, b, s, p, d, g)
-    assert y.dtype == dt and y.is_cuda and y.shape == want.shape
-    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
-    y = fnn.conv2d(x, w, None, s, p, d, g, activation=("leaky_relu", 0.2), residual=r)
-    torch.testing.assert_close(y.double(), F.leaky_relu(F.conv2d(x.double(), w.double(), None, s, p, d, g) + r.double(), 0.2),
-                               rtol=tol, atol=tol * 10)
-    if dtype in ("float32", "float64"):  # the CPU GEMM on the same values (another summation order)
-        torch.testing.assert_close(fnn.conv2d(x.cpu(), w.cpu(), b.cpu(), s, p, d, g), fnn.conv2d(x, w, b, s, p, d, g).cpu(),
-                                   rtol=tol, atol=tol)
+    _check_cuda_conv(case, dtype, seed=5, unit_weights=True)
 
 
 @pytest.mark.needs_cuda
@@ -431,24 +439,7 @@ DW_CUDA_CASES = [
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("case", DW_CUDA_CASES, ids=lambda c: "x".join(map(str, c[:5])) + f"-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}")
 def test_depthwise_conv2d_cuda_matches_torch(case, dtype):
-    n, c, h, w_, o, k, s, p, d, g = case
-    dt = getattr(torch, dtype)
-    gen = torch.Generator().manual_seed(3)
-    x = torch.randn((n, c, h, w_), generator=gen).to("cuda", dt)
-    w = torch.randn((o, c // g, *k), generator=gen).to("cuda", dt)
-    b = torch.randn(o, generator=gen).to("cuda", dt)
-    want = F.conv2d(x.double(), w.double(), b.double(), s, p, d, g)
-    r = torch.randn(want.shape, generator=gen).to("cuda", dt)
-    tol = {"float32": 1e-4, "float64": 1e-10, "float16": 2e-2, "bfloat16": 1e-1}[dtype]
-    y = fnn.conv2d(x, w, b, s, p, d, g)
-    assert y.dtype == dt and y.is_cuda and y.shape == want.shape
-    torch.testing.assert_close(y.double(), want, rtol=tol, atol=tol * 10)
-    y = fnn.conv2d(x, w, None, s, p, d, g, activation=("leaky_relu", 0.2), residual=r)
-    torch.testing.assert_close(y.double(), F.leaky_relu(F.conv2d(x.double(), w.double(), None, s, p, d, g) + r.double(), 0.2),
-                               rtol=tol, atol=tol * 10)
-    if dtype in ("float32", "float64"):  # the CPU kernels on the same values
-        torch.testing.assert_close(fnn.conv2d(x.cpu(), w.cpu(), b.cpu(), s, p, d, g).double(), fnn.conv2d(x, w, b, s, p, d, g).cpu().double(),
-                                   rtol=tol, atol=tol * 10)
+    _check_cuda_conv(case, dtype, seed=3, unit_weights=False)
 
 
 @pytest.mark.needs_cuda
