@@ -14,16 +14,10 @@
 #include <vector>
 
 #include "foveal/math/conv.hpp"
-#include "shim.hpp"
+#include "emu_types.hpp"
 
 namespace foveal::cuda {
 using i64 = std::int64_t;
-inline float to_acc(float v) { return v; }
-inline double to_acc(double v) { return v; }
-template <typename S, typename A>
-S from_acc(A v) {
-  return static_cast<S>(v);
-}
 inline float madd(float a, float b, float c) { return std::fmaf(a, b, c); }
 inline double madd(double a, double b, double c) { return std::fma(a, b, c); }
 #include "kernels_gemm.inc"

@@ -14,13 +14,11 @@
 #include "foveal/math/box.hpp"
 #include "foveal/math/nms.hpp"
 #include "foveal/math/rotated.hpp"
-#include "shim.hpp"
+#include "emu_types.hpp"
 
 namespace foveal::cuda {
 using std::isfinite;
 using std::min;
-inline float to_acc(float v) { return v; }
-inline double to_acc(double v) { return v; }
 namespace {
 #include "kernels_nms.inc"
 

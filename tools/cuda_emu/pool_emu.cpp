@@ -8,14 +8,9 @@
 
 #include "foveal/math/pool.hpp"
 #include "foveal/ops/pool.hpp"
-#include "shim.hpp"
+#include "emu_types.hpp"
 
 namespace foveal::cuda {
-inline float to_acc(float v) { return v; }
-template <typename S, typename A>
-S from_acc(A v) {
-  return static_cast<S>(v);
-}
 namespace {
 #include "kernels_pool.inc"
 }  // namespace

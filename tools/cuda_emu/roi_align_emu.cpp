@@ -11,41 +11,10 @@
 
 #include "foveal/math/roi.hpp"
 #include "foveal/ops/roi_align.hpp"  // kMaxPyramidLevels
-#include "shim.hpp"
+#define FOVEAL_EMU_ROI
+#include "emu_types.hpp"
 
 namespace foveal::cuda {
-struct Bf16 {
-  std::uint16_t bits;
-};
-inline float to_acc(float v) { return v; }
-inline double to_acc(double v) { return v; }
-inline float to_acc(_Float16 v) { return static_cast<float>(v); }
-inline float to_acc(Bf16 v) {
-  const std::uint32_t u = std::uint32_t(v.bits) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-template <typename S, typename A> S from_acc(A v) {
-  if constexpr (std::is_same_v<S, Bf16>) {
-    std::uint32_t u;
-    const float f = static_cast<float>(v);
-    std::memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even (finite values)
-    return Bf16{static_cast<std::uint16_t>(u >> 16)};
-  } else {
-    return static_cast<S>(v);
-  }
-}
-namespace roi {
-template <typename S> auto load(const S* p) { return to_acc(*p); }
-template <typename S, typename A> void store(S* p, A v) { *p = from_acc<S>(v); }
-template <typename A> std::int64_t batch_index(A b, std::int64_t n) {
-  if (!(b >= A(0) && b < A(n))) return -1;
-  const auto i = static_cast<std::int64_t>(b);
-  return static_cast<A>(i) == b ? i : -1;
-}
-}  // namespace roi
 namespace {
 #include "kernels_roi_align.inc"
 }

@@ -6,21 +6,10 @@
 #include <vector>
 
 #include "foveal/math/roi.hpp"
-#include "shim.hpp"
+#define FOVEAL_EMU_ROI
+#include "emu_types.hpp"
 
 namespace foveal::cuda {
-inline float to_acc(float v) { return v; }
-inline double to_acc(double v) { return v; }
-template <typename S, typename A> S from_acc(A v) { return static_cast<S>(v); }
-namespace roi {
-template <typename S> auto load(const S* p) { return to_acc(*p); }
-template <typename S, typename A> void store(S* p, A v) { *p = from_acc<S>(v); }
-template <typename A> std::int64_t batch_index(A b, std::int64_t n) {
-  if (!(b >= A(0) && b < A(n))) return -1;
-  const auto i = static_cast<std::int64_t>(b);
-  return static_cast<A>(i) == b ? i : -1;
-}
-}  // namespace roi
 namespace {
 #include "kernels_roi.inc"
 }

@@ -31,6 +31,11 @@ TV="$ROOT/cuda/tv_cuda.cu"
 cut_between "$TV" '^constexpr int kThreads' '^// The generic iteration with the dimension count' "$WORK/kernels_tv.inc"
 cut_between "$TV" '^// ---- Split-Bregman' '^std::vector<std::int64_t> bregman_launch' "$WORK/kernels_breg.inc"
 sed -i '$d' "$WORK/kernels_breg.inc"  # the launcher's template line
+RC="$ROOT/cuda/roi_common.cuh"
+cut_between "$RC" '^template <typename S>$' '^/// Gradient accumulator type' "$WORK/roi_common_1.inc"
+cut_between "$RC" '^/// Batch index of a RoI row' '^}  // namespace foveal::cuda::roi' "$WORK/roi_common_2.inc"
+cat "$WORK/roi_common_1.inc" "$WORK/roi_common_2.inc" >"$WORK/kernels_roi_common.inc"
+grep -q 'batch_index' "$WORK/kernels_roi_common.inc" || { echo "roi_common.cuh helpers not found" >&2; exit 1; }
 RP="$ROOT/cuda/roi_pool_cuda.cu"
 cut_between "$RP" '^constexpr int kThreads' '^template <typename S, typename A, typename G>' "$WORK/kernels_roi.inc"
 RA="$ROOT/cuda/roi_align_cuda.cu"
