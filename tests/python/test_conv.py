@@ -63,6 +63,9 @@ CASES = [
     (1, 32, 26, 25, 150, (3, 3), 1, 1, 1, 1),  # K > KC, M > MC, N > NC: several blocks each way
     (3, 40, 9, 9, 20, (1, 1), 1, 0, 1, 2),  # grouped 1x1
     (2, 2, 3, 3, 3, (3, 3), 3, 2, 1, 1),  # stride larger than the input
+    # 1x1 with B read in place: the first row block of each panel packs it for the others, C_out
+    # past several row blocks and not a multiple of any level's, a last panel packed normally.
+    (2, 40, 10, 11, 20, (1, 1), 1, 0, 1, 1),
 ]
 
 
@@ -107,7 +110,7 @@ def test_conv2d_epilogue(activation, path, with_residual, with_bias):
         np.testing.assert_array_equal(r, r0)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[9], CASES[14]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[9], CASES[14], CASES[-1]])
 def test_conv2d_every_simd_level(simd_level, case):
     n, c, h, w_, o, k, s, p, d, g = case
     rng = np.random.default_rng(3)
