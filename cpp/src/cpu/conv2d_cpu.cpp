@@ -688,11 +688,25 @@ void sub_pixel(const T* x, const T* wt, const T* b, const T* res, T* y, i64 N, i
       const T* const* r1p = rows.data() + split;
       T* yb = y + (n * Cout + g * cout_g) * OHW + fh * OW;
       alignas(64) T t0[8 * 32], t1[8 * 32];
+      // Each phase's B panel packed by its first A panel (read in place) for the others.
+      thread_local std::vector<T> pk;
+      pk.resize(static_cast<std::size_t>((kgs[0] + kgs[1]) * NR));
+      T* pk0 = pk.data();
+      T* pk1 = pk0 + kgs[0] * NR;
+      const bool pack = cout_g > MR;  // convT_k4s2 at 1 thread: 10.5 vs 11.8 ms CPU time
       for (i64 q = q0; q < q1; ++q)
         for (i64 r0 = 0; r0 < cnt; r0 += NR)
           for (i64 ap = 0; ap < cout_g; ap += MR) {
-            uk.rows(kgs[0], apn[0] + ap * kgs[0], r0p, q * Wp + r0, t0, NR, false);
-            uk.rows(kgs[1], apn[1] + ap * kgs[1], r1p, q * Wp + r0, t1, NR, false);
+            if (!pack) {
+              uk.rows(kgs[0], apn[0] + ap * kgs[0], r0p, q * Wp + r0, t0, NR, false);
+              uk.rows(kgs[1], apn[1] + ap * kgs[1], r1p, q * Wp + r0, t1, NR, false);
+            } else if (ap == 0) {
+              uk.rows_pack(kgs[0], apn[0], r0p, q * Wp + r0, t0, NR, false, pk0);
+              uk.rows_pack(kgs[1], apn[1], r1p, q * Wp + r0, t1, NR, false, pk1);
+            } else {
+              uk.fn(kgs[0], apn[0] + ap * kgs[0], pk0, t0, NR, false);
+              uk.fn(kgs[1], apn[1] + ap * kgs[1], pk1, t1, NR, false);
+            }
             const i64 m = std::min(MR, cout_g - ap), w = std::min(NR, cnt - r0);
             T* d = yb + ap * OHW + q * sh * OW + 2 * r0;
             for (i64 i = 0; i < m; ++i) zip(d + i * OHW, t0 + i * NR, t1 + i * NR, w);

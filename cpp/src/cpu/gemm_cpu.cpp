@@ -537,7 +537,7 @@ int gemm_threads(int requested) { return max_threads(requested); }
 template <typename T>
 MicroKernel<T> micro_kernel() {
   const Kernel<T> k = kernel_for<T>();
-  return {k.mr, k.nr, k.fn, k.rows};
+  return {k.mr, k.nr, k.fn, k.rows, k.rows_pack};
 }
 template MicroKernel<float> micro_kernel<float>();
 template MicroKernel<double> micro_kernel<double>();
