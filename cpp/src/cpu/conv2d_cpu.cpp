@@ -92,9 +92,6 @@ FOVEAL_ALWAYS_INLINE void dw_tap_body(T* o, const T* row, T wt, i64 sw, i64 ow) 
 FOVEAL_SIMD_VARIANTS(dw_tap, dw_tap_body, (T * o, const T* row, T wt, i64 sw, i64 ow), (o, row, wt, sw, ow))
 
 #if FOVEAL_X86_DISPATCH
-/// float32 3x3, stride 1, dilation 1 at AVX-512: one plane straight from the unpadded input,
-/// 16 output columns per vector, the taps past the plane's edges masked off (masked-off lanes of a
-/// load never fault), fused multiply-adds. `o` receives the OH x OW plane (leading dimension OW).
 /// R output rows from oy (R + 2 input rows, each loaded once at its 3 column shifts and used for
 /// every output row it reaches), 16 columns from ox.
 template <int R>
@@ -128,6 +125,9 @@ FOVEAL_TARGET_AVX512 FOVEAL_ALWAYS_INLINE void dw3x3_rows_avx512(float* o, const
     _mm512_mask_storeu_ps(o + (oy + r) * OW + ox, ms, _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), acc[r][2]));
 }
 
+/// float32 3x3, stride 1, dilation 1 at AVX-512: one plane straight from the unpadded input,
+/// 16 output columns per vector, the taps past the plane's edges masked off (masked-off lanes of a
+/// load never fault), fused multiply-adds. `o` receives the OH x OW plane (leading dimension OW).
 FOVEAL_TARGET_AVX512 void dw3x3_plane_avx512(float* o, const float* src, i64 H, i64 W, i64 OH, i64 OW, i64 pt,
                                              i64 pl, const float* w) {
   __m512 wv[9];
@@ -152,9 +152,9 @@ FOVEAL_TARGET_AVX512 void dw3x3_plane_avx512(float* o, const float* src, i64 H, 
 /// n floats from an L1-resident src to dst with streaming stores (64-byte aligned runs; the
 /// ragged ends stored plainly): the destination's lines are not read for ownership.
 FOVEAL_TARGET_AVX512 void stream_copy_avx512(float* dst, const float* src, i64 n) {
-  i64 head = static_cast<i64>((64 - reinterpret_cast<std::uintptr_t>(dst) % 64) % 64);
-  if (reinterpret_cast<std::uintptr_t>(dst) % 4 != 0) head = n;  // not float-aligned: plain copy
-  head = std::min(head / 4, n);
+  const auto addr = reinterpret_cast<std::uintptr_t>(dst);
+  // Floats up to the first 64-byte boundary (all of them if dst is not even float-aligned).
+  const i64 head = addr % 4 ? n : std::min(static_cast<i64>((64 - addr % 64) % 64 / 4), n);
   std::copy(src, src + head, dst);
   i64 i = head;
   for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
