@@ -63,6 +63,9 @@ CASES = [
     (1, 32, 26, 25, 150, (3, 3), 1, 1, 1, 1),  # K > KC, M > MC, N > NC: several blocks each way
     (3, 40, 9, 9, 20, (1, 1), 1, 0, 1, 2),  # grouped 1x1
     (2, 2, 3, 3, 3, (3, 3), 3, 2, 1, 1),  # stride larger than the input
+    # 1x1 with B read in place: the first row block of each panel packs it for the others, C_out
+    # past several row blocks and not a multiple of any level's, a last panel packed normally.
+    (2, 40, 10, 11, 20, (1, 1), 1, 0, 1, 1),
 ]
 
 
@@ -107,7 +110,7 @@ def test_conv2d_epilogue(activation, path, with_residual, with_bias):
         np.testing.assert_array_equal(r, r0)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[9], CASES[14]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[9], CASES[14], CASES[-1]])
 def test_conv2d_every_simd_level(simd_level, case):
     n, c, h, w_, o, k, s, p, d, g = case
     rng = np.random.default_rng(3)
@@ -394,6 +397,38 @@ def test_conv2d_winograd_every_simd_level(simd_level, case):
     b = rng.standard_normal(w.shape[0]).astype(np.float32)
     y = fnn.conv2d(x, w, b, padding=p, activation="relu")
     np.testing.assert_allclose(y, _torch_conv(x, w, b, activation="relu", padding=p), rtol=2e-5, atol=2e-4)
+
+
+# Depthwise 3x3 stride 1 (float32 at AVX-512: 16-column vectors with masked edge taps, 4 output
+# rows per block): widths around the vector width, padding 0..3 (3: edge lanes with no tap
+# inside), inputs of 1..2 rows, heights not a multiple of 4.
+DW3 = [(1, 16, 1), (7, 17, 1), (6, 40, 0), (9, 33, 2), (2, 70, 1), (1, 3, 3), (13, 1, 1), (5, 64, 0), (3, 20, 3)]
+
+
+@pytest.mark.parametrize("case", DW3, ids=lambda c: "h{}w{}p{}".format(*c))
+def test_depthwise3x3_edges_every_simd_level(simd_level, case):
+    h, w_, p = case
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, h, w_)).astype(np.float32)
+    w = rng.standard_normal((3, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    r = rng.standard_normal((2, 3, h + 2 * p - 2, w_ + 2 * p - 2)).astype(np.float32)
+    y = fnn.conv2d(x, w, b, padding=p, groups=3, activation="relu", residual=r)
+    want = _torch_conv(x, w, b, residual=r, activation="relu", padding=p, groups=3)
+    np.testing.assert_allclose(y, want, **TOL[np.float32])
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(y, np.maximum(conv2d_ref(x64, w.astype(np.float64), b.astype(np.float64), (1, 1),
+                                                        (p, p, p, p), (1, 1), 3) + r, 0), rtol=2e-5, atol=2e-4)
+
+
+def test_depthwise3x3_streamed_output():
+    """Input and output past 16 MiB: the output is written with streaming stores (AVX-512)."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 64, 130, 130)).astype(np.float32)
+    w = rng.standard_normal((64, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    y = fnn.conv2d(x, w, b, padding=1, groups=64, activation="silu")
+    np.testing.assert_allclose(y, _torch_conv(x, w, b, activation="silu", padding=1, groups=64), **TOL[np.float32])
 
 
 @pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d", "linear"])

@@ -43,6 +43,11 @@ CASES = [
     (2, 8, 5, 6, 130, (2, 2), 2, 0, 0, 1, 1),  # Mask R-CNN-like, > 128 outputs: packed
     (1, 4, 3, 3, 150, (3, 3), 2, 1, 1, 1, 1),  # > 144 outputs: A in several blocks, strided C
     (2, 4, 3, 36, 2, (4, 4), (2, 1), (1, 2), (1, 0), 1, 2),  # groups, wide, asymmetric stride and padding
+    # Stride 2 along W, wide: the two column phases computed together and stored interleaved when
+    # they have equal counts and taps (the third case: k3s2 with an odd output width, so not).
+    (2, 6, 4, 36, 3, (4, 4), 2, 1, 0, 1, 2),  # k4s2 with groups
+    (1, 5, 3, 70, 11, (4, 4), (1, 2), (0, 1), 0, 1, 1),  # stride 1 along H: one row phase, 2 column phases
+    (1, 3, 4, 40, 2, (3, 3), 2, 1, 0, 1, 1),  # output width odd: phase counts 40 and 39
 ]
 
 
@@ -89,7 +94,7 @@ def test_fused_epilogue(activation, geometry):
 
 
 @pytest.mark.parametrize("activation", [None, ("leaky_relu", 0.2), "sigmoid"])
-@pytest.mark.parametrize("case", [CASES[14], CASES[17], CASES[18], CASES[21], CASES[22]])
+@pytest.mark.parametrize("case", [CASES[14], CASES[17], CASES[18], CASES[21], CASES[22], CASES[24], CASES[25]])
 def test_sub_pixel_epilogue_every_simd_level(simd_level, case, activation):
     """Bias, residual and activation fused into the strided store of every path, at each SIMD
     level (each has its own panel width, so the in-place / packed choice differs)."""

@@ -85,6 +85,10 @@ struct MicroKernel {
   void (*fn)(std::int64_t kc, const T* a, const T* b, T* c, std::int64_t ldc, bool accumulate);
   void (*rows)(std::int64_t kc, const T* a, const T* const* rows, std::int64_t off, T* c, std::int64_t ldc,
                bool accumulate);
+  /// `rows`, also storing the rows read as a packed B panel at pk (kc nr values, for `fn` with the
+  /// next A panels) and prefetching the part of each row two panels on (off + 2 nr).
+  void (*rows_pack)(std::int64_t kc, const T* a, const T* const* rows, std::int64_t off, T* c, std::int64_t ldc,
+                    bool accumulate, T* pk);
 };
 
 /// Rows [0, m) x depth [0, k) of A (element (i, k) at a[i * rsa + k * csa]) as the micro-kernel's
