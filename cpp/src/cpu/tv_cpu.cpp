@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -735,7 +736,8 @@ struct BregmanPlane {
   const T* f = nullptr;
   T *u = nullptr, *dx = nullptr, *dy = nullptr, *bx = nullptr, *by = nullptr;
   T *uo = nullptr, *g = nullptr;  // scratch rows: u before the sweep, the recurrence's terms
-  T* snap = nullptr;               // u, dx, dy, bx, by at the start of a block
+  T* g2 = nullptr;                 // two more scratch rows: the second stage of a split block
+  T* snap = nullptr;               // u, dx, dy, bx, by at the start of a block (eps > 0 only)
   std::int64_t UN = 0;             // (R + 2) (C + 2)
   void (*terms)(const BregmanPlane*, std::int64_t, const BregmanParams*) = nullptr;
   void (*sqdiff)(const T*, const T*, std::int64_t, double*) = nullptr;
@@ -968,6 +970,7 @@ void bregman_init(const BregmanPlane<T>& s) {
   }
   std::copy(f + C, f + 2 * C, s.u + 1);
   std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
+  s.u[0] = s.u[C + 1] = s.u[(R + 1) * CP] = s.u[(R + 1) * CP + C + 1] = T(0);  // corners (never read)
   std::fill(s.dx, s.dx + 4 * R * C, T(0));  // dx, dy, bx, by are contiguous
 }
 
@@ -986,7 +989,7 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
     poll_cancel(cancel, "denoise_tv_bregman");
     const int n = static_cast<int>(std::min<std::int64_t>(kBregmanDepth, max_num_iter - i));
     if (count == 1 && n >= 4 && planes[0].R >= 64 && max_threads(num_threads) >= 2)
-      bregman_block_split(planes[0], planes[0].snap + planes[0].UN + 4 * planes[0].R * planes[0].C, bp, n,
+      bregman_block_split(planes[0], planes[0].g2, bp, n,
                           snapshot && n > 1, part.data(), num_threads);
     else
       parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
@@ -1028,15 +1031,19 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
   const std::int64_t UN = (R + 2) * CP;
   const T* f0 = image.data_as<T>();
   T* o0 = out.data_as<T>();
-  // Per plane: u (padded), dx, dy, bx, by, two scratch rows, the snapshot of the first five, two
-  // more scratch rows (the second stage of a split block).
-  const std::int64_t state = UN + 4 * N, per = 2 * state + 4 * C;
-  std::vector<T> buf(static_cast<std::size_t>(P * per), T(0));
+  // Per plane: u (padded), dx, dy, bx, by, two scratch rows, two more (the second stage of a split
+  // block); the snapshot of the first five in a buffer of its own, only with eps > 0 (the only case
+  // that restores it). Neither is value-initialised: bregman_init writes all the state that is
+  // read. A zeroed 40 MB buffer (1024 x 1024 with the snapshot) cost 20 ms a call: glibc maps
+  // blocks over 32 MB afresh every time, so each call paid the page faults and the zeroing again.
+  const std::int64_t state = UN + 4 * N, per = state + 4 * C;
+  std::unique_ptr<T[]> buf(new T[static_cast<std::size_t>(P * per)]);
+  std::unique_ptr<T[]> snaps(eps > 0 ? new T[static_cast<std::size_t>(P * state)] : nullptr);
   std::vector<BregmanPlane<T>> planes(static_cast<std::size_t>(P));
   const auto terms = bregman_terms<T>();
   for (std::int64_t p = 0; p < P; ++p) {
     BregmanPlane<T>& s = planes[p];
-    T* base = buf.data() + p * per;
+    T* base = buf.get() + p * per;
     s.R = R;
     s.C = C;
     s.UN = UN;
@@ -1048,7 +1055,8 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
     s.by = s.bx + N;
     s.uo = s.by + N;
     s.g = s.uo + C;
-    s.snap = s.g + C;
+    s.g2 = s.g + C;
+    s.snap = snaps ? snaps.get() + p * state : nullptr;
     s.terms = terms;
     s.sqdiff = bregman_sqdiff<T>();
     bregman_init(s);
