@@ -960,18 +960,23 @@ void bregman_block_split(const BregmanPlane<T>& s, T* scratch, const BregmanPara
 // The state before the first sweep: u = the image on skimage's border (top = image row 1, left =
 // column 1, bottom = row R-1, right = column C-1), d = b = 0.
 template <typename T>
-void bregman_init(const BregmanPlane<T>& s) {
-  const std::int64_t R = s.R, C = s.C, CP = C + 2;
+void bregman_init(const BregmanPlane<T>& s, std::int64_t r0, std::int64_t r1) {
+  const std::int64_t R = s.R, C = s.C, CP = C + 2, N = R * C;
   const T* f = s.f;
-  for (std::int64_t r = 0; r < R; ++r) {
+  for (std::int64_t r = r0; r < r1; ++r) {
     std::copy(f + r * C, f + (r + 1) * C, s.u + (r + 1) * CP + 1);
     s.u[(r + 1) * CP] = f[r * C + 1];
     s.u[(r + 1) * CP + C + 1] = f[r * C + C - 1];
   }
-  std::copy(f + C, f + 2 * C, s.u + 1);
-  std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
-  s.u[0] = s.u[C + 1] = s.u[(R + 1) * CP] = s.u[(R + 1) * CP + C + 1] = T(0);  // corners (never read)
-  std::fill(s.dx, s.dx + 4 * R * C, T(0));  // dx, dy, bx, by are contiguous
+  if (r0 == 0) {
+    std::copy(f + C, f + 2 * C, s.u + 1);
+    s.u[0] = s.u[C + 1] = T(0);  // corners (never read)
+  }
+  if (r1 == R) {
+    std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
+    s.u[(R + 1) * CP] = s.u[(R + 1) * CP + C + 1] = T(0);
+  }
+  for (int k = 0; k < 4; ++k) std::fill(s.dx + k * N + r0 * C, s.dx + k * N + r1 * C, T(0));  // dx, dy, bx, by
 }
 
 // With eps = 0 a stop needs a sweep that leaves u exactly unchanged: rare enough that blocks then
@@ -1007,7 +1012,7 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
       const T rmse = static_cast<T>(std::sqrt(static_cast<double>(q)));
       if (!(rmse > eps_t)) {
         if (k + 1 < n && !snapshot) {
-          parallel_for(0, count, num_threads, 2, [&](std::int64_t p) { bregman_init(planes[p]); });
+          parallel_for(0, count, num_threads, 2, [&](std::int64_t p) { bregman_init(planes[p], 0, planes[p].R); });
           bregman_group(planes, count, bp, -1.0, i + k + 1, num_threads, cancel);
         } else if (k + 1 < n) {
           parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
@@ -1059,8 +1064,13 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
     s.snap = snaps ? snaps.get() + p * state : nullptr;
     s.terms = terms;
     s.sqdiff = bregman_sqdiff<T>();
-    bregman_init(s);
   }
+  // The initial state and, at the end, the output: row chunks of every plane on the threads.
+  const std::int64_t rc = std::max<std::int64_t>(1, (1 << 16) / C), chunks = (R + rc - 1) / rc;
+  parallel_for(0, P * chunks, num_threads, 2, [&](std::int64_t k) {
+    const std::int64_t r0 = (k % chunks) * rc;
+    bregman_init(planes[k / chunks], r0, std::min(R, r0 + rc));
+  });
   const BregmanParams bp{weight, iso};
   std::vector<std::int64_t> iters(static_cast<std::size_t>(P), 0);
   if (joint) {
@@ -1070,9 +1080,11 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
       iters[p] = bregman_group(&planes[p], 1, bp, eps, max_num_iter, 1, cancel);
     });
   }
-  for (std::int64_t p = 0; p < P; ++p)
-    for (std::int64_t r = 0; r < R; ++r)
+  parallel_for(0, P * chunks, num_threads, 2, [&](std::int64_t k) {
+    const std::int64_t p = k / chunks, r0 = (k % chunks) * rc;
+    for (std::int64_t r = r0; r < std::min(R, r0 + rc); ++r)
       std::copy(planes[p].u + (r + 1) * CP + 1, planes[p].u + (r + 1) * CP + 1 + C, o0 + p * N + r * C);
+  });
   return iters;
 }
 
