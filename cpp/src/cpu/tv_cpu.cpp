@@ -591,7 +591,10 @@ struct Wave {
   std::int64_t X, rpp;  // planes of axis 0, rows per plane
   double* e1;           // per iteration: sum d^2, sum |grad u|
   double* e2;
-  T* scratch;           // a row per stage
+  T* scratch;           // a row per thread
+  // Polled every step (long blocks): a set flag ends every stage early (the block's result is then
+  // garbage; the caller polls and throws).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 template <typename T>
@@ -611,6 +614,7 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
   };
   std::vector<Progress> progress(static_cast<std::size_t>(K));
   std::atomic<int> next{0};
+  std::atomic<bool> stop{false};
   const std::int64_t X = w.X, rpp = w.rpp;
   auto t_of = [&](int k) { return n * k / K; };
   auto steps_of = [&](int k) { return X + 2 * (t_of(k + 1) - 1 - t_of(k)) + 1; };
@@ -621,10 +625,14 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
     T* srow = w.scratch + (k % threads) * w.c->g->width;
     double e1[kMaxWaveDepth] = {}, e2[kMaxWaveDepth] = {};  // this stage's sums, stored at its end
     for (std::int64_t i = 0; i < steps; ++i) {
+      if (w.cancel && w.cancel->load(std::memory_order_relaxed)) stop.store(true, std::memory_order_relaxed);
+      if (stop.load(std::memory_order_relaxed)) return;
       if (k > 0) {
         const std::int64_t need = std::min(i + 2 * (t0 - t_of(k - 1)), steps_of(k - 1));
-        for (int spin = 0; progress[k - 1].steps.load(std::memory_order_acquire) < need; ++spin)
+        for (int spin = 0; progress[k - 1].steps.load(std::memory_order_acquire) < need; ++spin) {
+          if (stop.load(std::memory_order_relaxed)) return;  // the stage it follows ended early
           if (spin > 64) std::this_thread::yield();
+        }
       }
       for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t r = i - 2 * (t - t0);
@@ -668,9 +676,10 @@ std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, c
   Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight), mk.zero.data(), mk.prev(), mk.next()};
   c.energy = eps > 0;  // with eps = 0 the energies cannot stop the run
   double e1[kWaveDepth], e2[kWaveDepth];
-  const Wave<T> w{&c, X, g.rows / X, e1, e2, scratch};
+  Wave<T> w{&c, X, g.rows / X, e1, e2, scratch};
   std::fill(p, p + g.ndim * N, T(0));
   if (eps <= 0) {
+    w.cancel = cancel;
     // No stop possible: the iterations run as long blocks of short stages, threads taking stages in
     // turn, so the pipeline fills and drains once per long block instead of once per 16 iterations.
     const std::int64_t depth = max_threads(num_threads) > 1 ? kStageDepth : kMaxWaveDepth;
@@ -680,6 +689,7 @@ std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, c
       wave_block(w, n, k + n < max_num_iter, num_threads, depth);
       k += n;
     }
+    poll_cancel(cancel, "denoise_tv_chambolle");  // a block cut short by a cancel is not a result
     return max_num_iter;
   }
   double e_init = 0, e_prev = 0;
