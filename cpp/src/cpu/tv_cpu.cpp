@@ -663,9 +663,13 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
 
 constexpr std::int64_t kWaveDepth = kMaxWaveDepth;
 constexpr std::int64_t kLongBlock = 256;  // iterations per block when no stop is possible (eps <= 0)
-// Iterations per stage of a long block on several threads. Measured on 96^3 at 2 threads (medians,
-// same process): stages of 4 took 12.6 ms, of 8 14.2, of 16 12.8, blocks of 16 in two stages 13.5.
-constexpr std::int64_t kStageDepth = 4;
+// Iterations per stage of a long block on several threads. Each stage streams the state (p, u, the
+// image) once; while that stays in L3, short stages balance best. Measured at 2 threads (medians,
+// same process): 96^3 (17.7 MB) stages of 4 took 11.6-12.6 ms, of 8 13.7-14.2, of 16 12.8-13.1,
+// blocks of 16 in two stages 13.5; 2048x2048 (67 MB) and 128^3 (42 MB) spent ~8-10% more CPU time
+// with stages of 4 than of 8 (twice the passes from memory), so larger states get 8.
+constexpr std::int64_t kStageDepth = 4, kStageDepthBig = 8;
+constexpr std::int64_t kStageStateBytes = std::int64_t(24) << 20;  // well inside a 32 MB L3
 
 template <typename T>
 std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, const Grid& g, double weight,
@@ -682,7 +686,8 @@ std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, c
     w.cancel = cancel;
     // No stop possible: the iterations run as long blocks of short stages, threads taking stages in
     // turn, so the pipeline fills and drains once per long block instead of once per 16 iterations.
-    const std::int64_t depth = max_threads(num_threads) > 1 ? kStageDepth : kMaxWaveDepth;
+    const bool fits_l3 = static_cast<std::int64_t>((g.ndim + 2) * sizeof(T)) * N <= kStageStateBytes;
+    const std::int64_t depth = max_threads(num_threads) == 1 ? kMaxWaveDepth : fits_l3 ? kStageDepth : kStageDepthBig;
     for (std::int64_t k = 0; k < max_num_iter;) {
       poll_cancel(cancel, "denoise_tv_chambolle");
       const std::int64_t n = std::min(kLongBlock, max_num_iter - k);
