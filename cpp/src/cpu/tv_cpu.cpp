@@ -5,11 +5,13 @@
 // and sum (u - image)^2; (2) grad u, |grad u|, p update and sum |grad u|, each one loop per row
 // (per plane for 3-D) in skimage's order of operations, so float32 results are bit for bit
 // skimage's. Images of two or more dimensions run as a wavefront over the planes of axis 0 (see
-// chambolle_wave): p and u cross memory once per block of iterations, not twice per iteration.
+// chambolle_wave): p and u cross memory once per block of iterations, not twice per iteration; with
+// eps <= 0 (no stop possible) all iterations form one long pipeline of short stages.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -47,20 +49,24 @@ struct Iter {
 };
 
 // 2-D rows as one full-width loop (no scalar peel or tail for widths that are multiples of the
-// vector length): the last-axis neighbour is multiplied by a 0/1 mask at the row's ends (x * 1 is
-// exact, x * 0 adds or subtracts an exact 0), so results stay skimage's bit for bit. Pass 1 reads
+// vector length): pass 2's last-axis gradient is multiplied by a 0/1 mask at the row's end (x * 1 is
+// exact, x * 0 adds or subtracts an exact 0) and pass 1 needs none (kLastAxisZero below), so results
+// stay skimage's bit for bit. Pass 1 reads
 // pl[-1] (the previous element in memory, inside p) and pass 2 reads o[W] (the next row's first
 // element), so the image's last row goes through pass2_row instead.
 // Energy sums of the kernels below: kAcc independent float64 accumulators (a single one makes the
 // vector loop wait on its add every iteration), then the tail; E = false skips them.
 constexpr int kAcc = 32;
+// kLastAxisZero: p's last-axis component is +0 at every row's last element, always: it starts at
+// +0 and pass 2 updates it with a gradient masked to 0 there ((+0 - tau * (+-0)) / scale = +0). So
+// pass 1 adds p[j - 1] at a row's first element without a mask: it adds +0, which is what the
+// masked term (p[j - 1] * 0) added, bit for bit.
 
 template <typename T>
-FOVEAL_ALWAYS_INLINE T pass1_elem2(const T* p0, const T* p1, const T* pu, const T* m, const T* im, T* o,
-                                   std::int64_t j) {
+FOVEAL_ALWAYS_INLINE T pass1_elem2(const T* p0, const T* p1, const T* pu, const T* im, T* o, std::int64_t j) {
   T d = -(p0[j] + p1[j]);
   d += pu[j];
-  d += p1[j - 1] * m[j];
+  d += p1[j - 1];  // +0 at a row's first element (see kLastAxisZero)
   o[j] = im[j] + d;
   return d;
 }
@@ -73,11 +79,10 @@ FOVEAL_ALWAYS_INLINE double pass1_row2m(const Iter<T>* c, std::int64_t r) {
   const T* p1 = p0 + N;
   const T* pu = r > 0 ? p0 - W : c->zero;
   const T* im = c->image + r * W;
-  const T* m = c->mprev;
   T* o = c->out + r * W;
   if (!E) {
 #pragma omp simd
-    for (std::int64_t j = 0; j < W; ++j) pass1_elem2(p0, p1, pu, m, im, o, j);
+    for (std::int64_t j = 0; j < W; ++j) pass1_elem2(p0, p1, pu, im, o, j);
     return 0;
   }
   double acc[kAcc] = {};
@@ -85,13 +90,13 @@ FOVEAL_ALWAYS_INLINE double pass1_row2m(const Iter<T>* c, std::int64_t r) {
   for (; j + kAcc <= W; j += kAcc) {
 #pragma omp simd
     for (int k = 0; k < kAcc; ++k) {
-      const double d = static_cast<double>(pass1_elem2(p0, p1, pu, m, im, o, j + k));
+      const double d = static_cast<double>(pass1_elem2(p0, p1, pu, im, o, j + k));
       acc[k] += d * d;
     }
   }
   double e = 0;
   for (; j < W; ++j) {
-    const double d = static_cast<double>(pass1_elem2(p0, p1, pu, m, im, o, j));
+    const double d = static_cast<double>(pass1_elem2(p0, p1, pu, im, o, j));
     e += d * d;
   }
   for (int k = 0; k < kAcc; ++k) e += acc[k];
@@ -219,15 +224,16 @@ FOVEAL_ALWAYS_INLINE double pass2_row(const Iter<T>* c, std::int64_t r) {
 
 // 3-D, a whole plane of axis 0 as one loop (rows of a 96^3 volume are too short to amortise a
 // row's set-up): the axis-1 neighbour is +-W inside the plane (the loops split where it is
-// missing) and the last-axis term is multiplied by a 0/1 mask (x * 1 is exact; x * 0 adds 0).
+// missing) and pass 2's last-axis gradient is multiplied by a 0/1 mask (x * 1 is exact; x * 0
+// adds 0); pass 1's last-axis term needs no mask (kLastAxisZero).
 template <typename T, bool Up1>
-FOVEAL_ALWAYS_INLINE T pass1_elem3(const T* p0, const T* p1, const T* p2, const T* u0, const T* m, const T* im, T* o,
+FOVEAL_ALWAYS_INLINE T pass1_elem3(const T* p0, const T* p1, const T* p2, const T* u0, const T* im, T* o,
                                    std::int64_t W, std::int64_t j) {
   const T s = (p0[j] + p1[j]) + p2[j];
   T d = -s;
   d += u0[j];
   if (Up1) d += p1[j - W];
-  d += p2[j - 1] * m[j];
+  d += p2[j - 1];  // +0 at a row's first element (see kLastAxisZero)
   o[j] = im[j] + d;
   return d;
 }
@@ -242,10 +248,9 @@ FOVEAL_ALWAYS_INLINE double pass1_plane3_run(const Iter<T>* c, std::int64_t x, s
   const T* u0 = x > 0 ? p0 - P : c->zero;
   const T* im = c->image + x * P;
   T* o = c->out + x * P;
-  const T* m = c->mprev;
   if (!E) {
 #pragma omp simd
-    for (std::int64_t j = ja; j < jb; ++j) pass1_elem3<T, Up1>(p0, p1, p2, u0, m, im, o, W, j);
+    for (std::int64_t j = ja; j < jb; ++j) pass1_elem3<T, Up1>(p0, p1, p2, u0, im, o, W, j);
     return 0;
   }
   double acc[kAcc] = {};
@@ -253,13 +258,13 @@ FOVEAL_ALWAYS_INLINE double pass1_plane3_run(const Iter<T>* c, std::int64_t x, s
   for (; j + kAcc <= jb; j += kAcc) {
 #pragma omp simd
     for (int k = 0; k < kAcc; ++k) {
-      const double d = static_cast<double>(pass1_elem3<T, Up1>(p0, p1, p2, u0, m, im, o, W, j + k));
+      const double d = static_cast<double>(pass1_elem3<T, Up1>(p0, p1, p2, u0, im, o, W, j + k));
       acc[k] += d * d;
     }
   }
   double e = 0;
   for (; j < jb; ++j) {
-    const double d = static_cast<double>(pass1_elem3<T, Up1>(p0, p1, p2, u0, m, im, o, W, j));
+    const double d = static_cast<double>(pass1_elem3<T, Up1>(p0, p1, p2, u0, im, o, W, j));
     e += d * d;
   }
   for (int k = 0; k < kAcc; ++k) e += acc[k];
@@ -586,14 +591,22 @@ struct Wave {
   std::int64_t X, rpp;  // planes of axis 0, rows per plane
   double* e1;           // per iteration: sum d^2, sum |grad u|
   double* e2;
-  T* scratch;           // a row per stage
+  T* scratch;           // a row per thread
+  // Polled every step (long blocks): a set flag ends every stage early (the block's result is then
+  // garbage; the caller polls and throws).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 template <typename T>
-void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_threads) {
+void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_threads, std::int64_t stage_depth = 0) {
   const auto run1 = pass1<T>();
   const auto run2 = pass2<T>();
-  const int K = static_cast<int>(std::min<std::int64_t>(max_threads(num_threads), std::max<std::int64_t>(1, n / 2)));
+  // stage_depth > 0: stages of about that many iterations, more stages than threads (a thread
+  // takes the next unclaimed stage when its own ends); else one stage per thread.
+  const int threads = max_threads(num_threads);
+  const int K = stage_depth > 0
+                    ? static_cast<int>((n + stage_depth - 1) / stage_depth)
+                    : static_cast<int>(std::min<std::int64_t>(threads, std::max<std::int64_t>(1, n / 2)));
   // One cache line per stage's counter: stages publish their progress every plane, and counters
   // sharing a line would bounce it between the cores at that rate.
   struct alignas(64) Progress {
@@ -601,18 +614,25 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
   };
   std::vector<Progress> progress(static_cast<std::size_t>(K));
   std::atomic<int> next{0};
+  std::atomic<bool> stop{false};
   const std::int64_t X = w.X, rpp = w.rpp;
   auto t_of = [&](int k) { return n * k / K; };
   auto steps_of = [&](int k) { return X + 2 * (t_of(k + 1) - 1 - t_of(k)) + 1; };
   auto stage = [&](int k) {
     const std::int64_t t0 = t_of(k), t1 = t_of(k + 1), steps = steps_of(k);
-    T* srow = w.scratch + k * w.c->g->width;
+    // A scratch row per thread: the stages running at once are consecutive (a stage cannot end
+    // before the one it follows) and at most one per thread, so k modulo the threads is unique.
+    T* srow = w.scratch + (k % threads) * w.c->g->width;
     double e1[kMaxWaveDepth] = {}, e2[kMaxWaveDepth] = {};  // this stage's sums, stored at its end
     for (std::int64_t i = 0; i < steps; ++i) {
+      if (w.cancel && w.cancel->load(std::memory_order_relaxed)) stop.store(true, std::memory_order_relaxed);
+      if (stop.load(std::memory_order_relaxed)) return;
       if (k > 0) {
         const std::int64_t need = std::min(i + 2 * (t0 - t_of(k - 1)), steps_of(k - 1));
-        for (int spin = 0; progress[k - 1].steps.load(std::memory_order_acquire) < need; ++spin)
+        for (int spin = 0; progress[k - 1].steps.load(std::memory_order_acquire) < need; ++spin) {
+          if (stop.load(std::memory_order_relaxed)) return;  // the stage it follows ended early
           if (spin > 64) std::this_thread::yield();
+        }
       }
       for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t r = i - 2 * (t - t0);
@@ -628,7 +648,8 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
       }
       progress[k].steps.store(i + 1, std::memory_order_release);
     }
-    for (std::int64_t t = t0; t < t1; ++t) w.e1[t] = e1[t - t0], w.e2[t] = e2[t - t0];
+    if (w.c->energy)
+      for (std::int64_t t = t0; t < t1; ++t) w.e1[t] = e1[t - t0], w.e2[t] = e2[t - t0];
   };
   if (K == 1) {
     stage(0);
@@ -641,6 +662,14 @@ void wave_block(const Wave<T>& w, std::int64_t n, bool update_last, int num_thre
 }
 
 constexpr std::int64_t kWaveDepth = kMaxWaveDepth;
+constexpr std::int64_t kLongBlock = 256;  // iterations per block when no stop is possible (eps <= 0)
+// Iterations per stage of a long block on several threads. Each stage streams the state (p, u, the
+// image) once; while that stays in L3, short stages balance best. Measured at 2 threads (medians,
+// same process): 96^3 (17.7 MB) stages of 4 took 11.6-12.6 ms, of 8 13.7-14.2, of 16 12.8-13.1,
+// blocks of 16 in two stages 13.5; 2048x2048 (67 MB) and 128^3 (42 MB) spent ~8-10% more CPU time
+// with stages of 4 than of 8 (twice the passes from memory), so larger states get 8.
+constexpr std::int64_t kStageDepth = 4, kStageDepthBig = 8;
+constexpr std::int64_t kStageStateBytes = std::int64_t(24) << 20;  // well inside a 32 MB L3
 
 template <typename T>
 std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, const Grid& g, double weight,
@@ -651,8 +680,23 @@ std::int64_t chambolle_wave(const T* image, T* out, T* p, T* snap, T* scratch, c
   Iter<T> c{&g, image, out, p, static_cast<T>(tau_d), static_cast<T>(tau_d / weight), mk.zero.data(), mk.prev(), mk.next()};
   c.energy = eps > 0;  // with eps = 0 the energies cannot stop the run
   double e1[kWaveDepth], e2[kWaveDepth];
-  const Wave<T> w{&c, X, g.rows / X, e1, e2, scratch};
+  Wave<T> w{&c, X, g.rows / X, e1, e2, scratch};
   std::fill(p, p + g.ndim * N, T(0));
+  if (eps <= 0) {
+    w.cancel = cancel;
+    // No stop possible: the iterations run as long blocks of short stages, threads taking stages in
+    // turn, so the pipeline fills and drains once per long block instead of once per 16 iterations.
+    const bool fits_l3 = static_cast<std::int64_t>((g.ndim + 2) * sizeof(T)) * N <= kStageStateBytes;
+    const std::int64_t depth = max_threads(num_threads) == 1 ? kMaxWaveDepth : fits_l3 ? kStageDepth : kStageDepthBig;
+    for (std::int64_t k = 0; k < max_num_iter;) {
+      poll_cancel(cancel, "denoise_tv_chambolle");
+      const std::int64_t n = std::min(kLongBlock, max_num_iter - k);
+      wave_block(w, n, k + n < max_num_iter, num_threads, depth);
+      k += n;
+    }
+    poll_cancel(cancel, "denoise_tv_chambolle");  // a block cut short by a cancel is not a result
+    return max_num_iter;
+  }
   double e_init = 0, e_prev = 0;
   for (std::int64_t k = 0; k < max_num_iter;) {
     poll_cancel(cancel, "denoise_tv_chambolle");
@@ -735,7 +779,8 @@ struct BregmanPlane {
   const T* f = nullptr;
   T *u = nullptr, *dx = nullptr, *dy = nullptr, *bx = nullptr, *by = nullptr;
   T *uo = nullptr, *g = nullptr;  // scratch rows: u before the sweep, the recurrence's terms
-  T* snap = nullptr;               // u, dx, dy, bx, by at the start of a block
+  T* g2 = nullptr;                 // two more scratch rows: the second stage of a split block
+  T* snap = nullptr;               // u, dx, dy, bx, by at the start of a block (eps > 0 only)
   std::int64_t UN = 0;             // (R + 2) (C + 2)
   void (*terms)(const BregmanPlane*, std::int64_t, const BregmanParams*) = nullptr;
   void (*sqdiff)(const T*, const T*, std::int64_t, double*) = nullptr;
@@ -958,17 +1003,23 @@ void bregman_block_split(const BregmanPlane<T>& s, T* scratch, const BregmanPara
 // The state before the first sweep: u = the image on skimage's border (top = image row 1, left =
 // column 1, bottom = row R-1, right = column C-1), d = b = 0.
 template <typename T>
-void bregman_init(const BregmanPlane<T>& s) {
-  const std::int64_t R = s.R, C = s.C, CP = C + 2;
+void bregman_init(const BregmanPlane<T>& s, std::int64_t r0, std::int64_t r1) {
+  const std::int64_t R = s.R, C = s.C, CP = C + 2, N = R * C;
   const T* f = s.f;
-  for (std::int64_t r = 0; r < R; ++r) {
+  for (std::int64_t r = r0; r < r1; ++r) {
     std::copy(f + r * C, f + (r + 1) * C, s.u + (r + 1) * CP + 1);
     s.u[(r + 1) * CP] = f[r * C + 1];
     s.u[(r + 1) * CP + C + 1] = f[r * C + C - 1];
   }
-  std::copy(f + C, f + 2 * C, s.u + 1);
-  std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
-  std::fill(s.dx, s.dx + 4 * R * C, T(0));  // dx, dy, bx, by are contiguous
+  if (r0 == 0) {
+    std::copy(f + C, f + 2 * C, s.u + 1);
+    s.u[0] = s.u[C + 1] = T(0);  // corners (never read)
+  }
+  if (r1 == R) {
+    std::copy(f + (R - 1) * C, f + R * C, s.u + (R + 1) * CP + 1);
+    s.u[(R + 1) * CP] = s.u[(R + 1) * CP + C + 1] = T(0);
+  }
+  for (int k = 0; k < 4; ++k) std::fill(s.dx + k * N + r0 * C, s.dx + k * N + r1 * C, T(0));  // dx, dy, bx, by
 }
 
 // With eps = 0 a stop needs a sweep that leaves u exactly unchanged: rare enough that blocks then
@@ -986,7 +1037,7 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
     poll_cancel(cancel, "denoise_tv_bregman");
     const int n = static_cast<int>(std::min<std::int64_t>(kBregmanDepth, max_num_iter - i));
     if (count == 1 && n >= 4 && planes[0].R >= 64 && max_threads(num_threads) >= 2)
-      bregman_block_split(planes[0], planes[0].snap + planes[0].UN + 4 * planes[0].R * planes[0].C, bp, n,
+      bregman_block_split(planes[0], planes[0].g2, bp, n,
                           snapshot && n > 1, part.data(), num_threads);
     else
       parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
@@ -1004,7 +1055,7 @@ std::int64_t bregman_group(BregmanPlane<T>* planes, std::int64_t count, const Br
       const T rmse = static_cast<T>(std::sqrt(static_cast<double>(q)));
       if (!(rmse > eps_t)) {
         if (k + 1 < n && !snapshot) {
-          parallel_for(0, count, num_threads, 2, [&](std::int64_t p) { bregman_init(planes[p]); });
+          parallel_for(0, count, num_threads, 2, [&](std::int64_t p) { bregman_init(planes[p], 0, planes[p].R); });
           bregman_group(planes, count, bp, -1.0, i + k + 1, num_threads, cancel);
         } else if (k + 1 < n) {
           parallel_for(0, count, num_threads, 2, [&](std::int64_t p) {
@@ -1028,15 +1079,19 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
   const std::int64_t UN = (R + 2) * CP;
   const T* f0 = image.data_as<T>();
   T* o0 = out.data_as<T>();
-  // Per plane: u (padded), dx, dy, bx, by, two scratch rows, the snapshot of the first five, two
-  // more scratch rows (the second stage of a split block).
-  const std::int64_t state = UN + 4 * N, per = 2 * state + 4 * C;
-  std::vector<T> buf(static_cast<std::size_t>(P * per), T(0));
+  // Per plane: u (padded), dx, dy, bx, by, two scratch rows, two more (the second stage of a split
+  // block); the snapshot of the first five in a buffer of its own, only with eps > 0 (the only case
+  // that restores it). Neither is value-initialised: bregman_init writes all the state that is
+  // read. A zeroed 40 MB buffer (1024 x 1024 with the snapshot) cost 20 ms a call: glibc maps
+  // blocks over 32 MB afresh every time, so each call paid the page faults and the zeroing again.
+  const std::int64_t state = UN + 4 * N, per = state + 4 * C;
+  std::unique_ptr<T[]> buf(new T[static_cast<std::size_t>(P * per)]);
+  std::unique_ptr<T[]> snaps(eps > 0 ? new T[static_cast<std::size_t>(P * state)] : nullptr);
   std::vector<BregmanPlane<T>> planes(static_cast<std::size_t>(P));
   const auto terms = bregman_terms<T>();
   for (std::int64_t p = 0; p < P; ++p) {
     BregmanPlane<T>& s = planes[p];
-    T* base = buf.data() + p * per;
+    T* base = buf.get() + p * per;
     s.R = R;
     s.C = C;
     s.UN = UN;
@@ -1048,11 +1103,17 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
     s.by = s.bx + N;
     s.uo = s.by + N;
     s.g = s.uo + C;
-    s.snap = s.g + C;
+    s.g2 = s.g + C;
+    s.snap = snaps ? snaps.get() + p * state : nullptr;
     s.terms = terms;
     s.sqdiff = bregman_sqdiff<T>();
-    bregman_init(s);
   }
+  // The initial state and, at the end, the output: row chunks of every plane on the threads.
+  const std::int64_t rc = std::max<std::int64_t>(1, (1 << 16) / C), chunks = (R + rc - 1) / rc;
+  parallel_for(0, P * chunks, num_threads, 2, [&](std::int64_t k) {
+    const std::int64_t r0 = (k % chunks) * rc;
+    bregman_init(planes[k / chunks], r0, std::min(R, r0 + rc));
+  });
   const BregmanParams bp{weight, iso};
   std::vector<std::int64_t> iters(static_cast<std::size_t>(P), 0);
   if (joint) {
@@ -1062,9 +1123,11 @@ std::vector<std::int64_t> bregman_impl(ConstTensorView image, TensorView out, do
       iters[p] = bregman_group(&planes[p], 1, bp, eps, max_num_iter, 1, cancel);
     });
   }
-  for (std::int64_t p = 0; p < P; ++p)
-    for (std::int64_t r = 0; r < R; ++r)
+  parallel_for(0, P * chunks, num_threads, 2, [&](std::int64_t k) {
+    const std::int64_t p = k / chunks, r0 = (k % chunks) * rc;
+    for (std::int64_t r = r0; r < std::min(R, r0 + rc); ++r)
       std::copy(planes[p].u + (r + 1) * CP + 1, planes[p].u + (r + 1) * CP + 1 + C, o0 + p * N + r * C);
+  });
   return iters;
 }
 
