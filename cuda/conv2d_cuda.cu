@@ -165,6 +165,20 @@ __device__ __forceinline__ void split_column(const Phase& ph, i64 n, i64& img, i
   }
 }
 
+/// Output offset of column n, without the row term: the column itself, or (Gather: convT's
+/// phases) its image and phase pixel.
+template <bool Gather, typename S>
+__device__ __forceinline__ i64 column_offset(const Gemm<S>& p, const Phase& ph, i64 n) {
+  if constexpr (Gather) {
+    i64 img;
+    int u, v;
+    split_column(ph, n, img, u, v);
+    return img * p.c_img + ph.o_off + u * ph.o_u + v * ph.o_v;
+  } else {
+    return n * p.c_img;
+  }
+}
+
 struct Digits {
   int c, i, j;
 };
@@ -399,13 +413,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
     for (int j = 0; j < TN; ++j) {
       const i64 n = n0 + (j / 4) * 64 + tx * 4 + (j % 4);
       if (n >= ph.N) continue;
-      i64 off = n * p.c_img;
-      if constexpr (Gather) {
-        i64 img;
-        int u, v;
-        split_column(ph, n, img, u, v);
-        off = img * p.c_img + ph.o_off + u * ph.o_u + v * ph.o_v;
-      }
+      const i64 off = column_offset<Gather>(p, ph, n);
 #pragma unroll
       for (int i = 0; i < TM; ++i) {
         const i64 m = m0 + (i / 4) * 64 + ty * 4 + (i % 4);
@@ -432,13 +440,7 @@ __global__ void splitk_reduce_kernel(Gemm<S> p) {
     const int g = static_cast<int>(gm / p.M);
     A val = A(0);
     for (int s = 0; s < p.splits; ++s) val += part[((i64(s) * p.G + g) * p.M + m) * p.n_cols + n];
-    i64 off = n * p.c_img;
-    if constexpr (Gather) {
-      i64 img;
-      int u, v;
-      split_column(ph, n, img, u, v);
-      off = img * p.c_img + ph.o_off + u * ph.o_u + v * ph.o_v;
-    }
+    const i64 off = column_offset<Gather>(p, ph, n);
     const i64 o = g * p.c_g + off + m * p.c_m;
     if (p.bias) val += to_acc(p.bias[g * p.bias_g + (p.bias_per_row ? m : n)]);
     if (p.res) val += to_acc(p.res[o]);
