@@ -37,6 +37,9 @@
 # and on the device (carry .devcarry):
 #   FOVEAL_WHEEL=$(ls .devcarry/foveal-*.whl) EXTRA_WHEELS=.devcarry/extra \
 #     TESTS_ARGS="-k cuda --timeout=60" BENCH_ARGS="-k cuda" bash bench/gpu.sh
+# A BENCH_ARGS -k expression with spaces is split by the shell: run pytest on bench/ directly for
+# those. To see where a slow row's time goes, add PROFILE_K (a regex of workload names), e.g.
+#   PROFILE_K="postprocess|pool|conv|roi_" (about 1-2 minutes).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
