@@ -10,6 +10,7 @@
 
 #include "foveal/math/bilateral.hpp"
 #include "foveal/math/nlm.hpp"
+#include "ops/bilateral_plan.hpp"
 #include "shim.hpp"
 using std::fma;
 namespace foveal::cuda {
@@ -42,33 +43,9 @@ void bil(long long H, long long W, int C, int d, double sc, double ss, int borde
   std::vector<S> out(H * W * C, S(0));
   math::BilateralPlan p;
   p.border = static_cast<math::BilateralBorder>(border);
-  p.l1 = true;
   const int radius = std::max(d / 2, 1);
-  auto add_tap = [&](int dy, int dx, double s, double ls) { p.dy.push_back(dy); p.dx.push_back(dx); p.space.push_back(s); p.log_space.push_back(ls); };
-  if (exact) {
-    const double c = -0.5 / (ss * ss);
-    for (int dy = -radius; dy <= radius; ++dy)
-      for (int dx = -radius; dx <= radius; ++dx) {
-        const double r2 = double(dy) * dy + double(dx) * dx;
-        if (std::sqrt(r2) > radius) continue;
-        add_tap(dy, dx, std::exp(c * r2), c * r2);
-      }
-    p.range = BilateralRange::Exact;
-    p.coeff = -0.5 / (sc * sc);
-  } else {
-    const float cc = float(-0.5 / (sc * sc)), cs = float(-0.5 / (ss * ss));
-    p.lut.resize(256 * C);
-    for (int i = 0; i < 256 * C; ++i) p.lut[i] = double(float(std::exp(double(float(i * i) * cc))));
-    for (int i = -radius; i <= radius; ++i)
-      for (int j = -radius; j <= radius; ++j) {
-        const double r = std::sqrt(double(i) * i + double(j) * j);
-        if (r > radius) continue;
-        const double s = double(float(std::exp(r * r * double(cs))));
-        add_tap(i, j, s, std::log(s));
-      }
-    p.range = BilateralRange::IntLut;
-    p.reciprocal = C == 3;
-  }
+  if (exact) foveal::detail::opencv_exact_plan(p, radius, sc, ss);
+  else foveal::detail::opencv_u8_plan(p, radius, sc, ss, C);
   const int K = p.dy.size();
   int r = 0;
   for (int k = 0; k < K; ++k) r = std::max(r, std::max(std::abs(p.dy[k]), std::abs(p.dx[k])));

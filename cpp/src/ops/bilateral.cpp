@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "ops/backend.hpp"
+#include "ops/bilateral_plan.hpp"
 #include "ops/validate.hpp"
 
 namespace foveal {
@@ -28,24 +29,8 @@ void check_arrays(const char* op, ConstTensorView image, TensorView out) {
   check::not_null(op, {im, o});
 }
 
-void add_tap(BilateralPlan& p, int dy, int dx, double s, double log_s) {
-  p.dy.push_back(dy);
-  p.dx.push_back(dx);
-  p.space.push_back(s);
-  p.log_space.push_back(log_s);
-  p.radius = std::max(p.radius, std::max(std::abs(dy), std::abs(dx)));
-}
-
-// Exact Gaussian taps of the square (or disk) window of half-width `radius`, row-major.
-void gaussian_taps(BilateralPlan& p, int radius, double sigma, bool disk) {
-  const double c = -0.5 / (sigma * sigma);
-  for (int dy = -radius; dy <= radius; ++dy)
-    for (int dx = -radius; dx <= radius; ++dx) {
-      const double r2 = double(dy) * dy + double(dx) * dx;
-      if (disk && std::sqrt(r2) > radius) continue;
-      add_tap(p, dy, dx, std::exp(c * r2), c * r2);
-    }
-}
+using detail::add_tap;
+using detail::gaussian_taps;
 
 void dispatch(ConstTensorView image, TensorView out, const BilateralPlan& plan, const ExecContext& ctx) {
   if (image.numel() == 0) return;
@@ -168,28 +153,15 @@ void bilateral_filter(ConstTensorView image, TensorView out, int d, double sigma
 
   BilateralPlan p;
   p.border = border;
-  p.l1 = true;
   if (exact) {
-    gaussian_taps(p, radius, sigma_space, true);
-    p.range = BilateralRange::Exact;
-    p.coeff = -0.5 / (sigma_color * sigma_color);
+    detail::opencv_exact_plan(p, radius, sigma_color, sigma_space);
     return dispatch(image, out, p, ctx);
   }
   if (u8) {
-    const float cc = float(-0.5 / (sigma_color * sigma_color)), cs = float(-0.5 / (sigma_space * sigma_space));
-    p.lut.resize(static_cast<std::size_t>(256 * C));
-    for (int i = 0; i < 256 * C; ++i) p.lut[i] = double(float(std::exp(double(float(i * i) * cc))));
-    for (int i = -radius; i <= radius; ++i)
-      for (int j = -radius; j <= radius; ++j) {
-        const double r = std::sqrt(double(i) * i + double(j) * j);
-        if (r > radius) continue;
-        const double s = double(float(std::exp(r * r * double(cs))));
-        add_tap(p, i, j, s, std::log(s));
-      }
-    p.range = BilateralRange::IntLut;
-    p.reciprocal = C == 3;
+    detail::opencv_u8_plan(p, radius, sigma_color, sigma_space, static_cast<int>(C));
     return dispatch(image, out, p, ctx);
   }
+  p.l1 = true;
   const double cc = -0.5 / (sigma_color * sigma_color), cs = -0.5 / (sigma_space * sigma_space);
   const int nb = 4096 * static_cast<int>(C);
   const float len = float((value_max - value_min) * double(C)), scale = float(nb) / len;
