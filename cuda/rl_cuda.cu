@@ -252,6 +252,7 @@ RlMethod rl_fft(const T* img, const ::foveal::detail::RlPlan& plan, T* out, cuda
   FOVEAL_CUDA_CHECK(cudaGetLastError());
   return RlMethod::Fft;
 }
+// ---- end of the emulated FFT path (tools/cuda_emu/rl_fft_emu.cpp cuts from kThreads to here)
 
 template <typename T>
 RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, const ::foveal::detail::RlArgs& args,

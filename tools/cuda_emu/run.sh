@@ -13,7 +13,9 @@
 # nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one,
 # pool_cuda.cu's max / average pooling kernels, greedy bitmask NMS (nms_cuda.cu,
 # nms_rotated_cuda.cu: gather, pair mask, nms_common.cuh's greedy reduction) and conv2d_cuda.cu's
-# GEMM (conv2d, conv_transpose2d, linear, gemm).
+# GEMM (conv2d, conv_transpose2d, linear, gemm), and rl_cuda.cu's FFT path (the kernels and the
+# host function rl_fft, with the shipped cufft_api.cu loading a stand-in cuFFT, cufft_fake.cpp,
+# through its dlopen; under AddressSanitizer where the compiler has it).
 # The kernel code is cut from the .cu files between the markers below, so an edit that moves a
 # marker fails here loudly rather than testing stale code.
 set -euo pipefail
@@ -62,6 +64,13 @@ cat "$WORK"/nms_[0-4].inc >"$WORK/kernels_nms.inc"
 CV="$ROOT/cuda/conv2d_cuda.cu"
 cut_between "$CV" '^// ---- The tiled GEMM' '^// ---- end of the emulated GEMM' "$WORK/kernels_gemm.inc"
 CXX="${CXX:-g++}"
+"${PYTHON:-python3}" "$HERE/extract_rl_fft.py" "$ROOT" "$WORK"
+SAN=""
+if echo 'int main() { return 0; }' | "$CXX" -x c++ -fsanitize=address -o "$WORK/asan_probe" - 2>/dev/null &&
+  "$WORK/asan_probe" 2>/dev/null; then SAN="-fsanitize=address"; fi
+"$CXX" -std=c++20 -O1 -shared -fPIC $SAN -o "$WORK/libcufft_fake.so" "$HERE/cufft_fake.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$WORK/rlfft" -I"$HERE/fake_cuda" -I"$HERE" -I"$ROOT/cpp/include" \
+  -I"$ROOT/cpp/src" -o "$WORK/rl_fft_emu" "$HERE/rl_fft_emu.cpp" -x c++ "$WORK/rlfft/cufft_api.cu" -x none -ldl
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_align_emu" "$HERE/roi_align_emu.cpp"
@@ -79,3 +88,4 @@ cd "$WORK"
 "${PYTHON:-python3}" "$HERE/pool_check.py"
 "${PYTHON:-python3}" "$HERE/nms_check.py"
 "${PYTHON:-python3}" "$HERE/gemm_check.py"
+"${PYTHON:-python3}" "$HERE/rl_fft_check.py"

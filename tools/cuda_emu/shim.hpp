@@ -58,10 +58,10 @@ T shuffle(T v, int src, bool valid) {
   return r;
 }
 
-// Runs f() as a (gx, gy) grid of (bx, by) blocks with `smem_bytes` of dynamic shared memory.
+// Runs f() as a (gx, gy, gz) grid of (bx, by) blocks with `smem_bytes` of dynamic shared memory.
 template <typename F>
-void launch(unsigned gx, unsigned gy, unsigned bx, unsigned by, std::size_t smem_bytes, F f) {
-  gridDim = {gx, gy, 1};
+void launch_grid(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, std::size_t smem_bytes, F f) {
+  gridDim = {gx, gy, gz};
   blockDim = {bx, by, 1};
   const unsigned n = bx * by;
   smem.assign(smem_bytes / sizeof(double) + 16, std::nan(""));
@@ -74,16 +74,22 @@ void launch(unsigned gx, unsigned gy, unsigned bx, unsigned by, std::size_t smem
   for (unsigned t = 0; t < n; ++t)
     th.emplace_back([=, &end] {
       threadIdx = {t % bx, t / bx, 0};
-      for (unsigned j = 0; j < gy; ++j)
-        for (unsigned i = 0; i < gx; ++i) {
-          blockIdx = {i, j, 0};
-          f();
-          end.arrive_and_wait();
-          if (t == 0) std::fill(smem.begin(), smem.end(), std::nan(""));  // nothing carries over
-          end.arrive_and_wait();
-        }
+      for (unsigned k = 0; k < gz; ++k)
+        for (unsigned j = 0; j < gy; ++j)
+          for (unsigned i = 0; i < gx; ++i) {
+            blockIdx = {i, j, k};
+            f();
+            end.arrive_and_wait();
+            if (t == 0) std::fill(smem.begin(), smem.end(), std::nan(""));  // nothing carries over
+            end.arrive_and_wait();
+          }
     });
   for (auto& t : th) t.join();
+}
+
+template <typename F>
+void launch(unsigned gx, unsigned gy, unsigned bx, unsigned by, std::size_t smem_bytes, F f) {
+  launch_grid(gx, gy, 1, bx, by, smem_bytes, f);
 }
 }  // namespace emu
 

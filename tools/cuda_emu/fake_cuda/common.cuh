@@ -1,0 +1,46 @@
+// cuda/common.cuh for the RL FFT emulator (rl_fft_emu.cpp, see run.sh): the same error macro,
+// Workspace as host memory that starts as all-ones bytes (NaN for float and double, -1 for
+// integers: like cudaMallocAsync's memory, nothing may be read before it is written), and the
+// shipped blocks_for (cut from cuda/common.cuh).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "foveal/core/error.hpp"
+
+namespace foveal::cuda {
+
+[[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char*, int line) {
+  throw DeviceError(detail::concat("CUDA error ", static_cast<int>(err), " in ", what, " (line ", line, ")"));
+}
+#define FOVEAL_CUDA_CHECK(expr)                                                        \
+  do {                                                                                 \
+    const cudaError_t foveal_err_ = (expr);                                            \
+    if (foveal_err_ != cudaSuccess) ::foveal::cuda::throw_cuda_error(foveal_err_, #expr, __FILE__, __LINE__); \
+  } while (0)
+
+template <typename T>
+class Workspace {
+ public:
+  Workspace(std::size_t count, cudaStream_t stream) : stream_(stream) {
+    emu::on_stream(stream);
+    if (count == 0) return;
+    ptr_ = static_cast<T*>(std::malloc(count * sizeof(T)));
+    std::memset(static_cast<void*>(ptr_), 0xff, count * sizeof(T));
+  }
+  ~Workspace() { std::free(ptr_); }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  T* get() const { return ptr_; }
+
+ private:
+  T* ptr_ = nullptr;
+  cudaStream_t stream_;
+};
+
+#include "blocks_for.inc"
+
+}  // namespace foveal::cuda

@@ -1,0 +1,100 @@
+// The few CUDA runtime entry points that cuda/rl_cuda.cu's FFT path and cuda/cufft_api.cu use,
+// on the CPU (rl_fft_emu.cpp; see run.sh): device memory is host memory, every call is
+// synchronous, kernel launches run through shim.hpp. Launches check what the CUDA runtime
+// refuses (grid and block limits) and that the work goes to the caller's stream.
+#pragma once
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "shim.hpp"
+
+#define CUDART_VERSION 13000
+
+struct CUstream_st;
+using cudaStream_t = CUstream_st*;
+enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4
+};
+
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+
+namespace emu {
+inline cudaStream_t stream = nullptr;       // the stream the emulated call was given
+inline cudaError_t last_error = cudaSuccess;
+inline long launches = 0, wrong_stream = 0;  // work queued on any other stream counts here
+
+inline void on_stream(cudaStream_t s) {
+  if (s != stream) ++wrong_stream;
+}
+
+// kernel<<<grid, block, smem, s>>>(args) becomes launch_cuda(grid, block, smem, s, [&] { kernel(args); }).
+// The RL kernels have no barriers, shuffles or shared memory, so the CUDA threads run one after
+// another on this OS thread, in a shuffled order (a kernel whose result depends on the order of
+// its threads, a race, shows up as a mismatch); a __syncthreads would crash (no block barrier).
+template <typename F>
+void launch_serial(dim3 g, dim3 b, F f) {
+  gridDim = {g.x, g.y, g.z};
+  blockDim = {b.x, b.y, 1};
+  block_bar = nullptr;
+  warps.clear();
+  std::vector<std::uint64_t> order(std::size_t(g.x) * g.y * g.z * b.x * b.y);
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::uint64_t r = 0x9e3779b97f4a7c15ull + order.size();
+  for (std::size_t i = order.size(); i > 1; --i) {  // Fisher-Yates with an xorshift
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    std::swap(order[i - 1], order[r % i]);
+  }
+  const std::uint64_t nt = std::uint64_t(b.x) * b.y;
+  for (const std::uint64_t i : order) {
+    const std::uint64_t t = i % nt, blk = i / nt;
+    threadIdx = {unsigned(t % b.x), unsigned(t / b.x), 0};
+    blockIdx = {unsigned(blk % g.x), unsigned(blk / g.x % g.y), unsigned(blk / g.x / g.y)};
+    f();
+  }
+}
+
+template <typename F>
+void launch_cuda(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) {
+  on_stream(s);
+  ++launches;
+  const bool ok = g.x >= 1 && g.y >= 1 && g.z >= 1 && g.x <= 2147483647u && g.y <= 65535 && g.z <= 65535 &&
+                  b.x >= 1 && b.y >= 1 && b.z == 1 && b.x * b.y <= 1024 && smem <= 48 * 1024;
+  if (!ok) {
+    std::fprintf(stderr, "emu: invalid launch grid (%u, %u, %u) block (%u, %u, %u)\n", g.x, g.y, g.z, b.x, b.y, b.z);
+    last_error = cudaErrorInvalidConfiguration;
+    return;
+  }
+  launch_serial(g, b, f);
+}
+}  // namespace emu
+
+inline cudaError_t cudaGetDevice(int* d) {
+  *d = 0;
+  return cudaSuccess;
+}
+inline cudaError_t cudaGetLastError() {
+  const cudaError_t e = emu::last_error;
+  emu::last_error = cudaSuccess;
+  return e;
+}
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind, cudaStream_t s) {
+  emu::on_stream(s);
+  std::memcpy(dst, src, n);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemsetAsync(void* dst, int v, std::size_t n, cudaStream_t s) {
+  emu::on_stream(s);
+  std::memset(dst, v, n);
+  return cudaSuccess;
+}
