@@ -261,9 +261,12 @@ RlMethod rl_impl(ConstTensorView image, ConstTensorView psf, TensorView out, con
   std::vector<T> host(static_cast<std::size_t>(psf.numel()));
   FOVEAL_CUDA_CHECK(cudaMemcpyAsync(host.data(), psf.data(), host.size() * sizeof(T), cudaMemcpyDeviceToHost, s));
   FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
-  const ::foveal::detail::RlPlan plan = ::foveal::detail::rl_plan(std::vector<double>(host.begin(), host.end()), image.shape().data(),
-                                              psf.shape().data(), nd, sizeof(T) == 4, args,
-                                                                         cufft::available());
+  // Only Auto weighs the FFT path, so only Auto may try to load cuFFT: a failed load is final for the
+  // process, and Python preloads the wheel's cuFFT for 'auto' and 'fft' calls only.
+  const bool fft_available = args.method == RlMethod::Auto && cufft::available();
+  const ::foveal::detail::RlPlan plan =
+      ::foveal::detail::rl_plan(std::vector<double>(host.begin(), host.end()), image.shape().data(),
+                                psf.shape().data(), nd, sizeof(T) == 4, args, fft_available);
   if (plan.method == RlMethod::Fft) return rl_fft<T>(image.data_as<T>(), plan, out.data_as<T>(), s);
   Geo g;
   g.n0 = plan.n[0], g.n1 = plan.n[1], g.n2 = plan.n[2];
