@@ -99,7 +99,9 @@ std::shared_ptr<const Plans> plans_for(const std::int64_t dims[3], bool dbl, cud
   int dev = 0;
   FOVEAL_CUDA_CHECK(cudaGetDevice(&dev));
   static std::mutex mu;
-  static std::map<Key, std::shared_ptr<const Plans>> cache;
+  // Never destroyed: at exit the CUDA runtime inside libcufft may be torn down before this
+  // library's statics, and cufftDestroy then would call into it (the driver frees the plans).
+  static auto& cache = *new std::map<Key, std::shared_ptr<const Plans>>;
   std::lock_guard<std::mutex> lock(mu);
   const Key key{dev, s, dbl, dims[0], dims[1], dims[2]};
   auto it = cache.find(key);
