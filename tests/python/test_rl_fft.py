@@ -134,7 +134,11 @@ def test_method_choices():
 @pytest.mark.parametrize(
     "shape,psf_shape",
     [((64, 70), (15, 15)), ((64, 70), (8, 11)), ((50,), (9,)), ((20, 18, 22), (5, 4, 5)), ((33, 1), (7, 1)),
-     ((1, 40), (1, 6)), ((97, 61), (31, 31))],
+     ((1, 40), (1, 6)), ((97, 61), (31, 31)),
+     ((31, 27), (6, 5)),            # 'wrap': odd last transform length (R2C half spectrum 14)
+     ((61,), (10,)),                # 1-D, even psf, 'wrap' on a prime length
+     ((12, 13, 14), (12, 13, 14)),  # 3-D psf as large as the image
+     ((1, 1), (1, 1))],             # every transform length 1 (a rank-1 plan of n = 1)
 )
 def test_cuda_fft_matches_cpu(shape, psf_shape, mode, dtype, tol):
     torch = pytest.importorskip("torch")
@@ -168,3 +172,26 @@ def test_cuda_auto_takes_fft_and_equals_direct():
     small, _ = _run(xg[:200, :230].contiguous(), pg, "fft", num_iter=3)
     np.testing.assert_allclose(small.cpu().numpy(), _run(x[:200, :230], big, "fft", num_iter=3)[0], rtol=1e-9,
                                atol=1e-11)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_fft_on_a_side_stream_and_many_shapes():
+    """cuFFT runs on the caller's stream (plans cached per stream) and the plan cache evicts past
+    8 entries: 10 shapes on a side stream, then the first again, all equal to the CPU path."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    p = rng.random((6, 7))
+    p /= p.sum()
+    stream = torch.cuda.Stream()
+    cases = [rng.random((20 + i, 30 - i)) for i in range(10)]
+    outs = []
+    with torch.cuda.stream(stream):
+        pg = torch.from_numpy(p).to("cuda", non_blocking=True)
+        for x in cases + cases[:1]:
+            xg = torch.from_numpy(x).to("cuda", non_blocking=True) * 1.0  # queued work before the call
+            outs.append(_run(xg, pg, "fft", "reflect", num_iter=4))
+    stream.synchronize()
+    for x, (out, used) in zip(cases + cases[:1], outs):
+        assert used == "fft"
+        np.testing.assert_allclose(out.cpu().numpy(), _run(x, p, "fft", "reflect", num_iter=4)[0], rtol=1e-9,
+                                   atol=1e-11)
