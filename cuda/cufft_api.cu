@@ -33,10 +33,13 @@ struct Api {
 };
 
 // cuFFT's soname follows its own major version: cuFFT 12 ships with CUDA 13, cuFFT 11 with CUDA 12.
+// Their wheels: nvidia-cufft 12.x (nvidia/cu13/lib), nvidia-cufft-cu12 11.x (nvidia/cufft/lib).
 #if CUDART_VERSION >= 13000
 constexpr const char* kSoname = "libcufft.so.12";
+constexpr const char* kWheel = "nvidia-cufft";
 #else
 constexpr const char* kSoname = "libcufft.so.11";
+constexpr const char* kWheel = "nvidia-cufft-cu12";
 #endif
 
 const Api& api() {
@@ -57,7 +60,8 @@ const Api& api() {
     }
     if (!lib) {
       r.error = std::string("cuFFT (") + kSoname + ") could not be loaded (tried " + tried +
-                "); install it (pip install nvidia-cufft) or set FOVEAL_CUFFT_LIBRARY to its path";
+                "); install it (pip install " + kWheel +
+                ") or set FOVEAL_CUFFT_LIBRARY to its path";
       return r;
     }
     auto sym = [&](const char* name) {

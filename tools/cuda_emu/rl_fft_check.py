@@ -101,7 +101,8 @@ r = subprocess.run(["./rl_fft_emu", "missing"], capture_output=True, text=True,
                         "CUDA_PATH": "/nonexistent"})
 if "available 1" in r.stdout:
     print("rl_fft: a real libcufft.so.12 was found; the missing-library message is not checked")
-elif not ("available 0" in r.stdout and "FOVEAL_CUFFT_LIBRARY" in r.stdout and
+elif not ("available 0" in r.stdout and "FOVEAL_CUFFT_LIBRARY" in r.stdout and  # CUDA 13: cuFFT 12's soname
+          "cuFFT (libcufft.so.12) could not be loaded" in r.stdout and "pip install nvidia-cufft)" in r.stdout and
           "DeviceError: richardson_lucy: method 'fft' on CUDA needs cuFFT" in r.stdout):
     print("RL_FFT MISMATCH missing library:", r.stdout, r.stderr)
     bad += 1
