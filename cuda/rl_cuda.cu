@@ -5,6 +5,8 @@
 // two scratch volumes. The last pass of each step fuses RL's ratio or multiply. Fft: cuFFT (loaded
 // at run time) in the CPU's FFT layout (cpu/rl_fft_cpu.cpp): circular convolutions on rl_plan's
 // padded lengths, the image region at [0, n), pads refilled from math::rl_fft_source.
+// tools/cuda_emu runs the FFT path on the CPU (rl_fft_emu.cpp: the code from kThreads to the end
+// marker below, with cufft_api.cu and a stand-in cuFFT) against the CPU's FFT and direct paths.
 #include <cstdint>
 #include <vector>
 
@@ -118,6 +120,10 @@ __global__ void finish_kernel(const T* f, T* out, Geo g, bool clip) {
 }
 
 // ---- FFT path ----------------------------------------------------------------------------------
+// Spectra: cufft_api's R2C layout (unit axes dropped, last axis P/2 + 1), `cs` complex values; the
+// inverse is unnormalised, so the psf taps carry 1 / P. The C2R overwrites its input (spec), which
+// is always rewritten before it is read again. Launches stay `kernel<<<...>>>(args);` statements:
+// tools/cuda_emu/extract_rl_fft.py rewrites exactly that form.
 
 struct FftGeo {
   std::int64_t n0, n1, n2, P0, P1, P2, k0, k1, k2;
