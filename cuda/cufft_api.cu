@@ -136,6 +136,7 @@ std::shared_ptr<const Plans> plans_for(const std::int64_t dims[3], bool dbl, cud
     p->inverse = h;
     it = cache.emplace(key, std::move(p)).first;
   }
+  std::lock_guard<std::mutex> busy(it->second->busy);
   check(a.set_stream(it->second->forward, s), "set stream");
   check(a.set_stream(it->second->inverse, s), "set stream");
   return it->second;
@@ -143,11 +144,13 @@ std::shared_ptr<const Plans> plans_for(const std::int64_t dims[3], bool dbl, cud
 
 void forward(const Plans& p, void* real_in, void* complex_out) {
   const Api& a = api();
+  std::lock_guard<std::mutex> busy(p.busy);
   check((p.dbl ? a.d2z : a.r2c)(p.forward, real_in, complex_out), "forward transform");
 }
 
 void inverse(const Plans& p, void* complex_in, void* real_out) {
   const Api& a = api();
+  std::lock_guard<std::mutex> busy(p.busy);
   check((p.dbl ? a.z2d : a.c2r)(p.inverse, complex_in, real_out), "inverse transform");
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace foveal::cuda::cufft {
@@ -21,6 +22,9 @@ struct Plans {
   int forward = -1, inverse = -1;
   std::int64_t complex_size = 0;
   bool dbl = false;
+  /// Held by every call on these plans: cuFFT allows one host thread per plan at a time, and
+  /// threads on one stream (batch workers) share the cached plans. Calls only enqueue.
+  mutable std::mutex busy;
 };
 
 /// The cached plans of `dims` (3 axes) for float or double on the current device and stream `s`

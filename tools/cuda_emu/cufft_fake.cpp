@@ -24,10 +24,11 @@ struct Plan {
   std::vector<long> n;
   void* stream = nullptr;
   bool live = true;
+  int busy = 0;  // calls on this plan in progress (cuFFT: one host thread per plan at a time)
 };
 std::mutex mu;
 std::vector<Plan> plans;
-long created = 0, destroyed = 0, execs = 0;
+long created = 0, destroyed = 0, execs = 0, overlaps = 0;
 std::map<void*, long> execs_on;
 
 void dft_axis(std::vector<cd>& a, const std::vector<long>& n, int axis, int sign) {
@@ -116,6 +117,7 @@ int exec(int h, int type, void* in, void* out) {
     p = plans[h];
     ++execs;
     ++execs_on[p.stream];
+    if (plans[h].busy++) ++overlaps;
   }
   switch (type) {
     case kR2C: r2c(p, static_cast<const float*>(in), static_cast<float*>(out)); break;
@@ -123,6 +125,8 @@ int exec(int h, int type, void* in, void* out) {
     case kC2R: c2r(p, static_cast<float*>(in), static_cast<float*>(out)); break;
     case kZ2D: c2r(p, static_cast<double*>(in), static_cast<double*>(out)); break;
   }
+  std::lock_guard<std::mutex> l(mu);
+  --plans[h].busy;
   return kSuccess;
 }
 
@@ -155,6 +159,7 @@ int cufftExecZ2D(int h, void* in, void* out) { return exec(h, kZ2D, in, out); }
 int cufftSetStream(int h, void* s) {
   std::lock_guard<std::mutex> l(mu);
   if (h < 0 || h >= int(plans.size()) || !plans[h].live) return kInvalidPlan;
+  if (plans[h].busy) ++overlaps;
   plans[h].stream = s;
   return kSuccess;
 }
@@ -165,9 +170,10 @@ int cufftDestroy(int h) {
   ++destroyed;
   return kSuccess;
 }
-// For the emulator's checks: plans created / destroyed, transforms run, of them on stream s.
+// For the emulator's checks: plans created / destroyed, transforms run, of them on stream s, and
+// calls on a plan while another host thread's call on it was in progress.
 void fake_cufft_stats(void* s, long* out) {
   std::lock_guard<std::mutex> l(mu);
-  out[0] = created, out[1] = destroyed, out[2] = execs, out[3] = execs_on[s];
+  out[0] = created, out[1] = destroyed, out[2] = execs, out[3] = execs_on[s], out[4] = overlaps;
 }
 }

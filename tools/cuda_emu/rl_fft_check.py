@@ -3,8 +3,8 @@ see run.sh) against foveal's CPU Richardson-Lucy, both its FFT and its direct pa
 psf sizes odd and even (and as large as the image), unit axes, every boundary mode, float32 and
 float64, clip and filter_epsilon, rl_plan's padded lengths and others (odd, not 5-smooth: the
 result must not depend on them). Also the counters: every launch and transform on the caller's
-stream, two plans made once and reused by a second call (which must give the same bits), and the
-error when cuFFT cannot be loaded."""
+stream, two plans made once and reused by a second call (which must give the same bits), host
+threads sharing the plans one at a time, and the error when cuFFT cannot be loaded."""
 import os
 import subprocess
 import sys
@@ -105,6 +105,12 @@ elif not ("available 0" in r.stdout and "FOVEAL_CUFFT_LIBRARY" in r.stdout and  
           "cuFFT (libcufft.so.12) could not be loaded" in r.stdout and "pip install nvidia-cufft)" in r.stdout and
           "DeviceError: richardson_lucy: method 'fft' on CUDA needs cuFFT" in r.stdout):
     print("RL_FFT MISMATCH missing library:", r.stdout, r.stderr)
+    bad += 1
+# Batch workers: host threads on one stream share the cached plans; cuFFT allows one thread per plan.
+r = subprocess.run(["./rl_fft_emu", "threads"], capture_output=True, text=True,
+                   env={**os.environ, "FOVEAL_CUFFT_LIBRARY": LIB})
+if r.returncode != 0 or "threads plans 2 execs 200 overlaps 0" not in r.stdout:
+    print("RL_FFT MISMATCH threads sharing plans:", r.stdout, r.stderr)
     bad += 1
 print("rl_fft worst", {k: f"{v:.2g}" for k, v in worst.items()})
 print(f"rl_fft: {runs} runs, mismatches {bad}")

@@ -7,6 +7,8 @@
 //     the cached plans) and prints the counters the check needs.
 //   rl_fft_emu missing: cuFFT cannot be loaded -> available() is false with a reason, and
 //     plans_for throws DeviceError.
+//   rl_fft_emu threads: 4 host threads transform one shape on one stream at once (as batch
+//     workers do) -> whether any two calls on one cuFFT plan overlapped (cuFFT forbids it).
 #include <dlfcn.h>
 
 #include <cmath>
@@ -14,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.cuh"
@@ -69,7 +72,7 @@ int run(char** argv) {
     std::printf("fake cuFFT not loaded\n");
     return 1;
   }
-  long st[4];
+  long st[5];
   stats(s, st);
   std::printf("launches %ld wrong_stream %ld plans %ld destroyed %ld execs %ld on_stream %ld repeat_same %d\n",
               emu::launches, emu::wrong_stream, st[0], st[1], st[2], st[3], same ? 1 : 0);
@@ -90,9 +93,34 @@ int missing() {
   return 0;
 }
 
+int threads() {
+  const auto s = reinterpret_cast<cudaStream_t>(std::uintptr_t{0x5eed0});
+  const std::int64_t dims[3] = {1, 16, 18};
+  std::vector<std::thread> th;
+  for (int t = 0; t < 4; ++t)
+    th.emplace_back([&, t] {
+      std::vector<double> x(16 * 18, 0.25 * t), spec(2 * 16 * 10);
+      for (int i = 0; i < 25; ++i) {
+        const auto p = foveal::cuda::cufft::plans_for(dims, true, s);
+        foveal::cuda::cufft::forward(*p, x.data(), spec.data());
+        foveal::cuda::cufft::inverse(*p, spec.data(), x.data());
+        for (double& v : x) v /= 16 * 18;
+      }
+    });
+  for (auto& t : th) t.join();
+  void* lib = dlopen(std::getenv("FOVEAL_CUFFT_LIBRARY"), RTLD_NOW | RTLD_NOLOAD);
+  auto stats = lib ? reinterpret_cast<void (*)(void*, long*)>(dlsym(lib, "fake_cufft_stats")) : nullptr;
+  if (!stats) return 1;
+  long st[5];
+  stats(s, st);
+  std::printf("threads plans %ld execs %ld overlaps %ld\n", st[0], st[2], st[4]);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "";
   if (what == "missing") return missing();
+  if (what == "threads") return threads();
   if (argc != 15) {
     std::fprintf(stderr, "usage: see rl_fft_emu.cpp\n");
     return 2;
