@@ -122,7 +122,9 @@ struct MmaTypes<float, Mma::Tf32> {
 #endif
 
 /// float32 rounded to TF32 (10 mantissa bits, to nearest, ties away from zero: cvt.rna.tf32.f32).
-__device__ __forceinline__ float tf32_round(float v) {
+/// (A template: below sm_80 nothing calls it, and an unused function would warn.)
+template <typename F>
+__device__ __forceinline__ F tf32_round(F v) {
 #if FOVEAL_MMA_ARCH >= 800
   return wmma::__float_to_tf32(v);
 #else
