@@ -12,6 +12,11 @@ torch (sums round differently) before it is timed.
 ``convT_mask`` and ``convT_k4s2`` (foveal.nn.conv_transpose2d against F.conv_transpose2d; inputs
 as for conv, weight (C_in, C_out, kH, kW)) and ``upsample_nearest2x`` (foveal.nn.interpolate
 against F.interpolate, which must agree exactly).
+
+CUDA only, the tensor-core paths: ``conv3x3_64_fp16`` / ``fc6_boxhead_fp16`` (the same inputs
+rounded to float16, against torch in float16) and ``conv3x3_64_tf32`` / ``fc6_boxhead_tf32``
+(float32 with ``allow_tf32=True``, against torch with cuDNN / cuBLAS TF32 allowed for its call).
+Both sides round, so the checks allow float16 / TF32 error.
 """
 
 import numpy as np
@@ -65,6 +70,59 @@ def _conv(name, x_shape, w_shape, out_hw, bias, **kw):
         items=2 * macs,
         unit="FLOP/s",
         extra=dict(kw),
+    )
+
+
+def _half(make):
+    def make16():
+        return tuple(None if a is None else a.astype(np.float16) for a in make())
+
+    return make16
+
+
+def _torch_tf32(fn):
+    """fn with TF32 allowed in cuDNN and cuBLAS for the call (the harness turns it off for fp32)."""
+
+    def run(*args):
+        import torch
+
+        flags = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            return fn(*args)
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
+
+    return run
+
+
+def _tensor_core(name, op, x_shape, w_shape, bias, precision, tol, w_scale=1.0, **kw):
+    """A CUDA-only row of conv2d (op 'conv2d') or linear on tensor cores: float16 data, or float32
+    with TF32 allowed on both sides."""
+    if op == "conv2d":
+        oh, ow = x_shape[2] + 2 * kw.get("padding", 0) - w_shape[2] + 1, x_shape[3] + 2 * kw.get("padding", 0) - w_shape[3] + 1
+        macs = x_shape[0] * w_shape[0] * oh * ow * w_shape[1] * w_shape[2] * w_shape[3]
+    else:
+        macs = x_shape[0] * w_shape[0] * w_shape[1]
+    inputs = _dense(x_shape, w_shape, bias, w_scale)
+    tf32 = precision == "tf32"
+    ours = (lambda x, w, b: getattr(_fnn(), op)(x, w, b, allow_tf32=tf32, **kw))
+    theirs = (lambda x, w, b: getattr(_F(), op)(x, w, b, **kw))
+    return Workload(
+        name=name,
+        definition=f"x {x_shape}, w {w_shape}{' * ' + str(w_scale) if w_scale != 1.0 else ''}, {kw}"
+        f"{', bias' if bias else ''}; N(0,1) (rng(0): x, w, b); {op} "
+        + ("float32, TF32 allowed (foveal allow_tf32=True; torch cudnn / matmul allow_tf32)" if tf32 else "in float16"),
+        inputs=inputs if tf32 else _half(inputs),
+        impls=[
+            Impl("foveal", ours, devices=("cuda",)),
+            Impl("torch", _torch_tf32(theirs) if tf32 else theirs, lib="torch", devices=("cuda",)),
+        ],
+        reference="torch",
+        check=allclose(rtol=tol[0], atol=tol[1]),
+        items=2 * macs,
+        unit="FLOP/s",
+        extra=dict(kw, precision=precision),
     )
 
 
@@ -148,6 +206,12 @@ WORKLOADS = [
         items=2 * 1000 * 1024 * 12544,
         unit="FLOP/s",
     ),
+    # Tensor cores (CUDA only). conv3x3_64's outputs are about 24 (K = 576): float16's ulp there is
+    # 2^-6; TF32 rounding leaves about 1e-3 relative per product on each side.
+    _tensor_core("conv3x3_64_fp16", "conv2d", (8, 64, 56, 56), (64, 64, 3, 3), True, "fp16", (5e-3, 0.1), padding=1),
+    _tensor_core("conv3x3_64_tf32", "conv2d", (8, 64, 56, 56), (64, 64, 3, 3), True, "tf32", (1e-2, 0.2), padding=1),
+    _tensor_core("fc6_boxhead_fp16", "linear", (1000, 12544), (1024, 12544), True, "fp16", (1e-2, 0.05), w_scale=0.01),
+    _tensor_core("fc6_boxhead_tf32", "linear", (1000, 12544), (1024, 12544), True, "tf32", (1e-2, 1e-2), w_scale=0.01),
 ]
 
 

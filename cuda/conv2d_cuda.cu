@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// conv2d, conv_transpose2d, linear and matmul on CUDA: one register-blocked SIMT GEMM (see the GEMM
-// section below) with the fused epilogue. conv2d is an implicit GEMM (the im2col matrix is never
-// formed) with the images folded into the columns; conv_transpose2d is stride_h stride_w such
-// GEMMs, one per output phase (sub-pixel decomposition), in one launch. float32 runs in exact
-// float32 multiply-adds (no TF32 tensor cores); float16 / bfloat16 load into float and accumulate
-// in float; float64 in double. Depthwise conv2d (one input channel per group) has its own kernel:
-// the GEMM would have M = 1 row per group. The GEMM's logic runs under tools/cuda_emu in CI; it
-// has not run on a GPU yet.
+// conv2d, conv_transpose2d, linear and matmul on CUDA: one tiled GEMM (see the GEMM section below)
+// with the fused epilogue. conv2d is an implicit GEMM (the im2col matrix is never formed) with the
+// images folded into the columns; conv_transpose2d is stride_h stride_w such GEMMs, one per output
+// phase (sub-pixel decomposition), in one launch. The block's inner product is either SIMT
+// multiply-adds (float32: exact float32, no TF32; float64 in double) or tensor cores through
+// nvcuda::wmma: float16 / bfloat16 inputs in m16n16k16 with float sums (sm_70+ / sm_80+), and
+// float32 with allow_tf32 in m16n16k8 TF32 (inputs rounded as cvt.rna.tf32, float sums; sm_80+).
+// Both share the tile loaders, the double-buffered k loop and the epilogue (bias, residual and
+// activation in float, output in the input dtype). Below sm_70 / sm_80 the tensor-core variants
+// compile as SIMT (exact float32 for TF32). Depthwise conv2d (one input channel per group) has its
+// own kernel: the GEMM would have M = 1 row per group. The GEMM's logic, both inner products, runs
+// under tools/cuda_emu in CI (a wmma emulation in shim.hpp); the tensor-core path has not run on a
+// GPU yet.
 #include <cuda_bf16.h>
+#include <mma.h>
 
 #include <algorithm>
 #include <cmath>
@@ -47,15 +53,115 @@ __device__ __forceinline__ double madd(double a, double b, double c) { return fm
 
 // ---- The tiled GEMM (tools/cuda_emu/gemm_emu.cpp runs this part, up to the end marker, on the CPU)
 // C (M, N) = A (M, K) B (K, N) per (phase, group) z, then bias, residual and activation. 256 threads
-// make a BM x BN tile (BM, BN in {64, 128}), each thread TM x TN = BM / 16 x BN / 16 outputs at rows
-// h 64 + ty 4 + i and columns h 64 + tx 4 + j (float4 reads of shared memory). K advances 8 deep; the
-// A and B slices sit k-major in shared memory, double buffered: the next slice's global loads are
-// issued into registers before this slice's math, so one barrier per step suffices.
+// make a BM x BN tile (BM, BN in {64, 128}). K advances BK deep (kBK = 8 for SIMT and TF32, 16 for
+// 16-bit tensor cores); the A and B slices sit k-major in shared memory, double buffered: the next
+// slice's global loads are issued into registers before this slice's math, so one barrier per step
+// suffices.
+// SIMT: each thread makes TM x TN = BM / 16 x BN / 16 outputs at rows h 64 + ty 4 + i and columns
+// h 64 + tx 4 + j (float4 reads of shared memory). Tensor cores: the 8 warps sit 2 (rows) x 4
+// (columns), each owning BM / 32 x BN / 64 accumulator fragments of 16 x 16; the slices are A column-
+// major and B row-major fragments as they lie; the epilogue reads the fragments back through a
+// 16 x 16 staging square per warp.
 // k = (c nh + i) nw + j is kept as digits (c, i, j), advanced by 8 with carries (no division in the
 // loop): A(m, k) = a[row m + c a_c + i a_i + j a_j]; B(k, n) = b[column n + c b_c] (linear, matmul) or,
 // when gathering, input channel c at pixel (by(n) + i ddy, bx(n) + j ddx) (zero outside): conv2d's
 // im2col map, and each output phase of conv_transpose2d (sub-pixel decomposition, see transpose_phase).
 constexpr int kBK = 8, kThreads = 256;
+
+namespace wmma = nvcuda::wmma;
+/// The block's inner product: SIMT multiply-adds, or tensor cores on 16-bit inputs (float16 or
+/// bfloat16, m16n16k16) or on TF32-rounded float32 (m16n16k8); tensor cores sum in float.
+enum class Mma : int { Simt, Half, Tf32 };
+/// K depth of a shared-memory slice (split-K slices are multiples of it): one m16n16k16 step for
+/// 16-bit inputs; TF32 keeps kBK (its k8 step): 16 would need 8 more loader registers, and spill.
+constexpr int k_slice(Mma mm) { return mm == Mma::Half ? 16 : kBK; }
+
+// The architecture being compiled: wmma has float16 from sm_70, bfloat16 and TF32 from sm_80. The
+// host pass and the emulator see every path.
+#if defined(__CUDA_ARCH__)
+#define FOVEAL_MMA_ARCH __CUDA_ARCH__
+#else
+#define FOVEAL_MMA_ARCH 1000
+#endif
+/// The inner product gemm_kernel<MM, S> compiles to on this architecture: MM, or SIMT below the
+/// architecture MM needs (so a tensor-core launch on an older device runs SIMT code, with the same
+/// results as the SIMT launch: exact float32 for TF32).
+template <Mma MM, typename S>
+constexpr Mma mma_built() {
+  const int need = MM == Mma::Half && std::is_same_v<S, __half> ? 700 : 800;
+  return MM == Mma::Simt || FOVEAL_MMA_ARCH >= need ? MM : Mma::Simt;
+}
+
+/// wmma fragment types of each tensor-core path (declared only where the architecture has them).
+template <typename E, Mma MM>
+struct MmaTypes;
+#if FOVEAL_MMA_ARCH >= 700
+template <>
+struct MmaTypes<__half, Mma::Half> {
+  static constexpr int k = 16;
+  using FA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::col_major>;
+  using FB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major>;
+  using FC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+};
+#endif
+#if FOVEAL_MMA_ARCH >= 800
+template <>
+struct MmaTypes<__nv_bfloat16, Mma::Half> {
+  static constexpr int k = 16;
+  using FA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major>;
+  using FB = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
+  using FC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+};
+template <>
+struct MmaTypes<float, Mma::Tf32> {
+  static constexpr int k = 8;
+  using FA = wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major>;
+  using FB = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
+  using FC = wmma::fragment<wmma::accumulator, 16, 16, 8, float>;
+};
+#endif
+
+/// float32 rounded to TF32 (10 mantissa bits, to nearest, ties away from zero: cvt.rna.tf32.f32).
+/// (A template: below sm_80 nothing calls it, and an unused function would warn.)
+template <typename F>
+__device__ __forceinline__ F tf32_round(F v) {
+#if FOVEAL_MMA_ARCH >= 800
+  return wmma::__float_to_tf32(v);
+#else
+  return v;  // not reached: the TF32 kernels compile as SIMT here
+#endif
+}
+
+/// A loaded element as the shared-memory tile holds it: the SIMT accumulator type, the 16-bit input
+/// itself, or TF32-rounded float32.
+template <Mma MM, typename E, typename S>
+__device__ __forceinline__ E tile_value(S v) {
+  if constexpr (MM == Mma::Half) return v;
+  else if constexpr (MM == Mma::Tf32) return tf32_round(v);
+  else return E(to_acc(v));
+}
+
+/// The accumulators of one thread: TM x TN values (SIMT) or its warp's fragments (tensor cores).
+template <Mma MM, typename E, typename A, int BM, int BN>
+struct Accum {
+  typename MmaTypes<E, MM>::FC f[BM / 32][BN / 64];
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < BM / 32; ++i)
+#pragma unroll
+      for (int j = 0; j < BN / 64; ++j) wmma::fill_fragment(f[i][j], 0.0f);
+  }
+};
+template <typename E, typename A, int BM, int BN>
+struct Accum<Mma::Simt, E, A, BM, BN> {
+  A v[BM / 16][BN / 16];
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < BM / 16; ++i)
+#pragma unroll
+      for (int j = 0; j < BN / 16; ++j) v[i][j] = A(0);
+  }
+};
 
 /// One column layout: column n = (image, u, v) with u < U, v < V, and its K digits and strides.
 struct Phase {
@@ -232,19 +338,26 @@ __device__ __forceinline__ void load4(const A* p, A* r) {
 // the loading threads run along k (A or B contiguous in k; matmul's B too: a warp then reads 16
 // consecutive columns of two rows) or along m / n (conv's B, conv_transpose2d's A).
 // SplitK: this launch makes one K slice per z layer and writes raw sums to p.part.
-template <typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK = false>
+// MM: the inner product (Mma); X = mma_built: what this architecture compiles of it.
+template <Mma MM, typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK = false>
 __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
-  constexpr int TM = BM / 16, TN = BN / 16;
-  // k-major tiles, rows padded by 4: stores along k hit distinct banks, float4 reads stay aligned.
-  __shared__ __align__(16) A as[2][kBK][BM + 4];
-  __shared__ __align__(16) A bs[2][kBK][BN + 4];
+  constexpr Mma X = mma_built<MM, S>();
+  constexpr bool Tc = X != Mma::Simt;
+  using E = std::conditional_t<X == Mma::Half, S, A>;  // the shared tiles' element
+  constexpr int TM = BM / 16, TN = BN / 16, BK = k_slice(X);
+  // k-major tiles, rows padded by 16 bytes: stores along k hit distinct banks; float4 reads and wmma's
+  // fragment pointers (256-bit aligned, ldm a multiple of 16 bytes) stay aligned.
+  constexpr int PAD = Tc ? 16 / int(sizeof(E)) : 4;
+  __shared__ __align__(32) E as[2][BK][BM + PAD];
+  __shared__ __align__(32) E bs[2][BK][BN + PAD];
   __shared__ Phase sph;
   const int tid = static_cast<int>(threadIdx.x), tx = tid & 15, ty = tid >> 4;
+  const int warp = tid >> 5, wm = warp >> 2, wn = warp & 3;  // tensor cores: the warp's rows / columns
   // Loading: each thread owns one row of A and one column of B, and KA (KB) consecutive k of the
   // slice, the threads running along k (AKFast, BKFast) or along the rows / columns.
-  constexpr int KA = BM / 32, KB = BN / 32;
-  const int a_r = AKFast ? tid / (kBK / KA) : tid % BM, a_k = (AKFast ? tid % (kBK / KA) : tid / BM) * KA;
-  const int b_r = BKFast ? tid / (kBK / KB) : tid % BN, b_k = (BKFast ? tid % (kBK / KB) : tid / BN) * KB;
+  constexpr int KA = BM * BK / kThreads, KB = BN * BK / kThreads;
+  const int a_r = AKFast ? tid / (BK / KA) : tid % BM, a_k = (AKFast ? tid % (BK / KA) : tid / BM) * KA;
+  const int b_r = BKFast ? tid / (BK / KB) : tid % BN, b_k = (BKFast ? tid % (BK / KB) : tid / BN) * KB;
   const i64 m_tiles = (p.M + BM - 1) / BM, per_z = m_tiles * p.n_tiles;
   const i64 total = per_z * p.G * p.phases * (SplitK ? p.splits : 1);
   // Grid-stride over (z, row tile, column tile); every thread of a block takes the same trips.
@@ -264,13 +377,10 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
     const i64 m0 = mt * BM, n0 = nt * BN;
     if (n0 >= ph.N) continue;  // a phase with fewer columns
     const int K = ph.nc * ph.nh * ph.nw, k0 = SplitK ? slice * p.k_chunk : 0;
-    const int steps = ((SplitK ? std::min(K - k0, p.k_chunk) : K) + kBK - 1) / kBK;
+    const int steps = ((SplitK ? std::min(K - k0, p.k_chunk) : K) + BK - 1) / BK;
 
-    A acc[TM][TN];
-#pragma unroll
-    for (int i = 0; i < TM; ++i)
-#pragma unroll
-      for (int j = 0; j < TN; ++j) acc[i][j] = A(0);
+    Accum<X, E, A, BM, BN> acc;
+    acc.zero();
 
     if (steps > 0) {
       const i64 m = m0 + a_r, n = n0 + b_r;
@@ -290,19 +400,19 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
       // linear / matmul: K is one digit (c = k, A contiguous in k)
       Digits da = Gather ? first_digits(k0 + a_k, ph) : Digits{k0 + a_k, 0, 0};
       Digits db = Gather ? first_digits(k0 + b_k, ph) : Digits{k0 + b_k, 0, 0};
-      A ra[KA], rb[KB];
+      E ra[KA], rb[KB];
       const auto load = [&] {
         if constexpr (!Gather) {
 #pragma unroll
-          for (int t = 0; t < KA; ++t) ra[t] = a_ok && da.c + t < ph.nc ? A(to_acc(arow[da.c + t])) : A(0);
+          for (int t = 0; t < KA; ++t) ra[t] = a_ok && da.c + t < ph.nc ? tile_value<X, E>(arow[da.c + t]) : E{};
 #pragma unroll
-          for (int t = 0; t < KB; ++t) rb[t] = b_ok && db.c + t < ph.nc ? A(to_acc(bcol[(db.c + t) * p.b_c])) : A(0);
+          for (int t = 0; t < KB; ++t) rb[t] = b_ok && db.c + t < ph.nc ? tile_value<X, E>(bcol[(db.c + t) * p.b_c]) : E{};
           return;
         }
         Digits d = da;
 #pragma unroll
         for (int t = 0; t < KA; ++t) {
-          ra[t] = a_ok && d.c < ph.nc ? A(to_acc(arow[d.c * ph.a_c + d.i * ph.a_i + d.j * ph.a_j])) : A(0);
+          ra[t] = a_ok && d.c < ph.nc ? tile_value<X, E>(arow[d.c * ph.a_c + d.i * ph.a_i + d.j * ph.a_j]) : E{};
           next_digit(d, ph);
         }
         d = db;
@@ -311,9 +421,9 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
           if constexpr (Gather) {
             const int ih = by + d.i * ph.ddy, iw = bx + d.j * ph.ddx;
             const bool ok = b_ok && d.c < ph.nc && unsigned(ih) < unsigned(p.H) && unsigned(iw) < unsigned(p.W);
-            rb[t] = ok ? A(to_acc(bcol[i64(d.c) * p.b_c + (ih * p.W + iw)])) : A(0);
+            rb[t] = ok ? tile_value<X, E>(bcol[i64(d.c) * p.b_c + (ih * p.W + iw)]) : E{};
           } else {
-            rb[t] = b_ok && d.c < ph.nc ? A(to_acc(bcol[i64(d.c) * p.b_c])) : A(0);
+            rb[t] = b_ok && d.c < ph.nc ? tile_value<X, E>(bcol[i64(d.c) * p.b_c]) : E{};
           }
           next_digit(d, ph);
         }
@@ -332,24 +442,42 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
         const bool more = s + 1 < steps;
         if (more) {  // the next slice's loads fly during this slice's math
           if constexpr (Gather) {
-            advance(da, ph);
-            advance(db, ph);
+#pragma unroll
+            for (int t = 0; t < BK / kBK; ++t) advance(da, ph), advance(db, ph);
           } else {
-            da.c += kBK, db.c += kBK;
+            da.c += BK, db.c += BK;
           }
           load();
         }
+        if constexpr (Tc) {  // warp (wm, wn): rows wm BM / 2 + 16 i, columns wn BN / 4 + 16 j
+          using T = MmaTypes<E, X>;
 #pragma unroll
-        for (int kk = 0; kk < kBK; ++kk) {
-          A av[TM], bv[TN];
+          for (int kk = 0; kk < BK; kk += T::k) {
 #pragma unroll
-          for (int h = 0; h < TM / 4; ++h) load4(&as[cur][kk][h * 64 + ty * 4], av + 4 * h);
+            for (int j = 0; j < BN / 64; ++j) {
+              typename T::FB fb;
+              wmma::load_matrix_sync(fb, &bs[cur][kk][wn * (BN / 4) + j * 16], BN + PAD);
 #pragma unroll
-          for (int h = 0; h < TN / 4; ++h) load4(&bs[cur][kk][h * 64 + tx * 4], bv + 4 * h);
+              for (int i = 0; i < BM / 32; ++i) {
+                typename T::FA fa;
+                wmma::load_matrix_sync(fa, &as[cur][kk][wm * (BM / 2) + i * 16], BM + PAD);
+                wmma::mma_sync(acc.f[i][j], fa, fb, acc.f[i][j]);
+              }
+            }
+          }
+        } else {
 #pragma unroll
-          for (int i = 0; i < TM; ++i)
+          for (int kk = 0; kk < kBK; ++kk) {
+            A av[TM], bv[TN];
 #pragma unroll
-            for (int j = 0; j < TN; ++j) acc[i][j] = madd(av[i], bv[j], acc[i][j]);
+            for (int h = 0; h < TM / 4; ++h) load4(&as[cur][kk][h * 64 + ty * 4], av + 4 * h);
+#pragma unroll
+            for (int h = 0; h < TN / 4; ++h) load4(&bs[cur][kk][h * 64 + tx * 4], bv + 4 * h);
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+              for (int j = 0; j < TN; ++j) acc.v[i][j] = madd(av[i], bv[j], acc.v[i][j]);
+          }
         }
         // The other buffer was last read in step s - 1, before the barrier that ended it.
         if (more) store(cur ^ 1);
@@ -357,7 +485,38 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
       }
     }
 
-    if constexpr (Gather && !AKFast && sizeof(S) == 4) {
+    if constexpr (Tc) {
+      // Each fragment goes out through the warp's 16 x 16 staging square: lane l takes column l % 16,
+      // rows l / 16 + 2 r, so a half-warp stores 16 consecutive columns.
+      __shared__ __align__(32) A stage[kThreads / 32][16 * 16];
+      A* st = stage[warp];
+      const int lane = tid & 31, sc = lane & 15;
+#pragma unroll
+      for (int j = 0; j < BN / 64; ++j) {
+        const i64 n = n0 + wn * (BN / 4) + j * 16 + sc;
+        const bool n_ok = n < ph.N;
+        const i64 off = !SplitK && n_ok ? g * p.c_g + column_offset<Gather>(p, ph, n) : 0;
+#pragma unroll
+        for (int i = 0; i < BM / 32; ++i) {
+          wmma::store_matrix_sync(st, acc.f[i][j], 16, wmma::mem_row_major);
+          __syncwarp();
+          const i64 mb = m0 + wm * (BM / 2) + i * 16;
+          for (int r = lane >> 4; n_ok && r < 16 && mb + r < p.M; r += 2) {
+            const i64 m = mb + r;
+            A val = st[r * 16 + sc];
+            if constexpr (SplitK) {  // raw sums, as below
+              static_cast<A*>(p.part)[((i64(slice) * p.G + g) * p.M + m) * p.n_cols + n] = val;
+            } else {
+              if (p.bias) val += to_acc(p.bias[g * p.bias_g + (p.bias_per_row ? m : n)]);
+              const i64 o = off + m * p.c_m;
+              if (p.res) val += to_acc(p.res[o]);
+              p.c[o] = from_acc<S>(math::activate(p.act, val, A(p.slope)));
+            }
+          }
+          __syncwarp();  // the square is read before the next fragment lands
+        }
+      }
+    } else if constexpr (Gather && !AKFast && sizeof(S) == 4) {
       // conv_transpose2d in float32: the epilogue goes out through shared memory (bs, free after the
       // last step's barrier), one row slot (h, i) of every thread at a time; the 16 x BN slice is read
       // back with consecutive threads on consecutive columns, so the stores (sw apart) share sectors.
@@ -375,8 +534,8 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
       for (int sl = 0; sl < TM; ++sl) {
 #pragma unroll
         for (int h = 0; h < TN / 4; ++h)
-          store4(&stage[ty * (BN + 4) + h * 64 + tx * 4], acc[sl][4 * h], acc[sl][4 * h + 1], acc[sl][4 * h + 2],
-                 acc[sl][4 * h + 3]);
+          store4(&stage[ty * (BN + 4) + h * 64 + tx * 4], acc.v[sl][4 * h], acc.v[sl][4 * h + 1], acc.v[sl][4 * h + 2],
+                 acc.v[sl][4 * h + 3]);
         __syncthreads();
 #pragma unroll 1
         for (int q = 0; q < 16 / SR; ++q) {
@@ -391,9 +550,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
         }
         __syncthreads();  // the slice is read before the next one (or the next tile's loads) lands
       }
-      continue;
-    }
-    if constexpr (SplitK) {  // raw sums; splitk_reduce_kernel adds the slices and applies the epilogue
+    } else if constexpr (SplitK) {  // raw sums; splitk_reduce_kernel adds the slices and applies the epilogue
       A* part = static_cast<A*>(p.part) + ((i64(slice) * p.G + g) * p.M) * p.n_cols;
 #pragma unroll
       for (int j = 0; j < TN; ++j) {
@@ -401,28 +558,28 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_kernel(Gemm<S> p) {
 #pragma unroll
         for (int i = 0; i < TM; ++i) {
           const i64 m = m0 + (i / 4) * 64 + ty * 4 + (i % 4);
-          if (n < ph.N && m < p.M) part[m * p.n_cols + n] = acc[i][j];
+          if (n < ph.N && m < p.M) part[m * p.n_cols + n] = acc.v[i][j];
         }
       }
-      continue;
-    }
-    S* cbase = p.c + g * p.c_g;
-    const S* rbase = p.res ? p.res + g * p.c_g : nullptr;
-    const S* bias = p.bias ? p.bias + g * p.bias_g : nullptr;
+    } else {
+      S* cbase = p.c + g * p.c_g;
+      const S* rbase = p.res ? p.res + g * p.c_g : nullptr;
+      const S* bias = p.bias ? p.bias + g * p.bias_g : nullptr;
 #pragma unroll
-    for (int j = 0; j < TN; ++j) {
-      const i64 n = n0 + (j / 4) * 64 + tx * 4 + (j % 4);
-      if (n >= ph.N) continue;
-      const i64 off = column_offset<Gather>(p, ph, n);
+      for (int j = 0; j < TN; ++j) {
+        const i64 n = n0 + (j / 4) * 64 + tx * 4 + (j % 4);
+        if (n >= ph.N) continue;
+        const i64 off = column_offset<Gather>(p, ph, n);
 #pragma unroll
-      for (int i = 0; i < TM; ++i) {
-        const i64 m = m0 + (i / 4) * 64 + ty * 4 + (i % 4);
-        if (m >= p.M) continue;
-        A val = acc[i][j];
-        if (bias) val += to_acc(bias[p.bias_per_row ? m : n]);
-        const i64 o = off + m * p.c_m;
-        if (rbase) val += to_acc(rbase[o]);
-        cbase[o] = from_acc<S>(math::activate(p.act, val, A(p.slope)));
+        for (int i = 0; i < TM; ++i) {
+          const i64 m = m0 + (i / 4) * 64 + ty * 4 + (i % 4);
+          if (m >= p.M) continue;
+          A val = acc.v[i][j];
+          if (bias) val += to_acc(bias[p.bias_per_row ? m : n]);
+          const i64 o = off + m * p.c_m;
+          if (rbase) val += to_acc(rbase[o]);
+          cbase[o] = from_acc<S>(math::activate(p.act, val, A(p.slope)));
+        }
       }
     }
   }
@@ -456,11 +613,12 @@ inline int plan_splits(i64 M, i64 n_max, i64 z, i64 K, i64 sms, i64 bm, i64 bn) 
   return static_cast<int>(std::max<i64>(1, std::min<i64>({2 * sms / blocks, K / 512, 64})));
 }
 
-/// Sets splits and k_chunk (a multiple of kBK; no empty slice) for `want` slices of K.
+/// Sets splits and k_chunk (a multiple of the kernel's slice depth bk; no empty slice) for `want`
+/// slices of K.
 template <typename S>
-void set_splits(Gemm<S>& p, int want) {
+void set_splits(Gemm<S>& p, int want, int bk) {
   const i64 K = i64(p.ph.nc) * p.ph.nh * p.ph.nw;
-  p.k_chunk = static_cast<int>((K + want - 1) / want + kBK - 1) / kBK * kBK;
+  p.k_chunk = static_cast<int>((K + want - 1) / want + bk - 1) / bk * bk;
   p.splits = static_cast<int>((K + p.k_chunk - 1) / p.k_chunk);
   p.n_cols = p.ph.N;
 }
@@ -737,18 +895,18 @@ int sm_count() {
   return n > 0 ? n : 1;
 }
 
-template <typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK = false>
+template <Mma MM, typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK = false>
 void launch_tile(Gemm<S> p, i64 n_max, cudaStream_t st) {
   p.n_tiles = (n_max + BN - 1) / BN;
   const i64 total = (p.M + BM - 1) / BM * p.n_tiles * p.G * p.phases * (SplitK ? p.splits : 1);
   const auto grid = static_cast<unsigned>(std::min<i64>(total, 0x7fffffff));
-  gemm_kernel<S, A, BM, BN, Gather, AKFast, BKFast, SplitK><<<grid, kThreads, 0, st>>>(p);
+  gemm_kernel<MM, S, A, BM, BN, Gather, AKFast, BKFast, SplitK><<<grid, kThreads, 0, st>>>(p);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
 
-/// Picks the tile (float64: 64 x 64 only) and launches.
-template <typename S, typename A, bool Gather, bool AKFast, bool BKFast>
-void run_gemm(const Gemm<S>& p, const char* op, const ExecContext& ctx) {
+/// Picks the tile (float64: 64 x 64 only) and launches with inner product MM.
+template <Mma MM, typename S, typename A, bool Gather, bool AKFast, bool BKFast>
+void run_gemm_mma(const Gemm<S>& p, const char* op, const ExecContext& ctx) {
   i64 n_max = 0;
   FOVEAL_CHECK_VALUE(gemm_fits(p, n_max), op,
                      ": sizes beyond the CUDA kernel's 32-bit index ranges (K, an input plane or a pixel "
@@ -760,12 +918,12 @@ void run_gemm(const Gemm<S>& p, const char* op, const ExecContext& ctx) {
     const i64 tile = sizeof(A) == 8 ? 64 : 128;
     const int want = plan_splits(p.M, n_max, p.G, i64(p.ph.nc) * p.ph.nh * p.ph.nw, sms, tile, tile);
     Gemm<S> q = p;
-    if (want > 1) set_splits(q, want);
+    if (want > 1) set_splits(q, want, k_slice(MM));
     if (want > 1 && q.splits > 1) {  // few tiles, deep K: slices of K, then a reduction with the epilogue
       Workspace<A> part(static_cast<std::size_t>(q.splits * q.G * q.M * q.n_cols), st);
       q.part = part.get();
-      if constexpr (sizeof(A) == 8) launch_tile<S, A, 64, 64, Gather, AKFast, BKFast, true>(q, n_max, st);
-      else launch_tile<S, A, 128, 128, Gather, AKFast, BKFast, true>(q, n_max, st);
+      if constexpr (sizeof(A) == 8) launch_tile<MM, S, A, 64, 64, Gather, AKFast, BKFast, true>(q, n_max, st);
+      else launch_tile<MM, S, A, 128, 128, Gather, AKFast, BKFast, true>(q, n_max, st);
       const i64 outs = q.G * q.M * q.ph.N;
       splitk_reduce_kernel<S, A, Gather><<<blocks_for(outs, 256), 256, 0, st>>>(q);
       FOVEAL_CUDA_CHECK(cudaGetLastError());
@@ -773,13 +931,32 @@ void run_gemm(const Gemm<S>& p, const char* op, const ExecContext& ctx) {
     }
   }
   if constexpr (sizeof(A) == 8) {
-    launch_tile<S, A, 64, 64, Gather, AKFast, BKFast>(p, n_max, st);
+    launch_tile<MM, S, A, 64, 64, Gather, AKFast, BKFast>(p, n_max, st);
   } else {
+    // Tensor cores in conv_transpose2d, and TF32 conv2d: a 128 x 128 tile's 64 accumulators and the
+    // gather's index registers exceed 128 registers (ptxas spills), so 64 x 128 there.
+    constexpr bool rows64 = MM != Mma::Simt && Gather && (!AKFast || MM == Mma::Tf32);
     switch (pick_tile(p.M, n_max, i64(p.G) * p.phases, sms)) {
-      case Tile::T128x128: return launch_tile<S, A, 128, 128, Gather, AKFast, BKFast>(p, n_max, st);
-      case Tile::T64x128: return launch_tile<S, A, 64, 128, Gather, AKFast, BKFast>(p, n_max, st);
-      case Tile::T64x64: return launch_tile<S, A, 64, 64, Gather, AKFast, BKFast>(p, n_max, st);
+      case Tile::T128x128:
+        if constexpr (rows64) return launch_tile<MM, S, A, 64, 128, Gather, AKFast, BKFast>(p, n_max, st);
+        else return launch_tile<MM, S, A, 128, 128, Gather, AKFast, BKFast>(p, n_max, st);
+      case Tile::T64x128: return launch_tile<MM, S, A, 64, 128, Gather, AKFast, BKFast>(p, n_max, st);
+      case Tile::T64x64: return launch_tile<MM, S, A, 64, 64, Gather, AKFast, BKFast>(p, n_max, st);
     }
+  }
+}
+
+/// The inner product for data S: tensor cores for float16 / bfloat16 always, for float32 when TF32
+/// is allowed; float32 otherwise and float64 on SIMT.
+template <typename S, typename A, bool Gather, bool AKFast, bool BKFast>
+void run_gemm(const Gemm<S>& p, bool allow_tf32, const char* op, const ExecContext& ctx) {
+  if constexpr (std::is_same_v<S, __half> || std::is_same_v<S, __nv_bfloat16>) {
+    run_gemm_mma<Mma::Half, S, A, Gather, AKFast, BKFast>(p, op, ctx);
+  } else if constexpr (std::is_same_v<S, float>) {
+    if (allow_tf32) run_gemm_mma<Mma::Tf32, S, A, Gather, AKFast, BKFast>(p, op, ctx);
+    else run_gemm_mma<Mma::Simt, S, A, Gather, AKFast, BKFast>(p, op, ctx);
+  } else {
+    run_gemm_mma<Mma::Simt, S, A, Gather, AKFast, BKFast>(p, op, ctx);
   }
 }
 
@@ -825,7 +1002,7 @@ void conv2d(ConstTensorView input, ConstTensorView weight, ConstTensorView bias,
                        "conv2d: a size, stride, padding or dilation of 2^30 or more is not supported on CUDA");
     Gemm<S> g = conv2d_gemm<S>(sh, p.b, p.a, p.bias, p.residual, p.c);
     g.act = epi.activation, g.slope = epi.negative_slope;
-    run_gemm<S, A, true, true, false>(g, "conv2d", ctx);
+    run_gemm<S, A, true, true, false>(g, epi.allow_tf32, "conv2d", ctx);
   });
 }
 
@@ -839,7 +1016,7 @@ void linear(ConstTensorView x, ConstTensorView weight, ConstTensorView bias, Ten
     Gemm<S> g = plain_gemm<S>(M, N, K, true, static_cast<const S*>(x.data()), static_cast<const S*>(weight.data()),
                               opt<S>(bias), static_cast<S*>(out.data()));
     g.act = epi.activation, g.slope = epi.negative_slope;
-    run_gemm<S, A, false, true, true>(g, "linear", ctx);
+    run_gemm<S, A, false, true, true>(g, epi.allow_tf32, "linear", ctx);
   });
 }
 
@@ -850,7 +1027,7 @@ void matmul(ConstTensorView a_, ConstTensorView b_, TensorView out, const ExecCo
     using A = decltype(a);
     const Gemm<S> g = plain_gemm<S>(a_.size(0), b_.size(1), a_.size(1), false, static_cast<const S*>(a_.data()),
                                     static_cast<const S*>(b_.data()), nullptr, static_cast<S*>(out.data()));
-    run_gemm<S, A, false, true, true>(g, "gemm", ctx);  // k-fast loads of B rows: 64-byte runs, as linear
+    run_gemm<S, A, false, true, true>(g, false, "gemm", ctx);  // k-fast loads of B rows: 64-byte runs, as linear
   });
 }
 
@@ -868,7 +1045,7 @@ void conv_transpose2d(ConstTensorView input, ConstTensorView weight, ConstTensor
     Gemm<S> g = transpose_gemm<S>(sh, static_cast<const S*>(input.data()), static_cast<const S*>(weight.data()),
                                   opt<S>(bias), opt<S>(residual), static_cast<S*>(out.data()));
     g.act = epi.activation, g.slope = epi.negative_slope;
-    run_gemm<S, A, true, false, false>(g, "conv_transpose2d", ctx);
+    run_gemm<S, A, true, false, false>(g, epi.allow_tf32, "conv_transpose2d", ctx);
   });
 }
 

@@ -7,7 +7,8 @@ epilogue (bias, then an optional residual, then an activation). Input is ``(N, C
 unbatched ``(C, H, W)``; C, H and W must be positive (N may be 0).
 
 dtype policy: the output has the input's dtype: float32 or float64 on the CPU; float16, bfloat16,
-float32 or float64 on CUDA (float16 / bfloat16 computed in float32). Indices are int64, the flat
+float32 or float64 on CUDA (float16 / bfloat16 computed in float32; in conv2d, conv_transpose2d and
+linear on tensor cores with float32 sums). Indices are int64, the flat
 index ``h * W + w`` within each input plane, as torch returns them. Inputs are never modified;
 non-contiguous inputs are copied to contiguous ones first.
 
@@ -358,8 +359,8 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None,
     activation : None, 'relu', 'leaky_relu', ('leaky_relu', negative_slope), 'silu' or 'sigmoid'
         Applied after the bias (fused). 'leaky_relu' alone uses torch's slope 0.01.
     allow_tf32 : bool
-        CUDA, float32 only: the product may run on TF32 tensor cores (inputs rounded to a 10-bit
-        mantissa, float32 sums; about 1e-3 relative error, like torch's
+        CUDA, float32 only: the product runs on TF32 tensor cores (sm_80 and newer; inputs
+        rounded to a 10-bit mantissa, float32 sums; about 1e-3 relative error, like torch's
         ``torch.backends.cudnn.allow_tf32``). False (default) keeps exact float32 multiply-adds.
         No effect on the CPU, which always computes in float32 (or float64).
 
@@ -372,7 +373,8 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None,
     Matches ``torch.nn.functional.linear`` (then the activation's torch function) within float
     tolerance: the CPU kernel is a packed, cache-blocked GEMM with fused multiply-adds, so sums
     round differently from torch's, and differently at each SIMD level. Every array must have
-    ``input``'s dtype (float32 or float64 on the CPU).
+    ``input``'s dtype (float32 or float64 on the CPU; also float16 / bfloat16 on CUDA, multiplied on
+    tensor cores and accumulated in float32).
 
     Examples
     --------
@@ -455,8 +457,8 @@ def conv2d(
     residual : array, shape of the output, optional
         Added after the bias and before the activation (a ResNet block's skip connection).
     allow_tf32 : bool
-        CUDA, float32 only: the product may run on TF32 tensor cores (inputs rounded to a 10-bit
-        mantissa, float32 sums; about 1e-3 relative error, like torch's
+        CUDA, float32 only: the product runs on TF32 tensor cores (sm_80 and newer; inputs
+        rounded to a 10-bit mantissa, float32 sums; about 1e-3 relative error, like torch's
         ``torch.backends.cudnn.allow_tf32``). False (default) keeps exact float32 multiply-adds.
         No effect on the CPU, which always computes in float32 (or float64).
 
@@ -475,8 +477,8 @@ def conv2d(
     (groups 1, at least 16 channels in and out) use Winograd F(2, 3): 2.25x fewer multiply-adds;
     its transforms only add, subtract and halve, and its error stays within float32 tolerance of
     the exact result (tested against float64; about the direct sum's size). Every array must have
-    ``input``'s dtype (float32 or float64 on the CPU; also float16 / bfloat16 on CUDA, accumulated
-    in float32). Non-contiguous inputs are copied first.
+    ``input``'s dtype (float32 or float64 on the CPU; also float16 / bfloat16 on CUDA, multiplied on
+    tensor cores and accumulated in float32). Non-contiguous inputs are copied first.
 
     Examples
     --------
@@ -560,8 +562,8 @@ def conv_transpose2d(
     residual : array, shape of the output, optional
         Added after the bias and before the activation.
     allow_tf32 : bool
-        CUDA, float32 only: the product may run on TF32 tensor cores (inputs rounded to a 10-bit
-        mantissa, float32 sums; about 1e-3 relative error, like torch's
+        CUDA, float32 only: the product runs on TF32 tensor cores (sm_80 and newer; inputs
+        rounded to a 10-bit mantissa, float32 sums; about 1e-3 relative error, like torch's
         ``torch.backends.cudnn.allow_tf32``). False (default) keeps exact float32 multiply-adds.
         No effect on the CPU, which always computes in float32 (or float64).
 

@@ -10,6 +10,7 @@ from hypothesis import given, strategies as st
 import foveal
 import foveal.nn as fnn
 from reference.conv_ref import conv2d_ref, same_padding
+from reference.tensor_core_ref import check_tensor_core, tensor_core_bound, tensor_core_inputs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -486,3 +487,45 @@ def test_depthwise_conv2d_cuda_benchmark_shape_and_3d_input():
     torch.testing.assert_close(y.double(), F.conv2d(x.double(), w.double(), None, 1, 1, 1, 128), rtol=1e-5, atol=1e-5)
     y3 = fnn.conv2d(x[3], w, None, 1, 1, 1, 128)  # (C, H, W): one image
     torch.testing.assert_close(y3, y[3], rtol=0, atol=0)
+
+
+# Shapes for the tensor-core GEMM (float16 / bfloat16, float32 with allow_tf32): rows, columns and
+# K off the 16 x 16 fragments and the tiles, each tile class, groups and every geometry knob, K < 16,
+# and split-K.
+TC_CONV_CASES = [
+    (3, 12, 17, 13, 70, (3, 3), 2, 1, 1, 1),  # 64 x 64, K = 108, tiles across images
+    (4, 32, 30, 30, 200, (3, 3), 1, 1, 1, 1),  # 128 x 128 (64 x 128 in TF32), M = 200
+    (8, 16, 33, 31, 40, (3, 3), 1, 1, 1, 1),  # 64 x 128
+    (2, 12, 20, 21, 96, (5, 3), (2, 1), (2, 0), (1, 2), 3),  # groups, stride, dilation, padding
+    (2, 5, 9, 7, 3, (1, 1), 1, 0, 1, 1),  # K = 5
+    (1, 3, 31, 29, 24, (7, 7), 2, 3, 1, 1),  # stem-like, K = 147
+    (2, 4, 10, 8, 6, (3, 2), 1, "same", (2, 3), 1),  # uneven 'same'
+    (2, 512, 7, 7, 256, (3, 3), 1, 1, 1, 1),  # 2 tiles, K = 4608: split-K
+]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "tf32"])
+@pytest.mark.parametrize("case", TC_CONV_CASES,
+                         ids=lambda c: "x".join(map(str, c[:5])) + f"-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}")
+def test_conv2d_cuda_tensor_cores(case, dtype):
+    """float16 / bfloat16 (tensor cores always) and float32 with allow_tf32=True against foveal's
+    CPU conv2d in float64 on the values multiplied, with the fused SiLU + residual epilogue."""
+    n, c, h, w_, o, k, s, p, d, g = case
+    gen = torch.Generator().manual_seed(11)
+    oh_ow = fnn.conv2d(np.zeros((1, c, h, w_)), np.zeros((o, c // g, *k)), None, s, p, d, g).shape[2:]
+    (x, xv), (w, wv), (b, bv), (r, rv) = tensor_core_inputs(
+        [((n, c, h, w_), 1), ((o, c // g, *k), np.sqrt(c // g * k[0] * k[1])), ((o,), 1), ((n, o, *oh_ow), 1)], dtype, gen)
+    y = fnn.conv2d(x, w, b, s, p, d, g, activation="silu", residual=r, allow_tf32=dtype == "tf32")
+    assert y.dtype == x.dtype and y.is_cuda
+    want = np.asarray(fnn.conv2d(xv, wv, bv, s, p, d, g, activation="silu", residual=rv))
+    scale = np.asarray(fnn.conv2d(np.abs(xv), np.abs(wv), np.abs(bv), s, p, d, g, residual=np.abs(rv)))
+    exact = None
+    if dtype == "tf32":
+        exact = np.asarray(fnn.conv2d(x.cpu().double().numpy(), w.cpu().double().numpy(), bv, s, p, d, g, activation="silu",
+                                      residual=rv))
+    check_tensor_core(y, want, scale, c // g * k[0] * k[1], dtype, exact)
+    if dtype == "tf32":  # the default stays exact float32 (SIMT)
+        y32 = fnn.conv2d(x, w, b, s, p, d, g, activation="silu", residual=r).double().cpu().numpy()
+        assert (np.abs(y32 - exact) <= tensor_core_bound(exact, scale, c // g * k[0] * k[1], "float32")).all()
+        assert np.abs(y32 - exact).max() < np.abs(y32 - want).max()

@@ -8,6 +8,7 @@ import pytest
 import foveal
 import foveal.nn as fnn
 from reference.conv_ref import conv_transpose2d_ref
+from reference.tensor_core_ref import check_tensor_core, tensor_core_inputs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -252,3 +253,39 @@ def test_cuda_matches_torch_and_cpu(case, dtype):
     if dtype in ("float32", "float64"):
         torch.testing.assert_close(fnn.conv_transpose2d(x.cpu(), w.cpu(), b.cpu(), s, p, op, g, d),
                                    fnn.conv_transpose2d(x, w, b, s, p, op, g, d).cpu(), rtol=tol, atol=tol)
+
+
+# The tensor-core GEMM per output phase (float16 / bfloat16; float32 with allow_tf32; tiles of at
+# most 64 rows there): phases of k4 s2, stride 3 with dilation, output padding and groups (phases
+# without taps), k < s, the mask head's k2 s2 with M = 256, rows / columns / K off the fragments.
+TC_TRANSPOSE_CASES = [
+    (2, 4, 5, 3, 3, (3, 3), 2, 1, 1, 1, 1),
+    (8, 64, 16, 16, 32, (4, 4), 2, 1, 0, 1, 1),
+    (2, 6, 9, 7, 70, (3, 3), 3, 1, 2, 2, 2),
+    (1, 3, 4, 4, 2, (1, 1), 2, 0, 1, 1, 1),
+    (6, 256, 14, 14, 256, (2, 2), 2, 0, 0, 1, 1),
+    (1, 4, 4, 5, 2, (3, 3), (3, 2), (2, 0), (2, 1), 1, 1),
+]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "tf32"])
+@pytest.mark.parametrize("case", TC_TRANSPOSE_CASES,
+                         ids=lambda c: "x".join(map(str, c[:5])) + "-" + "-".join(map(str, c[5:])))
+def test_cuda_tensor_cores(case, dtype):
+    """float16 / bfloat16 and float32 with allow_tf32=True against foveal's CPU path in float64 on the
+    values multiplied, with the fused SiLU + residual epilogue."""
+    n, c, h, w_, o, k, s, p, op, d, g = case
+    gen = torch.Generator().manual_seed(13)
+    shape = fnn.conv_transpose2d(np.zeros((n, c, h, w_)), np.zeros((c, o, *k)), None, s, p, op, g, d).shape
+    (x, xv), (w, wv), (b, bv), (r, rv) = tensor_core_inputs(
+        [((n, c, h, w_), 1), ((c, o, *k), np.sqrt(c // g)), ((o * g,), 1), (shape, 1)], dtype, gen)
+    y = fnn.conv_transpose2d(x, w, b, s, p, op, g, d, activation="silu", residual=r, allow_tf32=dtype == "tf32")
+    assert y.dtype == x.dtype and y.is_cuda
+    want = np.asarray(fnn.conv_transpose2d(xv, wv, bv, s, p, op, g, d, activation="silu", residual=rv))
+    scale = np.asarray(fnn.conv_transpose2d(np.abs(xv), np.abs(wv), np.abs(bv), s, p, op, g, d, residual=np.abs(rv)))
+    exact = None
+    if dtype == "tf32":
+        exact = np.asarray(fnn.conv_transpose2d(x.cpu().double().numpy(), w.cpu().double().numpy(), bv, s, p, op, g, d,
+                                                activation="silu", residual=rv))
+    check_tensor_core(y, want, scale, c // g * k[0] * k[1], dtype, exact)

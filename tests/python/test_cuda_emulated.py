@@ -9,9 +9,10 @@ fused post-processing's chunked greedy NMS (postprocess_cuda.cu, stage 4), and t
 non-local means (skimage and OpenCV styles) and bilateral kernels, max / average pooling,
 greedy bitmask NMS (nms / nms_rotated: gather, pair mask, greedy reduction), and conv2d_cuda.cu's
 GEMM (conv2d, conv_transpose2d, linear, gemm; within float tolerance of the CPU GEMM, whose
-summation order differs), and rl_cuda.cu's FFT path (its kernels and host loop, cufft_api.cu's
-plans and loading, a stand-in cuFFT with cuFFT's conventions; against the CPU FFT and direct
-paths)."""
+summation order differs), SIMT and on tensor cores (float16, bfloat16, TF32 through shim.hpp's
+nvcuda::wmma emulation, within a float-accumulation bound of the CPU path in float64), and
+rl_cuda.cu's FFT path (its kernels and host loop, cufft_api.cu's plans and loading, a stand-in
+cuFFT with cuFFT's conventions; against the CPU FFT and direct paths)."""
 
 import os
 import shutil
@@ -35,5 +36,5 @@ def test_cuda_kernels_equal_the_cpu_path_when_emulated():
     assert "nms_output: 16 scenes, mismatches 0" in r.stdout and "filters: mismatches 0" in r.stdout
     assert "pool: mismatches 0" in r.stdout and "nms: OK" in r.stdout and "MISMATCH" not in r.stdout
     assert "roi_align: mismatches 0" in r.stdout
-    assert "gemm: 49 runs, mismatches 0" in r.stdout
+    assert "gemm: 93 runs, mismatches 0" in r.stdout
     assert "rl_fft: 148 runs, mismatches 0" in r.stdout

@@ -9,6 +9,7 @@ import pytest
 import foveal
 import foveal.nn as fnn
 from reference.conv_ref import linear_ref
+from reference.tensor_core_ref import check_tensor_core, tensor_core_inputs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -156,3 +157,32 @@ def test_linear_cuda_empty_inner_dimension_gives_bias():
     b = torch.tensor([1.0, -2.0, 3.0], device="cuda")
     y = fnn.linear(torch.zeros((4, 0), device="cuda"), torch.zeros((3, 0), device="cuda"), b, activation="relu")
     torch.testing.assert_close(y.cpu(), torch.tensor([[1.0, 0.0, 3.0]] * 4), rtol=0, atol=0)
+
+
+# The tensor-core GEMM (float16 / bfloat16; float32 with allow_tf32): 128 x 128, 64 x 128 and 64 x 64
+# tiles with rows, columns and K off the 16 x 16 fragments, K < 16, K = 1, split-K (K = 8192).
+TC_LINEAR_CASES = [(2000, 2100, 40), (9000, 60, 33), (130, 70, 200), (7, 3, 5), (33, 17, 1), (64, 100, 8192)]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "tf32"])
+@pytest.mark.parametrize("mnk", TC_LINEAR_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_linear_and_gemm_cuda_tensor_cores(mnk, dtype):
+    """linear (ReLU epilogue) and, for 16-bit data, gemm on tensor cores against foveal's CPU path in
+    float64 on the values multiplied."""
+    m, n, k = mnk
+    gen = torch.Generator().manual_seed(12)
+    (x, xv), (w, wv), (b, bv) = tensor_core_inputs([((m, k), 1), ((n, k), np.sqrt(k)), ((n,), 1)], dtype, gen)
+    y = fnn.linear(x, w, b, activation="relu", allow_tf32=dtype == "tf32")
+    assert y.dtype == x.dtype and y.is_cuda
+    want = np.asarray(fnn.linear(xv, wv, bv, activation="relu"))
+    scale = np.asarray(fnn.linear(np.abs(xv), np.abs(wv), np.abs(bv)))
+    exact = None
+    if dtype == "tf32":
+        exact = np.asarray(fnn.linear(x.cpu().double().numpy(), w.cpu().double().numpy(), bv, activation="relu"))
+    check_tensor_core(y, want, scale, k, dtype, exact)
+    if dtype != "tf32":  # gemm has no allow_tf32: float32 stays exact
+        out = torch.empty((m, n), dtype=x.dtype, device="cuda")
+        foveal._core.gemm(x, w.t().contiguous(), out)
+        want = _gemm(xv, np.ascontiguousarray(wv.T))
+        check_tensor_core(out, want, _gemm(np.abs(xv), np.ascontiguousarray(np.abs(wv).T)), k, dtype)

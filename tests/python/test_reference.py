@@ -20,6 +20,7 @@ from reference.box_ref import (
     nms_ref_scalar,
     valid_boxes,
 )
+from reference.tensor_core_ref import tf32_round
 
 A, B, C, D = (1, 1, 4, 4), (2, 2, 5, 5), (3, 3, 6, 6), (7, 7, 9, 9)
 
@@ -130,3 +131,18 @@ def test_compute_dtype_policy():
     assert compute_dtype(np.int16, f32) == f32
     with pytest.raises(TypeError):
         compute_dtype(np.complex64)
+
+
+def test_tf32_round_reference():
+    """The TF32 oracle rounds as cvt.rna.tf32.f32: 10 mantissa bits, ties away from zero."""
+    one = 1.0
+    ulp = 2.0**-10
+    x = np.array([one, one + ulp / 2, one + ulp / 2 - 2.0**-23, -(one + ulp / 2), one + 1.5 * ulp, 3.0e38, np.inf, -0.0],
+                 np.float32)
+    want = np.array([one, one + ulp, one, -(one + ulp), one + 2 * ulp, 2.9993e38, np.inf, -0.0])
+    got = tf32_round(x)
+    np.testing.assert_allclose(got[:6].astype(np.float64), want[:6], rtol=2.0**-11)
+    np.testing.assert_array_equal(got[[0, 1, 2, 3, 4, 6]], want[[0, 1, 2, 3, 4, 6]].astype(np.float32))
+    assert np.isinf(got[6]) and np.signbit(got[7]) and got[7] == 0
+    assert (got.view(np.uint32)[np.isfinite(got)] & 0x1FFF == 0).all()
+    assert np.isnan(tf32_round(np.float32(np.nan)))

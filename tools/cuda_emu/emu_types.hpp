@@ -39,3 +39,6 @@ namespace roi {
 }  // namespace roi
 #endif
 }  // namespace foveal::cuda
+// The CUDA names of the 16-bit types, for kernel code that names them.
+using __half = _Float16;
+using __nv_bfloat16 = foveal::cuda::Bf16;

@@ -4,7 +4,8 @@
 //   gemm_emu linear|matmul DT TILE GRID M N K bias act slope
 //   gemm_emu pick M N_MAX Z SMS (prints pick_tile's choice); plan M N_MAX Z K SMS BM BN (plan_splits')
 // An optional last argument SPLITS > 1 runs split-K (slices, then splitk_reduce_kernel).
-// DT: f32 | f64; TILE: 0 128x128, 1 64x128, 2 64x64; GRID: blocks launched (the kernel loops over the
+// DT: f32 | f64 (SIMT), f16 | bf16 (tensor cores, wmma m16n16k16), tf32 (float32 on TF32 tensor cores,
+// m16n16k8); TILE: 0 128x128, 1 64x128, 2 64x64; GRID: blocks launched (the kernel loops over the
 // rest). Reads x.bin, w.bin, bias.bin, res.bin; writes out.bin.
 #include <cstdio>
 #include <cstdlib>
@@ -37,7 +38,7 @@ std::vector<T> rd(const char* p, size_t n) {
   return v;
 }
 
-template <typename S, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK>
+template <Mma MM, typename S, typename A, int BM, int BN, bool Gather, bool AKFast, bool BKFast, bool SplitK>
 void launch(Gemm<S> p, i64 grid_cap) {
   i64 n_max = 0;
   if (!gemm_fits(p, n_max)) {
@@ -47,36 +48,36 @@ void launch(Gemm<S> p, i64 grid_cap) {
   p.n_tiles = (n_max + BN - 1) / BN;
   const i64 total = (p.M + BM - 1) / BM * p.n_tiles * p.G * p.phases * (SplitK ? p.splits : 1);
   const auto grid = static_cast<unsigned>(std::min(total, grid_cap));
-  emu::launch(grid, 1, kThreads, 1, 0, [&] { gemm_kernel<S, S, BM, BN, Gather, AKFast, BKFast, SplitK>(p); });
+  emu::launch(grid, 1, kThreads, 1, 0, [&] { gemm_kernel<MM, S, A, BM, BN, Gather, AKFast, BKFast, SplitK>(p); });
 }
 
 int g_splits = 1;  // SPLITS (the optional last argument): split-K slices
 
-template <typename S, bool Gather, bool AKFast, bool BKFast>
+template <Mma MM, typename S, typename A, bool Gather, bool AKFast, bool BKFast>
 void run_tile(Gemm<S> p, int tile, i64 grid_cap) {
-  std::vector<S> part;
+  std::vector<A> part;
   if (g_splits > 1) {
-    set_splits(p, g_splits);
-    part.assign(size_t(p.splits) * p.G * p.M * p.n_cols, S(NAN));
+    set_splits(p, g_splits, k_slice(MM));
+    part.assign(size_t(p.splits) * p.G * p.M * p.n_cols, A(NAN));
     p.part = part.data();
   }
   if (p.splits > 1) {  // any tile here (CUDA splits with 128 x 128, float64 64 x 64)
-    if (tile == 0) launch<S, 128, 128, Gather, AKFast, BKFast, true>(p, grid_cap);
-    else if (tile == 1) launch<S, 64, 128, Gather, AKFast, BKFast, true>(p, grid_cap);
-    else launch<S, 64, 64, Gather, AKFast, BKFast, true>(p, grid_cap);
+    if (tile == 0) launch<MM, S, A, 128, 128, Gather, AKFast, BKFast, true>(p, grid_cap);
+    else if (tile == 1) launch<MM, S, A, 64, 128, Gather, AKFast, BKFast, true>(p, grid_cap);
+    else launch<MM, S, A, 64, 64, Gather, AKFast, BKFast, true>(p, grid_cap);
   } else {
-    if (tile == 0) launch<S, 128, 128, Gather, AKFast, BKFast, false>(p, grid_cap);
-    else if (tile == 1) launch<S, 64, 128, Gather, AKFast, BKFast, false>(p, grid_cap);
-    else launch<S, 64, 64, Gather, AKFast, BKFast, false>(p, grid_cap);
+    if (tile == 0) launch<MM, S, A, 128, 128, Gather, AKFast, BKFast, false>(p, grid_cap);
+    else if (tile == 1) launch<MM, S, A, 64, 128, Gather, AKFast, BKFast, false>(p, grid_cap);
+    else launch<MM, S, A, 64, 64, Gather, AKFast, BKFast, false>(p, grid_cap);
   }
   if (p.splits > 1) {
     const i64 outs = p.G * p.M * p.ph.N;
     emu::launch(unsigned(std::min<i64>((outs + 255) / 256, 3)), 1, 256, 1, 0,
-                [&] { splitk_reduce_kernel<S, S, Gather>(p); });
+                [&] { splitk_reduce_kernel<S, A, Gather>(p); });
   }
 }
 
-template <typename S>
+template <Mma MM, typename S, typename A>
 int run(int argc, char** argv) {
   const std::string mode = argv[1];
   const int tile = atoi(argv[3]);
@@ -93,29 +94,29 @@ int run(int argc, char** argv) {
     const i64 on = s.images * s.C_out * s.OH * s.OW;
     auto x = rd<S>("x.bin", s.images * s.C_in * s.H * s.W), w = rd<S>("w.bin", wn);
     auto b = rd<S>("bias.bin", has_bias ? s.C_out : 0), r = rd<S>("res.bin", has_res ? on : 0);
-    out.assign(on, S(NAN));
+    out.assign(on, from_acc<S>(A(NAN)));
     const S* bp = has_bias ? b.data() : nullptr;
     const S* rp = has_res ? r.data() : nullptr;
     if (mode == "conv") {
       Gemm<S> p = conv2d_gemm<S>(s, x.data(), w.data(), bp, rp, out.data());
       p.act = act, p.slope = slope;
-      run_tile<S, true, true, false>(p, tile, grid_cap);
+      run_tile<MM, S, A, true, true, false>(p, tile, grid_cap);
     } else {
       Gemm<S> p = transpose_gemm<S>(s, x.data(), w.data(), bp, rp, out.data());
       p.act = act, p.slope = slope;
-      run_tile<S, true, false, false>(p, tile, grid_cap);
+      run_tile<MM, S, A, true, false, false>(p, tile, grid_cap);
     }
   } else {
     const i64 M = arg(5), N = arg(6), K = arg(7);
     const bool lin = mode == "linear", has_bias = lin && arg(8);
     auto a = rd<S>("x.bin", M * K), w = rd<S>("w.bin", K * N), b = rd<S>("bias.bin", has_bias ? N : 0);
-    out.assign(M * N, S(NAN));
+    out.assign(M * N, from_acc<S>(A(NAN)));
     Gemm<S> p = plain_gemm<S>(M, N, K, lin, a.data(), w.data(), has_bias ? b.data() : nullptr, out.data());
     if (lin) {
       p.act = static_cast<foveal::math::Activation>(arg(9)), p.slope = atof(argv[10]);
-      run_tile<S, false, true, true>(p, tile, grid_cap);
+      run_tile<MM, S, A, false, true, true>(p, tile, grid_cap);
     } else {
-      run_tile<S, false, true, true>(p, tile, grid_cap);  // as conv2d_cuda.cu's matmul
+      run_tile<MM, S, A, false, true, true>(p, tile, grid_cap);  // as conv2d_cuda.cu's matmul
     }
   }
   FILE* f = fopen("out.bin", "wb");
@@ -138,5 +139,10 @@ int main(int argc, char** argv) {
   const std::string m = argv[1];
   const int n_args = m == "conv" || m == "convT" ? 25 : m == "linear" ? 11 : 8;
   if (argc > n_args) g_splits = atoi(argv[n_args]);
-  return std::string(argv[2]) == "f64" ? run<double>(argc, argv) : run<float>(argc, argv);
+  const std::string dt = argv[2];
+  if (dt == "f64") return run<Mma::Simt, double, double>(argc, argv);
+  if (dt == "f16") return run<Mma::Half, _Float16, float>(argc, argv);
+  if (dt == "bf16") return run<Mma::Half, Bf16, float>(argc, argv);
+  if (dt == "tf32") return run<Mma::Tf32, float, float>(argc, argv);
+  return run<Mma::Simt, float, float>(argc, argv);
 }

@@ -13,9 +13,10 @@
 # nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one,
 # pool_cuda.cu's max / average pooling kernels, greedy bitmask NMS (nms_cuda.cu,
 # nms_rotated_cuda.cu: gather, pair mask, nms_common.cuh's greedy reduction) and conv2d_cuda.cu's
-# GEMM (conv2d, conv_transpose2d, linear, gemm), and rl_cuda.cu's FFT path (the kernels and the
-# host function rl_fft, with the shipped cufft_api.cu loading a stand-in cuFFT, cufft_fake.cpp,
-# through its dlopen; under AddressSanitizer where the compiler has it).
+# GEMM (conv2d, conv_transpose2d, linear, gemm; SIMT in float32 / float64, and tensor cores through
+# shim.hpp's nvcuda::wmma emulation in float16, bfloat16 and TF32), and rl_cuda.cu's FFT path (the
+# kernels and the host function rl_fft, with the shipped cufft_api.cu loading a stand-in cuFFT,
+# cufft_fake.cpp, through its dlopen; under AddressSanitizer where the compiler has it).
 # The kernel code is cut from the .cu files between the markers below, so an edit that moves a
 # marker fails here loudly rather than testing stale code.
 set -euo pipefail

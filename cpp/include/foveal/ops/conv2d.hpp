@@ -42,7 +42,7 @@ ConvOutputSize conv2d_output_size(const char* op, std::int64_t in_h, std::int64_
                                   std::int64_t kernel_w, const Conv2dParams& p);
 
 /// out = a @ b for a (M, K) and b (K, N), C-contiguous, same dtype (float32 / float64 on the CPU;
-/// also float16 / bfloat16 on CUDA, accumulated in float32). Not bit-identical across backends or
+/// also float16 / bfloat16 on CUDA, on tensor cores, accumulated in float32). Not bit-identical across backends or
 /// SIMD levels (the CPU kernel fuses multiply-adds); within float tolerance.
 void gemm(ConstTensorView a, ConstTensorView b, TensorView out, const ExecContext& ctx = {});
 
