@@ -277,3 +277,28 @@ def test_channels_last_levels_match_torchvision(channels, dtype, simd_level):
     np.testing.assert_array_equal(got_t.numpy(), got)
     mixed = [cl[0], *list(feats.values())[1:]]
     np.testing.assert_allclose(multi_scale_roi_align(mixed, boxes, image_sizes, 7, 2), want, **TOL[dtype])
+
+
+@pytest.mark.parametrize(("size", "sr"), [((7, 7), 2), ((7, 7), -1), ((4, 16), 2), ((3, 17), 0)])
+def test_float32_equal_at_every_simd_level(size, sr):
+    """float32 multi-scale RoIAlign takes the AVX-512 permute kernel where the CPU has it
+    (test_roi.py explains): bit-identical to the other levels, on boxes of every scale and
+    levels with different channel blocks, with non-finite values in the maps."""
+    import foveal._core as core
+
+    rng = np.random.default_rng([size[1], sr + 5])
+    image_sizes = [(400, 560), (380, 512)]
+    feats = pyramid(rng, 2, image_sizes, 4, np.float32)
+    feats["p2"][0, 1, 10, 20], feats["p3"][1, 0, 5, 9] = np.inf, np.nan
+    boxes = [boxes_of_all_scales(rng, 300, s[0], s[1], np.float32) for s in image_sizes]
+    previous = core.set_simd_level(core.simd_levels()[0])
+    try:
+        got = {}
+        for level in core.simd_levels():
+            core.set_simd_level(level)
+            got[level] = multi_scale_roi_align(feats, boxes, image_sizes, size, sr)
+    finally:
+        core.set_simd_level(previous)
+    for level, out in got.items():
+        np.testing.assert_array_equal(out, got["baseline"], err_msg=level)
+    np.testing.assert_allclose(got["baseline"], tv_msroi(feats, boxes, image_sizes, size, sr), **TOL[np.float32])

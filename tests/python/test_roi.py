@@ -635,3 +635,77 @@ def test_roi_align_other_strided_maps_are_copied():
     x = rng.standard_normal((2, 4, H, W, 2))[..., 0]  # neither C-contiguous nor channels-last
     rois = make_rois(rng, 9, 2, 1.0, np.float64)
     np.testing.assert_array_equal(roi_align(x, rois, 4, 1.0, 2), roi_align(np.ascontiguousarray(x), rois, 4, 1.0, 2))
+
+
+def _rois_of_every_width(rng, k, n, h, w, dtype=np.float32, inverted=True):
+    """k RoIs on an (h, w) map, widths from under a pixel to past the map (bins of 1 to 60
+    columns), some partly or wholly outside it, some inverted (x2 < x1) unless not `inverted`
+    (torchvision's adaptive aligned RoIAlign fails on those)."""
+    wide = rng.choice([0.5, 4.0, 20.0, 40.0, 120.0, 400.0], k) * rng.uniform(0.2, 1.0, k)
+    x1 = rng.uniform(-0.2, 1.1, k) * w
+    y1 = rng.uniform(-0.2, 1.1, k) * h
+    x2 = x1 + wide * rng.choice([1.0, 1.0, 1.0, -0.1 if inverted else 0.0], k)
+    y2 = y1 + rng.uniform(-2 if inverted else 0, 0.6 * h, k)
+    return np.stack([rng.integers(0, n, k), x1, y1, x2, y2], 1).astype(dtype)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4, 6])
+@pytest.mark.parametrize("size", [(7, 7), (5, 16), (3, 17), (1, 1), (14, 14)])
+@pytest.mark.parametrize(("sr", "aligned"), [(2, False), (2, True), (-1, True), (0, False), (5, True)])
+def test_roi_align_float32_equal_at_every_simd_level(sr, aligned, size, channels):
+    """With AVX-512, float32 RoIAlign (<= 16 bins per row) permutes blended rows in registers
+    instead of reading one column per bin; it must equal the other levels bit for bit (the same
+    adds and multiplies in the same order) on RoIs of every width (runs of bins over 32
+    columns, bins wider than 32 columns, more than 8 taps per bin), non-finite map values (a
+    bin must not pick up 0 * inf from a tap it does not have), and equal torchvision."""
+    import foveal._core as core
+
+    rng = np.random.default_rng([channels, size[1], sr + 10])
+    x = rng.standard_normal((2, channels, 41, 150)).astype(np.float32)
+    x[0, 0, 5, 7], x[1, -1, 30, 100], x[0, -1, 20, 60] = np.inf, np.nan, -np.inf
+    rois = _rois_of_every_width(rng, 60, 2, 41, 150, inverted=not (aligned and sr <= 0))
+    previous = core.set_simd_level(core.simd_levels()[0])
+    try:
+        got = {}
+        for level in core.simd_levels():
+            core.set_simd_level(level)
+            got[level] = roi_align(x, rois, size, 1.0, sr, aligned)
+    finally:
+        core.set_simd_level(previous)
+    want = tv_align(x, rois, size, 1.0, sr, aligned)
+    for level, out in got.items():
+        np.testing.assert_array_equal(out, got["baseline"], err_msg=level)
+    np.testing.assert_allclose(got["baseline"], want, **TOL[np.float32])
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_roi_align_bin_with_a_dropped_sample_next_to_inf(aligned, simd_level):
+    """A RoI over the right edge: its last bin keeps one of its two column samples (the other
+    lies past the map). An inf column at the RoI's first column makes bin 0 inf; the last bin
+    must stay finite (the permute kernel must not add 0 * inf for the sample it lacks)."""
+    x = np.random.default_rng(3).standard_normal((1, 2, 12, 40)).astype(np.float32)
+    x[:, :, :, 31] = np.inf
+    rois = np.array([[0, 30.3, 2, 41.7, 9], [0, 30.8, 1, 40.9, 11.5]], np.float32)
+    got = roi_align(x, rois, (3, 4), 1.0, 2, aligned)
+    assert np.isfinite(got[:, :, :, -1]).all()
+    np.testing.assert_allclose(got, tv_align(x, rois, (3, 4), 1.0, 2, aligned), **TOL[np.float32])
+
+
+def test_roi_align_large_output_streaming_stores():
+    """Outputs of 16 MiB and more are written with streaming stores by the AVX-512 float32
+    kernel (whole cache lines; the partial lines at each RoI's ends with ordinary stores):
+    1500 RoIs x 72 channels x 7 x 7 (21 MB), against the baseline level and torchvision."""
+    import foveal._core as core
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 72, 48, 64)).astype(np.float32)
+    rois = _rois_of_every_width(rng, 1500, 2, 48, 64, inverted=False)
+    assert rois.shape[0] * 72 * 49 * 4 >= 16 << 20
+    got = roi_align(x, rois, 7, 1.0, 2, False)
+    previous = core.set_simd_level("baseline")
+    try:
+        base = roi_align(x, rois, 7, 1.0, 2, False)
+    finally:
+        core.set_simd_level(previous)
+    np.testing.assert_array_equal(got, base)
+    np.testing.assert_allclose(got, tv_align(x, rois, 7, 1.0, 2, False), **TOL[np.float32])

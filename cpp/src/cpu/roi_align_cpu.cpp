@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/parallel.hpp"
@@ -13,6 +15,10 @@
 #include "cpu/simd.hpp"
 #include "foveal/math/roi.hpp"
 #include "ops/backend.hpp"
+
+#if FOVEAL_X86_DISPATCH
+#include <immintrin.h>
+#endif
 
 namespace foveal::cpu {
 namespace {
@@ -149,13 +155,102 @@ FOVEAL_ALWAYS_INLINE void align_block(const T* v, std::int64_t plane, std::int64
   }
 }
 
+/// The column taps of every RoI laid out for align_block_perm (AVX-512, float): a RoI's bins are
+/// cut into runs of consecutive bins whose taps span at most 32 map columns; per run, its first
+/// column, masks of its bins (lanes) and of the columns it reads; per tap slot s (the s-th column
+/// tap of each bin), the taps' columns relative to their run and weights, lane = bin. Built once
+/// per call, not per channel block. fits[k] == 0: RoI k has a bin wider than 32 columns or more
+/// than kSlots taps, and takes align_block.
+struct PermTables {
+  static constexpr int kSlots = 8;
+  struct Run {
+    std::int64_t c_lo;
+    std::int32_t taps;
+    std::uint16_t lanes, m0, m1;
+  };
+  struct Slot {
+    float w_lo[16], w_hi[16];
+    std::uint8_t lo[16], hi[16];
+    std::uint16_t valid;  // lanes (bins) that have this tap
+  };
+  std::vector<std::int32_t> run_begin, slot_begin;  // RoI k: [begin[k], begin[k + 1])
+  std::vector<Run> runs;
+  std::vector<Slot> slots;
+  std::vector<std::uint8_t> fits;
+  bool stream = false;  // write `out` with streaming stores (set by the caller for large outputs)
+
+  PermTables(const Tap<float>* x_taps, const std::int64_t* x_begin, std::int64_t k_n, std::int64_t pw_n)
+      : run_begin(static_cast<std::size_t>(k_n + 1), 0),
+        slot_begin(static_cast<std::size_t>(k_n + 1), 0),
+        fits(static_cast<std::size_t>(k_n), 0) {
+    int run_of[16];
+    for (std::int64_t k = 0; k < k_n; ++k) {
+      const std::int64_t* xb = x_begin + k * (pw_n + 1);
+      const std::size_t first_run = runs.size();
+      bool ok = true;
+      std::int64_t taps = 0;
+      for (std::int64_t pw = 0; pw < pw_n && ok; ++pw) {
+        const std::int64_t n = xb[pw + 1] - xb[pw];
+        run_of[pw] = -1;
+        if (n == 0) continue;  // no sample of this bin lies on the map: its lane stays 0
+        std::int64_t lo = x_taps[xb[pw]].lo, hi = x_taps[xb[pw]].hi;
+        for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j)
+          lo = std::min(lo, x_taps[j].lo), hi = std::max(hi, x_taps[j].hi);
+        ok = n <= kSlots && hi - lo < 32;
+        taps = std::max(taps, n);
+        Run* cur = runs.size() > first_run ? &runs.back() : nullptr;
+        if (!cur || std::max(hi, cur->c_lo + run_span(*cur) - 1) - std::min(lo, cur->c_lo) >= 32) {
+          runs.push_back(Run{lo, 0, 0, 0, 0});
+          cur = &runs.back();
+          cur->m0 = static_cast<std::uint16_t>(hi - lo + 1);  // the span, until set_masks
+        } else {
+          const std::int64_t end = std::max(hi + 1, cur->c_lo + run_span(*cur)), start = std::min(lo, cur->c_lo);
+          cur->c_lo = start, cur->m0 = static_cast<std::uint16_t>(end - start);
+        }
+        cur->taps = static_cast<std::int32_t>(std::max<std::int64_t>(cur->taps, n));
+        cur->lanes = static_cast<std::uint16_t>(cur->lanes | (1u << pw));
+        run_of[pw] = static_cast<int>(runs.size() - first_run - 1);
+      }
+      if (!ok) {
+        runs.resize(first_run);
+        run_begin[k + 1] = static_cast<std::int32_t>(runs.size());
+        slot_begin[k + 1] = static_cast<std::int32_t>(slots.size());
+        continue;
+      }
+      fits[k] = 1;
+      const std::size_t first_slot = slots.size();
+      slots.resize(first_slot + static_cast<std::size_t>(taps), Slot{});
+      for (std::int64_t pw = 0; pw < pw_n; ++pw)
+        for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j) {
+          Slot& sl = slots[first_slot + static_cast<std::size_t>(j - xb[pw])];
+          const std::int64_t c_lo = runs[first_run + static_cast<std::size_t>(run_of[pw])].c_lo;
+          sl.lo[pw] = static_cast<std::uint8_t>(x_taps[j].lo - c_lo);
+          sl.hi[pw] = static_cast<std::uint8_t>(x_taps[j].hi - c_lo);
+          sl.w_lo[pw] = x_taps[j].w_lo, sl.w_hi[pw] = x_taps[j].w_hi;
+          sl.valid = static_cast<std::uint16_t>(sl.valid | (1u << pw));
+        }
+      for (std::size_t g = first_run; g < runs.size(); ++g) {  // the columns a run reads: its span
+        const unsigned span = runs[g].m0;
+        runs[g].m0 = static_cast<std::uint16_t>(span >= 16 ? 0xFFFFu : (1u << span) - 1u);
+        runs[g].m1 = static_cast<std::uint16_t>(span <= 16 ? 0u : (1u << (span - 16)) - 1u);
+      }
+      run_begin[k + 1] = static_cast<std::int32_t>(runs.size());
+      slot_begin[k + 1] = static_cast<std::int32_t>(slots.size());
+    }
+  }
+
+ private:
+  static std::int64_t run_span(const Run& r) { return r.m0; }  // while building, m0 holds the span
+};
+
 // Channel blocks of 4, 2 or 1 (the caller picks the block so that its planes fit in L2).
 template <typename T>
 FOVEAL_ALWAYS_INLINE void align_plane_body(const T* v, std::int64_t plane, int nc, std::int64_t width,
                                            const Tap<T>* y_taps, const Tap<T>* x_taps, const std::int64_t* y_begin,
                                            const std::int64_t* x_begin, const T* count, const std::int64_t* order,
                                            std::int64_t r0, std::int64_t r1, std::int64_t ph_n, std::int64_t pw_n,
-                                           T* out, std::int64_t k_stride, T* row, std::int64_t row_cap) {
+                                           T* out, std::int64_t k_stride, T* row, std::int64_t row_cap,
+                                           const PermTables*) {
   switch (nc) {
     case 4:
       return align_block<T, 4>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
@@ -172,9 +267,147 @@ FOVEAL_SIMD_VARIANTS(align_plane, align_plane_body,
                      (const T* v, std::int64_t plane, int nc, std::int64_t width, const Tap<T>* y_taps,
                       const Tap<T>* x_taps, const std::int64_t* y_begin, const std::int64_t* x_begin, const T* count,
                       const std::int64_t* order, std::int64_t r0, std::int64_t r1, std::int64_t ph_n,
-                      std::int64_t pw_n, T* out, std::int64_t k_stride, T* row, std::int64_t row_cap),
+                      std::int64_t pw_n, T* out, std::int64_t k_stride, T* row, std::int64_t row_cap,
+                      const PermTables* perm),
                      (v, plane, nc, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n, out,
-                      k_stride, row, row_cap))
+                      k_stride, row, row_cap, perm))
+
+#if FOVEAL_X86_DISPATCH
+// align_block for float with AVX-512 and at most 16 bins per bin row, on PermTables' runs: a run's
+// blended sample rows stay in two registers, and each column tap of all the run's bins is one
+// two-register permute (vpermt2ps) instead of a scalar load per bin. The NC channels go through
+// each step together (independent chains for the out-of-order core). The adds and multiplies are
+// align_block's, in its order (the build does not contract them), so the results are
+// bit-identical. A RoI's bins are assembled in `row` (NC * PH * PW floats) and then copied out.
+template <int NC>
+FOVEAL_TARGET_AVX512 void align_block_perm(const float* v, std::int64_t plane, std::int64_t width,
+                                           const Tap<float>* y_taps, const Tap<float>* x_taps,
+                                           const std::int64_t* y_begin, const std::int64_t* x_begin,
+                                           const float* count, const std::int64_t* order, std::int64_t r0,
+                                           std::int64_t r1, std::int64_t ph_n, std::int64_t pw_n, float* out,
+                                           std::int64_t k_stride, float* row, std::int64_t row_cap,
+                                           const PermTables& pt) {
+  const std::int64_t bins = ph_n * pw_n;
+  const auto out_mask = static_cast<__mmask16>((1u << pw_n) - 1u);
+  const bool stream = pt.stream;
+  float* buf = row;  // NC * bins floats (the caller's row buffer, which align_block uses otherwise)
+  for (std::int64_t r = r0; r < r1; ++r) {
+    const std::int64_t k = order[r];
+    if (!pt.fits[k]) {
+      align_block<float, NC>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r, r + 1, ph_n, pw_n,
+                             out, k_stride, row, row_cap);
+      continue;
+    }
+    const std::int64_t* yb = y_begin + k * (ph_n + 1);
+    const PermTables::Run* runs = pt.runs.data() + pt.run_begin[k];
+    const int n_runs = pt.run_begin[k + 1] - pt.run_begin[k];
+    const PermTables::Slot* slots = pt.slots.data() + pt.slot_begin[k];
+    const __m512 inv = _mm512_set1_ps(1.0f / count[k]);
+    for (std::int64_t ph = 0; ph < ph_n; ++ph) {
+      __m512 acc[NC];
+      for (int ch = 0; ch < NC; ++ch) acc[ch] = _mm512_setzero_ps();
+      if (yb[ph] < yb[ph + 1]) {  // else no sample of this bin row lies on the map: zeros
+        for (int g = 0; g < n_runs; ++g) {
+          const PermTables::Run& run = runs[g];
+          const __mmask16 m0 = run.m0, m1 = run.m1;
+          __m512 a0[NC], a1[NC];
+          for (std::int64_t i = yb[ph]; i < yb[ph + 1]; ++i) {
+            const Tap<float>& ty = y_taps[i];
+            const float* lo = v + ty.lo * width + run.c_lo;
+            const float* hi = v + ty.hi * width + run.c_lo;
+            const __m512 wl = _mm512_set1_ps(ty.w_lo), wh = _mm512_set1_ps(ty.w_hi);
+            for (int ch = 0; ch < NC; ++ch) {  // the masked loads stay in the run's columns, on the map
+              const std::int64_t off = ch * plane;
+              const __m512 t0 = _mm512_add_ps(_mm512_mul_ps(wl, _mm512_maskz_loadu_ps(m0, lo + off)),
+                                              _mm512_mul_ps(wh, _mm512_maskz_loadu_ps(m0, hi + off)));
+              const __m512 t1 = m1 ? _mm512_add_ps(_mm512_mul_ps(wl, _mm512_maskz_loadu_ps(m1, lo + off + 16)),
+                                                   _mm512_mul_ps(wh, _mm512_maskz_loadu_ps(m1, hi + off + 16)))
+                                   : _mm512_setzero_ps();
+              if (i == yb[ph]) {
+                a0[ch] = t0, a1[ch] = t1;
+              } else {
+                a0[ch] = _mm512_add_ps(a0[ch], t0), a1[ch] = _mm512_add_ps(a1[ch], t1);
+              }
+            }
+          }
+          for (std::int32_t s = 0; s < run.taps; ++s) {
+            const PermTables::Slot& sl = slots[s];
+            const __m512i il = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sl.lo)));
+            const __m512i ih = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sl.hi)));
+            const __m512 wl = _mm512_loadu_ps(sl.w_lo), wh = _mm512_loadu_ps(sl.w_hi);
+            const auto m = static_cast<__mmask16>(sl.valid & run.lanes);  // a bin's missing taps add nothing
+            for (int ch = 0; ch < NC; ++ch) {
+              const __m512 t = _mm512_add_ps(_mm512_mul_ps(wl, _mm512_permutex2var_ps(a0[ch], il, a1[ch])),
+                                             _mm512_mul_ps(wh, _mm512_permutex2var_ps(a0[ch], ih, a1[ch])));
+              acc[ch] = _mm512_mask_add_ps(acc[ch], m, acc[ch], t);
+            }
+          }
+        }
+      }
+      for (int ch = 0; ch < NC; ++ch)
+        _mm512_mask_storeu_ps(buf + ch * bins + ph * pw_n, out_mask, _mm512_mul_ps(acc[ch], inv));
+    }
+    // The RoI's NC channels are one contiguous run of `out`: it is copied there with whole-vector
+    // stores (masked stores straight to `out` stalled on its cache misses). For large outputs,
+    // the 64-byte lines the run covers whole are written with streaming stores (no read for
+    // ownership); its partial end lines with ordinary masked stores.
+    float* o = out + k * k_stride;
+    const std::int64_t n = NC * bins;
+    std::int64_t i = 0;
+    if (stream) {
+      const std::int64_t head = std::min<std::int64_t>(n, (64 - reinterpret_cast<std::uintptr_t>(o) % 64) % 64 / 4);
+      const auto m = static_cast<__mmask16>((1u << head) - 1u);
+      _mm512_mask_storeu_ps(o, m, _mm512_maskz_loadu_ps(m, buf));
+      for (i = head; i + 16 <= n; i += 16) _mm512_stream_ps(o + i, _mm512_loadu_ps(buf + i));
+    } else {
+      for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, _mm512_loadu_ps(buf + i));
+    }
+    const auto tail = static_cast<__mmask16>((1u << (n - i)) - 1u);  // n - i < 16
+    _mm512_mask_storeu_ps(o + i, tail, _mm512_maskz_loadu_ps(tail, buf + i));
+  }
+  if (stream) _mm_sfence();  // order the streaming stores before the task's completion is published
+}
+
+void align_plane_perm(const float* v, std::int64_t plane, int nc, std::int64_t width, const Tap<float>* y_taps,
+                      const Tap<float>* x_taps, const std::int64_t* y_begin, const std::int64_t* x_begin,
+                      const float* count, const std::int64_t* order, std::int64_t r0, std::int64_t r1,
+                      std::int64_t ph_n, std::int64_t pw_n, float* out, std::int64_t k_stride, float* row,
+                      std::int64_t row_cap, const PermTables* perm) {
+  switch (nc) {
+    case 4:
+      return align_block_perm<4>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                                 out, k_stride, row, row_cap, *perm);
+    case 2:
+      return align_block_perm<2>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                                 out, k_stride, row, row_cap, *perm);
+    default:
+      return align_block_perm<1>(v, plane, width, y_taps, x_taps, y_begin, x_begin, count, order, r0, r1, ph_n, pw_n,
+                                 out, k_stride, row, row_cap, *perm);
+  }
+}
+#endif
+
+/// Outputs at least this large are written with streaming stores: they do not fit in the caches,
+/// and a store that misses would first read its line from memory (measured: 5% of
+/// multi_scale_roi_align's time at 50 MB). Smaller outputs stay cached for the caller.
+constexpr std::int64_t kStreamBytes = std::int64_t(16) << 20;
+
+/// The forward body for a bin grid of PW columns: the permute variant where it applies (then
+/// `perm` holds its tables), else align_plane's SIMD variant.
+template <typename T>
+auto align_plane_for(const AlignTables<T>& tab, std::int64_t k_n, std::int64_t c_n, std::int64_t ph_n,
+                     std::int64_t pw_n, std::unique_ptr<PermTables>& perm) {
+#if FOVEAL_X86_DISPATCH
+  if constexpr (std::is_same_v<T, float>)
+    if (pw_n <= 16 && simd_level() == SimdLevel::Avx512) {
+      perm = std::make_unique<PermTables>(tab.x_taps.data(), tab.x_begin.data(), k_n, pw_n);
+      perm->stream = k_n * c_n * ph_n * pw_n * static_cast<std::int64_t>(sizeof(float)) >= kStreamBytes;
+      return &align_plane_perm;
+    }
+#endif
+  (void)tab, (void)k_n, (void)c_n, (void)ph_n, (void)pw_n, (void)perm;
+  return align_plane<T>();
+}
 
 /// Channels per task: the largest of 4, 2, 1 whose planes fit in half of a typical L2 (512 KiB),
 /// and that divides C.
@@ -194,16 +427,22 @@ void forward(const T* input, const T* rois, T* out, std::int64_t n_n, std::int64
   const std::int64_t plane = height * width, bins = ph_n * pw_n;
   const int nc = channel_block<T>(plane, c_n);
   const std::int64_t blocks = c_n / nc, chunks = ForwardSplit(n_n, blocks, k_n, num_threads).chunks;
-  const auto body = align_plane<T>();
+  std::unique_ptr<PermTables> perm;
+  const auto body = align_plane_for<T>(tab, k_n, c_n, ph_n, pw_n, perm);
   parallel_for_dynamic(0, n_n * blocks * chunks, num_threads, 2, [&](std::int64_t task) {
     const std::int64_t chunk = task % chunks, c = (task / chunks) % blocks * nc, b = task / chunks / blocks;
     const std::int64_t r0 = by_image.first[b], r_n = by_image.first[b + 1] - r0;
     const std::int64_t cap = width + kPad;
-    std::vector<T> row(static_cast<std::size_t>(nc * cap));
-    prefetch_planes(input + (b * c_n + c) * plane, plane, nc);
-    body(input + (b * c_n + c) * plane, plane, nc, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
-         tab.x_begin.data(), tab.count.data(), by_image.order.data(), r0 + r_n * chunk / chunks,
-         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data(), cap);
+    std::vector<T> row(static_cast<std::size_t>(nc * std::max(cap, bins)));  // also align_block_perm's output
+    const T* v = input + (b * c_n + c) * plane;
+    prefetch_planes(v, plane, nc);
+    const bool next = chunks == 1 && c + nc < c_n;  // the next task reads the next nc planes
+    run_prefetching_next(r0 + r_n * chunk / chunks, r0 + r_n * (chunk + 1) / chunks, next ? v + nc * plane : nullptr,
+                         nc * plane, [&](std::int64_t lo, std::int64_t hi) {
+                           body(v, plane, nc, width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
+                                tab.x_begin.data(), tab.count.data(), by_image.order.data(), lo, hi, ph_n, pw_n,
+                                out + c * bins, c_n * bins, row.data(), cap, perm.get());
+                         });
   });
 }
 
@@ -319,18 +558,24 @@ void multi_scale_forward(const ConstTensorView* features, const PyramidPlan& pla
     task_first[g + 1] = task_first[g] + (has ? c_n / nc[g / n_n] * chunks : 0);
   }
   const std::int64_t max_width = *std::max_element(widths, widths + plan.levels);
-  const auto body = align_plane<T>();
+  std::unique_ptr<PermTables> perm;
+  const auto body = align_plane_for<T>(tab, k_n, c_n, ph_n, pw_n, perm);
   parallel_for_dynamic(0, task_first[groups], num_threads, 2, [&](std::int64_t task) {
     const std::int64_t g = std::upper_bound(task_first.begin(), task_first.end(), task) - task_first.begin() - 1;
     const std::int64_t l = g / n_n, b = g % n_n, width = widths[l], plane = heights[l] * width;
     const std::int64_t local = task - task_first[g], chunk = local % chunks, c = local / chunks * nc[l];
     const std::int64_t r0 = by_group.first[g], r_n = by_group.first[g + 1] - r0;
     const std::int64_t cap = max_width + kPad;
-    std::vector<T> row(static_cast<std::size_t>(nc[l] * cap));
-    prefetch_planes(maps[l] + (b * c_n + c) * plane, plane, nc[l]);
-    body(maps[l] + (b * c_n + c) * plane, plane, nc[l], width, tab.y_taps.data(), tab.x_taps.data(),
-         tab.y_begin.data(), tab.x_begin.data(), tab.count.data(), by_group.order.data(), r0 + r_n * chunk / chunks,
-         r0 + r_n * (chunk + 1) / chunks, ph_n, pw_n, out + c * bins, c_n * bins, row.data(), cap);
+    std::vector<T> row(static_cast<std::size_t>(nc[l] * std::max(cap, bins)));  // also align_block_perm's output
+    const T* v = maps[l] + (b * c_n + c) * plane;
+    prefetch_planes(v, plane, nc[l]);
+    const bool next = chunks == 1 && c + nc[l] < c_n;  // the next task reads the next planes of this map
+    run_prefetching_next(r0 + r_n * chunk / chunks, r0 + r_n * (chunk + 1) / chunks,
+                         next ? v + nc[l] * plane : nullptr, nc[l] * plane, [&](std::int64_t lo, std::int64_t hi) {
+                           body(v, plane, nc[l], width, tab.y_taps.data(), tab.x_taps.data(), tab.y_begin.data(),
+                                tab.x_begin.data(), tab.count.data(), by_group.order.data(), lo, hi, ph_n, pw_n,
+                                out + c * bins, c_n * bins, row.data(), cap, perm.get());
+                         });
   });
 }
 

@@ -9,6 +9,7 @@
 // stay in cache and are expanded to 2-D samples on the fly (w1 = wy_lo * wx_lo ..., the same
 // products torchvision precomputes, so results are bit-identical).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -50,6 +51,27 @@ template <typename T>
 inline void prefetch_planes(const T* v, std::int64_t plane, int n) {
   constexpr std::int64_t kLine = 64 / static_cast<std::int64_t>(sizeof(T));
   for (std::int64_t i = 0, end = plane * n; i < end; i += kLine) __builtin_prefetch(v + i, 0, 2);
+}
+
+/// Runs `run(lo, hi)` over the RoIs [r0, r1) in slices and, after each slice, prefetches a slice
+/// of the `n` elements at `next` (none when null): the planes the thread's next task reads (a
+/// thread runs consecutive tasks), so that they stream in while this task computes instead of
+/// stalling the next one. Fine slices matter: a burst of prefetches stalls the core (measured on
+/// multi_scale_roi_align's finest level, one thread: no prefetch 14.4 ms, 8 slices per task
+/// 11.4 ms, 64 slices 7.1 ms, maps already in cache 5.9 ms); a slice per RoI costs more in calls.
+template <typename T, typename Run>
+inline void run_prefetching_next(std::int64_t r0, std::int64_t r1, const T* next, std::int64_t n, Run&& run) {
+  constexpr std::int64_t kLine = 64 / static_cast<std::int64_t>(sizeof(T)), kSlices = 64;
+  const std::int64_t slices = std::min<std::int64_t>(r1 - r0, kSlices);
+  if (!next || slices < 2) {
+    run(r0, r1);
+    return;
+  }
+  for (std::int64_t s = 0; s < slices; ++s) {
+    run(r0 + (r1 - r0) * s / slices, r0 + (r1 - r0) * (s + 1) / slices);
+    const std::int64_t lo = n * s / slices / kLine * kLine, hi = n * (s + 1) / slices;
+    for (std::int64_t i = lo; i < hi; i += kLine) __builtin_prefetch(next + i, 0, 2);
+  }
 }
 
 /// Work split of the forward kernels: (image, channel, chunk of that image's RoIs) triples, with
