@@ -65,6 +65,8 @@ def rpn_scene(rng, nb, levels, ties=True, nan=True, low_image=None):
         obj[:, 3::11] = rng.choice([25.0, 31.0, 40.0], (nb, len(range(3, na, 11))))  # sigmoid saturates to 1
     if nan and na:
         obj[:, 1::13] = np.nan
+        obj[:, 6::29] = np.inf  # score 1
+        obj[:, 8::31] = -np.inf  # score 0: passes score_thresh 0
     if low_image is not None:
         obj[low_image] -= 12.0
     deltas = (rng.standard_normal((nb, na, 4)) * 0.2).astype(np.float32)
@@ -82,6 +84,8 @@ def retina_scene(rng, nb, levels, nc, shift=-2.5, ties=True, nan=True, low_image
         logits[:, 1::9, nc - 1] = rng.choice([20.0, 30.0], (nb, len(range(1, na, 9))))  # saturated: score 1
     if nan and na:
         logits[:, 2::15, :] = np.nan
+        logits[:, 4::23, 0] = np.inf
+        logits[:, 5::27, :] = -np.inf
     if low_image is not None:
         logits[low_image] = -30.0
     reg = (rng.standard_normal((nb, na, 4)) * 0.2).astype(np.float32)
@@ -93,6 +97,9 @@ def head_scene(rng, nb, np_, nc, ties=True):
     logits = (rng.standard_normal((nb, np_, nc)) * 2.0).astype(np.float32)
     if ties:
         logits[:, 1::6] = logits[:, :1]  # equal rows: equal scores in every class
+        logits[:, 2::11, nc // 2] = np.nan  # a NaN or +inf logit makes the row NaN: nothing kept
+        logits[:, 3::11, nc - 1] = np.inf
+        logits[:, 4::11, 1:] = -np.inf  # only the background: probabilities 0
     reg = (rng.standard_normal((nb, np_, 4 * nc)) * 0.5).astype(np.float32)
     reg[:, ::13, 2::4] = -40.0  # tiny boxes
     return props, logits, reg
@@ -249,6 +256,14 @@ def main():
     head("head_one_class", "f32", 2, 30, 1, [(300, 400), (250, 333)], None, 0)  # no candidate slot at all
     rpn("rpn_no_candidates", "f32", 2, [50, 9], [(300, 400), (250, 333)], "none", pre_nms_top_n=0)
     retina("retina_limit_0", "f32", 2, [50, 9], 3, [(300, 400), (250, 333)], "segmented", detections_per_img=0)
+    head("head_negative_thresh", "f32", 2, 24, 3, [(300, 400), (250, 333)], [24, 20], 1, score_thresh=-1.0,
+         detections_per_img=1000)  # probabilities 0 kept too
+    rpn("rpn_nms_0", "f32", 2, [300, 40], [(300, 400), (250, 333)], "segmented", nms_thresh=0.0,
+        post_nms_top_n=1000)
+    rpn("rpn_nms_1", "f32", 2, [300, 40], [(300, 400), (250, 333)], "segmented", nms_thresh=1.0, post_nms_top_n=250)
+    # 13 images x 5 levels = 65 segments, one level over 1 << 15: the segmented branch with long segments.
+    rpn("rpn_many_long_segments", "f32", 13, [(1 << 15) + 3, 400, 0, 90, 5], [(300, 400), (250, 333)] * 6 + [(0, 0)],
+        "segmented", pre_nms_top_n=500, post_nms_top_n=200)
     head("head_thresh_all", "f32", 2, 40, 4, [(300, 400), (250, 333)], [40, 40], 1, score_thresh=0.999)
     for dt in ("f16", "bf16"):
         head(f"head_{dt}", dt, 2, 60, 5, [(300, 400), (250, 333)], [60, 41], 2, detections_per_img=30)
