@@ -24,6 +24,9 @@
 // make a pageable copy wait on the host; a pinned staging buffer would avoid that); proposal
 // counts already on the device are used in place.
 //
+// Emulated whole on the CPU (tools/cuda_emu/postprocess_emu.cpp, run.sh: this file's host code,
+// every kernel and both branches of segmented_sort on a stand-in CUB, against the CPU backend).
+//
 // Not optimised: the top-k sorts every score of a level (a radix select or a threshold
 // prefilter would touch far fewer; few long segments are at least sorted device-wide).
 #include <cub/device/device_radix_sort.cuh>

@@ -5,7 +5,9 @@ path (bit for bit in float32 for the TV kernels, values and argmax for RoIPool) 
 sequential loop they parallelise. Covered: tv_cuda.cu (Chambolle's 2-D tiled iteration, split
 Bregman's tiled wavefront sweep, both stop rules), roi_pool_cuda.cu's forward kernel,
 roi_align_cuda.cu's forward kernels (bit for bit against torchvision's CPU RoIAlign), the
-fused post-processing's chunked greedy NMS (postprocess_cuda.cu, stage 4), and the tiled
+fused post-processing's chunked greedy NMS (postprocess_cuda.cu, stage 4) and the whole of
+postprocess_cuda.cu end to end (host code, all stages, both sort branches on a stand-in CUB;
+against the CPU path bit for bit in float32, rounded in float16 / bfloat16), and the tiled
 non-local means (skimage and OpenCV styles) and bilateral kernels, max / average pooling,
 greedy bitmask NMS (nms / nms_rotated: gather, pair mask, greedy reduction), and conv2d_cuda.cu's
 GEMM (conv2d, conv_transpose2d, linear, gemm; within float tolerance of the CPU GEMM, whose
@@ -38,3 +40,4 @@ def test_cuda_kernels_equal_the_cpu_path_when_emulated():
     assert "roi_align: mismatches 0" in r.stdout
     assert "gemm: 93 runs, mismatches 0" in r.stdout
     assert "rl_fft: 148 runs, mismatches 0" in r.stdout
+    assert "postprocess: 27 scenes (2 device-wide sorts), mismatches 0" in r.stdout

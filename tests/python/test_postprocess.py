@@ -636,3 +636,61 @@ def test_cuda_rpn_to_box_head_on_device():
     want = box_head_postprocess(props.cpu().numpy(), logits.numpy(), reg.numpy(), sizes, proposal_counts=pcounts.cpu().numpy())
     got = box_head_postprocess(props, logits.cuda(), reg.cuda(), sizes, proposal_counts=pcounts)
     assert_cuda_matches_cpu(got, want, torch.float32)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", CUDA_DTYPES)
+def test_rpn_cuda_long_level_sorted_device_wide(dtype):
+    # A level of 37632 anchors (>= 1 << 15 keys) in 6 (image, level) segments: segmented_sort's
+    # device-wide branch (one cub::DeviceRadixSort per segment), so far only emulated.
+    anchors, obj, deltas, levels = rpn_inputs(np.float32, batch=2, height=448, width=448,
+                                              feats=((112, 112), (56, 56), (28, 28)), seed=3)
+    assert levels[0] >= 1 << 15
+    anchors, obj, deltas = _rounded(dtype, anchors, obj, deltas)
+    sizes = [(448, 448), (300, 401)]
+    kw = {"pre_nms_top_n": 2000, "post_nms_top_n": 500}
+    want = rpn_postprocess(anchors.numpy(), obj.numpy(), deltas.numpy(), sizes, levels, **kw)
+    got = rpn_postprocess(*(x.to(dtype).cuda() for x in (anchors, obj, deltas)), sizes, levels, **kw)
+    assert_cuda_matches_cpu(got, want, dtype)
+
+
+@pytest.mark.needs_cuda
+def test_retinanet_cuda_many_long_segments_sorted_segmented():
+    # 13 images x 5 levels = 65 segments (> 64), the longest 57600 keys: cub's segmented sort
+    # with long segments (the other branch of segmented_sort, which RetinaNet's usual batches skip).
+    anchors, logits, reg, levels = retina_inputs(np.float32, batch=13, n_classes=20, logit_shift=-3.0, seed=4)
+    assert levels[0] * 20 >= 1 << 15
+    logits[abs(torch.sigmoid(logits) - 0.05) < 1e-3] = -20.0
+    sizes = [(128, 160), (100, 121)] * 6 + [(0, 0)]
+    want = retinanet_postprocess(anchors.numpy(), logits.numpy(), reg.numpy(), sizes, levels)
+    got = retinanet_postprocess(anchors.cuda(), logits.cuda(), reg.cuda(), sizes, levels)
+    assert_cuda_matches_cpu(got, want, torch.float32)
+
+
+@pytest.mark.needs_cuda
+def test_cuda_ties_and_nan_scores_follow_the_cpu_order():
+    # Logits on a 1/64 grid (many equal; distinct ones far apart in score, so libm's and CUDA's
+    # exp cannot reorder them), saturated logits (score 1 on both), NaN logits (ranked last,
+    # never kept): exact rows, not only close values, so a tie broken the other way fails.
+    anchors, obj, deltas, levels = rpn_inputs(np.float32, batch=2)
+    obj = torch.round(obj * 64) / 64
+    obj[:, ::5] = 0.75
+    obj[:, 3::11] = 31.0
+    obj[:, 1::13] = float("nan")
+    sizes = [(192, 256), (150, 201)]
+    want = rpn_postprocess(anchors.numpy(), obj.numpy(), deltas.numpy(), sizes, levels, pre_nms_top_n=300)
+    got = rpn_postprocess(anchors.cuda(), obj.cuda(), deltas.cuda(), sizes, levels, pre_nms_top_n=300)
+    assert_cuda_matches_cpu(got, want, torch.float32)
+    np.testing.assert_array_equal(got[0].cpu().numpy(), want[0])  # the same boxes in the same rows
+    anchors, logits, reg, levels = retina_inputs(np.float32, n_classes=6, logit_shift=-3.0)
+    logits = torch.round(logits * 64) / 64
+    logits[:, ::4, 0] = 0.5
+    logits[:, 1::9, 5] = 30.0
+    logits[:, 2::15, :] = float("nan")
+    logits[abs(torch.sigmoid(logits) - 0.05) < 1e-3] = -20.0
+    sizes = [(128, 160), (100, 121), (128, 160)]
+    want = retinanet_postprocess(anchors.numpy(), logits.numpy(), reg.numpy(), sizes, levels, topk_candidates=200)
+    got = retinanet_postprocess(anchors.cuda(), logits.cuda(), reg.cuda(), sizes, levels, topk_candidates=200)
+    assert_cuda_matches_cpu(got, want, torch.float32)
+    np.testing.assert_array_equal(got[0].cpu().numpy(), want[0])
+    np.testing.assert_array_equal(got[2].cpu().numpy(), want[2])

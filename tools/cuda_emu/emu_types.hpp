@@ -42,3 +42,20 @@ namespace roi {
 // The CUDA names of the 16-bit types, for kernel code that names them.
 using __half = _Float16;
 using __nv_bfloat16 = foveal::cuda::Bf16;
+
+// cuda_fp16.h / cuda_bf16.h conversions the kernels name (round to nearest even, from double
+// directly: no double rounding through float).
+inline float __half2float(__half v) { return static_cast<float>(v); }
+inline __half __double2half(double v) { return static_cast<__half>(v); }
+inline float __bfloat162float(__nv_bfloat16 v) { return foveal::cuda::to_acc(v); }
+inline __nv_bfloat16 __double2bfloat16(double v) {
+  float f = static_cast<float>(v);  // then round to odd, so that the second rounding is exact
+  if (std::isfinite(f) && static_cast<double>(f) != v) {
+    if (std::fabs(static_cast<double>(f)) > std::fabs(v)) f = std::nextafter(f, 0.0f);
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    u |= 1u;
+    std::memcpy(&f, &u, 4);
+  }
+  return foveal::cuda::from_acc<__nv_bfloat16>(f);
+}

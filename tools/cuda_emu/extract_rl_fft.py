@@ -10,6 +10,9 @@ import shutil
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from launch_rewrite import rewrite_launches  # noqa: E402
+
 root, out = Path(sys.argv[1]), Path(sys.argv[2]) / "rlfft"
 here = Path(__file__).resolve().parent
 out.mkdir(parents=True, exist_ok=True)
@@ -18,42 +21,6 @@ out.mkdir(parents=True, exist_ok=True)
 def cut(text, start, end, include_end=False):
     a, b = text.index(start), text.index(end)  # a marker that moved fails loudly here
     return text[a:b + (len(end) if include_end else 0)]
-
-
-def match_back(src, s):
-    """Start of the template argument list ending at src[s] == '>'."""
-    depth = 0
-    while True:
-        depth += {">": 1, "<": -1}.get(src[s], 0)
-        if depth == 0:
-            return s
-        s -= 1
-
-
-def match_paren(src, p):
-    """Index of the ')' closing src[p] == '('."""
-    depth = 0
-    for q in range(p, len(src)):
-        depth += {"(": 1, ")": -1}.get(src[q], 0)
-        if depth == 0:
-            return q
-    raise ValueError("unbalanced launch arguments")
-
-
-def rewrite_launches(src):
-    parts, i, count = [], 0, 0
-    while (j := src.find("<<<", i)) >= 0:
-        s = match_back(src, j - 1) if src[j - 1] == ">" else j
-        while src[s - 1].isalnum() or src[s - 1] in "_:":
-            s -= 1
-        e = src.index(">>>", j)
-        p = e + 3
-        assert src[p] == "(", src[s:p + 20]
-        q = match_paren(src, p)
-        parts += [src[i:s], f"::emu::launch_cuda({src[j + 3:e]}, [&] {{ {src[s:j]}({src[p + 1:q]}); }})"]
-        i, count = q + 1, count + 1
-    parts.append(src[i:])
-    return "".join(parts), count
 
 
 rl = (root / "cuda" / "rl_cuda.cu").read_text()

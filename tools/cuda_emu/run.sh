@@ -9,7 +9,9 @@
 # Kernels covered: tv_cuda.cu (Chambolle's 2-D tiled and N-D iterations and stop step; split Bregman's
 # init / terms / tiled wavefront sweep / stop / out), roi_pool_cuda.cu (forward kernel), roi_align_cuda.cu (roi_align and
 # multi_scale_roi_align forward kernels) and
-# postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop),
+# postprocess_cuda.cu's stage 4 (the chunked greedy NMS and output, against the sequential loop) and
+# the whole file end to end (rpn / box_head / retinanet_postprocess: segment tables, Tables upload,
+# all kernels, both branches of segmented_sort on a stand-in CUB, fake_cuda/cub; against the CPU path),
 # nlm_cuda.cu's tiled kernels (skimage fast mode, OpenCV style), bilateral_cuda.cu's tiled one,
 # pool_cuda.cu's max / average pooling kernels, greedy bitmask NMS (nms_cuda.cu,
 # nms_rotated_cuda.cu: gather, pair mask, nms_common.cuh's greedy reduction) and conv2d_cuda.cu's
@@ -66,12 +68,15 @@ CV="$ROOT/cuda/conv2d_cuda.cu"
 cut_between "$CV" '^// ---- The tiled GEMM' '^// ---- end of the emulated GEMM' "$WORK/kernels_gemm.inc"
 CXX="${CXX:-g++}"
 "${PYTHON:-python3}" "$HERE/extract_rl_fft.py" "$ROOT" "$WORK"
+"${PYTHON:-python3}" "$HERE/extract_postprocess.py" "$ROOT" "$WORK"
 SAN=""
 if echo 'int main() { return 0; }' | "$CXX" -x c++ -fsanitize=address -o "$WORK/asan_probe" - 2>/dev/null &&
   "$WORK/asan_probe" 2>/dev/null; then SAN="-fsanitize=address"; fi
 "$CXX" -std=c++20 -O1 -shared -fPIC $SAN -o "$WORK/libcufft_fake.so" "$HERE/cufft_fake.cpp"
 "$CXX" -std=c++20 -O1 -pthread $SAN -I"$WORK/rlfft" -I"$HERE/fake_cuda" -I"$HERE" -I"$ROOT/cpp/include" \
   -I"$ROOT/cpp/src" -o "$WORK/rl_fft_emu" "$HERE/rl_fft_emu.cpp" -x c++ "$WORK/rlfft/cufft_api.cu" -x none -ldl
+"$CXX" -std=c++20 -O1 -ffp-contract=off -pthread $SAN -I"$WORK/pp" -I"$HERE/fake_cuda" -I"$HERE" \
+  -I"$ROOT/cpp/include" -I"$ROOT/cpp/src" -o "$WORK/postprocess_emu" "$HERE/postprocess_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_align_emu" "$HERE/roi_align_emu.cpp"
@@ -90,3 +95,4 @@ cd "$WORK"
 "${PYTHON:-python3}" "$HERE/nms_check.py"
 "${PYTHON:-python3}" "$HERE/gemm_check.py"
 "${PYTHON:-python3}" "$HERE/rl_fft_check.py"
+"${PYTHON:-python3}" "$HERE/postprocess_check.py"

@@ -1,7 +1,8 @@
-// cuda/common.cuh for the RL FFT emulator (rl_fft_emu.cpp, see run.sh): the same error macro,
-// Workspace as host memory that starts as all-ones bytes (NaN for float and double, -1 for
-// integers: like cudaMallocAsync's memory, nothing may be read before it is written), and the
-// shipped blocks_for (cut from cuda/common.cuh).
+// cuda/common.cuh for the emulators of host code (rl_fft_emu.cpp, postprocess_emu.cpp, see run.sh):
+// the same error macro, Workspace as host memory that starts as emu::workspace_fill bytes (all-ones
+// by default: NaN for float and double, -1 for integers; like cudaMallocAsync's memory, nothing may
+// be read before it is written), stream_of, DeviceGuard (device 0 only), the storage conversions of
+// emu_types.hpp and the shipped blocks_for (cut from cuda/common.cuh).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -9,7 +10,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "emu_types.hpp"
 #include "foveal/core/error.hpp"
+#include "foveal/core/exec_context.hpp"
+
+namespace emu {
+inline unsigned char workspace_fill = 0xff;
+}  // namespace emu
 
 namespace foveal::cuda {
 
@@ -22,6 +29,13 @@ namespace foveal::cuda {
     if (foveal_err_ != cudaSuccess) ::foveal::cuda::throw_cuda_error(foveal_err_, #expr, __FILE__, __LINE__); \
   } while (0)
 
+inline cudaStream_t stream_of(const ExecContext& ctx) { return reinterpret_cast<cudaStream_t>(ctx.stream); }
+
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) { FOVEAL_CUDA_CHECK(cudaSetDevice(device)); }
+};
+
 template <typename T>
 class Workspace {
  public:
@@ -29,7 +43,7 @@ class Workspace {
     emu::on_stream(stream);
     if (count == 0) return;
     ptr_ = static_cast<T*>(std::malloc(count * sizeof(T)));
-    std::memset(static_cast<void*>(ptr_), 0xff, count * sizeof(T));
+    std::memset(static_cast<void*>(ptr_), emu::workspace_fill, count * sizeof(T));
   }
   ~Workspace() { std::free(ptr_); }
   Workspace(const Workspace&) = delete;

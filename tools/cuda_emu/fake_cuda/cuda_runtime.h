@@ -77,12 +77,32 @@ void launch_cuda(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) {
   }
   launch_serial(g, b, f);
 }
+
+inline bool launch_ok(dim3 g, dim3 b, std::size_t smem) {
+  const bool ok = g.x >= 1 && g.y >= 1 && g.z >= 1 && g.x <= 2147483647u && g.y <= 65535 && g.z <= 65535 &&
+                  b.x >= 1 && b.y >= 1 && b.z == 1 && b.x * b.y <= 1024 && smem <= 48 * 1024;
+  if (!ok) {
+    std::fprintf(stderr, "emu: invalid launch grid (%u, %u, %u) block (%u, %u, %u)\n", g.x, g.y, g.z, b.x, b.y, b.z);
+    last_error = cudaErrorInvalidConfiguration;
+  }
+  return ok;
+}
+
+// For kernels with barriers or shared memory: each CUDA thread of a block an OS thread
+// (shim.hpp's launch_grid: real __syncthreads, blocks one after another).
+template <typename F>
+void launch_cuda_threads(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) {
+  on_stream(s);
+  ++launches;
+  if (launch_ok(g, b, smem)) launch_grid(g.x, g.y, g.z, b.x, b.y, smem, f);
+}
 }  // namespace emu
 
 inline cudaError_t cudaGetDevice(int* d) {
   *d = 0;
   return cudaSuccess;
 }
+inline cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidValue; }
 inline cudaError_t cudaGetLastError() {
   const cudaError_t e = emu::last_error;
   emu::last_error = cudaSuccess;

@@ -1,0 +1,102 @@
+// A stand-in for the two CUB sorts cuda/postprocess_cuda.cu calls, for its emulator
+// (postprocess_emu.cpp, see run.sh): the same signatures and the two-call temp-storage protocol
+// (a first call with d_temp_storage == nullptr only sets temp_storage_bytes, always non-zero; the
+// second must pass at least the bytes the first call would give for its sizes, and scribbles all
+// of them). Keys sort ascending on bits [begin_bit, end_bit), stably (as a radix sort); keys of
+// d_keys_out outside every segment are not written (CUB leaves them undefined). Anything CUB does
+// not allow (overlapping buffers, segments out of range or overlapping, bad bit ranges) aborts.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+namespace emu {
+inline long cub_device_sorts = 0, cub_segmented_sorts = 0, cub_size_queries = 0;
+
+[[noreturn]] inline void cub_fail(const char* what) {
+  std::fprintf(stderr, "fake cub: %s\n", what);
+  std::abort();
+}
+
+template <typename K>
+void cub_sort_range(const K* in, K* out, std::int64_t n, int begin_bit, int end_bit) {
+  const int bits = int(8 * sizeof(K));
+  if (begin_bit < 0 || end_bit > bits || begin_bit >= end_bit) cub_fail("bad begin_bit / end_bit");
+  const int width = end_bit - begin_bit;
+  const K mask = width == bits ? ~K(0) : ((K(1) << width) - 1);
+  std::vector<K> v(in, in + n);
+  std::stable_sort(v.begin(), v.end(), [&](K a, K b) { return ((a >> begin_bit) & mask) < ((b >> begin_bit) & mask); });
+  std::copy(v.begin(), v.end(), out);
+}
+
+inline void cub_check_temp(void* temp, std::size_t given, std::size_t need) {
+  if (given < need) cub_fail("temp_storage_bytes smaller than the size query gave");
+  std::memset(temp, 0xa5, need);  // the sort owns all of it (AddressSanitizer checks the size)
+}
+
+inline void cub_check_disjoint(const void* in, const void* out, std::size_t bytes) {
+  const auto a = reinterpret_cast<std::uintptr_t>(in), b = reinterpret_cast<std::uintptr_t>(out);
+  if (a < b + bytes && b < a + bytes) cub_fail("d_keys_in and d_keys_out overlap");
+}
+}  // namespace emu
+
+namespace cub {
+struct DeviceRadixSort {
+  template <typename KeyT, typename NumItemsT>
+  static cudaError_t SortKeys(void* d_temp_storage, std::size_t& temp_storage_bytes, const KeyT* d_keys_in,
+                              KeyT* d_keys_out, NumItemsT num_items, int begin_bit = 0,
+                              int end_bit = int(sizeof(KeyT) * 8), cudaStream_t stream = 0) {
+    const std::int64_t n = static_cast<std::int64_t>(num_items);
+    if (n < 0) emu::cub_fail("DeviceRadixSort: num_items < 0");
+    const std::size_t need = 256 + 2 * sizeof(KeyT) * static_cast<std::size_t>(n);
+    if (d_temp_storage == nullptr) {
+      ++emu::cub_size_queries;
+      temp_storage_bytes = need;
+      return cudaSuccess;
+    }
+    emu::on_stream(stream);
+    emu::cub_check_temp(d_temp_storage, temp_storage_bytes, need);
+    emu::cub_check_disjoint(d_keys_in, d_keys_out, sizeof(KeyT) * static_cast<std::size_t>(n));
+    ++emu::cub_device_sorts;
+    emu::cub_sort_range(d_keys_in, d_keys_out, n, begin_bit, end_bit);
+    return cudaSuccess;
+  }
+};
+
+struct DeviceSegmentedRadixSort {
+  template <typename KeyT, typename BeginOffsetIteratorT, typename EndOffsetIteratorT>
+  static cudaError_t SortKeys(void* d_temp_storage, std::size_t& temp_storage_bytes, const KeyT* d_keys_in,
+                              KeyT* d_keys_out, int num_items, int num_segments, BeginOffsetIteratorT d_begin_offsets,
+                              EndOffsetIteratorT d_end_offsets, int begin_bit = 0, int end_bit = int(sizeof(KeyT) * 8),
+                              cudaStream_t stream = 0) {
+    if (num_items < 0 || num_segments < 0) emu::cub_fail("DeviceSegmentedRadixSort: negative sizes");
+    const std::size_t need = 256 + 2 * sizeof(KeyT) * std::size_t(num_items) + 16 * std::size_t(num_segments);
+    if (d_temp_storage == nullptr) {
+      ++emu::cub_size_queries;
+      temp_storage_bytes = need;
+      return cudaSuccess;
+    }
+    emu::on_stream(stream);
+    emu::cub_check_temp(d_temp_storage, temp_storage_bytes, need);
+    emu::cub_check_disjoint(d_keys_in, d_keys_out, sizeof(KeyT) * std::size_t(num_items));
+    ++emu::cub_segmented_sorts;
+    std::vector<std::pair<std::int64_t, std::int64_t>> seg;
+    for (int s = 0; s < num_segments; ++s) {
+      const std::int64_t b = d_begin_offsets[s], e = d_end_offsets[s];
+      if (b < 0 || e > num_items || b > e) emu::cub_fail("segment out of range");
+      if (e > b) seg.emplace_back(b, e);
+    }
+    std::sort(seg.begin(), seg.end());
+    for (std::size_t s = 1; s < seg.size(); ++s)
+      if (seg[s].first < seg[s - 1].second) emu::cub_fail("segments overlap");
+    for (const auto& [b, e] : seg) emu::cub_sort_range(d_keys_in + b, d_keys_out + b, e - b, begin_bit, end_bit);
+    return cudaSuccess;
+  }
+};
+}  // namespace cub
