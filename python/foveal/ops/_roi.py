@@ -146,8 +146,9 @@ def roi_align(
     sums (at most 9.5e-7 apart in float32 on N(0, 1) maps). Samples more than one pixel outside
     the map count as zero, samples within one pixel are clamped to the edge. Adaptive sampling
     grids are capped at 2**40 per axis, and samples off the map are skipped without being
-    visited, so a huge region costs about as much as the map. One difference: torchvision multiplies off-map samples by 0 (``0 * inf`` is NaN when the
-    channel's first pixel is infinite), foveal skips them.
+    visited, so a huge region costs about as much as the map. One difference: torchvision
+    multiplies off-map samples by 0 (``0 * inf`` is NaN when the channel's first pixel is
+    infinite), foveal skips them.
 
     Examples
     --------
