@@ -164,7 +164,7 @@ FOVEAL_ALWAYS_INLINE void align_block(const T* v, std::int64_t plane, std::int64
 struct PermTables {
   static constexpr int kSlots = 8;
   struct Run {
-    std::int64_t c_lo;
+    std::int64_t c_lo, c_hi;  // the columns the run reads
     std::int32_t taps;
     std::uint16_t lanes, m0, m1;
   };
@@ -183,64 +183,61 @@ struct PermTables {
       : run_begin(static_cast<std::size_t>(k_n + 1), 0),
         slot_begin(static_cast<std::size_t>(k_n + 1), 0),
         fits(static_cast<std::size_t>(k_n), 0) {
-    int run_of[16];
     for (std::int64_t k = 0; k < k_n; ++k) {
-      const std::int64_t* xb = x_begin + k * (pw_n + 1);
-      const std::size_t first_run = runs.size();
-      bool ok = true;
-      std::int64_t taps = 0;
-      for (std::int64_t pw = 0; pw < pw_n && ok; ++pw) {
-        const std::int64_t n = xb[pw + 1] - xb[pw];
-        run_of[pw] = -1;
-        if (n == 0) continue;  // no sample of this bin lies on the map: its lane stays 0
-        std::int64_t lo = x_taps[xb[pw]].lo, hi = x_taps[xb[pw]].hi;
-        for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j)
-          lo = std::min(lo, x_taps[j].lo), hi = std::max(hi, x_taps[j].hi);
-        ok = n <= kSlots && hi - lo < 32;
-        taps = std::max(taps, n);
-        Run* cur = runs.size() > first_run ? &runs.back() : nullptr;
-        if (!cur || std::max(hi, cur->c_lo + run_span(*cur) - 1) - std::min(lo, cur->c_lo) >= 32) {
-          runs.push_back(Run{lo, 0, 0, 0, 0});
-          cur = &runs.back();
-          cur->m0 = static_cast<std::uint16_t>(hi - lo + 1);  // the span, until set_masks
-        } else {
-          const std::int64_t end = std::max(hi + 1, cur->c_lo + run_span(*cur)), start = std::min(lo, cur->c_lo);
-          cur->c_lo = start, cur->m0 = static_cast<std::uint16_t>(end - start);
-        }
-        cur->taps = static_cast<std::int32_t>(std::max<std::int64_t>(cur->taps, n));
-        cur->lanes = static_cast<std::uint16_t>(cur->lanes | (1u << pw));
-        run_of[pw] = static_cast<int>(runs.size() - first_run - 1);
-      }
-      if (!ok) {
-        runs.resize(first_run);
-        run_begin[k + 1] = static_cast<std::int32_t>(runs.size());
-        slot_begin[k + 1] = static_cast<std::int32_t>(slots.size());
-        continue;
-      }
-      fits[k] = 1;
-      const std::size_t first_slot = slots.size();
-      slots.resize(first_slot + static_cast<std::size_t>(taps), Slot{});
-      for (std::int64_t pw = 0; pw < pw_n; ++pw)
-        for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j) {
-          Slot& sl = slots[first_slot + static_cast<std::size_t>(j - xb[pw])];
-          const std::int64_t c_lo = runs[first_run + static_cast<std::size_t>(run_of[pw])].c_lo;
-          sl.lo[pw] = static_cast<std::uint8_t>(x_taps[j].lo - c_lo);
-          sl.hi[pw] = static_cast<std::uint8_t>(x_taps[j].hi - c_lo);
-          sl.w_lo[pw] = x_taps[j].w_lo, sl.w_hi[pw] = x_taps[j].w_hi;
-          sl.valid = static_cast<std::uint16_t>(sl.valid | (1u << pw));
-        }
-      for (std::size_t g = first_run; g < runs.size(); ++g) {  // the columns a run reads: its span
-        const unsigned span = runs[g].m0;
-        runs[g].m0 = static_cast<std::uint16_t>(span >= 16 ? 0xFFFFu : (1u << span) - 1u);
-        runs[g].m1 = static_cast<std::uint16_t>(span <= 16 ? 0u : (1u << (span - 16)) - 1u);
-      }
+      if (add(x_taps, x_begin + k * (pw_n + 1), pw_n)) fits[k] = 1;
       run_begin[k + 1] = static_cast<std::int32_t>(runs.size());
       slot_begin[k + 1] = static_cast<std::int32_t>(slots.size());
     }
   }
 
  private:
-  static std::int64_t run_span(const Run& r) { return r.m0; }  // while building, m0 holds the span
+  /// Appends the runs and slots of a RoI whose bin columns start at xb; false (nothing appended)
+  /// when it does not fit.
+  bool add(const Tap<float>* x_taps, const std::int64_t* xb, std::int64_t pw_n) {
+    const std::size_t first_run = runs.size();
+    int run_of[16];
+    std::int64_t taps = 0;
+    for (std::int64_t pw = 0; pw < pw_n; ++pw) {
+      const std::int64_t n = xb[pw + 1] - xb[pw];
+      run_of[pw] = -1;
+      if (n == 0) continue;  // no sample of this bin lies on the map: its lane stays 0
+      std::int64_t lo = x_taps[xb[pw]].lo, hi = x_taps[xb[pw]].hi;
+      for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j)
+        lo = std::min(lo, x_taps[j].lo), hi = std::max(hi, x_taps[j].hi);
+      if (n > kSlots || hi - lo >= 32) {
+        runs.resize(first_run);
+        return false;
+      }
+      taps = std::max(taps, n);
+      Run* cur = runs.size() > first_run ? &runs.back() : nullptr;
+      if (cur && std::max(hi, cur->c_hi) - std::min(lo, cur->c_lo) < 32) {
+        cur->c_lo = std::min(lo, cur->c_lo), cur->c_hi = std::max(hi, cur->c_hi);
+      } else {
+        runs.push_back(Run{lo, hi, 0, 0, 0, 0});
+        cur = &runs.back();
+      }
+      cur->taps = static_cast<std::int32_t>(std::max<std::int64_t>(cur->taps, n));
+      cur->lanes = static_cast<std::uint16_t>(cur->lanes | (1u << pw));
+      run_of[pw] = static_cast<int>(runs.size() - first_run - 1);
+    }
+    for (std::size_t g = first_run; g < runs.size(); ++g) {  // load masks: the run's columns
+      const auto span = static_cast<unsigned>(runs[g].c_hi - runs[g].c_lo + 1);
+      runs[g].m0 = static_cast<std::uint16_t>(span >= 16 ? 0xFFFFu : (1u << span) - 1u);
+      runs[g].m1 = static_cast<std::uint16_t>(span <= 16 ? 0u : (1u << (span - 16)) - 1u);
+    }
+    const std::size_t first_slot = slots.size();
+    slots.resize(first_slot + static_cast<std::size_t>(taps), Slot{});
+    for (std::int64_t pw = 0; pw < pw_n; ++pw)
+      for (std::int64_t j = xb[pw]; j < xb[pw + 1]; ++j) {
+        Slot& sl = slots[first_slot + static_cast<std::size_t>(j - xb[pw])];
+        const std::int64_t c_lo = runs[first_run + static_cast<std::size_t>(run_of[pw])].c_lo;
+        sl.lo[pw] = static_cast<std::uint8_t>(x_taps[j].lo - c_lo);
+        sl.hi[pw] = static_cast<std::uint8_t>(x_taps[j].hi - c_lo);
+        sl.w_lo[pw] = x_taps[j].w_lo, sl.w_hi[pw] = x_taps[j].w_hi;
+        sl.valid = static_cast<std::uint16_t>(sl.valid | (1u << pw));
+      }
+    return true;
+  }
 };
 
 // Channel blocks of 4, 2 or 1 (the caller picks the block so that its planes fit in L2).

@@ -44,6 +44,22 @@ inline void cub_check_disjoint(const void* in, const void* out, std::size_t byte
   const auto a = reinterpret_cast<std::uintptr_t>(in), b = reinterpret_cast<std::uintptr_t>(out);
   if (a < b + bytes && b < a + bytes) cub_fail("d_keys_in and d_keys_out overlap");
 }
+
+/// cub's two-call protocol: a call without temp storage only reports `need` (returns false);
+/// otherwise checks the stream, the temp storage and that the key buffers (`bytes` each) are
+/// disjoint, and returns true: the caller sorts.
+inline bool cub_begin(void* temp, std::size_t& temp_bytes, std::size_t need, const void* in, const void* out,
+                      std::size_t bytes, cudaStream_t stream) {
+  if (temp == nullptr) {
+    ++cub_size_queries;
+    temp_bytes = need;
+    return false;
+  }
+  on_stream(stream);
+  cub_check_temp(temp, temp_bytes, need);
+  cub_check_disjoint(in, out, bytes);
+  return true;
+}
 }  // namespace emu
 
 namespace cub {
@@ -55,14 +71,9 @@ struct DeviceRadixSort {
     const std::int64_t n = static_cast<std::int64_t>(num_items);
     if (n < 0) emu::cub_fail("DeviceRadixSort: num_items < 0");
     const std::size_t need = 256 + 2 * sizeof(KeyT) * static_cast<std::size_t>(n);
-    if (d_temp_storage == nullptr) {
-      ++emu::cub_size_queries;
-      temp_storage_bytes = need;
+    if (!emu::cub_begin(d_temp_storage, temp_storage_bytes, need, d_keys_in, d_keys_out,
+                        sizeof(KeyT) * static_cast<std::size_t>(n), stream))
       return cudaSuccess;
-    }
-    emu::on_stream(stream);
-    emu::cub_check_temp(d_temp_storage, temp_storage_bytes, need);
-    emu::cub_check_disjoint(d_keys_in, d_keys_out, sizeof(KeyT) * static_cast<std::size_t>(n));
     ++emu::cub_device_sorts;
     emu::cub_sort_range(d_keys_in, d_keys_out, n, begin_bit, end_bit);
     return cudaSuccess;
@@ -77,14 +88,9 @@ struct DeviceSegmentedRadixSort {
                               cudaStream_t stream = 0) {
     if (num_items < 0 || num_segments < 0) emu::cub_fail("DeviceSegmentedRadixSort: negative sizes");
     const std::size_t need = 256 + 2 * sizeof(KeyT) * std::size_t(num_items) + 16 * std::size_t(num_segments);
-    if (d_temp_storage == nullptr) {
-      ++emu::cub_size_queries;
-      temp_storage_bytes = need;
+    if (!emu::cub_begin(d_temp_storage, temp_storage_bytes, need, d_keys_in, d_keys_out,
+                        sizeof(KeyT) * std::size_t(num_items), stream))
       return cudaSuccess;
-    }
-    emu::on_stream(stream);
-    emu::cub_check_temp(d_temp_storage, temp_storage_bytes, need);
-    emu::cub_check_disjoint(d_keys_in, d_keys_out, sizeof(KeyT) * std::size_t(num_items));
     ++emu::cub_segmented_sorts;
     std::vector<std::pair<std::int64_t, std::int64_t>> seg;
     for (int s = 0; s < num_segments; ++s) {
