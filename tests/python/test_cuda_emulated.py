@@ -14,7 +14,9 @@ GEMM (conv2d, conv_transpose2d, linear, gemm; within float tolerance of the CPU 
 summation order differs), SIMT and on tensor cores (float16, bfloat16, TF32 through shim.hpp's
 nvcuda::wmma emulation, within a float-accumulation bound of the CPU path in float64), and
 rl_cuda.cu's FFT path (its kernels and host loop, cufft_api.cu's plans and loading, a stand-in
-cuFFT with cuFFT's conventions; against the CPU FFT and direct paths)."""
+cuFFT with cuFFT's conventions; against the CPU FFT and direct paths). Every emulator runs under
+AddressSanitizer where the compiler has it (out-of-bounds device, shared and host memory, as
+compute-sanitizer's memcheck); run.sh's EMU_SANITIZE=thread is its racecheck (not in CI: 15 min)."""
 
 import os
 import shutil

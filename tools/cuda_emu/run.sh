@@ -69,22 +69,29 @@ cut_between "$CV" '^// ---- The tiled GEMM' '^// ---- end of the emulated GEMM' 
 CXX="${CXX:-g++}"
 "${PYTHON:-python3}" "$HERE/extract_rl_fft.py" "$ROOT" "$WORK"
 "${PYTHON:-python3}" "$HERE/extract_postprocess.py" "$ROOT" "$WORK"
+# Every emulator runs under a sanitizer where the compiler has it: EMU_SANITIZE=address (the default:
+# out-of-bounds reads and writes of device, shared and host memory, as compute-sanitizer's memcheck)
+# or thread (data races between the CUDA threads of a block, as its racecheck, but on global memory
+# too; 15 minutes on 2 cores, so not in CI: EMU_SANITIZE=thread TSAN_OPTIONS=log_path=/tmp/tsan/log),
+# or none.
 SAN=""
-if echo 'int main() { return 0; }' | "$CXX" -x c++ -fsanitize=address -o "$WORK/asan_probe" - 2>/dev/null &&
-  "$WORK/asan_probe" 2>/dev/null; then SAN="-fsanitize=address"; fi
+KIND="${EMU_SANITIZE:-address}"
+if [ "$KIND" != none ] && echo 'int main() { return 0; }' | "$CXX" -x c++ -fsanitize="$KIND" -o "$WORK/san_probe" - 2>/dev/null &&
+  "$WORK/san_probe" 2>/dev/null; then SAN="-fsanitize=$KIND"; fi
+[ -n "$SAN" ] || echo "cuda_emu: running without a sanitizer" >&2
 "$CXX" -std=c++20 -O1 -shared -fPIC $SAN -o "$WORK/libcufft_fake.so" "$HERE/cufft_fake.cpp"
 "$CXX" -std=c++20 -O1 -pthread $SAN -I"$WORK/rlfft" -I"$HERE/fake_cuda" -I"$HERE" -I"$ROOT/cpp/include" \
   -I"$ROOT/cpp/src" -o "$WORK/rl_fft_emu" "$HERE/rl_fft_emu.cpp" -x c++ "$WORK/rlfft/cufft_api.cu" -x none -ldl
 "$CXX" -std=c++20 -O1 -ffp-contract=off -pthread $SAN -I"$WORK/pp" -I"$HERE/fake_cuda" -I"$HERE" \
   -I"$ROOT/cpp/include" -I"$ROOT/cpp/src" -o "$WORK/postprocess_emu" "$HERE/postprocess_emu.cpp"
-"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
-"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
-"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_align_emu" "$HERE/roi_align_emu.cpp"
-"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_output_emu" "$HERE/nms_output_emu.cpp"
-"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$ROOT/cpp/src" -I"$WORK" -o "$WORK/filters_emu" "$HERE/filters_emu.cpp"
-"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/pool_emu" "$HERE/pool_emu.cpp"
-"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_emu" "$HERE/nms_emu.cpp"
-"$CXX" -std=c++20 -O1 -pthread -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/gemm_emu" "$HERE/gemm_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/tv_emu" "$HERE/tv_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_pool_emu" "$HERE/roi_pool_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/roi_align_emu" "$HERE/roi_align_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_output_emu" "$HERE/nms_output_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$ROOT/cpp/src" -I"$WORK" -o "$WORK/filters_emu" "$HERE/filters_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/pool_emu" "$HERE/pool_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_emu" "$HERE/nms_emu.cpp"
+"$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/gemm_emu" "$HERE/gemm_emu.cpp"
 cd "$WORK"
 "${PYTHON:-python3}" "$HERE/tv_check.py"
 "${PYTHON:-python3}" "$HERE/roi_pool_check.py"
