@@ -16,9 +16,14 @@ nvcuda::wmma emulation, within a float-accumulation bound of the CPU path in flo
 rl_cuda.cu's FFT path (its kernels and host loop, cufft_api.cu's plans and loading, a stand-in
 cuFFT with cuFFT's conventions; against the CPU FFT and direct paths). Every emulator runs under
 AddressSanitizer where the compiler has it (out-of-bounds device, shared and host memory, as
-compute-sanitizer's memcheck); run.sh's EMU_SANITIZE=thread is its racecheck (not in CI: 15 min)."""
+compute-sanitizer's memcheck); run.sh's EMU_SANITIZE=thread is its racecheck (not in CI: 15 min).
+The whole-file emulators (tools/cuda_emu/whole) compile entire cuda/*.cu files, host code included,
+and call their backend entry points on host memory labelled as CUDA memory, against foveal's CPU
+ops; each call runs twice (outputs and workspace first 0xff-filled, then zeroed) and must repeat
+itself bit for bit, leave its inputs alone and queue everything on the caller's stream."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,3 +48,9 @@ def test_cuda_kernels_equal_the_cpu_path_when_emulated():
     assert "gemm: 93 runs, mismatches 0" in r.stdout
     assert "rl_fft: 148 runs, mismatches 0" in r.stdout
     assert "postprocess: 27 scenes (2 device-wide sorts), mismatches 0" in r.stdout
+    # The whole-file emulators (tools/cuda_emu/whole): one summary line per check script, none empty.
+    checks = sorted(p.stem[len("check_"):] for p in (SCRIPT.parent / "whole").glob("check_*.py"))
+    assert checks, "no whole-file emulator checks found"
+    for name in checks:
+        m = re.search(rf"^whole {name}: (\d+) calls, mismatches 0$", r.stdout, re.M)
+        assert m and int(m.group(1)) > 0, f"whole-file emulator {name}: no clean summary line"

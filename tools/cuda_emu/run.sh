@@ -19,6 +19,8 @@
 # shim.hpp's nvcuda::wmma emulation in float16, bfloat16 and TF32), and rl_cuda.cu's FFT path (the
 # kernels and the host function rl_fft, with the shipped cufft_api.cu loading a stand-in cuFFT,
 # cufft_fake.cpp, through its dlopen; under AddressSanitizer where the compiler has it).
+# The whole-file emulators (whole/: README there) compile entire .cu files, host code and all, and
+# call their backend entry points through one driver, ops_emu; `EMU_ONLY=whole` runs only those.
 # The kernel code is cut from the .cu files between the markers below, so an edit that moves a
 # marker fails here loudly rather than testing stale code.
 set -euo pipefail
@@ -32,6 +34,20 @@ cut_between() {  # cut_between FILE START_REGEX END_REGEX OUT: lines from START 
     || { echo "marker not found in $1" >&2; exit 1; }
   sed -n "${a},$((b - 1))p" "$1" >"$4"
 }
+CXX="${CXX:-g++}"
+# Every emulator runs under a sanitizer where the compiler has it: EMU_SANITIZE=address (the default:
+# out-of-bounds reads and writes of device, shared and host memory, as compute-sanitizer's memcheck)
+# or thread (data races between the CUDA threads of a block, as its racecheck, but on global memory
+# too; 15 minutes on 2 cores, so not in CI: EMU_SANITIZE=thread TSAN_OPTIONS=log_path=/tmp/tsan/log),
+# or none.
+SAN=""
+KIND="${EMU_SANITIZE:-address}"
+if [ "$KIND" != none ] && echo 'int main() { return 0; }' | "$CXX" -x c++ -fsanitize="$KIND" -o "$WORK/san_probe" - 2>/dev/null &&
+  "$WORK/san_probe" 2>/dev/null; then SAN="-fsanitize=$KIND"; fi
+[ -n "$SAN" ] || echo "cuda_emu: running without a sanitizer" >&2
+OLD=1  # EMU_ONLY=whole: only the whole-file emulators (whole/), for a quick run
+[ "${EMU_ONLY:-}" != whole ] || OLD=0
+if [ "$OLD" = 1 ]; then
 TV="$ROOT/cuda/tv_cuda.cu"
 cut_between "$TV" '^constexpr int kThreads' '^// The generic iteration with the dimension count' "$WORK/kernels_tv.inc"
 cut_between "$TV" '^// ---- Split-Bregman' '^std::vector<std::int64_t> bregman_launch' "$WORK/kernels_breg.inc"
@@ -66,19 +82,8 @@ cat "$WORK"/nms_[0-4].inc >"$WORK/kernels_nms.inc"
 [ "$(grep -c '^constexpr int' "$WORK/kernels_nms.inc")" -ge 2 ] || { echo "nms tile constants not found" >&2; exit 1; }
 CV="$ROOT/cuda/conv2d_cuda.cu"
 cut_between "$CV" '^// ---- The tiled GEMM' '^// ---- end of the emulated GEMM' "$WORK/kernels_gemm.inc"
-CXX="${CXX:-g++}"
 "${PYTHON:-python3}" "$HERE/extract_rl_fft.py" "$ROOT" "$WORK"
 "${PYTHON:-python3}" "$HERE/extract_postprocess.py" "$ROOT" "$WORK"
-# Every emulator runs under a sanitizer where the compiler has it: EMU_SANITIZE=address (the default:
-# out-of-bounds reads and writes of device, shared and host memory, as compute-sanitizer's memcheck)
-# or thread (data races between the CUDA threads of a block, as its racecheck, but on global memory
-# too; 15 minutes on 2 cores, so not in CI: EMU_SANITIZE=thread TSAN_OPTIONS=log_path=/tmp/tsan/log),
-# or none.
-SAN=""
-KIND="${EMU_SANITIZE:-address}"
-if [ "$KIND" != none ] && echo 'int main() { return 0; }' | "$CXX" -x c++ -fsanitize="$KIND" -o "$WORK/san_probe" - 2>/dev/null &&
-  "$WORK/san_probe" 2>/dev/null; then SAN="-fsanitize=$KIND"; fi
-[ -n "$SAN" ] || echo "cuda_emu: running without a sanitizer" >&2
 "$CXX" -std=c++20 -O1 -shared -fPIC $SAN -o "$WORK/libcufft_fake.so" "$HERE/cufft_fake.cpp"
 "$CXX" -std=c++20 -O1 -pthread $SAN -I"$WORK/rlfft" -I"$HERE/fake_cuda" -I"$HERE" -I"$ROOT/cpp/include" \
   -I"$ROOT/cpp/src" -o "$WORK/rl_fft_emu" "$HERE/rl_fft_emu.cpp" -x c++ "$WORK/rlfft/cufft_api.cu" -x none -ldl
@@ -92,7 +97,28 @@ if [ "$KIND" != none ] && echo 'int main() { return 0; }' | "$CXX" -x c++ -fsani
 "$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/pool_emu" "$HERE/pool_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/nms_emu" "$HERE/nms_emu.cpp"
 "$CXX" -std=c++20 -O1 -pthread $SAN -I"$ROOT/cpp/include" -I"$WORK" -o "$WORK/gemm_emu" "$HERE/gemm_emu.cpp"
+fi
+# The whole-file emulators (whole/): every cuda/*.cu an adapter names, one translation unit each,
+# with fake_cuda's runtime and common.cuh, linked into one driver, ops_emu.
+"${PYTHON:-python3}" "$HERE/whole/extract.py" "$ROOT" "$WORK"
+mkdir -p "$WORK/whole/gen/foveal" "$WORK/whole/obj"
+sed -e 's/@PROJECT_VERSION[A-Z_]*@/0/; s/"@PROJECT_VERSION@"/"emu"/; s/#cmakedefine01 \(FOVEAL_[A-Z_]*\)/#define \1 1/' \
+  -e 's/@[A-Z_]*@//' "$ROOT/cpp/include/foveal/config.hpp.in" >"$WORK/whole/gen/foveal/config.hpp"
+WFLAGS=(-std=c++20 -O1 -pthread $SAN -I"$HERE/fake_cuda" -I"$HERE" -I"$HERE/whole" -I"$WORK/whole"
+  -I"$WORK/whole/gen" -I"$ROOT/cpp/include" -I"$ROOT/cpp/src")
+WSRC=()
+while read -r f; do WSRC+=("$WORK/whole/$f"); done <"$WORK/whole/files"
+WSRC+=("$HERE"/whole/ops_*.cpp "$HERE/whole/ops_emu.cpp")
+pids=()
+for src in "${WSRC[@]}"; do  # two at a time; a failed compile fails the run (set -e)
+  "$CXX" "${WFLAGS[@]}" -x c++ -c "$src" -o "$WORK/whole/obj/$(basename "$src").o" &
+  pids+=($!)
+  if [ "${#pids[@]}" -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+done
+for p in "${pids[@]}"; do wait "$p"; done
+"$CXX" -pthread $SAN -o "$WORK/ops_emu" "$WORK"/whole/obj/*.o -ldl
 cd "$WORK"
+if [ "$OLD" = 1 ]; then
 "${PYTHON:-python3}" "$HERE/tv_check.py"
 "${PYTHON:-python3}" "$HERE/roi_pool_check.py"
 "${PYTHON:-python3}" "$HERE/roi_align_check.py"
@@ -103,3 +129,6 @@ cd "$WORK"
 "${PYTHON:-python3}" "$HERE/gemm_check.py"
 "${PYTHON:-python3}" "$HERE/rl_fft_check.py"
 "${PYTHON:-python3}" "$HERE/postprocess_check.py"
+fi
+for check in "$HERE"/whole/${WHOLE_CHECK:-check_*.py}; do  # WHOLE_CHECK=check_x.py: only that one
+ PYTHONPATH="$HERE/whole" "${PYTHON:-python3}" "$check"; done

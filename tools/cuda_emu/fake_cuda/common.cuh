@@ -1,4 +1,4 @@
-// cuda/common.cuh for the emulators of host code (rl_fft_emu.cpp, postprocess_emu.cpp, see run.sh):
+// cuda/common.cuh for the emulators of host code (rl_fft_emu.cpp, postprocess_emu.cpp, whole/; see run.sh):
 // the same error macro, Workspace as host memory that starts as emu::workspace_fill bytes (all-ones
 // by default: NaN for float and double, -1 for integers; like cudaMallocAsync's memory, nothing may
 // be read before it is written), stream_of, DeviceGuard (device 0 only), the storage conversions of
@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "emu_types.hpp"
+#include "foveal/core/dtype.hpp"
 #include "foveal/core/error.hpp"
 #include "foveal/core/exec_context.hpp"
 
@@ -56,5 +57,12 @@ class Workspace {
 };
 
 #include "blocks_for.inc"
+
+/// The device's memory pool: host memory here, nothing to keep.
+inline void keep_pool_memory() {}
+
+/// Storage type on the device for a host element type, and the type the math runs in (as common.cuh).
+template <typename S> struct DeviceElem { using type = S; using acc = S; };
+template <> struct DeviceElem<foveal::half> { using type = __half; using acc = float; };
 
 }  // namespace foveal::cuda
