@@ -5,6 +5,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdio>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -16,6 +18,7 @@
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
   cudaMemcpyHostToDevice = 1,
@@ -27,6 +30,10 @@ enum cudaMemcpyKind {
 struct dim3 {
   unsigned x, y, z;
   constexpr dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
 };
 
 namespace emu {
@@ -117,4 +124,22 @@ inline cudaError_t cudaMemsetAsync(void* dst, int v, std::size_t n, cudaStream_t
   emu::on_stream(s);
   std::memset(dst, v, n);
   return cudaSuccess;
+}
+
+// The device the host code plans for: an H200's 132 multiprocessors, or EMU_SMS (to reach the
+// tile and split-K choices of other devices with small problems).
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int device) {
+  if (a != cudaDevAttrMultiProcessorCount || device != 0) return cudaErrorInvalidValue;
+  const char* e = std::getenv("EMU_SMS");
+  *v = e ? std::atoi(e) : 132;
+  return cudaSuccess;
+}
+// __ldg: a read-only load; a vector load needs its natural alignment (the GPU faults otherwise).
+template <typename T>
+T __ldg(const T* p) {
+  if (reinterpret_cast<std::uintptr_t>(p) % alignof(T) != 0) {
+    std::fprintf(stderr, "emu: __ldg of a misaligned %zu-byte vector\n", sizeof(T));
+    std::abort();
+  }
+  return *p;
 }

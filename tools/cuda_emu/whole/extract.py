@@ -60,6 +60,9 @@ for name in wanted:
         return "::emu::launch_cuda_threads" if any(f"{h}(" in body for h in dev_sync) else "::emu::launch_cuda"
 
     body, n = rewrite_launches(src, launcher)
+    # dynamic shared memory: the launch's buffer (shim.hpp's emu::smem, sized by the launch)
+    body = re.sub(r"extern __shared__ (?:__align__\(\d+\) )?(\w[\w ]*?) (\w+)\[\];",
+                  r"\1* \2 = reinterpret_cast<\1*>(::emu::smem.data());", body)
     assert "<<<" not in body, f"{name}: a launch was not rewritten"
     (out / name).write_text(body)
     total += n
