@@ -86,7 +86,7 @@ FOVEAL_EMU_OP("fold_batch_norm") {
                                 c.out("out_bias"), c.num("eps"), c.ctx);
 }
 FOVEAL_EMU_OP("unary") {
-  foveal::cuda::unary(static_cast<foveal::UnaryOp>(c.i64("op")), c.in("input"), c.out("out"), c.ctx);
+  foveal::cuda::unary(static_cast<foveal::UnaryOp>(c.i64("which")), c.in("input"), c.out("out"), c.ctx);
 }
 FOVEAL_EMU_OP("softmax") {
   foveal::cuda::softmax(c.in("input"), static_cast<int>(c.i64("dim")), c.out("out"), c.ctx);
