@@ -101,7 +101,7 @@ template <typename F>
 void launch_cuda_threads(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) {
   on_stream(s);
   ++launches;
-  if (launch_ok(g, b, smem)) launch_grid(g.x, g.y, g.z, b.x, b.y, smem, f);
+  if (launch_ok(g, b, smem)) launch_grid(g.x, g.y, g.z, b.x, b.y, smem, f, 0);
 }
 }  // namespace emu
 

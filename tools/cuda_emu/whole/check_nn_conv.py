@@ -192,7 +192,7 @@ for path in PATHS:
 # the tiles: 128 x 128 and 64 x 128 (TF32 and tensor-core gathers: 64 x 128 for either) on a small
 # multiprocessor count, 64 x 64 on an H200 for small problems
 for path in PATHS:
-    conv(path, 1, 5, 16, 16, 130, (3, 3), pad=(1, 1, 1, 1), bias=True, sm=1, act="relu")  # M 130, N 256: 128 x 128
+    conv(path, 1, 5, 16, 16, 128, (3, 3), pad=(1, 1, 1, 1), bias=True, sm=1, act="relu")  # M 128, N 256: 128 x 128
     conv(path, 1, 4, 8, 16, 64, (3, 3), pad=(1, 1, 1, 1), res=True, sm=1)  # M 64, N 128: 64 x 128
 conv("f32", 1, 4, 9, 9, 40, (1, 1), sm=1)  # 64 x 64 (M 40, N 81)
 conv("f32", 1, 4, 40, 40, 70, (1, 1), sm=2, nan=True, bias=True)
@@ -213,7 +213,8 @@ for path in PATHS:
     conv_t(path, 1, 4, 5, 6, 4, (3, 3), stride=(2, 2), dil=(2, 3), pad=(2, 1), opad=(1, 1), bias=True, act="silu")
     conv_t(path, 2, 5, 6, 6, 7, (3, 3), pad=(1, 1), res=True)  # stride 1: one phase
 for path in PATHS:
-    conv_t(path, 1, 3, 8, 8, 140, (2, 2), stride=(2, 2), bias=True, sm=1)  # 128-row tile (64 x 128 on tensor cores)
+    conv_t(path, 1, 3, 8, 16, 128, (2, 2), stride=(2, 2), bias=True, sm=1)  # 128-row tile (64 x 128 on tensor cores)
+    conv_t(path, 1, 3, 8, 8, 140, (2, 2), stride=(2, 2), res=True, sm=1)  # M 140: 64 x 128
 conv_t("f32", 1, 3, 8, 16, 64, (2, 2), stride=(2, 2), res=True, sm=1)  # 64 x 128
 conv_t("f32", 1, 160, 3, 3, 3, (3, 3), stride=(2, 2), bias=True)  # deep K: no split-K here
 
@@ -221,7 +222,8 @@ conv_t("f32", 1, 160, 3, 3, 3, (3, 3), stride=(2, 2), bias=True)  # deep K: no s
 for path in PATHS:
     linear(path, (3, 7), 20, 11, bias=True, act="relu", launches=1)
     linear(path, (5,), 33, 70, act="silu")
-    linear(path, (130,), 16, 140, bias=True, sm=1)  # 128 x 128
+    linear(path, (128,), 16, 140, bias=True, sm=1)  # 128 x 128
+    linear(path, (130,), 16, 140, act="relu", sm=1)  # M 130: 64 x 128
     linear(path, (2, 3), 1100, 5, bias=True, act="leaky", slope=0.05, launches=2)  # split-K
     matmul(path, 9, 13, 17, launches=1)
     matmul(path, 70, 24, 150, sm=1)
