@@ -180,6 +180,9 @@ conv("f64", 1, 2, 300, 70, 2, (7, 7), stride=(4, 1), dil=(3, 1), groups=2, bias=
 conv("f32", 1, 2, 2, 12801, 2, (1, 1), stride=(1, 200), groups=2, bias=True, act="relu")
 conv("f16", 1, 2, 2, 12801, 4, (1, 1), stride=(1, 200), groups=2, res=True)
 conv("f32", 1, 3, 9, 9, 3, (3, 3), groups=3, nan=True, bias=True)
+for path in PATHS:  # one input channel, groups 1: the depthwise kernel with every output channel in one group
+    conv(path, 2, 1, 10, 12, 5, (3, 3), pad=(1, 1, 1, 1), bias=True, act="leaky", slope=0.2, launches=1)
+conv("f16", 1, 4, 9, 9, 6, (3, 3), nan=True, res=True)  # NaN through the tensor cores
 
 # ---- conv2d as implicit GEMM: 1 x 1, 3 x 3, 7 x 7 stride 2, grouped, dilated, asymmetric padding,
 # unbatched; M and N off the tile sizes; every path and epilogue.
@@ -229,6 +232,8 @@ for path in PATHS:
     matmul(path, 70, 24, 150, sm=1)
     matmul(path, 4, 1030, 6, launches=2)  # split-K: K 1030, slices of 520 (f16: 16-deep)
 linear("f32", (1,), 8, 1, act="sigmoid")
+for path in PATHS:
+    linear(path, (), 40, 9, bias=True)  # a 1-D input: one row
 matmul("f32", 1, 1, 1)
 
 
