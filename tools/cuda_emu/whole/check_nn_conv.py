@@ -197,8 +197,8 @@ for path in PATHS:
 for path in PATHS:
     conv(path, 1, 5, 16, 16, 128, (3, 3), pad=(1, 1, 1, 1), bias=True, sm=1, act="relu")  # M 128, N 256: 128 x 128
     conv(path, 1, 4, 8, 16, 64, (3, 3), pad=(1, 1, 1, 1), res=True, sm=1)  # M 64, N 128: 64 x 128
-conv("f32", 1, 4, 9, 9, 40, (1, 1), sm=1)  # 64 x 64 (M 40, N 81)
-conv("f32", 1, 4, 40, 40, 70, (1, 1), sm=2, nan=True, bias=True)
+conv("f32", 1, 4, 9, 9, 40, (1, 1), sm=1)  # 64 x 128 (M 40, N 81)
+conv("f32", 1, 4, 40, 40, 70, (1, 1), sm=2, nan=True, bias=True)  # 128 x 128
 # split-K: few tiles and K >= 1024 (C_in 128, 3 x 3: K 1152, two slices on an H200, then the reduction)
 for path in PATHS:
     conv(path, 1, 128, 5, 6, 9, (3, 3), pad=(1, 1, 1, 1), bias=True, res=True, act="silu", launches=2)
@@ -217,7 +217,7 @@ for path in PATHS:
     conv_t(path, 2, 5, 6, 6, 7, (3, 3), pad=(1, 1), res=True)  # stride 1: one phase
 for path in PATHS:
     conv_t(path, 1, 3, 8, 16, 128, (2, 2), stride=(2, 2), bias=True, sm=1)  # 128-row tile (64 x 128 on tensor cores)
-    conv_t(path, 1, 3, 8, 8, 140, (2, 2), stride=(2, 2), res=True, sm=1)  # M 140: 64 x 128
+    conv_t(path, 1, 3, 8, 8, 140, (2, 2), stride=(2, 2), res=True, sm=1)  # M 140, 64 columns a phase: 64 x 64
 conv_t("f32", 1, 3, 8, 16, 64, (2, 2), stride=(2, 2), res=True, sm=1)  # 64 x 128
 conv_t("f32", 1, 160, 3, 3, 3, (3, 3), stride=(2, 2), bias=True)  # deep K: no split-K here
 
