@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -107,6 +108,23 @@ inline cudaError_t cudaGetLastError() {
   const cudaError_t e = emu::last_error;
   emu::last_error = cudaSuccess;
   return e;
+}
+// Device attributes and kernel attributes (the RoI forwards size their grids from the SM count
+// and ask for the L1 carveout). EMU_SM_COUNT sets the SM count (default 132, an H100/H200), so a
+// check can reach the grid-sizing branches that depend on it.
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8, cudaFuncAttributePreferredSharedMemoryCarveout = 9 };
+enum cudaSharedCarveout { cudaSharedmemCarveoutDefault = -1, cudaSharedmemCarveoutMaxShared = 100, cudaSharedmemCarveoutMaxL1 = 0 };
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int dev) {
+  if (dev != 0 || a != cudaDevAttrMultiProcessorCount) return cudaErrorInvalidValue;
+  const char* e = std::getenv("EMU_SM_COUNT");
+  *v = e ? std::atoi(e) : 132;
+  return cudaSuccess;
+}
+template <typename K>
+cudaError_t cudaFuncSetAttribute(K*, cudaFuncAttribute a, int v) {  // a carveout is a percentage (or -1)
+  if (a == cudaFuncAttributePreferredSharedMemoryCarveout) return v >= -1 && v <= 100 ? cudaSuccess : cudaErrorInvalidValue;
+  return v >= 0 && v <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
 }
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind, cudaStream_t s) {
   emu::on_stream(s);
