@@ -340,7 +340,7 @@ def pool_case(what, x, r, ph, pw, scale, seed, dts=DTYPES, bad=None):
     ok = np.ones(len(r), bool) if bad is None else ~bad
     for dt in dts:
         md = "float64" if dt == "float64" else "float32"
-        for with_argmax in (True, False):
+        for with_argmax in (True, False) if dt == "float32" else (True,):  # without: a null argmax
             got, am, xv = cuda_pool(x, r, ph, pw, scale, seed, dt, with_argmax)
             rd = r.astype(rois_dtype(dt)).astype(np.float64)
             want, wam = np.zeros_like(got), np.full(got.shape, -1, np.int64)
