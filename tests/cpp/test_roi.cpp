@@ -21,6 +21,7 @@ void test_bilinear_axis() {
   EXPECT(!m::bilinear_axis(-1.01, 10, t), "beyond -1 is dropped");
   EXPECT(!m::bilinear_axis(10.01, 10, t), "beyond size is dropped");
   EXPECT(!m::bilinear_axis(std::nan(""), 10, t), "NaN is dropped");
+  EXPECT(!m::bilinear_axis(-0.5, 0, t) && !m::bilinear_axis(0.0, 0, t), "an empty axis has no taps");
   EXPECT(m::bilinear_axis(-0.5, 10, t) && t.lo == 0 && t.hi == 1 && t.w_lo == 1.0 && t.w_hi == 0.0, "clamped to 0");
   EXPECT(m::bilinear_axis(9.5, 10, t) && t.lo == 9 && t.hi == 9 && t.w_lo == 1.0 && t.w_hi == 0.0, "pinned to 9");
   EXPECT(m::bilinear_axis(2.25, 10, t) && t.lo == 2 && t.hi == 3 && t.w_lo == 0.75 && t.w_hi == 0.25, "interior");

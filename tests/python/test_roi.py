@@ -261,6 +261,15 @@ def test_rois_outside_the_map_give_zeros_and_partial_ones_match():
 
 
 @pytest.mark.parametrize("aligned", [False, True])
+@pytest.mark.parametrize("shape", [(1, 2, 0, 5), (1, 2, 5, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_roi_align_of_an_empty_map_is_zero(shape, dtype, aligned):
+    # samples in [-1, 0] were clamped onto pixel -1 of the empty axis: a read before the map
+    rois = np.array([[0, -0.5, -0.5, 0.2, 0.2], [0, -0.9, -0.2, 0.0, 0.1]], dtype)
+    np.testing.assert_array_equal(roi_align(np.zeros(shape, dtype), rois, 2, aligned=aligned), 0.0)
+
+
+@pytest.mark.parametrize("aligned", [False, True])
 def test_huge_adaptive_roi_matches_torchvision(aligned):
     # a 2000-pixel RoI on a 16x16 map: 2000 x 2000 samples per bin, nearly all off the map
     x = np.random.default_rng(9).standard_normal((1, 2, 16, 16))

@@ -44,23 +44,26 @@ namespace emu {
 inline std::barrier<>* block_bar;
 struct Warp {
   std::unique_ptr<std::barrier<>> bar;
-  double slots[32];
+  double slots[2][32];  // shuffles alternate between the two (see shuffle)
 };
+inline thread_local unsigned shuffle_parity = 0;  // per CUDA thread; each launch starts new threads
 inline std::vector<Warp> warps;
 inline std::vector<double> smem;
 inline std::mutex atomic_lock;
 
 inline unsigned linear_thread() { return threadIdx.x + threadIdx.y * blockDim.x; }
 
+// One barrier a shuffle: consecutive shuffles use alternate slot rows, and a lane can only write
+// a row again after the next shuffle's barrier, which every lane reaches after reading this one.
 template <typename T>
 T shuffle(T v, int src, bool valid) {
   const unsigned t = linear_thread();
   Warp& w = warps[t / 32];
-  w.slots[t % 32] = static_cast<double>(v);
+  double* slots = w.slots[shuffle_parity];
+  shuffle_parity ^= 1u;
+  slots[t % 32] = static_cast<double>(v);
   w.bar->arrive_and_wait();
-  const T r = valid ? static_cast<T>(w.slots[src]) : v;
-  w.bar->arrive_and_wait();
-  return r;
+  return valid ? static_cast<T>(slots[src]) : v;
 }
 
 // Runs f() as a (gx, gy, gz) grid of (bx, by) blocks with `smem_bytes` of dynamic shared memory

@@ -115,6 +115,14 @@ inline cudaError_t cudaGetLastError() {
   emu::last_error = cudaSuccess;
   return e;
 }
+// Kernel attributes (the RoI forwards ask for the L1 carveout); the SM count is below.
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8, cudaFuncAttributePreferredSharedMemoryCarveout = 9 };
+enum cudaSharedCarveout { cudaSharedmemCarveoutDefault = -1, cudaSharedmemCarveoutMaxShared = 100, cudaSharedmemCarveoutMaxL1 = 0 };
+template <typename K>
+cudaError_t cudaFuncSetAttribute(K*, cudaFuncAttribute a, int v) {  // a carveout is a percentage (or -1)
+  if (a == cudaFuncAttributePreferredSharedMemoryCarveout) return v >= -1 && v <= 100 ? cudaSuccess : cudaErrorInvalidValue;
+  return v >= 0 && v <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
+}
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind, cudaStream_t s) {
   emu::on_stream(s);
   std::memcpy(dst, src, n);
@@ -127,7 +135,7 @@ inline cudaError_t cudaMemsetAsync(void* dst, int v, std::size_t n, cudaStream_t
 }
 
 // The device the host code plans for: an H200's 132 multiprocessors, or EMU_SMS (to reach the
-// tile and split-K choices of other devices with small problems).
+// tile and split-K choices, and the RoI grids sized from the SM count, with small problems).
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int device) {
   if (a != cudaDevAttrMultiProcessorCount || device != 0) return cudaErrorInvalidValue;
   const char* e = std::getenv("EMU_SMS");

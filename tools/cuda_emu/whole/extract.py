@@ -33,12 +33,16 @@ def kernels_of(src):
 
 
 helpers = ""  # device helpers of the .cuh files: a kernel calling one that synchronises runs threaded
-for h in (root / "cuda").glob("*.cuh"):
-    if h.name != "common.cuh":
-        shutil.copy(h, out / h.name)
-        helpers += h.read_text()
+headers = [h for h in (root / "cuda").glob("*.cuh") if h.name != "common.cuh"]
+for h in headers:
+    helpers += h.read_text()
 sync_helpers = {m.group(1) for m in re.finditer(r"__device__[^;{(]*?\b(\w+)\(", helpers)
                 if any(k in helpers[m.end():helpers.find("\n}\n", m.end())] for k in threaded_marks)}
+header_kernels = kernels_of(helpers)
+for h in headers:  # launches in a header (roi_common.cuh's GradBuffer) are rewritten too
+    body, _ = rewrite_launches(h.read_text(), lambda k: "::emu::launch_cuda_threads" if header_kernels.get(
+        k.split("::")[-1]) else "::emu::launch_cuda")
+    (out / h.name).write_text(body)
 for extra in ("cufft_api.hpp",):
     shutil.copy(root / "cuda" / extra, out / extra)
 total = 0

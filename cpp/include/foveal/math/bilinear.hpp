@@ -16,12 +16,13 @@ struct AxisTap {
 };
 
 /// Taps of coordinate `v` on an axis of `size` pixels; false when the sample lies outside
-/// [-1, size] (NaN included), where it contributes zero. The 2-D rule of torchvision (a sample
+/// [-1, size] (NaN included), where it contributes zero, and on an empty axis (size 0: no pixel
+/// to clamp onto). The 2-D rule of torchvision (a sample
 /// is dropped when either coordinate is out) is the AND of the two axes, and its clamping acts
 /// on each axis alone, so a 2-D sample is exactly the product of two axis taps.
 template <typename T>
 FOVEAL_HD_INLINE bool bilinear_axis(T v, std::int64_t size, AxisTap<T>& t) {
-  if (!(v >= T(-1) && v <= T(size))) return false;
+  if (!(v >= T(-1) && v <= T(size)) || size < 1) return false;
   if (v <= T(0)) v = T(0);
   std::int64_t lo = static_cast<std::int64_t>(v);
   std::int64_t hi;
