@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -16,6 +18,8 @@
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
   cudaMemcpyHostToDevice = 1,
@@ -33,6 +37,11 @@ namespace emu {
 inline cudaStream_t stream = nullptr;       // the stream the emulated call was given
 inline cudaError_t last_error = cudaSuccess;
 inline long launches = 0, wrong_stream = 0;  // work queued on any other stream counts here
+// The emulated device (an H200): shared memory a block may opt in to, multiprocessors.
+inline constexpr int kOptinSmem = 232448, kSms = 132;
+// The largest dynamic shared memory any kernel opted in to (cudaFuncSetAttribute). The launches do
+// not name their kernel, so a launch over 48 KB only checks that some kernel opted in that far.
+inline std::size_t smem_opt_in = 48 * 1024;
 
 inline void on_stream(cudaStream_t s) {
   if (s != stream) ++wrong_stream;
@@ -80,7 +89,7 @@ void launch_cuda(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) {
 
 inline bool launch_ok(dim3 g, dim3 b, std::size_t smem) {
   const bool ok = g.x >= 1 && g.y >= 1 && g.z >= 1 && g.x <= 2147483647u && g.y <= 65535 && g.z <= 65535 &&
-                  b.x >= 1 && b.y >= 1 && b.z == 1 && b.x * b.y <= 1024 && smem <= 48 * 1024;
+                  b.x >= 1 && b.y >= 1 && b.z == 1 && b.x * b.y <= 1024 && smem <= smem_opt_in;
   if (!ok) {
     std::fprintf(stderr, "emu: invalid launch grid (%u, %u, %u) block (%u, %u, %u)\n", g.x, g.y, g.z, b.x, b.y, b.z);
     last_error = cudaErrorInvalidConfiguration;
@@ -96,6 +105,23 @@ void launch_cuda_threads(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) 
   ++launches;
   if (launch_ok(g, b, smem)) launch_grid(g.x, g.y, g.z, b.x, b.y, smem, f);
 }
+
+// Launches per kernel name (whole/extract.py's launches go through Kernel{"name"}), so that a check
+// can tell which path of the host code ran.
+inline std::map<std::string, long> kernel_launches;
+struct Kernel {
+  const char* name;
+  template <typename F>
+  void cuda(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) const {
+    ++kernel_launches[name];
+    launch_cuda(g, b, smem, s, f);
+  }
+  template <typename F>
+  void cuda_threads(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) const {
+    ++kernel_launches[name];
+    launch_cuda_threads(g, b, smem, s, f);
+  }
+};
 }  // namespace emu
 
 inline cudaError_t cudaGetDevice(int* d) {
@@ -116,5 +142,24 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cu
 inline cudaError_t cudaMemsetAsync(void* dst, int v, std::size_t n, cudaStream_t s) {
   emu::on_stream(s);
   std::memset(dst, v, n);
+  return cudaSuccess;
+}
+
+// Work is synchronous here: a synchronisation only checks the stream.
+inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  emu::on_stream(s);
+  return cudaSuccess;
+}
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
+  if (d != 0) return cudaErrorInvalidValue;
+  if (a == cudaDevAttrMultiProcessorCount) *v = emu::kSms;
+  else if (a == cudaDevAttrMaxSharedMemoryPerBlockOptin) *v = emu::kOptinSmem;
+  else return cudaErrorInvalidValue;
+  return cudaSuccess;
+}
+template <typename K>
+cudaError_t cudaFuncSetAttribute(K*, cudaFuncAttribute a, int v) {
+  if (a != cudaFuncAttributeMaxDynamicSharedMemorySize || v < 0 || v > emu::kOptinSmem) return cudaErrorInvalidValue;
+  if (static_cast<std::size_t>(v) > emu::smem_opt_in) emu::smem_opt_in = static_cast<std::size_t>(v);
   return cudaSuccess;
 }

@@ -44,6 +44,7 @@ for extra in ("cufft_api.hpp",):
 total = 0
 for name in wanted:
     src = (root / "cuda" / name).read_text()
+    src = re.sub(r"//[^\n]*", lambda m: m.group(0).replace("<<<", "< <<"), src)  # launches named in comments
     kernels = kernels_of(src)
     helpers_here = {**kernels_of(helpers), **kernels}
     dev_sync = sync_helpers | {m.group(1) for m in re.finditer(r"__device__[^;{(]*?\b(\w+)\(", src)
@@ -53,13 +54,17 @@ for name in wanted:
         base = kernel.split("::")[-1]
         if base not in helpers_here:
             raise SystemExit(f"{name}: launch of unknown kernel {kernel}")
+        named = f'::emu::Kernel{{"{base}"}}.'  # counts the launches per kernel name
         if helpers_here[base]:
-            return "::emu::launch_cuda_threads"
+            return named + "cuda_threads"
         end = src.find("\n}\n", src.find(f" {base}("))
         body = src[src.find(f" {base}("):end]
-        return "::emu::launch_cuda_threads" if any(f"{h}(" in body for h in dev_sync) else "::emu::launch_cuda"
+        return named + ("cuda_threads" if any(f"{h}(" in body for h in dev_sync) else "cuda")
 
     body, n = rewrite_launches(src, launcher)
+    # dynamic shared memory: the block's buffer of shim.hpp (launch_grid sizes it from the launch)
+    body = re.sub(r"extern __shared__ (?:__align__\(\d+\) )?(\w+) (\w+)\[\];",
+                  r"\1* \2 = reinterpret_cast<\1*>(::emu::smem.data());", body)
     assert "<<<" not in body, f"{name}: a launch was not rewritten"
     (out / name).write_text(body)
     total += n
