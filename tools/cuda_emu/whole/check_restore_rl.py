@@ -85,4 +85,18 @@ for dt in (np.float32, np.float64):
         check(False, "separable non-rank-1 psf accepted")
     except RuntimeError as e:
         check("rank-1" in str(e), "separable error", str(e)[:200])
+# Without cuFFT (cufft_api.cu finds no library) 'auto' weighs the direct and separable paths only; the
+# CPU backend always has its FFT, so the reference is the CPU forced to the method the device picked.
+os.environ["FOVEAL_CUFFT_LIBRARY"] = "/nonexistent/libcufft.so"
+for dt in (np.float32, np.float64):
+    x = rng.uniform(0, 1, (48, 64)).astype(dt)
+    for psf, want_method in ((rng.uniform(0, 1, (15, 15)), DIRECT), (outer(gauss(15, 3), gauss(15, 2)), SEP)):
+        p = psf.astype(dt)
+        want = np.empty_like(x)
+        _core.richardson_lucy(x, p, want, 2, True, 0.0, 1, want_method)
+        r = call("richardson_lucy", image=x, psf=p, num_iter=2, clip=1, filter_epsilon=0.0, mode=1, method=0,
+                 outputs={"out": (x.shape, x.dtype.name), "used": ((1,), "int64")})
+        err = float(np.max(np.abs(r["out"].astype(np.float64) - want)))
+        check(int(r["used"][0]) == want_method and err <= (1e-5 if dt == np.float32 else 1e-12), "rl no cufft",
+              dt.__name__, int(r["used"][0]), want_method, err)
 report("restore_rl")

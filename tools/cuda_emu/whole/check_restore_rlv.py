@@ -63,4 +63,14 @@ for dt in (np.float32, np.float64):
     blind_case((3, 6, 7), np.ones((1, 3, 3)), 1, 2, 2, False, 0.0, 1, 1, dt, "blind 3d")
     blind_case((300,), gauss(5, 1), 2, 2, 1, True, 0.2, 0, 0, dt, "blind 1d filter")
     blind_case((8, 9), np.zeros((3, 3)) + np.eye(3), 1, 1, 1, True, 0.0, 0, 0, dt, "blind eye")
+# an all-zero image: the estimate's sum is 0, so blind RL keeps the initial psf (normalised)
+for dt in (np.float32, np.float64):
+    z = np.zeros((7, 8), dt)
+    p0 = np.arange(1, 10, dtype=dt).reshape(3, 3)
+    want, wpsf = np.empty_like(z), np.empty_like(p0)
+    _core.blind_richardson_lucy(z, p0, want, wpsf, 2, 2, 1, True, 0.0, 1, 1)
+    r = call("blind_richardson_lucy", image=z, psf=p0, num_iter=2, psf_iter=2, image_iter=1, clip=1, filter_epsilon=0.0,
+             mode=1, acceleration=1, outputs={"out": (z.shape, z.dtype.name), "psf_out": (p0.shape, z.dtype.name)})
+    check(np.array_equal(r["out"], want) and np.allclose(r["psf_out"], wpsf, rtol=1e-6, atol=0), "blind zero image",
+          dt.__name__)
 report("restore_rlv")
