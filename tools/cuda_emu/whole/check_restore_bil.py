@@ -55,7 +55,15 @@ for dt in (np.float32, np.float64):
     sk_case((30, 30, 1), 19, 0.1, 3.0, 0, 3, 0.0, dt, "bilateral_kernel", "exact 361 taps (> 320)")
     sk_case((6, 7, 1), 8, 0.1, 3.0, 50, 0, 0.3, dt, tiled, "binned even window")
 
+    # images smaller than the window along one or both axes: every border rule wraps / reflects repeatedly
+    for border in range(5):
+        sk_case((1, 1, 1), 7, 0.2, 2.0, 0, border, 0.3, dt, tiled, "1x1")
+        sk_case((1, 40, 3), 9, 0.2, 2.0, 100, border, 0.3, dt, tiled, "one row")
+        sk_case((40, 2, 1), 5, 0.2, 2.0, 0, border, 0.3, dt, tiled, "two columns")
+
 for border in range(5):
+    cv_case((1, 1, 3), 9, 30.0, 3.0, border, False, np.uint8, "bilateral_tiled", "u8 1x1")
+    cv_case((2, 30, 1), 7, 0.3, 3.0, border, False, np.float32, "bilateral_kernel", "float two rows")
     cv_case((37, 45, 3), 5, 30.0, 2.0, border, False, np.uint8, "bilateral_tiled", "u8 lut colour")
     cv_case((21, 40, 1), 0, 0.2, 1.2, border, False, np.float32, "bilateral_kernel", "float interp")
 cv_case((21, 40, 1), 7, 25.0, 3.0, 1, False, np.uint8, "bilateral_tiled", "u8 lut grey")

@@ -28,6 +28,8 @@ for dt in (np.float32, np.float64):
     nlm_case((45, 70, 1), 5, 2, 0.2, 0.0, True, dt, "tiled R8", "nlm_gray2d_tiled")
     nlm_case((9, 33, 1), 3, 3, 0.1, 0.05, True, dt, "tiled R8 sigma", "nlm_gray2d_tiled")
     nlm_case((9, 7, 1), 7, 1, 0.3, 0.0, True, dt, "tiled, image as small as the patch", "nlm_gray2d_tiled")
+    nlm_case((3, 3, 1), 3, 5, 0.2, 0.0, True, dt, "tiled, search window past the image", "nlm_gray2d_tiled")
+    nlm_case((3, 40, 1), 3, 0, 0.2, 0.0, True, dt, "tiled, distance 0", "nlm_gray2d_tiled")
     # grey fast with patch_size 1 (not tiled: the generic kernel), colour fast, 3-D fast
     nlm_case((12, 13, 1), 1, 2, 0.1, 0.0, True, dt, "generic s1")
     nlm_case((12, 13, 3), 3, 2, 0.2, 0.02, True, dt, "generic colour")
@@ -63,6 +65,8 @@ for dt, hs in ((np.uint8, (10.0, 40.0)), (np.uint16, (300.0, 3000.0))):
     cv_case((17, 35, 3), hs[1], 5, 7, dt, "untiled (long table)", "cv_nlm_kernel")
     cv_case((10, 9), hs[0], 7, 3, dt, "template larger than the image")
 cv_case((12, 14), 4000.0, 3, 3, np.uint16, "tiled, long table of one channel")
+cv_case((1, 1), 15.0, 3, 3, np.uint8, "1x1")
+cv_case((1, 5), 15.0, 7, 9, np.uint8, "one row, windows past the image")
 cv_case((12, 14, 2), 200.0, 3, 3, np.uint8, "untiled u8 2ch", "cv_nlm_kernel")
 cv_case((64 * 12, 32 * 22 + 3), 10.0, 3, 3, np.uint8, "tiled R16")
 

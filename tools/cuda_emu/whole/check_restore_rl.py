@@ -62,6 +62,11 @@ for dt in (np.float32, np.float64):
         rl_case((5, 6, 9), outer(gauss(3, 1), gauss(3, 1), gauss(3, 1)), 3, True, 0.0, mode, DIRECT, dt, DIRECT,
                 "3d direct")
         rl_case((5, 6, 9), outer(gauss(3, 1), gauss(2, 1), gauss(5, 1)), 2, True, 0.0, mode, FFT, dt, FFT, "3d fft")
+    # the psf as large as the image (even and odd, every axis): pads of k - 1, FFT lengths from n + k - 1
+    for mode in (0, 1, 2):
+        for method in (DIRECT, FFT):
+            rl_case((4, 6), rng.uniform(0.1, 1, (4, 6)), 3, False, 0.0, mode, method, dt, method, "psf = image")
+            rl_case((2, 3, 5), rng.uniform(0.1, 1, (2, 3, 5)), 2, False, 0.0, mode, method, dt, method, "3d psf = image")
     # filter_epsilon (the ratio's filter), clip off
     rl_case((19, 23), g5z, 4, False, 0.5, 1, DIRECT, dt, DIRECT, "filter direct")
     rl_case((19, 23), g5, 4, False, 0.5, 0, SEP, dt, SEP, "filter sep")
