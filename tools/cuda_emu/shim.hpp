@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <barrier>
 #include <cmath>
-#include <math.h>  // CUDA's float overloads of sqrt, fabs, ... in the global namespace
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

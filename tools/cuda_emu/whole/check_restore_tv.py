@@ -91,7 +91,7 @@ for dt in (np.float32, np.float64):
         it = breg_case((2, 40, 130), 5.0, 1e-3, 40, iso, False, dt, "planes")
         check(1 < min(it) and max(it) < 32, "bregman early stop", it)
         long = dt == np.float32 and iso
-        it = breg_case((2, 40, 130), 5.0, 3e-4 if long else 1e-3, 50, iso, True, dt, "joint")
+        it = breg_case((2, 40, 130), 5.0, 1.5e-4 if long else 1e-3, 50, iso, True, dt, "joint")
         check((32 < it[0] < 50 if long else it[0] < 32) and it[0] == it[1], "bregman joint stop", it)
         breg_case((1, 40, 5), 0.5, 0.0, 6, iso, False, dt, "eps 0")
         breg_case((2, 2, 2), 1.0, 1e-3, 10, iso, False, dt, "2x2")
