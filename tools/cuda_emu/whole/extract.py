@@ -2,8 +2,9 @@
 adapter (whole/ops_*.cpp) names in an `// emulates: cuda/NAME.cu` line, as it is but with each
 launch rewritten (launch_rewrite.py): kernels with barriers, shared memory or warp shuffles run as
 OS threads (fake_cuda/cuda_runtime.h's launch_cuda_threads), the others one CUDA thread after
-another in a shuffled order (launch_cuda). The .cuh files of cuda/ beside them, except common.cuh:
-fake_cuda's stands in for it. Writes OUT/whole/files (the .cu files to compile, one per line).
+another in a shuffled order (launch_cuda), both through Kernel{"name"}, which counts the launches per
+kernel name. `extern __shared__` arrays become the block's dynamic shared memory. The .cuh files of
+cuda/ beside them, except common.cuh: fake_cuda's stands in for it. Writes OUT/whole/files (the .cu files to compile, one per line).
 
     python extract.py ROOT OUT"""
 import re
