@@ -84,7 +84,6 @@ CV="$ROOT/cuda/conv2d_cuda.cu"
 cut_between "$CV" '^// ---- The tiled GEMM' '^// ---- end of the emulated GEMM' "$WORK/kernels_gemm.inc"
 "${PYTHON:-python3}" "$HERE/extract_rl_fft.py" "$ROOT" "$WORK"
 "${PYTHON:-python3}" "$HERE/extract_postprocess.py" "$ROOT" "$WORK"
-"$CXX" -std=c++20 -O1 -shared -fPIC $SAN -o "$WORK/libcufft_fake.so" "$HERE/cufft_fake.cpp"
 "$CXX" -std=c++20 -O1 -pthread $SAN -I"$WORK/rlfft" -I"$HERE/fake_cuda" -I"$HERE" -I"$ROOT/cpp/include" \
   -I"$ROOT/cpp/src" -o "$WORK/rl_fft_emu" "$HERE/rl_fft_emu.cpp" -x c++ "$WORK/rlfft/cufft_api.cu" -x none -ldl
 "$CXX" -std=c++20 -O1 -ffp-contract=off -pthread $SAN -I"$WORK/pp" -I"$HERE/fake_cuda" -I"$HERE" \
@@ -104,7 +103,9 @@ fi
 mkdir -p "$WORK/whole/gen/foveal" "$WORK/whole/obj"
 sed -e 's/@PROJECT_VERSION[A-Z_]*@/0/; s/"@PROJECT_VERSION@"/"emu"/; s/#cmakedefine01 \(FOVEAL_[A-Z_]*\)/#define \1 1/' \
   -e 's/@[A-Z_]*@//' "$ROOT/cpp/include/foveal/config.hpp.in" >"$WORK/whole/gen/foveal/config.hpp"
-WFLAGS=(-std=c++20 -O1 -pthread $SAN -I"$HERE/fake_cuda" -I"$HERE" -I"$HERE/whole" -I"$WORK/whole"
+# math.h: CUDA's float overloads of sqrt, fabs, ... in the global namespace (device code's sqrt(float)
+# is the float function, not the double one)
+WFLAGS=(-std=c++20 -O1 -pthread $SAN -include math.h -I"$HERE/fake_cuda" -I"$HERE" -I"$HERE/whole" -I"$WORK/whole"
   -I"$WORK/whole/gen" -I"$ROOT/cpp/include" -I"$ROOT/cpp/src")
 WSRC=()
 while read -r f; do WSRC+=("$WORK/whole/$f"); done <"$WORK/whole/files"
@@ -117,6 +118,8 @@ for src in "${WSRC[@]}"; do  # two at a time; a failed compile fails the run (se
 done
 for p in "${pids[@]}"; do wait "$p"; done
 "$CXX" -pthread $SAN -o "$WORK/ops_emu" "$WORK"/whole/obj/*.o -ldl
+# the stand-in cuFFT (rl_fft_emu and whole/check_restore_rl.py load it through cufft_api.cu's dlopen)
+"$CXX" -std=c++20 -O1 -shared -fPIC $SAN -o "$WORK/libcufft_fake.so" "$HERE/cufft_fake.cpp"
 cd "$WORK"
 if [ "$OLD" = 1 ]; then
 "${PYTHON:-python3}" "$HERE/tv_check.py"

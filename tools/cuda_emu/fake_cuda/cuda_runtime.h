@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -18,7 +20,9 @@
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
-enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8, cudaFuncAttributePreferredSharedMemoryCarveout = 9 };
+enum cudaSharedCarveout { cudaSharedmemCarveoutDefault = -1, cudaSharedmemCarveoutMaxShared = 100, cudaSharedmemCarveoutMaxL1 = 0 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
   cudaMemcpyHostToDevice = 1,
@@ -40,6 +44,11 @@ namespace emu {
 inline cudaStream_t stream = nullptr;       // the stream the emulated call was given
 inline cudaError_t last_error = cudaSuccess;
 inline long launches = 0, wrong_stream = 0;  // work queued on any other stream counts here
+// The emulated device (an H200): shared memory a block may opt in to, multiprocessors.
+inline constexpr int kOptinSmem = 232448, kSms = 132;
+// The largest dynamic shared memory any kernel opted in to (cudaFuncSetAttribute). The launches do
+// not name their kernel, so a launch over 48 KB only checks that some kernel opted in that far.
+inline std::size_t smem_opt_in = 48 * 1024;
 
 inline void on_stream(cudaStream_t s) {
   if (s != stream) ++wrong_stream;
@@ -87,7 +96,7 @@ void launch_cuda(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) {
 
 inline bool launch_ok(dim3 g, dim3 b, std::size_t smem) {
   const bool ok = g.x >= 1 && g.y >= 1 && g.z >= 1 && g.x <= 2147483647u && g.y <= 65535 && g.z <= 65535 &&
-                  b.x >= 1 && b.y >= 1 && b.z == 1 && b.x * b.y <= 1024 && smem <= 48 * 1024;
+                  b.x >= 1 && b.y >= 1 && b.z == 1 && b.x * b.y <= 1024 && smem <= smem_opt_in;
   if (!ok) {
     std::fprintf(stderr, "emu: invalid launch grid (%u, %u, %u) block (%u, %u, %u)\n", g.x, g.y, g.z, b.x, b.y, b.z);
     last_error = cudaErrorInvalidConfiguration;
@@ -103,6 +112,23 @@ void launch_cuda_threads(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) 
   ++launches;
   if (launch_ok(g, b, smem)) launch_grid(g.x, g.y, g.z, b.x, b.y, smem, f, 0);
 }
+
+// Launches per kernel name (whole/extract.py's launches go through Kernel{"name"}), so that a check
+// can tell which path of the host code ran.
+inline std::map<std::string, long> kernel_launches;
+struct Kernel {
+  const char* name;
+  template <typename F>
+  void cuda(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) const {
+    ++kernel_launches[name];
+    launch_cuda(g, b, smem, s, f);
+  }
+  template <typename F>
+  void cuda_threads(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) const {
+    ++kernel_launches[name];
+    launch_cuda_threads(g, b, smem, s, f);
+  }
+};
 }  // namespace emu
 
 inline cudaError_t cudaGetDevice(int* d) {
@@ -114,14 +140,6 @@ inline cudaError_t cudaGetLastError() {
   const cudaError_t e = emu::last_error;
   emu::last_error = cudaSuccess;
   return e;
-}
-// Kernel attributes (the RoI forwards ask for the L1 carveout); the SM count is below.
-enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8, cudaFuncAttributePreferredSharedMemoryCarveout = 9 };
-enum cudaSharedCarveout { cudaSharedmemCarveoutDefault = -1, cudaSharedmemCarveoutMaxShared = 100, cudaSharedmemCarveoutMaxL1 = 0 };
-template <typename K>
-cudaError_t cudaFuncSetAttribute(K*, cudaFuncAttribute a, int v) {  // a carveout is a percentage (or -1)
-  if (a == cudaFuncAttributePreferredSharedMemoryCarveout) return v >= -1 && v <= 100 ? cudaSuccess : cudaErrorInvalidValue;
-  return v >= 0 && v <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
 }
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind, cudaStream_t s) {
   emu::on_stream(s);
@@ -135,11 +153,18 @@ inline cudaError_t cudaMemsetAsync(void* dst, int v, std::size_t n, cudaStream_t
 }
 
 // The device the host code plans for: an H200's 132 multiprocessors, or EMU_SMS (to reach the
-// tile and split-K choices, and the RoI grids sized from the SM count, with small problems).
+// tile and split-K choices, and the RoI grids sized from the SM count, with small problems), and
+// its 227 KB of opt-in shared memory per block.
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int device) {
-  if (a != cudaDevAttrMultiProcessorCount || device != 0) return cudaErrorInvalidValue;
-  const char* e = std::getenv("EMU_SMS");
-  *v = e ? std::atoi(e) : 132;
+  if (device != 0) return cudaErrorInvalidValue;
+  if (a == cudaDevAttrMultiProcessorCount) {
+    const char* e = std::getenv("EMU_SMS");
+    *v = e ? std::atoi(e) : emu::kSms;
+  } else if (a == cudaDevAttrMaxSharedMemoryPerBlockOptin) {
+    *v = emu::kOptinSmem;
+  } else {
+    return cudaErrorInvalidValue;
+  }
   return cudaSuccess;
 }
 // __ldg: a read-only load; a vector load needs its natural alignment (the GPU faults otherwise).
@@ -150,4 +175,17 @@ T __ldg(const T* p) {
     std::abort();
   }
   return *p;
+}
+// Work is synchronous here: a synchronisation only checks the stream.
+inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  emu::on_stream(s);
+  return cudaSuccess;
+}
+// A carveout is a percentage (or -1); dynamic shared memory past 48 KB needs this opt-in.
+template <typename K>
+cudaError_t cudaFuncSetAttribute(K*, cudaFuncAttribute a, int v) {
+  if (a == cudaFuncAttributePreferredSharedMemoryCarveout) return v >= -1 && v <= 100 ? cudaSuccess : cudaErrorInvalidValue;
+  if (a != cudaFuncAttributeMaxDynamicSharedMemorySize || v < 0 || v > emu::kOptinSmem) return cudaErrorInvalidValue;
+  if (static_cast<std::size_t>(v) > emu::smem_opt_in) emu::smem_opt_in = static_cast<std::size_t>(v);
+  return cudaSuccess;
 }

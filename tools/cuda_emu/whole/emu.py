@@ -8,7 +8,8 @@ Arrays are tensors (numpy dtypes, or `bf16(array)` for bfloat16: its bits as uin
 float32), numbers and sequences of numbers are numbers; `host=("name",)` marks tensors that live on
 the host. Raises if the op fails, is not repeatable (outputs differ between a run on 0xff-filled
 and one on zero-filled outputs and workspace) or writes into an input. `report(name)` prints the
-summary line the CI test looks for and exits with the mismatch count."""
+summary line the CI test looks for and exits with the mismatch count. A result's "_launches" counts the
+first run's launches, "_kernels" them per kernel name."""
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def call(op, *, outputs, host=(), **args):
             raw = np.fromfile(Path(d) / f"{name}.bin", np.uint16 if dt == "bfloat16" else dt).reshape(shape)
             res[name] = bf16_to_float(raw) if dt == "bfloat16" else raw
         res["_launches"] = stats["launches"]
+        res["_kernels"] = {k[7:]: v for k, v in stats.items() if k.startswith("kernel:")}  # launches per kernel
         return res
 
 

@@ -2,8 +2,9 @@
 adapter (whole/ops_*.cpp) names in an `// emulates: cuda/NAME.cu` line, as it is but with each
 launch rewritten (launch_rewrite.py): kernels with barriers, shared memory or warp shuffles run as
 OS threads (fake_cuda/cuda_runtime.h's launch_cuda_threads), the others one CUDA thread after
-another in a shuffled order (launch_cuda). The .cuh files of cuda/ beside them, except common.cuh:
-fake_cuda's stands in for it. Writes OUT/whole/files (the .cu files to compile, one per line).
+another in a shuffled order (launch_cuda), both through Kernel{"name"}, which counts the launches per
+kernel name. `extern __shared__` arrays become the block's dynamic shared memory. The .cuh files of
+cuda/ beside them, except common.cuh: fake_cuda's stands in for it. Writes OUT/whole/files (the .cu files to compile, one per line).
 
     python extract.py ROOT OUT"""
 import re
@@ -48,6 +49,7 @@ for extra in ("cufft_api.hpp",):
 total = 0
 for name in wanted:
     src = (root / "cuda" / name).read_text()
+    src = re.sub(r"//[^\n]*", lambda m: m.group(0).replace("<<<", "< <<"), src)  # launches named in comments
     kernels = kernels_of(src)
     helpers_here = {**kernels_of(helpers), **kernels}
     dev_sync = sync_helpers | {m.group(1) for m in re.finditer(r"__device__[^;{(]*?\b(\w+)\(", src)
@@ -57,11 +59,12 @@ for name in wanted:
         base = kernel.split("::")[-1]
         if base not in helpers_here:
             raise SystemExit(f"{name}: launch of unknown kernel {kernel}")
+        named = f'::emu::Kernel{{"{base}"}}.'  # counts the launches per kernel name
         if helpers_here[base]:
-            return "::emu::launch_cuda_threads"
+            return named + "cuda_threads"
         end = src.find("\n}\n", src.find(f" {base}("))
         body = src[src.find(f" {base}("):end]
-        return "::emu::launch_cuda_threads" if any(f"{h}(" in body for h in dev_sync) else "::emu::launch_cuda"
+        return named + ("cuda_threads" if any(f"{h}(" in body for h in dev_sync) else "cuda")
 
     body, n = rewrite_launches(src, launcher)
     # dynamic shared memory: the launch's buffer (shim.hpp's emu::smem, sized by the launch)

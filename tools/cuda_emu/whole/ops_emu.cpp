@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
     it->second(c);
     FOVEAL_CUDA_CHECK(cudaGetLastError());
     const long launches = emu::launches;
+    const auto kernels = emu::kernel_launches;
     emu::Call second = c;
     emu::workspace_fill = 0x00;
     fill_outputs(second, 0x00);
@@ -145,8 +146,10 @@ int main(int argc, char** argv) {
       if (a.bytes.size()) std::fwrite(a.bytes.data(), 1, a.bytes.size(), o);
       std::fclose(o);
     }
-    std::printf("launches %ld wrong_stream %ld repeat_same %d inputs_kept %d\n", launches, emu::wrong_stream,
+    std::printf("launches %ld wrong_stream %ld repeat_same %d inputs_kept %d", launches, emu::wrong_stream,
                 same ? 1 : 0, kept ? 1 : 0);
+    for (const auto& [name, n] : kernels) std::printf(" kernel:%s %ld", name.c_str(), n);  // of the first run
+    std::printf("\n");
     return 0;
   } catch (const std::exception& e) {
     std::printf("ERROR %s\n", e.what());
