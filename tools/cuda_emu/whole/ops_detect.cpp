@@ -10,6 +10,10 @@
 // emulates: cuda/device_cuda.cu
 #include <cuda_runtime.h>
 
+#include <cstring>
+#include <string>
+#include <vector>
+
 #include "common.cuh"
 #include "foveal/build_info.hpp"
 #include "ops/backend.hpp"
@@ -17,6 +21,26 @@
 
 namespace {
 void put_count(emu::Call& c, std::int64_t n) { *c.out("count").data_as<std::int64_t>() = n; }
+
+// The entry points fill only the first `count` entries of keep / kept_scores: the op runs on a
+// copy of the output that starts as 0x5a bytes (the same in both runs of the driver), copied back
+// whole, so that the check sees anything written past the count.
+struct Padded {
+  emu::Call& c;
+  std::string name;
+  std::vector<unsigned char> bytes;
+  Padded(emu::Call& call, const char* n) : c(call), name(n) {
+    const foveal::TensorView o = c.out(name);
+    bytes.assign(static_cast<std::size_t>(o.numel()) * foveal::itemsize(o.dtype()), 0x5a);
+  }
+  foveal::TensorView view() {
+    const foveal::TensorView o = c.out(name);
+    return foveal::TensorView(bytes.data(), o.dtype(), o.device(), o.shape());
+  }
+  ~Padded() {
+    if (!bytes.empty()) std::memcpy(c.out(name).data(), bytes.data(), bytes.size());
+  }
+};
 foveal::ConstTensorView maybe(const emu::Call& c, const char* name) {
   return c.has(name) ? c.in(name) : foveal::ConstTensorView{};
 }
@@ -39,21 +63,25 @@ FOVEAL_EMU_OP("anchor_grid") {
                             c.ctx);
 }
 FOVEAL_EMU_OP("soft_nms") {
+  Padded keep(c, "keep"), kept(c, "kept_scores");
   put_count(c, foveal::cuda::soft_nms(c.in("boxes"), c.in("scores"), maybe(c, "idxs"), c.num("iou_threshold"),
                                       c.num("sigma"), c.num("score_threshold"),
-                                      static_cast<foveal::SoftNmsMethod>(c.i64("method")), c.out("keep"),
-                                      c.out("kept_scores"), c.ctx));
+                                      static_cast<foveal::SoftNmsMethod>(c.i64("method")), keep.view(), kept.view(),
+                                      c.ctx));
 }
 FOVEAL_EMU_OP("nms") {
-  put_count(c, foveal::cuda::nms(c.in("boxes"), c.in("scores"), c.num("iou_threshold"), c.out("keep"), c.ctx));
+  Padded keep(c, "keep");
+  put_count(c, foveal::cuda::nms(c.in("boxes"), c.in("scores"), c.num("iou_threshold"), keep.view(), c.ctx));
 }
 FOVEAL_EMU_OP("batched_nms") {
+  Padded keep(c, "keep");
   put_count(c, foveal::cuda::batched_nms(c.in("boxes"), c.in("scores"), c.in("idxs"), c.num("iou_threshold"),
-                                         c.out("keep"), c.ctx));
+                                         keep.view(), c.ctx));
 }
 FOVEAL_EMU_OP("nms_rotated") {
   const std::int64_t* idxs = c.has("idxs") ? c.in("idxs").data_as<std::int64_t>() : nullptr;
-  put_count(c, foveal::cuda::nms_rotated(c.in("boxes"), c.in("scores"), idxs, c.num("iou_threshold"), c.out("keep"),
+  Padded keep(c, "keep");
+  put_count(c, foveal::cuda::nms_rotated(c.in("boxes"), c.in("scores"), idxs, c.num("iou_threshold"), keep.view(),
                                          c.ctx));
 }
 // device_cuda.cu: out = [device_count, runtime_version, the pool's release threshold after
