@@ -138,6 +138,23 @@ for dt in (F32, F64):
             check(ok and np.array_equal(got, want), "batched_nms_rotated", dt.__name__, n, thr)
 
 
+# ---- the host's size limit: the pair mask's grid has at most 65535 column tiles (n <= 65535 * 64);
+# one box more is refused before anything is allocated or launched.
+def refused(op, n, width, dt, **extra):
+    try:
+        call(op, boxes=np.zeros((n, width), dt), scores=np.zeros(n, dt), iou_threshold=0.5, **extra,
+             outputs={"keep": ((n,), "int64"), "count": ((1,), "int64")})
+    except RuntimeError as e:
+        return str(e)
+    return ""
+
+
+n = 65535 * 64 + 1
+check(f"ERROR nms: at most 4194240 boxes are supported on CUDA, got {n}" in refused("nms", n, 4, F16), "nms limit")
+check(f"ERROR nms_rotated: at most 4194240 boxes are supported on CUDA, got {n}" in refused("nms_rotated", n, 5, F32),
+      "nms_rotated limit")
+
+
 # ---- soft_nms: one block of 1024 threads (n > 1024 crosses its strided loops), both decays, with and
 # without classes, score thresholds that stop early or keep everything, ties and NaN scores.
 def soft_case(dt, n, method, thr, sigma, sthr, with_idxs, ties):
