@@ -104,7 +104,7 @@ fi
 mkdir -p "$WORK/whole/gen/foveal" "$WORK/whole/obj"
 sed -e 's/@PROJECT_VERSION[A-Z_]*@/0/; s/"@PROJECT_VERSION@"/"emu"/; s/#cmakedefine01 \(FOVEAL_[A-Z_]*\)/#define \1 1/' \
   -e 's/@[A-Z_]*@//' "$ROOT/cpp/include/foveal/config.hpp.in" >"$WORK/whole/gen/foveal/config.hpp"
-WFLAGS=(-std=c++20 -O1 -pthread $SAN -I"$HERE/fake_cuda" -I"$HERE" -I"$HERE/whole" -I"$WORK/whole"
+WFLAGS=(-std=c++20 -O1 -pthread $SAN -DFOVEAL_EMU_WHOLE -I"$HERE/fake_cuda" -I"$HERE" -I"$HERE/whole" -I"$WORK/whole"
   -I"$WORK/whole/gen" -I"$ROOT/cpp/include" -I"$ROOT/cpp/src")
 WSRC=()
 while read -r f; do WSRC+=("$WORK/whole/$f"); done <"$WORK/whole/files"

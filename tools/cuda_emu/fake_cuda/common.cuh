@@ -23,16 +23,23 @@ inline unsigned char workspace_fill = 0xff;
 
 namespace foveal::cuda {
 
-// Defined by cuda/device_cuda.cu where an adapter emulates it, else by ops_emu.cpp's weak stand-ins.
+#ifdef FOVEAL_EMU_WHOLE
+// whole/: defined by cuda/device_cuda.cu where an adapter emulates it, else by ops_emu.cpp's weak
+// stand-ins.
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line);
+void keep_pool_memory();
+#else
+[[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char*, int line) {
+  throw DeviceError(detail::concat("CUDA error ", static_cast<int>(err), " in ", what, " (line ", line, ")"));
+}
+/// The device's memory pool: host memory here, nothing to keep.
+inline void keep_pool_memory() {}
+#endif
 #define FOVEAL_CUDA_CHECK(expr)                                                        \
   do {                                                                                 \
     const cudaError_t foveal_err_ = (expr);                                            \
     if (foveal_err_ != cudaSuccess) ::foveal::cuda::throw_cuda_error(foveal_err_, #expr, __FILE__, __LINE__); \
   } while (0)
-
-/// Makes the device's pool keep freed memory (cuda/device_cuda.cu, or ops_emu.cpp's weak no-op).
-void keep_pool_memory();
 
 // CUDA's global device min / max / isfinite, as the kernels call them unqualified.
 using std::isfinite;
