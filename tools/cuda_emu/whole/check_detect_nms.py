@@ -7,68 +7,22 @@ differ in the last bit and so, rarely, flip a tie. Nothing past the kept count m
 import numpy as np
 
 import foveal.ops as fops
+from detect_inputs import F16, F32, F64, as_cpu, cluster_boxes, cluster_scores, kept, rng
 from emu import call, check, report
-
-rng = np.random.default_rng(31)
-F16, F32, F64 = np.float16, np.float32, np.float64
-PAD = np.frombuffer(b"\x5a" * 8, np.int64)[0]
-
-
-def cluster_boxes(n, dt, spread=120.0, edge=True):
-    """Boxes in overlapping clusters (so that boxes of later tiles get suppressed), with edge cases."""
-    centres = rng.uniform(0, spread, (max(1, n // 6), 2))
-    c = centres[rng.integers(0, len(centres), n)] + rng.normal(0, 3, (n, 2))
-    wh = rng.uniform(4, 30, (n, 2))
-    b = np.concatenate([c - wh / 2, c + wh / 2], 1)
-    if edge and n >= 12:
-        b[2] = b[1]  # a duplicate
-        b[4, 2] = b[4, 0]  # zero width
-        b[6, 2:] = b[6, :2] - 2  # inverted
-        b[8, 1] = np.nan
-        b[10, 0] = -np.inf
-    return b.astype(dt)
-
-
-def cluster_scores(n, dt, ties=False, special=True):
-    s = rng.uniform(0, 1, n)
-    if ties:
-        s = np.round(s * 4) / 4  # five values: many ties, ordered by index
-    if special and n >= 12:
-        s[3] = np.nan
-        s[5] = np.inf
-        s[7] = -np.inf
-        s[9], s[11] = 0.0, -0.0
-    return s.astype(dt)
-
-
-def kept(res, n):
-    cnt = int(res["count"][0])
-    keep = res["keep"]
-    ok = 0 <= cnt <= n and bool(np.all(keep[cnt:] == PAD))
-    return keep[:cnt], ok
-
-
-def as_cpu(x):
-    return x.astype(F32) if x.dtype == F16 else x
 
 
 # ---- nms: ranking (radix sort of the score keys), 64-box tiles of the pair mask, the greedy pass in
-# one block of 256 threads (the fold over later tiles strides by 256 words: n > 257 * 64 crosses it).
+# one block of 256 threads.
 for dt in (F32, F64, F16):
     for n in (1, 2, 13, 63, 64, 65, 130, 700):
         for thr, ties in ((0.5, n % 2 == 0), (0.0, True), (-0.25, False), (1.0, False), (0.3, n % 2 == 1)):
-            if True:
-                b, s = cluster_boxes(n, dt), cluster_scores(n, dt, ties)
-                want = fops.nms(as_cpu(b), as_cpu(s), thr)
-                r = call("nms", boxes=b, scores=s, iou_threshold=thr,
-                         outputs={"keep": ((n,), "int64"), "count": ((1,), "int64")})
-                got, ok = kept(r, n)
-                check(ok and np.array_equal(got, want), "nms", dt.__name__, n, thr, ties)
-n = 257 * 64 + 200
-b, s = cluster_boxes(n, F32, spread=2000.0), cluster_scores(n, F32)
-r = call("nms", boxes=b, scores=s, iou_threshold=0.4, outputs={"keep": ((n,), "int64"), "count": ((1,), "int64")})
-got, ok = kept(r, n)
-check(ok and np.array_equal(got, fops.nms(b, s, 0.4)), "nms past 257 tiles", n)
+            b, s = cluster_boxes(n, dt), cluster_scores(n, dt, ties)
+            want = fops.nms(as_cpu(b), as_cpu(s), thr)
+            r = call("nms", boxes=b, scores=s, iou_threshold=thr,
+                     outputs={"keep": ((n,), "int64"), "count": ((1,), "int64")})
+            got, ok = kept(r, n)
+            check(ok and np.array_equal(got, want), "nms", dt.__name__, n, thr, ties)
+# (n > 257 * 64, the fold's stride: check_detect_big.py)
 
 
 # ---- batched_nms: ranks sorted by class (int32 / int64 idxs, negative and extreme classes), one
