@@ -23,8 +23,8 @@ __global__ void anchor_grid_kernel(const S* __restrict__ cells, LevelArg lv, boo
     const std::int64_t k = t % lv.num_cells, p = t / lv.num_cells;
     const std::int64_t j = p % lv.cols, i = p / lv.cols;
     // Shifts are integers converted to the storage type first, as torch adds int32 to the dtype.
-    const A sx = to_acc(from_acc<S>(static_cast<float>(static_cast<std::int32_t>(j * lv.step_x))));
-    const A sy = to_acc(from_acc<S>(static_cast<float>(static_cast<std::int32_t>(i * lv.step_y))));
+    const A sx = to_acc(from_acc<S>(static_cast<A>(static_cast<std::int32_t>(j * lv.step_x))));
+    const A sy = to_acc(from_acc<S>(static_cast<A>(static_cast<std::int32_t>(i * lv.step_y))));
     const S* c = cells + 4 * (lv.cell0 + k);
     const A cell[4] = {to_acc(c[0]), to_acc(c[1]), to_acc(c[2]), to_acc(c[3])};
     A o[4];

@@ -105,7 +105,7 @@ sed -e 's/@PROJECT_VERSION[A-Z_]*@/0/; s/"@PROJECT_VERSION@"/"emu"/; s/#cmakedef
   -e 's/@[A-Z_]*@//' "$ROOT/cpp/include/foveal/config.hpp.in" >"$WORK/whole/gen/foveal/config.hpp"
 # math.h: CUDA's float overloads of sqrt, fabs, ... in the global namespace (device code's sqrt(float)
 # is the float function, not the double one)
-WFLAGS=(-std=c++20 -O1 -pthread $SAN -include math.h -I"$HERE/fake_cuda" -I"$HERE" -I"$HERE/whole" -I"$WORK/whole"
+WFLAGS=(-std=c++20 -O1 -pthread $SAN -include math.h -DFOVEAL_EMU_WHOLE -I"$HERE/fake_cuda" -I"$HERE" -I"$HERE/whole" -I"$WORK/whole"
   -I"$WORK/whole/gen" -I"$ROOT/cpp/include" -I"$ROOT/cpp/src")
 WSRC=()
 while read -r f; do WSRC+=("$WORK/whole/$f"); done <"$WORK/whole/files"

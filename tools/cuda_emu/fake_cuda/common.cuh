@@ -6,6 +6,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -21,14 +23,28 @@ inline unsigned char workspace_fill = 0xff;
 
 namespace foveal::cuda {
 
+#ifdef FOVEAL_EMU_WHOLE
+// whole/: defined by cuda/device_cuda.cu where an adapter emulates it, else by ops_emu.cpp's weak
+// stand-ins.
+[[noreturn]] void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line);
+void keep_pool_memory();
+#else
 [[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char*, int line) {
   throw DeviceError(detail::concat("CUDA error ", static_cast<int>(err), " in ", what, " (line ", line, ")"));
 }
+/// The device's memory pool: host memory here, nothing to keep.
+inline void keep_pool_memory() {}
+#endif
 #define FOVEAL_CUDA_CHECK(expr)                                                        \
   do {                                                                                 \
     const cudaError_t foveal_err_ = (expr);                                            \
     if (foveal_err_ != cudaSuccess) ::foveal::cuda::throw_cuda_error(foveal_err_, #expr, __FILE__, __LINE__); \
   } while (0)
+
+// CUDA's global device min / max / isfinite, as the kernels call them unqualified.
+using std::isfinite;
+using std::max;
+using std::min;
 
 inline cudaStream_t stream_of(const ExecContext& ctx) { return reinterpret_cast<cudaStream_t>(ctx.stream); }
 
@@ -43,6 +59,7 @@ class Workspace {
   Workspace(std::size_t count, cudaStream_t stream) : stream_(stream) {
     emu::on_stream(stream);
     if (count == 0) return;
+    keep_pool_memory();
     ptr_ = static_cast<T*>(std::malloc(count * sizeof(T)));
     std::memset(static_cast<void*>(ptr_), emu::workspace_fill, count * sizeof(T));
   }
@@ -58,8 +75,6 @@ class Workspace {
 
 #include "blocks_for.inc"
 
-/// The device's memory pool: host memory here, nothing to keep.
-inline void keep_pool_memory() {}
 
 /// Storage type on the device for a host element type, and the type the math runs in (as common.cuh).
 template <typename S> struct DeviceElem { using type = S; using acc = S; };

@@ -19,7 +19,13 @@
 
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
-enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorNoDevice = 100
+};
 enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8, cudaFuncAttributePreferredSharedMemoryCarveout = 9 };
 enum cudaSharedCarveout { cudaSharedmemCarveoutDefault = -1, cudaSharedmemCarveoutMaxShared = 100, cudaSharedmemCarveoutMaxL1 = 0 };
@@ -187,5 +193,73 @@ cudaError_t cudaFuncSetAttribute(K*, cudaFuncAttribute a, int v) {
   if (a == cudaFuncAttributePreferredSharedMemoryCarveout) return v >= -1 && v <= 100 ? cudaSuccess : cudaErrorInvalidValue;
   if (a != cudaFuncAttributeMaxDynamicSharedMemorySize || v < 0 || v > emu::kOptinSmem) return cudaErrorInvalidValue;
   if (static_cast<std::size_t>(v) > emu::smem_opt_in) emu::smem_opt_in = static_cast<std::size_t>(v);
+  return cudaSuccess;
+}
+// cuda/device_cuda.cu's calls: one device (0), runtime 13.0, a default memory pool whose release
+// threshold can be set, pointer attributes of memory labelled as device memory.
+inline cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}
+inline cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
+inline const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+  }
+  return "cudaErrorUnknown";
+}
+inline const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+  }
+  return "unknown error";
+}
+struct CUmemPoolHandle_st {
+  std::uint64_t release_threshold = 0;
+};
+using cudaMemPool_t = CUmemPoolHandle_st*;
+enum cudaMemPoolAttr { cudaMemPoolAttrReleaseThreshold = 4 };
+namespace emu {
+inline CUmemPoolHandle_st default_pool;
+}  // namespace emu
+inline cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
+  if (device != 0) return emu::last_error = cudaErrorInvalidValue;
+  *pool = &emu::default_pool;
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void* value) {
+  if (pool != &emu::default_pool || attr != cudaMemPoolAttrReleaseThreshold || !value)
+    return emu::last_error = cudaErrorInvalidValue;
+  pool->release_threshold = *static_cast<std::uint64_t*>(value);
+  return cudaSuccess;
+}
+enum cudaMemoryType { cudaMemoryTypeUnregistered = 0, cudaMemoryTypeHost = 1, cudaMemoryTypeDevice = 2,
+                      cudaMemoryTypeManaged = 3 };
+struct cudaPointerAttributes {
+  cudaMemoryType type;
+  int device;
+  void* devicePointer;
+  void* hostPointer;
+};
+namespace emu {
+inline const void* device_base = nullptr;  // a range the adapter labels as device memory
+inline std::size_t device_bytes = 0;
+}  // namespace emu
+inline cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void* p) {
+  const auto u = reinterpret_cast<std::uintptr_t>(p), b = reinterpret_cast<std::uintptr_t>(emu::device_base);
+  const bool dev = emu::device_base && u >= b && u < b + emu::device_bytes;
+  *a = {dev ? cudaMemoryTypeDevice : cudaMemoryTypeUnregistered, dev ? 0 : -2, dev ? const_cast<void*>(p) : nullptr,
+        dev ? nullptr : const_cast<void*>(p)};
   return cudaSuccess;
 }

@@ -34,16 +34,21 @@ def kernels_of(src):
 
 
 helpers = ""  # device helpers of the .cuh files: a kernel calling one that synchronises runs threaded
-headers = [h for h in (root / "cuda").glob("*.cuh") if h.name != "common.cuh"]
-for h in headers:
-    helpers += h.read_text()
+cuh = {h.name: h.read_text() for h in (root / "cuda").glob("*.cuh") if h.name != "common.cuh"}
+for text in cuh.values():
+    helpers += text
 sync_helpers = {m.group(1) for m in re.finditer(r"__device__[^;{(]*?\b(\w+)\(", helpers)
                 if any(k in helpers[m.end():helpers.find("\n}\n", m.end())] for k in threaded_marks)}
-header_kernels = kernels_of(helpers)
-for h in headers:  # launches in a header (roi_common.cuh's GradBuffer) are rewritten too
-    body, _ = rewrite_launches(h.read_text(), lambda k: "::emu::launch_cuda_threads" if header_kernels.get(
-        k.split("::")[-1]) else "::emu::launch_cuda")
-    (out / h.name).write_text(body)
+helper_kernels = kernels_of(helpers)
+for hname, text in cuh.items():  # launches in a header (nms_common.cuh's rank_order) are rewritten too
+    def cuh_launcher(kernel):
+        base = kernel.split("::")[-1]
+        if base not in helper_kernels:
+            raise SystemExit(f"{hname}: launch of unknown kernel {kernel}")
+        return "::emu::launch_cuda_threads" if helper_kernels[base] else "::emu::launch_cuda"
+    text, _ = rewrite_launches(text, cuh_launcher)
+    assert "<<<" not in text, f"{hname}: a launch was not rewritten"
+    (out / hname).write_text(text)
 for extra in ("cufft_api.hpp",):
     shutil.copy(root / "cuda" / extra, out / extra)
 total = 0

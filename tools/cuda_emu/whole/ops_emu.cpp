@@ -15,6 +15,8 @@
 
 #include "common.cuh"
 #include "registry.hpp"
+// cuda/device_cuda.cu's messages (the only source of cpp/src it needs)
+#include "core/messages.cpp"
 
 namespace emu {
 namespace {
@@ -58,6 +60,16 @@ std::vector<std::int64_t> Call::i64s(const std::string& name) const {
   return r;
 }
 }  // namespace emu
+
+// The error path and pool tuning of cuda/device_cuda.cu, for the runs that do not link that file
+// (where an adapter emulates it, its strong definitions win).
+namespace foveal::cuda {
+[[gnu::weak]] void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line) {
+  cudaGetLastError();
+  throw DeviceError(detail::concat("CUDA error ", static_cast<int>(err), " in ", what, " (", file, " line ", line, ")"));
+}
+[[gnu::weak]] void keep_pool_memory() {}
+}  // namespace foveal::cuda
 
 namespace {
 foveal::DType dtype_named(const std::string& s) {

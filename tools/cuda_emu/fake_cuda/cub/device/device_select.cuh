@@ -1,0 +1,3 @@
+// Stand-in CUB header for the emulators (see ../cub_fake.hpp).
+#pragma once
+#include "../cub_fake.hpp"
