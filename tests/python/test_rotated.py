@@ -97,6 +97,16 @@ def test_iou_non_finite_is_nan():
     assert np.all(np.isnan(iou[1:, :])) and np.all(np.isnan(iou[:, 1:]))
 
 
+@pytest.mark.parametrize("bad", [[np.nan, 0, 2, 2, 0], [np.inf, 0, 2, 2, 0], [0, -np.inf, 2, 2, 0],
+                                 [0, 0, np.nan, 2, 0], [0, 0, 2, 2, np.inf]])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_iou_non_finite_is_nan_even_far_away(bad, dtype):
+    # the CPU's bounding-box shortcut once wrote 0 for these: the other axis said "apart"
+    far = np.array([[0, 100, 2, 2, 0], [100, 0, 2, 2, 30], [-50, -50, 4, 1, 90]], dtype)
+    b = np.array([bad], dtype)
+    assert np.all(np.isnan(box_iou_rotated(b, far))) and np.all(np.isnan(box_iou_rotated(far, b)))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_iou_against_torchvision(dtype):
     g = torch.Generator().manual_seed(1)

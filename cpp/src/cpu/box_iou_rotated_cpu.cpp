@@ -2,7 +2,9 @@
 // Rotated IoU on the CPU. Per row, a vectorised pass over boxes2 (structure of arrays) writes 0
 // for every pair whose axis-aligned bounding boxes are apart (most pairs, for spread-out boxes)
 // and flags the rest; the exact polygon IoU (math/rotated.hpp) then runs on the flagged pairs.
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "cpu/parallel.hpp"
@@ -27,6 +29,10 @@ struct RotatedSoa {
       math::rotated_trig(static_cast<double>(r[4]), cd, sd);
       cx[i] = r[0], cy[i] = r[1], w[i] = r[2], h[i] = r[3], c[i] = static_cast<T>(cd), s[i] = static_cast<T>(sd);
       math::rotated_half_extents(w[i], h[i], c[i], s[i], ex[i], ey[i]);
+      // A non-finite box never passes as "apart": its pairs go to the exact IoU, which is NaN.
+      bool finite = true;
+      for (int q = 0; q < 5; ++q) finite = finite && std::isfinite(r[q]);
+      if (!finite) ex[i] = ey[i] = std::numeric_limits<T>::quiet_NaN();
     }
   }
 };
