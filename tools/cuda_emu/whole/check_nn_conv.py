@@ -81,20 +81,27 @@ def conv(path, N, C_in, H, W, C_out, k, stride=(1, 1), pad=(0, 0, 0, 0), dil=(1,
     _core.conv2d(x64, w64, b64, r64, want, stride, pad, dil, groups, ACTS[act], slope)
     _core.conv2d(np.abs(np.nan_to_num(x64)), np.abs(w64), None, None, S, stride, pad, dil, groups, 0, 0.0)
     S += (np.abs(b64)[:, None, None] if bias else 0) + (np.abs(r64) if res else 0)
-    args = dict(input=xt, weight=wt, stride=stride, padding=pad, dilation=dil, groups=groups, act=ACTS[act],
-                slope=slope, tf32=int(path == "tf32"))
-    if bias:
-        args["bias"] = bt
-    if res:
-        args["residual"] = rt
-    sms(sm)
-    got = call("conv2d", outputs={"out": (oshape, OUT_DT[path])}, **args)
-    sms(None)
+    got = run_conv("conv2d", oshape, path, bt if bias else None, rt if res else None, sm, input=xt, weight=wt,
+                   stride=stride, padding=pad, dilation=dil, groups=groups, act=ACTS[act], slope=slope,
+                   tf32=int(path == "tf32"))
     what = ("conv2d", path, x.shape, w.shape, stride, pad, dil, groups, bias, res, act, sm)
     compare(got["out"], want, S, (C_in // groups) * kh * kw, path, what)
     if launches is not None:
         check(got["_launches"] == launches, "launches", got["_launches"], "want", launches, *what)
 
+
+
+def run_conv(op, oshape, path, bias, residual, sm, **args):
+    """One emulated conv2d / conv_transpose2d call, on `sm` multiprocessors (None: the default)."""
+    if bias is not None:
+        args["bias"] = bias
+    if residual is not None:
+        args["residual"] = residual
+    sms(sm)
+    try:
+        return call(op, outputs={"out": (oshape, OUT_DT[path])}, **args)
+    finally:
+        sms(None)
 
 def conv_t(path, N, C_in, H, W, C_out, k, stride=(1, 1), pad=(0, 0), opad=(0, 0), dil=(1, 1), groups=1,
            bias=False, res=False, act="none", slope=0.01, sm=None):
@@ -111,15 +118,9 @@ def conv_t(path, N, C_in, H, W, C_out, k, stride=(1, 1), pad=(0, 0), opad=(0, 0)
     _core.conv_transpose2d(x64, w64, b64, r64, want, stride, pad, opad, dil, groups, ACTS[act], slope)
     _core.conv_transpose2d(np.abs(x64), np.abs(w64), None, None, S, stride, pad, opad, dil, groups, 0, 0.0)
     S += (np.abs(b64)[:, None, None] if bias else 0) + (np.abs(r64) if res else 0)
-    args = dict(input=xt, weight=wt, stride=stride, padding=pad, output_padding=opad, dilation=dil, groups=groups,
-                act=ACTS[act], slope=slope, tf32=int(path == "tf32"))
-    if bias:
-        args["bias"] = bt
-    if res:
-        args["residual"] = rt
-    sms(sm)
-    got = call("conv_transpose2d", outputs={"out": (oshape, OUT_DT[path])}, **args)
-    sms(None)
+    got = run_conv("conv_transpose2d", oshape, path, bt if bias else None, rt if res else None, sm, input=xt,
+                   weight=wt, stride=stride, padding=pad, output_padding=opad, dilation=dil, groups=groups,
+                   act=ACTS[act], slope=slope, tf32=int(path == "tf32"))
     # each output sums at most ceil(k / stride) taps per axis and channel
     K = (C_in // groups) * -(-kh // stride[0]) * -(-kw // stride[1])
     compare(got["out"], want, S, K, path, ("conv_transpose2d", path, x.shape, w.shape, stride, pad, opad, dil,
