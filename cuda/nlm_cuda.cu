@@ -41,16 +41,21 @@ __device__ __forceinline__ double pixel_d2(const T* img, const Geo& g, long long
   return e2 - g.var2c;
 }
 
+constexpr int kRegChannels = 4;  // channel sums kept in registers; more go to a double workspace
+
 template <typename T>
-__global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, const double* __restrict__ kern, Geo g,
-                           bool fast) {
+__global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, const double* __restrict__ kern,
+                           double* __restrict__ wide, Geo g, bool fast) {
   const long long npix = g.n0 * g.n1 * g.n2;
   for (long long p = static_cast<long long>(blockIdx.x) * kThreads + threadIdx.x; p < npix;
        p += static_cast<long long>(gridDim.x) * kThreads) {
     const long long q = p / (g.n1 * g.n2), m = (p / g.n2) % g.n1, c = p % g.n2;
     const int d1 = g.three_d ? g.d : 0, o1 = g.three_d ? g.o : 0, s1 = g.three_d ? g.s : 1;
-    double wsum = 0, acc[4] = {0, 0, 0, 0};
-    const bool small = g.C <= 4;
+    double wsum = 0, acc[kRegChannels] = {};
+    const bool small = g.C <= kRegChannels;
+    double* wacc = small ? nullptr : wide + p * g.C;  // many channels: this pixel's double sums
+    if (!small)
+      for (long long ch = 0; ch < g.C; ++ch) wacc[ch] = 0;
     for (int t0 = -g.d; t0 <= g.d; ++t0)
       for (int t1 = -d1; t1 <= d1; ++t1)
         for (int t2 = -g.d; t2 <= g.d; ++t2) {
@@ -90,16 +95,12 @@ __global__ void nlm_kernel(const T* __restrict__ img, T* __restrict__ out, const
           if (small) {
             for (long long ch = 0; ch < g.C; ++ch) acc[ch] += w * static_cast<double>(y[ch]);
           } else {
-            // many channels: accumulate straight into the output (this thread owns the pixel)
-            for (long long ch = 0; ch < g.C; ++ch) {
-              const double prev = (wsum == w) ? 0.0 : static_cast<double>(out[p * g.C + ch]);
-              out[p * g.C + ch] = static_cast<T>(prev + w * static_cast<double>(y[ch]));
-            }
+            for (long long ch = 0; ch < g.C; ++ch) wacc[ch] += w * static_cast<double>(y[ch]);
           }
         }
     const double inv = 1.0 / wsum;
     for (long long ch = 0; ch < g.C; ++ch)
-      out[p * g.C + ch] = static_cast<T>((small ? acc[ch] : static_cast<double>(out[p * g.C + ch])) * inv);
+      out[p * g.C + ch] = static_cast<T>((small ? acc[ch] : wacc[ch]) * inv);
   }
 }
 
@@ -287,8 +288,9 @@ void launch(ConstTensorView image, TensorView out, int s, int d, double h, doubl
     FOVEAL_CUDA_CHECK(cudaStreamSynchronize(st));  // the host vector dies at scope end
   }
   const long long npix = g.n0 * g.n1 * g.n2;
+  Workspace<double> wide(g.C > kRegChannels ? static_cast<std::size_t>(npix * g.C) : 0, st);
   nlm_kernel<T><<<blocks_for(npix, kThreads), kThreads, 0, st>>>(image.data_as<T>(), out.data_as<T>(), kern_dev.get(),
-                                                                 g, fast);
+                                                                 wide.get(), g, fast);
   FOVEAL_CUDA_CHECK(cudaGetLastError());
 }
 

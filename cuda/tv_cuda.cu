@@ -312,7 +312,8 @@ struct BregmanDev {
   const void* f;
   void* u[2];     // per plane (R + 2) x (C + 2), skimage's border included
   void* terms;    // per plane dx, dy, bx, by, g0 (each R x C)
-  double* sums;   // per plane: sum (u_new - u_old)^2 of the current sweep
+  double* partial;  // per tile: sum (u_new - u_old)^2 of the current sweep
+  std::int64_t tiles_per_plane;
   int* stop;      // per group
   long long* iters;  // per group: sweeps run
   std::int64_t planes_per_group;
@@ -470,21 +471,21 @@ __global__ void bregman_sweep_kernel(BregmanDev b, int cur, T w, T lam, T inv, T
     if (i + 1 >= 0 && i + 1 < rows) load(rs + i + 1, q);  // the next step's row
   }
   for (int o = 16; o > 0; o >>= 1) err += __shfl_down_sync(0xffffffffu, err, o);
-  if (lane == 0 && err != 0) atomicAdd(&b.sums[p], err);
+  if (lane == 0) b.partial[tile] = err;  // summed in a fixed order by the stop step: reproducible
 }
 
-// After a sweep: count it and apply skimage's stop rule per group (rmse kept in the image dtype:
-// sqrt(sum / count), compared with eps in that dtype).
+// After a sweep, one block per group: sum the group's tile partials in a fixed order (the same
+// iteration count on every run), count the sweep and apply skimage's stop rule (rmse kept in the
+// image dtype: sqrt(sum / count), compared with eps in that dtype).
 template <typename T>
 __global__ void bregman_stop_kernel(BregmanDev b, double eps) {
-  const std::int64_t groups = b.P / b.planes_per_group;
-  for (std::int64_t gi = threadIdx.x; gi < groups; gi += blockDim.x) {
-    if (b.stop[gi]) continue;
-    double sum = 0;
-    for (std::int64_t p = gi * b.planes_per_group; p < (gi + 1) * b.planes_per_group; ++p) {
-      sum += b.sums[p];
-      b.sums[p] = 0;
-    }
+  const std::int64_t gi = blockIdx.x;
+  if (b.stop[gi]) return;  // uniform over the block
+  const std::int64_t n = b.planes_per_group * b.tiles_per_plane, first = gi * n;
+  double sum = 0;
+  for (std::int64_t t = threadIdx.x; t < n; t += blockDim.x) sum += b.partial[first + t];
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) {
     ++b.iters[gi];
     const T q = static_cast<T>(sum) / static_cast<T>(b.planes_per_group * b.R * b.C);
     const T rmse = static_cast<T>(sqrt(static_cast<double>(q)));
@@ -511,19 +512,18 @@ std::vector<std::int64_t> bregman_launch(ConstTensorView image, TensorView out, 
   const std::int64_t UN = (R + 2) * (C + 2);
   const std::int64_t groups = joint ? 1 : P, per_group = joint ? P : 1;
   Workspace<T> state(static_cast<std::size_t>(P * (2 * UN + 5 * N)), s);
-  Workspace<double> sums(static_cast<std::size_t>(P), s);
-  Workspace<long long> iters(static_cast<std::size_t>(groups), s);
-  Workspace<int> stop(static_cast<std::size_t>(groups), s);
-  BregmanDev b{P, R, C, image.data_as<T>(), {state.get(), state.get() + P * UN}, state.get() + 2 * P * UN,
-               sums.get(), stop.get(), iters.get(), per_group};
-  FOVEAL_CUDA_CHECK(cudaMemsetAsync(sums.get(), 0, sizeof(double) * P, s));
-  FOVEAL_CUDA_CHECK(cudaMemsetAsync(iters.get(), 0, sizeof(long long) * groups, s));
-  FOVEAL_CUDA_CHECK(cudaMemsetAsync(stop.get(), 0, sizeof(int) * groups, s));
-  bregman_init_kernel<T><<<blocks_for(P * UN, kThreads, 4096), kThreads, 0, s>>>(b);
   const T w = static_cast<T>(weight), lam = T(2) * w, inv = T(1) / (w + T(4) * lam), a = lam * inv;
   const std::int64_t tile_rows = (R + G::kOutRows - 1) / G::kOutRows, tile_cols = (C + G::kOutCols - 1) / G::kOutCols;
   constexpr int kWarps = 4;
   const std::int64_t tiles = P * tile_rows * tile_cols;
+  Workspace<double> partial(static_cast<std::size_t>(tiles), s);
+  Workspace<long long> iters(static_cast<std::size_t>(groups), s);
+  Workspace<int> stop(static_cast<std::size_t>(groups), s);
+  BregmanDev b{P, R, C, image.data_as<T>(), {state.get(), state.get() + P * UN}, state.get() + 2 * P * UN,
+               partial.get(), tile_rows * tile_cols, stop.get(), iters.get(), per_group};
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(iters.get(), 0, sizeof(long long) * groups, s));
+  FOVEAL_CUDA_CHECK(cudaMemsetAsync(stop.get(), 0, sizeof(int) * groups, s));
+  bregman_init_kernel<T><<<blocks_for(P * UN, kThreads, 4096), kThreads, 0, s>>>(b);
   const unsigned sweep_blocks = static_cast<unsigned>((tiles + kWarps - 1) / kWarps);
   const unsigned term_blocks = blocks_for(P * N, kThreads, 8192);
   std::vector<int> host_stop(static_cast<std::size_t>(groups));
@@ -531,7 +531,7 @@ std::vector<std::int64_t> bregman_launch(ConstTensorView image, TensorView out, 
     const int cur = static_cast<int>(it & 1);
     bregman_terms_kernel<T><<<term_blocks, kThreads, 0, s>>>(b, cur, lam, iso);
     bregman_sweep_kernel<T><<<sweep_blocks, 32 * kWarps, 0, s>>>(b, cur, w, lam, inv, a, tile_rows, tile_cols);
-    bregman_stop_kernel<T><<<1, 128, 0, s>>>(b, eps);
+    bregman_stop_kernel<T><<<static_cast<unsigned>(groups), kThreads, 0, s>>>(b, eps);
     if (eps > 0 && (it + 1) % kPollEvery == 0 && it + 1 < max_num_iter) {
       FOVEAL_CUDA_CHECK(cudaMemcpyAsync(host_stop.data(), stop.get(), sizeof(int) * groups, cudaMemcpyDeviceToHost, s));
       FOVEAL_CUDA_CHECK(cudaStreamSynchronize(s));
