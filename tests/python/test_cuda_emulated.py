@@ -1,6 +1,6 @@
 """CUDA kernels run on the CPU (tools/cuda_emu): no GPU is needed, so CI checks these kernels'
-logic on every run. Each CUDA thread is an OS thread, __syncthreads / __syncwarp are real
-barriers and warp shuffles go through a per-warp exchange; the results must equal foveal's CPU
+logic on every run. Each CUDA thread is a fiber (an OS thread under ThreadSanitizer), __syncthreads /
+__syncwarp are barriers and warp shuffles go through a per-warp exchange; the results must equal foveal's CPU
 path (bit for bit in float32 for the TV kernels, values and argmax for RoIPool) or the
 sequential loop they parallelise. Covered: tv_cuda.cu (Chambolle's 2-D tiled iteration, split
 Bregman's tiled wavefront sweep, both stop rules), roi_pool_cuda.cu's forward kernel,

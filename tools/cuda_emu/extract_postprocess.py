@@ -2,7 +2,7 @@
 cuda/postprocess_cuda.cu whole (kernels, segment tables, Tables, Stage, segmented_sort and the
 three host entry points), with `#include "ops/backend.hpp"` (needs the generated config) replaced
 by the public header it draws the parameters from, and every launch rewritten (launch_rewrite.py):
-kernels with __syncthreads run as OS threads, the grid-stride ones one thread after another.
+kernels with __syncthreads run as fibers with barriers, the grid-stride ones one thread after another.
 
     python extract_postprocess.py ROOT OUT"""
 import re

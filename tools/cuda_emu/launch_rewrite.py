@@ -1,7 +1,7 @@
 """Rewrites CUDA launches for the emulators (see run.sh): every `kernel<<<grid, block, smem,
 stream>>>(args)` becomes `LAUNCHER(grid, block, smem, stream, [&] { kernel(args); })`, with
 LAUNCHER chosen per kernel name (fake_cuda/cuda_runtime.h: launch_cuda runs the CUDA threads one
-after another, launch_cuda_threads as OS threads with real barriers)."""
+after another, launch_cuda_threads as fibers with barriers: shim.hpp)."""
 
 
 def match_back(src, s):

@@ -28,7 +28,7 @@ std::vector<T> read_all(const char* name, std::size_t n) {
   return v;
 }
 
-constexpr int kEmuWarps = 2;  // warps per emulated block (OS threads are costly)
+constexpr int kEmuWarps = 2;  // warps per emulated block (fewer CUDA threads to run)
 
 // argv: dtype multi N C L [H W scale]*L K PH PW sr aligned chunks [k_min k_max]
 template <typename S, typename A>

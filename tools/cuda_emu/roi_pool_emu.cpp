@@ -20,7 +20,7 @@ void run(long long N, long long C, long long H, long long W, long long K, long l
   FILE* f = fopen("x.bin", "rb"); if (fread(x.data(), 4, x.size(), f) != x.size()) abort(); fclose(f);
   f = fopen("r.bin", "rb"); if (fread(rois.data(), 4, rois.size(), f) != rois.size()) abort(); fclose(f);
   const Dims d{N, C, H, W, ph, pw, (long long)out.size()};
-  // warps per block: the shipped kWarps, or 2 (fewer OS threads); chunks as given (the device
+  // warps per block: the shipped kWarps, or 2 (fewer CUDA threads); chunks as given (the device
   // picks them by SM count), so runs of RoIs split unevenly between blocks
   if (warps == kWarps)
     emu::launch(unsigned(C * chunks), 1, kWarps * 32, 1, 0, [&] {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs CUDA kernels of foveal on the CPU, without a GPU, and compares them with foveal's CPU path:
-# one OS thread per CUDA thread, real barriers for __syncthreads / __syncwarp, warp shuffles
+# one fiber per CUDA thread (shim.hpp), barriers for __syncthreads / __syncwarp, warp shuffles
 # through a per-warp exchange, __shared__ as static storage (blocks run one after another).
 # Correctness only (tiny sizes; no speed). Needs an installed foveal (the CPU reference) and g++.
 #
@@ -45,6 +45,9 @@ KIND="${EMU_SANITIZE:-address}"
 if [ "$KIND" != none ] && echo 'int main() { return 0; }' | "$CXX" -x c++ -fsanitize="$KIND" -o "$WORK/san_probe" - 2>/dev/null &&
   "$WORK/san_probe" 2>/dev/null; then SAN="-fsanitize=$KIND"; fi
 [ -n "$SAN" ] || echo "cuda_emu: running without a sanitizer" >&2
+# CUDA threads are fibers on one OS thread (shim.hpp), except under ThreadSanitizer or with
+# EMU_OS_THREADS=1: one OS thread each.
+if [ "$KIND" = thread ] || [ "${EMU_OS_THREADS:-0}" = 1 ]; then SAN="$SAN -DEMU_OS_THREADS"; fi
 OLD=1  # EMU_ONLY=whole: only the whole-file emulators (whole/), for a quick run
 [ "${EMU_ONLY:-}" != whole ] || OLD=0
 if [ "$OLD" = 1 ]; then
@@ -121,17 +124,31 @@ for p in "${pids[@]}"; do wait "$p"; done
 # the stand-in cuFFT (rl_fft_emu and whole/check_restore_rl.py load it through cufft_api.cu's dlopen)
 "$CXX" -std=c++20 -O1 -shared -fPIC $SAN -o "$WORK/libcufft_fake.so" "$HERE/cufft_fake.cpp"
 cd "$WORK"
+# The checks run EMU_JOBS at a time (default 2: an emulator runs on one core), each in a folder of
+# its own with links to what was built; their outputs are printed in order once all have ended.
+JOBS="${EMU_JOBS:-2}"
+jobs_pids=() jobs_logs=()
+job() {
+  local dir="$WORK/job${#jobs_pids[@]}"
+  mkdir "$dir"
+  for f in "$WORK"/*; do [ -f "$f" ] && ln -s "$f" "$dir/"; done
+  (cd "$dir" && "$@") >"$dir.log" 2>&1 &
+  jobs_pids+=($!) jobs_logs+=("$dir.log")
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+}
 if [ "$OLD" = 1 ]; then
-"${PYTHON:-python3}" "$HERE/tv_check.py"
-"${PYTHON:-python3}" "$HERE/roi_pool_check.py"
-"${PYTHON:-python3}" "$HERE/roi_align_check.py"
-"$WORK/nms_output_emu"
-"${PYTHON:-python3}" "$HERE/filters_check.py"
-"${PYTHON:-python3}" "$HERE/pool_check.py"
-"${PYTHON:-python3}" "$HERE/nms_check.py"
-"${PYTHON:-python3}" "$HERE/gemm_check.py"
-"${PYTHON:-python3}" "$HERE/rl_fft_check.py"
-"${PYTHON:-python3}" "$HERE/postprocess_check.py"
+  for c in tv roi_pool roi_align; do job "${PYTHON:-python3}" "$HERE/${c}_check.py"; done
+  job ./nms_output_emu
+  for c in filters pool nms gemm rl_fft postprocess; do job "${PYTHON:-python3}" "$HERE/${c}_check.py"; done
 fi
 for check in "$HERE"/whole/${WHOLE_CHECK:-check_*.py}; do  # WHOLE_CHECK=check_x.py: only that one
- PYTHONPATH="$HERE/whole" "${PYTHON:-python3}" "$check"; done
+  job env PYTHONPATH="$HERE/whole" "${PYTHON:-python3}" "$check"
+done
+failed=0
+for i in "${!jobs_pids[@]}"; do
+  rc=0
+  wait "${jobs_pids[$i]}" || rc=$?
+  cat "${jobs_logs[$i]}"
+  if [ "$rc" != 0 ]; then echo "cuda_emu: a check failed (exit $rc; output above)" >&2; failed=1; fi
+done
+exit "$failed"

@@ -1,8 +1,12 @@
-// CUDA on the CPU, for the emulators of this folder (see run.sh): one OS thread per CUDA thread
-// of a block, the threads walking the grid's blocks together; __syncthreads and __syncwarp are
-// real barriers; warp shuffles go through a per-warp exchange; __shared__ is static storage and
-// dynamic shared memory one buffer (g_smem), both reused block after block; atomics take a lock.
-// nvcuda::wmma (below) is emulated with a full copy of each 16 x 16 tile per thread.
+// CUDA on the CPU, for the emulators of this folder (see run.sh). The CUDA threads of a block are
+// user-space fibers on one OS thread (ucontext), walking the grid's blocks together; __syncthreads,
+// __syncwarp and warp shuffles are barriers at which a fiber waits until its block or warp has
+// arrived (threads that wait at different barriers abort with a message, where a GPU would hang).
+// With EMU_OS_THREADS (run.sh sets it for ThreadSanitizer, whose race detection needs real
+// threads) each CUDA thread is an OS thread instead and the barriers are std::barrier.
+// __shared__ is static storage and dynamic shared memory one buffer (smem), both reused block
+// after block; atomics take a lock. nvcuda::wmma (below) is emulated with a full copy of each
+// 16 x 16 tile per thread.
 #pragma once
 #include <algorithm>
 #include <barrier>
@@ -17,6 +21,15 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+#ifndef EMU_OS_THREADS
+#include <sys/mman.h>
+#include <ucontext.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define EMU_FIBER_ASAN 1
+#endif
+#endif
 
 #define __global__
 #define __device__
@@ -41,12 +54,120 @@ inline thread_local D3 threadIdx, blockIdx;
 inline D3 blockDim, gridDim;
 
 namespace emu {
-inline std::barrier<>* block_bar;
+#ifdef EMU_OS_THREADS
+using Barrier = std::barrier<>;
+#else
+// ---- fibers: every CUDA thread of a block on this OS thread ------------------------------------
+// On x86-64 a switch saves the callee-saved registers and swaps stack pointers (emu_fiber_switch,
+// below): no system call, and no AddressSanitizer interceptor (its swapcontext one clears the
+// shadow of the whole target stack at every switch). Elsewhere, ucontext.
+#if defined(__x86_64__)
+struct Context {
+  void* sp = nullptr;
+};
+extern "C" void emu_fiber_switch(void** save_sp, void* sp);
+asm(R"(
+  .text
+  .weak emu_fiber_switch
+  .type emu_fiber_switch, @function
+emu_fiber_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size emu_fiber_switch, .-emu_fiber_switch
+)");
+inline void switch_context(Context& from, Context& to) { emu_fiber_switch(&from.sp, to.sp); }
+// A fresh context that starts in entry() on [stack, stack + size): the six registers
+// emu_fiber_switch pops, then entry's address for its ret, then a fake return address, so that
+// entry starts with the stack aligned as after a call.
+inline void make_context(Context& c, char* stack, std::size_t size, void (*entry)()) {
+  auto* top = reinterpret_cast<void**>((reinterpret_cast<std::uintptr_t>(stack + size)) & ~std::uintptr_t(15));
+  *--top = nullptr;
+  *--top = reinterpret_cast<void*>(entry);
+  for (int r = 0; r < 6; ++r) *--top = nullptr;
+  c.sp = top;
+}
+#else
+struct Context {
+  ucontext_t uc;
+};
+inline void switch_context(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+inline void make_context(Context& c, char* stack, std::size_t size, void (*entry)()) {
+  getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack;
+  c.uc.uc_stack.ss_size = size;
+  c.uc.uc_link = nullptr;
+  makecontext(&c.uc, entry, 0);
+}
+#endif
+
+struct Fiber {
+  Context ctx;
+  char* stack = nullptr;
+  unsigned index = 0;   // linear thread index
+  D3 tid;               // threadIdx of this CUDA thread
+  unsigned parity = 0;  // and its shuffle_parity
+  bool waiting = false, done = false;
+};
+inline constexpr std::size_t kFiberStack = std::size_t(1) << 20;  // virtual; pages are touched on use
+inline thread_local Fiber* current_fiber = nullptr;
+inline thread_local Context scheduler_ctx;
+inline thread_local const void* scheduler_stack = nullptr;  // AddressSanitizer's view of the caller
+inline thread_local std::size_t scheduler_stack_size = 0;
+
+// From the running fiber back to the scheduler, until the fiber is resumed.
+inline void suspend() {
+  Fiber* f = current_fiber;
+#ifdef EMU_FIBER_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, scheduler_stack, scheduler_stack_size);
+  switch_context(f->ctx, scheduler_ctx);
+  __sanitizer_finish_switch_fiber(fake, &scheduler_stack, &scheduler_stack_size);
+#else
+  switch_context(f->ctx, scheduler_ctx);
+#endif
+}
+
+/// A barrier of `expected` fibers: the last to arrive releases the others and goes on.
+class Barrier {
+ public:
+  explicit Barrier(std::ptrdiff_t expected) : expected_(expected) {}
+  void arrive_and_wait() {
+    if (++arrived_ == expected_) {
+      arrived_ = 0;
+      for (Fiber* w : waiting_) w->waiting = false;
+      waiting_.clear();
+      return;
+    }
+    current_fiber->waiting = true;
+    waiting_.push_back(current_fiber);
+    suspend();
+  }
+
+ private:
+  std::ptrdiff_t expected_, arrived_ = 0;
+  std::vector<Fiber*> waiting_;
+};
+#endif
+
+inline Barrier* block_bar;
 struct Warp {
-  std::unique_ptr<std::barrier<>> bar;
+  std::unique_ptr<Barrier> bar;
   double slots[2][32];  // shuffles alternate between the two (see shuffle)
 };
-inline thread_local unsigned shuffle_parity = 0;  // per CUDA thread; each launch starts new threads
+inline thread_local unsigned shuffle_parity = 0;  // per CUDA thread (a fiber keeps its own)
 inline std::vector<Warp> warps;
 inline std::vector<double> smem;
 inline std::mutex atomic_lock;
@@ -66,6 +187,86 @@ T shuffle(T v, int src, bool valid) {
   return valid ? static_cast<T>(slots[src]) : v;
 }
 
+#ifndef EMU_OS_THREADS
+// From the scheduler into fiber f, until f waits or ends.
+inline void resume(Fiber& f) {
+  current_fiber = &f;
+  threadIdx = f.tid;
+  shuffle_parity = f.parity;
+#ifdef EMU_FIBER_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(&fake, f.stack, kFiberStack);
+  switch_context(scheduler_ctx, f.ctx);
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+  switch_context(scheduler_ctx, f.ctx);
+#endif
+  f.tid = threadIdx;  // as the fiber left them
+  f.parity = shuffle_parity;
+  current_fiber = nullptr;
+}
+
+// Fiber stacks, kept from launch to launch. Every frame of an ended fiber returned (and cleared
+// its redzones) except fiber_start's own, at the top: that part is unpoisoned for the next one.
+inline char* fiber_stack(std::size_t i) {
+  static thread_local std::vector<char*> stacks;
+  while (stacks.size() <= i) {
+    void* p = mmap(nullptr, kFiberStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      std::fprintf(stderr, "emu: cannot map a fiber stack\n");
+      std::abort();
+    }
+    stacks.push_back(static_cast<char*>(p));
+  }
+#ifdef EMU_FIBER_ASAN
+  __asan_unpoison_memory_region(stacks[i] + kFiberStack - 16384, 16384);
+#endif
+  return stacks[i];
+}
+
+inline thread_local void (*fiber_body)(unsigned) = nullptr;  // the launch's per-thread loop
+[[noreturn]] inline void fiber_start() {
+#ifdef EMU_FIBER_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &scheduler_stack, &scheduler_stack_size);
+#endif
+  fiber_body(current_fiber->index);
+  current_fiber->done = true;
+#ifdef EMU_FIBER_ASAN
+  __sanitizer_start_switch_fiber(nullptr, scheduler_stack, scheduler_stack_size);  // this fiber ends
+#endif
+  switch_context(current_fiber->ctx, scheduler_ctx);
+  std::abort();  // never resumed
+}
+
+// Runs body(t) for t in [0, n) as fibers until all end.
+template <typename B>
+void run_fibers(unsigned n, B& body) {
+  static thread_local B* the_body;
+  the_body = &body;
+  fiber_body = [](unsigned t) { (*the_body)(t); };
+  std::vector<Fiber> fibers(n);
+  for (unsigned t = 0; t < n; ++t) {
+    Fiber& f = fibers[t];
+    f.index = t;
+    f.stack = fiber_stack(t);
+    make_context(f.ctx, f.stack, kFiberStack, &fiber_start);
+  }
+  for (unsigned left = n; left;) {
+    bool ran = false;
+    for (Fiber& f : fibers)
+      if (!f.done && !f.waiting) {
+        resume(f);
+        ran = true;
+        if (f.done) --left;
+      }
+    if (!ran && left) {
+      std::fprintf(stderr, "emu: %u CUDA threads wait at barriers that the others never reach\n", left);
+      std::abort();
+    }
+  }
+}
+#endif
+
 // Runs f() as a (gx, gy, gz) grid of (bx, by) blocks with `smem_bytes` of dynamic shared memory
 // (`slack` doubles more; the whole-file emulators give none: AddressSanitizer sees a read past it).
 template <typename F>
@@ -76,26 +277,31 @@ void launch_grid(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by
   const unsigned n = bx * by;
   // a fresh buffer of exactly this size (assign would keep a larger launch's capacity)
   smem = std::vector<double>((smem_bytes + sizeof(double) - 1) / sizeof(double) + slack, std::nan(""));
-  std::barrier<> bar(n), end(n);
+  Barrier bar(n), end(n);
   block_bar = &bar;
   warps.clear();
   warps.resize((n + 31) / 32);
-  for (auto& w : warps) w.bar = std::make_unique<std::barrier<>>(32);
+  for (std::size_t w = 0; w < warps.size(); ++w)
+    warps[w].bar = std::make_unique<Barrier>(std::min<std::ptrdiff_t>(32, std::ptrdiff_t(n) - std::ptrdiff_t(32 * w)));
+  auto body = [&](unsigned t) {
+    threadIdx = {t % bx, t / bx, 0};
+    for (unsigned k = 0; k < gz; ++k)
+      for (unsigned j = 0; j < gy; ++j)
+        for (unsigned i = 0; i < gx; ++i) {
+          blockIdx = {i, j, k};
+          f();
+          end.arrive_and_wait();
+          if (t == 0) std::fill(smem.begin(), smem.end(), std::nan(""));  // nothing carries over
+          end.arrive_and_wait();
+        }
+  };
+#ifdef EMU_OS_THREADS
   std::vector<std::thread> th;
-  for (unsigned t = 0; t < n; ++t)
-    th.emplace_back([=, &end] {
-      threadIdx = {t % bx, t / bx, 0};
-      for (unsigned k = 0; k < gz; ++k)
-        for (unsigned j = 0; j < gy; ++j)
-          for (unsigned i = 0; i < gx; ++i) {
-            blockIdx = {i, j, k};
-            f();
-            end.arrive_and_wait();
-            if (t == 0) std::fill(smem.begin(), smem.end(), std::nan(""));  // nothing carries over
-            end.arrive_and_wait();
-          }
-    });
+  for (unsigned t = 0; t < n; ++t) th.emplace_back([&body, t] { body(t); });
   for (auto& t : th) t.join();
+#else
+  run_fibers(n, body);
+#endif
 }
 
 template <typename F>

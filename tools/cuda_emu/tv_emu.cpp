@@ -107,23 +107,23 @@ std::vector<long long> bregman(long long P, long long R, long long C, double wei
   const long long N = R * C, UN = (R + 2) * (C + 2);
   const long long groups = joint ? 1 : P, per_group = joint ? P : 1;
   std::vector<T> state(size_t(P * (2 * UN + 5 * N)), T(NAN)), out(size_t(P * N), T(NAN));
-  std::vector<double> sums(P, 0.0);
-  std::vector<long long> iters(groups, 0);
-  std::vector<int> stop(groups, 0);
-  BregmanDev b{P, R, C, img.data(), {state.data(), state.data() + P * UN}, state.data() + 2 * P * UN,
-               sums.data(), stop.data(), iters.data(), per_group};
-  emu::launch(3, 1, kThreads, 1, 0, [&] { bregman_init_kernel<T>(b); });
   const T w = static_cast<T>(weight), lam = T(2) * w, inv = T(1) / (w + T(4) * lam), a = lam * inv;
   const long long tile_rows = (R + G::kOutRows - 1) / G::kOutRows, tile_cols = (C + G::kOutCols - 1) / G::kOutCols;
   constexpr int kWarps = 4;
   const long long tiles = P * tile_rows * tile_cols;
+  std::vector<double> partial(size_t(tiles), NAN);
+  std::vector<long long> iters(groups, 0);
+  std::vector<int> stop(groups, 0);
+  BregmanDev b{P, R, C, img.data(), {state.data(), state.data() + P * UN}, state.data() + 2 * P * UN,
+               partial.data(), tile_rows * tile_cols, stop.data(), iters.data(), per_group};
+  emu::launch(3, 1, kThreads, 1, 0, [&] { bregman_init_kernel<T>(b); });
   const unsigned sweep_blocks = unsigned((tiles + kWarps - 1) / kWarps);
   for (long long it = 0; it < max_num_iter; ++it) {
     const int cur = int(it & 1);
     emu::launch(2, 1, kThreads, 1, 0, [&] { bregman_terms_kernel<T>(b, cur, lam, iso); });
     emu::launch(sweep_blocks, 1, 32 * kWarps, 1, 0,
            [&] { bregman_sweep_kernel<T>(b, cur, w, lam, inv, a, tile_rows, tile_cols); });
-    emu::launch(1, 1, 128, 1, 0, [&] { bregman_stop_kernel<T>(b, eps); });
+    emu::launch(unsigned(groups), 1, kThreads, 1, 0, [&] { bregman_stop_kernel<T>(b, eps); });
   }
   emu::launch(2, 1, kThreads, 1, 0, [&] { bregman_out_kernel<T>(b, out.data()); });
   wr("out.bin", out);

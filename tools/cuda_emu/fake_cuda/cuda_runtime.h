@@ -110,8 +110,8 @@ inline bool launch_ok(dim3 g, dim3 b, std::size_t smem) {
   return ok;
 }
 
-// For kernels with barriers or shared memory: each CUDA thread of a block an OS thread
-// (shim.hpp's launch_grid: real __syncthreads, blocks one after another).
+// For kernels with barriers or shared memory: each CUDA thread of a block a fiber (an OS thread
+// under ThreadSanitizer; shim.hpp's launch_grid: __syncthreads, blocks one after another).
 template <typename F>
 void launch_cuda_threads(dim3 g, dim3 b, std::size_t smem, cudaStream_t s, F f) {
   on_stream(s);

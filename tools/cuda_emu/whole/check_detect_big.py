@@ -1,8 +1,7 @@
 """nms_cuda.cu's greedy pass (nms_common.cuh's greedy_reduce_kernel) past its stride: one block of
 256 threads folds the kept rows into the later tiles' words 256 words apart, so n > 257 * 64 boxes
-crosses it. Apart from check_detect_nms.py because it is the slow one: its pair mask is 261 x 261
-blocks of 64 OS threads with barriers, about 50 s of CPU under AddressSanitizer (measured on a
-loaded machine; check_detect_nms.py takes about 90 s, most of it soft-NMS's 1024-thread barriers)."""
+crosses it. Apart from check_detect_nms.py because it is a slow one: its pair mask is 261 x 261
+blocks of 64 CUDA threads with barriers (run.sh runs the checks two at a time)."""
 import numpy as np
 
 import foveal.ops as fops

@@ -129,7 +129,7 @@ def soft_case(dt, n, method, thr, sigma, sthr, with_idxs, ties):
           "soft_nms", dt.__name__, n, method, thr, sigma, sthr, with_idxs, ties)
 
 
-# Soft-NMS's cost here is its selections (a dozen barriers of 1024 OS threads each), so the score
+# Soft-NMS's cost here is its selections (a dozen barriers of 1024 CUDA threads each), so the score
 # thresholds keep them few.
 for dt in (F32, F64, F16):
     for method, with_idxs in (("gaussian", False), ("linear", True)) + ((("gaussian", True), ("linear", False))

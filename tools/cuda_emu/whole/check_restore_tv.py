@@ -40,7 +40,7 @@ def ran(r, *names):
 
 
 # Iterations run until a poll (every 32) sees the stop flag: counts of 1..31 stop before the first poll,
-# 33..63 after one poll went on. Sizes stay small: every iteration is two launches of 256 OS threads,
+# 33..63 after one poll went on. Sizes stay small: every iteration is two launches of 256 CUDA threads,
 # so the runs past a poll are float32's only (float64 takes the same host code, stopping before it).
 for dt in (np.float32, np.float64):
     long = dt == np.float32
