@@ -28,8 +28,12 @@ __global__ void roi_align_rotated_kernel(const T* __restrict__ input, const T* _
       const auto bins = math::roi_align_rotated_bins(roi, scale, d.ph, d.pw, sampling_ratio, aligned);
       count = bins.count;
       const T* v = input + (b * d.c + c) * d.h * d.w;
-      for (std::int64_t iy = 0; iy < bins.grid_h; ++iy)
-        for (std::int64_t ix = 0; ix < bins.grid_w; ++ix) {
+      std::int64_t iy0, iy1;  // samples that can land on the map (a huge RoI: O(map))
+      math::roi_align_rotated_rows(bins, ph, d.h, d.w, iy0, iy1);
+      for (std::int64_t iy = iy0; iy < iy1; ++iy) {
+        std::int64_t ix0, ix1;
+        math::roi_align_rotated_cols(bins, ph, pw, iy, d.h, d.w, ix0, ix1);
+        for (std::int64_t ix = ix0; ix < ix1; ++ix) {
           T y, x;
           math::roi_align_rotated_sample(bins, ph, pw, iy, ix, y, x);
           math::AxisTap<T> ty, tx;
@@ -39,6 +43,7 @@ __global__ void roi_align_rotated_kernel(const T* __restrict__ input, const T* _
           acc += w1 * v[ty.lo * d.w + tx.lo] + w2 * v[ty.lo * d.w + tx.hi] + w3 * v[ty.hi * d.w + tx.lo] +
                  w4 * v[ty.hi * d.w + tx.hi];
         }
+      }
     }
     out[idx] = acc / count;
   }
@@ -58,8 +63,12 @@ __global__ void roi_align_rotated_backward_kernel(const T* __restrict__ grad_out
     const auto bins = math::roi_align_rotated_bins(roi, scale, d.ph, d.pw, sampling_ratio, aligned);
     const T g = grad_out[idx] / bins.count;
     T* gi = grad_in + (b * d.c + c) * d.h * d.w;
-    for (std::int64_t iy = 0; iy < bins.grid_h; ++iy)
-      for (std::int64_t ix = 0; ix < bins.grid_w; ++ix) {
+    std::int64_t iy0, iy1;
+    math::roi_align_rotated_rows(bins, ph, d.h, d.w, iy0, iy1);
+    for (std::int64_t iy = iy0; iy < iy1; ++iy) {
+      std::int64_t ix0, ix1;
+      math::roi_align_rotated_cols(bins, ph, pw, iy, d.h, d.w, ix0, ix1);
+      for (std::int64_t ix = ix0; ix < ix1; ++ix) {
         T y, x;
         math::roi_align_rotated_sample(bins, ph, pw, iy, ix, y, x);
         math::AxisTap<T> ty, tx;
@@ -71,6 +80,7 @@ __global__ void roi_align_rotated_backward_kernel(const T* __restrict__ grad_out
         atomicAdd(gi + ty.hi * d.w + tx.lo, g * w3);
         atomicAdd(gi + ty.hi * d.w + tx.hi, g * w4);
       }
+    }
   }
 }
 

@@ -424,6 +424,15 @@ def test_remove_small_boxes_matches_torchvision(lib, min_size, shape):
     torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("min_size", [1e300, -1e300, 1e39])
+def test_remove_small_boxes_past_the_dtype_range(min_size):
+    # found by tools/fuzz_contract.py: numpy warned "overflow encountered in cast" (an error under
+    # warnings-as-errors) while casting min_size to float32; it compares as +-infinity
+    b = boxes(np.random.default_rng(72), 20).astype(np.float32)
+    want = np.arange(20) if min_size < 0 else np.zeros(0, np.int64)
+    np.testing.assert_array_equal(fo.remove_small_boxes(b, min_size), want)
+
+
 def test_remove_small_boxes_bad_inputs():
     with pytest.raises(FovealValueError, match=r"remove_small_boxes: min_size must not be NaN, got nan"):
         fo.remove_small_boxes(np.zeros((1, 4)), math.nan)

@@ -472,3 +472,48 @@ _box = st.tuples(_coord, _coord, _size, _size, _angle)
 def test_iou_property_against_reference(b1, b2):
     b1, b2 = np.array(b1), np.array(b2)
     np.testing.assert_allclose(box_iou_rotated(b1, b2), box_iou_rotated_ref(b1, b2), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+def test_roi_align_rotated_large_rois_skip_only_samples_off_the_map(aligned):
+    # grids of 70+ samples per bin axis take the narrowed loops (math/rotated.hpp
+    # roi_align_rotated_rows / _cols); the reference visits every sample
+    rng = np.random.default_rng(15)
+    x = rng.normal(size=(1, C, H, W))
+    # (centres off the pixel grid: at 0 / 90 degrees a sample exactly on the map's edge is in or out
+    # by the last bit of cos / sin, which foveal makes exact there and NumPy does not)
+    rois = np.array([[0, 8.13, 6.07, 150.0, 140.0, 0.0],   # the map inside the RoI
+                     [0, -60.0, 10.0, 150.0, 146.0, 30.0],  # an edge of the RoI crosses the map
+                     [0, 9.13, 80.37, 141.0, 150.0, 90.0],
+                     [0, 70.0, -50.0, 160.0, 150.0, -135.0],
+                     [0, 300.0, 300.0, 150.0, 150.0, 10.0]])  # off the map
+    got = roi_align_rotated(x, rois, (2, 2), 1.0, -1, aligned)
+    ref = roi_align_rotated_ref(x, rois, (2, 2), 1.0, -1, aligned)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+    assert np.count_nonzero(got[:4]) > 0 and np.all(got[4] == 0)
+
+
+def test_roi_align_rotated_huge_rois_finish():
+    # found by tools/fuzz_contract.py: a 1e30 RoI looped over its whole capped grid (2^80 samples)
+    x = np.random.default_rng(16).normal(size=(1, C, H, W)).astype(np.float32)
+    rois = np.array([[0, 5, 5, 1e30, 4, 30], [0, 5, 5, 3e38, 3e38, 45], [0, -1e30, 7, 1e30, 1e30, 0]], np.float32)
+    out = roi_align_rotated(x, rois, (3, 3), 1.0, -1, True)
+    assert np.isfinite(out).all()
+    g = np.ones_like(out)
+    gi = roi_align_rotated_backward(g, rois, x.shape, 1.0, -1, True)
+    assert np.isfinite(gi).all()
+    assert float(np.sum(out.astype(np.float64) * g)) == pytest.approx(float(np.sum(x.astype(np.float64) * gi)),
+                                                                        rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("which", ["box_iou_rotated", "nms_rotated", "roi_align_rotated"])
+def test_complex_inputs_are_refused(which):
+    # found by tools/fuzz_contract.py: complex arrays were cast to real, the imaginary part dropped
+    b = np.array([[5, 5, 4, 3, 30]], np.complex64)
+    with pytest.raises(FovealTypeError, match=r"must have a real numeric dtype, got complex64"):
+        if which == "box_iou_rotated":
+            box_iou_rotated(b, b)
+        elif which == "nms_rotated":
+            nms_rotated(b, np.ones(1, np.complex64), 0.5)
+        else:
+            roi_align_rotated(np.zeros((1, 1, 4, 4), np.complex64), np.array([[0, 2, 2, 2, 2, 0]], np.float32), 2)

@@ -179,3 +179,18 @@ def test_errors():
         unsupervised_wiener(y, psf, user_params={"max_num_iter": 10})
     with pytest.raises(FovealTypeError, match=r"callback'\] must be callable"):
         unsupervised_wiener(y, psf, user_params={"callback": 3})
+
+
+def test_a_filter_that_divides_by_zero_is_refused():
+    # found by tools/fuzz_contract.py: an all-zero psf (e.g. a float psf cast to int), or a zero-sum
+    # psf with the default Laplacian reg, made NaN pixels without an error (skimage: NaN and warnings)
+    y, psf = _camera()
+    for bad in (np.zeros((5, 5)), np.array([[1.0, -1.0]])):
+        with pytest.raises(FovealValueError, match="psf and reg are both zero at some frequency"):
+            wiener(y, bad, 0.1)
+        with pytest.raises(FovealValueError, match="psf and reg are both zero at some frequency"):
+            unsupervised_wiener(y, bad)
+    with pytest.raises(FovealValueError, match=r"\|H\|\^2 \+ balance \|reg\|\^2 is 0"):
+        wiener(y, psf, -1.0, reg=psf)  # |H|^2 - |H|^2
+    out = wiener(y, psf, 0.0)  # balance 0 is fine where H has no zeros
+    assert np.isfinite(out).all()

@@ -41,8 +41,12 @@ struct RotatedTables {
       for (std::int64_t ph = 0; ph < ph_n; ++ph)
         for (std::int64_t pw = 0; pw < pw_n; ++pw) {
           bk[ph * pw_n + pw] = static_cast<std::int64_t>(tk.size());
-          for (std::int64_t iy = 0; iy < b.grid_h; ++iy)
-            for (std::int64_t ix = 0; ix < b.grid_w; ++ix) {
+          std::int64_t iy0, iy1;  // samples that can land on the map (a huge RoI: O(map))
+          math::roi_align_rotated_rows(b, ph, height, width, iy0, iy1);
+          for (std::int64_t iy = iy0; iy < iy1; ++iy) {
+            std::int64_t ix0, ix1;
+            math::roi_align_rotated_cols(b, ph, pw, iy, height, width, ix0, ix1);
+            for (std::int64_t ix = ix0; ix < ix1; ++ix) {
               T y, x;
               math::roi_align_rotated_sample(b, ph, pw, iy, ix, y, x);
               math::AxisTap<T> ty, tx;
@@ -53,6 +57,7 @@ struct RotatedTables {
               t.p3 = ty.hi * width + tx.lo, t.p4 = ty.hi * width + tx.hi;
               tk.push_back(t);
             }
+          }
         }
       bk[ph_n * pw_n] = static_cast<std::int64_t>(tk.size());
     });

@@ -635,7 +635,8 @@ def remove_small_boxes(boxes: Any, min_size: float) -> Any:
     xp = _Xp(_check_boxes(op, "boxes", boxes, 4))
     min_size = real(op, "min_size", min_size)
     ws, hs = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
-    return xp.nonzero((ws >= min_size) & (hs >= min_size))
+    with np.errstate(over="ignore"):  # a min_size past the boxes' dtype compares as infinity, as it should
+        return xp.nonzero((ws >= min_size) & (hs >= min_size))
 
 
 # -- element-wise losses -------------------------------------------------------------------------

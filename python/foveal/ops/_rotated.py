@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _core
-from .._arrays import Call, dim, dtype_name, real
+from .._arrays import Call, detection_policy, dim, dtype_name, real, register_policy
 from .._errors import FovealTypeError
 from ._roi import _input_shape, _int_arg, _output_size
 
@@ -16,9 +16,9 @@ from ._roi import _input_shape, _int_arg, _output_size
 def _rotated_policy(op: str, dtypes: dict[str, str], cuda: bool) -> str:
     """Rotated-box ops compute in float64 when any float argument is float64, else float32
     (float16 and bfloat16 included, on every device)."""
+    detection_policy(op, dtypes, cuda)  # the same real dtypes (complex was cast, dropping its imaginary part)
     return "float64" if "float64" in dtypes.values() else "float32"
 
-from .._arrays import register_policy  # noqa: E402
 
 register_policy("rotated", _rotated_policy)
 

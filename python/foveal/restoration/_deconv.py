@@ -127,6 +127,11 @@ def _operators(op: str, image: np.ndarray, psf: Any, reg: Any, is_real: bool) ->
     for name, v in (("psf", tf), ("reg", reg)):
         if not np.isfinite(v).all():
             raise FovealValueError(f"{op}: {name} must hold finite values, got NaN or infinity")
+    if np.any((tf == 0) & (reg == 0)):  # the filter would divide 0 by 0 there (NaN, as skimage gives)
+        raise FovealValueError(
+            f"{op}: psf and reg are both zero at some frequency (e.g. a psf of zero sum with the default "
+            "Laplacian reg, or an all-zero psf), so the filter is undefined there"
+        )
     return tf, reg
 
 
@@ -197,7 +202,12 @@ def wiener(image: Any, psf: Any, balance: float, reg: Any = None, is_real: bool 
     lam = _finite(op, "balance", balance)
     tf, reg = _operators(op, im, psf, reg, bool(is_real))
     k = im.ndim
-    wf = np.conj(tf) / (np.abs(tf) ** 2 + lam * np.abs(reg) ** 2)
+    den = np.abs(tf) ** 2 + lam * np.abs(reg) ** 2
+    if np.any(den == 0):
+        raise FovealValueError(
+            f"{op}: |H|^2 + balance |reg|^2 is 0 at some frequency (balance={lam}), so the filter divides by 0 there"
+        )
+    wf = np.conj(tf) / den
     out = _uifft(wf * _ufft(im, k, bool(is_real)), k, bool(is_real), im.shape)
     if clip:
         _clip(out)

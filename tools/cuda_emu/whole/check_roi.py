@@ -464,6 +464,12 @@ for ratio in (-1, 0, 2):
         rotated_case("random", xr, rr, 3, 4, 0.5, ratio, aligned)
         rotated_back_case("random", rng.normal(0, 1, (25, 3, 3, 4)), rr, (2, 3, 12, 15), 0.5, ratio, aligned,
                           False)
+# RoIs of 70+ samples per bin axis: the narrowed rows / columns (math/rotated.hpp), and huge ones
+rh = np.array([[0, 8.13, 6.07, 150.0, 140.0, 0.0], [1, -60.0, 10.0, 150.0, 146.0, 30.0],
+               [0, 9.13, 80.37, 141.0, 150.0, 90.0], [1, 70.0, -50.0, 160.0, 150.0, -135.0],
+               [0, 5, 5, 1e30, 4, 30], [1, 5, 5, 3e37, 3e37, 45], [0, -1e30, 7, 1e30, 1e30, 0]])
+rotated_case("large and huge", xr, rh, 2, 2, 1.0, -1, True)
+rotated_back_case("large and huge", rng.normal(0, 1, (7, 3, 2, 2)), rh, (2, 3, 12, 15), 1.0, -1, True, False)
 rb = rotated_boxes(8, 2, 12, 15, 1.0)
 rb[[1, 6], 0] = [-1, 3]
 bad = np.zeros(8, bool)

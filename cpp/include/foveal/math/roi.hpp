@@ -63,22 +63,43 @@ FOVEAL_HD_INLINE T roi_align_sample(T start, T bin, std::int64_t p, std::int64_t
   return start + static_cast<T>(p) * bin + static_cast<T>(static_cast<float>(i) + 0.5f) * bin / static_cast<T>(grid);
 }
 
-/// Half-open range [i0, i1) of sample indices of bin `p` that may lie in [-1, size]; the exact
-/// test stays with bilinear_axis, this only narrows a huge grid (one sample of slack each side).
+/// Half-open range [i0, i1) of the sample indices i in [0, grid) whose coordinate
+/// base + (i + 0.5) * step may lie in [lo, hi], with one sample of slack each side: the exact test
+/// stays with bilinear_axis, this only narrows a huge grid (> 64 samples), so that a huge RoI costs
+/// O(map), not O(grid). A non-finite base or step puts no sample on a map.
+FOVEAL_HD_INLINE void sample_index_range(double base, double step, std::int64_t grid, double lo, double hi,
+                                         std::int64_t& i0, std::int64_t& i1) {
+  i0 = 0;
+  i1 = grid;
+  if (grid <= 64 || step == 0.0) return;
+  if (!std::isfinite(base) || !std::isfinite(step)) {
+    i1 = 0;
+    return;
+  }
+  double a = (lo - base) / step - 0.5, b = (hi - base) / step - 0.5;
+  if (b < a) {  // a decreasing coordinate
+    const double t = a;
+    a = b;
+    b = t;
+  }
+  const double first = std::floor(a) - 1.0, last = std::ceil(b) + 2.0;
+  if (first > 0.0) i0 = first < static_cast<double>(grid) ? static_cast<std::int64_t>(first) : grid;
+  if (last < static_cast<double>(grid)) i1 = last > 0.0 ? static_cast<std::int64_t>(last) : 0;
+  if (i1 < i0) i1 = i0;
+}
+
+/// Half-open range [i0, i1) of sample indices of bin `p` that may lie in [-1, size].
 template <typename T>
 FOVEAL_HD_INLINE void roi_align_sample_range(T start, T bin, std::int64_t p, std::int64_t grid, std::int64_t size,
                                              std::int64_t& i0, std::int64_t& i1) {
-  i0 = 0;
-  i1 = grid;
-  if (grid <= 64 || !(bin > T(0))) return;
-  // y(i) = base + (i + 0.5) * step is increasing in i; solve base + (i + 0.5) * step in [-1, size].
-  const double step = static_cast<double>(bin) / static_cast<double>(grid);
+  if (!(bin > T(0))) {
+    i0 = 0;
+    i1 = grid;
+    return;
+  }
   const double base = static_cast<double>(start) + static_cast<double>(p) * static_cast<double>(bin);
-  const double lo = std::floor((-1.0 - base) / step - 0.5) - 1.0;
-  const double hi = std::ceil((static_cast<double>(size) - base) / step - 0.5) + 2.0;
-  if (lo > 0.0) i0 = lo < static_cast<double>(grid) ? static_cast<std::int64_t>(lo) : grid;
-  if (hi < static_cast<double>(grid)) i1 = hi > 0.0 ? static_cast<std::int64_t>(hi) : 0;
-  if (i1 < i0) i1 = i0;
+  sample_index_range(base, static_cast<double>(bin) / static_cast<double>(grid), grid, -1.0,
+                     static_cast<double>(size), i0, i1);
 }
 
 /// RoIPool corner: round half away from zero of coordinate * scale, as torchvision's `round`;

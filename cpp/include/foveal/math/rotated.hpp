@@ -184,4 +184,55 @@ FOVEAL_HD_INLINE void roi_align_rotated_sample(const RotatedRoiBins<T>& b, std::
   x = yy * b.s + xx * b.c + b.cx;
 }
 
+/// Rows [i0, i1) of bin (ph, ...)'s samples that may land on a height x width map (huge grids
+/// only, see sample_index_range): the RoI-frame y of the map's corners (-1 and size on each axis)
+/// bounds the rows. In double, with the frame's inverse rotation.
+template <typename T>
+FOVEAL_HD_INLINE void roi_align_rotated_rows(const RotatedRoiBins<T>& b, std::int64_t ph, std::int64_t height,
+                                             std::int64_t width, std::int64_t& i0, std::int64_t& i1) {
+  const double c = b.c, s = b.s, cy = b.cy, cx = b.cx;
+  double lo = 0, hi = 0;
+  for (int k = 0; k < 4; ++k) {
+    const double y = (k & 1) ? static_cast<double>(height) : -1.0, x = (k & 2) ? static_cast<double>(width) : -1.0;
+    const double yy = c * (y - cy) + s * (x - cx);
+    lo = k == 0 || yy < lo ? yy : lo;
+    hi = k == 0 || yy > hi ? yy : hi;
+  }
+  const double base = static_cast<double>(b.start_h) + static_cast<double>(ph) * static_cast<double>(b.bin_h);
+  sample_index_range(base, static_cast<double>(b.bin_h) / static_cast<double>(b.grid_h), b.grid_h, lo, hi, i0, i1);
+}
+
+/// Columns [j0, j1) of row iy of bin (ph, pw) that may land on the map: where the row's line
+/// (RoI-frame y fixed, x varying) crosses the rectangle [-1, height] x [-1, width].
+template <typename T>
+FOVEAL_HD_INLINE void roi_align_rotated_cols(const RotatedRoiBins<T>& b, std::int64_t ph, std::int64_t pw,
+                                             std::int64_t iy, std::int64_t height, std::int64_t width,
+                                             std::int64_t& j0, std::int64_t& j1) {
+  j0 = 0;
+  j1 = b.grid_w;
+  if (b.grid_w <= 64) return;
+  const double c = b.c, s = b.s;
+  const double yy = static_cast<double>(b.start_h) + static_cast<double>(ph) * static_cast<double>(b.bin_h) +
+                    (static_cast<double>(iy) + 0.5) * static_cast<double>(b.bin_h) / static_cast<double>(b.grid_h);
+  // y = yy c - xx s + cy in [-1, H] and x = yy s + xx c + cx in [-1, W], solved for xx (an axis
+  // parallel to the line leaves xx free: the rows already hold it)
+  double lo = -INFINITY, hi = INFINITY;
+  if (s != 0.0) {
+    const double a = (yy * c + static_cast<double>(b.cy) + 1.0) / s,
+                 e = (yy * c + static_cast<double>(b.cy) - static_cast<double>(height)) / s;
+    lo = a < e ? a : e;
+    hi = a < e ? e : a;
+  }
+  if (c != 0.0) {
+    const double a = (-1.0 - yy * s - static_cast<double>(b.cx)) / c,
+                 e = (static_cast<double>(width) - yy * s - static_cast<double>(b.cx)) / c;
+    const double l2 = a < e ? a : e, h2 = a < e ? e : a;
+    lo = l2 > lo ? l2 : lo;
+    hi = h2 < hi ? h2 : hi;
+  }
+  if (hi < lo) lo = hi = 0.5 * (lo + hi);  // the line misses the map: a few samples near it, all off
+  const double base = static_cast<double>(b.start_w) + static_cast<double>(pw) * static_cast<double>(b.bin_w);
+  sample_index_range(base, static_cast<double>(b.bin_w) / static_cast<double>(b.grid_w), b.grid_w, lo, hi, j0, j1);
+}
+
 }  // namespace foveal::math
