@@ -1,5 +1,5 @@
 """Contract fuzzing of foveal's public Python ops (numpy inputs, CPU): every op is called with
-awkward variants of a valid call, each in a forked child, and what breaks the contract of
+awkward variants of a valid call, in forked children, and what breaks the contract of
 DESIGN.md is reported:
 
 - crash: the child died of a signal (segfault, abort);
@@ -13,12 +13,14 @@ DESIGN.md is reported:
     python3 tools/fuzz_contract.py [NAME_REGEX] [--seed 0] [--timeout 20] [-v]
 
 Variants of each array argument: empty along each axis, an axis more or fewer, 0-d, other
-dtypes, NaN / inf / huge values, non-contiguous, reversed, Fortran order, read-only, a list;
+dtypes, NaN / inf / huge values, non-contiguous, reversed, Fortran order, read-only, a list, a
+torch tensor (transposed, channels_last, requiring grad, bfloat16);
 of each scalar argument: 0, -1, NaN, inf, huge, a float for an int, None, a string. An
 accepted call is not judged (its values are the tests' business). Exit status 1 if anything
 was found.
 """
 import argparse
+import json
 import os
 import re
 import signal
@@ -27,6 +29,11 @@ import traceback
 import warnings
 
 import numpy as np
+
+try:
+    import torch
+except ImportError:  # the torch variants are skipped
+    torch = None
 
 import foveal.metrics as fm
 import foveal.nn as fnn
@@ -212,6 +219,16 @@ def array_variants(a):
     ro = a.copy()
     ro.flags.writeable = False
     out.append(("read-only", ro))
+    if torch is not None and a.dtype != object:
+        t = torch.from_numpy(np.ascontiguousarray(a))
+        out.append(("torch", t))
+        if a.ndim >= 2:
+            out.append(("torch transposed", torch.from_numpy(np.ascontiguousarray(np.swapaxes(a, -1, -2))).transpose(-1, -2)))
+        if a.ndim == 4:
+            out.append(("torch channels_last", t.contiguous(memory_format=torch.channels_last)))
+        if a.dtype.kind == "f":
+            out.append(("torch requires_grad", t.clone().requires_grad_(True)))
+            out.append(("torch bfloat16", t.to(torch.bfloat16)))
     return out
 
 
@@ -252,6 +269,8 @@ def cases(op, make, seed):
 def arrays_in(x):
     if isinstance(x, np.ndarray):
         yield x
+    elif torch is not None and isinstance(x, torch.Tensor):
+        yield x.detach().numpy() if x.dtype != torch.bfloat16 else x.detach().float().numpy()
     elif isinstance(x, (list, tuple)):
         for e in x:
             yield from arrays_in(e)
@@ -260,46 +279,70 @@ def arrays_in(x):
             yield from arrays_in(e)
 
 
-def run_case(f, args, kw, timeout):
-    """Forks; returns (verdict, detail): ok, raised, crash, hang, error, wrote."""
-    rd, wr = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
+def call_one(f, args, kw):
+    """(code, message) of one call: 0 returned, 3 raised an allowed error, 4 raised another,
+    5 changed an input array, 6 warned on the way."""
+    code, msg = 0, ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ins = list(arrays_in([args, kw]))
+            before = [a.copy() for a in ins if a.dtype != object]
+            f(*args, **kw)
+            after = [a for a in ins if a.dtype != object]
+            if any(not np.array_equal(b, a, equal_nan=b.dtype.kind in "fc") for b, a in zip(before, after)):
+                code, msg = 5, "an input array changed"
+        except ALLOWED as e:
+            code, msg = 3, f"{type(e).__name__}: {e}"
+        except BaseException as e:  # noqa: BLE001 - the point is to see it
+            code, msg = 4, f"{type(e).__name__}: {e} @ {traceback.extract_tb(e.__traceback__)[-1][:3]}"
+    if caught and code in (0, 3):  # a warning on the way: a value was silently changed or lost
+        w = caught[0]
+        code, msg = 6, f"{w.category.__name__}: {w.message} @ {os.path.basename(w.filename)}:{w.lineno}"
+    return code, msg[:2000]
+
+
+VERDICT = {0: "ok", 3: "raised", 4: "error", 5: "wrote", 6: "warned"}
+
+
+def run_cases(batch, timeout):
+    """Verdicts of the calls in `batch` ((label, f, args, kw) each). They run one after another in
+    a forked child that reports each; when it dies (a crash, or the alarm of a hang) the call it
+    was on gets that verdict and a new child goes on with the next (a fork per call costs more
+    than the calls once torch is loaded)."""
+    out = []
+    while len(out) < len(batch):
+        start = len(out)
+        rd, wr = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            os.close(rd)
+            for _, f, args, kw in batch[start:]:
+                signal.alarm(timeout)
+                line = json.dumps(call_one(f, args, kw)) + "\n"
+                signal.alarm(0)
+                os.write(wr, line.encode())
+            os._exit(0)
+        os.close(wr)
+        chunks = []
+        while True:
+            c = os.read(rd, 65536)
+            if not c:
+                break
+            chunks.append(c)
         os.close(rd)
-        signal.alarm(timeout)
-        code, msg = 0, ""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                ins = list(arrays_in([args, kw]))
-                before = [a.copy() for a in ins if a.dtype != object]
-                f(*args, **kw)
-                after = [a for a in ins if a.dtype != object]
-                if any(not np.array_equal(b, a, equal_nan=b.dtype.kind in "fc") for b, a in zip(before, after)):
-                    code, msg = 5, "an input array changed"
-            except ALLOWED as e:
-                code, msg = 3, f"{type(e).__name__}: {e}"
-            except BaseException as e:  # noqa: BLE001 - the point is to see it
-                code, msg = 4, f"{type(e).__name__}: {e} @ {traceback.extract_tb(e.__traceback__)[-1][:3]}"
-        if caught and code in (0, 3):  # a warning on the way: a value was silently changed or lost
-            w = caught[0]
-            code, msg = 6, f"{w.category.__name__}: {w.message} @ {os.path.basename(w.filename)}:{w.lineno}"
-        os.write(wr, msg[:2000].encode())
-        os._exit(code)
-    os.close(wr)
-    chunks = []
-    while True:
-        c = os.read(rd, 65536)
-        if not c:
-            break
-        chunks.append(c)
-    os.close(rd)
-    _, status = os.waitpid(pid, 0)
-    msg = b"".join(chunks).decode(errors="replace")
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return ("hang", f"over {timeout} s") if sig == signal.SIGALRM else ("crash", signal.Signals(sig).name)
-    return {0: "ok", 3: "raised", 4: "error", 5: "wrote", 6: "warned"}.get(os.WEXITSTATUS(status), "crash"), msg
+        _, status = os.waitpid(pid, 0)
+        for line in b"".join(chunks).decode(errors="replace").splitlines():
+            code, msg = json.loads(line)
+            out.append((VERDICT.get(code, "crash"), msg))
+        if len(out) < len(batch):  # the child died on batch[len(out)]
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                out.append(("hang", f"over {timeout} s") if sig == signal.SIGALRM
+                           else ("crash", signal.Signals(sig).name))
+            else:
+                out.append(("crash", f"exit status {os.WEXITSTATUS(status)}"))
+    return out
 
 
 def main():
@@ -314,12 +357,13 @@ def main():
     for op, make in specs().items():
         if not re.search(a.pattern, op):
             continue
-        for label, f, args, kw in cases(op, make, a.seed):
+        batch = list(cases(op, make, a.seed))
+        for (label, *_), (verdict, detail) in zip(batch, run_cases(batch, a.timeout)):
             total += 1
-            verdict, detail = run_case(f, args, kw, a.timeout)
-            if a.v or verdict not in ("ok", "raised") or (label == "valid" and verdict != "ok"):
+            bad = verdict not in ("ok", "raised") or (label == "valid" and verdict != "ok")
+            if a.v or bad:
                 print(f"{verdict:6s} {op}: {label}: {detail[:300]}", flush=True)
-            if verdict not in ("ok", "raised") or (label == "valid" and verdict != "ok"):
+            if bad:
                 found.append((op, label, verdict))
     print(f"{total} calls, {len(found)} contract breaks")
     sys.exit(1 if found else 0)
