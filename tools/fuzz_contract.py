@@ -10,12 +10,13 @@ DESIGN.md is reported:
 - warned: it warned on the way (a complex value cast to real, an overflow in a cast): a value was
   changed or lost without an error.
 
-    python3 tools/fuzz_contract.py [NAME_REGEX] [--seed 0] [--timeout 20] [-v]
+    python3 tools/fuzz_contract.py [NAME_REGEX] [--seed 0] [--combos 100] [--timeout 20] [-v]
 
 Variants of each array argument: empty along each axis, an axis more or fewer, 0-d, other
 dtypes, NaN / inf / huge values, non-contiguous, reversed, Fortran order, read-only, a list, a
 torch tensor (transposed, channels_last, requiring grad, bfloat16);
-of each scalar argument: 0, -1, NaN, inf, huge, a float for an int, None, a string. An
+of each scalar argument: 0, -1, NaN, inf, huge, a float for an int, None, a string; then
+calls with two or three of those at once. An
 accepted call is not judged (its values are the tests' business). Exit status 1 if anything
 was found.
 """
@@ -244,11 +245,14 @@ def scalar_variants(v):
     return out
 
 
-def cases(op, make, seed):
+def cases(op, make, seed, combos=0):
+    """The valid call, each single variant, then `combos` calls with 2 or 3 arguments varied at
+    once (drawn from the seed)."""
     r = np.random.default_rng(seed)
     f, args, kw = make(r)
     yield "valid", f, args, kw
     slots = [("arg", i, v) for i, v in enumerate(args)] + [("kw", k, v) for k, v in kw.items()]
+    table = []
     for kind, key, v in slots:
         if isinstance(v, np.ndarray):
             variants = array_variants(v)
@@ -257,13 +261,24 @@ def cases(op, make, seed):
                                               for i, e in enumerate(v) for lab, w in array_variants(e)[:8]]
         else:
             variants = scalar_variants(v)
-        for label, w in variants:
-            a2, k2 = list(args), dict(kw)
+        table.append((kind, key, variants))
+
+    def varied(choices):
+        a2, k2, labels = list(args), dict(kw), []
+        for kind, key, (label, w) in choices:
             if kind == "arg":
                 a2[key] = w
             else:
                 k2[key] = w
-            yield f"{kind} {key}: {label}", f, a2, k2
+            labels.append(f"{kind} {key}: {label}")
+        return "; ".join(labels), f, a2, k2
+
+    for kind, key, variants in table:
+        for var in variants:
+            yield varied([(kind, key, var)])
+    for _ in range(combos if len(table) > 1 else 0):
+        picked = r.choice(len(table), size=min(len(table), int(r.integers(2, 4))), replace=False)
+        yield varied([(table[i][0], table[i][1], table[i][2][int(r.integers(len(table[i][2])))]) for i in picked])
 
 
 def arrays_in(x):
@@ -350,6 +365,7 @@ def main():
     ap.add_argument("pattern", nargs="?", default=".")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=20)
+    ap.add_argument("--combos", type=int, default=100, help="calls per op with 2-3 arguments varied at once")
     ap.add_argument("-v", action="store_true", help="print every case")
     a = ap.parse_args()
     os.environ.setdefault("FOVEAL_NUM_THREADS", "2")
@@ -357,7 +373,7 @@ def main():
     for op, make in specs().items():
         if not re.search(a.pattern, op):
             continue
-        batch = list(cases(op, make, a.seed))
+        batch = list(cases(op, make, a.seed, a.combos))
         for (label, *_), (verdict, detail) in zip(batch, run_cases(batch, a.timeout)):
             total += 1
             bad = verdict not in ("ok", "raised") or (label == "valid" and verdict != "ok")

@@ -26,15 +26,19 @@ def _pair(op: str, a: Any, b: Any, na: str, nb: str) -> tuple[np.ndarray, np.nda
             raise FovealTypeError(f"{op}: {name} must have a real numeric dtype, got {x.dtype}")
     if a.shape != b.shape:
         raise FovealValueError(f"{op}: {na} and {nb} must have the same shape, got {a.shape} and {b.shape}")
+    if a.size == 0:  # skimage: NaN and a "mean of empty slice" warning
+        raise FovealValueError(f"{op}: {na} and {nb} must not be empty, got shape {a.shape}")
     return a, b
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    # skimage: both cast to float32 when both are float16/float32, else float64; mean in float64
+    # skimage: both cast to float32 when both are float16/float32, else float64; mean in float64.
+    # The same infinity in both images gives NaN (inf - inf), as in skimage, without its warning.
     small = a.dtype in (np.float16, np.float32) and b.dtype in (np.float16, np.float32)
     ft = np.float32 if small else np.float64
-    d = a.astype(ft) - b.astype(ft)
-    return float(np.mean(d * d, dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = a.astype(ft) - b.astype(ft)
+        return float(np.mean(d * d, dtype=np.float64))
 
 
 def mse(image0: Any, image1: Any) -> float:

@@ -403,6 +403,16 @@ def test_clip_boxes_to_image_matches_torchvision(lib, size, dtype):
     torch.testing.assert_close(got.to(want.dtype), want, rtol=0, atol=0)
 
 
+def test_clip_boxes_to_image_integer_boxes_and_sizes_past_their_dtype():
+    # found by tools/fuzz_contract.py: numpy raised OverflowError clipping uint8 boxes to 300 or -1
+    b = np.array([[10, 20, 250, 255], [0, 0, 5, 5]], np.uint8)
+    np.testing.assert_array_equal(fo.clip_boxes_to_image(b, (300, 300)), b)
+    np.testing.assert_array_equal(fo.clip_boxes_to_image(b, (100, 200)), [[10, 20, 200, 100], [0, 0, 5, 5]])
+    np.testing.assert_array_equal(fo.clip_boxes_to_image(b, (-1, -1)), np.zeros((2, 4)))
+    t = torch.from_numpy(b)
+    assert torch.equal(fo.clip_boxes_to_image(t, (300, 100)), tv.clip_boxes_to_image(t.int(), (300, 100)).to(torch.uint8))
+
+
 def test_clip_boxes_to_image_bad_size():
     for size in (40, (1, 2, 3), "ab"):
         with pytest.raises(FovealValueError, match=r"clip_boxes_to_image: size must be \(height, width\)"):

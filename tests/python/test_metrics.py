@@ -31,6 +31,14 @@ def test_matches_skimage(case):
     assert psnr(a, b, data_range=7.5) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=7.5), rel=1e-12)
 
 
+def test_the_same_infinity_in_both_is_nan_without_a_warning():
+    # inf - inf: NaN, as skimage gives, but without numpy's "invalid value" warning (an error under
+    # warnings-as-errors; found by tools/fuzz_contract.py)
+    a = np.array([0.0, np.inf, 1.0])
+    assert math.isnan(mse(a, a)) and math.isnan(psnr(a, a, data_range=1.0))
+    assert mse(np.array([np.inf]), np.array([0.0])) == math.inf
+
+
 def test_identical_is_inf_and_known_value():
     a = np.zeros((4, 4))
     assert psnr(a, a) == math.inf and mse(a, a) == 0.0
@@ -47,6 +55,10 @@ def test_identical_is_inf_and_known_value():
         (lambda: psnr(np.zeros(3), np.zeros(3), data_range=0), foveal.FovealValueError, "data_range must be"),
         (lambda: psnr(np.zeros(3), np.zeros(3), data_range="1"), foveal.FovealTypeError, "data_range must be"),
         (lambda: mse(np.zeros(3, complex), np.zeros(3)), foveal.FovealTypeError, "real numeric dtype"),
+        # found by tools/fuzz_contract.py: NaN and a "mean of empty slice" warning (as skimage)
+        (lambda: mse(np.zeros((0, 3)), np.zeros((0, 3))), foveal.FovealValueError,
+         r"image0 and image1 must not be empty, got shape \(0, 3\)"),
+        (lambda: psnr(np.zeros(0), np.zeros(0), data_range=1), foveal.FovealValueError, "must not be empty"),
     ],
 )
 def test_errors(call, exc, match):

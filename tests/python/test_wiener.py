@@ -194,3 +194,15 @@ def test_a_filter_that_divides_by_zero_is_refused():
         wiener(y, psf, -1.0, reg=psf)  # |H|^2 - |H|^2
     out = wiener(y, psf, 0.0)  # balance 0 is fine where H has no zeros
     assert np.isfinite(out).all()
+
+
+def test_extreme_but_finite_parameters():
+    # found by tools/fuzz_contract.py: balance 1e300 on a float32 image was inf * 0 = NaN where the
+    # Laplacian is 0; a psf of 1e30 overflowed |H|^2 in float32 (NaN / divide warnings)
+    y, psf = _camera()
+    out = wiener(y.astype(np.float32), psf.astype(np.float32), 1e300)  # only the mean (reg's zero) passes
+    np.testing.assert_allclose(out, np.full_like(out, y.mean()), rtol=1e-5)
+    with pytest.raises(FovealValueError, match="transfer functions squared fit float32"):
+        wiener(y.astype(np.float32), psf * 1e30, 0.1)
+    with pytest.raises(FovealValueError, match="transfer functions squared fit float32"):
+        unsupervised_wiener(y.astype(np.float32), psf * 1e30)

@@ -601,10 +601,21 @@ def clip_boxes_to_image(boxes: Any, size: tuple[int, int]) -> Any:
     height, width = (
         int(v) if isinstance(v, numbers.Integral) else real(op, f"size[{i}]", v) for i, v in enumerate(size)
     )
+    height, width = _in_range_of(boxes, height), _in_range_of(boxes, width)
     x1, y1, x2, y2 = _unbind(boxes, 4)
     return xp.stack(
         (xp.clip(x1, 0, width), xp.clip(y1, 0, height), xp.clip(x2, 0, width), xp.clip(y2, 0, height))
     )
+
+
+def _in_range_of(x: Any, v: Any) -> Any:
+    """v clamped into the range of x's dtype when that is an integer type: numpy refuses to clip
+    uint8 boxes to a width of 300 (OverflowError), and the clamped bound clips the same."""
+    try:
+        info = np.iinfo(np.dtype(str(x.dtype).replace("torch.", "")))
+    except (TypeError, ValueError):  # a float dtype
+        return v
+    return min(max(v, info.min), info.max)
 
 
 def remove_small_boxes(boxes: Any, min_size: float) -> Any:

@@ -127,6 +127,12 @@ def _operators(op: str, image: np.ndarray, psf: Any, reg: Any, is_real: bool) ->
     for name, v in (("psf", tf), ("reg", reg)):
         if not np.isfinite(v).all():
             raise FovealValueError(f"{op}: {name} must hold finite values, got NaN or infinity")
+    with np.errstate(over="ignore"):
+        if not (np.isfinite(np.abs(tf) ** 2).all() and np.isfinite(np.abs(reg) ** 2).all()):
+            raise FovealValueError(
+                f"{op}: psf and reg must be small enough that their transfer functions squared fit {np.dtype(ft).name} "
+                "(the filter divides by those squares); scale them down"
+            )
     if np.any((tf == 0) & (reg == 0)):  # the filter would divide 0 by 0 there (NaN, as skimage gives)
         raise FovealValueError(
             f"{op}: psf and reg are both zero at some frequency (e.g. a psf of zero sum with the default "
@@ -202,7 +208,11 @@ def wiener(image: Any, psf: Any, balance: float, reg: Any = None, is_real: bool 
     lam = _finite(op, "balance", balance)
     tf, reg = _operators(op, im, psf, reg, bool(is_real))
     k = im.ndim
-    den = np.abs(tf) ** 2 + lam * np.abs(reg) ** 2
+    # balance saturates at the dtype's largest value: past it, lam * 0 would be inf * 0 = NaN where reg is 0
+    big = float(np.finfo(tf.dtype).max)
+    lam = min(max(lam, -big), big)
+    with np.errstate(over="ignore"):  # a huge balance: inf, a filter of 0 there, as it should be
+        den = np.abs(tf) ** 2 + lam * np.abs(reg) ** 2
     if np.any(den == 0):
         raise FovealValueError(
             f"{op}: |H|^2 + balance |reg|^2 is 0 at some frequency (balance={lam}), so the filter divides by 0 there"
@@ -344,8 +354,9 @@ def unsupervised_wiener(
     delta = np.nan
     gn_chain: list[Any] = [1]
     gx_chain: list[Any] = [1]
-    areg2 = np.abs(reg) ** 2
-    atf2 = np.abs(tf) ** 2
+    with np.errstate(over="ignore"):  # as in wiener
+        areg2 = np.abs(reg) ** 2
+        atf2 = np.abs(tf) ** 2
     data_spectrum = _ufft(im, 2, real)
     burnin = params["burnin"]
     iteration = 0
