@@ -89,6 +89,25 @@ def dtype_name(x: Any) -> str:
     return name
 
 
+def host_array(op: str, name: str, x: Any, *, sequences: bool = True) -> Any:
+    """numpy view of a CPU array of any supported library, for ops that run on the host only (a
+    CUDA array is refused by name). None stays None; lists and scalars become arrays when
+    ``sequences``, else they are refused."""
+    if x is None or isinstance(x, np.ndarray):
+        return x
+    try:
+        lib = library_of(x, name, op)
+    except FovealTypeError:
+        if sequences:
+            return np.asarray(x)  # lists, scalars
+        raise FovealTypeError(
+            f"{op}: {name} must be an array (numpy, or torch / cupy / jax on the CPU), got {type(x).__name__}"
+        ) from None
+    if is_cuda(x, lib):
+        raise FovealTypeError(f"{op}: {name} must be a CPU array (no CUDA path yet), got a {lib} array on the GPU")
+    return np.asarray(x.detach() if lib == "torch" else x)
+
+
 def is_cuda(x: Any, lib: str) -> bool:
     if lib == "numpy":
         return False

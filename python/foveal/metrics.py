@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Image quality metrics with scikit-image's names and rules (``skimage.metrics``), on NumPy arrays.
+"""Image quality metrics with scikit-image's names and rules (``skimage.metrics``), on CPU arrays
+(numpy, or torch / cupy / jax arrays on the CPU, read without a copy where possible; results are
+numpy).
 
 mse and psnr are computed in float64, or float32 when both images are float16/float32, as skimage
 does (integer images are not rescaled); structural_similarity in float64 in the C++ core.
@@ -13,15 +15,15 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._arrays import host_array
 from ._errors import FovealTypeError, FovealValueError
 
 __all__ = ["mse", "psnr", "ssim", "structural_similarity"]
 
 
 def _pair(op: str, a: Any, b: Any, na: str, nb: str) -> tuple[np.ndarray, np.ndarray]:
+    a, b = host_array(op, na, a, sequences=False), host_array(op, nb, b, sequences=False)
     for name, x in ((na, a), (nb, b)):
-        if not isinstance(x, np.ndarray):
-            raise FovealTypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
         if x.dtype.kind not in "biuf":
             raise FovealTypeError(f"{op}: {name} must have a real numeric dtype, got {x.dtype}")
     if a.shape != b.shape:
@@ -69,7 +71,7 @@ def psnr(image_true: Any, image_test: Any, *, data_range: float | None = None) -
 
     Parameters
     ----------
-    image_true, image_test : numpy.ndarray
+    image_true, image_test : array
         Same shape.
     data_range : float, optional
         The value range. Default (skimage's rule, from ``image_true``'s dtype): the dtype's
@@ -206,7 +208,7 @@ def structural_similarity(
 
     Parameters
     ----------
-    im1, im2 : numpy.ndarray
+    im1, im2 : array
         Same shape, any real dtype, 1 to 8 dimensions (plus a channel axis). Integer images are not
         rescaled. Computed in float64; the returned arrays are float32 when ``im1`` is
         float16/float32, else float64 (skimage's ``_supported_float_type`` of ``im1``).

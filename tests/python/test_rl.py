@@ -416,7 +416,7 @@ def test_add_noise_salt_pepper():
     "image,kwargs,exc,match",
     [
         (np.zeros((3, 3), np.uint8), {}, foveal.FovealTypeError, "floating-point dtype"),
-        ([0.5], {}, foveal.FovealTypeError, "image must be a numpy.ndarray"),
+        ([0.5], {}, foveal.FovealTypeError, "image must be an array"),
         (np.array([np.nan]), {}, foveal.FovealValueError, "finite"),
         (np.zeros(3), dict(kind="speckle"), foveal.FovealValueError, "kind must be one of"),
         (np.zeros(3), dict(sigma=-1), foveal.FovealValueError, "sigma must be finite and >= 0"),

@@ -194,7 +194,7 @@ def test_one_element_window_with_sample_covariance():
 
 def test_type_errors():
     x = np.zeros((10, 10))
-    with pytest.raises(foveal.FovealTypeError, match="im1 must be a numpy.ndarray"):
+    with pytest.raises(foveal.FovealTypeError, match="im1 must be an array"):
         structural_similarity([[0.0] * 10] * 10, x, data_range=1)
     with pytest.raises(foveal.FovealTypeError, match="unexpected keyword"):
         structural_similarity(x, x, data_range=1, multichannel=True)

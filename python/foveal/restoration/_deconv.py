@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import _fft
-from .._arrays import is_cuda, library_of
+from .._arrays import host_array
 from .._errors import FovealTypeError, FovealValueError
 from ._batch import batchable
 
@@ -68,21 +68,8 @@ def _laplacian_tf(shape: tuple[int, ...], is_real: bool) -> np.ndarray:
     return _ir2tf("laplacian", "reg", ir, shape, is_real, wrap=True)
 
 
-def _host(op: str, name: str, x: Any) -> Any:
-    """numpy view of a CPU array of any supported library (the FFT here runs on the CPU only)."""
-    if x is None or isinstance(x, np.ndarray):
-        return x
-    try:
-        lib = library_of(x, name, op)
-    except FovealTypeError:
-        return np.asarray(x)  # lists, scalars
-    if is_cuda(x, lib):
-        raise FovealTypeError(f"{op}: {name} must be a CPU array (no CUDA path yet), got a {lib} array on the GPU")
-    return np.asarray(x.detach() if lib == "torch" else x)
-
-
 def _real_image(op: str, image: Any, ndims: tuple[int, ...]) -> np.ndarray:
-    a = np.asarray(_host(op, "image", image))
+    a = np.asarray(host_array(op, "image", image))
     if a.dtype.kind not in "biuf":
         raise FovealTypeError(f"{op}: image must have a real numeric dtype, got {a.dtype}")
     if a.ndim not in ndims:
@@ -103,7 +90,7 @@ def _operators(op: str, image: np.ndarray, psf: Any, reg: Any, is_real: bool) ->
     shape = image.shape
     ft = image.dtype.type
     tfs = _tf_shape(shape, is_real)
-    psf, reg = _host(op, "psf", psf), _host(op, "reg", reg)
+    psf, reg = host_array(op, "psf", psf), host_array(op, "reg", reg)
     for name, v in (("psf", psf), ("reg", reg)):
         if v is not None and np.asarray(v).dtype.kind not in "biufc":
             raise FovealTypeError(f"{op}: {name} must have a numeric dtype, got {np.asarray(v).dtype}")

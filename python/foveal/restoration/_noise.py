@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import real
+from .._arrays import host_array, real
 from .._errors import FovealTypeError, FovealValueError
 from ._psf import _positive
 
@@ -31,8 +31,8 @@ def add_noise(
 
     Parameters
     ----------
-    image : numpy.ndarray
-        Floating-point image (noise is never added in an integer dtype, where it would clip and
+    image : array
+        numpy, or a torch / cupy / jax array on the CPU (the result is numpy). Floating-point image (noise is never added in an integer dtype, where it would clip and
         wrap). Finite values.
     kind : {'gaussian', 'poisson', 'salt_pepper'}
         'gaussian': ``image + normal(mean, sigma)``. 'poisson': ``poisson(image * peak) / peak``
@@ -58,8 +58,7 @@ def add_noise(
     (0.1, dtype('float64'))
     """
     op = "add_noise"
-    if not isinstance(image, np.ndarray):
-        raise FovealTypeError(f"{op}: image must be a numpy.ndarray, got {type(image).__name__}")
+    image = host_array(op, "image", image, sequences=False)
     if image.dtype.kind != "f":
         raise FovealTypeError(f"{op}: image must have a floating-point dtype (convert it first), got {image.dtype}")
     if not np.isfinite(image).all():
