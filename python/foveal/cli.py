@@ -390,7 +390,11 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except MemoryError as exc:  # e.g. a --n past this machine: a message, not a traceback
+        print(f"foveal {args.command}: out of memory ({exc})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -29,6 +29,13 @@ def test_bad_seed_is_a_usage_error_not_a_traceback(seed):
     assert "argument --seed" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_scene_past_the_memory_is_a_message_not_a_traceback(tmp_path):
+    # 10**13 boxes: no machine can allocate the scene (petabytes): numpy refuses at once
+    r = run("demo", "--n", str(10**13), "--quiet", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "foveal demo: out of memory" in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize(
     "out, why",
     [
