@@ -9,8 +9,10 @@ DESIGN.md is reported:
 - wrote: it changed one of the caller's arrays;
 - warned: it warned on the way (a complex value cast to real, an overflow in a cast): a value was
   changed or lost without an error;
-- refused: it raised on a call that is still valid (a reversed, non-contiguous, Fortran-ordered or
-  read-only array, a numpy scalar, every array as a torch tensor).
+- refused: it raised on a call that is still valid (a reversed, non-contiguous, Fortran-ordered,
+  read-only, big-endian or zero-stride array, a numpy scalar, every array as a torch tensor);
+- differs: such a call returned other values than the call on the plain (C-contiguous, native,
+  numpy) form of the same values.
 
     python3 tools/fuzz_contract.py [NAME_REGEX] [--seed 0] [--combos 100] [--timeout 20] [-v]
 
@@ -222,6 +224,10 @@ def array_variants(a):
     ro = a.copy()
     ro.flags.writeable = False
     out.append(("read-only", ro))
+    if a.dtype.kind in "fiu" and a.dtype.itemsize > 1:
+        out.append(("big-endian", a.astype(a.dtype.newbyteorder(">"))))  # FITS files, some TIFFs
+    if a.ndim and a.shape[0]:
+        out.append(("zero stride", np.broadcast_to(a[:1], a.shape)))
     if torch is not None and a.dtype != object:
         t = torch.from_numpy(np.ascontiguousarray(a))
         out.append(("torch", t))
@@ -255,7 +261,7 @@ def cases(op, make, seed, combos=0):
     once (drawn from the seed)."""
     r = np.random.default_rng(seed)
     f, args, kw = make(r)
-    yield "valid", f, args, kw
+    yield "valid", f, args, kw, None
     slots = [("arg", i, v) for i, v in enumerate(args)] + [("kw", k, v) for k, v in kw.items()]
     table = []
     for kind, key, v in slots:
@@ -276,7 +282,17 @@ def cases(op, make, seed, combos=0):
             else:
                 k2[key] = w
             labels.append(f"{kind} {key}: {label}")
-        return "; ".join(labels), f, a2, k2
+        canon = None  # the same call with the value in its plain form: the results must be equal
+        if len(choices) == 1 and choices[0][2][0] in SAME_VALUES:
+            kind, key, (label, w) = choices[0]
+            plain = w.item() if label == "numpy scalar" else np.ascontiguousarray(w, w.dtype.newbyteorder("="))
+            ca, ck = list(args), dict(kw)
+            if kind == "arg":
+                ca[key] = plain
+            else:
+                ck[key] = plain
+            canon = (ca, ck, 0.0)
+        return "; ".join(labels), f, a2, k2, canon
 
     for kind, key, variants in table:
         for var in variants:
@@ -290,7 +306,8 @@ def cases(op, make, seed, combos=0):
             return v
         t_args, t_kw = [to_torch(v) for v in args], {k: to_torch(v) for k, v in kw.items()}
         if any(isinstance(v, (torch.Tensor, list)) for v in [*t_args, *t_kw.values()]):
-            yield "all arrays as torch tensors", f, t_args, t_kw
+            # torch's own math in ops written on the caller's library (cos, sums): a few ulp
+            yield "all arrays as torch tensors", f, t_args, t_kw, (args, kw, 1e-5)
     for _ in range(combos if len(table) > 1 else 0):
         picked = r.choice(len(table), size=min(len(table), int(r.integers(2, 4))), replace=False)
         yield varied([(table[i][0], table[i][1], table[i][2][int(r.integers(len(table[i][2])))]) for i in picked])
@@ -309,19 +326,41 @@ def arrays_in(x):
             yield from arrays_in(e)
 
 
-def call_one(f, args, kw):
+def same(x, y, rtol=0.0):
+    """Results equal (to `rtol`), NaN where NaN (arrays of any library, tuples, lists, dicts, numbers)."""
+    if isinstance(x, (tuple, list)) and isinstance(y, (tuple, list)):
+        return len(x) == len(y) and all(same(a, b, rtol) for a, b in zip(x, y))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(same(x[k], y[k], rtol) for k in x)
+    if torch is not None:
+        x = x.detach().float().numpy() if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 else x
+        y = y.detach().float().numpy() if isinstance(y, torch.Tensor) and y.dtype == torch.bfloat16 else y
+        x = x.detach().numpy() if isinstance(x, torch.Tensor) else x
+        y = y.detach().numpy() if isinstance(y, torch.Tensor) else y
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != y.shape:
+        return False
+    if rtol and x.dtype.kind in "fc" and y.dtype.kind in "fc":
+        return bool(np.allclose(x, y, rtol=rtol, atol=rtol, equal_nan=True))
+    return np.array_equal(x, y, equal_nan=x.dtype.kind in "fc" and y.dtype.kind in "fc")
+
+
+def call_one(f, args, kw, canon=None):
     """(code, message) of one call: 0 returned, 3 raised an allowed error, 4 raised another,
-    5 changed an input array, 6 warned on the way."""
+    5 changed an input array, 6 warned on the way, 7 returned other values than the same call on
+    the plain form of its arguments (`canon`)."""
     code, msg = 0, ""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             ins = list(arrays_in([args, kw]))
             before = [a.copy() for a in ins if a.dtype != object]
-            f(*args, **kw)
+            got = f(*args, **kw)
             after = [a for a in ins if a.dtype != object]
             if any(not np.array_equal(b, a, equal_nan=b.dtype.kind in "fc") for b, a in zip(before, after)):
                 code, msg = 5, "an input array changed"
+            elif canon is not None and not same(got, f(*canon[0], **canon[1]), canon[2]):
+                code, msg = 7, "other values than the same call on plain arguments"
         except ALLOWED as e:
             code, msg = 3, f"{type(e).__name__}: {e}"
         except BaseException as e:  # noqa: BLE001 - the point is to see it
@@ -332,7 +371,7 @@ def call_one(f, args, kw):
     return code, msg[:2000]
 
 
-VERDICT = {0: "ok", 3: "raised", 4: "error", 5: "wrote", 6: "warned"}
+VERDICT = {0: "ok", 3: "raised", 4: "error", 5: "wrote", 6: "warned", 7: "differs"}
 
 
 def run_cases(batch, timeout):
@@ -347,9 +386,9 @@ def run_cases(batch, timeout):
         pid = os.fork()
         if pid == 0:  # child
             os.close(rd)
-            for _, f, args, kw in batch[start:]:
+            for _, f, args, kw, canon in batch[start:]:
                 signal.alarm(timeout)
-                line = json.dumps(call_one(f, args, kw)) + "\n"
+                line = json.dumps(call_one(f, args, kw, canon)) + "\n"
                 signal.alarm(0)
                 os.write(wr, line.encode())
             os._exit(0)
@@ -377,7 +416,9 @@ def run_cases(batch, timeout):
 
 # Variants that are still valid calls: refusing one is a break too.
 ACCEPT = ("valid", "reversed", "non-contiguous", "Fortran order", "read-only", "numpy scalar",
-          "all arrays as torch tensors")
+          "all arrays as torch tensors", "big-endian", "zero stride")
+# Variants that hold the same values in another form: the result must be the plain call's.
+SAME_VALUES = ("non-contiguous", "Fortran order", "read-only", "numpy scalar", "big-endian", "zero stride")
 
 
 def must_accept(label):

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Every public op keeps the contract under awkward inputs (tools/fuzz_contract.py: about 4,600
 calls in forked children): no crash, no hang, no exception other than a value / type error,
-no write into the caller's arrays and no warning on the way. A new op is added to its specs."""
+no write into the caller's arrays, no warning on the way, and the same values from the same
+values in another layout (big-endian, zero-stride, Fortran, ...). A new op is added to its specs."""
 import os
 import subprocess
 import sys
