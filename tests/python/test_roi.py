@@ -284,6 +284,15 @@ def test_huge_adaptive_roi_matches_torchvision(aligned):
     np.testing.assert_array_equal(roi_pool(x, big, 1)[0, :, 0, 0], x[0].max(axis=(1, 2)))
 
 
+@pytest.mark.parametrize("aligned", [False, True])
+def test_a_roi_whose_extent_overflows_float32_finishes(aligned):
+    # x2 - x1 = 6e38 is inf in float32: bin inf, first sample 0 * inf = NaN; the sample range was
+    # then NaN-compared into the whole capped grid (2^40 samples per axis: a hang)
+    x = np.random.default_rng(11).standard_normal((1, 2, 16, 16)).astype(np.float32)
+    rois = np.array([[0, -3e38, 0, 3e38, 10], [0, 0, -3e38, 10, 3e38]], np.float32)
+    np.testing.assert_array_equal(roi_align(x, rois, 2, 1.0, -1, aligned), 0.0)
+
+
 def test_empty_rois_and_list_form_and_torch():
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, C, H, W)).astype(np.float32)
