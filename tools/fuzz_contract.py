@@ -12,7 +12,8 @@ DESIGN.md is reported:
 - refused: it raised on a call that is still valid (a reversed, non-contiguous, Fortran-ordered,
   read-only, big-endian or zero-stride array, a numpy scalar, every array as a torch tensor);
 - differs: such a call returned other values than the call on the plain (C-contiguous, native,
-  numpy) form of the same values.
+  numpy) form of the same values;
+- aliases: a result shares memory with an input (a later write to one would change the other).
 
     python3 tools/fuzz_contract.py [NAME_REGEX] [--seed 0] [--combos 100] [--timeout 20] [-v]
 
@@ -326,6 +327,25 @@ def arrays_in(x):
             yield from arrays_in(e)
 
 
+def arrays_out(x):
+    """numpy views of the arrays in a result (torch tensors on the CPU included)."""
+    if isinstance(x, (tuple, list)):
+        for e in x:
+            yield from arrays_out(e)
+    elif isinstance(x, dict):
+        for e in x.values():
+            yield from arrays_out(e)
+    elif isinstance(x, np.ndarray):
+        yield x
+    elif torch is not None and isinstance(x, torch.Tensor) and x.dtype != torch.bfloat16:
+        yield x.detach().numpy()
+
+
+def ins_raw(args, kw):
+    """The caller's own arrays, as numpy views of their memory."""
+    return list(arrays_out([list(args), dict(kw)]))
+
+
 def same(x, y, rtol=0.0):
     """Results equal (to `rtol`), NaN where NaN (arrays of any library, tuples, lists, dicts, numbers)."""
     if isinstance(x, (tuple, list)) and isinstance(y, (tuple, list)):
@@ -359,6 +379,8 @@ def call_one(f, args, kw, canon=None):
             after = [a for a in ins if a.dtype != object]
             if any(not np.array_equal(b, a, equal_nan=b.dtype.kind in "fc") for b, a in zip(before, after)):
                 code, msg = 5, "an input array changed"
+            elif any(np.shares_memory(o, i) for o in arrays_out(got) for i in ins_raw(args, kw)):
+                code, msg = 8, "a result shares memory with an input"
             elif canon is not None and not same(got, f(*canon[0], **canon[1]), canon[2]):
                 code, msg = 7, "other values than the same call on plain arguments"
         except ALLOWED as e:
@@ -371,7 +393,7 @@ def call_one(f, args, kw, canon=None):
     return code, msg[:2000]
 
 
-VERDICT = {0: "ok", 3: "raised", 4: "error", 5: "wrote", 6: "warned", 7: "differs"}
+VERDICT = {0: "ok", 3: "raised", 4: "error", 5: "wrote", 6: "warned", 7: "differs", 8: "aliases"}
 
 
 def run_cases(batch, timeout):

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Every public op keeps the contract under awkward inputs (tools/fuzz_contract.py: about 11,000
 calls in forked children): no crash, no hang, no exception other than a value / type error,
-no write into the caller's arrays, no warning on the way, and the same values from the same
-values in another layout (big-endian, zero-stride, Fortran, ...). A new op is added to its specs."""
+no write into the caller's arrays, no result sharing memory with an input, no warning on the
+way, and the same values from the same values in another layout (big-endian, zero-stride,
+Fortran, ...). A new op is added to its specs."""
 import os
 import subprocess
 import sys
