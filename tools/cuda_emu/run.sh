@@ -124,9 +124,11 @@ for p in "${pids[@]}"; do wait "$p"; done
 # the stand-in cuFFT (rl_fft_emu and whole/check_restore_rl.py load it through cufft_api.cu's dlopen)
 "$CXX" -std=c++20 -O1 -shared -fPIC $SAN -o "$WORK/libcufft_fake.so" "$HERE/cufft_fake.cpp"
 cd "$WORK"
-# The checks run EMU_JOBS at a time (default 2: an emulator runs on one core), each in a folder of
+# The checks run EMU_JOBS at a time (default 2: an emulator runs on one core; 1 under ThreadSanitizer,
+# whose OS threads fill the cores: two at a time took 33 minutes instead of 15), each in a folder of
 # its own with links to what was built; their outputs are printed in order once all have ended.
 JOBS="${EMU_JOBS:-2}"
+[ -n "${EMU_JOBS:-}" ] || [ "$KIND" != thread ] || JOBS=1
 jobs_pids=() jobs_logs=()
 job() {
   local dir="$WORK/job${#jobs_pids[@]}"
