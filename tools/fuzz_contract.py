@@ -103,7 +103,8 @@ def specs():
                                        r.normal(0, .1, (2, 12, 4)).astype(np.float32), [(60, 60), (50, 70)], [8, 4]],
                                       {"pre_nms_top_n": 5, "post_nms_top_n": 6})
     s["box_head_postprocess"] = lambda r: (fops.box_head_postprocess,
-                                           [boxes(r, 8)[None].repeat(2, 0), r.normal(0, 1, (2, 8, 3)).astype(np.float32),
+                                           [boxes(r, 8)[None].repeat(2, 0),
+                                            r.normal(0, 1, (2, 8, 3)).astype(np.float32),
                                             r.normal(0, .1, (2, 8, 12)).astype(np.float32), [(60, 60), (50, 70)]],
                                            {"proposal_counts": np.array([8, 5]), "detections_per_img": 5})
     s["retinanet_postprocess"] = lambda r: (fops.retinanet_postprocess,
@@ -188,8 +189,8 @@ def specs():
     s["add_noise"] = lambda r: (fr.add_noise, [img(r, 6, 7), "salt_pepper"], {"amount": 0.1, "rng": 1})
     s["mse"] = lambda r: (fm.mse, [img(r, 6, 7), img(r, 6, 7)], {})
     s["psnr"] = lambda r: (fm.psnr, [img(r, 6, 7), img(r, 6, 7)], {"data_range": 1.0})
-    s["ssim"] = lambda r: (fm.ssim, [img(r, 9, 10), img(r, 9, 10)], {"data_range": 1.0, "win_size": 7, "gaussian_weights": True,
-                                                                      "full": True, "gradient": True})
+    s["ssim"] = lambda r: (fm.ssim, [img(r, 9, 10), img(r, 9, 10)],
+                           {"data_range": 1.0, "win_size": 7, "gaussian_weights": True, "full": True, "gradient": True})
     del R
     return s
 
@@ -233,7 +234,8 @@ def array_variants(a):
         t = torch.from_numpy(np.ascontiguousarray(a))
         out.append(("torch", t))
         if a.ndim >= 2:
-            out.append(("torch transposed", torch.from_numpy(np.ascontiguousarray(np.swapaxes(a, -1, -2))).transpose(-1, -2)))
+            tt = torch.from_numpy(np.ascontiguousarray(np.swapaxes(a, -1, -2))).transpose(-1, -2)
+            out.append(("torch transposed", tt))
         if a.ndim == 4:
             out.append(("torch channels_last", t.contiguous(memory_format=torch.channels_last)))
         if a.dtype.kind == "f":
@@ -314,36 +316,22 @@ def cases(op, make, seed, combos=0):
         yield varied([(table[i][0], table[i][1], table[i][2][int(r.integers(len(table[i][2])))]) for i in picked])
 
 
-def arrays_in(x):
+def arrays_in(x, copies=True):
+    """numpy views of the arrays in x (nested lists, tuples and dicts; torch CPU tensors too). A
+    bfloat16 tensor, which numpy cannot view, comes as a float32 copy when `copies`, else not at all."""
     if isinstance(x, np.ndarray):
         yield x
     elif torch is not None and isinstance(x, torch.Tensor):
-        yield x.detach().numpy() if x.dtype != torch.bfloat16 else x.detach().float().numpy()
+        if x.dtype != torch.bfloat16:
+            yield x.detach().numpy()
+        elif copies:
+            yield x.detach().float().numpy()
     elif isinstance(x, (list, tuple)):
         for e in x:
-            yield from arrays_in(e)
+            yield from arrays_in(e, copies)
     elif isinstance(x, dict):
         for e in x.values():
-            yield from arrays_in(e)
-
-
-def arrays_out(x):
-    """numpy views of the arrays in a result (torch tensors on the CPU included)."""
-    if isinstance(x, (tuple, list)):
-        for e in x:
-            yield from arrays_out(e)
-    elif isinstance(x, dict):
-        for e in x.values():
-            yield from arrays_out(e)
-    elif isinstance(x, np.ndarray):
-        yield x
-    elif torch is not None and isinstance(x, torch.Tensor) and x.dtype != torch.bfloat16:
-        yield x.detach().numpy()
-
-
-def ins_raw(args, kw):
-    """The caller's own arrays, as numpy views of their memory."""
-    return list(arrays_out([list(args), dict(kw)]))
+            yield from arrays_in(e, copies)
 
 
 def same(x, y, rtol=0.0):
@@ -379,7 +367,7 @@ def call_one(f, args, kw, canon=None):
             after = [a for a in ins if a.dtype != object]
             if any(not np.array_equal(b, a, equal_nan=b.dtype.kind in "fc") for b, a in zip(before, after)):
                 code, msg = 5, "an input array changed"
-            elif any(np.shares_memory(o, i) for o in arrays_out(got) for i in ins_raw(args, kw)):
+            elif any(np.shares_memory(o, i) for o in arrays_in(got, False) for i in arrays_in([args, kw], False)):
                 code, msg = 8, "a result shares memory with an input"
             elif canon is not None and not same(got, f(*canon[0], **canon[1]), canon[2]):
                 code, msg = 7, "other values than the same call on plain arguments"
