@@ -611,10 +611,10 @@ def clip_boxes_to_image(boxes: Any, size: tuple[int, int]) -> Any:
 def _in_range_of(x: Any, v: Any) -> Any:
     """v clamped into the range of x's dtype when that is an integer type: numpy refuses to clip
     uint8 boxes to a width of 300 (OverflowError), and the clamped bound clips the same."""
-    try:
-        info = np.iinfo(np.dtype(str(x.dtype).replace("torch.", "")))
-    except (TypeError, ValueError):  # a float dtype
+    name = dtype_name(x)
+    if not name.startswith(("int", "uint")):
         return v
+    info = np.iinfo(name)
     return min(max(v, info.min), info.max)
 
 

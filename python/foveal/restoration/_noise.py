@@ -32,8 +32,9 @@ def add_noise(
     Parameters
     ----------
     image : array
-        numpy, or a torch / cupy / jax array on the CPU (the result is numpy). Floating-point image (noise is never added in an integer dtype, where it would clip and
-        wrap). Finite values.
+        numpy, or a torch / cupy / jax array on the CPU (the result is numpy). Floating-point
+        image (noise is never added in an integer dtype, where it would clip and wrap). Finite
+        values.
     kind : {'gaussian', 'poisson', 'salt_pepper'}
         'gaussian': ``image + normal(mean, sigma)``. 'poisson': ``poisson(image * peak) / peak``
         (``peak`` counts per unit intensity; the image must be >= 0). 'salt_pepper': a fraction

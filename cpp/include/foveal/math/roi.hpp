@@ -63,15 +63,18 @@ FOVEAL_HD_INLINE T roi_align_sample(T start, T bin, std::int64_t p, std::int64_t
   return start + static_cast<T>(p) * bin + static_cast<T>(static_cast<float>(i) + 0.5f) * bin / static_cast<T>(grid);
 }
 
+/// Grids of more samples than this per bin axis are narrowed to the samples that may land on the map.
+constexpr std::int64_t kNarrowGrid = 64;
+
 /// Half-open range [i0, i1) of the sample indices i in [0, grid) whose coordinate
-/// base + (i + 0.5) * step may lie in [lo, hi], with one sample of slack each side: the exact test
-/// stays with bilinear_axis, this only narrows a huge grid (> 64 samples), so that a huge RoI costs
-/// O(map), not O(grid). A non-finite base or step puts no sample on a map.
+/// base + (i + 0.5) * step may lie in [lo, hi], with one sample of slack each side: the exact
+/// test stays with bilinear_axis, this only narrows a huge grid (> kNarrowGrid samples), so that
+/// a huge RoI costs O(map), not O(grid). A non-finite base or step puts no sample on a map.
 FOVEAL_HD_INLINE void sample_index_range(double base, double step, std::int64_t grid, double lo, double hi,
                                          std::int64_t& i0, std::int64_t& i1) {
   i0 = 0;
   i1 = grid;
-  if (grid <= 64 || step == 0.0) return;
+  if (grid <= kNarrowGrid || step == 0.0) return;
   if (!std::isfinite(base) || !std::isfinite(step)) {
     i1 = 0;
     return;
@@ -88,6 +91,16 @@ FOVEAL_HD_INLINE void sample_index_range(double base, double step, std::int64_t 
   if (i1 < i0) i1 = i0;
 }
 
+/// roi_align_sample's axis in double: sample i of bin p sits at base + (i + 0.5) * step.
+struct SampleAxis {
+  double base, step;
+};
+template <typename T>
+FOVEAL_HD_INLINE SampleAxis sample_axis(T start, T bin, std::int64_t p, std::int64_t grid) {
+  return {static_cast<double>(start) + static_cast<double>(p) * static_cast<double>(bin),
+          static_cast<double>(bin) / static_cast<double>(grid)};
+}
+
 /// Half-open range [i0, i1) of sample indices of bin `p` that may lie in [-1, size].
 template <typename T>
 FOVEAL_HD_INLINE void roi_align_sample_range(T start, T bin, std::int64_t p, std::int64_t grid, std::int64_t size,
@@ -97,9 +110,8 @@ FOVEAL_HD_INLINE void roi_align_sample_range(T start, T bin, std::int64_t p, std
     i1 = grid;
     return;
   }
-  const double base = static_cast<double>(start) + static_cast<double>(p) * static_cast<double>(bin);
-  sample_index_range(base, static_cast<double>(bin) / static_cast<double>(grid), grid, -1.0,
-                     static_cast<double>(size), i0, i1);
+  const SampleAxis a = sample_axis(start, bin, p, grid);
+  sample_index_range(a.base, a.step, grid, -1.0, static_cast<double>(size), i0, i1);
 }
 
 /// RoIPool corner: round half away from zero of coordinate * scale, as torchvision's `round`;

@@ -190,6 +190,9 @@ FOVEAL_HD_INLINE void roi_align_rotated_sample(const RotatedRoiBins<T>& b, std::
 template <typename T>
 FOVEAL_HD_INLINE void roi_align_rotated_rows(const RotatedRoiBins<T>& b, std::int64_t ph, std::int64_t height,
                                              std::int64_t width, std::int64_t& i0, std::int64_t& i1) {
+  i0 = 0;
+  i1 = b.grid_h;
+  if (b.grid_h <= kNarrowGrid) return;  // sample_index_range would keep them all: skip the corners
   const double c = b.c, s = b.s, cy = b.cy, cx = b.cx;
   double lo = 0, hi = 0;
   for (int k = 0; k < 4; ++k) {
@@ -198,8 +201,8 @@ FOVEAL_HD_INLINE void roi_align_rotated_rows(const RotatedRoiBins<T>& b, std::in
     lo = k == 0 || yy < lo ? yy : lo;
     hi = k == 0 || yy > hi ? yy : hi;
   }
-  const double base = static_cast<double>(b.start_h) + static_cast<double>(ph) * static_cast<double>(b.bin_h);
-  sample_index_range(base, static_cast<double>(b.bin_h) / static_cast<double>(b.grid_h), b.grid_h, lo, hi, i0, i1);
+  const SampleAxis a = sample_axis(b.start_h, b.bin_h, ph, b.grid_h);
+  sample_index_range(a.base, a.step, b.grid_h, lo, hi, i0, i1);
 }
 
 /// Columns [j0, j1) of row iy of bin (ph, pw) that may land on the map: where the row's line
@@ -210,10 +213,10 @@ FOVEAL_HD_INLINE void roi_align_rotated_cols(const RotatedRoiBins<T>& b, std::in
                                              std::int64_t& j0, std::int64_t& j1) {
   j0 = 0;
   j1 = b.grid_w;
-  if (b.grid_w <= 64) return;
+  if (b.grid_w <= kNarrowGrid) return;
   const double c = b.c, s = b.s;
-  const double yy = static_cast<double>(b.start_h) + static_cast<double>(ph) * static_cast<double>(b.bin_h) +
-                    (static_cast<double>(iy) + 0.5) * static_cast<double>(b.bin_h) / static_cast<double>(b.grid_h);
+  const SampleAxis ay = sample_axis(b.start_h, b.bin_h, ph, b.grid_h);
+  const double yy = ay.base + (static_cast<double>(iy) + 0.5) * ay.step;
   // y = yy c - xx s + cy in [-1, H] and x = yy s + xx c + cx in [-1, W], solved for xx (an axis
   // parallel to the line leaves xx free: the rows already hold it)
   double lo = -INFINITY, hi = INFINITY;
@@ -231,8 +234,8 @@ FOVEAL_HD_INLINE void roi_align_rotated_cols(const RotatedRoiBins<T>& b, std::in
     hi = h2 < hi ? h2 : hi;
   }
   if (hi < lo) lo = hi = 0.5 * (lo + hi);  // the line misses the map: a few samples near it, all off
-  const double base = static_cast<double>(b.start_w) + static_cast<double>(pw) * static_cast<double>(b.bin_w);
-  sample_index_range(base, static_cast<double>(b.bin_w) / static_cast<double>(b.grid_w), b.grid_w, lo, hi, j0, j1);
+  const SampleAxis ax = sample_axis(b.start_w, b.bin_w, pw, b.grid_w);
+  sample_index_range(ax.base, ax.step, b.grid_w, lo, hi, j0, j1);
 }
 
 }  // namespace foveal::math
